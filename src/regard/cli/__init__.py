@@ -1,0 +1,183 @@
+"""The ``regard`` command: a thin shell over the library.
+
+Each command group lives in its own module and is loaded only when used, so ``regard
+--help`` stays fast. Commands parse, call one library function, and format; RegardError
+becomes a message on stderr and the documented exit status (1 bad input, 2 usage,
+3 deliveries failed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import click
+
+from regard import __version__
+from regard.errors import RegardError
+
+# command name → "module:attribute"; one module per group of commands
+COMMANDS: dict[str, str] = {
+    "init": "regard.cli.workspace:init",
+    "demo": "regard.cli.demo:demo",
+    "import": "regard.cli.imports:import_group",
+    "contacts": "regard.cli.contacts:contacts",
+    "check": "regard.cli.campaigns:check",
+    "campaigns": "regard.cli.campaigns:campaigns",
+    "preview": "regard.cli.campaigns:preview",
+    "plan": "regard.cli.ticks:plan",
+    "run": "regard.cli.ticks:run",
+    "daemon": "regard.cli.daemon:daemon",
+    "status": "regard.cli.daemon:status",
+    "deliveries": "regard.cli.deliveries:deliveries",
+    "report": "regard.cli.report:report",
+    "simulate": "regard.cli.report:simulate",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(n for n in COMMANDS if self._load(n) is not None)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._load(cmd_name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # that command group is not part of this build
+                return None
+            raise
+        command = getattr(module, attr, None)
+        return command if isinstance(command, click.Command) else None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RegardError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+class App:
+    """What every command shares: the config path, and the config and store, opened lazily."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._config: Any = None
+        self._store: Any = None
+
+    @property
+    def config(self) -> Any:
+        if self._config is None:
+            from regard.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from regard.store import open_store
+
+            self._store = open_store(self.config.store_path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="regard")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The config file (default: $REGARD_CONFIG, else ./regard.toml).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """regard turns one-off buyers into regulars.
+
+    It keeps your customers and their orders in a SQLite store, evaluates retention
+    campaigns written as TOML files, renders each message personally and delivers it
+    (e-mail, SMS, webhook, handwritten card) exactly once per occasion.
+
+    \b
+    Start here:
+      regard demo                 a demo shop, several months of campaigns, in seconds
+      regard init myshop          a starter workspace to make your own
+      regard import contacts customers.csv
+      regard preview thank-you 1042
+      regard run                  one tick: evaluate campaigns, send what is due
+    """
+    app = App(config_path)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json``: print one JSON document on stdout, nothing else."""
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(fn)
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as the command's single JSON document."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    from decimal import Decimal
+
+    from regard.times import iso
+
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def at_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--at T``: act as if it were T (ISO 8601; naive = the config's time zone)."""
+    return click.option(
+        "--at",
+        "at",
+        default=None,
+        metavar="T",
+        help="Act as if it were T (ISO 8601; naive times are in the config's time zone).",
+    )(fn)
+
+
+def resolve_at(app: App, at: str | None) -> datetime:
+    """The instant a command acts at: ``--at`` or now, aware UTC."""
+    from regard.times import parse_instant, utcnow
+
+    if at is None:
+        return utcnow()
+    try:
+        return parse_instant(at, app.config.tz)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+
+
+def main() -> None:
+    """Entry point of the ``regard`` console script."""
+    cli.main(prog_name="regard")

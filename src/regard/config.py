@@ -1,0 +1,226 @@
+"""regard.toml → a validated, immutable Config.
+
+Found by ``--config PATH``, else ``$REGARD_CONFIG``, else ``./regard.toml``. Relative paths
+are relative to the config file; ``${NAME}`` in any string is the environment variable NAME.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
+
+from regard.errors import ConfigError
+from regard.times import parse_duration, zone
+from regard.validation import StrictModel, read_toml, validate
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+SignedDuration = Annotated[
+    timedelta, BeforeValidator(lambda v: parse_duration(v, allow_negative=True))
+]
+ConsentRule = Literal["opt-in", "opt-out"]
+CHANNELS = ("email", "sms", "card", "webhook")
+
+
+class Sender(StrictModel):
+    """Who the messages come from; the return address of cards."""
+
+    name: str = ""
+    company: str = ""
+    email: str = ""
+    phone: str = ""
+    street: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country: str = ""
+
+
+class Consent(StrictModel):
+    """What each channel needs: opt-in (consent_<channel> must be true) or opt-out."""
+
+    email: ConsentRule = "opt-in"
+    sms: ConsentRule = "opt-in"
+    card: ConsentRule = "opt-out"
+    webhook: ConsentRule = "opt-out"
+
+
+class Limits(StrictModel):
+    """At most ``contact_max`` deliveries per contact in any window of ``contact_window``."""
+
+    contact_max: int = Field(default=2, ge=0)  # 0 = no cap
+    contact_window: Duration = timedelta(days=7)
+
+
+class DeliverySettings(StrictModel):
+    concurrency: int = Field(default=8, ge=1, le=256)
+    timeout: Duration = timedelta(seconds=10)
+    attempts: int = Field(default=8, ge=1)
+    backoff: Duration = timedelta(minutes=1)
+    max_backoff: Duration = timedelta(hours=6)
+    lease: Duration = timedelta(minutes=5)  # a claim older than this is taken up again
+
+
+class SchedulerSettings(StrictModel):
+    interval: Duration = timedelta(minutes=5)
+
+
+class ProviderTable(BaseModel):
+    """``[providers.NAME]``: ``type`` picks the adapter, which validates the other keys."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+    cost: Decimal | None = None
+    rate: str | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The adapter's own keys (everything but type, cost and rate)."""
+        return dict(self.model_extra or {})
+
+
+class Config(StrictModel):
+    timezone: str = "UTC"
+    locale: str = "en"
+    currency: str = "EUR"
+    store: str = "regard.db"
+    campaigns: str = "campaigns"
+    templates: str = "templates"
+    sender: Sender = Sender()
+    consent: Consent = Consent()
+    limits: Limits = Limits()
+    delivery: DeliverySettings = DeliverySettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    providers: dict[str, ProviderTable] = {}
+
+    _base: Path = PrivateAttr(default=Path("."))
+    _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value.replace("-", "_"))
+        except (UnknownLocaleError, ValueError) as exc:
+            raise ValueError(f"unknown locale {value!r}") from exc
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code like EUR")
+        return value
+
+    # -- derived -------------------------------------------------------------------------
+    @property
+    def tz(self) -> ZoneInfo:
+        return zone(self.timezone)
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths are resolved against (the config file's folder)."""
+        return self._base
+
+    @property
+    def path(self) -> Path | None:
+        """The config file this was loaded from (None for built-in defaults)."""
+        return self._path
+
+    def resolve(self, relative: str | Path) -> Path:
+        """A path from the config, made absolute against the config file's folder."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else (self._base / p).resolve()
+
+    @property
+    def store_path(self) -> Path:
+        return self.resolve(self.store)
+
+    @property
+    def campaigns_dir(self) -> Path:
+        return self.resolve(self.campaigns)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.resolve(self.templates)
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def substitute_env(data: Any, path: Path, loc: tuple[str, ...] = ()) -> Any:
+    """Replace ``${NAME}`` in every string of ``data`` by the environment variable NAME."""
+    if isinstance(data, dict):
+        return {k: substitute_env(v, path, (*loc, k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [substitute_env(v, path, (*loc, str(i))) for i, v in enumerate(data)]
+    if isinstance(data, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                key = ".".join(loc)
+                raise ConfigError(
+                    f"{path}: {key}: environment variable {name} is not set "
+                    f"(export {name}=… or put it in the service's environment file)"
+                )
+            return os.environ[name]
+
+        return _VAR.sub(repl, data)
+    return data
+
+
+def find_config(explicit: str | Path | None) -> Path:
+    """The config file to use: ``--config``, else ``$REGARD_CONFIG``, else ./regard.toml."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("REGARD_CONFIG")
+    if env:
+        return Path(env)
+    return Path("regard.toml")
+
+
+def load_config(explicit: str | Path | None = None) -> Config:
+    """Find, read, substitute and validate the config; every problem raises ConfigError."""
+    path = find_config(explicit)
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: no such config file (run `regard init` to create a workspace, "
+            "or pass --config PATH / set REGARD_CONFIG)"
+        )
+    try:
+        data, text = read_toml(path)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    data = substitute_env(data, path)
+    try:
+        config = validate(Config, data, path, text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    config._base = path.resolve().parent
+    config._path = path.resolve()
+    _check_providers(config, path, text)
+    return config
+
+
+def _check_providers(config: Config, path: Path, text: str) -> None:
+    """Each ``[providers.NAME]`` must name a known adapter whose own keys validate."""
+    from regard.providers import validate_provider_table
+
+    problems: list[str] = []
+    for name, table in config.providers.items():
+        problems.extend(validate_provider_table(name, table, path, text))
+    if problems:
+        raise ConfigError("\n".join(problems))

@@ -1,0 +1,59 @@
+"""Provider adapters, one module each, found by the ``type`` users write in config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from regard.errors import ProviderError
+from regard.providers import file  # noqa: F401  (registers the adapter)
+from regard.providers.base import (
+    Dead,
+    HTTPProvider,
+    Outcome,
+    Provider,
+    Retry,
+    Sent,
+    adapter_class,
+    registered_types,
+)
+from regard.validation import describe
+
+if TYPE_CHECKING:
+    from regard.config import Config, ProviderTable
+
+__all__ = [
+    "Dead",
+    "HTTPProvider",
+    "Outcome",
+    "Provider",
+    "Retry",
+    "Sent",
+    "adapter_class",
+    "build_provider",
+    "registered_types",
+    "validate_provider_table",
+]
+
+
+def validate_provider_table(name: str, table: ProviderTable, path: Path, text: str) -> list[str]:
+    """Problems with ``[providers.NAME]`` as ``FILE:LINE: key: reason`` lines (empty if fine)."""
+    try:
+        cls = adapter_class(table.type)
+    except ProviderError as exc:
+        return [f"{path}: providers.{name}.type: {exc}"]
+    try:
+        cls.Options.model_validate(table.options)
+    except ValidationError as exc:
+        return describe(exc, cls.Options, path, text, prefix=("providers", name))
+    return []
+
+
+def build_provider(name: str, config: Config) -> Provider:
+    """The ready adapter for ``[providers.NAME]``."""
+    table = config.providers.get(name)
+    if table is None:
+        raise ProviderError(f"no provider {name!r} in {config.path or 'the config'}")
+    return adapter_class(table.type)(name, table, config)

@@ -1,0 +1,192 @@
+"""The contract every provider adapter keeps, and the registry that finds them by ``type``.
+
+An adapter turns one delivery record into one attempt and says how it went: ``Sent``,
+``Retry`` (try again later) or ``Dead`` (permanent). It never raises for a failed delivery
+and never lets an httpx error escape: the dispatcher only ever sees an ``Outcome``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import email.utils
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from regard.errors import ProviderError
+from regard.validation import StrictModel
+
+if TYPE_CHECKING:
+    from regard.config import Config, ProviderTable
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The provider accepted the message; ``message_id`` is its own id for it, if any."""
+
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A transient failure: try again, not before ``retry_after`` seconds if the provider said."""
+
+    reason: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Dead:
+    """A permanent failure. ``unsubscribe``: the provider says this address must not be used
+    again (bounced, inactive, replied STOP); regard records a suppression for it."""
+
+    reason: str
+    unsubscribe: str | None = None
+
+
+Outcome = Sent | Retry | Dead
+
+_REGISTRY: dict[str, type[Provider]] = {}
+
+
+class Provider(ABC):
+    """One configured ``[providers.NAME]`` table, ready to send.
+
+    Subclasses set ``type`` (what users write in config), ``channels`` (what they can
+    deliver) and ``Options`` (a StrictModel of their own keys), and implement ``send``.
+    """
+
+    type: ClassVar[str]
+    channels: ClassVar[frozenset[str]]
+    Options: ClassVar[builtins.type[StrictModel]] = StrictModel
+    card_max_chars: ClassVar[int | None] = None  # longest card text the service accepts
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("type")
+        if kind is None:
+            return  # an abstract intermediate class
+        if kind in _REGISTRY and _REGISTRY[kind] is not cls:
+            raise ProviderError(
+                f"two provider adapters claim type {kind!r}: "
+                f"{_REGISTRY[kind].__qualname__} and {cls.__qualname__}"
+            )
+        _REGISTRY[kind] = cls
+
+    def __init__(self, name: str, table: ProviderTable, config: Config) -> None:
+        self.name = name
+        self.table = table
+        self.config = config
+        self.options: Any = self.Options.model_validate(table.options)
+
+    @abstractmethod
+    async def send(self, record: dict[str, Any], client: httpx.AsyncClient) -> Outcome:
+        """Make one attempt to deliver ``record`` (the delivery record of the contract).
+
+        ``record["delivery_id"]`` is the idempotency key. Must not raise for delivery
+        failures: classify them as Retry or Dead.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027  (optional hook)
+        """Release what the adapter holds (files, sockets). Called once after dispatch."""
+
+
+class HTTPProvider(Provider):
+    """An adapter that speaks HTTP: build one request, read one response."""
+
+    @abstractmethod
+    def build_request(self, record: dict[str, Any], client: httpx.AsyncClient) -> httpx.Request:
+        """The request for one attempt (``Idempotency-Key`` is added by ``send``)."""
+
+    def read_response(self, response: httpx.Response) -> Outcome:
+        """Classify an answer; adapters refine this with their service's error codes."""
+        return classify_status(response)
+
+    async def send(self, record: dict[str, Any], client: httpx.AsyncClient) -> Outcome:
+        request = self.build_request(record, client)
+        request.headers["Idempotency-Key"] = str(record["delivery_id"])
+        try:
+            response = await client.send(request)
+            await response.aread()
+        except httpx.TimeoutException as exc:
+            return Retry(f"timeout: {type(exc).__name__}")
+        except httpx.TransportError as exc:
+            return Retry(f"connection error: {type(exc).__name__}: {exc}")
+        return self.read_response(response)
+
+
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+def classify_status(response: httpx.Response, message_id: str | None = None) -> Outcome:
+    """The contract's rule: 2xx sent; 408, 425, 429 and 5xx retry; anything else dead."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return Sent(message_id)
+    answer = f"HTTP {status}: {response_excerpt(response)}"
+    if status in RETRYABLE_STATUS or status >= 500:
+        return Retry(answer, parse_retry_after(response.headers.get("Retry-After")))
+    return Dead(answer)
+
+
+def response_excerpt(response: httpx.Response, limit: int = 500) -> str:
+    """The provider's answer, short enough to store and show."""
+    text = response.text.strip().replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else time.time()
+    return max(0.0, when.timestamp() - current)
+
+
+def check_url(url: str) -> str:
+    """Refuse plain http:// except to loopback hosts (secrets and personal data in transit)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return url
+    if parts.scheme == "http" and (parts.hostname or "") in {"localhost", "127.0.0.1", "::1"} | {
+        h for h in [parts.hostname or ""] if h.startswith("127.")
+    }:
+        return url
+    if parts.scheme == "http":
+        raise ValueError(f"{url!r}: plain http:// is only allowed to loopback hosts; use https://")
+    raise ValueError(f"{url!r} is not an http(s) URL")
+
+
+def adapter_class(kind: str) -> type[Provider]:
+    """The adapter class registered for ``type = kind``."""
+    import regard.providers  # noqa: F401  (registers the built-in adapters)
+
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ProviderError(f"unknown provider type {kind!r} (known: {known})") from None
+
+
+def registered_types() -> dict[str, type[Provider]]:
+    import regard.providers  # noqa: F401
+
+    return dict(_REGISTRY)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,76 @@
+"""Reading contacts as the rest of regard sees them: one flat mapping of fields,
+attributes and derived facts, with instants as aware datetimes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date, datetime
+from typing import Any
+
+from regard.times import from_epoch
+
+CONTACT_FIELDS = (
+    "id", "email", "phone", "first_name", "last_name", "salutation", "company", "locale",
+    "timezone", "country", "street", "postal_code", "city", "birthday", "signup_at",
+    "consent_email", "consent_sms", "consent_card", "tags",
+)  # fmt: skip
+DERIVED_FACTS = ("first_order_at", "last_order_at", "order_count", "total_spent", "last_event_at")
+INSTANT_FIELDS = frozenset(
+    {"signup_at", "first_order_at", "last_order_at", "last_event_at", "created_at", "updated_at"}
+)
+BOOL_FIELDS = frozenset({"consent_email", "consent_sms", "consent_card"})
+
+
+def derived_facts_as_of(conn: sqlite3.Connection, contact_id: str, at: int) -> dict[str, Any]:
+    """The derived facts of one contact as they were at ``at`` (epoch seconds), from events."""
+    row = conn.execute(
+        """
+        SELECT
+          min(CASE WHEN type = 'order' THEN occurred_at END),
+          max(CASE WHEN type = 'order' THEN occurred_at END),
+          count(CASE WHEN type = 'order' THEN 1 END),
+          coalesce(sum(CASE WHEN type = 'order' THEN amount END), 0),
+          max(occurred_at)
+        FROM events WHERE contact_id = ? AND occurred_at <= ?
+        """,
+        (contact_id, at),
+    ).fetchone()
+    return dict(zip(DERIVED_FACTS, row, strict=True))
+
+
+def contact_from_row(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
+    """A stored contact row → the flat mapping templates and audiences see.
+
+    Attributes come first so that a real field always wins over an attribute of that name.
+    """
+    raw = dict(row)
+    contact: dict[str, Any] = dict(json.loads(raw.pop("attributes", None) or "{}"))
+    for key, value in raw.items():
+        if key in INSTANT_FIELDS:
+            contact[key] = from_epoch(value) if value is not None else None
+        elif key in BOOL_FIELDS:
+            contact[key] = None if value is None else bool(value)
+        elif key == "tags":
+            contact[key] = json.loads(value or "[]")
+        elif key == "birthday":
+            contact[key] = date.fromisoformat(value) if value else None
+        else:
+            contact[key] = value
+    if contact.get("total_spent") is not None:
+        contact["total_spent"] = round(float(contact["total_spent"]), 2)
+    return contact
+
+
+def load_contact(
+    conn: sqlite3.Connection, contact_id: str, *, as_of: datetime | None = None
+) -> dict[str, Any] | None:
+    """One contact by id (None if unknown). With ``as_of``, derived facts are those at that
+    instant, computed from the events that had occurred by then."""
+    row = conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+    if row is None:
+        return None
+    raw = dict(row)
+    if as_of is not None:
+        raw.update(derived_facts_as_of(conn, contact_id, int(as_of.timestamp())))
+    return contact_from_row(raw)

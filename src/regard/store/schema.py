@@ -1,0 +1,150 @@
+"""Numbered migrations, applied in order on open and recorded in ``migrations``.
+
+Never edit a shipped migration: add the next one. Instants are INTEGER UTC unix seconds,
+dates TEXT ``YYYY-MM-DD``, lists and objects TEXT JSON.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Execute statements one by one (``executescript`` would commit the open transaction)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement: {statement!r}")
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_initial(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE contacts (
+            id TEXT PRIMARY KEY,
+            email TEXT,
+            phone TEXT,                  -- E.164
+            first_name TEXT,
+            last_name TEXT,
+            salutation TEXT,
+            company TEXT,
+            locale TEXT,
+            timezone TEXT,               -- IANA
+            country TEXT,                -- ISO 3166-1 alpha-2
+            street TEXT,
+            postal_code TEXT,
+            city TEXT,
+            birthday TEXT,               -- YYYY-MM-DD
+            signup_at INTEGER,
+            consent_email INTEGER,       -- 1 / 0 / NULL (not given)
+            consent_sms INTEGER,
+            consent_card INTEGER,
+            tags TEXT NOT NULL DEFAULT '[]',        -- JSON list
+            attributes TEXT NOT NULL DEFAULT '{}',  -- JSON object: any other column
+            -- derived facts, maintained on every import (as of now; the engine derives
+            -- them as of T from events when it looks at the past)
+            first_order_at INTEGER,
+            last_order_at INTEGER,
+            order_count INTEGER NOT NULL DEFAULT 0,
+            total_spent REAL NOT NULL DEFAULT 0,
+            last_event_at INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX contacts_birthday ON contacts (substr(birthday, 6, 5));
+        CREATE INDEX contacts_last_order_at ON contacts (last_order_at);
+        CREATE INDEX contacts_email ON contacts (email);
+
+        CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            contact_id TEXT NOT NULL REFERENCES contacts (id),
+            type TEXT NOT NULL,
+            occurred_at INTEGER NOT NULL,
+            amount REAL,
+            currency TEXT,
+            properties TEXT NOT NULL DEFAULT '{}',  -- JSON object
+            imported_at INTEGER NOT NULL
+        );
+        CREATE INDEX events_contact_type_time ON events (contact_id, type, occurred_at);
+        CREATE INDEX events_type_time ON events (type, occurred_at);
+
+        CREATE TABLE deliveries (
+            id TEXT PRIMARY KEY,                 -- also the Idempotency-Key / webhook-id
+            campaign TEXT NOT NULL,
+            contact_id TEXT NOT NULL,
+            occasion TEXT NOT NULL,
+            event_id TEXT,                       -- the triggering event, where there is one
+            channel TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN
+                ('pending', 'sending', 'sent', 'dead', 'held_out', 'skipped', 'cancelled')),
+            reason TEXT,                         -- why skipped / dead
+            priority INTEGER NOT NULL DEFAULT 0,
+            due_at INTEGER NOT NULL,             -- when the occasion was due
+            created_at INTEGER NOT NULL,         -- the tick (T) that decided it
+            not_before INTEGER,                  -- pending: earliest next attempt (backoff, window, daily limit)
+            sent_at INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT,                    -- sending: who claimed it
+            lease_until INTEGER,                 -- sending: claim expires (crash recovery)
+            message TEXT,                        -- JSON {to, subject, text, html, card}, rendered at enqueue
+            provider_message_id TEXT,
+            last_error TEXT,                     -- the provider's last answer
+            cost REAL,
+            updated_at INTEGER NOT NULL,
+            UNIQUE (campaign, contact_id, occasion)
+        );
+        CREATE INDEX deliveries_dispatch ON deliveries (state, not_before);
+        CREATE INDEX deliveries_contact_time ON deliveries (contact_id, created_at);
+        CREATE INDEX deliveries_campaign_state ON deliveries (campaign, state);
+
+        -- history of each delivery: one row per state change or attempt
+        CREATE TABLE delivery_log (
+            delivery_id TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+            at INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            detail TEXT
+        );
+        CREATE INDEX delivery_log_delivery ON delivery_log (delivery_id, at);
+
+        -- unsubscribes and provider-reported unreachable addresses
+        CREATE TABLE suppressions (
+            contact_id TEXT,          -- NULL when the suppression is by address only
+            channel TEXT NOT NULL,    -- email | sms | card | webhook | '*' (all)
+            address TEXT,             -- the e-mail / phone, or 'sha256:<hex>' once forgotten
+            reason TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX suppressions_contact ON suppressions (contact_id, channel);
+        CREATE INDEX suppressions_address ON suppressions (address);
+
+        -- one row per tick (run, daemon, simulate) for status and logs
+        CREATE TABLE ticks (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,       -- run | daemon | dry-run
+            at INTEGER NOT NULL,      -- the instant T evaluated
+            started_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            pid INTEGER,
+            result TEXT               -- JSON summary
+        );
+
+        -- key/value facts about the store (e.g. the daemon's heartbeat)
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        """,
+    )

@@ -1,0 +1,117 @@
+"""Shared fixtures: real SQLite files in tmp_path, the real CLI through CliRunner or a
+subprocess, and a workspace with a config that delivers to a file provider."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, settings
+
+from regard.cli import cli
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.register_profile("thorough", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+BASIC_CONFIG = """\
+timezone = "Europe/Berlin"
+locale = "de"
+currency = "EUR"
+store = "regard.db"
+campaigns = "campaigns"
+templates = "templates"
+
+[sender]
+name = "Blumen Rosa GmbH"
+email = "hallo@blumen-rosa.de"
+street = "Lindenstraße 5"
+postal_code = "10969"
+city = "Berlin"
+country = "DE"
+
+[providers.outbox]
+type = "file"
+path = "outbox/messages.jsonl"
+"""
+
+
+class Workspace:
+    """A folder with regard.toml, campaigns/ and templates/, and helpers to drive the CLI."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config = root / "regard.toml"
+        (root / "campaigns").mkdir(exist_ok=True)
+        (root / "templates").mkdir(exist_ok=True)
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    def cli(
+        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
+    ) -> Result:
+        """Run the real CLI in-process against this workspace's config."""
+        runner = CliRunner()
+        return runner.invoke(
+            cli, ["--config", str(self.config), *args], input=input, env=env, catch_exceptions=False
+        )
+
+    def cli_json(self, *args: str) -> Any:
+        result = self.cli(*args, "--json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    def run(
+        self, *args: str, timeout: float = 120, **kwargs: Any
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``regard`` as a real subprocess (for crash, signal and race tests)."""
+        return subprocess.run(
+            [*regard_command("--config", str(self.config)), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=subprocess_env(),
+            cwd=self.root,
+            **kwargs,
+        )
+
+    def outbox(self) -> list[dict[str, Any]]:
+        path = self.root / "outbox" / "messages.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def regard_command(*args: str) -> list[str]:
+    """argv that runs this checkout's regard in a subprocess."""
+    return [sys.executable, "-m", "regard", *args]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    ws = Workspace(tmp_path)
+    ws.write("regard.toml", BASIC_CONFIG)
+    return ws
