@@ -314,12 +314,14 @@ def _customer(rng: random.Random, index: int, size: int, start: int, end: int) -
 
 
 def _order(rng: random.Random, cid: str, n: int, at: int, b2b: bool) -> dict[str, Any]:
-    items = []
+    items: list[dict[str, Any]] = []
+    total = 0.0
     for _ in range(1 + int(rng.random() ** 2 * 3)):
         sku, name, price = rng.choice(_PRODUCTS)
         quantity = rng.randint(5, 40) if b2b else 1 + int(rng.random() ** 3 * 3)
         items.append({"sku": sku, "name": name, "quantity": quantity, "price": price})
-    amount = round(sum(i["price"] * i["quantity"] for i in items) * math.exp(rng.gauss(0, 0.1)), 2)
+        total += price * quantity
+    amount = round(total * math.exp(rng.gauss(0, 0.1)), 2)
     properties: dict[str, Any] = {"channel": "web" if rng.random() < 0.8 else "app", "items": items}
     if rng.random() < 0.1:
         properties["coupon"] = "WELCOME10"
