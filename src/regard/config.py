@@ -79,6 +79,15 @@ class ProviderTable(BaseModel):
     cost: Decimal | None = None
     rate: str | None = None
 
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is not None:
+            from regard.delivery.ratelimit import parse_rate
+
+            parse_rate(value)
+        return value
+
     @property
     def options(self) -> dict[str, Any]:
         """The adapter's own keys (everything but type, cost and rate)."""

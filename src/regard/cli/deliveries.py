@@ -1,0 +1,91 @@
+"""``regard deliveries``: list deliveries; retry dead ones; cancel pending ones."""
+
+from __future__ import annotations
+
+import click
+
+from regard.cli import App, echo_json, json_option, pass_app
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--state", default=None, help="Only deliveries in this state (pending, sent, dead, …)."
+)
+@click.option("--campaign", default=None, metavar="ID", help="Only this campaign's deliveries.")
+@click.option("--contact", default=None, metavar="ID", help="Only this contact's deliveries.")
+@json_option
+@click.pass_context
+def deliveries(ctx: click.Context, state, campaign, contact, as_json: bool) -> None:
+    """List deliveries, oldest first; retry dead ones or cancel pending ones.
+
+    \b
+    Examples:
+      regard deliveries --state dead
+      regard deliveries --campaign thank-you --json
+      regard deliveries retry d_3f2a…
+      regard deliveries cancel d_3f2a… d_9b1c…
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from regard.delivery import list_deliveries
+
+    app: App = ctx.find_object(App)
+    rows = list_deliveries(app.store, state=state, campaign=campaign, contact=contact)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no deliveries")
+        return
+    for r in rows:
+        when = r["sent_at"] or r["next_attempt_at"] or r["due_at"]
+        extra = f"  {r['reason']}" if r["reason"] else ""
+        click.echo(
+            f"{r['delivery_id']}  {r['state']:<9}  {r['campaign']}  {r['contact_id']}  "
+            f"{r['occasion']}  {r['channel']} via {r['provider']}  {when}  "
+            f"attempts {r['attempts']}{extra}"
+        )
+    click.echo(f"{len(rows)} deliveries")
+
+
+@deliveries.command()
+@click.argument("ids", nargs=-1, required=True, metavar="ID…")
+@json_option
+@pass_app
+def retry(app: App, ids: tuple[str, ...], as_json: bool) -> None:
+    """Send dead deliveries again: back to pending, due now, attempts from zero.
+
+    \b
+    Example:
+      regard deliveries retry d_3f2a9c…
+    """
+    from regard.delivery import retry_deliveries
+    from regard.times import to_epoch, utcnow
+
+    done = retry_deliveries(app.store, ids, at=to_epoch(utcnow()))
+    _report(done, "retried", as_json)
+
+
+@deliveries.command()
+@click.argument("ids", nargs=-1, required=True, metavar="ID…")
+@json_option
+@pass_app
+def cancel(app: App, ids: tuple[str, ...], as_json: bool) -> None:
+    """Cancel pending deliveries: they will never be sent.
+
+    \b
+    Example:
+      regard deliveries cancel d_3f2a9c… d_9b1c44…
+    """
+    from regard.delivery import cancel_deliveries
+    from regard.times import to_epoch, utcnow
+
+    done = cancel_deliveries(app.store, ids, at=to_epoch(utcnow()))
+    _report(done, "cancelled", as_json)
+
+
+def _report(done: list[str], verb: str, as_json: bool) -> None:
+    if as_json:
+        echo_json({verb: done})
+    else:
+        click.echo(f"{verb} {len(done)} deliveries")

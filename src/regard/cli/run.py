@@ -1,0 +1,71 @@
+"""``regard run``: one tick, then dispatch of what is due."""
+
+from __future__ import annotations
+
+import click
+
+from regard.cli import App, at_option, echo_json, json_option, pass_app, resolve_at
+from regard.errors import DeliveriesFailed
+
+
+@click.command()
+@at_option
+@click.option("--dry-run", is_flag=True, help="Show what would happen; write and send nothing.")
+@json_option
+@pass_app
+def run(app: App, at: str | None, dry_run: bool, as_json: bool) -> None:
+    """Evaluate every campaign now (or at T), then send what is due.
+
+    Exit status 3 when the run finished but some deliveries failed for good (dead).
+
+    \b
+    Examples:
+      regard run
+      regard run --dry-run
+      regard run --at 2026-12-01T09:00 --json
+    """
+    from regard.runner import run_once
+
+    when = resolve_at(app, at)
+    result = run_once(app.store, app.config, when, dry_run=dry_run)
+    if as_json:
+        echo_json(result.as_dict())
+    else:
+        for line in summary_lines(result):
+            click.echo(line)
+    if result.failed:
+        # the summary (or JSON document) is already out; only the exit status remains
+        raise DeliveriesFailed(
+            f"{result.failed} deliveries failed (see `regard deliveries --state dead`)"
+        )
+
+
+def summary_lines(result) -> list[str]:
+    """The human summary of a run, a few lines."""
+    from regard.times import iso
+
+    enqueued = (
+        ", ".join(f"{n} {state}" for state, n in sorted(result.enqueued.items())) or "nothing new"
+    )
+    lines = [f"tick at {iso(result.at)}: {result.evaluated} occasions evaluated; {enqueued}"]
+    for problem in result.campaign_errors:
+        lines.append(f"skipped broken campaign: {problem}")
+    if result.dry_run:
+        lines.append(
+            f"would dispatch {len(result.due)} deliveries (dry run: nothing written or sent)"
+        )
+        for d in result.due:
+            lines.append(
+                f"  {d['delivery_id']}  {d['campaign']}  {d['contact_id']}  via {d['provider']}"
+            )
+        return lines
+    d = result.dispatch
+    lines.append(
+        f"dispatched: {d.sent} sent, {d.retried} to retry, {d.failed} failed"
+        + (f", {d.released} released" if d.released else "")
+        + (f", {d.reclaimed} taken up after a crash" if d.reclaimed else "")
+        + f" in {result.duration:.1f}s"
+    )
+    for name, why in d.skipped_providers.items():
+        lines.append(f"provider {name} skipped, its deliveries wait: {why}")
+    return lines

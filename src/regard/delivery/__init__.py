@@ -1,0 +1,17 @@
+"""Delivery: claims, dispatch, retries and leases; listing, retrying and cancelling."""
+
+from __future__ import annotations
+
+from regard.delivery.dispatch import DispatchResult, default_owner, dispatch
+from regard.delivery.manage import cancel_deliveries, list_deliveries, retry_deliveries
+from regard.delivery.records import delivery_record
+
+__all__ = [
+    "DispatchResult",
+    "cancel_deliveries",
+    "default_owner",
+    "delivery_record",
+    "dispatch",
+    "list_deliveries",
+    "retry_deliveries",
+]

@@ -1,0 +1,263 @@
+"""Dispatch: send every delivery whose time has come, and record how it went.
+
+One lane per provider: ``delivery.concurrency`` workers share one ``httpx.AsyncClient``,
+take claimed deliveries from a small local batch (claimed atomically, see
+:mod:`regard.delivery.claims`), wait for the provider's ``rate`` if it has one, send, and
+record the outcome at once. A stop request (``stop`` set, e.g. SIGTERM to the daemon)
+ends claiming; requests in flight finish and are recorded; claimed deliveries that were not
+sent yet go back to ``pending``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from regard.config import Config
+from regard.delivery import claims
+from regard.delivery.ratelimit import RateLimiter, parse_rate
+from regard.delivery.records import delivery_record
+from regard.errors import RegardError
+from regard.providers import Dead, Outcome, Provider, Retry, Sent, build_provider
+from regard.store import Store
+from regard.times import to_epoch
+
+log = logging.getLogger("regard.delivery")
+
+
+@dataclass
+class DispatchResult:
+    """What one dispatch did. ``failed`` counts deliveries that became ``dead``."""
+
+    claimed: int = 0
+    reclaimed: int = 0  # taken up again after a crashed run's claim expired
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    released: int = 0
+    lost: int = 0  # outcomes not recorded because another run had taken the claim over
+    simulated: bool = False
+    skipped_providers: dict[str, str] = field(default_factory=dict)  # name → why
+    duration: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "claimed": self.claimed,
+            "reclaimed": self.reclaimed,
+            "sent": self.sent,
+            "retried": self.retried,
+            "failed": self.failed,
+            "released": self.released,
+            "lost": self.lost,
+            "simulated": self.simulated,
+            "skipped_providers": dict(self.skipped_providers),
+            "duration": round(self.duration, 3),
+        }
+
+
+def default_owner() -> str:
+    """A name for this process's claims: host, pid and a random part (pids get reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def dispatch(
+    store: Store,
+    config: Config,
+    at: datetime,
+    *,
+    owner: str | None = None,
+    stop: threading.Event | None = None,
+    simulate: bool = False,
+) -> DispatchResult:
+    """Send the deliveries due at ``at`` (pending with ``not_before ≤ at``, and claims of
+    crashed runs whose lease has expired), then record each outcome.
+
+    ``at`` is "now" for the records (``sent_at``, the next attempt time); leases use the
+    real clock, since they protect against real processes. ``simulate``: nothing is sent,
+    due deliveries are marked sent at ``at``. Never raises for a failed delivery.
+    """
+    started = time.monotonic()
+    result = DispatchResult(simulated=simulate)
+    if simulate:
+        costs = {n: float(t.cost) for n, t in config.providers.items() if t.cost is not None}
+        marked = claims.mark_sent_simulated(
+            store, at=to_epoch(at), now=int(time.time()), costs=costs
+        )
+        result.claimed = result.sent = len(marked)
+    else:
+        run = _Dispatch(store, config, at, owner or default_owner(), stop or threading.Event())
+        asyncio.run(run.all_lanes(result))
+    result.duration = time.monotonic() - started
+    return result
+
+
+class _Dispatch:
+    def __init__(
+        self, store: Store, config: Config, at: datetime, owner: str, stop: threading.Event
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.settings = config.delivery
+        self.at = to_epoch(at)
+        self.owner = owner
+        self.stop = stop
+
+    async def all_lanes(self, result: DispatchResult) -> None:
+        names = claims.due_providers(self.store.conn, self.at, int(time.time()))
+        lanes: list[tuple[str, Provider, RateLimiter | None]] = []
+        for name in names:
+            try:
+                table = self.config.providers.get(name)
+                if table is None:
+                    raise RegardError(f"no [providers.{name}] in the config")
+                limiter = RateLimiter(parse_rate(table.rate)) if table.rate else None
+                lanes.append((name, build_provider(name, self.config), limiter))
+            except (RegardError, ValueError) as exc:
+                # left pending: they go out once the config names the provider again
+                result.skipped_providers[name] = str(exc)
+                log.error("provider %s: deliveries left pending: %s", name, exc)
+        if not lanes:
+            return
+        concurrency = self.settings.concurrency
+        limits = httpx.Limits(
+            max_connections=concurrency * len(lanes), max_keepalive_connections=concurrency
+        )
+        timeout = httpx.Timeout(self.settings.timeout.total_seconds())
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+            try:
+                await asyncio.gather(
+                    *(self._lane(n, p, lim, client, result) for n, p, lim in lanes)
+                )
+            finally:
+                for _, provider, _ in lanes:
+                    await provider.aclose()
+
+    async def _lane(
+        self,
+        name: str,
+        provider: Provider,
+        limiter: RateLimiter | None,
+        client: httpx.AsyncClient,
+        result: DispatchResult,
+    ) -> None:
+        concurrency = self.settings.concurrency
+        lease = int(self.settings.lease.total_seconds())
+        batch = concurrency
+        if limiter is not None:
+            # never claim more than the rate lets out in a quarter of the lease
+            batch = max(1, min(concurrency, int(lease / 4 / limiter.interval)))
+        ready: deque[claims.Claim] = deque()
+        refill = asyncio.Lock()
+        exhausted = False
+
+        async def next_claim() -> claims.Claim | None:
+            nonlocal exhausted
+            while not self.stop.is_set():
+                if ready:
+                    return ready.popleft()
+                if exhausted:
+                    return None
+                async with refill:
+                    if ready or exhausted:
+                        continue
+                    got = claims.claim(
+                        self.store,
+                        provider=name,
+                        owner=self.owner,
+                        at=self.at,
+                        now=int(time.time()),
+                        lease_seconds=lease,
+                        limit=batch,
+                    )
+                    result.claimed += len(got)
+                    result.reclaimed += sum(c.reclaimed for c in got)
+                    exhausted = not got
+                    ready.extend(got)
+            return None
+
+        async def worker() -> None:
+            while not self.stop.is_set():
+                if limiter is not None:
+                    await limiter.acquire()
+                claimed = await next_claim()
+                if claimed is None:
+                    return
+                if self.stop.is_set():
+                    ready.appendleft(claimed)  # not sent: released below
+                    return
+                outcome = await self._attempt(provider, claimed, client)
+                self._record(claimed, outcome, result)
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        finally:
+            if ready:
+                result.released += claims.release(
+                    self.store, [c.id for c in ready], owner=self.owner, at=self.at
+                )
+
+    async def _attempt(
+        self, provider: Provider, claimed: claims.Claim, client: httpx.AsyncClient
+    ) -> Outcome:
+        """One attempt; whatever goes wrong in it becomes a Retry, never an exception."""
+        try:
+            return await provider.send(delivery_record(claimed.row), client)
+        except Exception as exc:
+            # the class only: an exception's text may carry an address or a secret
+            log.warning("delivery %s: unexpected %s", claimed.id, type(exc).__name__)
+            return Retry(f"unexpected error: {type(exc).__name__}")
+
+    def _record(self, claimed: claims.Claim, outcome: Outcome, result: DispatchResult) -> None:
+        common: dict[str, Any] = {"owner": self.owner, "at": self.at, "now": int(time.time())}
+        provider = claimed.row["provider"]
+        if isinstance(outcome, Sent):
+            table = self.config.providers.get(provider)
+            ok = claims.record_sent(
+                self.store,
+                claimed,
+                message_id=outcome.message_id,
+                cost=table.cost if table else None,
+                **common,
+            )
+            result.sent += ok
+        elif isinstance(outcome, Dead):
+            ok = claims.record_dead(
+                self.store,
+                claimed,
+                reason=outcome.reason,
+                unsubscribe=outcome.unsubscribe,
+                **common,
+            )
+            result.failed += ok
+            if ok:
+                log.warning("delivery %s via %s: dead: %s", claimed.id, provider, outcome.reason)
+        else:
+            state = claims.record_retry(
+                self.store,
+                claimed,
+                reason=outcome.reason,
+                retry_after=outcome.retry_after,
+                settings=self.settings,
+                **common,
+            )
+            ok = state is not None
+            result.retried += state == "pending"
+            result.failed += state == "dead"
+            if state == "dead":
+                log.warning("delivery %s via %s: gave up: %s", claimed.id, provider, outcome.reason)
+        if not ok:
+            result.lost += 1
+            log.warning(
+                "delivery %s: claim taken over by another run; outcome not recorded", claimed.id
+            )

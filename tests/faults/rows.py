@@ -1,0 +1,65 @@
+"""Pending deliveries written straight into a store, as a tick would leave them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from regard.store import Store
+
+
+def delivery_id(campaign: str, contact_id: str, occasion: str) -> str:
+    """The architecture's deterministic id (and Idempotency-Key) of one occasion."""
+    raw = f"{campaign}\x1f{contact_id}\x1f{occasion}".encode()
+    return "d_" + hashlib.sha256(raw).hexdigest()[:32]
+
+
+def add_pending(
+    store: Store,
+    contacts: list[str],
+    *,
+    campaign: str = "thanks",
+    provider: str = "sink",
+    due_at: int = 1_780_000_000,
+    priority: int = 0,
+    **columns: Any,
+) -> list[str]:
+    """One pending e-mail delivery per contact; returns their ids in order."""
+    ids = []
+    with store.write() as conn:
+        for contact in contacts:
+            did = delivery_id(campaign, contact, "o1")
+            message = {
+                "to": f"{contact}@example.org",
+                "subject": "Danke!",
+                "text": f"Hallo {contact}",
+                "html": None,
+                "card": None,
+            }
+            row = {
+                "id": did,
+                "campaign": campaign,
+                "contact_id": contact,
+                "occasion": "o1",
+                "channel": "email",
+                "provider": provider,
+                "state": "pending",
+                "priority": priority,
+                "due_at": due_at,
+                "created_at": due_at,
+                "not_before": due_at,
+                "message": json.dumps(message),
+                "updated_at": due_at,
+                **columns,
+            }
+            names = ", ".join(row)
+            marks = ", ".join(f":{k}" for k in row)
+            conn.execute(f"INSERT INTO deliveries ({names}) VALUES ({marks})", row)
+            ids.append(did)
+    return ids
+
+
+def states(store: Store) -> dict[str, str]:
+    """Delivery id → state."""
+    return {r[0]: r[1] for r in store.conn.execute("SELECT id, state FROM deliveries")}

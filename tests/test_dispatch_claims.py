@@ -1,0 +1,93 @@
+"""Claims on a real SQLite file: atomic, disjoint between connections, taken up again
+after their lease expires, and outcomes recorded only by the claim's holder."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from faults.rows import add_pending, states
+from regard.delivery import claims
+from regard.store import open_store
+
+AT = 1_780_000_000
+
+
+def test_two_connections_never_claim_the_same_delivery(tmp_path: Path) -> None:
+    path = tmp_path / "regard.db"
+    setup = open_store(path)
+    ids = add_pending(setup, [f"c{i}" for i in range(200)], due_at=AT)
+    setup.close()
+    got: dict[str, list[str]] = {"a": [], "b": []}
+
+    def claimer(owner: str) -> None:
+        store = open_store(path)
+        while batch := claims.claim(
+            store, provider="sink", owner=owner, at=AT, now=int(time.time()),
+            lease_seconds=60, limit=7,
+        ):  # fmt: skip
+            got[owner].extend(c.id for c in batch)
+        store.close()
+
+    threads = [threading.Thread(target=claimer, args=(o,)) for o in got]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not set(got["a"]) & set(got["b"])
+    assert sorted(got["a"] + got["b"]) == sorted(ids)
+    check = open_store(path)
+    owners = {r[0] for r in check.conn.execute("SELECT lease_owner FROM deliveries")}
+    assert owners <= {"a", "b"}
+    assert set(states(check).values()) == {"sending"}
+    check.close()
+
+
+def test_an_expired_claim_is_taken_up_again_with_the_same_id(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "regard.db")
+    [did] = add_pending(store, ["c1"], due_at=AT)
+    now = int(time.time())
+    [first] = claims.claim(
+        store, provider="sink", owner="crashed", at=AT, now=now, lease_seconds=30, limit=5
+    )
+    # still leased: nobody else gets it
+    assert (
+        claims.claim(
+            store, provider="sink", owner="b", at=AT, now=now + 29, lease_seconds=30, limit=5
+        )
+        == []
+    )
+    [again] = claims.claim(
+        store, provider="sink", owner="b", at=AT, now=now + 31, lease_seconds=30, limit=5
+    )
+    assert (first.id, again.id) == (did, did)
+    assert again.reclaimed and not first.reclaimed
+    assert again.attempt == 2
+    # the crashed run's late outcome is refused; the new holder's is kept
+    common = {"at": AT, "now": now + 32, "message_id": None, "cost": None}
+    assert not claims.record_sent(store, first, owner="crashed", **common)
+    assert claims.record_sent(store, again, owner="b", **common)
+    details = [r[0] for r in store.conn.execute("SELECT detail FROM delivery_log ORDER BY rowid")]
+    assert details == [
+        "claimed by crashed",
+        "claim expired; taken up again by b",
+        "attempt 2",
+    ]
+    store.close()
+
+
+def test_release_gives_back_only_own_claims(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "regard.db")
+    ids = add_pending(store, ["c1", "c2"], due_at=AT)
+    now = int(time.time())
+    claims.claim(store, provider="sink", owner="a", at=AT, now=now, lease_seconds=60, limit=1)
+    claims.claim(store, provider="sink", owner="b", at=AT, now=now, lease_seconds=60, limit=1)
+    assert claims.release(store, ids, owner="a", at=AT) == 1
+    final = states(store)
+    assert sorted(final.values()) == ["pending", "sending"]
+    attempts = {
+        r[0] for r in store.conn.execute("SELECT attempts FROM deliveries WHERE state = 'pending'")
+    }
+    assert attempts == {0}
+    store.close()
