@@ -1,0 +1,147 @@
+"""``regard daemon`` and ``regard status``: run on a server, and tell whether it does."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+
+from regard.cli import App, echo_json, json_option, pass_app
+
+
+@click.command()
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people and the journal, json for one JSON object a line.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="debug adds the scheduler's own records.",
+)
+@pass_app
+def daemon(app: App, log_format: str, log_level: str) -> None:
+    """Tick every scheduler.interval until SIGTERM or SIGINT.
+
+    Each tick re-reads the campaigns and templates, evaluates them and sends what is due;
+    one log line per tick and per failure goes to stderr. On SIGTERM/SIGINT no new
+    deliveries are claimed, requests in flight finish, and it exits 0. Only one daemon
+    runs per store; `regard run` from cron is safe beside it.
+
+    \b
+    Examples:
+      regard daemon
+      regard --config /etc/regard/regard.toml daemon --log-format json
+      systemctl start regard      # see deploy/regard.service
+    """
+    from regard.daemon import run_daemon
+
+    level = getattr(logging, log_level.upper())
+    code = run_daemon(app.config_path, log_format=log_format, log_level=level)  # type: ignore[arg-type]
+    click.get_current_context().exit(code)
+
+
+@click.command()
+@click.option(
+    "--max-age",
+    metavar="DURATION",
+    default=None,
+    help="Unhealthy when the last tick is older than this (default: three daemon intervals; "
+    "also checks cron setups).",
+)
+@click.option(
+    "--dead",
+    "dead_letters",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="How many of the latest dead letters to show.",
+)
+@json_option
+@pass_app
+def status(app: App, max_age: str | None, dead_letters: int, as_json: bool) -> None:
+    """The last tick and its result, the backlog, dead letters and the next tick.
+
+    Exits 1 when the daemon's last tick is older than three intervals (or --max-age),
+    or when nothing has ever ticked on the store, so a monitoring check can call it.
+    With only `regard run` ticking (cron), it exits 0 unless --max-age is given.
+
+    \b
+    Examples:
+      regard status
+      regard status --json | jq .backlog
+      regard status --max-age 2h     # cron: alert when no run for two hours
+    """
+    from regard.daemon.status import build_status
+    from regard.times import parse_duration, to_epoch, utcnow
+
+    age = None
+    if max_age is not None:
+        try:
+            age = int(parse_duration(max_age).total_seconds())
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--max-age") from None
+    report = build_status(
+        app.store, app.config, to_epoch(utcnow()), max_age=age, dead_letters=dead_letters
+    )
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(format_status(report))
+    if not report["healthy"]:
+        click.get_current_context().exit(1)
+
+
+def format_status(report: dict[str, Any]) -> str:
+    """The status report for a person."""
+    from regard.daemon.summary import tick_facts
+
+    lines = [f"Daemon:       {_daemon_line(report)}"]
+    tick = report["last_tick"]
+    if tick is None:
+        lines.append("Last tick:    none yet")
+    else:
+        facts = tick_facts(tick["result"])
+        enqueued = ", ".join(f"{n} {s}" for s, n in sorted(facts["enqueued"].items())) or "none"
+        took = "still running" if tick["finished_at"] is None else f"took {tick['duration']}s"
+        lines.append(
+            f"Last tick:    {tick['at']} ({tick['kind']}, {took}): evaluated {facts['evaluated']}, "
+            f"enqueued {enqueued}; sent {facts['sent']}, failed {facts['failed']}, "
+            f"dead {facts['dead']}"
+        )
+    lines.append(f"Next tick:    {report['next_tick'] or '-'}")
+    parts = []
+    for state, by_provider in report["backlog"].items():
+        total = sum(by_provider.values())
+        detail = ", ".join(f"{p} {n}" for p, n in by_provider.items())
+        parts.append(f"{state} {total}" + (f" ({detail})" if detail else ""))
+    lines.append(f"Backlog:      {'; '.join(parts)}")
+    dead = report["dead_letters"]
+    lines.append(f"Dead letters: {dead['count']}")
+    for letter in dead["latest"]:
+        lines.append(
+            f"  {letter['dead_at']} {letter['delivery_id']} {letter['campaign']} → "
+            f"{letter['contact_id']} via {letter['provider']}: {letter['reason']}"
+        )
+    health = "OK" if report["healthy"] else f"UNHEALTHY: {report['problem']}"
+    lines.append(f"Health:       {health}")
+    return "\n".join(lines)
+
+
+def _daemon_line(report: dict[str, Any]) -> str:
+    record = report["daemon"]
+    if record is None:
+        return "never ran on this store" + (
+            " (ticks come from `regard run`)" if report["mode"] == "cron" else ""
+        )
+    where = f"pid {record['pid']} on {record['host']}, every {record['interval']}"
+    if record["stopped_at"]:
+        return f"stopped cleanly at {record['stopped_at']} ({where})"
+    state = "running" if report["healthy"] else "not ticking"
+    return f"{state}, {where}, since {record['started_at']}, {record['ticks']} ticks"

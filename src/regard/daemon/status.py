@@ -1,0 +1,201 @@
+"""``regard status``: is the store being ticked, and what is waiting or dead?
+
+Health, so that a monitoring check can call ``regard status`` and read its exit status:
+
+- A daemon has run on the store: healthy while its last tick (or heartbeat) is at most
+  three intervals old. A daemon that crashed, hangs or was stopped is reported stale —
+  unless it was stopped cleanly and ``regard run`` has ticked since (the store moved to cron).
+- Only ``regard run`` has ticked (cron): healthy; ``--max-age`` makes a tick older than that
+  unhealthy, so cron setups can be monitored too.
+- Nothing has ever ticked: unhealthy (a daemon that never started must not look fine).
+
+``--max-age`` replaces the three intervals in every case.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+
+from regard.config import Config
+from regard.daemon.presence import DaemonRecord, read_record
+from regard.store import Store
+from regard.times import format_duration, iso
+
+STALE_INTERVALS = 3
+TICK_KINDS = ("daemon", "run")  # dry runs change nothing and say nothing about health
+BACKLOG_STATES = ("pending", "sending")
+
+
+def build_status(
+    store: Store,
+    config: Config,
+    now: int,
+    *,
+    max_age: int | None = None,
+    dead_letters: int = 5,
+) -> dict[str, Any]:
+    """Everything ``regard status`` shows, as one JSON-ready object; ``healthy`` decides the
+    exit status and ``problem`` says why not."""
+    record = read_record(store)
+    last_tick = _last_tick(store)
+    last_daemon_tick = _last_tick(store, kind="daemon")
+    interval = record.interval if record else int(config.scheduler.interval.total_seconds())
+    threshold = max_age if max_age is not None else STALE_INTERVALS * interval
+    healthy, problem, mode = _health(
+        record, last_tick, last_daemon_tick, now, threshold, cron_checked=max_age is not None
+    )
+    next_tick = None
+    if mode == "daemon" and healthy and record is not None and record.stopped_at is None:
+        base = last_daemon_tick["at"] if last_daemon_tick else record.started_at
+        next_tick = iso(max(base + interval, now))
+    return {
+        "checked_at": iso(now),
+        "healthy": healthy,
+        "problem": problem,
+        "mode": mode,
+        "stale_after": format_duration(timedelta(seconds=threshold)),
+        "daemon": _daemon_json(record),
+        "last_tick": _tick_json(last_tick),
+        "last_daemon_tick": _tick_json(last_daemon_tick),
+        "next_tick": next_tick,
+        "backlog": _backlog(store),
+        "dead_letters": _dead_letters(store, dead_letters),
+    }
+
+
+def _health(
+    record: DaemonRecord | None,
+    last_tick: dict[str, Any] | None,
+    last_daemon_tick: dict[str, Any] | None,
+    now: int,
+    threshold: int,
+    *,
+    cron_checked: bool,
+) -> tuple[bool, str | None, str]:
+    """(healthy, problem, mode) where mode is ``daemon``, ``cron`` or ``none``."""
+    limit = format_duration(timedelta(seconds=threshold))
+    moved_to_cron = (
+        record is not None
+        and record.stopped_at is not None
+        and last_tick is not None
+        and last_tick["kind"] != "daemon"
+        and last_tick["started_at"] >= record.stopped_at
+    )
+    if record is not None and not moved_to_cron:
+        seen = max(record.heartbeat_at, last_daemon_tick["started_at"] if last_daemon_tick else 0)
+        age = now - seen
+        if age <= threshold:
+            return True, None, "daemon"
+        why = (
+            f"it was stopped at {iso(record.stopped_at)}"
+            if record.stopped_at is not None
+            else f"pid {record.pid} on {record.host} is not ticking (crashed, hung or killed?)"
+        )
+        return (
+            False,
+            f"the daemon's last tick was at {iso(seen)}, {_age(age)} ago, more than {limit}: {why}",
+            "daemon",
+        )
+    if last_tick is None:
+        return (
+            False,
+            "nothing has ticked on this store yet: start `regard daemon`, "
+            "or run `regard run` from cron",
+            "none",
+        )
+    age = now - last_tick["started_at"]
+    if cron_checked and age > threshold:
+        return (
+            False,
+            f"the last tick was at {iso(last_tick['started_at'])}, {_age(age)} ago, "
+            f"more than {limit}",
+            "cron",
+        )
+    return True, None, "cron"
+
+
+def _age(seconds: int) -> str:
+    """``17m``, ``2h``, ``3d``: a rough age, in its largest whole unit."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _last_tick(store: Store, kind: str | None = None) -> dict[str, Any] | None:
+    kinds = (kind,) if kind else TICK_KINDS
+    marks = ", ".join("?" * len(kinds))
+    row = store.conn.execute(
+        f"SELECT kind, at, started_at, finished_at, pid, result FROM ticks "
+        f"WHERE kind IN ({marks}) ORDER BY started_at DESC, id DESC LIMIT 1",
+        kinds,
+    ).fetchone()
+    if row is None:
+        return None
+    tick = dict(row)
+    tick["result"] = json.loads(tick["result"]) if tick["result"] else None
+    return tick
+
+
+def _tick_json(tick: dict[str, Any] | None) -> dict[str, Any] | None:
+    if tick is None:
+        return None
+    finished = tick["finished_at"]
+    return {
+        "kind": tick["kind"],
+        "at": iso(tick["at"]),
+        "started_at": iso(tick["started_at"]),
+        "finished_at": iso(finished),
+        "duration": None if finished is None else finished - tick["started_at"],
+        "pid": tick["pid"],
+        "result": tick["result"],
+    }
+
+
+def _daemon_json(record: DaemonRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    data = asdict(record)
+    for key in ("started_at", "heartbeat_at", "stopped_at"):
+        data[key] = iso(data[key])
+    data["interval"] = format_duration(timedelta(seconds=record.interval))
+    return data
+
+
+def _backlog(store: Store) -> dict[str, dict[str, int]]:
+    """Deliveries not yet settled, by state and provider: ``{"pending": {"outbox": 3}}``."""
+    backlog: dict[str, dict[str, int]] = {state: {} for state in BACKLOG_STATES}
+    rows = store.conn.execute(
+        "SELECT state, provider, count(*) FROM deliveries "
+        "WHERE state IN ('pending', 'sending') GROUP BY state, provider ORDER BY state, provider"
+    )
+    for state, provider, count in rows:
+        backlog[state][provider] = count
+    return backlog
+
+
+def _dead_letters(store: Store, latest: int) -> dict[str, Any]:
+    count = store.conn.execute("SELECT count(*) FROM deliveries WHERE state = 'dead'").fetchone()[0]
+    rows = store.conn.execute(
+        "SELECT id, campaign, contact_id, provider, reason, attempts, updated_at FROM deliveries "
+        "WHERE state = 'dead' ORDER BY updated_at DESC, id LIMIT ?",
+        (latest,),
+    )
+    return {
+        "count": count,
+        "latest": [
+            {
+                "delivery_id": r["id"],
+                "campaign": r["campaign"],
+                "contact_id": r["contact_id"],
+                "provider": r["provider"],
+                "reason": r["reason"],
+                "attempts": r["attempts"],
+                "dead_at": iso(r["updated_at"]),
+            }
+            for r in rows
+        ],
+    }
