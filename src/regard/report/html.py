@@ -3,6 +3,7 @@ scripts and nothing fetched from the network, so it opens anywhere and can be ma
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -76,6 +77,32 @@ def _nice_max(value: float) -> float:
         if factor * step >= value:
             return factor * step
     return 10 * step
+
+
+def _divisions(top: float) -> int:
+    """Gridlines that land on round numbers: 5 for 1 and 5 × 10^k, 4 for 2 × 10^k."""
+    leading = f"{top:e}"[0]
+    return 4 if leading == "2" else 5
+
+
+def _grid(
+    left: float,
+    width: float,
+    top_y: float,
+    height: float,
+    top: float,
+    label: Callable[[float], str],
+) -> list[str]:
+    """Horizontal gridlines with their values on the left."""
+    n = _divisions(top)
+    out = []
+    for i in range(n + 1):
+        y = top_y + height - height * i / n
+        out.append(
+            f'<line x1="{left}" x2="{left + width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e4e4"/>'
+        )
+        out.append(_text(left - 6, y + 4, label(top * i / n), "end"))
+    return out
 
 
 def _legend(names: list[str], colours: list[str], x: float, y: float) -> list[str]:
@@ -158,7 +185,7 @@ def conversion_chart(goals: dict[str, Any]) -> str:
     """Per campaign: the two rates as bars, and the uplift with its interval around zero."""
     row_h, left, bars_w, gap, diff_w = 56, 150, 260, 40, 260
     width = left + bars_w + gap + diff_w + 20
-    height = 30 + row_h * len(goals)
+    height = 30 + row_h * len(goals) + 20
     highest = max(max(c["contacted_rate"] or 0, c["holdout_rate"] or 0) for c in goals.values())
     rate_top = min(1.0, _nice_max(highest)) if highest > 0 else 1.0
     spread = max(
@@ -171,7 +198,10 @@ def conversion_chart(goals: dict[str, Any]) -> str:
     body = [
         _text(left, 16, f"conversion rate (0 to {percent(rate_top)})"),
         _text(zero, 16, "uplift with 95% interval", "middle"),
-        f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="22" y2="{height - 4}" stroke="#888" stroke-dasharray="3 3"/>',
+        f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="22" y2="{height - 22}" stroke="#888" stroke-dasharray="3 3"/>',
+        _text(dx0, height - 6, points(-spread), "start"),
+        _text(zero, height - 6, "0", "middle"),
+        _text(dx0 + diff_w, height - 6, points(spread), "end"),
     ]
     for i, (cid, c) in enumerate(goals.items()):
         y = 30 + i * row_h
@@ -217,13 +247,13 @@ def conversion_chart(goals: dict[str, Any]) -> str:
 
 def cohort_chart(cohorts: list[dict[str, Any]]) -> str:
     """One line per first-order month: the share of the cohort ordering in month k."""
-    cohorts = [c for c in cohorts if len(c["active"]) > 1]
+    cohorts = [c for c in cohorts if len(c["active"]) > 1][-12:]  # the latest twelve
     if not cohorts:
         return '<p class="empty">Not enough history for a cohort curve yet.</p>'
     months = max(len(c["active"]) for c in cohorts) - 1
     top = _nice_max(max(v for c in cohorts for v in c["active"][1:]) or 0.01)
     top = min(top, 1.0)
-    left, right, plot_top, plot_h, plot_w = 48, 200, 12, 220, 480
+    left, right, plot_top, plot_h, plot_w = 56, 200, 12, 220, 480
     body = []
     for i in range(5):
         y = plot_top + plot_h - plot_h * i / 4

@@ -1,0 +1,107 @@
+"""The HTML report: well-formed, self-contained, and drawn by a real headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+import xml.etree.ElementTree as ET
+import zlib
+from pathlib import Path
+
+import pytest
+
+from regard.config import Config
+from regard.report import build_report
+from regard.report.html import render_html
+from regard.store import Store
+from report_fixtures import add_contact, add_delivery, add_event, campaign, instant, new_store
+
+BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser", "google-chrome")
+
+
+def small_shop(path: Path) -> Store:
+    store = new_store(path)
+    for i in range(120):
+        cid = f"k{i}"
+        add_contact(store, cid, first_name="Jörg", last_name="Müller")
+        month = 1 + i % 6
+        add_event(store, f"f{i}", cid, f"2026-{month:02d}-{1 + i % 27:02d}", amount=20 + i % 50)
+        if i % 3 == 0:
+            add_event(store, f"r{i}", cid, f"2026-{month + 1:02d}-15", amount=35)
+        held = i % 5 == 0
+        day = f"2026-{month:02d}-{1 + i % 27:02d}T12:00"
+        add_delivery(
+            store, "thanks", cid, "held_out" if held else "sent", day, sent=None if held else day
+        )
+        add_event(store, f"n{i}", cid, "2026-06-20", type="nps", amount=i % 11)
+    return store
+
+
+def page(tmp_path: Path) -> str:
+    store = small_shop(tmp_path / "shop.db")
+    config = Config.model_validate({"providers": {"outbox": {"type": "file", "path": "o"}}})
+    thanks = campaign("thanks", holdout=0.2, goal={"event": "order", "within": "45d"})
+    data = build_report(
+        store, config, [thanks], since=instant("2026-01-01"), until=instant("2026-08-01")
+    )
+    return render_html(data, "de")
+
+
+def test_page_is_self_contained_with_three_well_formed_charts(tmp_path: Path) -> None:
+    html = page(tmp_path)
+    assert "<script" not in html
+    assert not re.search(r"""(src|href)=["']?https?:""", html)  # nothing from the network
+    charts = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    assert len(charts) == 3
+    for chart in charts:
+        root = ET.fromstring(chart)  # each chart is well-formed XML
+        assert root.get("aria-label")
+    assert "rect" in charts[0] and "circle" in charts[1] and "polyline" in charts[2]
+    assert "Müller" not in html  # no personal data in a report page
+
+
+def test_page_renders_in_headless_chromium(tmp_path: Path) -> None:
+    browser = next((b for b in BROWSERS if shutil.which(b)), None)
+    if browser is None:
+        pytest.skip("no Chromium on this machine (.ci/run installs chromium-headless-shell)")
+    target = tmp_path / "report.html"
+    target.write_text(page(tmp_path), encoding="utf-8")
+    shot = tmp_path / "report.png"
+    args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    done = subprocess.run(
+        [*args, f"--screenshot={shot}", "--window-size=1000,1600", target.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    width, height, pixels = read_png(shot.read_bytes())
+    assert (width, height) == (1000, 1600)
+    assert pixels > 0.02  # more than a blank page: text, bars and lines were drawn
+    dom = subprocess.run(
+        [*args, "--dump-dom", target.as_uri()], capture_output=True, text=True, timeout=120
+    )
+    assert dom.returncode == 0, dom.stderr
+    # the browser parsed every chart as SVG (an unparsable one would be dropped or empty)
+    assert dom.stdout.count("<svg") == 3
+    assert dom.stdout.count("<polyline") >= 1 and dom.stdout.count("<circle") >= 1
+
+
+def read_png(data: bytes) -> tuple[int, int, float]:
+    """Width, height and the share of bytes of the decoded image that are not white."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, width, height = 8, b"", 0, 0
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height = struct.unpack(">II", body[:8])
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    inked = sum(1 for b in raw[:: max(1, len(raw) // 200_000)] if b not in (0, 255))
+    return width, height, inked / len(raw[:: max(1, len(raw) // 200_000)])
