@@ -115,3 +115,16 @@ def workspace(tmp_path: Path) -> Workspace:
     ws = Workspace(tmp_path)
     ws.write("regard.toml", BASIC_CONFIG)
     return ws
+
+
+@pytest.fixture
+def sink() -> Any:
+    """A real HTTP server on 127.0.0.1 that records requests and answers from a script
+    (tests/httpsink.py: ``sink.script(Answer(...))``, ``sink.requests``, ``sink.url``)."""
+    from httpsink import Sink
+
+    server = Sink()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -93,6 +93,11 @@ class ProviderTable(BaseModel):
         """The adapter's own keys (everything but type, cost and rate)."""
         return dict(self.model_extra or {})
 
+    def __repr_args__(self) -> Any:
+        # the adapter's keys hold tokens and secrets: a repr shows their names only
+        yield from (("type", self.type), ("cost", self.cost), ("rate", self.rate))
+        yield "options", sorted(self.options)
+
 
 class Config(StrictModel):
     timezone: str = "UTC"

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from regard.errors import ProviderError
-from regard.providers import file  # noqa: F401  (registers the adapter)
+from regard.providers import (  # noqa: F401  (importing registers the adapters)
+    file,
+    handwrytten,
+    postmark,
+    twilio,
+    webhook,
+)
 from regard.providers.base import (
     Dead,
     HTTPProvider,

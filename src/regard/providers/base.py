@@ -11,12 +11,13 @@ import builtins
 import email.utils
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import AfterValidator, SecretStr
 
 from regard.errors import ProviderError
 from regard.validation import StrictModel
@@ -50,6 +51,12 @@ class Dead:
 
 
 Outcome = Sent | Retry | Dead
+
+
+class Undeliverable(Exception):
+    """Raised by ``build_request`` when a record cannot be turned into a request for this
+    service (no card design it knows, no sender number); ``send`` records it as Dead."""
+
 
 _REGISTRY: dict[str, type[Provider]] = {}
 
@@ -95,6 +102,21 @@ class Provider(ABC):
     async def aclose(self) -> None:  # noqa: B027  (optional hook)
         """Release what the adapter holds (files, sockets). Called once after dispatch."""
 
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a reason, a log or the store: every SecretStr
+        option of the adapter (tokens, keys, webhook secrets)."""
+        values = (getattr(self.options, field) for field in type(self.options).model_fields)
+        return [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+
+    def scrub(self, outcome: Outcome) -> Outcome:
+        """The outcome with every secret replaced by ``***`` (providers may echo tokens)."""
+        if isinstance(outcome, Sent):
+            return outcome
+        reason = scrub_text(outcome.reason, self.secrets())
+        if reason == outcome.reason:
+            return outcome
+        return replace(outcome, reason=reason)
+
 
 class HTTPProvider(Provider):
     """An adapter that speaks HTTP: build one request, read one response."""
@@ -108,8 +130,21 @@ class HTTPProvider(Provider):
         return classify_status(response)
 
     async def send(self, record: dict[str, Any], client: httpx.AsyncClient) -> Outcome:
-        request = self.build_request(record, client)
+        try:
+            request = self.build_request(record, client)
+        except Undeliverable as exc:
+            return self.scrub(Dead(str(exc)))
         request.headers["Idempotency-Key"] = str(record["delivery_id"])
+        answer = await self.exchange(request, client)
+        if isinstance(answer, Retry):
+            return self.scrub(answer)
+        return self.scrub(self.read_response(answer))
+
+    async def exchange(
+        self, request: httpx.Request, client: httpx.AsyncClient
+    ) -> httpx.Response | Retry:
+        """Send ``request`` and read the whole answer; a timeout or a broken connection is a
+        Retry (httpx errors never leave the adapter)."""
         try:
             response = await client.send(request)
             await response.aread()
@@ -117,7 +152,7 @@ class HTTPProvider(Provider):
             return Retry(f"timeout: {type(exc).__name__}")
         except httpx.TransportError as exc:
             return Retry(f"connection error: {type(exc).__name__}: {exc}")
-        return self.read_response(response)
+        return response
 
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -128,10 +163,48 @@ def classify_status(response: httpx.Response, message_id: str | None = None) -> 
     status = response.status_code
     if 200 <= status < 300:
         return Sent(message_id)
-    answer = f"HTTP {status}: {response_excerpt(response)}"
-    if status in RETRYABLE_STATUS or status >= 500:
-        return Retry(answer, parse_retry_after(response.headers.get("Retry-After")))
-    return Dead(answer)
+    return classify_failure(response, f"HTTP {status}: {response_excerpt(response)}")
+
+
+def classify_failure(
+    response: httpx.Response, reason: str, *, retry: bool = False, unsubscribe: str | None = None
+) -> Outcome:
+    """A refused request: Dead with ``unsubscribe`` when the service named an address that
+    must not be used again; Retry when ``retry`` (the service's own code says transient) or the
+    status does (408, 425, 429, 5xx, honouring Retry-After); else Dead."""
+    if unsubscribe:
+        return Dead(reason, unsubscribe=unsubscribe)
+    status = response.status_code
+    if retry or status in RETRYABLE_STATUS or status >= 500:
+        return Retry(reason, parse_retry_after(response.headers.get("Retry-After")))
+    return Dead(reason)
+
+
+def coded_reason(
+    response: httpx.Response, service: str, code: object, names: dict[int, str], message: object
+) -> str:
+    """``HTTP 422: Postmark 406 (inactive recipient): <message>``, or the raw answer when the
+    service gave no numeric error code."""
+    if isinstance(code, int):
+        name = names.get(code, "error")
+        return f"HTTP {response.status_code}: {service} {code} ({name}): {message or ''}"
+    return f"HTTP {response.status_code}: {response_excerpt(response)}"
+
+
+def scrub_text(text: str, secrets: list[str]) -> str:
+    """``text`` with each of ``secrets`` (longest first, empty ones ignored) replaced by ``***``."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def response_json(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object, or ``{}`` when it is not one (proxies answer with HTML)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def response_excerpt(response: httpx.Response, limit: int = 500) -> str:
@@ -169,6 +242,10 @@ def check_url(url: str) -> str:
     if parts.scheme == "http":
         raise ValueError(f"{url!r}: plain http:// is only allowed to loopback hosts; use https://")
     raise ValueError(f"{url!r} is not an http(s) URL")
+
+
+ServiceURL = Annotated[str, AfterValidator(check_url)]
+"""An option holding a service URL: https, or plain http only to a loopback host."""
 
 
 def adapter_class(kind: str) -> type[Provider]:

@@ -1,0 +1,135 @@
+"""``type = "postmark"``: e-mail through Postmark's ``POST /email``.
+
+Wire format: https://postmarkapp.com/developer/api/email-api (body fields ``From``, ``To``,
+``Subject``, ``TextBody``, ``HtmlBody``, ``MessageStream``, ``Tag``, ``Metadata``; header
+``X-Postmark-Server-Token``), error codes: https://postmarkapp.com/developer/api/overview#error-codes.
+Test mode: the server token ``POSTMARK_API_TEST`` validates the request without sending
+(https://postmarkapp.com/developer/user-guide/send-email-with-api).
+
+Postmark answers errors with a JSON ``{"ErrorCode": n, "Message": "..."}``; the code decides:
+406 (inactive recipient: hard bounce, spam complaint or manual suppression) is dead and
+unsubscribes the address, 100 (maintenance) and 429 are retried, every other code is dead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+from pydantic import Field, SecretStr
+
+from regard.errors import ProviderError
+from regard.providers.base import (
+    HTTPProvider,
+    Outcome,
+    Sent,
+    ServiceURL,
+    classify_failure,
+    coded_reason,
+    response_json,
+)
+from regard.validation import StrictModel
+
+TEST_TOKEN = "POSTMARK_API_TEST"
+INACTIVE_RECIPIENT = 406
+RETRYABLE_CODES = frozenset({100, 429})  # maintenance, rate limit exceeded
+ERROR_NAMES = {
+    10: "bad or missing server token",
+    100: "maintenance",
+    300: "invalid email request",
+    400: "sender signature not found",
+    401: "sender signature not confirmed",
+    402: "invalid JSON",
+    403: "incompatible JSON",
+    405: "not allowed to send (account out of credits)",
+    406: "inactive recipient",
+    409: "JSON required",
+    411: "forbidden attachment type",
+    412: "account is pending",
+    413: "account may not send",
+    429: "rate limit exceeded",
+}
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+
+
+def mailbox(name: str, address: str) -> str:
+    """``Name <address>``, the name quoted when it holds punctuation (Postmark's From format)."""
+    if not name:
+        return address
+    if _SPECIALS.search(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
+
+
+class PostmarkOptions(StrictModel):
+    server_token: SecretStr
+    from_: str | None = Field(default=None, alias="from")  # default: [sender] name and email
+    message_stream: str = "outbound"
+    base_url: ServiceURL = "https://api.postmarkapp.com"
+
+
+class PostmarkProvider(HTTPProvider):
+    """Transactional e-mail; the message id is Postmark's ``MessageID``."""
+
+    type = "postmark"
+    channels = frozenset({"email"})
+    Options = PostmarkOptions
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        sender = self.config.sender
+        self.sender = self.options.from_ or (sender.email and mailbox(sender.name, sender.email))
+        if not self.sender:
+            raise ProviderError(
+                f"providers.{self.name}: no sender address: set `from` here or `email` in [sender]"
+            )
+
+    def build_request(self, record: dict[str, Any], client: httpx.AsyncClient) -> httpx.Request:
+        message: dict[str, Any] = {
+            "From": self.sender,
+            "To": record["to"],
+            "Subject": record.get("subject") or "",
+            "TextBody": record.get("text") or "",
+            "MessageStream": self.options.message_stream,
+            "Tag": record["campaign"],
+            "Metadata": {
+                "delivery_id": str(record["delivery_id"]),
+                "campaign": str(record["campaign"]),
+                "contact_id": str(record["contact_id"]),
+            },
+        }
+        if record.get("html"):
+            message["HtmlBody"] = record["html"]
+        return client.build_request(
+            "POST",
+            self.options.base_url.rstrip("/") + "/email",
+            json=message,
+            headers={
+                "Accept": "application/json",
+                "X-Postmark-Server-Token": self.options.server_token.get_secret_value(),
+            },
+        )
+
+    def read_response(self, response: httpx.Response) -> Outcome:
+        answer = response_json(response)
+        code = answer.get("ErrorCode")
+        status = response.status_code
+        if 200 <= status < 300 and not code:
+            message_id = answer.get("MessageID")
+            return Sent(str(message_id) if message_id else None)
+        reason = coded_reason(response, "Postmark", code, ERROR_NAMES, answer.get("Message"))
+        unsubscribe = _recipient(response.request) if code == INACTIVE_RECIPIENT else None
+        return classify_failure(
+            response, reason, retry=code in RETRYABLE_CODES, unsubscribe=unsubscribe
+        )
+
+
+def _recipient(request: httpx.Request) -> str | None:
+    """The ``To`` of the message Postmark refused (one address: regard sends one each)."""
+    try:
+        to = json.loads(request.content).get("To")
+    except ValueError:
+        return None
+    return str(to) if to else None

@@ -1,0 +1,104 @@
+"""``type = "webhook"``: POST the delivery record as JSON, signed per Standard Webhooks.
+
+Wire format (https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md):
+the body is the record as compact UTF-8 JSON; ``webhook-id`` is the delivery id (the same on
+every attempt, so receivers can de-duplicate), ``webhook-timestamp`` the attempt's unix
+seconds, and ``webhook-signature`` ``v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``,
+computed by the maintained ``standardwebhooks`` library.
+
+The signing key: a secret written ``whsec_<base64>`` (the form Standard Webhooks tools
+generate) is base64-decoded, exactly as every Standard Webhooks library does; any other
+secret is used as its UTF-8 bytes, as written. Receivers verify with
+``Webhook("whsec_…")`` or ``Webhook(secret.encode())`` respectively (docs/providers.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from pydantic import SecretStr, field_validator
+from standardwebhooks import Webhook
+
+from regard.providers.base import HTTPProvider, ServiceURL
+from regard.validation import StrictModel
+
+SECRET_PREFIX = "whsec_"
+RESERVED_HEADERS = frozenset(
+    {"webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "idempotency-key"}
+)
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key for ``secret``: base64-decoded after ``whsec_``, else its UTF-8 bytes."""
+    if not secret:
+        raise ValueError("the webhook secret is empty")
+    if not secret.startswith(SECRET_PREFIX):
+        return secret.encode("utf-8")
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            "a secret starting with whsec_ must continue in base64 "
+            '(generate one with: python -c "import base64, os; '
+            "print('whsec_' + base64.b64encode(os.urandom(32)).decode())\")"
+        ) from None
+    if not key:
+        raise ValueError("the webhook secret is empty after whsec_")
+    return key
+
+
+class WebhookOptions(StrictModel):
+    url: ServiceURL
+    secret: SecretStr
+    headers: dict[str, str] = {}  # extra static headers, e.g. an Authorization of the receiver
+
+    @field_validator("secret")
+    @classmethod
+    def _usable_secret(cls, value: SecretStr) -> SecretStr:
+        signing_key(value.get_secret_value())
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _no_reserved_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        clash = sorted(name for name in value if name.lower() in RESERVED_HEADERS)
+        if clash:
+            raise ValueError(f"{', '.join(clash)}: set by regard itself, cannot be overridden")
+        return value
+
+
+class WebhookProvider(HTTPProvider):
+    """Posts each delivery record to ``url``; 2xx is success."""
+
+    type = "webhook"
+    channels = frozenset({"email", "sms", "card", "webhook"})
+    Options = WebhookOptions
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._webhook = Webhook(signing_key(self.options.secret.get_secret_value()))
+
+    def build_request(self, record: dict[str, Any], client: httpx.AsyncClient) -> httpx.Request:
+        body = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        delivery_id = str(record["delivery_id"])
+        timestamp = int(time.time())
+        signature = self._webhook.sign(
+            msg_id=delivery_id, timestamp=datetime.fromtimestamp(timestamp, UTC), data=body
+        )
+        headers = {
+            **self.options.headers,
+            "Content-Type": "application/json",
+            "webhook-id": delivery_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature,
+        }
+        return client.build_request(
+            "POST", self.options.url, content=body.encode("utf-8"), headers=headers
+        )

@@ -1,0 +1,112 @@
+"""What every HTTP adapter shares, over real sockets: timeouts, refused and reset
+connections and Retry-After become Retry; plain http:// to a remote host is a config error;
+secrets appear in no reason and no log line."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+
+import pytest
+
+from httpsink import Answer
+from regard.errors import ConfigError
+from regard.providers import Retry
+
+SECRET = "tok_8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a"
+
+ADAPTERS = {
+    "webhook": ("webhook", 'url = "{url}/hook"\nsecret = "${{SECRET}}"'),
+    "postmark": ("email", 'server_token = "${{SECRET}}"\nbase_url = "{url}"'),
+    "twilio": (
+        "sms",
+        'account_sid = "AC3f9b2c1d4e5f60718293a4b5c6d7e8f9"\nauth_token = "${{SECRET}}"\n'
+        'from = "+15005550006"\nbase_url = "{url}"',
+    ),
+    "handwrytten": (
+        "card",
+        'api_key = "${{SECRET}}"\nbase_url = "{url}"\ncard_id = 1\nfont = "Casual David"',
+    ),
+}
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def adapter(request, make_provider):
+    kind = request.param
+    channel, keys = ADAPTERS[kind]
+
+    def make(url: str):
+        table = f'type = "{kind}"\n' + keys.format(url=url) + "\n"
+        return make_provider(table, env={"SECRET": SECRET})
+
+    return channel, make
+
+
+@pytest.fixture
+def logs(caplog):
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+def assert_secret_kept(outcome, logs):
+    assert SECRET not in outcome.reason
+    assert SECRET not in logs.text
+
+
+def test_a_timeout_is_retried(sink, adapter, deliver, record, logs):
+    channel, make = adapter
+    sink.script(Answer(200, {}, delay=1.0))
+    outcome = deliver(make(sink.url), record(channel), timeout=0.2)
+    assert isinstance(outcome, Retry) and outcome.reason.startswith("timeout")
+    assert_secret_kept(outcome, logs)
+
+
+def test_a_refused_connection_is_retried(closed_port, adapter, deliver, record, logs):
+    channel, make = adapter
+    outcome = deliver(make(f"http://127.0.0.1:{closed_port}"), record(channel))
+    assert isinstance(outcome, Retry) and outcome.reason.startswith("connection error")
+    assert_secret_kept(outcome, logs)
+
+
+def test_a_reset_connection_is_retried(sink, adapter, deliver, record, logs):
+    channel, make = adapter
+    sink.script(Answer(reset=True))
+    outcome = deliver(make(sink.url), record(channel))
+    assert isinstance(outcome, Retry) and outcome.reason.startswith("connection error")
+    assert_secret_kept(outcome, logs)
+
+
+def test_retry_after_in_seconds(sink, adapter, deliver, record, logs):
+    channel, make = adapter
+    sink.script(Answer(429, {"message": f"slow down, {SECRET}"}, {"Retry-After": "7"}))
+    outcome = deliver(make(sink.url), record(channel))
+    assert isinstance(outcome, Retry) and outcome.retry_after == 7.0
+    assert "HTTP 429" in outcome.reason
+    assert_secret_kept(outcome, logs)
+
+
+def test_retry_after_as_http_date(sink, adapter, deliver, record, logs):
+    channel, make = adapter
+    when = email.utils.formatdate(time.time() + 120, usegmt=True)
+    sink.script(Answer(503, "maintenance", {"Retry-After": when}))
+    outcome = deliver(make(sink.url), record(channel))
+    assert isinstance(outcome, Retry)
+    assert 115 <= outcome.retry_after <= 121
+    assert_secret_kept(outcome, logs)
+
+
+def test_plain_http_to_a_remote_host_is_refused(adapter):
+    _, make = adapter
+    with pytest.raises(ConfigError) as caught:
+        make("http://api.example.com")
+    message = str(caught.value)
+    assert "regard.toml:" in message and "providers.svc." in message
+    assert "'http://api.example.com" in message and "use https://" in message
+    assert SECRET not in message
+
+
+def test_loopback_http_and_https_are_accepted(adapter):
+    _, make = adapter
+    make("http://127.0.0.1:8025")
+    make("https://api.example.com")
