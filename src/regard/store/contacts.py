@@ -8,6 +8,7 @@ import sqlite3
 from datetime import date, datetime
 from typing import Any
 
+from regard.store.derived import FACTS_SQL
 from regard.times import from_epoch
 
 CONTACT_FIELDS = (
@@ -25,15 +26,7 @@ BOOL_FIELDS = frozenset({"consent_email", "consent_sms", "consent_card"})
 def derived_facts_as_of(conn: sqlite3.Connection, contact_id: str, at: int) -> dict[str, Any]:
     """The derived facts of one contact as they were at ``at`` (epoch seconds), from events."""
     row = conn.execute(
-        """
-        SELECT
-          min(CASE WHEN type = 'order' THEN occurred_at END),
-          max(CASE WHEN type = 'order' THEN occurred_at END),
-          count(CASE WHEN type = 'order' THEN 1 END),
-          coalesce(sum(CASE WHEN type = 'order' THEN amount END), 0),
-          max(occurred_at)
-        FROM events WHERE contact_id = ? AND occurred_at <= ?
-        """,
+        f"SELECT {FACTS_SQL} FROM events AS e WHERE e.contact_id = ? AND e.occurred_at <= ?",
         (contact_id, at),
     ).fetchone()
     return dict(zip(DERIVED_FACTS, row, strict=True))

@@ -148,3 +148,38 @@ def m001_initial(conn: sqlite3.Connection) -> None:
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
         """,
     )
+
+
+@migration
+def m002_forgotten_contacts(conn: sqlite3.Connection) -> None:
+    """Erasure: ``forgotten`` remembers erased contact ids (as sha256) so a later import
+    does not bring them back, and events outlive their contact as anonymous rows
+    (``contact_id = 'forgotten:<sha256>'``), so ``events.contact_id`` no longer references
+    ``contacts``; the importer checks contact ids itself."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE forgotten (
+            id_hash TEXT PRIMARY KEY,     -- sha256 hex of the contact id
+            forgotten_at INTEGER NOT NULL
+        );
+
+        CREATE TABLE events_new (
+            id TEXT PRIMARY KEY,
+            contact_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            occurred_at INTEGER NOT NULL,
+            amount REAL,
+            currency TEXT,
+            properties TEXT NOT NULL DEFAULT '{}',  -- JSON object
+            imported_at INTEGER NOT NULL
+        );
+        INSERT INTO events_new
+            SELECT id, contact_id, type, occurred_at, amount, currency, properties, imported_at
+            FROM events;
+        DROP TABLE events;
+        ALTER TABLE events_new RENAME TO events;
+        CREATE INDEX events_contact_type_time ON events (contact_id, type, occurred_at);
+        CREATE INDEX events_type_time ON events (type, occurred_at);
+        """,
+    )

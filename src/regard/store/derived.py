@@ -1,0 +1,86 @@
+"""The per-contact derived facts, kept correct incrementally.
+
+While an import runs, temporary triggers note every contact whose events changed: the
+contact of a new event, and both the old and the new contact of an event whose contact,
+type, time or amount changed. At the end, in the same transaction, the facts of exactly
+those contacts are recomputed from their events in one set-based UPDATE.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from regard.store.schema import run_script
+
+# the facts as aggregates over one contact's events (``e``); shared with as-of reads
+FACTS_SQL = """
+    min(CASE WHEN e.type = 'order' THEN e.occurred_at END) AS first_order_at,
+    max(CASE WHEN e.type = 'order' THEN e.occurred_at END) AS last_order_at,
+    count(CASE WHEN e.type = 'order' THEN 1 END) AS order_count,
+    coalesce(sum(CASE WHEN e.type = 'order' THEN e.amount END), 0) AS total_spent,
+    max(e.occurred_at) AS last_event_at
+"""
+
+
+def track_event_changes(conn: sqlite3.Connection) -> None:
+    """Start noting affected contacts (inside the import's transaction)."""
+    run_script(
+        conn,
+        """
+        CREATE TEMP TABLE IF NOT EXISTS affected_contacts (id TEXT PRIMARY KEY) WITHOUT ROWID;
+        CREATE TEMP TRIGGER IF NOT EXISTS affected_by_insert AFTER INSERT ON main.events
+        BEGIN
+            INSERT OR IGNORE INTO affected_contacts (id) VALUES (new.contact_id);
+        END;
+        CREATE TEMP TRIGGER IF NOT EXISTS affected_by_update
+        AFTER UPDATE OF contact_id, type, occurred_at, amount ON main.events
+        BEGIN
+            INSERT OR IGNORE INTO affected_contacts (id) VALUES (old.contact_id);
+            INSERT OR IGNORE INTO affected_contacts (id) VALUES (new.contact_id);
+        END;
+        CREATE TEMP TRIGGER IF NOT EXISTS affected_by_delete AFTER DELETE ON main.events
+        BEGIN
+            INSERT OR IGNORE INTO affected_contacts (id) VALUES (old.contact_id);
+        END;
+        """,
+    )
+
+
+def refresh_derived_facts(conn: sqlite3.Connection) -> int:
+    """Recompute the facts of every noted contact, stop noting, and return how many."""
+    _update_facts(conn, "SELECT id FROM temp.affected_contacts")
+    count: int = conn.execute("SELECT count(*) FROM temp.affected_contacts").fetchone()[0]
+    run_script(
+        conn,
+        """
+        DROP TRIGGER IF EXISTS temp.affected_by_insert;
+        DROP TRIGGER IF EXISTS temp.affected_by_update;
+        DROP TRIGGER IF EXISTS temp.affected_by_delete;
+        DROP TABLE IF EXISTS temp.affected_contacts;
+        """,
+    )
+    return count
+
+
+def recompute_all(conn: sqlite3.Connection) -> None:
+    """Recompute every contact's facts from scratch (repairs; tests compare against it)."""
+    _update_facts(conn, "SELECT id FROM contacts")
+
+
+def _update_facts(conn: sqlite3.Connection, contact_ids_sql: str) -> None:
+    conn.execute(
+        f"""
+        UPDATE contacts SET
+            first_order_at = f.first_order_at,
+            last_order_at = f.last_order_at,
+            order_count = f.order_count,
+            total_spent = f.total_spent,
+            last_event_at = f.last_event_at
+        FROM (
+            SELECT a.id AS id, {FACTS_SQL}
+            FROM ({contact_ids_sql}) AS a LEFT JOIN events AS e ON e.contact_id = a.id
+            GROUP BY a.id
+        ) AS f
+        WHERE contacts.id = f.id
+        """
+    )

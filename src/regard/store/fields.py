@@ -1,0 +1,269 @@
+"""Validation of single import values: each function takes what the file holds (a CSV string
+or a JSON value) and returns what the store keeps, or raises :class:`FieldError` with a reason
+a shop owner can act on. Empty strings and JSON nulls mean "no value" (None).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import tzinfo
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
+from babel import Locale, UnknownLocaleError
+from babel.numbers import list_currencies
+from email_validator import EmailNotValidError, validate_email
+
+from regard.times import parse_date, parse_instant, to_epoch, zone
+
+
+class FieldError(ValueError):
+    """One bad value: ``field`` names the column, the message says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def text(field: str, value: Any) -> str | None:
+    """A text value, stripped; numbers are taken as their text (ids, postal codes)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise FieldError(field, f"must be text, not {json.dumps(value, ensure_ascii=False)}")
+    value = str(value).strip()
+    return value or None
+
+
+def required(field: str, value: Any) -> str:
+    """A text value that must be there (``id``, ``contact_id``)."""
+    result = text(field, value)
+    if result is None:
+        raise FieldError(field, "is required")
+    return result
+
+
+_BOOLEANS = {"true": 1, "yes": 1, "1": 1, "false": 0, "no": 0, "0": 0}
+
+
+def boolean(field: str, value: Any) -> int | None:
+    """true/false, yes/no, 1/0 (any case) → 1/0; empty → None (not given)."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else int(value)
+    if isinstance(value, int) and value in (0, 1):
+        return value
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if not key:
+            return None
+        if key in _BOOLEANS:
+            return _BOOLEANS[key]
+    raise FieldError(field, f"{_show(value)} is not a boolean (true/false, yes/no, 1/0, or empty)")
+
+
+_DECIMAL = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+
+
+def decimal(field: str, value: Any) -> float | None:
+    """A decimal with ``.`` or ``,`` as the separator (``49.90``, ``49,90``); no thousands."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    if isinstance(value, str) and _DECIMAL.match(value.strip()):
+        return float(Decimal(value.strip().replace(",", ".")))
+    raise FieldError(field, f"{_show(value)} is not a decimal number (like 49.90 or 49,90)")
+
+
+def instant(field: str, value: Any, default_tz: tzinfo) -> int | None:
+    """An ISO 8601 time (or date) → epoch seconds UTC; naive values are in ``default_tz``."""
+    raw = text(field, value)
+    if raw is None:
+        return None
+    try:
+        return to_epoch(parse_instant(raw, default_tz))
+    except (ValueError, OverflowError) as exc:
+        raise FieldError(field, str(exc)) from None
+
+
+def calendar_date(field: str, value: Any) -> str | None:
+    """An ISO date ``YYYY-MM-DD``, kept as that text."""
+    raw = text(field, value)
+    if raw is None:
+        return None
+    try:
+        return parse_date(raw).isoformat()
+    except ValueError as exc:
+        raise FieldError(field, str(exc)) from None
+
+
+def time_zone(field: str, value: Any) -> str | None:
+    """An IANA time zone name like ``Europe/Berlin``."""
+    raw = text(field, value)
+    if raw is None:
+        return None
+    if not _known_zone(raw):
+        raise FieldError(
+            field, f"unknown time zone {raw!r} (expected an IANA name like Europe/Berlin)"
+        )
+    return raw
+
+
+@lru_cache(maxsize=1024)
+def _known_zone(name: str) -> bool:
+    try:
+        zone(name)
+    except ValueError:
+        return False
+    return True
+
+
+def locale(field: str, value: Any) -> str | None:
+    """A locale babel knows (``de``, ``de_AT``, ``en-GB``), kept as written."""
+    raw = text(field, value)
+    if raw is None:
+        return None
+    if not _known_locale(raw):
+        raise FieldError(field, f"unknown locale {raw!r} (expected a code like de or en_GB)")
+    return raw
+
+
+@lru_cache(maxsize=1024)
+def _known_locale(name: str) -> bool:
+    try:
+        Locale.parse(name.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return False
+    return True
+
+
+# babel's territories include CLDR's own regions; these are not ISO 3166-1 countries
+_NOT_COUNTRIES = frozenset({"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "ZZ"})
+
+
+@lru_cache(maxsize=1)
+def countries() -> frozenset[str]:
+    """ISO 3166-1 alpha-2 codes (from babel's CLDR territory list)."""
+    codes = [str(c) for c in Locale("en").territories]
+    return frozenset(c for c in codes if len(c) == 2 and c.isalpha()) - _NOT_COUNTRIES
+
+
+def country(field: str, value: Any) -> str | None:
+    """An ISO 3166-1 alpha-2 code, upper-cased (``de`` → ``DE``)."""
+    raw = text(field, value)
+    if raw is None:
+        return None
+    code = raw.upper()
+    if code not in countries():
+        raise FieldError(field, f"{raw!r} is not an ISO 3166-1 alpha-2 country code (like DE)")
+    return code
+
+
+@lru_cache(maxsize=1)
+def _currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+def currency(field: str, value: Any) -> str | None:
+    """An ISO 4217 code, upper-cased."""
+    raw = text(field, value)
+    if raw is None:
+        return None
+    code = raw.upper()
+    if code not in _currencies():
+        raise FieldError(field, f"{raw!r} is not an ISO 4217 currency code (like EUR)")
+    return code
+
+
+# the common shape of an address: ASCII dot-atom local part; its domain is checked (and
+# lower-cased) once per domain by email-validator, which sees every other shape in full
+_SIMPLE_EMAIL = re.compile(
+    r"^([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)@([A-Za-z0-9.-]+)$"
+)
+
+
+def email(field: str, value: Any) -> str | None:
+    """An e-mail address, syntax only (no DNS); the domain is lower-cased."""
+    raw = text(field, value)
+    if raw is None:
+        return None
+    m = _SIMPLE_EMAIL.match(raw)
+    if m and len(m.group(1)) <= 64 and len(raw) <= 254:
+        domain = _email_domain(m.group(2))
+        if domain is not None:
+            return f"{m.group(1)}@{domain}"
+    try:
+        return str(validate_email(raw, check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise FieldError(field, f"{raw!r} is not a valid e-mail address: {exc}") from None
+
+
+@lru_cache(maxsize=4096)
+def _email_domain(domain: str) -> str | None:
+    try:
+        return str(validate_email(f"x@{domain}", check_deliverability=False).domain)
+    except EmailNotValidError:
+        return None
+
+
+def phone(field: str, value: Any, region: str | None) -> str | None:
+    """A phone number → E.164 (``+4930123456``). ``region`` (an ISO country) is how numbers
+    without a ``+`` country code are read."""
+    raw = text(field, value)
+    if raw is None:
+        return None
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        hint = (
+            ""
+            if region or raw.startswith("+")
+            else " (write it with the country code, like +49 30 1234567)"
+        )
+        raise FieldError(field, f"{raw!r} is not a valid phone number{hint}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def tags(field: str, value: Any) -> list[str]:
+    """``vip|b2b`` in CSV, a list of strings in JSON; empty → no tags."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        parts = value.split("|")
+    elif isinstance(value, list) and all(isinstance(t, str) for t in value):
+        parts = value
+    else:
+        raise FieldError(field, "must be a list of strings (in CSV: tags separated by |)")
+    return list(dict.fromkeys(t.strip() for t in parts if t.strip()))
+
+
+def items(field: str, value: Any) -> list[dict[str, Any]] | None:
+    """An order's items: a list of objects {sku, name, quantity, price} (JSON text in CSV)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise FieldError(field, "is not valid JSON (expected a list of items)") from None
+    if not isinstance(value, list) or not all(isinstance(i, dict) for i in value):
+        raise FieldError(field, "must be a list of objects like {sku, name, quantity, price}")
+    for n, item in enumerate(value, start=1):
+        for key in ("quantity", "price"):
+            amount = item.get(key)
+            if amount is not None and (
+                isinstance(amount, bool) or not isinstance(amount, int | float)
+            ):
+                raise FieldError(field, f"item {n}: {key} must be a number")
+    return value
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,278 @@
+"""``regard import contacts|events``: validate every row, upsert by id, all or nothing.
+
+The whole import is one ``Store.write()`` transaction. Rows are validated as they stream
+in and written in batches (``executemany`` of an ``INSERT … ON CONFLICT DO UPDATE … WHERE``
+that only touches rows that really change), so memory stays flat however big the file.
+A bad row stops the writing; the rest of the file is still validated so that every bad
+row is listed, then the transaction is rolled back and :class:`InputError` raised. With
+``skip_invalid`` the good rows are kept and the bad ones only listed.
+
+Rows of contacts that were forgotten (``regard contacts forget``) are skipped and counted:
+an erasure request stays honoured even when the shop's next export still has them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any
+
+from regard.config import Config
+from regard.errors import InputError
+from regard.store import Store
+from regard.store.derived import refresh_derived_facts, track_event_changes
+from regard.store.readers import BadLine, open_rows
+from regard.store.rows import BadRow, ParsedRow, RowContext, parse_contact, parse_event
+from regard.times import to_epoch, utcnow
+
+BATCH_ROWS = 2000
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ImportResult:
+    """What an import did. ``problems`` are ``FILE:LINE: field: reason`` lines."""
+
+    kind: str
+    file: str
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped_forgotten: int = 0
+    invalid: int = 0
+    derived_refreshed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "file": self.file,
+            "rows": self.rows,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "invalid": self.invalid,
+            "skipped_forgotten": self.skipped_forgotten,
+            "problems": self.problems,
+        }
+
+
+def import_contacts(
+    store: Store,
+    config: Config,
+    path: str | Path,
+    *,
+    skip_invalid: bool = False,
+    progress: Progress | None = None,
+    stdin: IO[bytes] | None = None,
+) -> ImportResult:
+    """Import contacts from ``path`` (``.csv``, ``.jsonl`` or ``-`` for JSONL on stdin).
+
+    Raises InputError listing every bad row (and writes nothing) unless ``skip_invalid``.
+    """
+    return _Import(store, config, "contacts", skip_invalid, progress).run(path, stdin)
+
+
+def import_events(
+    store: Store,
+    config: Config,
+    path: str | Path,
+    *,
+    skip_invalid: bool = False,
+    progress: Progress | None = None,
+    stdin: IO[bytes] | None = None,
+) -> ImportResult:
+    """Import events from ``path``; their contacts must be in the store already. Derived
+    facts of every contact whose events changed are recomputed before the commit."""
+    return _Import(store, config, "events", skip_invalid, progress).run(path, stdin)
+
+
+def forgotten_hash(contact_id: str) -> str:
+    """How an erased contact id is remembered: sha256 hex of its UTF-8 bytes."""
+    return hashlib.sha256(contact_id.encode("utf-8")).hexdigest()
+
+
+class _Import:
+    def __init__(
+        self, store: Store, config: Config, kind: str, skip_invalid: bool, progress: Progress | None
+    ) -> None:
+        self.store = store
+        self.conn = store.conn
+        self.kind = kind
+        self.skip_invalid = skip_invalid
+        self.progress = progress
+        self.parse = parse_contact if kind == "contacts" else parse_event
+        region = config.sender.country.upper() or None
+        self.context = RowContext(timezone=config.tz, default_region=region)
+        self.now = to_epoch(utcnow())
+        self.sql = _contact_sql if kind == "contacts" else _event_sql
+        self.changed = 0
+
+    def run(self, path: str | Path, stdin: IO[bytes] | None) -> ImportResult:
+        with open_rows(path, stdin=stdin) as source, self.store.write() as conn:
+            result = ImportResult(kind=self.kind, file=source.name)
+            forgotten = {r[0] for r in conn.execute("SELECT id_hash FROM forgotten")}
+            before = self._count()
+            if self.kind == "events":
+                track_event_changes(conn)
+            reported = 0
+            batch: list[tuple[int, ParsedRow]] = []
+            for line, row in source.rows():
+                result.rows += 1
+                parsed = self._parse(source.name, line, row, result)
+                if parsed is None:
+                    continue
+                owner = parsed.contact_id or parsed.id
+                if forgotten and forgotten_hash(owner) in forgotten:
+                    result.skipped_forgotten += 1
+                    continue
+                batch.append((line, parsed))
+                if len(batch) >= BATCH_ROWS:
+                    self._flush(source.name, batch, result)
+                    batch = []
+                    reported = self._report(source.bytes_read, reported)
+            self._flush(source.name, batch, result)
+            self._report(source.bytes_read, reported)
+            if result.problems and not self.skip_invalid:
+                result.problems.sort(key=_line_of)
+                raise InputError(_rejection(source.name, result))
+            result.problems.sort(key=_line_of)
+            if self.kind == "events":
+                result.derived_refreshed = refresh_derived_facts(conn)
+            result.inserted = self._count() - before
+            result.updated = self.changed - result.inserted
+            result.unchanged = (
+                result.rows - result.invalid - result.skipped_forgotten - self.changed
+            )
+            return result
+
+    def _parse(
+        self, name: str, line: int, row: dict[str, Any] | BadLine, result: ImportResult
+    ) -> ParsedRow | None:
+        if isinstance(row, BadLine):
+            result.problems.append(f"{name}:{line}: row: {row.reason}")
+            result.invalid += 1
+            return None
+        try:
+            return self.parse(row, self.context)
+        except BadRow as bad:
+            result.problems.extend(f"{name}:{line}: {p.field}: {p.reason}" for p in bad.problems)
+            result.invalid += 1
+            return None
+
+    def _flush(self, name: str, batch: list[tuple[int, ParsedRow]], result: ImportResult) -> None:
+        if self.kind == "events" and batch:
+            batch = self._known_contacts_only(name, batch, result)
+        if result.problems and not self.skip_invalid:
+            return  # the file is rejected: validate on, write nothing more
+        for key, params in _runs(batch, self.now):
+            cursor = self.conn.executemany(self.sql(key), params)
+            self.changed += cursor.rowcount
+
+    def _known_contacts_only(
+        self, name: str, batch: list[tuple[int, ParsedRow]], result: ImportResult
+    ) -> list[tuple[int, ParsedRow]]:
+        wanted = json.dumps(sorted({p.contact_id for _, p in batch}))
+        known = {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT id FROM contacts WHERE id IN (SELECT value FROM json_each(?))", (wanted,)
+            )
+        }
+        kept = []
+        for line, parsed in batch:
+            if parsed.contact_id in known:
+                kept.append((line, parsed))
+            else:
+                result.problems.append(
+                    f"{name}:{line}: contact_id: unknown contact {parsed.contact_id!r} "
+                    "(import it with `regard import contacts` first)"
+                )
+                result.invalid += 1
+        return kept
+
+    def _count(self) -> int:
+        count: int = self.conn.execute(f"SELECT count(*) FROM {self.kind}").fetchone()[0]
+        return count
+
+    def _report(self, done: int, reported: int) -> int:
+        if self.progress is not None and done > reported:
+            self.progress(done - reported)
+        return done
+
+
+def _runs(
+    batch: list[tuple[int, ParsedRow]], now: int
+) -> Iterator[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
+    """Consecutive rows that set the same columns, as (columns, parameter rows); keeping
+    file order means a later row for the same id wins."""
+    key: tuple[str, ...] | None = None
+    params: list[tuple[Any, ...]] = []
+    for _, parsed in batch:
+        if parsed.key != key:
+            if params and key is not None:
+                yield key, params
+            key, params = parsed.key, []
+        params.append((parsed.id, *parsed.values, now))
+    if params and key is not None:
+        yield key, params
+
+
+@lru_cache(maxsize=64)
+def _contact_sql(key: tuple[str, ...]) -> str:
+    return _upsert_sql("contacts", key, "attributes", ("created_at", "updated_at"), "updated_at")
+
+
+@lru_cache(maxsize=64)
+def _event_sql(key: tuple[str, ...]) -> str:
+    return _upsert_sql("events", key, "properties", ("imported_at",), "imported_at")
+
+
+def _upsert_sql(
+    table: str, key: tuple[str, ...], patch_column: str, stamps: tuple[str, ...], touched: str
+) -> str:
+    """``INSERT … ON CONFLICT (id) DO UPDATE … WHERE <something differs>`` for the columns
+    in ``key``. Parameters: ?1 = id, then one per column, then the import time. The JSON
+    patch column is merged (``json_patch``: a null removes the key)."""
+    columns = ["id", *key, *stamps]
+    placeholders = ["?1"]
+    sets, differs = [], []
+    for n, column in enumerate(key, start=2):
+        if column == patch_column:
+            placeholders.append(f"json_patch('{{}}', ?{n})")
+            merged = f"json_patch({table}.{column}, ?{n})"
+            sets.append(f"{column} = {merged}")
+            differs.append(f"{table}.{column} IS NOT {merged}")
+        else:
+            placeholders.append(f"?{n}")
+            sets.append(f"{column} = excluded.{column}")
+            differs.append(f"{table}.{column} IS NOT excluded.{column}")
+    stamp = f"?{len(key) + 2}"
+    placeholders.extend(stamp for _ in stamps)
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(placeholders)})"
+    if not sets:
+        return f"{head} ON CONFLICT (id) DO NOTHING"
+    return (
+        f"{head} ON CONFLICT (id) DO UPDATE SET {', '.join(sets)}, {touched} = {stamp} "
+        f"WHERE {' OR '.join(differs)}"
+    )
+
+
+def _line_of(problem: str) -> tuple[int, str]:
+    head = problem.split(": ", 1)[0]
+    number = head.rsplit(":", 1)[-1]
+    return (int(number) if number.isdigit() else 0, problem)
+
+
+def _rejection(name: str, result: ImportResult) -> str:
+    good = result.rows - result.invalid - result.skipped_forgotten
+    rows = "row" if result.invalid == 1 else "rows"
+    return (
+        "\n".join(result.problems) + f"\n{name}: {result.invalid} bad {rows}; nothing was imported "
+        f"(fix them, or pass --skip-invalid to import the {good} good rows)"
+    )

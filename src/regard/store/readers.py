@@ -1,0 +1,172 @@
+"""Streaming readers for import files: CSV and JSONL, one row at a time.
+
+``open_rows(path)`` yields ``(line, row)`` where ``line`` is the 1-based line the row starts
+on (so errors can say ``FILE:LINE``) and ``row`` is a dict of column → value, or a
+:class:`BadLine` when the line itself cannot be read (malformed JSON, a CSV row with the
+wrong number of fields). ``-`` is JSONL from stdin.
+
+CSV: UTF-8 with or without a byte-order mark, a header row, ``,`` or ``;`` (whichever the
+header uses more), quoted fields (which may span lines). Values are strings; ``""`` means
+empty. JSONL: one JSON object per line; blank lines are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from regard.errors import InputError
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line that is not a row at all; ``reason`` says why."""
+
+    reason: str
+
+
+@dataclass
+class Source:
+    """An open import file. ``name`` is how errors refer to it; ``size`` is its length in
+    bytes (None for stdin) and ``bytes_read`` how far reading has come, for progress."""
+
+    name: str
+    kind: str  # "csv" | "jsonl"
+    size: int | None
+    binary: IO[bytes]
+    columns: tuple[str, ...] | None = None
+    bytes_read: int = 0
+    _owned: bool = field(default=True, repr=False)
+
+    def rows(self) -> Iterator[tuple[int, Row | BadLine]]:
+        """Every data row with the line it starts on."""
+        return self._csv_rows() if self.kind == "csv" else self._jsonl_rows()
+
+    def close(self) -> None:
+        if self._owned:
+            self.binary.close()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lines -------------------------------------------------------------------------
+    def _lines(self) -> Iterator[str]:
+        """Decoded lines, counting bytes; a line that is not UTF-8 stops the import."""
+        for number, raw in enumerate(self.binary, start=1):
+            self.bytes_read += len(raw)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(
+                    f"{self.name}:{number}: the file is not UTF-8 text (save or export it as UTF-8)"
+                ) from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            yield line
+
+    # -- CSV ---------------------------------------------------------------------------
+    def _csv_rows(self) -> Iterator[tuple[int, Row | BadLine]]:
+        lines = self._lines()
+        try:
+            header_line = next(lines)
+        except StopIteration:
+            raise InputError(f"{self.name}: the file is empty (expected a header row)") from None
+        delimiter = (
+            ";" if _unquoted_count(header_line, ";") > _unquoted_count(header_line, ",") else ","
+        )
+        header = next(csv.reader([header_line], delimiter=delimiter))
+        columns = tuple(c.strip() for c in header)
+        _check_header(self.name, columns)
+        self.columns = columns
+        width = len(columns)
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        previous_end = 1
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield previous_end + 1, BadLine(f"malformed CSV: {exc}")
+                previous_end = reader.line_num + 1
+                continue
+            start = previous_end + 1
+            previous_end = reader.line_num + 1
+            if not values or (len(values) == 1 and not values[0].strip() and width > 1):
+                continue  # a blank line
+            if len(values) != width:
+                yield start, BadLine(f"{len(values)} values, but the header has {width} columns")
+                continue
+            yield start, dict(zip(columns, values, strict=True))
+
+    # -- JSONL -------------------------------------------------------------------------
+    def _jsonl_rows(self) -> Iterator[tuple[int, Row | BadLine]]:
+        for number, line in enumerate(self._lines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                yield number, BadLine(f"not valid JSON: {exc}")
+                continue
+            if not isinstance(value, dict):
+                yield number, BadLine("expected a JSON object per line")
+                continue
+            yield number, value
+
+
+def _unquoted_count(line: str, char: str) -> int:
+    count, quoted = 0, False
+    for c in line:
+        if c == '"':
+            quoted = not quoted
+        elif c == char and not quoted:
+            count += 1
+    return count
+
+
+def _check_header(name: str, columns: tuple[str, ...]) -> None:
+    problems = []
+    seen: set[str] = set()
+    for n, column in enumerate(columns, start=1):
+        if not column:
+            problems.append(f"{name}:1: column {n} has no name")
+        elif column in seen:
+            problems.append(f"{name}:1: {column}: the column appears twice")
+        seen.add(column)
+    if problems:
+        raise InputError("\n".join(problems))
+
+
+def open_rows(path: str | Path, *, stdin: IO[bytes] | None = None) -> Source:
+    """Open ``path`` for reading rows: ``.csv``, ``.jsonl`` (or ``.ndjson``), or ``-`` for
+    JSONL on stdin. Raises InputError for a missing file or an unknown format."""
+    if str(path) == "-":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        return Source(name="<stdin>", kind="jsonl", size=None, binary=stream, _owned=False)
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        kind = "csv"
+    elif suffix in (".jsonl", ".ndjson"):
+        kind = "jsonl"
+    else:
+        raise InputError(f"{p}: unknown file type {suffix or '(none)'!r}: use .csv or .jsonl")
+    try:
+        binary = p.open("rb")
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read: {exc.strerror}") from None
+    size = p.stat().st_size
+    return Source(name=str(p), kind=kind, size=size, binary=binary)

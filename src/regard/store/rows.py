@@ -1,0 +1,185 @@
+"""One import row → the columns it sets and their stored values, or the list of what is wrong.
+
+A row sets only the columns it has: a CSV column that is absent keeps the stored value, a
+present-but-empty one sets NULL. Columns regard does not know become attributes (contacts)
+or properties (events), merged key by key into the stored ones (an empty value removes
+that key).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any
+
+from regard.store import fields
+from regard.store.contacts import DERIVED_FACTS
+from regard.store.fields import FieldError
+
+CONTACT_PARSERS: dict[str, Callable[[str, Any], Any]] = {
+    "email": fields.email,
+    "first_name": fields.text,
+    "last_name": fields.text,
+    "salutation": fields.text,
+    "company": fields.text,
+    "locale": fields.locale,
+    "timezone": fields.time_zone,
+    "country": fields.country,
+    "street": fields.text,
+    "postal_code": fields.text,
+    "city": fields.text,
+    "birthday": fields.calendar_date,
+    "consent_email": fields.boolean,
+    "consent_sms": fields.boolean,
+    "consent_card": fields.boolean,
+}
+COMPUTED = frozenset({*DERIVED_FACTS, "created_at", "updated_at", "imported_at"})
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRow:
+    """The columns a row sets (``key``, in order) and their values; ``attributes`` /
+    ``properties`` in ``key`` carry a JSON merge patch."""
+
+    id: str
+    key: tuple[str, ...]
+    values: tuple[Any, ...]
+    contact_id: str | None = None
+
+
+class BadRow(Exception):
+    """Every problem of one row."""
+
+    def __init__(self, problems: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.reason}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class RowContext:
+    """What a row is read against: the config's time zone for naive times, and the region
+    for phone numbers written without a country code when the row has no country."""
+
+    timezone: tzinfo
+    default_region: str | None
+
+
+def parse_contact(row: dict[str, Any], ctx: RowContext) -> ParsedRow:
+    """Validate one contact row. Raises BadRow listing every bad field."""
+    problems: list[FieldError] = []
+    key: list[str] = []
+    values: list[Any] = []
+    attributes: dict[str, Any] = {}
+    contact_id = _take(problems, fields.required, "id", row.get("id"))
+    for name, value in row.items():
+        parser = CONTACT_PARSERS.get(name)
+        if parser is not None:
+            key.append(name)
+            values.append(_take(problems, parser, name, value))
+        elif name in ("id", "phone"):
+            continue
+        elif name == "signup_at":
+            key.append(name)
+            values.append(_take(problems, fields.instant, name, value, ctx.timezone))
+        elif name == "tags":
+            key.append(name)
+            values.append(_dumps(_take(problems, fields.tags, name, value) or []))
+        elif name == "attributes":
+            _merge_object(problems, name, value, attributes)
+        elif name in COMPUTED:
+            problems.append(FieldError(name, "is computed by regard and cannot be imported"))
+        else:
+            attributes[name] = _extra(value)
+    if "phone" in row:
+        region = ctx.default_region
+        if "country" in row and isinstance(row["country"], str) and row["country"].strip():
+            region = row["country"].strip().upper()
+        key.append("phone")
+        values.append(_take(problems, fields.phone, "phone", row["phone"], region))
+    if attributes:
+        key.append("attributes")
+        values.append(_dumps(attributes))
+    if problems:
+        raise BadRow(problems)
+    assert contact_id is not None
+    return ParsedRow(contact_id, tuple(key), tuple(values))
+
+
+def parse_event(row: dict[str, Any], ctx: RowContext) -> ParsedRow:
+    """Validate one event row. Raises BadRow listing every bad field."""
+    problems: list[FieldError] = []
+    event_id = _take(problems, fields.required, "id", row.get("id"))
+    contact_id = _take(problems, fields.required, "contact_id", row.get("contact_id"))
+    kind = _take(problems, fields.text, "type", row.get("type")) or "order"
+    occurred_at = _take(
+        problems, fields.instant, "occurred_at", row.get("occurred_at"), ctx.timezone
+    )
+    if occurred_at is None and not any(p.field == "occurred_at" for p in problems):
+        problems.append(FieldError("occurred_at", "is required"))
+    key = ["contact_id", "type", "occurred_at"]
+    values: list[Any] = [contact_id, kind, occurred_at]
+    properties: dict[str, Any] = {}
+    for name, value in row.items():
+        if name in ("id", "contact_id", "type", "occurred_at"):
+            continue
+        if name == "amount":
+            amount = _take(problems, fields.decimal, name, value)
+            key.append(name)
+            values.append(amount)
+        elif name == "currency":
+            key.append(name)
+            values.append(_take(problems, fields.currency, name, value))
+        elif name == "properties":
+            _merge_object(problems, name, value, properties)
+        elif name == "items":
+            properties["items"] = _take(problems, fields.items, name, value)
+        elif name in COMPUTED:
+            problems.append(FieldError(name, "is computed by regard and cannot be imported"))
+        else:
+            properties[name] = _extra(value)
+    if kind == "nps":
+        score = values[key.index("amount")] if "amount" in key else None
+        if score is None and not any(p.field == "amount" for p in problems):
+            problems.append(FieldError("amount", "an NPS answer needs its score from 0 to 10"))
+        elif score is not None and not 0 <= score <= 10:
+            problems.append(FieldError("amount", f"an NPS score is from 0 to 10, not {score:g}"))
+    if properties:
+        key.append("properties")
+        values.append(_dumps(properties))
+    if problems:
+        raise BadRow(problems)
+    assert event_id is not None
+    return ParsedRow(event_id, tuple(key), tuple(values), contact_id)
+
+
+def _take(problems: list[FieldError], parser: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return parser(*args)
+    except FieldError as exc:
+        problems.append(exc)
+        return None
+
+
+def _extra(value: Any) -> Any:
+    """An attribute or property value: CSV text as written (empty → removed), JSON as is."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def _merge_object(problems: list[FieldError], name: str, value: Any, into: dict[str, Any]) -> None:
+    if isinstance(value, str) and value.strip():
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    elif isinstance(value, str) or value is None:
+        return
+    if not isinstance(value, dict):
+        problems.append(FieldError(name, "must be a JSON object"))
+        return
+    for k, v in value.items():
+        into.setdefault(k, v)
