@@ -1,0 +1,1 @@
+"""Adapter tests: one table-driven module per provider."""
