@@ -30,9 +30,14 @@ def parse_day(app: App, text: str | None, option: str, *, end_of_day: bool = Fal
 
 
 def load_campaigns_for(app: App) -> list:
+    """The campaigns that load; a broken file is named on stderr and left out, since the
+    deliveries already recorded can be counted without it."""
     from regard.campaigns.loader import load_campaigns
 
-    return list(load_campaigns(app.config))
+    loaded = load_campaigns(app.config)
+    for problem in loaded.errors:
+        click.echo(f"warning: {problem}", err=True)
+    return list(loaded.campaigns)
 
 
 def duration_option(name: str, default: str, help: str):

@@ -92,7 +92,7 @@ def simulate(
             _forget_replayed(store, ids, to_epoch(start))
             ticks = 0
             for at in tick_times(start, end, every):
-                tick(store, config, chosen, at)
+                tick(store, config, chosen, at, kind="simulate")
                 dispatch(store, config, at, simulate=True)
                 ticks += 1
             result = _summarise(store, chosen, to_epoch(start), to_epoch(end))
