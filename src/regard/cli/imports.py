@@ -78,7 +78,6 @@ def _run(app, importer, file: str, skip_invalid: bool, as_json: bool) -> None:
             file,
             skip_invalid=skip_invalid,
             progress=progress,
-            stdin=click.get_binary_stream("stdin"),
         )
     if as_json:
         echo_json(result.as_dict())

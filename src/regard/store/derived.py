@@ -23,24 +23,32 @@ FACTS_SQL = """
 
 
 def track_event_changes(conn: sqlite3.Connection) -> None:
-    """Start noting affected contacts (inside the import's transaction)."""
+    """Start noting affected contacts (inside the import's transaction).
+
+    The triggers test for presence rather than ``INSERT OR IGNORE``: inside a trigger, the
+    conflict policy of the outer upsert would override the IGNORE.
+    """
     run_script(
         conn,
         """
         CREATE TEMP TABLE IF NOT EXISTS affected_contacts (id TEXT PRIMARY KEY) WITHOUT ROWID;
         CREATE TEMP TRIGGER IF NOT EXISTS affected_by_insert AFTER INSERT ON main.events
         BEGIN
-            INSERT OR IGNORE INTO affected_contacts (id) VALUES (new.contact_id);
+            INSERT INTO affected_contacts (id) SELECT new.contact_id
+            WHERE NOT EXISTS (SELECT 1 FROM affected_contacts WHERE id = new.contact_id);
         END;
         CREATE TEMP TRIGGER IF NOT EXISTS affected_by_update
         AFTER UPDATE OF contact_id, type, occurred_at, amount ON main.events
         BEGIN
-            INSERT OR IGNORE INTO affected_contacts (id) VALUES (old.contact_id);
-            INSERT OR IGNORE INTO affected_contacts (id) VALUES (new.contact_id);
+            INSERT INTO affected_contacts (id) SELECT old.contact_id
+            WHERE NOT EXISTS (SELECT 1 FROM affected_contacts WHERE id = old.contact_id);
+            INSERT INTO affected_contacts (id) SELECT new.contact_id
+            WHERE NOT EXISTS (SELECT 1 FROM affected_contacts WHERE id = new.contact_id);
         END;
         CREATE TEMP TRIGGER IF NOT EXISTS affected_by_delete AFTER DELETE ON main.events
         BEGIN
-            INSERT OR IGNORE INTO affected_contacts (id) VALUES (old.contact_id);
+            INSERT INTO affected_contacts (id) SELECT old.contact_id
+            WHERE NOT EXISTS (SELECT 1 FROM affected_contacts WHERE id = old.contact_id);
         END;
         """,
     )

@@ -1,0 +1,33 @@
+"""Helpers shared by the import, contacts and forget tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+TABLES = ("contacts", "events", "deliveries", "suppressions", "forgotten")
+
+
+def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every data table, in a stable order: the store's content."""
+    conn = sqlite3.connect(db)
+    try:
+        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
+    finally:
+        conn.close()
+
+
+def rows(db: Path, sql: str, *params: Any) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def contact(db: Path, contact_id: str) -> dict[str, Any]:
+    found = rows(db, "SELECT * FROM contacts WHERE id = ?", contact_id)
+    assert found, f"no contact {contact_id}"
+    return dict(found[0])

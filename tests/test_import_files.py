@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+import subprocess
+
+from conftest import Workspace, regard_command, subprocess_env
+from import_helpers import contact, rows
+
+
+def test_semicolon_csv_with_bom_and_quoted_multiline_fields(workspace: Workspace) -> None:
+    path = workspace.root / "excel.csv"
+    text = (
+        "id;first_name;street;note\r\n"
+        '1;Jürgen;"Lindenstraße 5; Hinterhaus";"zwei\r\nZeilen"\r\n'
+        "\r\n"
+        "2;Anna;;\r\n"
+        "3;x\r\n"
+    )
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    result = workspace.cli("import", "contacts", str(path))
+    assert result.exit_code == 1
+    assert f"{path}:6: row: 2 values, but the header has 4 columns" in result.stderr
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("3;x\r\n", "").encode("utf-8"))
+    assert workspace.cli("import", "contacts", str(path)).exit_code == 0
+    db = workspace.root / "regard.db"
+    c = contact(db, "1")  # the BOM did not become part of the first column's name
+    assert c["first_name"] == "Jürgen" and c["street"] == "Lindenstraße 5; Hinterhaus"
+    assert json.loads(c["attributes"]) == {"note": "zwei\r\nZeilen"}
+    assert contact(db, "2")["street"] is None
+
+
+def test_comma_csv_with_semicolons_inside_quotes(workspace: Workspace) -> None:
+    path = workspace.write("c.csv", 'id,city,note\n1,Köln,"a;b;c;d"\n')
+    assert workspace.cli("import", "contacts", str(path)).exit_code == 0
+    assert json.loads(contact(workspace.root / "regard.db", "1")["attributes"]) == {
+        "note": "a;b;c;d"
+    }
+
+
+def test_jsonl_from_stdin(workspace: Workspace) -> None:
+    lines = '{"id": "1", "email": "a@b.de"}\n{"id": "2", "email": "broken"}\n'
+    result = workspace.cli("import", "contacts", "-", input=lines)
+    assert result.exit_code == 1
+    assert "<stdin>:2: email: 'broken' is not a valid e-mail address" in result.stderr
+    result = workspace.cli("import", "contacts", "-", "--skip-invalid", "--json", input=lines)
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert (data["inserted"], data["invalid"]) == (1, 1)
+    assert data["problems"][0].startswith("<stdin>:2: email: ")
+
+
+def test_stdin_through_a_real_pipe_shows_no_progress_bar(workspace: Workspace) -> None:
+    lines = "".join(f'{{"id": "{n}"}}\n' for n in range(5000))
+    done = subprocess.run(
+        [*regard_command("--config", str(workspace.config)), "import", "contacts", "-"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "5000 rows: 5000 new" in done.stdout
+
+
+def test_lines_that_are_not_rows(workspace: Workspace) -> None:
+    path = workspace.write("c.jsonl", '{"id": "1"}\n{"id": \n[1, 2]\n')
+    result = workspace.cli("import", "contacts", str(path))
+    assert result.exit_code == 1
+    assert f"{path}:2: row: not valid JSON: " in result.stderr
+    assert f"{path}:3: row: expected a JSON object per line" in result.stderr
+    assert "2 bad rows; nothing was imported" in result.stderr
+
+
+def test_files_that_cannot_be_read(workspace: Workspace) -> None:
+    cases = {
+        "missing.csv": None,
+        "c.xlsx": b"id\n1\n",
+        "latin1.csv": "id,city\n1,Köln\n".encode("latin-1"),
+        "empty.csv": b"",
+        "twice.csv": b"id,email,email\n1,a@b.de,a@b.de\n",
+    }
+    for name, data in cases.items():
+        if data is not None:
+            (workspace.root / name).write_bytes(data)
+    messages = {
+        name: workspace.cli("import", "contacts", str(workspace.root / name)) for name in cases
+    }
+    for result in messages.values():
+        assert result.exit_code == 1
+    root = workspace.root
+    assert f"{root}/missing.csv: no such file" in messages["missing.csv"].stderr
+    assert "unknown file type '.xlsx': use .csv or .jsonl" in messages["c.xlsx"].stderr
+    assert f"{root}/latin1.csv:2: the file is not UTF-8 text" in messages["latin1.csv"].stderr
+    assert "the file is empty (expected a header row)" in messages["empty.csv"].stderr
+    assert f"{root}/twice.csv:1: email: the column appears twice" in messages["twice.csv"].stderr
+    assert rows(root / "regard.db", "SELECT * FROM contacts") == []
+
+
+def test_a_csv_without_its_required_columns(workspace: Workspace) -> None:
+    contacts = workspace.write("c.csv", "email\na@b.de\n")
+    result = workspace.cli("import", "contacts", str(contacts))
+    assert result.exit_code == 1
+    assert f"{contacts}:2: id: is required" in result.stderr
