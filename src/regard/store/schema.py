@@ -183,3 +183,19 @@ def m002_forgotten_contacts(conn: sqlite3.Connection) -> None:
         CREATE INDEX events_type_time ON events (type, occurred_at);
         """,
     )
+
+
+@migration
+def m003_engine_indexes(conn: sqlite3.Connection) -> None:
+    """Indexes the trigger engine's due-occasion queries need: anniversaries of instants by
+    month-day, never-active contacts by sign-up, daily limits by send time."""
+    run_script(
+        conn,
+        """
+        CREATE INDEX contacts_signup_at ON contacts (signup_at);
+        CREATE INDEX contacts_signup_day ON contacts (strftime('%m-%d', signup_at, 'unixepoch'));
+        CREATE INDEX contacts_first_order_day
+            ON contacts (strftime('%m-%d', first_order_at, 'unixepoch'));
+        CREATE INDEX deliveries_campaign_sent ON deliveries (campaign, state, sent_at);
+        """,
+    )

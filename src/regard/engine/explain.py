@@ -1,0 +1,177 @@
+"""What a tick at T would do for one contact and one campaign, and why.
+
+Built on the tick itself: the whole tick runs for that one contact in a transaction that
+is rolled back (so higher-priority campaigns count against the contact cap exactly as they
+would), and when it decides nothing for the campaign, the trigger is asked again to say
+why: not due yet (and when it will be), too late, outside starts/ends, not in the
+audience, or decided earlier.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from regard.campaigns.model import Campaign
+from regard.config import Config
+from regard.engine.decisions import Decision
+from regard.engine.tick import campaign_list, campaign_span, candidates, run_tick
+from regard.errors import InputError
+from regard.times import format_duration, iso, to_epoch
+from regard.triggers import Occasion, Span, due_occasions, seconds
+
+if TYPE_CHECKING:
+    from regard.store import Store
+
+# how far explain looks for the occasion it reports as "was due" or "will be due"
+_HORIZON = int(timedelta(days=400).total_seconds())
+
+REASONS = {
+    "no_consent": "no consent for the channel",
+    "unsubscribed": "unsubscribed from the channel",
+    "no_address": "no address for the channel",
+    "capped": "capped (once per contact, cooldown or the contact cap)",
+    "render_error": "the template does not render",
+}
+
+
+@dataclass
+class Explanation:
+    """The answer: a decision a tick would record (pending, held_out, skipped), or none,
+    with ``reason`` (a word) and ``detail`` (a sentence)."""
+
+    campaign: str
+    contact_id: str
+    at: int
+    decision: str | None
+    reason: str | None
+    detail: str
+    occasion: str | None = None
+    due_at: int | None = None
+    event_id: str | None = None
+    message: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def sends(self) -> bool:
+        return self.decision == "pending"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "contact_id": self.contact_id,
+            "at": iso(self.at),
+            "decision": self.decision,
+            "reason": self.reason,
+            "detail": self.detail,
+            "occasion": self.occasion,
+            "due_at": iso(self.due_at),
+            "event_id": self.event_id,
+            "message": self.message,
+        }
+
+
+def explain(
+    store: Store,
+    config: Config,
+    campaign: Campaign,
+    contact_id: str,
+    at: datetime,
+    event_id: str | None = None,
+    *,
+    campaigns: Any = None,
+) -> Explanation:
+    """What a tick at ``at`` would do for ``contact_id`` in ``campaign`` (only the occasion
+    of ``event_id`` when given). ``campaigns`` are the others evaluated in the same tick.
+    Raises InputError for an unknown contact."""
+    moment = to_epoch(at)
+    others = [c for c in campaign_list(campaigns or []) if c.id != campaign.id]
+    with store.rolled_back() as conn:
+        if conn.execute("SELECT 1 FROM contacts WHERE id = ?", (contact_id,)).fetchone() is None:
+            raise InputError(f"no contact with id {contact_id!r}")
+        if not campaign.enabled:
+            return _none(campaign, contact_id, moment, "disabled", "the campaign is disabled")
+        result = run_tick(conn, config, [*others, campaign], moment, contact_ids=[contact_id])
+        mine = [d for d in result.decisions if d.campaign == campaign.id and _wanted(d, event_id)]
+        if mine:
+            return _decided(mine[0], moment)
+        return _why_not(conn, config, campaign, contact_id, moment, event_id)
+
+
+def _wanted(item: Decision | Occasion, event_id: str | None) -> bool:
+    return event_id is None or event_id in (item.event_id, item.occasion)
+
+
+def _decided(d: Decision, at: int) -> Explanation:
+    if d.decision == "pending":
+        detail = f"would send for occasion {d.occasion} (due {iso(d.due_at)})"
+        if d.not_before is not None and d.not_before > at:
+            detail += f", at the window's opening {iso(d.not_before)}"
+    elif d.decision == "held_out":
+        detail = f"held out: the contact is in the campaign's control group ({d.occasion})"
+    else:
+        detail = f"would be skipped: {REASONS.get(d.reason or '', d.reason)}"
+        if d.error:
+            detail += f": {d.error}"
+    return Explanation(
+        d.campaign, d.contact_id, at, d.decision, d.reason if d.decision == "skipped" else None,
+        detail, d.occasion, d.due_at, d.event_id, d.message,
+    )  # fmt: skip
+
+
+def _none(campaign: Campaign, contact_id: str, at: int, reason: str, detail: str,
+          occasion: Occasion | None = None) -> Explanation:  # fmt: skip
+    return Explanation(
+        campaign.id, contact_id, at, None, reason, detail,
+        occasion.occasion if occasion else None, occasion.due_at if occasion else None,
+        occasion.event_id if occasion else None,
+    )  # fmt: skip
+
+
+def _why_not(
+    conn: sqlite3.Connection,
+    config: Config,
+    campaign: Campaign,
+    contact_id: str,
+    at: int,
+    event_id: str | None,
+) -> Explanation:
+    lateness = seconds(campaign.max_lateness)
+    wide = Span(at - _HORIZON, at + _HORIZON, at, [contact_id])
+    found = [o for o in due_occasions(conn, config, campaign, wide) if _wanted(o, event_id)]
+    for o in found:
+        row = conn.execute(
+            "SELECT state, reason, created_at FROM deliveries"
+            " WHERE campaign = ? AND contact_id = ? AND occasion = ?",
+            (campaign.id, contact_id, o.occasion),
+        ).fetchone()
+        if row is not None and o.due_at <= at:
+            how = row["state"] + (f" ({row['reason']})" if row["reason"] else "")
+            detail = f"already decided by the tick at {iso(row['created_at'])}: {how}"
+            return _none(campaign, contact_id, at, "already_decided", detail, o)
+    current = [o for o in found if at - lateness <= o.due_at <= at]
+    if current:
+        span = campaign_span(config, campaign, at, [contact_id])
+        inside = [o for o in current if span is not None and span.lo <= o.due_at <= span.hi]
+        if not inside:
+            detail = f"due {iso(current[0].due_at)}, outside the campaign's starts_at / ends_at"
+            return _none(campaign, contact_id, at, "outside_dates", detail, current[0])
+        if not candidates(conn, config, campaign, inside, at, unrecorded=False):
+            return _none(campaign, contact_id, at, "not_in_audience",
+                         "not in the campaign's audience", inside[0])  # fmt: skip
+    future = [o for o in found if o.due_at > at]
+    if future:
+        o = future[0]
+        return _none(campaign, contact_id, at, "not_due",
+                     f"not due at {iso(at)}: due {iso(o.due_at)} ({o.occasion})", o)  # fmt: skip
+    past = [o for o in found if o.due_at < at - lateness]
+    if past:
+        o = past[-1]
+        detail = (
+            f"was due {iso(o.due_at)} ({o.occasion}), more than max_lateness "
+            f"({format_duration(campaign.max_lateness)}) before {iso(at)}"
+        )
+        return _none(campaign, contact_id, at, "too_late", detail, o)
+    return _none(campaign, contact_id, at, "no_occasion",
+                 "nothing triggers this campaign for this contact as of then")  # fmt: skip

@@ -1,0 +1,75 @@
+"""Rendering at enqueue: the message is rendered when the delivery is decided and stored
+with it (``{to, subject, text, html, card}``), so what ``preview`` shows is what is sent."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from regard.campaigns.model import Campaign
+from regard.config import Config
+from regard.errors import RegardError
+from regard.providers import Provider, build_provider
+from regard.times import from_epoch
+from regard.triggers import Occasion
+
+
+def load_event(conn: sqlite3.Connection, event_id: str) -> dict[str, Any] | None:
+    """The triggering event's stored row (the template context makes the view of it)."""
+    row = conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+    return dict(row) if row is not None else None
+
+
+class Renderer:
+    """Renders messages for one tick, building each campaign's provider once."""
+
+    def __init__(self, conn: sqlite3.Connection, config: Config) -> None:
+        self.conn = conn
+        self.config = config
+        self._providers: dict[str, Provider | None] = {}
+
+    def provider(self, name: str) -> Provider | None:
+        """The configured provider (for its card length limit), None if it cannot be built."""
+        if name not in self._providers:
+            try:
+                self._providers[name] = build_provider(name, self.config)
+            except RegardError:
+                self._providers[name] = None
+        return self._providers[name]
+
+    def render(
+        self, campaign: Campaign, contact: dict[str, Any], occasion: Occasion, to: Any, at: int
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """(the stored message, None) or (None, the template error): never half a message."""
+        from regard.errors import TemplateError
+        from regard.render import render_message
+
+        event = load_event(self.conn, occasion.event_id) if occasion.event_id else None
+        try:
+            message = render_message(
+                self.config,
+                campaign,
+                contact,
+                event,
+                occasion.occasion,
+                from_epoch(at),
+                provider=self.provider(campaign.provider),
+            )
+        except TemplateError as exc:
+            return None, str(exc)
+        card = None
+        text = message.text
+        if campaign.channel == "card":
+            text = message.card
+            card = {
+                "design": campaign.card.design if campaign.card else None,
+                "font": campaign.card.font if campaign.card else None,
+                "sender": self.config.sender.model_dump(),
+            }
+        return {
+            "to": to,
+            "subject": message.subject,
+            "text": text,
+            "html": message.html,
+            "card": card,
+        }, None

@@ -1,0 +1,347 @@
+"""A reference implementation of the contract's campaign semantics: deliberately simple,
+slow and obviously correct.
+
+It reads the store with ``SELECT *`` only, loops over every contact and every event in
+Python, finds local times by stepping through the clock in quarter hours, and keeps its own
+ledger of decisions. The property tests require the engine to agree with it on every
+decision, every ``not_before`` and every state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from regard.campaigns.audience import event_kind, matches
+
+from regard.campaigns.model import Campaign
+from regard.config import Config
+from regard.store.contacts import contact_from_row
+
+QUARTER = 900
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass
+class Entry:
+    """One recorded decision in the oracle's ledger."""
+
+    campaign: str
+    contact_id: str
+    occasion: str
+    due_at: int
+    state: str
+    reason: str | None
+    created_at: int
+    not_before: int | None
+    sent_at: int | None = None
+
+    def key(self) -> tuple[str, str, str]:
+        return (self.campaign, self.contact_id, self.occasion)
+
+
+def iso(t: int) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local(t: int, tz: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(t, UTC).astimezone(tz)
+
+
+def epoch(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+class Oracle:
+    def __init__(self, config: Config, campaigns: list[Campaign]) -> None:
+        self.config = config
+        self.campaigns = campaigns
+        self.ledger: dict[tuple[str, str, str], Entry] = {}
+
+    # -- reading the store ------------------------------------------------------------
+    def read(self, conn: sqlite3.Connection) -> None:
+        self.contacts = [dict(r) for r in conn.execute("SELECT * FROM contacts")]
+        self.events = [dict(r) for r in conn.execute("SELECT * FROM events")]
+        self.suppressions = [dict(r) for r in conn.execute("SELECT * FROM suppressions")]
+
+    def zone_of(self, contact: dict[str, Any]) -> ZoneInfo:
+        try:
+            return (
+                ZoneInfo(contact["timezone"])
+                if contact["timezone"]
+                else ZoneInfo(self.config.timezone)
+            )
+        except Exception:
+            return ZoneInfo(self.config.timezone)
+
+    def events_of(self, contact_id: str, at: int) -> list[dict[str, Any]]:
+        mine = [e for e in self.events if e["contact_id"] == contact_id and e["occurred_at"] <= at]
+        return sorted(mine, key=lambda e: (e["occurred_at"], e["id"]))
+
+    def contact_as_of(self, contact: dict[str, Any], at: int) -> dict[str, Any]:
+        events = self.events_of(contact["id"], at)
+        orders = [e for e in events if e["type"] == "order"]
+        row = dict(contact)
+        row["order_count"] = len(orders)
+        row["total_spent"] = round(sum(e["amount"] or 0 for e in orders), 2)
+        row["first_order_at"] = orders[0]["occurred_at"] if orders else None
+        row["last_order_at"] = max(e["occurred_at"] for e in orders) if orders else None
+        row["last_event_at"] = max(e["occurred_at"] for e in events) if events else None
+        return contact_from_row(row)
+
+    # -- what is due ------------------------------------------------------------------
+    def occasions(
+        self, campaign: Campaign, contact: dict[str, Any], at: int
+    ) -> list[tuple[int, str, str | None]]:
+        """Every occasion of the contact as of ``at``: (due, key, event id), any due time."""
+        trigger = campaign.trigger
+        events = self.events_of(contact["id"], at)
+        found: list[tuple[int, str, str | None]] = []
+        if trigger.type in ("event", "post_purchase"):
+            kind = trigger.event
+            same = [e for e in events if e["type"] == kind]
+            for n, e in enumerate(same, start=1):
+                if trigger.nth is not None and n != trigger.nth:
+                    continue
+                if trigger.where:
+                    view = dict(json.loads(e["properties"]))
+                    view.update({k: v for k, v in e.items() if k != "properties"})
+                    if not matches(
+                        trigger.where, view, kind_of=event_kind, tz=self.config.timezone
+                    ):
+                        continue
+                found.append((e["occurred_at"] + secs(trigger.delay), e["id"], e["id"]))
+        elif trigger.type == "inactivity":
+            acts = [e for e in events if e["type"] in trigger.events]
+            after = secs(trigger.after)
+            if acts and len(acts) >= trigger.min_events:
+                last = max(e["occurred_at"] for e in acts)
+                event_id = max(e["id"] for e in acts if e["occurred_at"] == last)
+                found.append((last + after, f"since:{iso(last)}", event_id))
+            elif not acts and trigger.min_events == 0 and contact["signup_at"] is not None:
+                signup = contact["signup_at"]
+                if signup <= at:
+                    found.append((signup + after, f"since:{iso(signup)}", None))
+        elif trigger.type == "anniversary":
+            tz = self.zone_of(contact)
+            d = self.anniversary_date(trigger.field, contact, events, tz, at)
+            if d is not None:
+                for year in range(d.year + 1, local(at, tz).year + 3):
+                    n = year - d.year
+                    if trigger.years is not None and n not in trigger.years:
+                        continue
+                    try:
+                        day = d.replace(year=year)
+                    except ValueError:
+                        day = date(year, 2, 28)
+                    wall = datetime(year, day.month, day.day, trigger.at.hour, trigger.at.minute)
+                    due = self.wall_to_epoch(wall, tz) + secs(trigger.offset)
+                    found.append((due, f"{trigger.field}:{year}", None))
+        else:
+            orders = [e for e in events if e["type"] == "order"]
+            running = Decimal(0)
+            for n, e in enumerate(orders, start=1):
+                running += Decimal(repr(e["amount"] or 0.0))
+                metric = Decimal(n) if trigger.metric == "order_count" else running
+                if metric >= trigger.threshold:
+                    key = f"{trigger.metric}:{format(trigger.threshold.normalize(), 'f')}"
+                    found.append((e["occurred_at"] + secs(trigger.delay), key, e["id"]))
+                    break
+        return found
+
+    def anniversary_date(
+        self, field: str, contact: dict[str, Any], events: list[dict[str, Any]], tz: ZoneInfo,
+        at: int,
+    ) -> date | None:  # fmt: skip
+        if field == "birthday":
+            return date.fromisoformat(contact["birthday"]) if contact["birthday"] else None
+        if field == "signup_at":
+            s = contact["signup_at"]
+            return local(s, tz).date() if s is not None and s <= at else None
+        if field == "first_order_at":
+            orders = [e for e in events if e["type"] == "order"]
+            return local(orders[0]["occurred_at"], tz).date() if orders else None
+        value = json.loads(contact["attributes"]).get(field)
+        try:
+            return date.fromisoformat(value[:10]) if isinstance(value, str) else None
+        except ValueError:
+            return None
+
+    @staticmethod
+    def wall_to_epoch(wall: datetime, tz: ZoneInfo) -> int:
+        """The instant a wall-clock time is read as: the first instant whose local time is
+        that wall time; in a gap, the wall time read with the offset before the gap."""
+        probe = epoch(wall.replace(tzinfo=UTC)) - 15 * 3600
+        for _ in range(30 * 4 * 2):
+            if local(probe, tz).replace(tzinfo=None) == wall:
+                return probe
+            probe += QUARTER
+        before = local(epoch(wall.replace(tzinfo=UTC)) - 2 * 86400, tz).utcoffset()
+        assert before is not None
+        return epoch(wall.replace(tzinfo=UTC)) - int(before.total_seconds())
+
+    # -- a tick ---------------------------------------------------------------------
+    def tick(self, at: int) -> list[Entry]:
+        made: list[Entry] = []
+        order = sorted((c for c in self.campaigns if c.enabled), key=lambda c: (-c.priority, c.id))
+        for campaign in order:
+            lo, hi = at - secs(campaign.max_lateness), at
+            tz = ZoneInfo(self.config.timezone)
+            if campaign.starts_at:
+                lo = max(lo, epoch(datetime.combine(campaign.starts_at, datetime.min.time(), tz)))
+            if campaign.ends_at:
+                end = campaign.ends_at + timedelta(days=1)
+                hi = min(hi, epoch(datetime.combine(end, datetime.min.time(), tz)) - 1)
+            due: list[tuple[int, str, str, dict[str, Any]]] = []
+            for contact in self.contacts:
+                for when, key, _event in self.occasions(campaign, contact, at):
+                    if lo <= when <= hi and (campaign.id, contact["id"], key) not in self.ledger:
+                        view = self.contact_as_of(contact, at)
+                        if matches(campaign.audience, view, tz=self.config.timezone):
+                            due.append((when, contact["id"], key, view))
+            for when, contact_id, key, view in sorted(due, key=lambda d: d[:3]):
+                state, reason = self.decide(campaign, view, at)
+                entry = Entry(campaign.id, contact_id, key, when, state, reason, at, None)
+                if state == "pending":
+                    entry.not_before = self.next_opening(campaign, at, self.zone_of(view))
+                self.ledger[entry.key()] = entry
+                made.append(entry)
+        self.release(at)
+        return made
+
+    def decide(
+        self, campaign: Campaign, contact: dict[str, Any], at: int
+    ) -> tuple[str, str | None]:
+        channel = campaign.channel
+        flag = contact.get(f"consent_{channel}")
+        if isinstance(flag, str):
+            flag = {"true": True, "1": True, "yes": True, "false": False, "0": False,
+                    "no": False}.get(flag.lower())  # fmt: skip
+        rule = getattr(self.config.consent, channel)
+        if (rule == "opt-in" and flag is not True) or (rule == "opt-out" and flag is False):
+            return "skipped", "no_consent"
+        address = {"email": contact.get("email"), "sms": contact.get("phone")}.get(channel)
+        for s in self.suppressions:
+            if s["channel"] not in (channel, "*"):
+                continue
+            if s["contact_id"] == contact["id"] or (address and s["address"] == address):
+                return "skipped", "unsubscribed"
+        if channel in ("email", "sms") and not address:
+            return "skipped", "no_address"
+        if channel == "card":
+            name = (contact.get("first_name") or "") + (contact.get("last_name") or "")
+            if not (name.strip() or (contact.get("company") or "").strip()):
+                return "skipped", "no_address"
+            for part in ("street", "postal_code", "city", "country"):
+                if not (contact.get(part) or "").strip():
+                    return "skipped", "no_address"
+        if self.capped(campaign, contact["id"], at):
+            return "skipped", "capped"
+        digest = hashlib.sha256(f"{campaign.id}:{contact['id']}".encode()).digest()
+        if int.from_bytes(digest[:8], "big") / 2**64 < campaign.holdout:
+            return "held_out", None
+        return "pending", None
+
+    @staticmethod
+    def counted_at(e: Entry) -> int:
+        if e.state == "sent":
+            return e.sent_at if e.sent_at is not None else e.created_at
+        if e.state == "held_out":
+            return e.created_at
+        return e.not_before if e.not_before is not None else e.created_at
+
+    def capped(self, campaign: Campaign, contact_id: str, at: int) -> bool:
+        mine = [
+            e for e in self.ledger.values()
+            if e.contact_id == contact_id and e.campaign == campaign.id
+            and e.state in ("sent", "sending", "pending", "held_out")
+        ]  # fmt: skip
+        if campaign.once_per_contact and mine:
+            return True
+        cooldown = secs(campaign.cooldown)
+        if cooldown and any(self.counted_at(e) > at - cooldown for e in mine):
+            return True
+        limit = self.config.limits.contact_max
+        if limit:
+            window = secs(self.config.limits.contact_window)
+            recent = [
+                e for e in self.ledger.values()
+                if e.contact_id == contact_id and e.state in ("sent", "sending", "pending")
+                and self.counted_at(e) > at - window
+            ]  # fmt: skip
+            if len(recent) >= limit:
+                return True
+        return False
+
+    # -- windows and daily limits -----------------------------------------------------
+    @staticmethod
+    def in_window(campaign: Campaign, t: int, tz: ZoneInfo) -> bool:
+        if campaign.window is None:
+            return True
+        wall = local(t, tz)
+        start, end = campaign.window.hours
+        return WEEKDAYS[wall.weekday()] in campaign.window.days and start <= wall.hour < end
+
+    def next_opening(self, campaign: Campaign, t: int, tz: ZoneInfo) -> int:
+        if self.in_window(campaign, t, tz):
+            return t
+        probe = t - t % QUARTER + QUARTER
+        while not self.in_window(campaign, probe, tz):
+            probe += QUARTER
+        return probe
+
+    def release(self, at: int) -> None:
+        by_id = {c.id: c for c in self.campaigns}
+        contacts = {c["id"]: c for c in self.contacts}
+        ready = [
+            e for e in self.ledger.values()
+            if e.state == "pending" and (e.not_before if e.not_before is not None else e.due_at) <= at
+        ]  # fmt: skip
+        groups: dict[tuple[str, str], list[Entry]] = {}
+        for e in ready:
+            campaign = by_id.get(e.campaign)
+            if campaign is None:
+                continue
+            tz = self.zone_of(contacts[e.contact_id])
+            if not self.in_window(campaign, at, tz):
+                e.not_before = self.next_opening(campaign, at, tz)
+            elif campaign.daily_limit:
+                groups.setdefault((campaign.id, tz.key), []).append(e)
+        for (campaign_id, tz_name), group in groups.items():
+            campaign, tz = by_id[campaign_id], ZoneInfo(tz_name)
+            today = local(at, tz).date()
+            used = sum(
+                1 for e in self.ledger.values()
+                if e.campaign == campaign_id and (e.state == "sending" or (
+                    e.state == "sent" and e.sent_at is not None
+                    and local(e.sent_at, tz).date() == today))
+            )  # fmt: skip
+            group.sort(
+                key=lambda e: (-(contacts[e.contact_id]["total_spent"] or 0), e.due_at,
+                               e.contact_id, self.delivery_id(e))
+            )  # fmt: skip
+            midnight = self.wall_to_epoch(
+                datetime.combine(today + timedelta(days=1), datetime.min.time()), tz
+            )
+            for e in group[max(0, campaign.daily_limit - used) :]:
+                e.not_before = self.next_opening(campaign, midnight, tz)
+
+    @staticmethod
+    def delivery_id(e: Entry) -> str:
+        key = f"{e.campaign}\x1f{e.contact_id}\x1f{e.occasion}".encode()
+        return "d_" + hashlib.sha256(key).hexdigest()[:32]
+
+    # -- what the harness does between ticks ------------------------------------------
+    def send(self, key: tuple[str, str, str], at: int) -> None:
+        entry = self.ledger[key]
+        entry.state, entry.sent_at = "sent", at
+
+
+def secs(delta: timedelta) -> int:
+    return int(delta.total_seconds())
