@@ -5,19 +5,20 @@ from pathlib import Path
 import pytest
 
 from regard.store import open_store
+from regard.store.schema import MIGRATIONS
 
 
 def test_migrations_apply_once_and_pragmas(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = open_store(path)
     names = [r[0] for r in store.conn.execute("SELECT name FROM migrations")]
-    assert names == ["m001_initial", "m002_forgotten_contacts"]
+    assert names == [name for name, _ in MIGRATIONS]
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert store.conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
     store.close()
     again = open_store(path)
-    assert again.conn.execute("SELECT count(*) FROM migrations").fetchone()[0] == 2
+    assert again.conn.execute("SELECT count(*) FROM migrations").fetchone()[0] == len(MIGRATIONS)
     again.close()
 
 

@@ -52,4 +52,5 @@ def audience_filter(audience: Mapping[str, Any], at: int, tz: str) -> tuple[str,
             return Column(fact_sql(name, at), column.kind)
         return column
 
-    return compile_filter(audience, resolve, tz=tz)
+    condition: tuple[str, list[Any]] = compile_filter(audience, resolve, tz=tz)
+    return condition
