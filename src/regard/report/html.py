@@ -129,13 +129,7 @@ def sent_per_week_chart(campaigns: dict[str, Any]) -> str:
     plot_w = width - left - right
     bar = plot_w / len(weeks)
     body = []
-    for i in range(5):
-        value = top * i / 4
-        y = plot_top + plot_h - plot_h * i / 4
-        body.append(
-            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e4e4"/>'
-        )
-        body.append(_text(left - 6, y + 4, f"{value:g}", "end"))
+    body += _grid(left, plot_w, plot_top, plot_h, top, lambda v: f"{v:g}")
     for wi, week in enumerate(weeks):
         x = left + wi * bar
         base = plot_top + plot_h
@@ -255,12 +249,7 @@ def cohort_chart(cohorts: list[dict[str, Any]]) -> str:
     top = min(top, 1.0)
     left, right, plot_top, plot_h, plot_w = 56, 200, 12, 220, 480
     body = []
-    for i in range(5):
-        y = plot_top + plot_h - plot_h * i / 4
-        body.append(
-            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e4e4"/>'
-        )
-        body.append(_text(left - 6, y + 4, percent(top * i / 4), "end"))
+    body += _grid(left, plot_w, plot_top, plot_h, top, lambda v: f"{100 * v:g}%")
     for k in range(1, months + 1):
         x = left + plot_w * (k - 1) / max(1, months - 1)
         body.append(_text(x, plot_top + plot_h + 16, str(k), "middle"))
