@@ -11,7 +11,8 @@ import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -65,32 +66,89 @@ def key_line(text: str, loc: Sequence[str | int]) -> int | None:
     return None
 
 
+def nearest_line(text: str, loc: Sequence[str | int]) -> int | None:
+    """The line of ``loc``, else of its nearest parent that is written in the file (a
+    missing key points at its table)."""
+    for end in range(len(loc), 0, -1):
+        line = key_line(text, loc[:end])
+        if line:
+            return line
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The type inside ``Annotated[...]`` and ``X | None``."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return _unwrap(members[0])
+    return annotation
+
+
+def _union_models(annotation: Any) -> list[type[BaseModel]]:
+    if get_origin(annotation) not in (Union, UnionType):
+        return []
+    members = [_unwrap(a) for a in get_args(annotation)]
+    return [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def _tags(model: type[BaseModel], discriminator: str) -> tuple[Any, ...]:
+    field = model.model_fields.get(discriminator)
+    return get_args(field.annotation) if field and get_origin(field.annotation) is Literal else ()
+
+
+def _child(annotation: Any, part: str | int) -> tuple[Any, str]:
+    """The annotation one step down ``part`` and the discriminator of its union, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(part))
+        if field is None:
+            return None, ""
+        return _unwrap(field.annotation), str(field.discriminator or "type")
+    origin = get_origin(annotation)
+    if origin is dict:
+        return _unwrap(get_args(annotation)[1]), "type"
+    if origin in (list, tuple, set, frozenset) and get_args(annotation):
+        return _unwrap(get_args(annotation)[0]), "type"
+    return None, ""
+
+
+def walk(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[list[str | int], Any, str]:
+    """Follow a pydantic error location through ``model``.
+
+    Returns the location as the user wrote it (without the tags pydantic inserts for a
+    discriminated union, like ``post_purchase`` in ``trigger.post_purchase.delay``, nor its
+    ``function-…`` validator steps), the annotation reached, and its union discriminator.
+    """
+    visible: list[str | int] = []
+    current: Any = model
+    discriminator = "type"
+    for part in loc:
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        members = _union_models(current)
+        if members:
+            chosen = [m for m in members if part in _tags(m, discriminator)]
+            if chosen:
+                current = chosen[0]
+                continue
+        visible.append(part)
+        current, discriminator = _child(current, part)
+    return visible, current, discriminator
+
+
 def _fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
     """The field names a model accepts at the parent of ``loc`` (for did-you-mean)."""
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
-            if field is None:
-                return []
-            current = _model_in(field.annotation)
-        else:
-            current = None
-        if current is None:
-            return []
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+    _, parent, _ = walk(model, loc[:-1])
+    if isinstance(parent, type) and issubclass(parent, BaseModel):
+        return list(parent.model_fields)
     return []
 
 
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+def _did_you_mean(word: Any, choices: Sequence[Any]) -> str:
+    guess = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {guess[0]!r}?)" if guess else ""
 
 
 def describe(
@@ -99,35 +157,37 @@ def describe(
     """One line per problem: ``FILE:LINE: key.path: reason`` with a did-you-mean for typos."""
     problems = []
     for err in exc.errors():
-        loc = [*prefix, *[p for p in err["loc"] if not _is_union_tag(p)]]
+        visible, reached, discriminator = walk(model, err["loc"])
+        loc = [*prefix, *visible]
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc.append(discriminator)
         dotted = ".".join(str(p) for p in loc) or "(top level)"
-        line = key_line(text, loc)
+        line = nearest_line(text, loc)
         where = f"{path}:{line}" if line else str(path)
-        if err["type"] == "extra_forbidden":
-            known = _fields_at(model, list(err["loc"]))
-            guess = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-            hint = f" (did you mean {guess[0]!r}?)" if guess else ""
-            problems.append(f"{where}: {dotted}: unknown key{hint}")
-        elif err["type"] == "missing":
-            problems.append(f"{where}: {dotted}: required key is missing")
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}: {dotted}: {msg}")
+        problems.append(f"{where}: {dotted}: {_reason(err, model, reached, discriminator)}")
     return problems
 
 
-def _is_union_tag(part: str | int) -> bool:
-    # pydantic inserts the tag of a discriminated union (e.g. "post_purchase") into loc;
-    # such a tag is not a key the user wrote
-    return (isinstance(part, str) and part.startswith("function-")) or part in _UNION_TAGS
-
-
-_UNION_TAGS: set[str | int] = set()
-
-
-def register_union_tags(*tags: str) -> None:
-    """Declare discriminator values that pydantic puts into error locations."""
-    _UNION_TAGS.update(tags)
+def _reason(err: Any, model: type[BaseModel], reached: Any, discriminator: str) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        hint = _did_you_mean(err["loc"][-1], _fields_at(model, list(err["loc"])))
+        return f"unknown key{hint}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tags = [t for m in _union_models(reached) for t in _tags(m, discriminator)]
+        listing = ", ".join(str(t) for t in tags)
+        if kind == "union_tag_not_found":
+            return f"required key is missing (one of: {listing})"
+        what = f"{err['loc'][-1]} {discriminator}" if err["loc"] else discriminator
+        tag = err["ctx"]["tag"]
+        return f"unknown {what} {tag!r}{_did_you_mean(tag, tags)}; one of: {listing}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        value = err["input"]
+        choices = get_args(reached) if get_origin(reached) is Literal else ()
+        return f"{value!r} is not one of {err['ctx']['expected']}{_did_you_mean(value, choices)}"
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def validate(model: type[M], data: Any, path: Path, text: str) -> M:

@@ -151,3 +151,27 @@ class Campaign(StrictModel):
         if self.starts_at and self.ends_at and self.ends_at < self.starts_at:
             raise ValueError("ends_at is before starts_at")
         return self
+
+
+def describe_trigger(campaign: Campaign) -> str:
+    """A short human description of the trigger: ``post_purchase +2d (1st)``."""
+    from regard.times import format_duration
+
+    t = campaign.trigger
+    if isinstance(t, EventTrigger | PostPurchaseTrigger):
+        text = t.type if isinstance(t, PostPurchaseTrigger) else f"event {t.event}"
+        if t.delay:
+            text += f" +{format_duration(t.delay)}"
+        if t.nth:
+            text += f" (#{t.nth})"
+        if t.where:
+            text += " where " + ", ".join(t.where)
+        return text
+    if isinstance(t, InactivityTrigger):
+        return f"inactivity {format_duration(t.after)}"
+    if isinstance(t, AnniversaryTrigger):
+        text = f"anniversary {t.field}"
+        if t.offset:
+            text += f" {format_duration(t.offset)}"
+        return text
+    return f"milestone {t.metric} >= {t.threshold}"

@@ -1,0 +1,181 @@
+"""``regard check``: every campaign and template, rendered against sample contacts.
+
+Each template file is compiled; each valid campaign's template is rendered in every locale it
+has for a contact with every field and for one with only the bare minimum (no names, no
+company, no phone), with a sample event where the trigger has one. A template that prints
+a field without checking it first fails here, not in a customer's inbox.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from regard.campaigns.loader import load_campaigns
+from regard.campaigns.model import (
+    Campaign,
+    EventTrigger,
+    MilestoneTrigger,
+    PostPurchaseTrigger,
+)
+from regard.errors import TemplateError
+from regard.render.environment import SUFFIX, template_files
+from regard.render.message import render_message, templates_for
+
+if TYPE_CHECKING:
+    from regard.config import Config
+
+
+@dataclass
+class CheckResult:
+    """What ``check`` looked at and every problem it found."""
+
+    campaigns: list[str] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)
+    renders: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def sample_contacts(
+    config: Config, locale: str, now: datetime, attributes: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """A contact with every field (and the store's attributes), and one with the bare minimum."""
+    german = locale.split("-")[0].split("_")[0] == "de"
+    full: dict[str, Any] = {
+        "id": "sample-full",
+        "email": "juergen.weiss@example.com" if german else "jane.smith@example.com",
+        "phone": "+4915112345678",
+        "first_name": "Jürgen" if german else "Jane",
+        "last_name": "Weiß" if german else "Smith",
+        "salutation": "Herr" if german else "Ms",
+        "company": "Blumen Weiß GmbH" if german else "Smith & Daughters Ltd",
+        "locale": locale,
+        "timezone": config.timezone,
+        "country": "DE" if german else "GB",
+        "street": "Oranienstraße 12" if german else "12 Market Street",
+        "postal_code": "10999" if german else "M1 1AA",
+        "city": "Berlin" if german else "Manchester",
+        "birthday": date(1984, 2, 29),
+        "signup_at": now - timedelta(days=500),
+        "consent_email": True,
+        "consent_sms": True,
+        "consent_card": True,
+        "tags": ["newsletter"],
+        "first_order_at": now - timedelta(days=365),
+        "last_order_at": now - timedelta(days=2),
+        "order_count": 5,
+        "total_spent": 512.4,
+        "last_event_at": now - timedelta(days=2),
+        **(attributes or {}),
+    }
+    bare = {key: None for key in full} | {
+        "id": "sample-bare",
+        "email": "kunde@example.com",
+        "locale": locale,
+        "tags": [],
+        "first_order_at": now - timedelta(days=365),
+        "last_order_at": now - timedelta(days=100),
+        "order_count": 1,
+        "total_spent": 49.9,
+        "last_event_at": now - timedelta(days=100),
+    }
+    return [full, bare]
+
+
+def sample_event(config: Config, campaign: Campaign, now: datetime) -> dict[str, Any] | None:
+    """The event a campaign's message is rendered with (None when its trigger has none)."""
+    trigger = campaign.trigger
+    if isinstance(trigger, PostPurchaseTrigger | MilestoneTrigger):
+        kind = "order"
+    elif isinstance(trigger, EventTrigger):
+        kind = trigger.event
+    else:
+        return None
+    amounts = {"order": 149.9, "nps": 4}
+    properties: dict[str, Any] = {}
+    if kind == "order":
+        properties["items"] = [
+            {"sku": "ROSE-12", "name": "Rosen, 12 Stück", "quantity": 1, "price": 149.9}
+        ]
+    return {
+        "id": f"sample-{kind}",
+        "contact_id": "sample-full",
+        "type": kind,
+        "occurred_at": now - timedelta(days=2),
+        "amount": amounts.get(kind),
+        "currency": config.currency,
+        "properties": properties,
+    }
+
+
+def store_attributes(config: Config, limit: int = 200) -> dict[str, Any]:
+    """Attribute names in use in the store, each with an example value (none without a store)."""
+    path = config.store_path
+    if not path.is_file():
+        return {}
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT j.key, min(j.value) FROM contacts, json_each(contacts.attributes) AS j "
+            "WHERE j.type NOT IN ('null') GROUP BY j.key LIMIT ?",
+            (limit,),
+        ).fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+    return {key: json.loads(value) if _is_json(value) else value for key, value in rows}
+
+
+def _is_json(value: Any) -> bool:
+    return isinstance(value, str) and value[:1] in ("[", "{")
+
+
+def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
+    """Validate every campaign and template of the config's folders."""
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    result = CheckResult()
+    loaded = load_campaigns(config)
+    result.problems.extend(loaded.errors)
+    result.campaigns = [c.id for c in loaded.campaigns]
+    templates = templates_for(config)
+    folder = config.templates_dir
+    paths = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
+    for path in paths:
+        result.templates.append(path.name)
+        for html in (False, True):
+            try:
+                templates.load(path, html=html)
+            except TemplateError as exc:
+                if str(exc) not in result.problems:
+                    result.problems.append(str(exc))
+    seen = set(result.problems)
+    attributes = store_attributes(config)
+    for campaign in loaded.campaigns:
+        files = template_files(folder, campaign.template)
+        locales = [loc for loc in files if loc] or [config.locale]
+        if "" in files and config.locale not in locales:
+            locales.append(config.locale)
+        if "" in files and "en" not in locales:
+            locales.append("en")
+        event = sample_event(config, campaign, now)
+        for locale in locales:
+            for contact in sample_contacts(config, locale, now, attributes):
+                result.renders += 1
+                try:
+                    render_message(config, campaign, contact, event, "sample", now)
+                except TemplateError as exc:
+                    if str(exc) not in seen:
+                        seen.add(str(exc))
+                        sample = "with names" if contact["id"] == "sample-full" else "without names"
+                        result.problems.append(
+                            f"{exc} (campaign {campaign.id}, locale {locale}, contact {sample})"
+                        )
+    return result

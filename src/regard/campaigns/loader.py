@@ -1,0 +1,201 @@
+"""Reading the campaigns folder: every ``<id>.toml`` into a :class:`Campaign`, or precise errors.
+
+One broken file never hides another's problems: :func:`load_campaigns` returns the valid
+campaigns together with every problem of every file as ``FILE:LINE: key.path: reason``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from regard.campaigns.audience import (
+    CONTACT_KINDS,
+    EVENT_KINDS,
+    Kind,
+    contact_kind,
+    event_kind,
+    validate_filter,
+)
+from regard.campaigns.model import Campaign
+from regard.config import CHANNELS
+from regard.errors import CampaignError, ProviderError
+from regard.render.environment import template_files
+from regard.validation import describe, nearest_line, read_toml
+
+if TYPE_CHECKING:
+    from regard.config import Config
+
+
+@dataclass
+class CampaignSet:
+    """The valid campaigns (enabled and disabled alike, sorted by id) and every problem found."""
+
+    campaigns: list[Campaign] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def get(self, campaign_id: str) -> Campaign | None:
+        """The campaign with this id, if it loaded."""
+        return next((c for c in self.campaigns if c.id == campaign_id), None)
+
+    @property
+    def enabled(self) -> list[Campaign]:
+        return [c for c in self.campaigns if c.enabled]
+
+
+def campaign_files(config: Config) -> list[Path]:
+    """The campaign files of the config's campaigns folder, sorted by id."""
+    folder = config.campaigns_dir
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.toml") if not p.name.startswith("."))
+
+
+def load_campaigns(config: Config) -> CampaignSet:
+    """Every campaign of the campaigns folder, and every problem of every file."""
+    result = CampaignSet()
+    folder = config.campaigns_dir
+    if not folder.is_dir():
+        result.errors.append(
+            f"{folder}: no campaigns folder (set `campaigns` in {config.path or 'regard.toml'})"
+        )
+        return result
+    for path in campaign_files(config):
+        campaign, problems = read_campaign(config, path)
+        result.errors.extend(problems)
+        if campaign is not None:
+            result.campaigns.append(campaign)
+    return result
+
+
+def load_campaign(config: Config, campaign_id: str) -> Campaign:
+    """The campaign ``campaign_id``; raises CampaignError naming every problem of its file."""
+    path = config.campaigns_dir / f"{campaign_id}.toml"
+    if not path.is_file():
+        known = [p.stem for p in campaign_files(config)]
+        guess = difflib.get_close_matches(campaign_id, known, n=1)
+        hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+        raise CampaignError(f"{path}: no campaign {campaign_id!r}{hint}")
+    campaign, problems = read_campaign(config, path)
+    if campaign is None or problems:
+        raise CampaignError("\n".join(problems))
+    return campaign
+
+
+def read_campaign(config: Config, path: Path) -> tuple[Campaign | None, list[str]]:
+    """One campaign file: the campaign (None if invalid) and its problems."""
+    try:
+        data, text = read_toml(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [f"{path}: cannot read: {exc}"]
+    except ValueError as exc:
+        return None, [str(exc)]
+    try:
+        campaign: Campaign | None = Campaign.model_validate(data)
+    except ValidationError as exc:
+        campaign = None
+        problems = describe(exc, Campaign, path, text)
+    else:
+        problems = []
+    problems += _raw_problems(config, data, path, text)
+    problems.sort(key=_line_number)
+    if campaign is None or problems:
+        return None, problems
+    campaign._id = path.stem
+    return campaign, []
+
+
+def _line_number(problem: str) -> int:
+    m = re.match(r"[^:]*:(\d+): ", problem)
+    return int(m.group(1)) if m else 0
+
+
+def _raw_problems(config: Config, data: dict[str, Any], path: Path, text: str) -> list[str]:
+    """What the model cannot know (providers, templates, filter grammar, date fields),
+    checked on the file's data so that they are listed even when the model fails too."""
+
+    def at(loc: Sequence[str], reason: str) -> str:
+        line = nearest_line(text, loc)
+        return f"{path}:{line}: {'.'.join(loc)}: {reason}" if line else f"{path}: {reason}"
+
+    problems: list[str] = []
+    provider, channel, template = data.get("provider"), data.get("channel"), data.get("template")
+    table = config.providers.get(provider) if isinstance(provider, str) else None
+    if isinstance(provider, str) and table is None:
+        known = sorted(config.providers)
+        guess = difflib.get_close_matches(provider, known, n=1)
+        hint = f"did you mean {guess[0]!r}? " if guess else ""
+        listing = ", ".join(known) or "none"
+        problems.append(
+            at(
+                ("provider",),
+                f"no [providers.{provider}] in the config ({hint}configured: {listing})",
+            )
+        )
+    if table is not None and channel in CHANNELS:
+        from regard.providers import adapter_class
+
+        try:
+            channels = adapter_class(table.type).channels
+        except ProviderError as exc:
+            channels = frozenset()
+            problems.append(at(("provider",), str(exc)))
+        if channels and channel not in channels:
+            problems.append(
+                at(
+                    ("channel",),
+                    f"provider {provider!r} (type {table.type!r}) cannot deliver "
+                    f"{channel}; it serves {', '.join(sorted(channels))}",
+                )
+            )
+    if isinstance(template, str) and not template_files(config.templates_dir, template):
+        problems.append(
+            at(
+                ("template",),
+                f"no template {template}.j2 (or {template}.<locale>.j2) in {config.templates_dir}",
+            )
+        )
+    audience = data.get("audience")
+    if isinstance(audience, dict):
+        problems += _filter_problems(audience, ("audience",), CONTACTS, path, text)
+    trigger = data.get("trigger")
+    trigger = trigger if isinstance(trigger, dict) else {}
+    if isinstance(trigger.get("where"), dict):
+        problems += _filter_problems(trigger["where"], ("trigger", "where"), EVENTS, path, text)
+    field = trigger.get("field")
+    date_field = isinstance(field, str) and contact_kind(field) in ("date", "instant", "json")
+    if trigger.get("type") == "anniversary" and isinstance(field, str) and not date_field:
+        problems.append(
+            at(
+                ("trigger", "field"),
+                f"{field} is not a date; use birthday, signup_at, first_order_at "
+                "or a date attribute",
+            )
+        )
+    if channel in CHANNELS and channel != "card" and "card" in data:
+        problems.append(at(("card",), f"[card] is only for channel card, not {channel}"))
+    return problems
+
+
+Fields = tuple[Callable[[str], Kind], list[str]]
+CONTACTS: Fields = (contact_kind, list(CONTACT_KINDS))
+EVENTS: Fields = (event_kind, list(EVENT_KINDS))
+
+
+def _filter_problems(
+    filter: Any, prefix: tuple[str, ...], fields: Fields, path: Path, text: str
+) -> list[str]:
+    kind_of, known = fields
+    out = []
+    for loc, reason in validate_filter(filter, kind_of, known=known):
+        full = (*prefix, *loc)
+        line = nearest_line(text, full)
+        where = f"{path}:{line}" if line else str(path)
+        out.append(f"{where}: {'.'.join(full)}: {reason}")
+    return out

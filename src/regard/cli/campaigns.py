@@ -1,0 +1,128 @@
+"""``regard check`` and ``regard campaigns``: are the campaigns sound, and what are they doing."""
+
+from __future__ import annotations
+
+import click
+
+from regard.cli import echo_json, json_option, pass_app
+
+
+@click.command()
+@json_option
+@pass_app
+def check(app, as_json):
+    """Check every campaign and template: keys, providers, audiences, and a render of each
+    template in each of its locales for sample contacts with and without names.
+
+    Lists every problem (FILE:LINE: key: reason) and exits with status 1 if there is one.
+
+    \b
+    Examples:
+      regard check
+      regard check --json
+    """
+    from regard.campaigns.check import check_workspace
+
+    result = check_workspace(app.config)
+    if as_json:
+        echo_json(
+            {
+                "ok": result.ok,
+                "campaigns": result.campaigns,
+                "templates": result.templates,
+                "renders": result.renders,
+                "problems": result.problems,
+            }
+        )
+    else:
+        for problem in result.problems:
+            click.echo(problem)
+        summary = (
+            f"{len(result.campaigns)} campaigns, {len(result.templates)} templates, "
+            f"{result.renders} sample renders"
+        )
+        if result.ok:
+            click.echo(f"ok: {summary}")
+        else:
+            count = len(result.problems)
+            click.echo(f"{count} problem{'s' if count != 1 else ''} ({summary})", err=True)
+    if not result.ok:
+        click.get_current_context().exit(1)
+
+
+@click.command()
+@json_option
+@pass_app
+def campaigns(app, as_json):
+    """List the campaigns: trigger, channel, provider, enabled, and deliveries by state.
+
+    \b
+    Examples:
+      regard campaigns
+      regard campaigns --json
+    """
+    from regard.campaigns import load_campaigns
+    from regard.campaigns.model import describe_trigger
+
+    loaded = load_campaigns(app.config)
+    counts = _delivery_counts(app)
+    rows = [
+        {
+            "id": c.id,
+            "name": c.title,
+            "trigger": describe_trigger(c),
+            "channel": c.channel,
+            "provider": c.provider,
+            "enabled": c.enabled,
+            "priority": c.priority,
+            "holdout": c.holdout,
+            "deliveries": counts.get(c.id, {}),
+        }
+        for c in loaded.campaigns
+    ]
+    if as_json:
+        echo_json(rows)
+    else:
+        _print_table(rows)
+    for problem in loaded.errors:
+        click.echo(problem, err=True)
+    if loaded.errors:
+        click.get_current_context().exit(1)
+
+
+STATES = ("pending", "sending", "sent", "held_out", "skipped", "dead", "cancelled")
+
+
+def _delivery_counts(app) -> dict[str, dict[str, int]]:
+    """Deliveries by campaign and state (empty when there is no store yet; none is created)."""
+    if not app.config.store_path.is_file():
+        return {}
+    rows = app.store.conn.execute(
+        "SELECT campaign, state, count(*) FROM deliveries GROUP BY campaign, state"
+    ).fetchall()
+    counts: dict[str, dict[str, int]] = {}
+    for campaign, state, n in rows:
+        counts.setdefault(campaign, {})[state] = n
+    return counts
+
+
+def _print_table(rows) -> None:
+    if not rows:
+        click.echo("no campaigns")
+        return
+    headers = ["id", "trigger", "channel", "provider", "enabled", *STATES]
+    table = [
+        [
+            r["id"],
+            r["trigger"],
+            r["channel"],
+            r["provider"],
+            "yes" if r["enabled"] else "no",
+            *[str(r["deliveries"].get(s, 0)) for s in STATES],
+        ]
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in table:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

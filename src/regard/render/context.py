@@ -1,0 +1,101 @@
+"""What a template sees: ``contact``, ``event``, ``occasion``, ``campaign``, ``sender``, ``now``.
+
+Mappings are wrapped in :class:`Record` so that ``{{ contact.nickname }}`` for a field that
+does not exist says "contact has no field 'nickname'", and a field without a value (NULL)
+is :class:`~regard.render.environment.Empty`: false in ``{% if %}``, an error when printed.
+``event.items`` is the event's ``items`` property (a Record has no dict methods in the way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from regard.render.environment import Empty
+from regard.times import from_epoch
+
+
+class Record:
+    """A read-only mapping for templates, named after where it came from (``contact``).
+
+    Its own attributes are private, so templates see only the data's fields."""
+
+    __slots__ = ("_data", "_label")
+
+    def __init__(self, label: str, data: Mapping[str, Any]) -> None:
+        self._label = label
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._data:
+            raise KeyError(key)
+        return wrap(f"{self._label}.{key}", self._data[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"<{self._label}>"
+
+    __str__ = __repr__
+
+
+def wrap(label: str, value: Any) -> Any:
+    """A value as templates see it: None → Empty, mappings → Record, lists item by item."""
+    if value is None:
+        return Empty(hint=f"{label} is empty here (test it with {{% if {label} %}})")
+    if isinstance(value, Record):
+        return value
+    if isinstance(value, Mapping):
+        return Record(label, value)
+    if isinstance(value, list | tuple):
+        return [wrap(f"{label}[{i}]", v) for i, v in enumerate(value)]
+    return value
+
+
+def unwrap(value: Any) -> Any:
+    """The plain data behind a Record (filters work on plain values)."""
+    return value._data if isinstance(value, Record) else value
+
+
+EVENT_INSTANTS = ("occurred_at", "imported_at")
+
+
+def event_view(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An event with its properties at the top (its own fields win), ``properties`` kept,
+    and instants given as epoch seconds turned into datetimes."""
+    properties = event.get("properties")
+    if isinstance(properties, str):
+        import json
+
+        properties = json.loads(properties or "{}")
+    view: dict[str, Any] = dict(properties) if isinstance(properties, Mapping) else {}
+    view.update({k: v for k, v in event.items() if k != "properties"})
+    view["properties"] = dict(properties) if isinstance(properties, Mapping) else {}
+    for key in EVENT_INSTANTS:
+        if isinstance(view.get(key), int):
+            view[key] = from_epoch(view[key])
+    return view
+
+
+def contact_view(contact: Mapping[str, Any]) -> dict[str, Any]:
+    """A contact as templates see it (instants as datetimes)."""
+    view = dict(contact)
+    for key in ("signup_at", "first_order_at", "last_order_at", "last_event_at"):
+        if isinstance(view.get(key), int):
+            view[key] = from_epoch(view[key])
+    return view
+
+
+def no_event(trigger: str) -> Empty:
+    """What ``event`` is for campaigns whose trigger has no event."""
+    return Empty(hint=f"there is no event for a campaign with trigger {trigger}")
+
+
+__all__ = ["Record", "contact_view", "event_view", "no_event", "unwrap", "wrap"]

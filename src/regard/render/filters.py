@@ -1,0 +1,225 @@
+"""Filters for people and places, built on babel: money, dates, greetings, first names.
+
+They format for the message being rendered: its locale (the contact's, else the config's),
+the contact's time zone and the config's currency, set by :func:`rendering_for`.
+
+    {{ event.amount | money }}              49,90 € (de)   €49.90 (en)
+    {{ event.amount | money("CHF") }}
+    {{ contact.birthday | date }}           22. November 2026 (de)
+    {{ event.occurred_at | datetime }}      22. November 2026, 09:05 (contact's time zone)
+    {{ contact | greeting }}                Liebe Frau Schmidt / Hallo Anna / Hallo
+    {{ contact.first_name | first_name }}   jürgen → Jürgen, anne-marie → Anne-Marie
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime, format_time
+from babel.numbers import format_currency
+from jinja2 import Undefined, UndefinedError
+
+from regard.render.context import unwrap
+from regard.times import from_epoch, parse_instant, zone
+
+_SPACES = str.maketrans({"\xa0": " ", "\u202f": " "})
+
+
+@dataclass(frozen=True)
+class Formatting:
+    """How the message being rendered formats: locale, time zone, default currency."""
+
+    locale: Locale
+    tz: tzinfo
+    currency: str
+
+    @property
+    def language(self) -> str:
+        return str(self.locale.language)
+
+
+_current: ContextVar[Formatting] = ContextVar("formatting")
+
+
+def babel_locale(name: str | None, fallback: str = "en") -> Locale:
+    """The babel Locale for ``de``, ``de-AT`` or ``de_AT``; ``fallback`` when unknown."""
+    for candidate in (name, fallback, "en"):
+        if candidate:
+            try:
+                return Locale.parse(candidate.replace("-", "_"))
+            except (UnknownLocaleError, ValueError, TypeError):
+                continue
+    return Locale("en")
+
+
+@contextmanager
+def rendering_for(locale: str | None, tz: str | tzinfo | None, currency: str) -> Iterator[None]:
+    """Format with ``locale``, ``tz`` and ``currency`` inside the block."""
+    timezone = tz if isinstance(tz, tzinfo) else _zone_or_utc(tz)
+    token = _current.set(Formatting(babel_locale(locale), timezone, currency))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def _zone_or_utc(name: str | None) -> tzinfo:
+    try:
+        return zone(name or "UTC")
+    except ValueError:
+        return zone("UTC")
+
+
+def current() -> Formatting:
+    """The formatting of the message being rendered (English, UTC, EUR outside one)."""
+    return _current.get(Formatting(Locale("en"), zone("UTC"), "EUR"))
+
+
+def _present(value: Any, what: str) -> Any:
+    """The plain value, or an error naming what was empty."""
+    if isinstance(value, Undefined):
+        raise UndefinedError(value._undefined_message)
+    return unwrap(value)
+
+
+def _text(value: str) -> str:
+    return value.translate(_SPACES)
+
+
+def money(value: Any, currency: str | None = None) -> str:
+    """An amount in the locale's format: ``49,90 €`` (de), ``€49.90`` (en)."""
+    raw = _present(value, "money")
+    try:
+        amount = Decimal(str(raw))
+    except InvalidOperation:
+        raise ValueError(f"money needs a number, not {raw!r}") from None
+    fmt = current()
+    code = _present(currency, "currency") if currency is not None else fmt.currency
+    return _text(format_currency(amount, str(code).upper(), locale=fmt.locale))
+
+
+def _local(value: Any) -> date | datetime:
+    """A date, or an instant in the contact's time zone."""
+    raw = _present(value, "date")
+    fmt = current()
+    if isinstance(raw, datetime):
+        return raw.astimezone(fmt.tz) if raw.tzinfo else raw
+    if isinstance(raw, date):
+        return raw
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return from_epoch(raw).astimezone(fmt.tz)
+    if isinstance(raw, str):
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw.strip()):
+            return date.fromisoformat(raw.strip())
+        return parse_instant(raw, fmt.tz).astimezone(fmt.tz)
+    raise ValueError(f"not a date or time: {raw!r}")
+
+
+def format_day(value: Any, format: str = "long") -> str:
+    """A date: ``22. November 2026`` (de, long), ``22.11.26`` (de, short), or a babel pattern."""
+    local = _local(value)
+    day = local.date() if isinstance(local, datetime) else local
+    return _text(format_date(day, format, locale=current().locale))
+
+
+def format_moment(value: Any, format: str | None = None) -> str:
+    """Date and time in the contact's zone: ``22. November 2026, 09:05`` (de)."""
+    local = _local(value)
+    if not isinstance(local, datetime):
+        return format_day(local)
+    loc = current().locale
+    if format is None:
+        day = format_date(local, "long", locale=loc)
+        clock = format_time(local, "short", tzinfo=local.tzinfo, locale=loc)
+        return _text(f"{day}, {clock}")
+    return _text(format_datetime(local, format, tzinfo=local.tzinfo, locale=loc))
+
+
+def format_clock(value: Any, format: str = "short") -> str:
+    """The time of day in the contact's zone: ``09:05`` (de), ``9:05 AM`` (en)."""
+    local = _local(value)
+    if not isinstance(local, datetime):
+        raise ValueError("time needs a date and time, not a date")
+    return _text(format_time(local, format, tzinfo=local.tzinfo, locale=current().locale))
+
+
+def first_name(value: Any) -> str:
+    """A first name as it is written: ``jürgen`` → ``Jürgen``, ``ANNE-MARIE`` → ``Anne-Marie``.
+
+    Names already in mixed case (``McKenzie``, ``DeShawn``) are left as they are.
+    """
+    raw = _present(value, "first name")
+    if isinstance(raw, Mapping):
+        raw = raw.get("first_name")
+        if not raw:
+            raise UndefinedError("contact.first_name is empty here (use greeting for a salutation)")
+    return capitalise_name(str(raw))
+
+
+def capitalise_name(name: str) -> str:
+    """Capitalise each part of a name written all in lower or all in upper case."""
+    name = " ".join(name.split())
+    if name != name.lower() and name != name.upper():
+        return name
+    return re.sub(r"(^|[\s\-'’])(\w)", lambda m: m.group(1) + m.group(2).upper(), name.lower())
+
+
+_FEMALE = {
+    "frau",
+    "ms",
+    "ms.",
+    "mrs",
+    "mrs.",
+    "miss",
+    "f",
+    "female",
+    "w",
+    "weiblich",
+    "madame",
+    "mme",
+}
+_MALE = {"herr", "mr", "mr.", "m", "male", "männlich", "monsieur", "hr", "hr."}
+
+# language → (female formal, male formal, informal with name, without a name)
+GREETINGS: dict[str, tuple[str, str, str, str]] = {
+    "de": ("Liebe Frau {last}", "Lieber Herr {last}", "Hallo {first}", "Hallo"),
+    "en": ("Dear Ms {last}", "Dear Mr {last}", "Hi {first}", "Hello"),
+}
+
+
+def greeting(contact: Any) -> str:
+    """A salutation that works with whatever the contact has: ``Liebe Frau Schmidt`` /
+    ``Lieber Herr Weber`` (salutation and last name), ``Hallo Anna`` (first name), ``Hallo``
+    (nothing); ``Dear Ms Smith`` / ``Hi Anna`` / ``Hello`` in English."""
+    data = _present(contact, "contact")
+    if not isinstance(data, Mapping):
+        raise ValueError("greeting is a filter on the contact: {{ contact | greeting }}")
+    female, male, informal, bare = GREETINGS.get(current().language, GREETINGS["en"])
+    salutation = str(data.get("salutation") or "").strip().lower()
+    last = capitalise_name(str(data.get("last_name") or "").strip())
+    first = capitalise_name(str(data.get("first_name") or "").strip())
+    if last and salutation in _FEMALE:
+        return female.format(last=last)
+    if last and salutation in _MALE:
+        return male.format(last=last)
+    if first:
+        return informal.format(first=first)
+    return bare
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "money": money,
+    "date": format_day,
+    "datetime": format_moment,
+    "time": format_clock,
+    "greeting": greeting,
+    "first_name": first_name,
+}

@@ -1,0 +1,228 @@
+"""Rendering one message: a campaign's template for one contact and occasion.
+
+The template file is picked by the contact's locale; each block the channel needs is
+rendered in the sandbox (``html`` with autoescape, the others without) and every problem
+becomes a :class:`~regard.errors.TemplateError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Template, TemplateNotFound, TemplateSyntaxError
+from jinja2 import TemplateError as JinjaError
+
+from regard.errors import ProviderError, TemplateError
+from regard.render.context import Record, contact_view, event_view, no_event
+from regard.render.environment import (
+    MessageEnvironment,
+    pick_template,
+    render_block,
+    reset_budget,
+    template_line,
+)
+from regard.render.filters import FILTERS, rendering_for
+
+if TYPE_CHECKING:
+    from regard.campaigns.model import Campaign
+    from regard.config import Config
+    from regard.providers.base import Provider
+
+# blocks each channel needs, and the ones it may have
+REQUIRED_BLOCKS: dict[str, tuple[str, ...]] = {
+    "email": ("subject", "text"),
+    "sms": ("text",),
+    "webhook": ("text",),
+    "card": ("card",),
+}
+OPTIONAL_BLOCKS: dict[str, tuple[str, ...]] = {"email": ("html",)}
+CARD_WIDTH = 40  # characters per line on a typical A6 card in a handwriting font
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered message: what the channel uses is set, the rest is None."""
+
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    card: str | None = None
+
+
+class Templates:
+    """The templates of one folder, compiled once: plain for text, escaping for HTML."""
+
+    def __init__(self, templates_dir: Path) -> None:
+        self.dir = templates_dir
+        self.plain = MessageEnvironment(templates_dir, autoescape=False)
+        self.escaping = MessageEnvironment(templates_dir, autoescape=True)
+        for env in (self.plain, self.escaping):
+            env.add_filters(FILTERS)
+
+    def load(self, path: Path, *, html: bool = False) -> Template:
+        """The compiled template of ``path``; a syntax error names its line."""
+        env = self.escaping if html else self.plain
+        try:
+            return env.get_template(path.name)
+        except TemplateSyntaxError as exc:
+            raise TemplateError(f"{path}:{exc.lineno}: {exc.message}") from None
+        except TemplateNotFound:
+            raise TemplateError(f"{path}: no such template") from None
+
+
+_FOLDERS: dict[Path, Templates] = {}
+
+
+def templates_for(config: Config) -> Templates:
+    """The (cached) templates of the config's templates folder."""
+    folder = config.templates_dir
+    if folder not in _FOLDERS:
+        _FOLDERS[folder] = Templates(folder)
+    return _FOLDERS[folder]
+
+
+def message_context(
+    config: Config,
+    campaign: Campaign,
+    contact: Mapping[str, Any],
+    event: Mapping[str, Any] | None,
+    occasion: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The variables a template sees, exactly: contact, event, occasion, campaign, sender, now."""
+    return {
+        "contact": Record("contact", contact_view(contact)),
+        "event": Record("event", event_view(event))
+        if event is not None
+        else no_event(campaign.trigger.type),
+        "occasion": occasion,
+        "campaign": Record(
+            "campaign",
+            {
+                "id": campaign.id,
+                "name": campaign.title,
+                "channel": campaign.channel,
+                "provider": campaign.provider,
+                "template": campaign.template,
+                "trigger": campaign.trigger.type,
+            },
+        ),
+        "sender": Record("sender", config.sender.model_dump()),
+        "now": now,
+    }
+
+
+def render_message(
+    config: Config,
+    campaign: Campaign,
+    contact: Mapping[str, Any],
+    event: Mapping[str, Any] | None,
+    occasion: str,
+    now: datetime,
+    *,
+    provider: Provider | type[Provider] | None = None,
+) -> Message:
+    """The message of ``campaign`` for ``contact`` on ``occasion``, rendered at ``now``.
+
+    ``event`` is the triggering event (None for inactivity and anniversary campaigns).
+    ``provider`` decides the card length limit (default: the campaign's provider).
+    Raises TemplateError naming the template file, line and the problem.
+    """
+    locale = str(contact.get("locale") or config.locale)
+    path = pick_template(config.templates_dir, campaign.template, locale)
+    if path is None:
+        raise TemplateError(
+            f"{config.templates_dir / (campaign.template + '.j2')}: no template "
+            f"{campaign.template!r} for locale {locale!r} (and no {campaign.template}.j2)"
+        )
+    templates = templates_for(config)
+    variables = message_context(config, campaign, contact, event, occasion, now)
+    blocks: dict[str, str] = {}
+    tz = contact.get("timezone") or config.timezone
+    with rendering_for(locale, str(tz), config.currency):
+        reset_budget()
+        needed = REQUIRED_BLOCKS[campaign.channel]
+        for block in (*needed, *OPTIONAL_BLOCKS.get(campaign.channel, ())):
+            template = templates.load(path, html=block == "html")
+            if block not in template.blocks:
+                if block in needed:
+                    raise TemplateError(
+                        f"{path}: no {{% block {block} %}} (a {campaign.channel} message needs "
+                        f"{' and '.join(needed)})"
+                    )
+                continue
+            blocks[block] = _render(template, block, variables, path)
+    message = Message(
+        subject=" ".join(blocks["subject"].split()) if "subject" in blocks else None,
+        text=_tidy(blocks["text"]) if "text" in blocks else None,
+        html=blocks["html"].strip() if "html" in blocks else None,
+        card=_tidy(blocks["card"]) if "card" in blocks else None,
+    )
+    for block in needed:
+        if not getattr(message, block):
+            raise TemplateError(f"{path}: block {block} renders empty")
+    if message.card is not None:
+        _check_card_length(config, campaign, message.card, path, provider)
+    return message
+
+
+def _render(template: Template, block: str, variables: dict[str, Any], path: Path) -> str:
+    try:
+        return render_block(template, block, variables)
+    except (JinjaError, ArithmeticError, TypeError, ValueError, RecursionError) as exc:
+        line = template_line(template, exc)
+        where = f"{path}:{line}" if line else str(path)
+        reason = getattr(exc, "message", None) or str(exc)
+        kind = "refused: " if type(exc).__name__ == "SecurityError" else ""
+        raise TemplateError(f"{where}: {kind}{reason}") from None
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+def card_limit(
+    config: Config, campaign: Campaign, provider: Provider | type[Provider] | None = None
+) -> int | None:
+    """The longest card text the campaign's provider takes (None: no limit known)."""
+    if provider is not None:
+        return provider.card_max_chars
+    table = config.providers.get(campaign.provider)
+    if table is None:
+        return None
+    from regard.providers import adapter_class
+
+    try:
+        return adapter_class(table.type).card_max_chars
+    except ProviderError:
+        return None
+
+
+def _check_card_length(
+    config: Config,
+    campaign: Campaign,
+    card: str,
+    path: Path,
+    provider: Provider | type[Provider] | None,
+) -> None:
+    limit = card_limit(config, campaign, provider)
+    if limit is not None and len(card) > limit:
+        raise TemplateError(
+            f"{path}: the card text is {len(card)} characters long; provider "
+            f"{campaign.provider!r} takes at most {limit}"
+        )
+
+
+def wrap_card(text: str, width: int = CARD_WIDTH) -> str:
+    """Card text wrapped as it will be written: paragraphs kept, lines at most ``width``."""
+    out = []
+    for line in text.splitlines():
+        out.append(textwrap.fill(line, width=width) if line.strip() else "")
+    return "\n".join(out)
