@@ -1,0 +1,179 @@
+"""``regard contacts show|unsubscribe|forget ID``."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+import click
+
+from regard.cli import echo_json, json_option, pass_app
+from regard.errors import InputError
+
+DELIVERIES_SHOWN = 10
+
+
+@click.group()
+def contacts() -> None:
+    """Look at one contact, unsubscribe them, or erase them.
+
+    \b
+      regard contacts show 1042
+      regard contacts unsubscribe 1042 --channel sms
+      regard contacts forget 1042
+    """
+
+
+@contacts.command()
+@click.argument("contact_id", metavar="ID")
+@json_option
+@pass_app
+def show(app, contact_id: str, as_json: bool) -> None:
+    """The contact's fields, attributes and derived facts (order_count, total_spent, …),
+    with their unsubscribes and latest deliveries.
+
+    \b
+      regard contacts show 1042
+      regard contacts show 1042 --json
+    """
+    from regard.store.contacts import CONTACT_FIELDS, DERIVED_FACTS, load_contact
+    from regard.store.suppressions import suppressions_of
+
+    conn = app.store.conn
+    contact = load_contact(conn, contact_id)
+    if contact is None:
+        raise InputError(_unknown(conn, contact_id))
+    attributes = json.loads(
+        conn.execute("SELECT attributes FROM contacts WHERE id = ?", (contact_id,)).fetchone()[0]
+    )
+    if as_json:
+        data = {k: _plain(v) for k, v in contact.items()}
+        data["attributes"] = attributes
+        echo_json(data)
+        return
+    width = max(len(k) for k in (*CONTACT_FIELDS, *DERIVED_FACTS, *attributes))
+    for key in CONTACT_FIELDS:
+        click.echo(f"{key:<{width}}  {_human(contact.get(key))}")
+    if attributes:
+        click.echo("\nattributes")
+        for key, value in attributes.items():
+            click.echo(f"{key:<{width}}  {_human(value)}")
+    click.echo("\nderived facts")
+    for key in DERIVED_FACTS:
+        click.echo(f"{key:<{width}}  {_human(contact.get(key))}")
+    suppressions = suppressions_of(conn, contact_id)
+    click.echo("\nunsubscribed" if suppressions else "\nunsubscribed: no")
+    for s in suppressions:
+        channel = "all channels" if s["channel"] == "*" else s["channel"]
+        click.echo(f"  {channel}: {s['reason']} ({_human(_instant(s['created_at']))})")
+    rows = conn.execute(
+        "SELECT id, campaign, occasion, channel, state, reason, created_at, sent_at "
+        "FROM deliveries WHERE contact_id = ? ORDER BY created_at DESC, id LIMIT ?",
+        (contact_id, DELIVERIES_SHOWN),
+    ).fetchall()
+    click.echo(f"\nlatest deliveries: {len(rows) or 'none'}")
+    for r in rows:
+        why = f" ({r['reason']})" if r["reason"] else ""
+        click.echo(
+            f"  {_human(_instant(r['created_at']))}  {r['campaign']}  {r['occasion']}  "
+            f"{r['channel']}  {r['state']}{why}  {r['id']}"
+        )
+
+
+@contacts.command()
+@click.argument("contact_id", metavar="ID")
+@click.option(
+    "--channel",
+    type=click.Choice(["email", "sms", "card", "webhook"]),
+    default=None,
+    help="Only this channel (default: every channel).",
+)
+@pass_app
+def unsubscribe(app, contact_id: str, channel: str | None) -> None:
+    """Stop sending to a contact: on one channel, or (default) on all of them.
+
+    \b
+      regard contacts unsubscribe 1042
+      regard contacts unsubscribe 1042 --channel sms
+    """
+    from regard.store.suppressions import unsubscribe as suppress
+
+    added = suppress(app.store, contact_id, channel or "*")
+    what = f"the {channel} channel" if channel else "all channels"
+    state = "unsubscribed from" if added else "was already unsubscribed from"
+    click.echo(f"{contact_id} {state} {what}")
+
+
+@contacts.command()
+@click.argument("contact_id", metavar="ID")
+@json_option
+@pass_app
+def forget(app, contact_id: str, as_json: bool) -> None:
+    """Erase a contact's personal data everywhere (GDPR erasure).
+
+    The contact row goes; events and deliveries stay only as anonymous counts; rendered
+    messages, outbox lines and addresses are erased; unsubscribes are kept as hashes.
+    Rows of this id in later imports are skipped.
+
+    \b
+      regard contacts forget 1042
+    """
+    from dataclasses import asdict
+
+    from regard.store.erase import forget_contact
+
+    result = forget_contact(app.store, app.config, contact_id)
+    if as_json:
+        echo_json(asdict(result))
+        return
+    if result.already_forgotten:
+        click.echo(f"{contact_id} was already forgotten")
+        return
+    click.echo(
+        f"forgot {contact_id}: {result.events} events and {result.deliveries} deliveries "
+        f"anonymised ({result.cancelled} unsent ones cancelled), {result.suppressions} "
+        f"unsubscribes hashed, {result.outbox_lines} outbox lines removed"
+    )
+    if not result.wal_truncated:
+        click.echo(
+            "warning: another process kept the write-ahead log busy; it is cleared at the "
+            "next checkpoint (stop the daemon and run forget again to be sure)",
+            err=True,
+        )
+
+
+def _unknown(conn, contact_id: str) -> str:
+    from regard.store.importer import forgotten_hash
+
+    row = conn.execute(
+        "SELECT forgotten_at FROM forgotten WHERE id_hash = ?", (forgotten_hash(contact_id),)
+    ).fetchone()
+    if row is not None:
+        return f"contact {contact_id!r} was forgotten ({_human(_instant(row[0]))})"
+    return f"unknown contact {contact_id!r}"
+
+
+def _instant(epoch: int | None) -> datetime | None:
+    from regard.times import from_epoch
+
+    return None if epoch is None else from_epoch(epoch)
+
+
+def _plain(value):
+    from regard.times import iso
+
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _human(value) -> str:
+    if value is None or value == []:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(_plain(value))
