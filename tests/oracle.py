@@ -19,7 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from regard.campaigns.audience import event_kind, matches
-
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.store.contacts import contact_from_row

@@ -11,5 +11,7 @@ def event_filter(where: Mapping[str, Any], alias: str, tz: str) -> tuple[str, li
     """An SQL condition on the event row ``alias`` and its parameters."""
     from regard.campaigns.audience import compile_filter, event_column
 
-    condition: tuple[str, list[Any]] = compile_filter(where, lambda name: event_column(name, alias), tz=tz)
+    condition: tuple[str, list[Any]] = compile_filter(
+        where, lambda name: event_column(name, alias), tz=tz
+    )
     return condition

@@ -1,0 +1,39 @@
+"""``regard init [DIR]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument(
+    "folder", metavar="[DIR]", default=".", type=click.Path(file_okay=False, path_type=Path)
+)
+def init(folder: Path) -> None:
+    """Create a starter workspace in DIR (default: here): regard.toml, example campaigns
+    and templates, delivering into a local outbox file. Never overwrites a file.
+
+    \b
+      regard init myshop
+      cd myshop && regard check
+    """
+    from regard.workspace import create_workspace
+
+    created = create_workspace(folder)
+    config = folder / "regard.toml"
+    campaigns = sum(1 for p in created if p.parent.name == "campaigns")
+    templates = sum(1 for p in created if p.parent.name == "templates")
+    click.echo(f"created {config} with {campaigns} example campaigns and {templates} templates")
+    where = "" if folder == Path(".") else f"cd {folder}\n  "
+    click.echo(
+        "\nnext steps:\n"
+        f"  {where}edit regard.toml          your shop's name, address and time zone\n"
+        "  regard import contacts customers.csv\n"
+        "  regard import events orders.csv\n"
+        "  regard check                        every campaign rendered against sample contacts\n"
+        "  regard plan                         what a run would send now\n"
+        "  regard run                          send it (into outbox/messages.jsonl until you\n"
+        "                                      configure a real provider)"
+    )
