@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from faults.rows import add_pending, states
-from faults.sink import Sink
+from faults.sink import SECRET, FaultySink
 from regard.config import Config, DeliverySettings, load_config
 from regard.delivery import dispatch
 from regard.delivery.records import RECORD_FIELDS
@@ -67,7 +67,7 @@ def make_config(tmp_path: Path, sink_url: str = "http://127.0.0.1:9/x", **delive
     (tmp_path / "regard.toml").write_text(
         "store = 'regard.db'\n[delivery]\n"
         + "\n".join(lines)
-        + f'\n[providers.sink]\ntype = "test-sink"\nurl = "{sink_url}"\n'
+        + f'\n[providers.sink]\ntype = "webhook"\nurl = "{sink_url}"\nsecret = "{SECRET}"\n'
         + '[providers.scripted]\ntype = "test-scripted"\ncost = 2.5\n'
         + '[providers.outbox]\ntype = "file"\npath = "outbox.jsonl"\n',
         encoding="utf-8",
@@ -98,7 +98,7 @@ def log_of(store: Store, did: str) -> list[tuple[str, str]]:
 def test_sends_each_due_delivery_once_with_its_id_as_idempotency_key(
     tmp_path: Path, store: Store
 ) -> None:
-    with Sink() as sink:
+    with FaultySink() as sink:
         config = make_config(tmp_path, sink.url)
         ids = add_pending(store, [f"c{i}" for i in range(20)], due_at=to_epoch(AT) - 60)
         later = add_pending(store, ["late"], due_at=to_epoch(AT) + 60)
@@ -110,7 +110,7 @@ def test_sends_each_due_delivery_once_with_its_id_as_idempotency_key(
     first = row(store, ids[0])
     assert first["sent_at"] == to_epoch(AT)
     assert first["attempts"] == 1
-    assert first["provider_message_id"] == f"m-{ids[0]}"
+    assert first["provider_message_id"] is None  # webhooks have no message id of their own
     assert first["lease_owner"] is None
     assert [s for s, _ in log_of(store, ids[0])] == ["sending", "sent"]
 
@@ -127,7 +127,7 @@ def test_the_record_carries_exactly_the_contract_fields(tmp_path: Path, store: S
 
 
 def test_passing_failures_come_back_later_with_backoff(tmp_path: Path, store: Store) -> None:
-    with Sink(weights={"500": 1.0}) as sink:
+    with FaultySink(weights={"500": 1.0}) as sink:
         config = make_config(tmp_path, sink.url, backoff="1m", max_backoff="1h")
         [did] = add_pending(store, ["c1"], due_at=to_epoch(AT))
         result = dispatch(store, config, AT)
@@ -170,7 +170,7 @@ def test_dead_after_the_last_attempt(tmp_path: Path, store: Store) -> None:
 def test_permanent_failure_is_dead_at_once_with_the_answer_kept(
     tmp_path: Path, store: Store
 ) -> None:
-    with Sink() as sink:
+    with FaultySink() as sink:
         config = make_config(tmp_path, sink.url)
         [did] = add_pending(store, ["bad-x"], due_at=to_epoch(AT))
         result = dispatch(store, config, AT)
@@ -206,7 +206,7 @@ def test_sent_records_the_provider_cost(tmp_path: Path, store: Store) -> None:
     config = make_config(tmp_path)
     [did] = add_pending(store, ["c1"], provider="scripted", due_at=to_epoch(AT))
     dispatch(store, config, AT)
-    assert row(store, did)["cost"] == 2.5
+    assert (row(store, did)["cost"], row(store, did)["provider_message_id"]) == (2.5, "ok")
 
 
 def test_concurrency_is_bounded_per_provider(tmp_path: Path, store: Store) -> None:

@@ -6,7 +6,6 @@ import json
 
 from conftest import Workspace
 from faults.rows import add_pending, states
-from faults.sink import SinkProvider  # noqa: F401  (registers type "test-sink")
 from regard.store import open_store
 
 AT = 1_780_000_000  # 2026-05-28T20:26:40Z
@@ -56,7 +55,7 @@ def test_run_exits_3_when_a_delivery_died(workspace: Workspace) -> None:
     workspace.write(
         "regard.toml",
         (workspace.root / "regard.toml").read_text(encoding="utf-8")
-        + '\n[providers.gone]\ntype = "test-sink"\nurl = "http://127.0.0.1:9/closed"\n'
+        + '\n[providers.gone]\ntype = "webhook"\nurl = "http://127.0.0.1:9/closed"\nsecret = "s"\n'
         + "[delivery]\nattempts = 1\n",
     )
     store = open_store(workspace.root / "regard.db")

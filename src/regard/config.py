@@ -15,7 +15,15 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from regard.errors import ConfigError
 from regard.times import parse_duration, zone
@@ -65,6 +73,17 @@ class DeliverySettings(StrictModel):
     backoff: Duration = timedelta(minutes=1)
     max_backoff: Duration = timedelta(hours=6)
     lease: Duration = timedelta(minutes=5)  # a claim older than this is taken up again
+
+    @model_validator(mode="after")
+    def _lease_outlives_requests(self) -> DeliverySettings:
+        # a claim waits for at most one request before its own starts; a lease shorter than
+        # two requests could expire mid-send and let another run send the delivery again
+        if self.lease < 2 * self.timeout:
+            raise ValueError(
+                "lease must be at least twice timeout, or a slow send could be taken up "
+                "again by another run while it is still in flight"
+            )
+        return self
 
 
 class SchedulerSettings(StrictModel):

@@ -1,34 +1,28 @@
-"""A recording HTTP sink on 127.0.0.1 that fails at random (seeded), and a test-only
-provider adapter that POSTs the delivery record to it.
+"""A sink on 127.0.0.1 that fails at random (seeded), for the webhook provider to hit.
 
-The sink answers each request with one of: 200, 500, 429 with Retry-After, a timeout (it
-holds the request past the client's timeout and never answers), a connection reset (RST
-before any answer), or a slow 200. It records every request with the Idempotency-Key, the
-delivery id of the body and what it answered, so a test can compare it with the store.
+Built on the shared recording server (tests/httpsink.py). Each request gets one of: 200,
+500, 429 with Retry-After, a timeout (held past the client's timeout), a connection reset,
+or a slow 200. Deliveries to contacts whose id ends in ``-x`` get a permanent 422. Every
+request is noted with its Idempotency-Key, the delivery id of its body and the answer, and
+its Standard Webhooks signature is verified, so a test can compare the sink with the store.
 """
 
 from __future__ import annotations
 
-import json
 import random
-import socket
-import struct
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-import httpx
+from standardwebhooks import Webhook
 
-from regard.providers.base import HTTPProvider, Outcome, classify_status
-from regard.validation import StrictModel
+from httpsink import Answer, Received, Sink
 
 FAULTS = ("ok", "500", "429", "timeout", "reset", "slow")
+SECRET = "fault-suite-secret"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Hit:
     key: str
     delivery_id: str
@@ -36,10 +30,9 @@ class Hit:
     accepted: bool  # the sink answered 2xx
 
 
-class Sink:
-    """A threaded server; ``weights`` maps each fault of FAULTS to its share of requests.
-
-    Deliveries whose contact id ends in ``-x`` always get a permanent 422.
+class FaultySink:
+    """``weights`` maps each fault of FAULTS to its share of requests; ``hold`` is how long
+    a "timeout" is held (longer than the client's timeout), ``slow`` the slow answers' delay.
     """
 
     def __init__(
@@ -55,81 +48,53 @@ class Sink:
         self.hold = hold
         self.slow = slow
         self.hits: list[Hit] = []
+        self.bad_signatures = 0
         self.lock = threading.Lock()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                sink.handle(self, json.loads(body))
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.verifier = Webhook(SECRET.encode())
+        self.server = Sink()
+        self.server.responder = self.respond
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/deliveries"
+        return f"{self.server.url}/deliveries"
 
-    def __enter__(self) -> Sink:
-        self.thread.start()
+    def __enter__(self) -> FaultySink:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
-    def _choose(self) -> str:
-        with self.lock:
-            return self.random.choices(list(self.weights), list(self.weights.values()))[0]
-
-    def handle(self, handler: BaseHTTPRequestHandler, record: dict[str, Any]) -> None:
-        key = handler.headers.get("Idempotency-Key", "")
+    def respond(self, request: Received) -> Answer:
+        key = request.headers.get("idempotency-key", "")
+        record = request.json()
         delivery_id = record["delivery_id"]
-        fault = "dead" if str(record["contact_id"]).endswith("-x") else self._choose()
-        if fault == "timeout":
-            time.sleep(self.hold)
-            self._note(key, delivery_id, fault, accepted=False)
-            handler.close_connection = True
-            return
-        if fault == "reset":
-            self._note(key, delivery_id, fault, accepted=False)
-            # SO_LINGER 0: close() sends RST instead of FIN
-            handler.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
-            handler.close_connection = True
-            return
-        if fault == "slow":
-            time.sleep(self.slow)
-        status, headers, body = {
-            "ok": (200, {}, {"id": f"m-{delivery_id}"}),
-            "slow": (200, {}, {"id": f"m-{delivery_id}"}),
-            "500": (500, {}, {"error": "internal"}),
-            "429": (429, {"Retry-After": "1"}, {"error": "slow down"}),
-            "dead": (422, {}, {"error": "recipient rejected"}),
-        }[fault]
-        payload = json.dumps(body).encode()
-        handler.send_response(status)
-        for name, value in headers.items():
-            handler.send_header(name, value)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        # recorded before the answer leaves: a process killed after the 200 reached it is
-        # exactly the case of a provider that accepted a message the store never heard of
-        self._note(key, delivery_id, fault, accepted=status == 200)
-        handler.wfile.write(payload)
-        handler.wfile.flush()
-
-    def _note(self, key: str, delivery_id: str, answer: str, *, accepted: bool) -> None:
+        try:
+            self.verifier.verify(request.body, request.headers)
+        except Exception:
+            with self.lock:
+                self.bad_signatures += 1
         with self.lock:
-            self.hits.append(Hit(key, delivery_id, answer, accepted))
+            fault = (
+                "dead"
+                if str(record["contact_id"]).endswith("-x")
+                else self.random.choices(list(self.weights), list(self.weights.values()))[0]
+            )
+        answer = {
+            "ok": Answer(200, {"id": f"m-{delivery_id}"}),
+            "slow": Answer(200, {"id": f"m-{delivery_id}"}, delay=self.slow),
+            "500": Answer(500, {"error": "internal"}),
+            "429": Answer(429, {"error": "slow down"}, {"Retry-After": "1"}),
+            "timeout": Answer(503, {"error": "too late"}, delay=self.hold),
+            "reset": Answer(reset=True),
+            "dead": Answer(422, {"error": "recipient rejected"}),
+        }[fault]
+        # noted before the answer leaves: a process killed after a 200 reached it is exactly
+        # the case of a provider that accepted a message the store never heard of
+        with self.lock:
+            self.hits.append(
+                Hit(key, delivery_id, fault, accepted=answer.status == 200 and not answer.reset)
+            )
+        return answer
 
     # -- what the tests ask ------------------------------------------------------------
     def accepted(self) -> Counter[str]:
@@ -148,22 +113,3 @@ class Sink:
     def answers(self) -> Counter[str]:
         with self.lock:
             return Counter(h.answer for h in self.hits)
-
-
-class SinkOptions(StrictModel):
-    url: str
-
-
-class SinkProvider(HTTPProvider):
-    """``type = "test-sink"``: POST the delivery record as JSON to ``url``."""
-
-    type = "test-sink"
-    channels = frozenset({"email", "sms", "card", "webhook"})
-    Options = SinkOptions
-
-    def build_request(self, record: dict[str, Any], client: httpx.AsyncClient) -> httpx.Request:
-        return client.build_request("POST", self.options.url, json=record)
-
-    def read_response(self, response: httpx.Response) -> Outcome:
-        message_id = response.json().get("id") if response.is_success else None
-        return classify_status(response, message_id)

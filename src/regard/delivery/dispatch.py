@@ -254,8 +254,11 @@ class _Dispatch:
             ok = state is not None
             result.retried += state == "pending"
             result.failed += state == "dead"
-            if state == "dead":
-                log.warning("delivery %s via %s: gave up: %s", claimed.id, provider, outcome.reason)
+            if state is not None:
+                verb = "gave up" if state == "dead" else "will be retried"
+                log.warning(
+                    "delivery %s via %s: %s: %s", claimed.id, provider, verb, outcome.reason
+                )
         if not ok:
             result.lost += 1
             log.warning(
