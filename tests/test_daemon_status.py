@@ -94,7 +94,9 @@ def test_healthy_daemon_reports_last_and_next_tick_backlog_and_dead_letters(
     text = workspace.cli("status", "--dead", "2")
     assert text.exit_code == 0, text.output
     assert "running, pid 4242 on shop-1, every 5m" in text.output
-    assert "evaluated 40, enqueued 3 pending, 1 skipped; sent 3, failed 1" in text.output
+    assert (
+        "evaluated 40, enqueued 3 pending, 1 skipped; sent 3, to retry 0, failed 1" in text.output
+    )
     assert "pending 3 (outbox 3); sending 1 (hooks 1)" in text.output
     assert "Dead letters: 7" in text.output and "inactive recipient 10" in text.output
     assert "inactive recipient 8" not in text.output

@@ -112,8 +112,8 @@ def format_status(report: dict[str, Any]) -> str:
         took = "still running" if tick["finished_at"] is None else f"took {tick['duration']}s"
         lines.append(
             f"Last tick:    {tick['at']} ({tick['kind']}, {took}): evaluated {facts['evaluated']}, "
-            f"enqueued {enqueued}; sent {facts['sent']}, failed {facts['failed']}, "
-            f"dead {facts['dead']}"
+            f"enqueued {enqueued}; sent {facts['sent']}, to retry {facts['retried']}, "
+            f"failed {facts['failed']}"
         )
     lines.append(f"Next tick:    {report['next_tick'] or '-'}")
     parts = []

@@ -45,8 +45,7 @@ def run_once_tick(store: Store, config: Config, at: datetime, stop: threading.Ev
     """The real tick: evaluate campaigns at ``at``, then dispatch what is due until ``stop``."""
     from regard.runner import run_once
 
-    result: TickResult = run_once(store, config, at, kind="daemon", stop=stop)
-    return result
+    return run_once(store, config, at, kind="daemon", stop=stop).as_dict()
 
 
 class Daemon:

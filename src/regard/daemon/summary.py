@@ -16,11 +16,11 @@ from typing import Any
 from regard.daemon.logs import logger
 from regard.times import iso
 
-COUNTS = ("evaluated", "sent", "failed", "dead")
+COUNTS = ("evaluated", "sent", "retried", "failed", "released", "reclaimed")
 
 
 def tick_facts(result: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The counts of a tick result, with ``enqueued`` as an object keyed by state."""
+    """The counts of a tick result (``failed``: became dead), ``enqueued`` keyed by state."""
     result = result or {}
     facts: dict[str, Any] = {name: int(result.get(name) or 0) for name in COUNTS}
     enqueued = result.get("enqueued") or {}
@@ -31,46 +31,33 @@ def tick_facts(result: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def tick_text(at: datetime, facts: Mapping[str, Any], duration: float) -> str:
+    """``tick …: evaluated 40, enqueued 3 pending, 1 skipped; sent 3, to retry 1, failed 0``."""
     enqueued = ", ".join(f"{n} {state}" for state, n in sorted(facts["enqueued"].items()))
     text = (
-        f"tick {iso(at)}: evaluated {facts['evaluated']}, "
-        f"enqueued {enqueued or 'none'}; sent {facts['sent']}, failed {facts['failed']}"
+        f"tick {iso(at)}: evaluated {facts['evaluated']}, enqueued {enqueued or 'none'}; "
+        f"sent {facts['sent']}, to retry {facts['retried']}, failed {facts['failed']}"
     )
-    if facts["dead"]:
-        text += f", dead {facts['dead']}"
+    if facts["released"]:
+        text += f", released {facts['released']}"
+    if facts["reclaimed"]:
+        text += f", {facts['reclaimed']} taken up after a crash"
     return f"{text} ({duration:.2f}s)"
 
 
 def log_tick(at: datetime, result: Mapping[str, Any] | None, duration: float) -> None:
-    """Log one line for the tick at ``at`` and one per problem or failure it reports."""
+    """Log one line for the tick at ``at``, and one per broken campaign file it skipped
+    (failed deliveries and skipped providers are logged by dispatch as they happen)."""
     facts = tick_facts(result)
-    level = logging.WARNING if facts["failed"] or facts["dead"] else logging.INFO
+    level = logging.WARNING if facts["failed"] else logging.INFO
     logger.log(
         level,
         "%s",
         tick_text(at, facts, duration),
         extra={"event": "tick", "at": iso(at), "duration": round(duration, 3), **facts},
     )
-    result = result or {}
-    for problem in result.get("problems") or ():
+    for problem in (result or {}).get("campaign_errors") or ():
         logger.error(
-            "skipped a broken campaign, the others ran: %s",
+            "campaign skipped, the others ran: %s",
             problem,
             extra={"event": "campaign_skipped", "at": iso(at)},
         )
-    for failure in result.get("failures") or ():
-        _log_failure(at, failure)
-
-
-def _log_failure(at: datetime, failure: Mapping[str, Any]) -> None:
-    # only ids and the provider's answer: never the address or the message
-    fields = {k: failure.get(k) for k in ("delivery_id", "campaign", "provider", "state", "reason")}
-    logger.warning(
-        "delivery %s (%s via %s) %s: %s",
-        fields["delivery_id"],
-        fields["campaign"],
-        fields["provider"],
-        "is dead" if fields["state"] == "dead" else "will be retried",
-        fields["reason"],
-        extra={"event": "delivery_failed", "at": iso(at), **fields},
-    )
