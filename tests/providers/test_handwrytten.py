@@ -209,6 +209,7 @@ def test_no_order_unless_test_mode_is_on(sink, make_provider, deliver, record, a
         (401, NO_AUTH, Dead, None),
         (200, {"httpCode": 500, "status": "error", "message": "Database Error"}, Retry, None),
         (500, {"httpCode": 500, "status": "error", "message": "no uid"}, Retry, None),
+        (200, {"httpCode": 429, "status": "error", "message": "Too many requests"}, Retry, None),
         (429, None, Retry, None),
     ],
 )

@@ -12,7 +12,7 @@ import pytest
 
 from httpsink import Answer
 from regard.errors import ConfigError
-from regard.providers import Retry
+from regard.providers import Dead, Retry
 
 SECRET = "tok_8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a"
 
@@ -110,3 +110,18 @@ def test_loopback_http_and_https_are_accepted(adapter):
     _, make = adapter
     make("http://127.0.0.1:8025")
     make("https://api.example.com")
+
+
+@pytest.mark.parametrize(
+    ("kind", "to"), [("postmark", None), ("twilio", ""), ("twilio", {"city": "x"})]
+)
+def test_a_record_without_an_address_is_dead_without_a_request(
+    sink, make_provider, deliver, record, kind, to
+):
+    channel, keys = ADAPTERS[kind]
+    provider = make_provider(
+        f'type = "{kind}"\n' + keys.format(url=sink.url), env={"SECRET": SECRET}
+    )
+    outcome = deliver(provider, record(channel, to=to))
+    assert isinstance(outcome, Dead) and "is not" in outcome.reason
+    assert sink.requests == []

@@ -7,7 +7,9 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
+from pathlib import Path
 
 import pytest
 from standardwebhooks import Webhook
@@ -171,3 +173,27 @@ def test_the_secret_stays_out_of_repr_and_reasons(sink, make_provider, deliver, 
     assert RAW_SECRET not in outcome.reason and "***" in outcome.reason
     assert RAW_SECRET not in repr(provider.options) and RAW_SECRET not in str(vars(provider))
     assert RAW_SECRET not in json.dumps(sink.last.json())
+
+
+def doc_examples() -> list[str]:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "providers.md").read_text("utf-8")
+    return re.findall(r"```python\n(.*?)```", doc, re.DOTALL)
+
+
+def test_the_documented_receivers_verify_a_real_request(sink, make_provider, deliver, record):
+    provider = make_provider(table(sink.url), env={"REGARD_WEBHOOK_SECRET": RAW_SECRET})
+    deliver(provider, record("webhook"))
+    got = sink.last
+    library_example, hand_example = doc_examples()
+
+    namespace: dict = {}
+    exec(hand_example, namespace)
+    assert namespace["verify"](got.body, got.headers, RAW_SECRET.encode())
+    assert not namespace["verify"](got.body + b" ", got.headers, RAW_SECRET.encode())
+
+    exec(library_example.replace('"whsec_..."', repr(B64_SECRET)), namespace)
+    with pytest.raises(PermissionError):  # signed with the raw secret, checked with another
+        namespace["handle"](got.body, got.headers)
+    signed_with_b64 = make_provider(table(sink.url), env={"REGARD_WEBHOOK_SECRET": B64_SECRET})
+    deliver(signed_with_b64, record("webhook"))
+    namespace["handle"](sink.last.body, sink.last.headers)  # accepted: no exception

@@ -31,6 +31,7 @@ from babel import Locale
 from pydantic import SecretStr
 
 from regard.providers.base import (
+    RETRYABLE_STATUS,
     HTTPProvider,
     Outcome,
     Retry,
@@ -117,7 +118,8 @@ class HandwryttenProvider(HTTPProvider):
             return Sent(order_id(answer))
         message = answer.get("message") or response_excerpt(response)
         reason = f"HTTP {response.status_code}: Handwrytten: {message}"
-        return classify_failure(response, reason, retry=isinstance(status, int) and status >= 500)
+        transient = isinstance(status, int) and (status in RETRYABLE_STATUS or status >= 500)
+        return classify_failure(response, reason, retry=transient)
 
     def _card_id(self, design: str | None) -> int:
         if design is None:

@@ -26,6 +26,7 @@ from regard.providers.base import (
     Outcome,
     Sent,
     ServiceURL,
+    Undeliverable,
     classify_failure,
     coded_reason,
     response_json,
@@ -87,6 +88,8 @@ class PostmarkProvider(HTTPProvider):
             )
 
     def build_request(self, record: dict[str, Any], client: httpx.AsyncClient) -> httpx.Request:
+        if not isinstance(record.get("to"), str) or not record["to"]:
+            raise Undeliverable(f"{record.get('to')!r} is not an e-mail address")
         message: dict[str, Any] = {
             "From": self.sender,
             "To": record["to"],

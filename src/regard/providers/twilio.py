@@ -23,6 +23,7 @@ from regard.providers.base import (
     Outcome,
     Sent,
     ServiceURL,
+    Undeliverable,
     classify_failure,
     coded_reason,
     response_json,
@@ -66,6 +67,8 @@ class TwilioProvider(HTTPProvider):
     Options = TwilioOptions
 
     def build_request(self, record: dict[str, Any], client: httpx.AsyncClient) -> httpx.Request:
+        if not isinstance(record.get("to"), str) or not record["to"]:
+            raise Undeliverable(f"{record.get('to')!r} is not a phone number")
         options = self.options
         form = {"To": record["to"], "Body": record.get("text") or ""}
         if options.messaging_service_sid:
