@@ -1,29 +1,22 @@
-"""The real daemon as a subprocess, ticking every second, delivering over real sockets to a
-recording sink on 127.0.0.1: signals, crashes, restarts, a second daemon, and status."""
+"""The real daemon as a subprocess, ticking every second, delivering through the webhook
+adapter over real sockets to a recording sink on 127.0.0.1: signals, crashes, restarts, a
+second daemon, and status."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import subprocess_env
+from conftest import regard_command, subprocess_env
 from faults.rows import add_pending, states
-from faults.sink import Sink
+from faults.sink import SECRET, FaultySink
 from regard.store import Store, open_store
-
-TESTS = Path(__file__).resolve().parent
-SECRET = "tok-7f3a9c1e5b"
-# the daemon's own CLI, with the test-only "test-sink" adapter registered first
-LAUNCH = "import faults.sink; from regard.cli import main; main()"
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:
@@ -38,24 +31,14 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "") 
         time.sleep(0.05)
 
 
-def launch_args(workspace: Any) -> list[str]:
-    return [sys.executable, "-c", LAUNCH, "--config", str(workspace.config)]
-
-
-def launcher_env() -> dict[str, str]:
-    env = subprocess_env()
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env["PYTHONPATH"]])
-    return env
-
-
 def regard(workspace: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    """``regard --config … ARGS`` in a subprocess that knows the test-sink adapter."""
+    """``regard --config … ARGS`` in a subprocess."""
     return subprocess.run(
-        [*launch_args(workspace), *args],
+        regard_command("--config", str(workspace.config), *args),
         capture_output=True,
         text=True,
         timeout=60,
-        env=launcher_env(),
+        env=subprocess_env(),
         cwd=workspace.root,
     )
 
@@ -67,12 +50,11 @@ class DaemonProcess:
         self.workspace = workspace
         self.log_path = workspace.root / f"daemon-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
-        env = launcher_env()
         self.process = subprocess.Popen(
-            [*launch_args(workspace), "daemon", "--log-format", "json"],
+            regard_command("--config", str(workspace.config), "daemon", "--log-format", "json"),
             stdout=subprocess.DEVNULL,
             stderr=self._log,
-            env=env,
+            env=subprocess_env(),
             cwd=workspace.root,
         )
 
@@ -103,8 +85,8 @@ class DaemonProcess:
 
 
 @pytest.fixture
-def sink() -> Iterator[Sink]:
-    with Sink(weights={"slow": 1.0}, slow=0.25) as s:
+def sink() -> Iterator[FaultySink]:
+    with FaultySink(weights={"slow": 1.0}, slow=0.25) as s:
         yield s
 
 
@@ -118,17 +100,19 @@ def daemons() -> Iterator[list[DaemonProcess]]:
 
 @pytest.fixture
 def shop(
-    workspace: Any, sink: Sink, daemons: list[DaemonProcess], monkeypatch: pytest.MonkeyPatch
+    workspace: Any, sink: FaultySink, daemons: list[DaemonProcess], monkeypatch: pytest.MonkeyPatch
 ) -> Any:
     """A workspace whose daemon ticks every second and delivers to the sink."""
-    monkeypatch.setenv("SINK_TOKEN", SECRET)  # for the daemon and `regard status` alike
+    monkeypatch.setenv("HOOK_SECRET", SECRET)  # for the daemon and `regard status` alike
     text = workspace.config.read_text(encoding="utf-8")
     workspace.write(
         "regard.toml",
         text
         + '\n[scheduler]\ninterval = "1s"\n'
-        + '\n[delivery]\nconcurrency = 4\nlease = "3s"\nbackoff = "1s"\nmax_backoff = "1s"\n'
-        + f'\n[providers.sink]\ntype = "test-sink"\nurl = "{sink.url}?token=${{SINK_TOKEN}}"\n',
+        + '\n[delivery]\nconcurrency = 4\ntimeout = "2s"\nlease = "4s"\nbackoff = "1s"\n'
+        + 'max_backoff = "1s"\n'
+        + f'\n[providers.sink]\ntype = "webhook"\nurl = "{sink.url}"\n'
+        + 'secret = "${HOOK_SECRET}"\n',
     )
 
     def start() -> DaemonProcess:
@@ -175,7 +159,7 @@ def test_ticks_on_time_and_status_is_healthy(shop: Any) -> None:
     assert daemon.events("stopped")
 
 
-def test_sigterm_mid_dispatch_exits_0_with_nothing_lost(shop: Any, sink: Sink) -> None:
+def test_sigterm_mid_dispatch_exits_0_with_nothing_lost(shop: Any, sink: FaultySink) -> None:
     ids = backlog(shop, 40)
     daemon = shop.start()
     wait_for(lambda: len(sink.hits) >= 6, what="dispatch under way")
@@ -195,11 +179,12 @@ def test_sigterm_mid_dispatch_exits_0_with_nothing_lost(shop: Any, sink: Sink) -
     again.signal(signal.SIGTERM)
     assert again.wait() == 0
     assert all(n == 1 for n in sink.accepted().values())
+    assert sink.bad_signatures == 0
     with store_of(shop) as store:
         assert set(states(store).values()) == {"sent"}
 
 
-def test_sigkill_then_restart_sends_everything_exactly_once(shop: Any, sink: Sink) -> None:
+def test_sigkill_then_restart_sends_everything_exactly_once(shop: Any, sink: FaultySink) -> None:
     ids = backlog(shop, 40)
     daemon = shop.start()
     wait_for(lambda: len(sink.hits) >= 6, what="dispatch under way")
@@ -247,7 +232,7 @@ def test_status_reports_a_killed_daemon_as_stale(shop: Any) -> None:
     assert report["healthy"] is False and report["next_tick"] is None
 
 
-def test_logs_hold_neither_secrets_nor_message_bodies(shop: Any, sink: Sink) -> None:
+def test_logs_hold_neither_secrets_nor_message_bodies(shop: Any, sink: FaultySink) -> None:
     backlog(shop, 3)
     backlog_dead = ["c900-x"]  # the sink rejects these for good: a failure gets logged
     with store_of(shop) as store:
