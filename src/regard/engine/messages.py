@@ -8,8 +8,7 @@ from typing import Any
 
 from regard.campaigns.model import Campaign
 from regard.config import Config
-from regard.errors import RegardError
-from regard.providers import Provider, build_provider
+from regard.errors import TemplateError
 from regard.times import from_epoch
 from regard.triggers import Occasion
 
@@ -21,44 +20,30 @@ def load_event(conn: sqlite3.Connection, event_id: str) -> dict[str, Any] | None
 
 
 class Renderer:
-    """Renders messages for one tick, building each campaign's provider once."""
+    """Renders the messages of one tick."""
 
     def __init__(self, conn: sqlite3.Connection, config: Config) -> None:
         self.conn = conn
         self.config = config
-        self._providers: dict[str, Provider | None] = {}
-
-    def provider(self, name: str) -> Provider | None:
-        """The configured provider (for its card length limit), None if it cannot be built."""
-        if name not in self._providers:
-            try:
-                self._providers[name] = build_provider(name, self.config)
-            except RegardError:
-                self._providers[name] = None
-        return self._providers[name]
 
     def render(
         self, campaign: Campaign, contact: dict[str, Any], occasion: Occasion, to: Any, at: int
     ) -> tuple[dict[str, Any] | None, str | None]:
-        """(the stored message, None) or (None, the template error): never half a message."""
-        from regard.errors import TemplateError
+        """(the stored message, None) or (None, the template error): never half a message.
+
+        A card's handwritten text is the record's ``text``; ``card`` holds its design,
+        font and the sender (the return address).
+        """
         from regard.render import render_message
 
         event = load_event(self.conn, occasion.event_id) if occasion.event_id else None
         try:
             message = render_message(
-                self.config,
-                campaign,
-                contact,
-                event,
-                occasion.occasion,
-                from_epoch(at),
-                provider=self.provider(campaign.provider),
+                self.config, campaign, contact, event, occasion.occasion, from_epoch(at)
             )
         except TemplateError as exc:
             return None, str(exc)
-        card = None
-        text = message.text
+        text, card = message.text, None
         if campaign.channel == "card":
             text = message.card
             card = {

@@ -1,0 +1,223 @@
+"""Tick time against shop size: cost must follow what is due, not the size of the store.
+
+    python bench/bench_tick.py                      # 100k and 1M contacts
+    python bench/bench_tick.py --sizes 20000 200000 # smaller, for a quick look
+
+Each shop has about five events per contact. The first ``DUE`` contacts are the same in
+every shop and carry everything that is due at T (a recent order, a lapse, a birthday, a
+fifth order); the others are history that is not due at T (orders long ago, birthdays on
+other days). So the same number of occasions is due in every shop, and a tick's time at
+1M must stay within 1.5× its time at 100k. Beside it, a naive per-contact loop in Python
+over the same store. Each tick runs in a child process whose peak RSS is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from regard.campaigns.model import Campaign
+from regard.config import Config
+from regard.store import open_store
+from regard.store.derived import recompute_all
+
+T = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
+DUE = 2_000  # contacts with something due at T, identical in every shop
+DAY = 86400
+ZONES = ("Europe/Berlin", "Europe/Vienna", "America/New_York", None)
+
+CAMPAIGNS = {
+    "thank-you": {"trigger": {"type": "post_purchase", "delay": "2d"}},
+    "win-back": {"trigger": {"type": "inactivity", "after": "90d"}, "audience": {"country": "DE"}},
+    "birthday": {"trigger": {"type": "anniversary", "field": "birthday", "at": "09:00"},
+                 "window": {"hours": [8, 20]}},  # fmt: skip
+    "vip": {"trigger": {"type": "milestone", "metric": "order_count", "threshold": 5},
+            "priority": 5},  # fmt: skip
+}
+TEMPLATE = """{% block subject %}Hallo {{ contact.first_name }}{% endblock %}
+{% block text %}Danke, {{ contact.first_name }}! Bestellungen: {{ contact.order_count }}{% endblock %}
+"""
+
+
+def campaigns() -> list[Campaign]:
+    loaded = []
+    for campaign_id, data in CAMPAIGNS.items():
+        model = Campaign.model_validate(
+            {"channel": "email", "provider": "outbox", "template": "bench", **data}
+        )
+        model._id = campaign_id
+        loaded.append(model)
+    return loaded
+
+
+def config(workspace: Path) -> Config:
+    (workspace / "templates").mkdir(parents=True, exist_ok=True)
+    (workspace / "templates" / "bench.j2").write_text(TEMPLATE, encoding="utf-8")
+    path = workspace / "regard.toml"
+    path.write_text(
+        'timezone = "Europe/Berlin"\nstore = "shop.db"\n'
+        '[limits]\ncontact_max = 3\n[providers.outbox]\ntype = "file"\npath = "outbox.jsonl"\n',
+        encoding="utf-8",
+    )
+    from regard.config import load_config
+
+    return load_config(path)
+
+
+def generate(path: Path, size: int) -> None:
+    """A shop of ``size`` contacts, five events each; only the first DUE have anything due."""
+    now = int(T.timestamp())
+    store = open_store(path)
+    contacts, events = [], []
+    for i in range(size):
+        rng = random.Random(i)
+        due = i < DUE
+        cid = f"c{i:07d}"
+        if due:
+            birthday = (T - timedelta(days=365 * rng.randint(20, 60))).date()
+            birthday = birthday.replace(month=T.month, day=T.day) if i % 4 == 2 else birthday
+        else:  # any day but the week around T
+            offset = rng.randint(5, 360)
+            birthday = (T + timedelta(days=offset)).date().replace(year=1980 + rng.randint(0, 40))
+        contacts.append((
+            cid, f"{cid}@example.com", 1, f"Kunde{i}", rng.choice(ZONES),
+            rng.choice(("DE", "DE", "AT")), birthday.isoformat(), now - 800 * DAY, 0, 0,
+        ))  # fmt: skip
+        if due and i % 4 == 0:  # an order two to four days ago: thank-you
+            times = [now - rng.randint(2 * DAY, 4 * DAY - 1)]
+            times += [now - rng.randint(400, 700) * DAY for _ in range(4)]
+        elif due and i % 4 == 1:  # last order just over 90 days ago: win-back
+            times = [now - 90 * DAY - rng.randint(0, 2 * DAY - 1)]
+            times += [now - rng.randint(400, 700) * DAY for _ in range(3)]
+        elif due and i % 4 == 3:  # the fifth order two days ago (vip) ...
+            times = [now - rng.randint(0, 2 * DAY - 1)]
+            times += [now - rng.randint(400, 700) * DAY for _ in range(4)]
+        else:  # history: long enough ago that nothing is due
+            times = [now - rng.randint(300, 1000) * DAY for _ in range(5)]
+        for n, at in enumerate(times):
+            events.append((f"e{i:07d}-{n}", cid, "order", at, round(rng.uniform(10, 200), 2)))
+        if len(events) > 200_000:
+            _flush(store, contacts, events)
+    _flush(store, contacts, events)
+    with store.write() as conn:
+        recompute_all(conn)
+    store.conn.execute("ANALYZE")
+    store.close()
+
+
+def _flush(store, contacts: list, events: list) -> None:
+    with store.write() as conn:
+        conn.executemany(
+            "INSERT INTO contacts (id, email, consent_email, first_name, timezone, country,"
+            " birthday, signup_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            contacts,
+        )
+        conn.executemany(
+            "INSERT INTO events (id, contact_id, type, occurred_at, amount, imported_at)"
+            " VALUES (?,?,?,?,?,0)",
+            events,
+        )
+    contacts.clear()
+    events.clear()
+
+
+def child(workspace: Path, mode: str) -> None:
+    """Run one measurement in this process and print it as JSON (with peak RSS)."""
+    from regard.engine import plan
+
+    cfg = config(workspace)
+    store = open_store(workspace / "shop.db")
+    began = time.perf_counter()
+    if mode == "tick":
+        decisions = plan(store, cfg, campaigns(), T)
+        found = len(decisions)
+    else:
+        found = naive(store, cfg)
+    elapsed = time.perf_counter() - began
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": elapsed, "occasions": found, "peak_mb": peak}))
+
+
+def naive(store, cfg: Config) -> int:
+    """The obvious way: every contact, its events, every campaign, in Python."""
+    from zoneinfo import ZoneInfo
+
+    now = int(T.timestamp())
+    found = 0
+    conn = store.conn
+    for contact in conn.execute("SELECT * FROM contacts").fetchall():
+        events = conn.execute(
+            "SELECT * FROM events WHERE contact_id = ? AND occurred_at <= ? ORDER BY occurred_at",
+            (contact["id"], now),
+        ).fetchall()
+        orders = [e for e in events if e["type"] == "order"]
+        found += sum(1 for e in orders if now - 4 * DAY <= e["occurred_at"] <= now - 2 * DAY)
+        if orders and now - 2 * DAY <= orders[-1]["occurred_at"] + 90 * DAY <= now:
+            found += contact["country"] == "DE"
+        tz = ZoneInfo(contact["timezone"] or cfg.timezone)
+        birthday = contact["birthday"]
+        if birthday:
+            due = datetime(T.year, int(birthday[5:7]), int(birthday[8:10]), 9, tzinfo=tz)
+            found += now - 2 * DAY <= due.timestamp() <= now
+        if len(orders) >= 5 and now - 2 * DAY <= orders[4]["occurred_at"] <= now:
+            found += 1
+    return found
+
+
+def measure(workspace: Path, mode: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(workspace), mode],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "regard-bench")
+    parser.add_argument("--child", nargs=2, metavar=("WORKSPACE", "MODE"))
+    parser.add_argument("--no-naive", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child[0]), args.child[1])
+        return
+    results = {}
+    for size in args.sizes:
+        workspace = args.cache / f"shop-{size}"
+        if not (workspace / "shop.db").exists():
+            workspace.mkdir(parents=True, exist_ok=True)
+            began = time.perf_counter()
+            generate(workspace / "shop.db.tmp", size)
+            (workspace / "shop.db.tmp").rename(workspace / "shop.db")
+            print(f"generated {size:,} contacts in {time.perf_counter() - began:.1f}s")
+        ticks = [measure(workspace, "tick") for _ in range(3)]
+        best = min(ticks, key=lambda r: r["seconds"])
+        line = (
+            f"{size:>9,} contacts: tick {best['seconds'] * 1000:7.1f} ms "
+            f"({best['occasions']} occasions, peak {max(t['peak_mb'] for t in ticks):.0f} MB)"
+        )
+        if not args.no_naive:
+            slow = measure(workspace, "naive")
+            line += f"; naive loop {slow['seconds']:.1f} s ({slow['occasions']} occasions)"
+            best["naive"] = slow["seconds"]
+        print(line, flush=True)
+        results[size] = best
+    if len(args.sizes) >= 2:
+        small, large = results[args.sizes[0]], results[args.sizes[-1]]
+        ratio = large["seconds"] / small["seconds"]
+        print(f"tick time ratio {args.sizes[-1]:,} / {args.sizes[0]:,}: {ratio:.2f} (goal ≤ 1.5)")
+
+
+if __name__ == "__main__":
+    main()
