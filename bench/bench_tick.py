@@ -39,10 +39,14 @@ ZONES = ("Europe/Berlin", "Europe/Vienna", "America/New_York", None)
 CAMPAIGNS = {
     "thank-you": {"trigger": {"type": "post_purchase", "delay": "2d"}},
     "win-back": {"trigger": {"type": "inactivity", "after": "90d"}, "audience": {"country": "DE"}},
-    "birthday": {"trigger": {"type": "anniversary", "field": "birthday", "at": "09:00"},
-                 "window": {"hours": [8, 20]}},  # fmt: skip
-    "vip": {"trigger": {"type": "milestone", "metric": "order_count", "threshold": 5},
-            "priority": 5},  # fmt: skip
+    "birthday": {
+        "trigger": {"type": "anniversary", "field": "birthday", "at": "09:00"},
+        "window": {"hours": [8, 20]},
+    },
+    "vip": {
+        "trigger": {"type": "milestone", "metric": "order_count", "threshold": 5},
+        "priority": 5,
+    },
 }
 TEMPLATE = """{% block subject %}Hallo {{ contact.first_name }}{% endblock %}
 {% block text %}Danke, {{ contact.first_name }}! Bestellungen: {{ contact.order_count }}{% endblock %}

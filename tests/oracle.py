@@ -257,10 +257,12 @@ class Oracle:
 
     def capped(self, campaign: Campaign, contact_id: str, at: int) -> bool:
         mine = [
-            e for e in self.ledger.values()
-            if e.contact_id == contact_id and e.campaign == campaign.id
+            e
+            for e in self.ledger.values()
+            if e.contact_id == contact_id
+            and e.campaign == campaign.id
             and e.state in ("sent", "sending", "pending", "held_out")
-        ]  # fmt: skip
+        ]
         if campaign.once_per_contact and mine:
             return True
         cooldown = secs(campaign.cooldown)
@@ -270,10 +272,12 @@ class Oracle:
         if limit:
             window = secs(self.config.limits.contact_window)
             recent = [
-                e for e in self.ledger.values()
-                if e.contact_id == contact_id and e.state in ("sent", "sending", "pending")
+                e
+                for e in self.ledger.values()
+                if e.contact_id == contact_id
+                and e.state in ("sent", "sending", "pending")
                 and self.counted_at(e) > at - window
-            ]  # fmt: skip
+            ]
             if len(recent) >= limit:
                 return True
         return False
@@ -299,9 +303,11 @@ class Oracle:
         by_id = {c.id: c for c in self.campaigns}
         contacts = {c["id"]: c for c in self.contacts}
         ready = [
-            e for e in self.ledger.values()
-            if e.state == "pending" and (e.not_before if e.not_before is not None else e.due_at) <= at
-        ]  # fmt: skip
+            e
+            for e in self.ledger.values()
+            if e.state == "pending"
+            and (e.not_before if e.not_before is not None else e.due_at) <= at
+        ]
         groups: dict[tuple[str, str], list[Entry]] = {}
         for e in ready:
             campaign = by_id.get(e.campaign)
@@ -316,15 +322,26 @@ class Oracle:
             campaign, tz = by_id[campaign_id], ZoneInfo(tz_name)
             today = local(at, tz).date()
             used = sum(
-                1 for e in self.ledger.values()
-                if e.campaign == campaign_id and (e.state == "sending" or (
-                    e.state == "sent" and e.sent_at is not None
-                    and local(e.sent_at, tz).date() == today))
-            )  # fmt: skip
+                1
+                for e in self.ledger.values()
+                if e.campaign == campaign_id
+                and (
+                    e.state == "sending"
+                    or (
+                        e.state == "sent"
+                        and e.sent_at is not None
+                        and local(e.sent_at, tz).date() == today
+                    )
+                )
+            )
             group.sort(
-                key=lambda e: (-(contacts[e.contact_id]["total_spent"] or 0), e.due_at,
-                               e.contact_id, self.delivery_id(e))
-            )  # fmt: skip
+                key=lambda e: (
+                    -(contacts[e.contact_id]["total_spent"] or 0),
+                    e.due_at,
+                    e.contact_id,
+                    self.delivery_id(e),
+                )
+            )
             midnight = self.wall_to_epoch(
                 datetime.combine(today + timedelta(days=1), datetime.min.time()), tz
             )

@@ -140,9 +140,15 @@ def test_plan_writes_nothing(store: Store) -> None:
     thanks = campaign("thanks", {"type": "post_purchase"})
     decided = plan(store, CONFIG, [thanks], instant("2026-03-01T12:00:00Z"))
     assert [d.as_json() for d in decided] == [
-        {"campaign": "thanks", "contact_id": "anna", "occasion": "o1",
-         "due_at": "2026-03-01T10:00:00Z", "decision": "skipped", "reason": "no_consent"}
-    ]  # fmt: skip
+        {
+            "campaign": "thanks",
+            "contact_id": "anna",
+            "occasion": "o1",
+            "due_at": "2026-03-01T10:00:00Z",
+            "decision": "skipped",
+            "reason": "no_consent",
+        }
+    ]
     assert deliveries(store.conn) == []
 
 

@@ -115,18 +115,32 @@ def _decided(d: Decision, at: int) -> Explanation:
         if d.error:
             detail += f": {d.error}"
     return Explanation(
-        d.campaign, d.contact_id, at, d.decision, d.reason if d.decision == "skipped" else None,
-        detail, d.occasion, d.due_at, d.event_id, d.message,
-    )  # fmt: skip
+        d.campaign,
+        d.contact_id,
+        at,
+        d.decision,
+        d.reason if d.decision == "skipped" else None,
+        detail,
+        d.occasion,
+        d.due_at,
+        d.event_id,
+        d.message,
+    )
 
 
 def _none(campaign: Campaign, contact_id: str, at: int, reason: str, detail: str,
           occasion: Occasion | None = None) -> Explanation:  # fmt: skip
     return Explanation(
-        campaign.id, contact_id, at, None, reason, detail,
-        occasion.occasion if occasion else None, occasion.due_at if occasion else None,
+        campaign.id,
+        contact_id,
+        at,
+        None,
+        reason,
+        detail,
+        occasion.occasion if occasion else None,
+        occasion.due_at if occasion else None,
         occasion.event_id if occasion else None,
-    )  # fmt: skip
+    )
 
 
 def _why_not(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
 from regard.config import Config
+from regard.store.suppressions import address_hash
 
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
@@ -45,11 +45,6 @@ def channel_address(channel: str, contact: Mapping[str, Any]) -> str | None:
     if channel == "sms":
         return _text(contact.get("phone")) or None
     return None
-
-
-def address_hash(address: str) -> str:
-    """How a forgotten contact's address is kept in suppressions: ``sha256:<hex>``."""
-    return "sha256:" + hashlib.sha256(address.strip().lower().encode()).hexdigest()
 
 
 def unsubscribed(conn: sqlite3.Connection, channel: str, contact: Mapping[str, Any]) -> bool:
