@@ -43,7 +43,7 @@ CUSTOMERS = 2000
 DAYS = 182
 HISTORY_YEARS = 3
 SEED = 2026
-RESPONSE_RATE = 0.08  # the planted effect: an extra order after a message, within 14 days
+RESPONSE_RATE = 0.12  # the planted effect: an extra order after a message, within 14 days
 TICK_HOUR = 10  # local time of the daily tick
 UMLAUTS = frozenset("äöüÄÖÜß")
 
@@ -139,7 +139,8 @@ def run_demo(
         campaigns = load_campaigns(config).campaigns
         goals = {c.id: c.goal for c in campaigns if c.goal is not None}
         first = _tick_time(config, end_day - timedelta(days=days))
-        say(f"running {days} daily ticks from {first.date()} to {end_day}")
+        last = first + timedelta(days=days - 1)
+        say(f"running {days} daily ticks from {first.date()} to {last.date()}")
         responses, at = 0, first
         for n in range(days):
             at = first + timedelta(days=n)
@@ -243,28 +244,30 @@ def _messages_per_campaign(store: Store, since: int) -> dict[str, dict[str, Any]
 
 
 def pick_samples(store: Store, outbox: Path, count: int = 3) -> list[dict[str, Any]]:
-    """Three messages as customers got them: a German one with umlauts first, then others
-    from different campaigns (an English one among them when there is one)."""
+    """Three messages as customers got them, each of another campaign: a German e-mail
+    with umlauts first, then an English message, then a card where there is one."""
     if not outbox.is_file():
         return []
     records = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
     locales = dict(store.conn.execute("SELECT id, locale FROM contacts").fetchall())
     chosen: list[dict[str, Any]] = []
 
-    def take(test: Callable[[dict[str, Any]], bool]) -> None:
+    def take(test: Callable[[dict[str, Any]], bool]) -> bool:
+        if len(chosen) >= count:
+            return False
         used = {r["campaign"] for r in chosen}
         for record in records:
             if record not in chosen and record["campaign"] not in used and test(record):
                 chosen.append(record)
-                return
+                return True
+        return False
 
-    take(lambda r: _is_german(locales, r) and bool(UMLAUTS & set(_body(r))))
+    german = lambda r: _is_german(locales, r) and bool(UMLAUTS & set(_body(r)))  # noqa: E731
+    take(lambda r: german(r) and r["channel"] == "email") or take(german)
     take(lambda r: not _is_german(locales, r))
-    while len(chosen) < count:
-        before = len(chosen)
-        take(lambda r: True)
-        if len(chosen) == before:
-            break
+    take(lambda r: r["channel"] == "card")
+    while take(lambda r: True):
+        pass
     return [{**r, "locale": locales.get(r["contact_id"])} for r in chosen[:count]]
 
 
