@@ -11,9 +11,11 @@ sent yet go back to ``pending``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -34,6 +36,13 @@ from regard.store import Store
 from regard.times import to_epoch
 
 log = logging.getLogger("regard.delivery")
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context per process: loading the CA bundle costs ~0.1 s, once per tick
+    otherwise (a daemon, a demo running months of ticks)."""
+    return httpx.create_ssl_context()
 
 
 @dataclass
@@ -134,7 +143,9 @@ class _Dispatch:
             max_connections=concurrency * len(lanes), max_keepalive_connections=concurrency
         )
         timeout = httpx.Timeout(self.settings.timeout.total_seconds())
-        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        async with httpx.AsyncClient(
+            timeout=timeout, limits=limits, verify=tls_context()
+        ) as client:
             try:
                 await asyncio.gather(
                     *(self._lane(n, p, lim, client, result) for n, p, lim in lanes)
