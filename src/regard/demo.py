@@ -262,7 +262,9 @@ def pick_samples(store: Store, outbox: Path, count: int = 3) -> list[dict[str, A
                 return True
         return False
 
-    german = lambda r: _is_german(locales, r) and bool(UMLAUTS & set(_body(r)))  # noqa: E731
+    def german(record: dict[str, Any]) -> bool:
+        return _is_german(locales, record) and bool(UMLAUTS & set(_body(record)))
+
     take(lambda r: german(r) and r["channel"] == "email") or take(german)
     take(lambda r: not _is_german(locales, r))
     take(lambda r: r["channel"] == "card")

@@ -1,0 +1,102 @@
+"""``regard demo`` end to end, as the README's first command runs it: a real subprocess,
+its output read the way a newcomer reads it, and the outbox it leaves behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import regard_command, subprocess_env
+
+UMLAUTS = set("äöüÄÖÜß")
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    folder = tmp_path / "regard-demo"
+    started = time.monotonic()
+    done = subprocess.run(
+        [*regard_command(), "demo", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert seconds < 60, f"the demo took {seconds:.0f}s"
+    # messages per campaign, three samples, one of them German with umlauts
+    assert "Messages per campaign" in out
+    samples = out.split("Sample ")[1:]
+    assert len(samples) == 3
+    assert any(UMLAUTS & set(s) for s in samples)
+    assert "Hallo" in out or "Liebe" in out
+    # the report, with an uplift against the control group
+    assert "did it work?" in out and "95% interval" in out and "held out" in out
+    assert "repeat purchase rate" in out and "NPS" in out
+    # where to look next, pointing at files that exist
+    assert "Where to look next" in out and "preview" in out
+    outbox = folder / "outbox" / "messages.jsonl"
+    assert str(outbox) in out
+    lines = outbox.read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) > 100
+    assert len({r["delivery_id"] for r in records}) == len(records)  # each sent once
+    assert {"delivery_id", "campaign", "contact_id", "occasion", "channel", "to"} <= set(records[0])
+    assert (folder / "regard.toml").is_file() and (folder / "data" / "contacts.csv").is_file()
+    # the workspace works with the ordinary commands afterwards
+    report = subprocess.run(
+        [*regard_command("--config", str(folder / "regard.toml")), "report", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+    )
+    assert report.returncode == 0, report.stderr
+    sent = sum(c["sent"] for c in json.loads(report.stdout)["campaigns"].values())
+    assert sent == len(records)
+    # a second run into the same folder refuses instead of mixing two demos
+    again = subprocess.run(
+        [*regard_command(), "demo", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+    )
+    assert again.returncode == 1 and "--fresh" in again.stderr
+
+
+def test_demo_json_small(tmp_path: Path) -> None:
+    folder = tmp_path / "small"
+    done = subprocess.run(
+        [*regard_command(), "demo", str(folder), "--customers", "300", "--days", "40", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=subprocess_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["ticks"] == 40 and data["customers"] == 300
+    assert set(data["report"]) >= {"campaigns", "retention"}
+    assert Path(data["outbox"]).is_file()
+
+
+def test_demo_never_touches_a_folder_that_is_not_a_demo(tmp_path: Path) -> None:
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("precious", encoding="utf-8")
+    for extra in ([], ["--fresh"]):
+        done = subprocess.run(
+            [*regard_command(), "demo", str(keep), *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=subprocess_env(),
+        )
+        assert done.returncode == 1 and "not empty" in done.stderr
+    assert (keep / "notes.txt").read_text(encoding="utf-8") == "precious"
+    assert [p.name for p in keep.iterdir()] == ["notes.txt"]

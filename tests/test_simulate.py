@@ -1,0 +1,144 @@
+"""``regard simulate``: a backtest on a scratch copy. The real store stays byte-identical
+and no provider hears a thing — a webhook provider points at a live local server that
+must receive nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import Workspace
+
+CONFIG_TAIL = """
+[providers.hooks]
+type = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+cost = 1.5
+"""
+THANKS = """\
+name = "Danke"
+channel = "webhook"
+provider = "hooks"
+template = "thanks"
+holdout = 0.2
+{extra}
+[trigger]
+type = "post_purchase"
+delay = "1d"
+"""
+TEMPLATE = "{% block text %}Danke, {{ contact | greeting }}!{% endblock %}\n"
+CONTACTS = """\
+id,first_name,last_name,email,country
+1,Jürgen,Müller,j@example.de,DE
+2,Käthe,Schäfer,k@example.de,DE
+3,Oliver,Smith,o@example.co.uk,GB
+4,Zoë,Brown,z@example.com,US
+"""
+EVENTS = """\
+id,contact_id,type,occurred_at,amount
+e1,1,order,2026-03-02T10:00:00,40
+e2,2,order,2026-03-04T10:00:00,25
+e3,3,order,2026-03-11T10:00:00,60
+e4,4,order,2026-03-12T10:00:00,15
+e5,1,order,2026-03-20T10:00:00,30
+e6,2,order,2026-05-01T10:00:00,30
+"""
+
+
+class Recorder(BaseHTTPRequestHandler):
+    received: list[str] = []
+
+    def do_POST(self) -> None:
+        Recorder.received.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[ThreadingHTTPServer]:
+    Recorder.received = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def shop(workspace: Workspace, server: ThreadingHTTPServer) -> Workspace:
+    config = workspace.config.read_text(encoding="utf-8")
+    workspace.write("regard.toml", config + CONFIG_TAIL.format(port=server.server_address[1]))
+    workspace.write("campaigns/thanks.toml", THANKS.format(extra=""))
+    workspace.write("templates/thanks.j2", TEMPLATE)
+    workspace.write("contacts.csv", CONTACTS)
+    workspace.write("events.csv", EVENTS)
+    for kind in ("contacts", "events"):
+        result = workspace.cli("import", kind, str(workspace.root / f"{kind}.csv"))
+        assert result.exit_code == 0, result.output
+    return workspace
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_simulate_touches_neither_store_nor_provider(shop: Workspace) -> None:
+    store = shop.root / "regard.db"
+    before = digest(store)
+    data = shop.cli_json("simulate", "--from", "2026-03-01", "--to", "2026-03-31")
+    assert digest(store) == before
+    assert not Path(f"{store}-wal").exists() or Path(f"{store}-wal").stat().st_size == 0
+    assert Recorder.received == []
+    thanks = data["campaigns"]["thanks"]
+    # five orders in March, each due a day later; the holdout hash decides who is held out
+    assert thanks["sent"] + thanks["held_out"] == 5
+    assert thanks["cost"] == pytest.approx(1.5 * thanks["sent"])
+    assert data["ticks"] == 31 and data["currency"] == "EUR"
+    assert sum(w["sent"] for w in thanks["weeks"].values()) == thanks["sent"]
+    names = {s["name"] for s in thanks["sample"]}
+    assert names and names <= {"Jürgen Müller", "Käthe Schäfer", "Oliver Smith", "Zoë Brown"}
+    # and the real store has not a single delivery
+    deliveries = shop.cli_json("deliveries")
+    assert deliveries == []
+
+
+def test_simulate_a_disabled_campaign_before_switching_it_on(shop: Workspace) -> None:
+    shop.write("campaigns/thanks.toml", THANKS.format(extra="enabled = false\n"))
+    everything = shop.cli_json("simulate", "--from", "2026-03-01", "--to", "2026-03-31")
+    assert everything["campaigns"] == {}
+    one = shop.cli_json(
+        "simulate", "--from", "2026-03-01", "--to", "2026-03-31", "--campaign", "thanks"
+    )
+    assert one["campaigns"]["thanks"]["sent"] + one["campaigns"]["thanks"]["held_out"] == 5
+    assert Recorder.received == []
+
+
+def test_simulate_text_output_and_errors(shop: Workspace) -> None:
+    result = shop.cli("simulate", "--from", "2026-03-01", "--to", "2026-03-31", "--every", "12h")
+    assert result.exit_code == 0, result.output
+    assert "would have gone out" in result.stdout and "week of" in result.stdout
+    assert "nothing was sent" in result.stdout
+    assert shop.cli("simulate", "--from", "2026-03-31", "--to", "2026-03-01").exit_code == 2
+    assert (
+        shop.cli(
+            "simulate", "--from", "2026-03-01", "--to", "2026-03-02", "--every", "0d"
+        ).exit_code
+        == 2
+    )
+    assert (
+        shop.cli(
+            "simulate", "--from", "2026-03-01", "--to", "2026-03-02", "--campaign", "x"
+        ).exit_code
+        == 2
+    )
+    assert Recorder.received == []
