@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from regard.campaigns.loader import load_campaigns
+from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.delivery import DispatchResult, dispatch
+from regard.engine import tick
 from regard.store import Store
 from regard.times import iso, to_epoch
 
@@ -32,6 +35,7 @@ class RunResult:
     dispatch: DispatchResult = field(default_factory=DispatchResult)
     campaign_errors: list[str] = field(default_factory=list)  # broken files, skipped
     due: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would be sent
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # dry run: the tick's
     dry_run: bool = False
     duration: float = 0.0
     tick_id: int | None = None
@@ -54,12 +58,14 @@ class RunResult:
             "retried": self.dispatch.retried,
             "released": self.dispatch.released,
             "reclaimed": self.dispatch.reclaimed,
+            "deferred": self.dispatch.deferred,
             "campaign_errors": list(self.campaign_errors),
             "duration": round(self.duration, 3),
         }
         if self.dispatch.skipped_providers:
             data["skipped_providers"] = dict(self.dispatch.skipped_providers)
         if self.dry_run:
+            data["decisions"] = list(self.decisions)
             data["would_dispatch"] = list(self.due)
         return data
 
@@ -75,43 +81,40 @@ def run_once(
 ) -> RunResult:
     """Tick at ``at`` (every campaign evaluated, decisions recorded), then dispatch.
 
-    ``dry_run``: the same tick in a transaction that is rolled back, and the list of what
-    would be dispatched; nothing is written and nothing is sent. ``stop`` (set by the daemon
-    on SIGTERM) ends dispatch early, as :func:`regard.delivery.dispatch` describes.
+    Campaign files are read afresh; a broken one is reported in ``campaign_errors`` and
+    skipped while the others run. ``dry_run``: the same tick in a transaction that is
+    rolled back, and the list of what would be dispatched; nothing is written or sent.
+    ``stop`` (set by the daemon on SIGTERM) ends dispatch early, as
+    :func:`regard.delivery.dispatch` describes.
     """
     started = time.monotonic()
     result = RunResult(kind="dry-run" if dry_run else kind, at=at, dry_run=dry_run)
+    loaded = load_campaigns(config)
+    result.campaign_errors = list(loaded.errors)
     if dry_run:
         with store.rolled_back():
-            _tick(store, config, at, result)
+            _tick(store, config, loaded.campaigns, at, result)
             result.due = due_deliveries(store, at)
         result.duration = time.monotonic() - started
         return result
     result.tick_id = _start_tick(store, result.kind, at)
     try:
-        _tick(store, config, at, result)
-        result.dispatch = dispatch(store, config, at, stop=stop)
+        _tick(store, config, loaded.campaigns, at, result)
+        result.dispatch = dispatch(store, config, at, stop=stop, campaigns=loaded.campaigns)
     finally:
         result.duration = time.monotonic() - started
         _finish_tick(store, result)
     return result
 
 
-def _tick(store: Store, config: Config, at: datetime, result: RunResult) -> None:
-    """The tick: new decisions recorded as deliveries, counted by state."""
-    before = store.conn.execute("SELECT coalesce(max(rowid), 0) FROM deliveries").fetchone()[0]
-    try:
-        from regard.campaigns.loader import load_campaigns
-        from regard.engine import tick
-    except ImportError:
-        return  # a build without the trigger engine: dispatch what is already pending
-    loaded = load_campaigns(config)
-    outcome = tick(store, config, loaded, at)
-    result.evaluated = int(getattr(outcome, "evaluated", 0))
-    rows = store.conn.execute(
-        "SELECT state, count(*) FROM deliveries WHERE rowid > ? GROUP BY state", (before,)
-    )
-    result.enqueued = {state: n for state, n in rows}
+def _tick(
+    store: Store, config: Config, campaigns: list[Campaign], at: datetime, result: RunResult
+) -> None:
+    outcome = tick(store, config, campaigns, at, kind=result.kind)
+    result.evaluated = outcome.evaluated
+    result.enqueued = outcome.counts
+    if result.dry_run:
+        result.decisions = [d.as_json() for d in outcome.decisions]
 
 
 def due_deliveries(store: Store, at: datetime) -> list[dict[str, Any]]:

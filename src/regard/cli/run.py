@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from regard.cli import App, at_option, echo_json, json_option, pass_app, resolve_at
-from regard.errors import DeliveriesFailed
+from regard.errors import CampaignError, DeliveriesFailed
 
 
 @click.command()
@@ -16,7 +16,8 @@ from regard.errors import DeliveriesFailed
 def run(app: App, at: str | None, dry_run: bool, as_json: bool) -> None:
     """Evaluate every campaign now (or at T), then send what is due.
 
-    Exit status 3 when the run finished but some deliveries failed for good (dead).
+    A broken campaign file is reported and skipped; the others run, and the exit status
+    is 1. Exit status 3 when the run finished but some deliveries failed for good (dead).
 
     \b
     Examples:
@@ -33,6 +34,10 @@ def run(app: App, at: str | None, dry_run: bool, as_json: bool) -> None:
     else:
         for line in summary_lines(result):
             click.echo(line)
+    if result.campaign_errors:
+        raise CampaignError(
+            "\n".join(result.campaign_errors) + "\n(these campaigns were skipped; the others ran)"
+        )
     if result.failed:
         # the summary (or JSON document) is already out; only the exit status remains
         raise DeliveriesFailed(
@@ -45,11 +50,10 @@ def summary_lines(result) -> list[str]:
     from regard.times import iso
 
     enqueued = (
-        ", ".join(f"{n} {state}" for state, n in sorted(result.enqueued.items())) or "nothing new"
+        ", ".join(f"{n} {state}" for state, n in sorted(result.enqueued.items()) if n)
+        or "nothing new"
     )
     lines = [f"tick at {iso(result.at)}: {result.evaluated} occasions evaluated; {enqueued}"]
-    for problem in result.campaign_errors:
-        lines.append(f"skipped broken campaign: {problem}")
     if result.dry_run:
         lines.append(
             f"would dispatch {len(result.due)} deliveries (dry run: nothing written or sent)"

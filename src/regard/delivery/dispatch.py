@@ -20,16 +20,20 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import httpx
 
+from regard.campaigns.loader import load_campaigns
+from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.delivery import claims
 from regard.delivery.ratelimit import RateLimiter, parse_rate
 from regard.delivery.records import delivery_record
+from regard.engine import release_due
 from regard.errors import RegardError
 from regard.providers import Dead, Outcome, Provider, Retry, Sent, build_provider
 from regard.store import Store
@@ -56,6 +60,7 @@ class DispatchResult:
     failed: int = 0
     released: int = 0
     lost: int = 0  # outcomes not recorded because another run had taken the claim over
+    deferred: int = 0  # due, but held back to their window or daily limit
     simulated: bool = False
     skipped_providers: dict[str, str] = field(default_factory=dict)  # name → why
     duration: float = 0.0
@@ -69,6 +74,7 @@ class DispatchResult:
             "failed": self.failed,
             "released": self.released,
             "lost": self.lost,
+            "deferred": self.deferred,
             "simulated": self.simulated,
             "skipped_providers": dict(self.skipped_providers),
             "duration": round(self.duration, 3),
@@ -88,16 +94,23 @@ def dispatch(
     owner: str | None = None,
     stop: threading.Event | None = None,
     simulate: bool = False,
+    campaigns: Iterable[Campaign] | None = None,
 ) -> DispatchResult:
     """Send the deliveries due at ``at`` (pending with ``not_before ≤ at``, and claims of
     crashed runs whose lease has expired), then record each outcome.
 
+    First, deliveries outside their campaign's window or over its daily limit are held
+    back (``campaigns``: the loaded campaigns; read from the config when not given).
     ``at`` is "now" for the records (``sent_at``, the next attempt time); leases use the
     real clock, since they protect against real processes. ``simulate``: nothing is sent,
     due deliveries are marked sent at ``at``. Never raises for a failed delivery.
     """
     started = time.monotonic()
     result = DispatchResult(simulated=simulate)
+    if campaigns is None:
+        campaigns = load_campaigns(config).campaigns
+    with store.write() as conn:
+        result.deferred = release_due(conn, config, campaigns, at)
     if simulate:
         costs = {n: float(t.cost) for n, t in config.providers.items() if t.cost is not None}
         marked = claims.mark_sent_simulated(
