@@ -13,6 +13,7 @@ import pytest
 from httpsink import Answer
 from regard.errors import ConfigError
 from regard.providers import Dead, Retry
+from regard.providers.base import check_url
 
 SECRET = "tok_8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a"
 
@@ -125,3 +126,30 @@ def test_a_record_without_an_address_is_dead_without_a_request(
     outcome = deliver(provider, record(channel, to=to))
     assert isinstance(outcome, Dead) and "is not" in outcome.reason
     assert sink.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://api.example.com/x", True),
+        ("http://127.0.0.1:8080/x", True),
+        ("http://127.5.6.7/x", True),
+        ("http://localhost/x", True),
+        ("http://LOCALHOST:1/x", True),
+        ("http://[::1]:8080/x", True),
+        ("http://127.0.0.1.nip.io/x", False),  # a DNS name, resolvable to anywhere
+        ("http://127.evil.example/x", False),
+        ("http://localhost.evil.example/x", False),
+        ("http://10.0.0.1/x", False),
+        ("http://[::ffff:8.8.8.8]/x", False),
+        ("https:///no-host", False),
+        ("ftp://127.0.0.1/x", False),
+        ("127.0.0.1:8080", False),
+    ],
+)
+def test_check_url(url, allowed):
+    if allowed:
+        assert check_url(url) == url
+    else:
+        with pytest.raises(ValueError):
+            check_url(url)

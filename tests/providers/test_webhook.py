@@ -166,11 +166,17 @@ def test_plain_http_to_loopback_is_allowed(make_provider, url):
 
 
 def test_the_secret_stays_out_of_repr_and_reasons(sink, make_provider, deliver, record):
-    provider = make_provider(table(sink.url), env={"REGARD_WEBHOOK_SECRET": RAW_SECRET})
-    sink.script(Answer(400, f"rejected: your secret {RAW_SECRET} is wrong"))
+    provider = make_provider(
+        table(sink.url, 'headers = { "Authorization" = "Bearer crm-token-42" }'),
+        env={"REGARD_WEBHOOK_SECRET": RAW_SECRET},
+    )
+    sink.script(Answer(400, f"rejected: secret {RAW_SECRET} with Bearer crm-token-42 is wrong"))
     outcome = deliver(provider, record("webhook"))
+    assert sink.last.headers["authorization"] == "Bearer crm-token-42"
     assert isinstance(outcome, Dead)
-    assert RAW_SECRET not in outcome.reason and "***" in outcome.reason
+    assert RAW_SECRET not in outcome.reason and "crm-token-42" not in outcome.reason
+    assert "secret *** with *** is wrong" in outcome.reason
+    assert "crm-token-42" not in repr(provider.options)
     assert RAW_SECRET not in repr(provider.options) and RAW_SECRET not in str(vars(provider))
     assert RAW_SECRET not in json.dumps(sink.last.json())
 

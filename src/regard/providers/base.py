@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import email.utils
+import ipaddress
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
@@ -104,9 +105,13 @@ class Provider(ABC):
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a reason, a log or the store: every SecretStr
-        option of the adapter (tokens, keys, webhook secrets)."""
-        values = (getattr(self.options, field) for field in type(self.options).model_fields)
-        return [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+        option of the adapter (tokens, keys, webhook secrets), also as values of a table."""
+        found: list[str] = []
+        for field in type(self.options).model_fields:
+            value = getattr(self.options, field)
+            values = value.values() if isinstance(value, dict) else [value]
+            found += [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+        return found
 
     def scrub(self, outcome: Outcome) -> Outcome:
         """The outcome with every secret replaced by ``***`` (providers may echo tokens)."""
@@ -233,15 +238,24 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 def check_url(url: str) -> str:
     """Refuse plain http:// except to loopback hosts (secrets and personal data in transit)."""
     parts = urlsplit(url)
-    if parts.scheme == "https":
+    if parts.scheme == "https" and parts.hostname:
         return url
-    if parts.scheme == "http" and (parts.hostname or "") in {"localhost", "127.0.0.1", "::1"} | {
-        h for h in [parts.hostname or ""] if h.startswith("127.")
-    }:
+    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
         return url
     if parts.scheme == "http":
         raise ValueError(f"{url!r}: plain http:// is only allowed to loopback hosts; use https://")
     raise ValueError(f"{url!r} is not an http(s) URL")
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1) — not a name that merely
+    starts with ``127.``, which any DNS zone can point anywhere."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 ServiceURL = Annotated[str, AfterValidator(check_url)]

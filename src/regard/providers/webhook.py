@@ -57,7 +57,8 @@ def signing_key(secret: str) -> bytes:
 class WebhookOptions(StrictModel):
     url: ServiceURL
     secret: SecretStr
-    headers: dict[str, str] = {}  # extra static headers, e.g. an Authorization of the receiver
+    # extra static headers, e.g. the receiver's Authorization: treated as secrets
+    headers: dict[str, SecretStr] = {}
 
     @field_validator("secret")
     @classmethod
@@ -67,7 +68,7 @@ class WebhookOptions(StrictModel):
 
     @field_validator("headers")
     @classmethod
-    def _no_reserved_headers(cls, value: dict[str, str]) -> dict[str, str]:
+    def _no_reserved_headers(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
         clash = sorted(name for name in value if name.lower() in RESERVED_HEADERS)
         if clash:
             raise ValueError(f"{', '.join(clash)}: set by regard itself, cannot be overridden")
@@ -93,7 +94,7 @@ class WebhookProvider(HTTPProvider):
             msg_id=delivery_id, timestamp=datetime.fromtimestamp(timestamp, UTC), data=body
         )
         headers = {
-            **self.options.headers,
+            **{name: value.get_secret_value() for name, value in self.options.headers.items()},
             "Content-Type": "application/json",
             "webhook-id": delivery_id,
             "webhook-timestamp": str(timestamp),
