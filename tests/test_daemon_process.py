@@ -245,3 +245,61 @@ def test_logs_hold_neither_secrets_nor_message_bodies(shop: Any, sink: FaultySin
     text = daemon.log_path.read_text(encoding="utf-8")
     assert SECRET not in text
     assert "Hallo c0" not in text and "@example.org" not in text  # bodies and addresses
+
+
+CAMPAIGN = """\
+channel = "webhook"
+provider = "sink"
+template = "{name}"
+max_lateness = "1h"
+
+[trigger]
+type = "post_purchase"
+"""
+TEMPLATE = "{% block text %}Danke für Ihre Bestellung, {{ contact.first_name }}!{% endblock %}\n"
+
+
+def import_jsonl(workspace: Any, kind: str, rows: list[dict[str, Any]]) -> None:
+    path = workspace.root / f"{kind}-{time.monotonic_ns()}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    done = regard(workspace, "import", kind, str(path))
+    assert done.returncode == 0, done.stderr
+
+
+def order(contact: str) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5))
+    return {"id": f"o-{contact}", "contact_id": contact, "type": "order",
+            "occurred_at": now, "amount": "49.90"}  # fmt: skip
+
+
+def test_campaign_broken_and_fixed_while_running(shop: Any, sink: FaultySink) -> None:
+    for name in ("thanks", "welcome"):
+        shop.write(f"campaigns/{name}.toml", CAMPAIGN.format(name=name))
+        shop.write(f"templates/{name}.j2", TEMPLATE)
+    import_jsonl(shop, "contacts", [{"id": c, "first_name": "Jürgen"} for c in ("k1", "k2")])
+    daemon = shop.start()
+
+    def delivered() -> set[tuple[str, str]]:
+        with store_of(shop) as store:
+            rows = store.conn.execute(
+                "SELECT campaign, contact_id FROM deliveries WHERE state = 'sent'"
+            )
+            return {(r[0], r[1]) for r in rows}
+
+    import_jsonl(shop, "events", [order("k1")])
+    wait_for(lambda: delivered() >= {("thanks", "k1"), ("welcome", "k1")}, what="both sent")
+
+    good = (shop.root / "campaigns/thanks.toml").read_text(encoding="utf-8")
+    shop.write("campaigns/thanks.toml", good.replace("[trigger]", "[trigger\n"))
+    skipped = wait_for(lambda: daemon.events("campaign_skipped"), what="the broken file logged")
+    assert "thanks.toml" in skipped[0]["msg"] and skipped[0]["level"] == "error"
+    import_jsonl(shop, "events", [order("k2")])
+    wait_for(lambda: ("welcome", "k2") in delivered(), what="the other campaign going on")
+    assert ("thanks", "k2") not in delivered()
+
+    shop.write("campaigns/thanks.toml", good)
+    wait_for(lambda: ("thanks", "k2") in delivered(), what="the fixed campaign picked up")
+    assert daemon.process.poll() is None
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+    assert len(sink.accepted()) == 4 and all(n == 1 for n in sink.accepted().values())
