@@ -50,11 +50,14 @@ delay = "1h"
 """
 
 TEMPLATES = {
-    "danke-email.j2": "{% block subject %}Danke, {{ contact.first_name }}!{% endblock %}"
+    "danke-email.j2": "{% block subject %}Danke{% if contact.first_name %}, {{ contact.first_name }}{% endif %}!"
+    "{% endblock %}"
     "{% block text %}{{ contact | greeting }}, danke für Ihre Bestellung.{% endblock %}"
     "{% block html %}<p>{{ contact | greeting }}, danke!</p>{% endblock %}",
-    "danke-sms.j2": "{% block text %}Danke für Ihre Bestellung, {{ contact.first_name }}!{% endblock %}",
-    "danke-card.j2": "{% block card %}Liebe {{ contact.first_name }}, von Herzen danke!{% endblock %}",
+    "danke-sms.j2": "{% block text %}Danke für Ihre Bestellung"
+    "{% if contact.first_name %}, {{ contact.first_name }}{% endif %}!{% endblock %}",
+    "danke-card.j2": "{% block card %}{% if contact.first_name %}Liebe {{ contact.first_name }}, "
+    "{% endif %}von Herzen danke!{% endblock %}",
 }
 
 
@@ -185,3 +188,20 @@ def test_an_inactive_recipient_is_dead_and_unsubscribed(workspace, sink, monkeyp
     [row] = [r for r in workspace.cli_json("deliveries") if r["campaign"] == "danke-later"]
     assert (row["state"], row["reason"]) == ("skipped", "unsubscribed")
     assert [r.path for r in sink.requests].count("/email") == 1
+
+
+def test_a_card_text_over_320_characters_fails_check(workspace, sink, monkeypatch):
+    setup(workspace, sink, monkeypatch, "juergen@example.de")
+    workspace.write(
+        "templates/danke-card.j2", "{% block card %}" + "Danke! " * 50 + "{% endblock %}"
+    )
+    result = workspace.cli("check")
+    assert result.exit_code == 1
+    problems = [line for line in (result.stdout + result.stderr).splitlines() if ".j2" in line]
+    assert len(problems) == 1, problems
+    assert (
+        "danke-card.j2: the card text is 349 characters long; provider 'cards' takes at most 320"
+        in problems[0]
+    )
+    workspace.write("templates/danke-card.j2", "{% block card %}" + "x" * 320 + "{% endblock %}")
+    assert workspace.cli("check").exit_code == 0
