@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from regard.store import open_store
-from regard.synthetic import generate
+from regard.store import open_store  # noqa: E402
+from regard.synthetic import generate  # noqa: E402
 
 CONFIG = """\
 timezone = "Europe/Berlin"
