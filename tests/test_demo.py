@@ -13,17 +13,21 @@ from conftest import regard_command, subprocess_env
 UMLAUTS = set("äöüÄÖÜß")
 
 
-def test_demo_end_to_end(tmp_path: Path) -> None:
-    folder = tmp_path / "regard-demo"
-    started = time.monotonic()
-    done = subprocess.run(
-        [*regard_command(), "demo", str(folder)],
+def regard(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*regard_command(), *args],
         capture_output=True,
         text=True,
         timeout=300,
         env=subprocess_env(),
-        cwd=tmp_path,
+        cwd=cwd,
     )
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    folder = tmp_path / "regard-demo"
+    started = time.monotonic()
+    done = regard("demo", str(folder), cwd=tmp_path)
     seconds = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -48,41 +52,26 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert {"delivery_id", "campaign", "contact_id", "occasion", "channel", "to"} <= set(records[0])
     assert (folder / "regard.toml").is_file() and (folder / "data" / "contacts.csv").is_file()
     # the workspace works with the ordinary commands afterwards
-    report = subprocess.run(
-        [*regard_command("--config", str(folder / "regard.toml")), "report", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=subprocess_env(),
-    )
+    report = regard("--config", str(folder / "regard.toml"), "report", "--json")
     assert report.returncode == 0, report.stderr
     sent = sum(c["sent"] for c in json.loads(report.stdout)["campaigns"].values())
     assert sent == len(records)
     # a second run into the same folder refuses instead of mixing two demos
-    again = subprocess.run(
-        [*regard_command(), "demo", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=subprocess_env(),
-    )
+    again = regard("demo", str(folder))
     assert again.returncode == 1 and "--fresh" in again.stderr
 
 
 def test_demo_json_small(tmp_path: Path) -> None:
     folder = tmp_path / "small"
-    done = subprocess.run(
-        [*regard_command(), "demo", str(folder), "--customers", "300", "--days", "40", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=subprocess_env(),
-    )
+    done = regard("demo", str(folder), "--customers", "300", "--days", "40", "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert data["ticks"] == 40 and data["customers"] == 300
+    assert data["ticks"] == 80 and data["customers"] == 300
     assert set(data["report"]) >= {"campaigns", "retention"}
     assert Path(data["outbox"]).is_file()
+    fresh = regard("demo", str(folder), "--customers", "100", "--days", "5", "--fresh", "--json")
+    assert fresh.returncode == 0, fresh.stderr
+    assert json.loads(fresh.stdout)["customers"] == 100  # the previous demo was replaced
 
 
 def test_demo_never_touches_a_folder_that_is_not_a_demo(tmp_path: Path) -> None:
@@ -90,13 +79,7 @@ def test_demo_never_touches_a_folder_that_is_not_a_demo(tmp_path: Path) -> None:
     keep.mkdir()
     (keep / "notes.txt").write_text("precious", encoding="utf-8")
     for extra in ([], ["--fresh"]):
-        done = subprocess.run(
-            [*regard_command(), "demo", str(keep), *extra],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=subprocess_env(),
-        )
+        done = regard("demo", str(keep), *extra)
         assert done.returncode == 1 and "not empty" in done.stderr
     assert (keep / "notes.txt").read_text(encoding="utf-8") == "precious"
     assert [p.name for p in keep.iterdir()] == ["notes.txt"]

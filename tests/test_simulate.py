@@ -142,3 +142,18 @@ def test_simulate_text_output_and_errors(shop: Workspace) -> None:
         == 2
     )
     assert Recorder.received == []
+
+
+def test_simulate_sends_waiting_deliveries_when_their_window_opens(shop: Workspace) -> None:
+    """Daily ticks at midnight and a 9-to-18 window: each delivery goes out when the window
+    opens, 9:00 in the contacts' (the config's) Europe/Berlin, 08:00 UTC in March — not never."""
+    shop.write(
+        "campaigns/thanks.toml",
+        THANKS.format(extra="") + "\n[window]\nhours = [9, 18]\n",
+    )
+    data = shop.cli_json("simulate", "--from", "2026-03-01", "--to", "2026-03-31")
+    thanks = data["campaigns"]["thanks"]
+    assert thanks["pending"] == 0
+    assert thanks["sent"] + thanks["held_out"] == 5
+    assert {s["sent_at"][11:] for s in thanks["sample"]} == {"08:00:00Z"}
+    assert Recorder.received == []

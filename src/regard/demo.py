@@ -2,7 +2,7 @@
 
 It creates a workspace like ``regard init`` (config, example campaigns and templates, the
 file provider), generates a shop of German and English customers with
-:mod:`regard.synthetic`, imports it, and then runs a real tick every day of the last six
+:mod:`regard.synthetic`, imports it, and then runs a real tick twice a day for the last six
 months with :func:`regard.runner.run_once` — the same call ``regard run`` makes — so every
 message lands in ``outbox/messages.jsonl``.
 
@@ -44,7 +44,9 @@ DAYS = 182
 HISTORY_YEARS = 3
 SEED = 2026
 RESPONSE_RATE = 0.12  # the planted effect: an extra order after a message, within 14 days
-TICK_HOUR = 10  # local time of the daily tick
+# Twice a day, local time of the shop: windows are in each contact's own time zone, and
+# 10:00 and 21:00 in Berlin fall inside a 9-to-6 window from London to Los Angeles.
+TICK_HOURS = (10, 21)
 UMLAUTS = frozenset("äöüÄÖÜß")
 
 Progress = Callable[[str], None]
@@ -116,7 +118,7 @@ def run_demo(
     fresh: bool = False,
     progress: Progress | None = None,
 ) -> DemoResult:
-    """Create the demo workspace in ``folder`` and run ``days`` daily ticks up to ``today``."""
+    """Create the demo workspace in ``folder`` and run ``days`` days of ticks up to ``today``."""
     say = progress or (lambda _: None)
     started = time.monotonic()
     prepare_folder(folder, fresh=fresh)
@@ -138,23 +140,24 @@ def run_demo(
         events = import_events(store, config, events_csv)
         campaigns = load_campaigns(config).campaigns
         goals = {c.id: c.goal for c in campaigns if c.goal is not None}
-        first = _tick_time(config, end_day - timedelta(days=days))
-        last = first + timedelta(days=days - 1)
-        say(f"running {days} daily ticks from {first.date()} to {last.date()}")
-        responses, at = 0, first
+        first_day = end_day - timedelta(days=days)
+        say(f"running {days} days of ticks from {first_day} to {end_day - timedelta(days=1)}")
+        responses, ticks = 0, 0
         for n in range(days):
-            at = first + timedelta(days=n)
-            run_once(store, config, at)
-            responses += _plant_responses(store, config, folder, at, goals)
+            for at in _tick_times(config, first_day + timedelta(days=n)):
+                run_once(store, config, at)
+                responses += _plant_responses(store, config, folder, at, goals)
+                ticks += 1
             if n % 30 == 29:
                 say(f"  … {at.date()}")
+        first = _tick_times(config, first_day)[0]
         result = DemoResult(
             folder=folder,
             config_path=folder / "regard.toml",
             outbox=_outbox_path(config),
             start=first,
             end=at,
-            ticks=days,
+            ticks=ticks,
             customers=imported.rows,
             events=events.rows + responses,
             responses=responses,
@@ -169,9 +172,11 @@ def run_demo(
     return result
 
 
-def _tick_time(config: Config, day: date) -> datetime:
-    local = datetime(day.year, day.month, day.day, TICK_HOUR, tzinfo=config.tz)
-    return local.astimezone(UTC)
+def _tick_times(config: Config, day: date) -> list[datetime]:
+    return [
+        datetime(day.year, day.month, day.day, hour, tzinfo=config.tz).astimezone(UTC)
+        for hour in TICK_HOURS
+    ]
 
 
 def _outbox_path(config: Config) -> Path:

@@ -20,7 +20,7 @@ from regard.cli import echo_json, json_option
 )  # fmt: skip
 @click.option(
     "--days", default=182, show_default=True, type=click.IntRange(1, 3650),
-    help="How many daily ticks to run, up to today.",
+    help="How many days of ticks (two a day) to run, up to today.",
 )  # fmt: skip
 @json_option
 def demo(folder: str, fresh: bool, customers: int, days: int, as_json: bool) -> None:
@@ -28,7 +28,7 @@ def demo(folder: str, fresh: bool, customers: int, days: int, as_json: bool) -> 
 
     Creates DIR (default ./regard-demo) as `regard init` would, with the example campaigns
     on the file provider; generates 2,000 German and English customers with three years of
-    orders; imports them; then runs a real tick every day of the last six months, so every
+    orders; imports them; then runs a real tick twice a day for the last six months, so every
     message lands in DIR/outbox/messages.jsonl. Prints the messages per campaign, three of
     them as customers read them, and the report with each campaign's uplift against its
     control group. No account and no network.
@@ -59,7 +59,7 @@ def demo(folder: str, fresh: bool, customers: int, days: int, as_json: bool) -> 
     config = result.config_path
     echo = click.echo
     echo(
-        f"\nregard demo: {result.customers} customers, {result.ticks} daily ticks from "
+        f"\nregard demo: {result.customers} customers, {result.ticks} ticks (two a day) from "
         f"{result.start.date()} to {result.end.date()}, in {result.seconds:.1f}s\n"
     )
     echo("Messages per campaign")

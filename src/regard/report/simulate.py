@@ -5,6 +5,10 @@ read, and no provider is called: each replayed tick is the engine's own
 :func:`regard.engine.tick` followed by :func:`regard.delivery.dispatch` with
 ``simulate=True``, which marks due deliveries sent (with their provider's ``cost``).
 
+Between two ticks, waiting deliveries are dispatched at the instant their window opens
+(or their next day under a daily limit begins), as a daemon ticking every few minutes
+would send them, so ``--every 1d`` does not starve a 9-to-6 window.
+
 Before the replay, the scratch copy forgets the deliveries of the replayed campaigns
 decided at or after ``start``, so the period is decided afresh; earlier deliveries stay
 and count for caps, cooldowns and once-per-contact as they really did.
@@ -23,13 +27,14 @@ from typing import Any
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.delivery import dispatch
-from regard.engine import tick
+from regard.engine import release_due, tick
 from regard.report.counts import week_start_sql
 from regard.report.text import money, table
 from regard.store import Store, open_store
-from regard.times import iso, to_epoch
+from regard.times import format_duration, from_epoch, iso, to_epoch
 
 SAMPLE_SIZE = 5
+MAX_OPENINGS_PER_TICK = 500  # distinct instants at which waiting deliveries fall due
 
 
 def tick_times(start: datetime, end: datetime, every: timedelta) -> Iterator[datetime]:
@@ -94,12 +99,14 @@ def simulate(
             for at in tick_times(start, end, every):
                 tick(store, config, chosen, at, kind="simulate")
                 dispatch(store, config, at, simulate=True)
+                _dispatch_openings(store, config, chosen, at, min(at + every, end))
                 ticks += 1
             result = _summarise(store, chosen, to_epoch(start), to_epoch(end))
         finally:
             store.close()
     result.update(
         {
+            "warnings": coarse_tick_warnings(chosen, every),
             "from": iso(start),
             "to": iso(end),
             "every": int(every.total_seconds()),
@@ -109,6 +116,39 @@ def simulate(
         }
     )
     return result
+
+
+def coarse_tick_warnings(chosen: list[Campaign], every: timedelta) -> list[str]:
+    """Campaigns whose occasions may fall between two ticks and expire there."""
+    return [
+        f"{c.id}: max_lateness {format_duration(c.max_lateness)} is shorter than --every "
+        f"{format_duration(every)}, so occasions falling due between two ticks may expire "
+        f"unsent (a daemon ticks every few minutes); use --every "
+        f"{format_duration(c.max_lateness)} or less for a closer replay"
+        for c in chosen
+        if c.max_lateness < every
+    ]
+
+
+def _dispatch_openings(
+    store: Store, config: Config, chosen: list[Campaign], after: datetime, before: datetime
+) -> None:
+    """Between two ticks, dispatch again whenever a waiting delivery's time comes (its
+    window opens, its next day under a daily limit begins), as a daemon ticking every few
+    minutes would; else with daily ticks at midnight a 9-to-6 window would never open."""
+    current, last = to_epoch(after), to_epoch(before)
+    for _ in range(MAX_OPENINGS_PER_TICK):
+        row = store.conn.execute(
+            "SELECT min(not_before) FROM deliveries"
+            " WHERE state = 'pending' AND not_before > ? AND not_before < ?",
+            (current, last),
+        ).fetchone()
+        if row[0] is None:
+            return
+        current = row[0]
+        with store.write() as conn:
+            release_due(conn, config, chosen, current)  # windows and daily limits at that instant
+        dispatch(store, config, from_epoch(current), simulate=True)
 
 
 def _forget_replayed(store: Store, ids: list[str], start: int) -> None:
@@ -192,6 +232,8 @@ def simulation_lines(result: dict[str, Any], locale: str) -> list[str]:
     ]
     if not result["campaigns"]:
         lines.append("No enabled campaigns to replay.")
+    for warning in result["warnings"]:
+        lines.append(f"note: {warning}")
     for cid, c in result["campaigns"].items():
         noun = "cards" if c["channel"] == "card" else "messages"
         cost = f", cost {money(c['cost'], currency, locale)}" if c["cost"] is not None else ""
