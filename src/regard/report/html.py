@@ -18,7 +18,9 @@ body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: 
 h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { margin-top: 2.2rem; font-size: 1.2rem; }
 .period { color: #666; margin-top: 0; }
 table { border-collapse: collapse; margin: .6rem 0; }
-th, td { padding: .25rem .7rem; border-bottom: 1px solid #e4e4e4; text-align: right; }
+th, td { padding: .25rem .7rem; border-bottom: 1px solid #e4e4e4; text-align: right;
+         white-space: nowrap; }
+td.def, th.def { white-space: normal; text-align: left; }
 th:first-child, td:first-child { text-align: left; }
 td.def { text-align: left; color: #666; font-size: .9em; }
 .verdict { margin: .2rem 0 1rem; } .chart { margin: .6rem 0; }
@@ -103,6 +105,13 @@ def _grid(
         )
         out.append(_text(left - 6, y + 4, label(top * i / n), "end"))
     return out
+
+
+def _ramp(share: float) -> str:
+    """From a light blue (the oldest cohort) to a dark blue (the newest)."""
+    light, dark = (158, 202, 225), (8, 48, 107)
+    r, g, b = (round(a + (z - a) * share) for a, z in zip(light, dark, strict=True))
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def _legend(names: list[str], colours: list[str], x: float, y: float) -> list[str]:
@@ -258,7 +267,7 @@ def cohort_chart(cohorts: list[dict[str, Any]]) -> str:
     )
     names, colours = [], []
     for i, cohort in enumerate(cohorts):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = _ramp(i / max(1, len(cohorts) - 1))
         points_ = [
             (
                 left + plot_w * (k - 1) / max(1, months - 1),
@@ -286,6 +295,7 @@ def campaign_table(campaigns: dict[str, Any], currency: str, locale: str) -> str
         f"<th>{h}</th>"
         for h in ("campaign", "due", "sent", "held out", "skipped", "pending", "dead", "cost")
     )
+    head += '<th class="def">skipped because</th>'
     rows = []
     for cid, c in campaigns.items():
         skipped = ", ".join(f"{r} {n}" for r, n in c["skipped"].items())
@@ -294,12 +304,16 @@ def campaign_table(campaigns: dict[str, Any], currency: str, locale: str) -> str
             str(c["due"]),
             str(c["sent"]),
             str(c["held_out"]),
-            f'{sum(c["skipped"].values())} <span class="def">{escape(skipped)}</span>',
+            str(sum(c["skipped"].values())),
             str(c["pending"]),
             str(c["dead"]),
             money(c["cost"], currency, locale) if c["cost"] is not None else "",
         ]
-        rows.append("<tr>" + "".join(f"<td>{v}</td>" for v in cells) + "</tr>")
+        rows.append(
+            "<tr>"
+            + "".join(f"<td>{v}</td>" for v in cells)
+            + f'<td class="def">{escape(skipped)}</td></tr>'
+        )
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
