@@ -157,3 +157,12 @@ def test_simulate_sends_waiting_deliveries_when_their_window_opens(shop: Workspa
     assert thanks["sent"] + thanks["held_out"] == 5
     assert {s["sent_at"][11:] for s in thanks["sample"]} == {"08:00:00Z"}
     assert Recorder.received == []
+
+
+def test_simulate_without_a_store_says_what_to_do(workspace: Workspace) -> None:
+    workspace.write("campaigns/thanks.toml", THANKS.format(extra="").replace("hooks", "outbox"))
+    workspace.write("templates/thanks.j2", TEMPLATE)
+    result = workspace.cli("simulate", "--from", "2026-03-01", "--to", "2026-03-31")
+    assert result.exit_code == 1
+    assert "no store yet" in result.output and "regard import contacts" in result.output
+    assert not (workspace.root / "regard.db").exists()

@@ -28,6 +28,7 @@ from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.delivery import dispatch
 from regard.engine import release_due, tick
+from regard.errors import InputError
 from regard.report.counts import week_start_sql
 from regard.report.text import money, table
 from regard.store import Store, open_store
@@ -48,7 +49,10 @@ def tick_times(start: datetime, end: datetime, every: timedelta) -> Iterator[dat
 def copy_store(source: Path, target: Path) -> None:
     """A consistent copy of the store at ``source`` through the backup API, reading only."""
     if not source.is_file():
-        raise FileNotFoundError(f"{source}: no store yet (import contacts and events first)")
+        raise InputError(
+            f"{source}: no store yet, nothing to replay (import contacts and events first: "
+            "regard import contacts FILE)"
+        )
     try:
         src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
         src.execute("SELECT count(*) FROM sqlite_master").fetchone()
