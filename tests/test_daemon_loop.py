@@ -64,7 +64,7 @@ class Recorder:
 @pytest.fixture
 def log() -> Iterator[io.StringIO]:
     stream = io.StringIO()
-    handler = setup_logging("json", {"s3cr3t-value"}, stream=stream)
+    handler = setup_logging("json", {"s3cr3t-value", 'pa"ss\\word'}, stream=stream)
     yield stream
     logging.getLogger().removeHandler(handler)
 
@@ -162,10 +162,10 @@ def test_stop_mid_tick_waits_for_the_tick_and_records_a_clean_stop(workspace: An
 
 def test_secrets_are_redacted_in_every_line(workspace: Any, log: io.StringIO) -> None:
     def leaky(store: Store, config: Config, at: datetime, stop: threading.Event) -> None:
-        raise RuntimeError("POST https://crm.example.com/?token=s3cr3t-value failed")
+        raise RuntimeError('POST https://crm.example.com/?token=s3cr3t-value failed (pa"ss\\word)')
 
     daemon = Daemon(config_with_interval(workspace, "1s"), leaky)
     serve_for(daemon, until=lambda: daemon.failed_ticks >= 1)
     text = log.getvalue()
-    assert "s3cr3t-value" not in text
-    assert "token=***" in text
+    assert "s3cr3t-value" not in text and "ss\\\\word" not in text
+    assert "token=***" in text and "failed (***)" in text

@@ -65,8 +65,10 @@ class Redacting(logging.Formatter):
     def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
         super().__init__()
         self.inner = inner
-        # longest first, so a secret that contains another is replaced whole
-        ordered = sorted(set(secrets), key=len, reverse=True)
+        # as written and as a JSON string would escape it; longest first, so a secret that
+        # contains another is replaced whole
+        forms = {form for s in secrets for form in (s, json.dumps(s, ensure_ascii=False)[1:-1])}
+        ordered = sorted(forms, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def format(self, record: logging.LogRecord) -> str:
