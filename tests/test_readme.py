@@ -40,7 +40,9 @@ def test_the_demo_command_exists_with_its_default_folder() -> None:
 
     assert COMMANDS["demo"] == "regard.cli.demo:demo"
     from regard.cli.demo import demo
+    from regard.demo import RESPONSE_RATE
 
+    assert f"probability {RESPONSE_RATE:.0%}" in (demo.help or "")  # the planted effect, told
     folder = next(p for p in demo.params if p.name == "folder")
     assert folder.default == "regard-demo"
     assert "./regard-demo" in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -34,7 +34,7 @@ def demo(folder: str, fresh: bool, customers: int, days: int, as_json: bool) -> 
     control group. No account and no network.
 
     The generated customers answer a message with an extra order within two weeks with
-    probability 8%; that planted effect is what the report's uplift recovers.
+    probability 12%; that planted effect is what the report's uplift recovers.
 
     A DIR that already holds a demo is left alone unless --fresh is given; a DIR holding
     anything else is never touched.

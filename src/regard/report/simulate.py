@@ -85,12 +85,14 @@ def simulate(
     """
     if every <= timedelta(0):
         raise ValueError("every must be longer than 0s")
-    if campaign is not None:
-        chosen = [c.model_copy(update={"enabled": True}) for c in campaigns if c.id == campaign]
-        for original, copy in zip([c for c in campaigns if c.id == campaign], chosen, strict=True):
-            copy._id = original.id
-    else:
-        chosen = [c for c in campaigns if c.enabled]
+    chosen: list[Campaign] = []
+    for c in campaigns:
+        if campaign is None and c.enabled:
+            chosen.append(c)
+        elif c.id == campaign:
+            switched_on = c.model_copy(update={"enabled": True})
+            switched_on._id = c.id
+            chosen.append(switched_on)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="regard-simulate-") as scratch_dir:
         scratch_path = Path(scratch_dir) / "scratch.db"
