@@ -254,6 +254,6 @@ def _check_providers(config: Config, path: Path, text: str) -> None:
 
     problems: list[str] = []
     for name, table in config.providers.items():
-        problems.extend(validate_provider_table(name, table, path, text))
+        problems.extend(validate_provider_table(name, table, path, text, config))
     if problems:
         raise ConfigError("\n".join(problems))

@@ -3,10 +3,12 @@ Postmark's error codes mapped to sent / retry / dead (406 unsubscribes the addre
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from httpsink import Answer
-from regard.errors import ConfigError, ProviderError
+from regard.errors import ConfigError
 from regard.providers import Dead, Retry, Sent
 from regard.providers.postmark import mailbox
 
@@ -140,8 +142,12 @@ def test_an_echoed_token_is_scrubbed(make_provider, answer_with, record):
 def test_without_any_sender_address_it_refuses_to_start(workspace, make_provider):
     text = workspace.config.read_text(encoding="utf-8")
     workspace.config.write_text(text.replace('email = "hallo@blumen-rosa.de"', ""))
-    with pytest.raises(ProviderError, match="no sender address: set `from` here or `email`"):
+    with pytest.raises(ConfigError) as caught:
         make_provider(f'type = "postmark"\nserver_token = "{TOKEN}"\n')
+    assert re.search(
+        r"regard\.toml:\d+: providers\.svc: no sender address: set `from` here or `email`",
+        str(caught.value),
+    )
 
 
 @pytest.mark.parametrize(

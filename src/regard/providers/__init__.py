@@ -25,7 +25,7 @@ from regard.providers.base import (
     adapter_class,
     registered_types,
 )
-from regard.validation import describe
+from regard.validation import describe, key_line
 
 if TYPE_CHECKING:
     from regard.config import Config, ProviderTable
@@ -44,8 +44,14 @@ __all__ = [
 ]
 
 
-def validate_provider_table(name: str, table: ProviderTable, path: Path, text: str) -> list[str]:
-    """Problems with ``[providers.NAME]`` as ``FILE:LINE: key: reason`` lines (empty if fine)."""
+def validate_provider_table(
+    name: str, table: ProviderTable, path: Path, text: str, config: Config | None = None
+) -> list[str]:
+    """Problems with ``[providers.NAME]`` as ``FILE:LINE: key: reason`` lines (empty if fine).
+
+    With ``config``, the adapter is also built, so what it needs from the rest of the
+    config (a sender address, say) is reported at load time rather than at dispatch.
+    """
     try:
         cls = adapter_class(table.type)
     except ProviderError as exc:
@@ -54,6 +60,12 @@ def validate_provider_table(name: str, table: ProviderTable, path: Path, text: s
         cls.Options.model_validate(table.options)
     except ValidationError as exc:
         return describe(exc, cls.Options, path, text, prefix=("providers", name))
+    if config is not None:
+        try:
+            cls(name, table, config)
+        except ProviderError as exc:
+            line = key_line(text, ("providers", name))
+            return [f"{path}:{line}: providers.{name}: {exc}" if line else f"{path}: {exc}"]
     return []
 
 

@@ -83,9 +83,7 @@ class PostmarkProvider(HTTPProvider):
         sender = self.config.sender
         self.sender = self.options.from_ or (sender.email and mailbox(sender.name, sender.email))
         if not self.sender:
-            raise ProviderError(
-                f"providers.{self.name}: no sender address: set `from` here or `email` in [sender]"
-            )
+            raise ProviderError("no sender address: set `from` here or `email` in [sender]")
 
     def build_request(self, record: dict[str, Any], client: httpx.AsyncClient) -> httpx.Request:
         if not isinstance(record.get("to"), str) or not record["to"]:
