@@ -203,3 +203,11 @@ def test_the_documented_receivers_verify_a_real_request(sink, make_provider, del
     signed_with_b64 = make_provider(table(sink.url), env={"REGARD_WEBHOOK_SECRET": B64_SECRET})
     deliver(signed_with_b64, record("webhook"))
     namespace["handle"](sink.last.body, sink.last.headers)  # accepted: no exception
+
+
+def test_a_redirect_is_not_followed(sink, make_provider, deliver, record):
+    provider = make_provider(table(sink.url), env={"REGARD_WEBHOOK_SECRET": B64_SECRET})
+    sink.script(Answer(308, headers={"Location": "http://crm.example.com/elsewhere"}))
+    outcome = deliver(provider, record("webhook"))
+    assert isinstance(outcome, Dead) and outcome.reason.startswith("HTTP 308")
+    assert len(sink.requests) == 1
