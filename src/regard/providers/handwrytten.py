@@ -9,8 +9,8 @@ a ``*_state``) or the country's English name in ``*_country``; regard sends the 
 every ISO code and the id for US and CA. Errors come as ``{"httpCode", "status": "error",
 "message"}``, sometimes with HTTP 200, so the body's status decides.
 
-Test mode is a switch on the account: in it, orders are accepted but never written or
-mailed, and payments are authorised but not captured. ``test_mode = true`` turns it on with
+Test mode is a switch on the account: in it, orders are accepted but not fulfilled
+(nothing is written or mailed), and payments are authorised but not captured. ``test_mode = true`` turns it on with
 ``POST /auth/setTestMode`` before the first order of a run, and sends no order unless that
 succeeded; ``false`` leaves the account as it is.
 
