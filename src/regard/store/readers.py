@@ -12,7 +12,9 @@ empty. JSONL: one JSON object per line; blank lines are ignored.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -42,7 +44,6 @@ class Source:
     size: int | None
     binary: IO[bytes]
     columns: tuple[str, ...] | None = None
-    bytes_read: int = 0
     _owned: bool = field(default=True, repr=False)
 
     def rows(self) -> Iterator[tuple[int, Row | BadLine]]:
@@ -60,30 +61,52 @@ class Source:
         self.close()
 
     # -- lines -------------------------------------------------------------------------
-    def _lines(self) -> Iterator[str]:
-        """Decoded lines, counting bytes; a line that is not UTF-8 stops the import."""
+    def _text(self, newline: str | None) -> Iterator[str]:
+        """Decoded lines (a leading byte-order mark dropped); bytes that are not UTF-8 stop
+        the import with the line they are on."""
+        text = io.TextIOWrapper(self.binary, encoding="utf-8-sig", newline=newline)
+        number = 0
+        try:
+            for number, line in enumerate(text, start=1):  # noqa: B007 (used after the loop)
+                yield line
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{self.name}:{self._first_bad_line() or number + 1}: the file is not UTF-8 "
+                "text (save or export it as UTF-8)"
+            ) from None
+        finally:
+            with contextlib.suppress(ValueError):  # the file was closed first
+                text.detach()  # so that closing the text layer never closes stdin
+
+    def _first_bad_line(self) -> int | None:
+        """Text is decoded in chunks, so the error's line is found again line by line."""
+        try:
+            self.binary.seek(0)
+        except (OSError, ValueError):
+            return None
         for number, raw in enumerate(self.binary, start=1):
-            self.bytes_read += len(raw)
             try:
-                line = raw.decode("utf-8")
+                raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise InputError(
-                    f"{self.name}:{number}: the file is not UTF-8 text (save or export it as UTF-8)"
-                ) from None
-            if number == 1:
-                line = line.removeprefix("\ufeff")
-            yield line
+                return number
+        return None
+
+    @property
+    def bytes_read(self) -> int:
+        """How far reading has come, in bytes (0 where that is unknown, e.g. a pipe)."""
+        try:
+            return self.binary.tell()
+        except (OSError, ValueError):
+            return 0
 
     # -- CSV ---------------------------------------------------------------------------
     def _csv_rows(self) -> Iterator[tuple[int, Row | BadLine]]:
-        lines = self._lines()
+        lines = self._text(newline="")
         try:
             header_line = next(lines)
         except StopIteration:
             raise InputError(f"{self.name}: the file is empty (expected a header row)") from None
-        delimiter = (
-            ";" if _unquoted_count(header_line, ";") > _unquoted_count(header_line, ",") else ","
-        )
+        delimiter = ";" if _unquoted_count(header_line, ";") > _unquoted_count(header_line, ",") else ","
         header = next(csv.reader([header_line], delimiter=delimiter))
         columns = tuple(c.strip() for c in header)
         _check_header(self.name, columns)
@@ -111,7 +134,7 @@ class Source:
 
     # -- JSONL -------------------------------------------------------------------------
     def _jsonl_rows(self) -> Iterator[tuple[int, Row | BadLine]]:
-        for number, line in enumerate(self._lines(), start=1):
+        for number, line in enumerate(self._text(newline=None), start=1):
             if not line.strip():
                 continue
             try:
