@@ -52,9 +52,7 @@ def track_event_changes(conn: sqlite3.Connection) -> None:
 
 def refresh_derived_facts(conn: sqlite3.Connection) -> int:
     """Recompute the facts of every noted contact, stop noting, and return how many."""
-    count: int = conn.execute(
-        "SELECT count(DISTINCT id) FROM temp.affected_contacts"
-    ).fetchone()[0]
+    count: int = conn.execute("SELECT count(DISTINCT id) FROM temp.affected_contacts").fetchone()[0]
     _update_facts(conn, "SELECT DISTINCT id FROM temp.affected_contacts")
     run_script(
         conn,

@@ -31,6 +31,8 @@ class FieldError(ValueError):
 
 def text(field: str, value: Any) -> str | None:
     """A text value, stripped; numbers are taken as their text (ids, postal codes)."""
+    if type(value) is str:  # the common case first: every CSV value is one
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):

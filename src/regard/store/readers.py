@@ -106,7 +106,9 @@ class Source:
             header_line = next(lines)
         except StopIteration:
             raise InputError(f"{self.name}: the file is empty (expected a header row)") from None
-        delimiter = ";" if _unquoted_count(header_line, ";") > _unquoted_count(header_line, ",") else ","
+        delimiter = (
+            ";" if _unquoted_count(header_line, ";") > _unquoted_count(header_line, ",") else ","
+        )
         header = next(csv.reader([header_line], delimiter=delimiter))
         columns = tuple(c.strip() for c in header)
         _check_header(self.name, columns)
