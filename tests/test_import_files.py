@@ -103,3 +103,71 @@ def test_a_csv_without_its_required_columns(workspace: Workspace) -> None:
     result = workspace.cli("import", "contacts", str(contacts))
     assert result.exit_code == 1
     assert f"{contacts}:2: id: is required" in result.stderr
+
+
+def test_a_terminal_gets_a_progress_bar(workspace: Workspace) -> None:
+    import os
+    import pty
+
+    path = workspace.write("c.csv", "id\n" + "".join(f"{n}\n" for n in range(3000)))
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [*regard_command("--config", str(workspace.config)), "import", "contacts", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+            env=subprocess_env(),
+            timeout=60,
+        )
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal side is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert done.returncode == 0
+    assert b"importing" in shown and b"100%" in shown
+    assert "3000 rows: 3000 new" in done.stdout
+
+
+def test_jsonl_values_of_the_wrong_kind(workspace: Workspace) -> None:
+    contacts = workspace.write(
+        "c.jsonl",
+        '{"id": "1", "first_name": ["A"], "attributes": [1]}\n'
+        '{"id": true}\n'
+        '{"id": "3", "consent_email": "sometimes", "birthday": "1980-13-01"}\n',
+    )
+    result = workspace.cli("import", "contacts", str(contacts))
+    assert result.exit_code == 1
+    assert f'{contacts}:1: first_name: must be text, not ["A"]' in result.stderr
+    assert f"{contacts}:1: attributes: must be a JSON object" in result.stderr
+    assert f"{contacts}:2: id: must be text, not true" in result.stderr
+    assert (
+        f"{contacts}:3: consent_email: 'sometimes' is not a boolean (true/false, yes/no, 1/0, or empty)"
+        in result.stderr
+    )
+    assert (
+        f"{contacts}:3: birthday: '1980-13-01' is not a date (expected YYYY-MM-DD)" in result.stderr
+    )
+    assert "3 bad rows; nothing was imported" in result.stderr
+    ok = workspace.write("ok.jsonl", '{"id": "1"}\n')
+    assert workspace.cli("import", "contacts", str(ok)).exit_code == 0
+    events = workspace.write(
+        "e.jsonl",
+        '{"id": "e1", "contact_id": "1", "occurred_at": "2026-01-01", "properties": "x", '
+        '"items": [{"sku": "A", "quantity": "two"}], "amount": true}\n',
+    )
+    result = workspace.cli("import", "events", str(events))
+    assert result.exit_code == 1
+    assert f"{events}:1: properties: must be a JSON object" in result.stderr
+    assert f"{events}:1: items: item 1: quantity must be a number" in result.stderr
+    assert (
+        f"{events}:1: amount: true is not a decimal number (like 49.90 or 49,90)" in result.stderr
+    )
