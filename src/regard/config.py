@@ -134,6 +134,8 @@ class Config(StrictModel):
 
     _base: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)
+    # resolving touches the file system; a tick resolves the templates folder per message
+    _resolved: dict[tuple[Path, str], Path] = PrivateAttr(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -174,8 +176,11 @@ class Config(StrictModel):
 
     def resolve(self, relative: str | Path) -> Path:
         """A path from the config, made absolute against the config file's folder."""
-        p = Path(relative).expanduser()
-        return p if p.is_absolute() else (self._base / p).resolve()
+        key = (self._base, str(relative))
+        if key not in self._resolved:
+            p = Path(relative).expanduser()
+            self._resolved[key] = p if p.is_absolute() else (self._base / p).resolve()
+        return self._resolved[key]
 
     @property
     def store_path(self) -> Path:
