@@ -66,7 +66,10 @@ class FaultySink:
 
     def respond(self, request: Received) -> Answer:
         key = request.headers.get("idempotency-key", "")
-        record = request.json()
+        try:
+            record = request.json()
+        except ValueError:
+            return Answer(400, {"error": "torn body"})  # its sender was killed mid-request
         delivery_id = record["delivery_id"]
         try:
             self.verifier.verify(request.body, request.headers)
