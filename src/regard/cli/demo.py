@@ -79,18 +79,26 @@ def demo(folder: str, fresh: bool, customers: int, days: int, as_json: bool) -> 
         echo(line)
     echo(
         f"\nThe customers were set to answer a message with an extra order with probability "
-        f"{100 * RESPONSE_RATE:.0f}% ({result.responses} such orders): the uplift above is that "
+        f"{RESPONSE_RATE:.0%} ({result.responses} such order{'' if result.responses == 1 else 's'}):"
+        " the uplift above is that "
         "effect, measured against the held-out control group."
     )
     sample = result.samples[0] if result.samples else None
-    echo("\nWhere to look next")
-    echo(f"  every message:    {result.outbox}")
-    echo(f"  the config:       {config}  (campaigns/ and templates/ beside it)")
+    regard = f"regard --config {config}"
+    hints = [
+        ("every message", str(result.outbox)),
+        ("the config", f"{config}  (campaigns/ and templates/ beside it)"),
+        (
+            "a message",
+            f"{regard} preview CAMPAIGN CONTACT_ID [--at T]  (or why it would not go out)",
+        ),
+        ("the report page", f"{regard} report --html report.html"),
+        ("a backtest", f"{regard} simulate --from {result.start.date()} --to {result.end.date()}"),
+    ]
     if sample:
-        echo(
-            f"  one message:      regard --config {config} preview "
-            f"{sample['campaign']} {sample['contact_id']} --at {sample['created_at']}"
-        )
-    echo(f"  the report page:  regard --config {config} report --html report.html")
-    echo(f"  a backtest:       regard --config {config} simulate --from {result.start.date()} "
-         f"--to {result.end.date()}")  # fmt: skip
+        cid = sample["contact_id"]
+        hints.insert(2, (f"what {cid} got", f"{regard} deliveries --contact {cid}"))
+    echo("\nWhere to look next")
+    width = max(len(label) for label, _ in hints) + 1
+    for label, text in hints:
+        echo(f"  {(label + ':').ljust(width)}  {text}")
