@@ -130,3 +130,12 @@ def test_report_help_defines_the_figures(shop: Workspace) -> None:
     text = shop.cli("report", "--help").stdout
     for phrase in ("repeat purchase rate", "churn rate", "(E − N) / S", "NPS", "Newcombe"):
         assert phrase in text
+
+
+def test_report_on_an_empty_workspace(workspace: Workspace) -> None:
+    result = workspace.cli("report")
+    assert result.exit_code == 0, result.output
+    assert "No campaigns and no deliveries in this period." in result.stdout
+    data = workspace.cli_json("report")
+    assert data["campaigns"] == {}
+    assert data["retention"]["repeat_purchase_rate"] is None

@@ -6,6 +6,8 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from regard.config import Config
 from regard.report import build_report
@@ -116,3 +118,23 @@ def test_planted_effect_recovered_through_the_store(tmp_path: Path) -> None:
         covered += conversion["ci_low"] <= 0.15 <= conversion["ci_high"]
         store.close()
     assert covered >= repetitions - 2
+
+
+@st.composite
+def two_arms(draw: st.DrawFn) -> tuple[int, int, int, int]:
+    n1, n2 = draw(st.integers(1, 5000)), draw(st.integers(1, 5000))
+    return draw(st.integers(0, n1)), n1, draw(st.integers(0, n2)), n2
+
+
+@given(two_arms())
+def test_interval_holds_the_estimate_and_mirrors_when_arms_swap(
+    arms: tuple[int, int, int, int],
+) -> None:
+    x1, n1, x2, n2 = arms
+    d, low, high = difference_interval(x1, n1, x2, n2)
+    assert -1.0 <= low <= d + 1e-12 and d - 1e-12 <= high <= 1.0
+    for x, n in ((x1, n1), (x2, n2)):
+        w_low, w_high = wilson_interval(x, n)
+        assert w_low <= x / n + 1e-12 and x / n - 1e-12 <= w_high
+    d2, low2, high2 = difference_interval(x2, n2, x1, n1)
+    assert (d2, low2, high2) == pytest.approx((-d, -high, -low), abs=1e-12)
