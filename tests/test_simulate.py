@@ -105,6 +105,8 @@ def test_simulate_touches_neither_store_nor_provider(shop: Workspace) -> None:
     assert thanks["cost"] == pytest.approx(1.5 * thanks["sent"])
     assert data["ticks"] == 31 and data["currency"] == "EUR"
     assert sum(w["sent"] for w in thanks["weeks"].values()) == thanks["sent"]
+    for week in thanks["weeks"].values():  # to whom, week by week
+        assert len(week["sample"]) == min(week["sent"], 5)
     names = {s["name"] for s in thanks["sample"]}
     assert names and names <= {"Jürgen Müller", "Käthe Schäfer", "Oliver Smith", "Zoë Brown"}
     # and the real store has not a single delivery

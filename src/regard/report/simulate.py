@@ -195,7 +195,8 @@ def _summarise(store: Store, chosen: list[Campaign], start: int, end: int) -> di
         if entry is None:
             continue
         week = entry["weeks"].setdefault(
-            row["week"], {"sent": 0, "held_out": 0, "pending": 0, "skipped": {}, "cost": None}
+            row["week"],
+            {"sent": 0, "held_out": 0, "pending": 0, "skipped": {}, "cost": None, "sample": []},
         )
         state, n = row["state"], row["n"]
         if state == "skipped":
@@ -207,25 +208,34 @@ def _summarise(store: Store, chosen: list[Campaign], start: int, end: int) -> di
             bucket[key] += n
             if row["cost"] is not None:
                 bucket["cost"] = (bucket["cost"] or 0.0) + row["cost"]
-    for cid, entry in out.items():
-        entry["sample"] = [
-            {
-                "contact_id": r["contact_id"],
-                "name": r["name"],
-                "occasion": r["occasion"],
-                "sent_at": iso(r["sent_at"]),
-            }
-            for r in conn.execute(
-                """
-                SELECT d.contact_id, d.occasion, d.sent_at,
-                       trim(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')) AS name
-                FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
-                WHERE d.campaign = ? AND d.state = 'sent' AND d.created_at BETWEEN ? AND ?
-                ORDER BY d.sent_at, d.id LIMIT ?
-                """,
-                (cid, start, end, SAMPLE_SIZE),
-            )
-        ]
+    # a sample of recipients per campaign and per week: the first few sent in each
+    for r in conn.execute(
+        f"""
+        SELECT * FROM (
+            SELECT d.campaign, d.contact_id, d.occasion, d.sent_at,
+                   {week_start_sql("d.created_at")} AS week,
+                   trim(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')) AS name,
+                   row_number() OVER (
+                       PARTITION BY d.campaign, {week_start_sql("d.created_at")}
+                       ORDER BY d.sent_at, d.id) AS n
+            FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
+            WHERE d.state = 'sent' AND d.created_at BETWEEN ? AND ?
+        ) WHERE n <= ? ORDER BY campaign, sent_at, contact_id
+        """,
+        (start, end, SAMPLE_SIZE),
+    ):
+        entry = out.get(r["campaign"])
+        if entry is None:
+            continue
+        recipient = {
+            "contact_id": r["contact_id"],
+            "name": r["name"],
+            "occasion": r["occasion"],
+            "sent_at": iso(r["sent_at"]),
+        }
+        entry["weeks"][r["week"]]["sample"].append(recipient)
+        if len(entry["sample"]) < SAMPLE_SIZE:
+            entry["sample"].append(recipient)
     return {"campaigns": out}
 
 
