@@ -22,12 +22,15 @@ from regard.store import Store, open_store
 from regard.times import to_epoch, utcnow
 
 
-def add_tick(store: Store, kind: str, started_at: int, result: dict[str, Any] | None) -> None:
+def add_tick(
+    store: Store, kind: str, started_at: int, result: dict[str, Any] | None, finished: bool = True
+) -> None:
+    finished_at = started_at + 2 if finished else None
     with store.write() as conn:
         conn.execute(
             "INSERT INTO ticks (kind, at, started_at, finished_at, pid, result) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (kind, started_at, started_at, started_at + 2, 4242, json.dumps(result)),
+            (kind, started_at, started_at, finished_at, 4242, json.dumps(result)),
         )
 
 
@@ -113,6 +116,17 @@ def test_stale_daemon_exits_1_and_says_since_when(workspace: Any, store: Store) 
     assert "pid 4242 on shop-1 is not ticking" in report["problem"]
     # a wider limit makes the same store healthy
     assert status(workspace, "--max-age", "1h")[0] == 0
+
+
+def test_a_tick_that_never_finished_is_named(workspace: Any, store: Store) -> None:
+    now = to_epoch(utcnow())
+    write_record(store, DaemonRecord(4242, "shop-1", 60, now - 7200, now - 600))
+    add_tick(store, "daemon", now - 600, None, finished=False)
+    code, report = status(workspace)
+    assert code == 1 and "never finished that tick" in report["problem"]
+    assert report["last_tick"]["finished_at"] is None and report["last_tick"]["duration"] is None
+    text = workspace.cli("status")
+    assert "still running" in text.output
 
 
 def test_stopped_daemon_is_stale_unless_cron_took_over(workspace: Any, store: Store) -> None:

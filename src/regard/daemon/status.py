@@ -89,11 +89,12 @@ def _health(
         age = now - seen
         if age <= threshold:
             return True, None, "daemon"
-        why = (
-            f"it was stopped at {iso(record.stopped_at)}"
-            if record.stopped_at is not None
-            else f"pid {record.pid} on {record.host} is not ticking (crashed, hung or killed?)"
-        )
+        if record.stopped_at is not None:
+            why = f"it was stopped at {iso(record.stopped_at)}"
+        elif last_daemon_tick is not None and last_daemon_tick["finished_at"] is None:
+            why = f"pid {record.pid} on {record.host} never finished that tick (hung or killed?)"
+        else:
+            why = f"pid {record.pid} on {record.host} is not ticking (crashed, hung or killed?)"
         return (
             False,
             f"the daemon's last tick was at {iso(seen)}, {_age(age)} ago, more than {limit}: {why}",
