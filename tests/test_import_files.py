@@ -100,9 +100,19 @@ def test_files_that_cannot_be_read(workspace: Workspace) -> None:
 
 def test_a_csv_without_its_required_columns(workspace: Workspace) -> None:
     contacts = workspace.write("c.csv", "email\na@b.de\n")
-    result = workspace.cli("import", "contacts", str(contacts))
+    result = workspace.cli("import", "contacts", str(contacts), "--skip-invalid")
     assert result.exit_code == 1
-    assert f"{contacts}:2: id: is required" in result.stderr
+    assert result.stderr == (
+        f"error: {contacts}:1: id: the required column is missing (the header has: email)\n"
+    )
+    events = workspace.write("e.csv", "id;kunde;datum\n1;2;2026-01-01\n")
+    result = workspace.cli("import", "events", str(events))
+    assert result.exit_code == 1
+    assert (
+        f"{events}:1: contact_id: the required column is missing (the header has: id, kunde, datum)"
+        in result.stderr
+    )
+    assert f"{events}:1: occurred_at: the required column is missing" in result.stderr
 
 
 def test_a_terminal_gets_a_progress_bar(workspace: Workspace) -> None:

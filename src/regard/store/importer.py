@@ -114,7 +114,8 @@ class _Import:
         self.changed = 0
 
     def run(self, path: str | Path, stdin: IO[bytes] | None) -> ImportResult:
-        with open_rows(path, stdin=stdin) as source, self.store.write() as conn:
+        required = ("id",) if self.kind == "contacts" else ("id", "contact_id", "occurred_at")
+        with open_rows(path, required=required, stdin=stdin) as source, self.store.write() as conn:
             result = ImportResult(kind=self.kind, file=source.name)
             forgotten = {r[0] for r in conn.execute("SELECT id_hash FROM forgotten")}
             before = self._count()

@@ -44,6 +44,7 @@ class Source:
     size: int | None
     binary: IO[bytes]
     columns: tuple[str, ...] | None = None
+    required: tuple[str, ...] = ()
     _owned: bool = field(default=True, repr=False)
 
     def rows(self) -> Iterator[tuple[int, Row | BadLine]]:
@@ -111,7 +112,7 @@ class Source:
         )
         header = next(csv.reader([header_line], delimiter=delimiter))
         columns = tuple(c.strip() for c in header)
-        _check_header(self.name, columns)
+        _check_header(self.name, columns, self.required)
         self.columns = columns
         width = len(columns)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
@@ -160,8 +161,12 @@ def _unquoted_count(line: str, char: str) -> int:
     return count
 
 
-def _check_header(name: str, columns: tuple[str, ...]) -> None:
-    problems = []
+def _check_header(name: str, columns: tuple[str, ...], required: tuple[str, ...]) -> None:
+    problems = [
+        f"{name}:1: {column}: the required column is missing (the header has: {', '.join(columns)})"
+        for column in required
+        if column not in columns
+    ]
     seen: set[str] = set()
     for n, column in enumerate(columns, start=1):
         if not column:
@@ -173,12 +178,17 @@ def _check_header(name: str, columns: tuple[str, ...]) -> None:
         raise InputError("\n".join(problems))
 
 
-def open_rows(path: str | Path, *, stdin: IO[bytes] | None = None) -> Source:
+def open_rows(
+    path: str | Path, *, required: tuple[str, ...] = (), stdin: IO[bytes] | None = None
+) -> Source:
     """Open ``path`` for reading rows: ``.csv``, ``.jsonl`` (or ``.ndjson``), or ``-`` for
-    JSONL on stdin. Raises InputError for a missing file or an unknown format."""
+    JSONL on stdin. Raises InputError for a missing file or an unknown format, and (when
+    reading starts) for a CSV header without one of the ``required`` columns."""
     if str(path) == "-":
         stream = stdin if stdin is not None else sys.stdin.buffer
-        return Source(name="<stdin>", kind="jsonl", size=None, binary=stream, _owned=False)
+        return Source(
+            name="<stdin>", kind="jsonl", size=None, binary=stream, required=required, _owned=False
+        )
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".csv":
@@ -194,4 +204,4 @@ def open_rows(path: str | Path, *, stdin: IO[bytes] | None = None) -> Source:
     except OSError as exc:
         raise InputError(f"{p}: cannot read: {exc.strerror}") from None
     size = p.stat().st_size
-    return Source(name=str(p), kind=kind, size=size, binary=binary)
+    return Source(name=str(p), kind=kind, size=size, binary=binary, required=required)
