@@ -135,6 +135,7 @@ def goal_arms(
             FROM deliveries d
             WHERE d.campaign = :campaign AND d.state IN ('sent', 'held_out')
               AND d.created_at BETWEEN :since AND :until
+              AND (d.state = 'held_out' OR d.sent_at <= :until)  -- sent by the report's end
         ),
         judged AS (
             SELECT arm.state, EXISTS (
