@@ -182,43 +182,35 @@ class _Dispatch:
             # never claim more than the rate lets out in a quarter of the lease
             batch = max(1, min(concurrency, int(lease / 4 / limiter.interval)))
         ready: deque[claims.Claim] = deque()
-        refill = asyncio.Lock()
         exhausted = False
 
-        async def next_claim() -> claims.Claim | None:
+        def next_claim() -> claims.Claim | None:
+            # synchronous on purpose: no other worker can run between the look and the claim
             nonlocal exhausted
-            while not self.stop.is_set():
-                if ready:
-                    return ready.popleft()
-                if exhausted:
-                    return None
-                async with refill:
-                    if ready or exhausted:
-                        continue
-                    got = claims.claim(
-                        self.store,
-                        provider=name,
-                        owner=self.owner,
-                        at=self.at,
-                        now=int(time.time()),
-                        lease_seconds=lease,
-                        limit=batch,
-                    )
-                    result.claimed += len(got)
-                    result.reclaimed += sum(c.reclaimed for c in got)
-                    exhausted = not got
-                    ready.extend(got)
-            return None
+            if self.stop.is_set():
+                return None
+            if not ready and not exhausted:
+                got = claims.claim(
+                    self.store,
+                    provider=name,
+                    owner=self.owner,
+                    at=self.at,
+                    now=int(time.time()),
+                    lease_seconds=lease,
+                    limit=batch,
+                )
+                result.claimed += len(got)
+                result.reclaimed += sum(c.reclaimed for c in got)
+                exhausted = not got
+                ready.extend(got)
+            return ready.popleft() if ready else None
 
         async def worker() -> None:
             while not self.stop.is_set():
                 if limiter is not None:
                     await limiter.acquire()
-                claimed = await next_claim()
+                claimed = next_claim()
                 if claimed is None:
-                    return
-                if self.stop.is_set():
-                    ready.appendleft(claimed)  # not sent: released below
                     return
                 outcome = await self._attempt(provider, claimed, client)
                 self._record(claimed, outcome, result)
