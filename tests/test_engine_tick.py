@@ -283,6 +283,12 @@ def test_preview_shows_the_message_or_why_not(workspace: Workspace) -> None:
     assert late["reason"] == "too_late"
     assert workspace.cli("preview", "nope", "anna").exit_code == 1
     assert workspace.cli("preview", "thanks", "nobody").exit_code == 1
+    assert workspace.cli("preview", "thanks", "anna", "--event", "o-bob").exit_code == 1
+    by_event = workspace.cli_json(
+        "preview", "thanks", "anna", "--event", "o-anna", "--at", "2026-03-03T12:00:00Z"
+    )
+    assert (by_event["decision"], by_event["occasion"]) == ("pending", "o-anna")
+    assert by_event["message"]["subject"] == "Danke, Anna"
     workspace.cli("run", "--at", "2026-03-03T12:00:00Z")
     decided = workspace.cli_json("preview", "thanks", "anna", "--at", "2026-03-04T12:00:00Z")
     assert decided["reason"] == "already_decided"

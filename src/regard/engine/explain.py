@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.engine.decisions import Decision
-from regard.engine.tick import campaign_list, campaign_span, candidates, run_tick
+from regard.engine.tick import Campaigns, campaign_list, campaign_span, candidates, run_tick
 from regard.errors import InputError
 from regard.times import format_duration, iso, to_epoch
 from regard.triggers import Occasion, Span, due_occasions, seconds
@@ -80,7 +80,7 @@ def explain(
     at: datetime,
     event_id: str | None = None,
     *,
-    campaigns: Any = None,
+    campaigns: Campaigns | None = None,
 ) -> Explanation:
     """What a tick at ``at`` would do for ``contact_id`` in ``campaign`` (only the occasion
     of ``event_id`` when given). ``campaigns`` are the others evaluated in the same tick.
@@ -90,6 +90,10 @@ def explain(
     with store.rolled_back() as conn:
         if conn.execute("SELECT 1 FROM contacts WHERE id = ?", (contact_id,)).fetchone() is None:
             raise InputError(f"no contact with id {contact_id!r}")
+        if event_id is not None:
+            row = conn.execute("SELECT contact_id FROM events WHERE id = ?", (event_id,)).fetchone()
+            if row is None or row["contact_id"] != contact_id:
+                raise InputError(f"contact {contact_id!r} has no event with id {event_id!r}")
         if not campaign.enabled:
             return _none(campaign, contact_id, moment, "disabled", "the campaign is disabled")
         result = run_tick(conn, config, [*others, campaign], moment, contact_ids=[contact_id])

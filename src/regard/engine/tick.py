@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from regard.campaigns.loader import CampaignSet
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.engine.decisions import Decision, capped, delivery_id, in_holdout
@@ -63,12 +64,17 @@ class TickResult:
         }
 
 
-def campaign_list(campaigns: Any) -> list[Campaign]:
-    """Campaigns from a list, a mapping by id, or a loaded set (``.campaigns``)."""
-    inner = getattr(campaigns, "campaigns", campaigns)
-    if isinstance(inner, Mapping):
-        inner = inner.values()
-    return list(inner)
+# what callers pass as "the campaigns": a list, a mapping by id, or a loaded CampaignSet
+Campaigns = Iterable[Campaign] | Mapping[str, Campaign] | CampaignSet
+
+
+def campaign_list(campaigns: Campaigns) -> list[Campaign]:
+    """Campaigns from a list, a mapping by id, or a loaded set."""
+    if isinstance(campaigns, CampaignSet):
+        return list(campaigns.campaigns)
+    if isinstance(campaigns, Mapping):
+        return list(campaigns.values())
+    return list(campaigns)
 
 
 def in_priority_order(campaigns: Iterable[Campaign]) -> list[Campaign]:
@@ -77,7 +83,7 @@ def in_priority_order(campaigns: Iterable[Campaign]) -> list[Campaign]:
 
 
 def tick(
-    store: Store, config: Config, campaigns: Any, at: datetime, *, kind: str = "run"
+    store: Store, config: Config, campaigns: Campaigns, at: datetime, *, kind: str = "run"
 ) -> TickResult:
     """Evaluate every enabled campaign at ``at`` and record each decision, in one
     transaction; then hold back what is outside its window or over its daily limit.
@@ -91,7 +97,7 @@ def tick(
 
 
 def plan(
-    store: Store, config: Config, campaigns: Any, at: datetime, *, campaign: str | None = None
+    store: Store, config: Config, campaigns: Campaigns, at: datetime, *, campaign: str | None = None
 ) -> list[Decision]:
     """What a tick at ``at`` would decide (optionally only for one campaign), writing
     nothing: the tick itself, run in a transaction that is rolled back."""
