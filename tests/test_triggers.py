@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,32 @@ def test_milestone_order_count_and_total_spent(store: Store) -> None:
     ]
     # only the crossing order: later orders above the threshold are not new occasions
     assert due(store, spent, "2026-04-02T10:00:00Z") == []
+
+
+def test_due_queries_never_scan_contacts_or_events(store: Store) -> None:
+    """The cost of a tick follows what is due: every trigger query is an index search."""
+    # a shop of some size, with statistics, so the planner chooses as it would in production
+    start = epoch("2023-01-01T00:00:00Z")
+    for i in range(2000):
+        day = date(1960 + i % 40, 1 + i % 12, 1 + i % 28).isoformat()
+        add_contact(store.conn, f"c{i}", birthday=day, signup_at=start + i * 40_000)
+        for n in range(5):
+            add_event(store.conn, f"o{i}-{n}", f"c{i}", start + i * 40_000 + n * 86_400 * 30)
+    refresh_facts(store.conn)
+    store.conn.execute("ANALYZE")
+    triggers = [
+        {"type": "post_purchase", "nth": 1},
+        {"type": "inactivity", "after": "30d", "min_events": 0},
+        {"type": "anniversary", "field": "birthday"},
+        {"type": "anniversary", "field": "signup_at"},
+        {"type": "anniversary", "field": "first_order_at"},
+        {"type": "milestone", "metric": "total_spent", "threshold": 10},
+    ]
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    for trigger in triggers:
+        due(store, trigger, "2026-05-17T12:00:00Z")
+    store.conn.set_trace_callback(None)
+    for sql in statements:
+        plan = " | ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+        assert not re.search(r"SCAN (c|e|p|contacts|events)\b", plan), (sql, plan)

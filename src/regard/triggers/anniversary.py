@@ -99,10 +99,12 @@ def _candidates(
 ) -> list[tuple[str, str | None, object]]:
     """(contact id, time zone, the field's value as of ``at``) for the month-days."""
     params: list[object] = []
+    index = ""
     if field == "birthday":
-        value, key = "c.birthday", "substr(c.birthday, 6, 5)"
+        value, key, index = "c.birthday", "substr(c.birthday, 6, 5)", "contacts_birthday"
     elif field == "signup_at":
         value, key = "c.signup_at", "strftime('%m-%d', c.signup_at, 'unixepoch')"
+        index = "contacts_signup_day"
     elif field == "first_order_at":
         # the stored fact finds the candidates; the events say what it was as of `at`
         value = (
@@ -110,11 +112,14 @@ def _candidates(
             " WHERE x.contact_id = c.id AND x.type = 'order' AND x.occurred_at <= ?)"
         )
         key = "strftime('%m-%d', c.first_order_at, 'unixepoch')"
+        index = "contacts_first_order_day"
         params.append(span.at)
     else:
         value, key = "json_extract(c.attributes, ?)", "substr(value, 6, 5)"
         params.append(f'$."{field}"')
-    sql = f"SELECT c.id, c.timezone, {value} AS value FROM contacts c WHERE value IS NOT NULL"
+    # the month-day index, always: table statistics must not turn this into a scan
+    source = f"contacts c INDEXED BY {index}" if days is not None and index else "contacts c"
+    sql = f"SELECT c.id, c.timezone, {value} AS value FROM {source} WHERE value IS NOT NULL"
     if days is not None:
         sql += f" AND {key} IN ({', '.join('?' for _ in days)})"
         params.extend(days)

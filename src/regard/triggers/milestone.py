@@ -45,7 +45,7 @@ def due(conn: sqlite3.Connection, trigger: MilestoneTrigger, span: Span) -> list
             SELECT o.contact_id, o.id, o.occurred_at,
                    row_number() OVER w AS n,
                    sum(coalesce(o.amount, 0)) OVER w AS running
-            FROM candidates c JOIN events o ON o.contact_id = c.contact_id
+            FROM candidates cand JOIN events o ON o.contact_id = cand.contact_id
             WHERE o.type = 'order' AND o.occurred_at <= ?
             WINDOW w AS (PARTITION BY o.contact_id ORDER BY o.occurred_at, o.id
                          ROWS UNBOUNDED PRECEDING)
