@@ -11,8 +11,56 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from regard.render.environment import Empty
+from jinja2 import StrictUndefined
+
 from regard.times import from_epoch
+
+
+class Missing(StrictUndefined):
+    """A name or field that does not exist: printing, testing or iterating it is an error."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        hint = self._undefined_hint
+        if hint:
+            return hint
+        obj = self._undefined_obj
+        if isinstance(obj, Record):
+            return f"{obj._label} has no field {self._undefined_name!r}"
+        return super()._undefined_message
+
+
+class Empty(Missing):
+    """A field that exists but has no value for this contact (NULL in the store).
+
+    It is false in ``{% if %}``, empty in loops and takes ``| default(...)``, but printing it
+    is an error: a message must never read "Hallo ,".
+    """
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:  # type: ignore[override]
+        return False
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        return iter(())
+
+    def __len__(self) -> int:  # type: ignore[override]
+        return 0
+
+    def __eq__(self, other: object) -> bool:  # type: ignore[override]
+        return other is None or isinstance(other, Empty)
+
+    def __ne__(self, other: object) -> bool:  # type: ignore[override]
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(None)
+
+    def __contains__(self, item: object) -> bool:  # type: ignore[override]
+        return False
 
 
 class Record:
@@ -98,4 +146,4 @@ def no_event(trigger: str) -> Empty:
     return Empty(hint=f"there is no event for a campaign with trigger {trigger}")
 
 
-__all__ = ["Record", "contact_view", "event_view", "no_event", "unwrap", "wrap"]
+__all__ = ["Empty", "Missing", "Record", "contact_view", "event_view", "no_event", "unwrap", "wrap"]

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, Template, UndefinedError
+from jinja2 import FileSystemLoader, Template, UndefinedError
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from regard.render.context import Empty, Missing, Record
 
 SUFFIX = ".j2"
 MAX_BLOCK_CHARS = 100_000  # far more than any e-mail, SMS or card needs
@@ -46,79 +49,53 @@ def locale_candidates(locale: str | None) -> list[str]:
 
 def template_files(templates_dir: Path, name: str) -> dict[str, Path]:
     """The files of template ``name``: locale suffix (``""`` for ``<name>.j2``) → path."""
-    found: dict[str, Path] = {}
-    if not templates_dir.is_dir():
-        return found
-    base = templates_dir / f"{name}{SUFFIX}"
-    if base.is_file():
-        found[""] = base
-    for path in sorted(templates_dir.glob(f"{glob_escape(name)}.*{SUFFIX}")):
-        locale = path.name[len(name) + 1 : -len(SUFFIX)]
-        if locale and "." not in locale and path.is_file():
-            found[locale] = path
-    return found
+    return dict(_files_of(templates_dir, name, _listing(templates_dir)))
 
 
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
+@functools.lru_cache(maxsize=1024)
+def _files_of(folder: Path, name: str, listing: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+    found: list[tuple[str, Path]] = []
+    prefix = f"{name}."
+    for file_name in listing:
+        if file_name == f"{name}{SUFFIX}":
+            found.append(("", folder / file_name))
+        elif file_name.startswith(prefix) and file_name.endswith(SUFFIX):
+            locale = file_name[len(prefix) : -len(SUFFIX)]
+            if locale and "." not in locale:
+                found.append((locale, folder / file_name))
+    return tuple(found)
+
+
+_LISTINGS: dict[Path, tuple[int, tuple[str, ...]]] = {}
+
+
+def _listing(folder: Path) -> tuple[str, ...]:
+    """The template file names in ``folder``, re-read only when the folder changes (adding
+    or removing a file changes its mtime; edits are picked up by Jinja's auto-reload)."""
+    try:
+        stamp = folder.stat().st_mtime_ns
+    except OSError:
+        return ()
+    cached = _LISTINGS.get(folder)
+    if cached is None or cached[0] != stamp:
+        names = tuple(sorted(p.name for p in folder.glob(f"*{SUFFIX}") if p.is_file()))
+        cached = (stamp, names)
+        _LISTINGS[folder] = cached
+    return cached[1]
 
 
 def pick_template(templates_dir: Path, name: str, locale: str | None) -> Path | None:
     """The file for ``name`` in ``locale``, with the documented fallback; None if none."""
-    files = template_files(templates_dir, name)
+    return _pick(templates_dir, name, locale, _listing(templates_dir))
+
+
+@functools.lru_cache(maxsize=4096)
+def _pick(folder: Path, name: str, locale: str | None, listing: tuple[str, ...]) -> Path | None:
+    files = dict(_files_of(folder, name, listing))
     for candidate in locale_candidates(locale):
         if candidate in files:
             return files[candidate]
     return None
-
-
-class Missing(StrictUndefined):
-    """A name or field that does not exist: printing, testing or iterating it is an error."""
-
-    __slots__ = ()
-
-    @property
-    def _undefined_message(self) -> str:
-        from regard.render.context import Record
-
-        hint = self._undefined_hint
-        if hint:
-            return hint
-        obj = self._undefined_obj
-        if isinstance(obj, Record):
-            return f"{obj._label} has no field {self._undefined_name!r}"
-        return super()._undefined_message
-
-
-class Empty(Missing):
-    """A field that exists but has no value for this contact (NULL in the store).
-
-    It is false in ``{% if %}``, empty in loops and takes ``| default(...)``, but printing it
-    is an error: a message must never read "Hallo ,".
-    """
-
-    __slots__ = ()
-
-    def __bool__(self) -> bool:  # type: ignore[override]
-        return False
-
-    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
-        return iter(())
-
-    def __len__(self) -> int:  # type: ignore[override]
-        return 0
-
-    def __eq__(self, other: object) -> bool:  # type: ignore[override]
-        return other is None or isinstance(other, Empty)
-
-    def __ne__(self, other: object) -> bool:  # type: ignore[override]
-        return not self.__eq__(other)
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(None)
-
-    def __contains__(self, item: object) -> bool:  # type: ignore[override]
-        return False
 
 
 _range_budget: ContextVar[list[int]] = ContextVar("range_budget")
@@ -212,6 +189,12 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
         """regard's own filters (trusted code: their arguments are not limited)."""
         self.filters.update(filters)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # a record's fields are its only attributes: skip the attribute lookup that fails
+        if type(obj) is Record:
+            return obj[attribute] if attribute in obj else self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         if __obj is not budget_range:
             for value in (*args, *kwargs.values()):
@@ -229,9 +212,9 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
         return wrapped
 
 
-def render_block(template: Template, block: str, variables: dict[str, Any]) -> str:
-    """One ``{% block %}`` of ``template`` rendered with ``variables``, capped in size."""
-    context = template.new_context(variables)
+def render_block(template: Template, block: str, context: Context) -> str:
+    """One ``{% block %}`` of ``template`` rendered in ``context`` (from
+    ``template.new_context(variables)``), capped in size."""
     size = 0
     chunks: list[str] = []
     for chunk in template.blocks[block](context):

@@ -13,6 +13,7 @@ the contact's time zone and the config's currency, set by :func:`rendering_for`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -49,6 +50,7 @@ class Formatting:
 _current: ContextVar[Formatting] = ContextVar("formatting")
 
 
+@functools.lru_cache(maxsize=256)
 def babel_locale(name: str | None, fallback: str = "en") -> Locale:
     """The babel Locale for ``de``, ``de-AT`` or ``de_AT``; ``fallback`` when unknown."""
     for candidate in (name, fallback, "en"):
@@ -80,7 +82,13 @@ def _zone_or_utc(name: str | None) -> tzinfo:
 
 def current() -> Formatting:
     """The formatting of the message being rendered (English, UTC, EUR outside one)."""
-    return _current.get(Formatting(Locale("en"), zone("UTC"), "EUR"))
+    formatting = _current.get(None)
+    return formatting if formatting is not None else _outside()
+
+
+@functools.cache
+def _outside() -> Formatting:
+    return Formatting(Locale("en"), zone("UTC"), "EUR")
 
 
 def _present(value: Any, what: str) -> Any:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Template, TemplateNotFound, TemplateSyntaxError
 from jinja2 import TemplateError as JinjaError
+from jinja2.runtime import Context
 
 from regard.errors import ProviderError, TemplateError
 from regard.render.context import Record, contact_view, event_view, no_event
@@ -79,9 +80,9 @@ class Templates:
 _FOLDERS: dict[Path, Templates] = {}
 
 
-def templates_for(config: Config) -> Templates:
+def templates_for(config: Config, folder: Path | None = None) -> Templates:
     """The (cached) templates of the config's templates folder."""
-    folder = config.templates_dir
+    folder = folder or config.templates_dir
     if folder not in _FOLDERS:
         _FOLDERS[folder] = Templates(folder)
     return _FOLDERS[folder]
@@ -113,7 +114,7 @@ def message_context(
                 "trigger": campaign.trigger.type,
             },
         ),
-        "sender": Record("sender", config.sender.model_dump()),
+        "sender": Record("sender", dict(vars(config.sender))),
         "now": now,
     }
 
@@ -135,29 +136,35 @@ def render_message(
     Raises TemplateError naming the template file, line and the problem.
     """
     locale = str(contact.get("locale") or config.locale)
-    path = pick_template(config.templates_dir, campaign.template, locale)
+    folder = config.templates_dir
+    path = pick_template(folder, campaign.template, locale)
     if path is None:
         raise TemplateError(
-            f"{config.templates_dir / (campaign.template + '.j2')}: no template "
+            f"{folder / (campaign.template + '.j2')}: no template "
             f"{campaign.template!r} for locale {locale!r} (and no {campaign.template}.j2)"
         )
-    templates = templates_for(config)
+    templates = templates_for(config, folder)
     variables = message_context(config, campaign, contact, event, occasion, now)
     blocks: dict[str, str] = {}
     tz = contact.get("timezone") or config.timezone
     with rendering_for(locale, str(tz), config.currency):
         reset_budget()
         needed = REQUIRED_BLOCKS[campaign.channel]
-        for block in (*needed, *OPTIONAL_BLOCKS.get(campaign.channel, ())):
-            template = templates.load(path, html=block == "html")
-            if block not in template.blocks:
-                if block in needed:
-                    raise TemplateError(
-                        f"{path}: no {{% block {block} %}} (a {campaign.channel} message needs "
-                        f"{' and '.join(needed)})"
-                    )
-                continue
-            blocks[block] = _render(template, block, variables, path)
+        plain = templates.load(path)
+        # shared: the variables are the context's only parent (globals merged in once here)
+        variables = {**plain.globals, **variables}
+        context = plain.new_context(variables, shared=True)
+        for block in needed:
+            if block not in plain.blocks:
+                raise TemplateError(
+                    f"{path}: no {{% block {block} %}} (a {campaign.channel} message needs "
+                    f"{' and '.join(needed)})"
+                )
+            blocks[block] = _render(plain, block, context, path)
+        if "html" in OPTIONAL_BLOCKS.get(campaign.channel, ()) and "html" in plain.blocks:
+            escaping = templates.load(path, html=True)
+            context = escaping.new_context(variables, shared=True)
+            blocks["html"] = _render(escaping, "html", context, path)
     message = Message(
         subject=" ".join(blocks["subject"].split()) if "subject" in blocks else None,
         text=_tidy(blocks["text"]) if "text" in blocks else None,
@@ -172,9 +179,9 @@ def render_message(
     return message
 
 
-def _render(template: Template, block: str, variables: dict[str, Any], path: Path) -> str:
+def _render(template: Template, block: str, context: Context, path: Path) -> str:
     try:
-        return render_block(template, block, variables)
+        return render_block(template, block, context)
     except (JinjaError, ArithmeticError, TypeError, ValueError, RecursionError) as exc:
         line = template_line(template, exc)
         where = f"{path}:{line}" if line else str(path)
