@@ -286,7 +286,10 @@ def test_money_outside_a_message_defaults_to_english(tmp_path: Path) -> None:
         ("{{ ''.__class__.__mro__ }}", "access to attribute '__class__' of 'str' object is unsafe"),
         ("{{ contact.__class__ }}", "contact has no field '__class__'"),
         ("{{ contact['_data'] }}", "access to attribute '_data' of 'Record' object is unsafe"),
-        ("{{ contact.first_name.__class__.__mro__ }}", "access to attribute '__class__' of 'str' object is unsafe"),
+        (
+            "{{ contact.first_name.__class__.__mro__ }}",
+            "access to attribute '__class__' of 'str' object is unsafe",
+        ),
         ("{{ contact.data }}", "contact has no field 'data'"),
         (
             "{{ cycler.__init__.__globals__ }}",
