@@ -303,3 +303,18 @@ def test_campaign_broken_and_fixed_while_running(shop: Any, sink: FaultySink) ->
     daemon.signal(signal.SIGTERM)
     assert daemon.wait() == 0
     assert len(sink.accepted()) == 4 and all(n == 1 for n in sink.accepted().values())
+
+
+def test_a_second_signal_ends_the_daemon_at_once(shop: Any, sink: FaultySink) -> None:
+    sink.slow = 1.5  # requests in flight outlast the patience of whoever signals twice
+    backlog(shop, 8)
+    daemon = shop.start()
+    wait_for(lambda: sink.hits, what="requests in flight")
+    daemon.signal(signal.SIGTERM)
+    wait_for(lambda: daemon.events("stopping"), what="the first signal handled")
+    daemon.signal(signal.SIGTERM)
+    began = time.monotonic()
+    assert daemon.wait(timeout=10) == -signal.SIGTERM
+    assert time.monotonic() - began < 1.0
+    with store_of(shop) as store:  # the claims stay for their lease: nothing is lost
+        assert "sending" in states(store).values()
