@@ -312,3 +312,26 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
     assert retry_delay(1, settings, retry_after=7200).total_seconds() == 7200
     tiny = DeliverySettings(backoff=timedelta(0), max_backoff=timedelta(0))
     assert retry_delay(1, tiny).total_seconds() == 1
+
+
+def test_an_unsubscribe_after_the_tick_stops_the_delivery(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path)
+    by_contact, by_address, other_channel, fine = add_pending(
+        store, ["c1", "c2", "c3", "c4"], provider="scripted", due_at=to_epoch(AT)
+    )
+    with store.write() as conn:
+        conn.executemany(
+            "INSERT INTO suppressions (contact_id, channel, address, reason, created_at) "
+            "VALUES (?, ?, ?, 'unsubscribed', 0)",
+            [("c1", "*", None), (None, "email", "c2@example.org"), ("c3", "sms", None)],
+        )
+    result = dispatch(store, config, AT)
+    assert result.unsubscribed == 2
+    assert sorted(Scripted.calls) == ["c3", "c4"]
+    assert states(store) == {
+        by_contact: "skipped",
+        by_address: "skipped",
+        other_channel: "sent",
+        fine: "sent",
+    }
+    assert row(store, by_contact)["reason"] == "unsubscribed"

@@ -119,12 +119,13 @@ def _tick(
 
 def due_deliveries(store: Store, at: datetime) -> list[dict[str, Any]]:
     """What a dispatch at ``at`` would send now: id, campaign, contact, provider, due time."""
-    from regard.delivery.claims import DUE_PENDING, EXPIRED_CLAIM
+    from regard.delivery.claims import DUE_PENDING, EXPIRED_CLAIM, UNSUBSCRIBED
 
     rows = store.conn.execute(
         f"""
         SELECT id, campaign, contact_id, occasion, channel, provider, due_at, attempts
-        FROM deliveries WHERE ({DUE_PENDING}) OR ({EXPIRED_CLAIM})
+        FROM deliveries d
+        WHERE (({DUE_PENDING}) OR ({EXPIRED_CLAIM})) AND NOT {UNSUBSCRIBED}
         ORDER BY provider, priority DESC, coalesce(not_before, due_at), id
         """,
         {"at": to_epoch(at), "now": int(time.time())},

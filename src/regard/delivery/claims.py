@@ -26,6 +26,12 @@ from regard.store import Store
 # occasion's due time) has come
 DUE_PENDING = "state = 'pending' AND coalesce(not_before, due_at) <= :at"
 EXPIRED_CLAIM = "state = 'sending' AND lease_until < :now"
+# the contact (for this channel or all) or the address has a suppression; ``d`` = deliveries
+UNSUBSCRIBED = """(
+    EXISTS (SELECT 1 FROM suppressions s
+            WHERE s.contact_id = d.contact_id AND s.channel IN (d.channel, '*'))
+    OR EXISTS (SELECT 1 FROM suppressions s WHERE s.address = json_extract(d.message, '$.to'))
+)"""
 
 CLAIM_COLUMNS = (
     "id, campaign, contact_id, occasion, channel, provider, message, created_at, attempts"
@@ -56,6 +62,28 @@ def log(conn: sqlite3.Connection, ids: Iterable[str], at: int, state: str, detai
         "INSERT INTO delivery_log (delivery_id, at, state, detail) VALUES (?, ?, ?, ?)",
         [(i, at, state, detail) for i in ids],
     )
+
+
+def skip_unsubscribed(store: Store, *, at: int, now: int) -> int:
+    """Due deliveries whose contact (for that channel, or for all) or address has been
+    unsubscribed since the tick decided: ``skipped`` with reason ``unsubscribed``, never sent.
+
+    A delivery may wait hours for its window or its next attempt; an unsubscribe in between
+    must still stop it. Returns how many were skipped.
+    """
+    with store.write() as conn:
+        rows = conn.execute(
+            f"""
+            UPDATE deliveries AS d
+            SET state = 'skipped', reason = 'unsubscribed', updated_at = :now
+            WHERE {DUE_PENDING}
+              AND {UNSUBSCRIBED}
+            RETURNING id
+            """,
+            {"at": at, "now": now},
+        ).fetchall()
+        log(conn, [r[0] for r in rows], at, "skipped", "unsubscribed before it was sent")
+    return len(rows)
 
 
 def due_providers(conn: sqlite3.Connection, at: int, now: int) -> list[str]:

@@ -61,6 +61,7 @@ class DispatchResult:
     released: int = 0
     lost: int = 0  # outcomes not recorded because another run had taken the claim over
     deferred: int = 0  # due, but held back to their window or daily limit
+    unsubscribed: int = 0  # skipped: the contact unsubscribed after the tick decided
     simulated: bool = False
     skipped_providers: dict[str, str] = field(default_factory=dict)  # name → why
     duration: float = 0.0
@@ -75,6 +76,7 @@ class DispatchResult:
             "released": self.released,
             "lost": self.lost,
             "deferred": self.deferred,
+            "unsubscribed": self.unsubscribed,
             "simulated": self.simulated,
             "skipped_providers": dict(self.skipped_providers),
             "duration": round(self.duration, 3),
@@ -100,7 +102,8 @@ def dispatch(
     crashed runs whose lease has expired), then record each outcome.
 
     First, deliveries outside their campaign's window or over its daily limit are held
-    back (``campaigns``: the loaded campaigns; read from the config when not given).
+    back (``campaigns``: the loaded campaigns; read from the config when not given), and
+    those whose contact unsubscribed since the tick are skipped.
     ``at`` is "now" for the records (``sent_at``, the next attempt time); leases use the
     real clock, since they protect against real processes. ``simulate``: nothing is sent,
     due deliveries are marked sent at ``at``. Never raises for a failed delivery.
@@ -111,6 +114,7 @@ def dispatch(
         campaigns = load_campaigns(config).campaigns
     with store.write() as conn:
         result.deferred = release_due(conn, config, campaigns, at)
+    result.unsubscribed = claims.skip_unsubscribed(store, at=to_epoch(at), now=int(time.time()))
     if simulate:
         costs = {n: float(t.cost) for n, t in config.providers.items() if t.cost is not None}
         marked = claims.mark_sent_simulated(
