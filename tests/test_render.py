@@ -134,6 +134,11 @@ def test_required_blocks(workspace: Workspace) -> None:
             "contact.company is empty here (test it with {% if contact.company %})",
         ),
         ("{{ shop }}", 6, "'shop' is undefined"),
+        (
+            "{{ sender.company }}",
+            6,
+            "sender.company is empty here (test it with {% if sender.company %})",
+        ),
         ("{{ event.coupon }}", 6, "event has no field 'coupon'"),
         (
             "{{ contact.company | upper }}",
@@ -196,6 +201,11 @@ def test_syntax_error_names_file_and_line(workspace: Workspace) -> None:
         ("de", "{{ event.occurred_at | datetime }}", "21. November 2026, 00:30"),
         ("en", "{{ event.occurred_at | datetime }}", "November 21, 2026, 12:30 AM"),
         ("de", "{{ event.occurred_at | time }}", "00:30"),
+        ("en", "{{ event.occurred_at | time }}", "12:30 AM"),
+        ("en", "{{ event.occurred_at | datetime('yyyy-MM-dd HH:mm') }}", "2026-11-21 00:30"),
+        ("en", "{{ 49.9 | money('GBP') }}", "£49.90"),
+        ("de", "{{ event.amount | money(event.currency) }}", "49,90 €"),
+        ("en", "{{ contact.first_name | first_name }}", "Anna"),
         ("de", "{{ contact.birthday | date }}", "17. Mai 1990"),
         ("en", "{{ contact.birthday | date('d MMMM') }}", "17 May"),
         ("de", "{{ '2026-03-01' | date }}", "1. März 2026"),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from regard.campaigns.audience import (
+from regard.campaigns.grammar import (
     CONTACT_KINDS,
     EVENT_KINDS,
     Kind,

@@ -63,10 +63,13 @@ def babel_locale(name: str | None, fallback: str = "en") -> Locale:
 
 
 @contextmanager
-def rendering_for(locale: str | None, tz: str | tzinfo | None, currency: str) -> Iterator[None]:
-    """Format with ``locale``, ``tz`` and ``currency`` inside the block."""
+def rendering_for(
+    locale: str | None, tz: str | tzinfo | None, currency: str, *, fallback: str = "en"
+) -> Iterator[None]:
+    """Format with ``locale`` (``fallback`` when babel does not know it), ``tz`` and
+    ``currency`` inside the block."""
     timezone = tz if isinstance(tz, tzinfo) else _zone_or_utc(tz)
-    token = _current.set(Formatting(babel_locale(locale), timezone, currency))
+    token = _current.set(Formatting(babel_locale(locale, fallback), timezone, currency))
     try:
         yield
     finally:

@@ -114,7 +114,8 @@ def message_context(
                 "trigger": campaign.trigger.type,
             },
         ),
-        "sender": Record("sender", dict(vars(config.sender))),
+        # an unset sender field is empty, not "": a signature must not print blank
+        "sender": Record("sender", {k: v or None for k, v in vars(config.sender).items()}),
         "now": now,
     }
 
@@ -147,7 +148,7 @@ def render_message(
     variables = message_context(config, campaign, contact, event, occasion, now)
     blocks: dict[str, str] = {}
     tz = contact.get("timezone") or config.timezone
-    with rendering_for(locale, str(tz), config.currency):
+    with rendering_for(locale, str(tz), config.currency, fallback=config.locale):
         reset_budget()
         needed = REQUIRED_BLOCKS[campaign.channel]
         plain = templates.load(path)
