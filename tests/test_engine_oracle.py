@@ -59,10 +59,10 @@ def contacts(draw: st.DrawFn, index: int, base: datetime) -> dict[str, Any]:
     signup_years = draw(st.integers(1, 3))
     signup = base - timedelta(days=365 * signup_years + draw(st.integers(-3, 12)),
                               hours=draw(st.integers(-12, 12)))  # fmt: skip
-    full = draw(st.booleans())
+    full = draw(st.sampled_from([True, True, False]))
     return {
         "id": f"k{index}",
-        "email": draw(st.sampled_from([f"k{index}@example.com", None])),
+        "email": draw(st.sampled_from([f"k{index}@example.com", f"k{index}@example.com", None])),
         "phone": draw(st.sampled_from(["+4915112345678", None])),
         "first_name": draw(st.sampled_from(["Anna", None])),
         "company": draw(st.sampled_from(["Blumen GmbH", None])),
@@ -73,8 +73,9 @@ def contacts(draw: st.DrawFn, index: int, base: datetime) -> dict[str, Any]:
         "timezone": draw(st.sampled_from(ZONES)),
         "birthday": birthday,
         "signup_at": int(signup.timestamp()) if draw(st.booleans()) else None,
-        "consent_email": draw(st.sampled_from([None, 0, 1, 1])),
-        "consent_card": draw(st.sampled_from([None, 0, 1])),
+        "consent_email": draw(st.sampled_from([None, 0, 1, 1, 1])),
+        "consent_card": draw(st.sampled_from([None, None, 0, 1])),
+        "consent_sms": draw(st.sampled_from([None, 0, 1, 1])),
         "tags": '["b2b"]' if draw(st.booleans()) else "[]",
         "attributes": json.dumps({"wedding_day": _with_year(near, year + 20)}),
         "created_at": 0,
@@ -160,7 +161,7 @@ WINDOWS = st.sampled_from([
 @st.composite
 def campaigns(draw: st.DrawFn, index: int) -> Campaign:
     data: dict[str, Any] = {
-        "channel": draw(st.sampled_from(["email", "email", "card", "webhook"])),
+        "channel": draw(st.sampled_from(["email", "email", "card", "webhook", "sms"])),
         "provider": "outbox",
         "template": "t",
         "priority": draw(st.integers(0, 2)),
@@ -191,7 +192,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "base": base,
         "contacts": [draw(contacts(i, base)) for i in range(n_contacts)],
         "events": [draw(events(i, n_contacts, base)) for i in range(n_events)],
-        "campaigns": [draw(campaigns(i)) for i in range(draw(st.integers(1, 4)))],
+        "campaigns": [draw(campaigns(i)) for i in range(draw(st.integers(1, 5)))],
         "config": {
             "timezone": draw(st.sampled_from(["Europe/Berlin", "UTC", "America/New_York"])),
             "consent": {"email": draw(st.sampled_from(["opt-in", "opt-out"]))},
@@ -206,6 +207,17 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             st.lists(st.tuples(st.integers(0, 20), st.integers(-24 * 5, 24 * 5)), max_size=4)
         ),
         "late": [draw(events(100 + i, n_contacts, base)) for i in range(draw(st.integers(0, 3)))],
+        # unsubscribes: (contact, channel, by address rather than by contact id)
+        "suppressions": draw(
+            st.lists(
+                st.tuples(
+                    st.integers(0, n_contacts - 1),
+                    st.sampled_from(["email", "sms", "card", "webhook", "*"]),
+                    st.booleans(),
+                ),
+                max_size=2,
+            )
+        ),
         "send": draw(st.lists(st.booleans(), min_size=8, max_size=8)),
     }
 
@@ -268,6 +280,14 @@ def run_scenario(store: Any, config: Config, scenario: dict[str, Any]) -> None:
             insert(conn, "contacts", row)
         for row in scenario["events"]:
             insert(conn, "events", row)
+        for index, channel, by_address in scenario["suppressions"]:
+            contact = scenario["contacts"][index]
+            address = {"email": contact["email"], "sms": contact["phone"]}.get(channel)
+            conn.execute(
+                "INSERT INTO suppressions (contact_id, channel, address, reason, created_at)"
+                " VALUES (?, ?, ?, 'unsubscribed', 0)",
+                (None if by_address and address else contact["id"], channel, address),
+            )
         recompute_all(conn)
     oracle = Oracle(config, chosen)
     events = {e["id"]: dict(e) for e in scenario["events"]}
@@ -294,7 +314,11 @@ def run_scenario(store: Any, config: Config, scenario: dict[str, Any]) -> None:
             for d in result.decisions
         )
         for d in result.decisions:
-            event(f"{d.decision} {d.reason or ''}".strip())  # fmt: skip
+            event(f"{d.decision} {d.reason or ''}".strip())
+            if d.not_before is not None and d.not_before > at:
+                event("pending outside its window")
+        if result.deferred:
+            event("deferred by release_due")  # fmt: skip
         assert engine == decided(expected)
         assert ledger_of(store.conn) == oracle_ledger(oracle)
         if scenario["send"][n]:  # the dispatcher sends what is due, in both
