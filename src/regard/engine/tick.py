@@ -51,7 +51,7 @@ class TickResult:
         return counts
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready summary (the ``ticks.result`` column)."""
+        """A JSON-ready summary, for logs and tick records."""
         reasons: dict[str, int] = {}
         for d in self.decisions:
             if d.reason:

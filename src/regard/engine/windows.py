@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from regard.campaigns.model import WEEKDAYS, Campaign, Window
@@ -20,12 +20,12 @@ from regard.times import from_epoch, to_epoch
 from regard.triggers.anniversary import contact_zone
 
 
-def _local_instant(day: datetime, hour: int, tz: ZoneInfo) -> int:
-    """``hour``:00 local on ``day`` (24 = the next midnight); a skipped hour lands later."""
-    base = datetime.combine(day.date(), time(0), tzinfo=tz)
+def _local_instant(day: date, hour: int, tz: ZoneInfo) -> int:
+    """``hour``:00 local on ``day`` (24 = the next midnight). A local time that does not
+    exist is read with the offset before the change, so it lands later on the wall clock."""
     if hour == 24:
-        return to_epoch(datetime.combine(day.date() + timedelta(days=1), time(0), tzinfo=tz))
-    return to_epoch(base.replace(hour=hour))
+        day, hour = day + timedelta(days=1), 0
+    return to_epoch(datetime.combine(day, time(hour), tzinfo=tz))
 
 
 def next_opening(window: Window | None, t: int, tz: ZoneInfo) -> int:
@@ -35,7 +35,7 @@ def next_opening(window: Window | None, t: int, tz: ZoneInfo) -> int:
     start_hour, end_hour = window.hours
     local = from_epoch(t).astimezone(tz)
     for ahead in range(8):
-        day = local + timedelta(days=ahead)
+        day = local.date() + timedelta(days=ahead)
         if WEEKDAYS[day.weekday()] not in window.days:
             continue
         opens, closes = _local_instant(day, start_hour, tz), _local_instant(day, end_hour, tz)
@@ -46,16 +46,10 @@ def next_opening(window: Window | None, t: int, tz: ZoneInfo) -> int:
     return t  # unreachable with at least one day listed
 
 
-def next_local_day(t: int, tz: ZoneInfo) -> int:
-    """The next local midnight after ``t``."""
-    local = from_epoch(t).astimezone(tz)
-    return _local_instant(local, 24, tz)
-
-
 def local_day(t: int, tz: ZoneInfo) -> tuple[int, int]:
     """``[start, end)`` of the local day containing ``t``."""
-    local = from_epoch(t).astimezone(tz)
-    return _local_instant(local, 0, tz), _local_instant(local, 24, tz)
+    day = from_epoch(t).astimezone(tz).date()
+    return _local_instant(day, 0, tz), _local_instant(day, 24, tz)
 
 
 def release_due(
