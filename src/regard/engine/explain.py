@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from regard.campaigns.model import Campaign
+from regard.campaigns.model import AnniversaryTrigger, Campaign, InactivityTrigger, MilestoneTrigger
 from regard.config import Config
 from regard.engine.decisions import Decision
 from regard.engine.tick import Campaigns, campaign_list, campaign_span, candidates, run_tick
@@ -179,17 +179,32 @@ def _why_not(
             return _none(campaign, contact_id, at, "not_in_audience",
                          "not in the campaign's audience", inside[0])  # fmt: skip
     future = [o for o in found if o.due_at > at]
-    if future:
-        o = future[0]
-        return _none(campaign, contact_id, at, "not_due",
-                     f"not due at {iso(at)}: due {iso(o.due_at)} ({o.occasion})", o)  # fmt: skip
     past = [o for o in found if o.due_at < at - lateness]
+    missed = ""
     if past:
         o = past[-1]
-        detail = (
+        missed = (
             f"was due {iso(o.due_at)} ({o.occasion}), more than max_lateness "
             f"({format_duration(campaign.max_lateness)}) before {iso(at)}"
         )
-        return _none(campaign, contact_id, at, "too_late", detail, o)
-    return _none(campaign, contact_id, at, "no_occasion",
-                 "nothing triggers this campaign for this contact as of then")  # fmt: skip
+    if future:
+        o = future[0]
+        detail = f"not due at {iso(at)}: due {iso(o.due_at)} ({o.occasion})"
+        return _none(campaign, contact_id, at, "not_due",
+                     detail + (f"; the one before {missed}" if missed else ""), o)  # fmt: skip
+    if past:
+        return _none(campaign, contact_id, at, "too_late", missed, past[-1])
+    return _none(campaign, contact_id, at, "no_occasion", _nothing(campaign))
+
+
+def _nothing(campaign: Campaign) -> str:
+    """Why the trigger finds no occasion at all for the contact, in its own words."""
+    trigger = campaign.trigger
+    if isinstance(trigger, AnniversaryTrigger):
+        return f"no {trigger.field} anniversary for this contact (is {trigger.field} set?)"
+    if isinstance(trigger, MilestoneTrigger):
+        return f"{trigger.metric} has not reached {trigger.threshold} for this contact"
+    if isinstance(trigger, InactivityTrigger):
+        return f"no lapse: fewer than {max(trigger.min_events, 1)} of {', '.join(trigger.events)}"
+    what = "matching event" if trigger.where or trigger.nth else "event"
+    return f"no {trigger.event} {what} of this contact triggers it"
