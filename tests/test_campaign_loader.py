@@ -140,6 +140,26 @@ def test_minimal_campaign_gets_the_documented_defaults(workspace: Workspace) -> 
             'channel = "email"\ntemplate = "t"\n[trigger]\ntype = "post_purchase"\n',
             "c.toml: provider: required key is missing",
         ),
+        (
+            BASE + '[trigger]\ntype = "post_purchase"\nnth = 0\n',
+            "c.toml:6: trigger.nth: Input should be greater than or equal to 1",
+        ),
+        (
+            BASE + 'daily_limit = -1\n[trigger]\ntype = "post_purchase"\n',
+            "c.toml:4: daily_limit: Input should be greater than or equal to 0",
+        ),
+        (
+            BASE + 'enabled = "maybe"\n[trigger]\ntype = "post_purchase"\n',
+            "c.toml:4: enabled: Input should be a valid boolean, unable to interpret input",
+        ),
+        (
+            BASE + '[trigger]\ntype = "inactivity"\nafter = "90d"\nevents = "order"\n',
+            "c.toml:7: trigger.events: Input should be a valid list",
+        ),
+        (
+            BASE + '[trigger]\ntype = "post_purchase"\nwhere = { amount = { min = "100" } }\n',
+            "c.toml:6: trigger.where.amount.min: expected a number, like 100, not '100'",
+        ),
     ],
 )
 def test_campaign_errors(workspace: Workspace, text: str, expected: str) -> None:
@@ -161,6 +181,26 @@ def test_template_must_exist(workspace: Workspace) -> None:
     assert problems(workspace, text) == [
         f"c.toml:3: template: no template thanks.j2 (or thanks.<locale>.j2) in "
         f"{workspace.root / 'templates'}"
+    ]
+
+
+def test_a_misspelt_template_gets_a_suggestion(workspace: Workspace) -> None:
+    workspace.write("templates/thank-you.de.j2", TEMPLATE)
+    text = 'channel = "email"\nprovider = "outbox"\ntemplate = "thank-yuo"\n[trigger]\ntype = "post_purchase"\n'
+    assert problems(workspace, text) == [
+        f"c.toml:3: template: no template thank-yuo.j2 (or thank-yuo.<locale>.j2) in "
+        f"{workspace.root / 'templates'} (did you mean 'thank-you'?)"
+    ]
+
+
+def test_a_missing_campaigns_folder_is_reported(workspace: Workspace) -> None:
+    import shutil
+
+    shutil.rmtree(workspace.root / "campaigns")
+    loaded = load_campaigns(load_config(workspace.config))
+    assert loaded.campaigns == []
+    assert loaded.errors == [
+        f"{workspace.root / 'campaigns'}: no campaigns folder (set `campaigns` in {workspace.config})"
     ]
 
 

@@ -26,7 +26,7 @@ from regard.campaigns.grammar import (
 from regard.campaigns.model import Campaign
 from regard.config import CHANNELS
 from regard.errors import CampaignError, ProviderError
-from regard.render.environment import template_files
+from regard.render.environment import template_files, template_names
 from regard.validation import describe, nearest_line, read_toml
 
 if TYPE_CHECKING:
@@ -155,10 +155,14 @@ def _raw_problems(config: Config, data: dict[str, Any], path: Path, text: str) -
                 )
             )
     if isinstance(template, str) and not template_files(config.templates_dir, template):
+        known = sorted({name.split(".")[0] for name in template_names(config.templates_dir)})
+        guess = difflib.get_close_matches(template, known, n=1)
+        hint = f" (did you mean {guess[0]!r}?)" if guess else ""
         problems.append(
             at(
                 ("template",),
-                f"no template {template}.j2 (or {template}.<locale>.j2) in {config.templates_dir}",
+                f"no template {template}.j2 (or {template}.<locale>.j2) in "
+                f"{config.templates_dir}{hint}",
             )
         )
     audience = data.get("audience")

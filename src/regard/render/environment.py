@@ -66,6 +66,11 @@ def _files_of(folder: Path, name: str, listing: tuple[str, ...]) -> tuple[tuple[
     return tuple(found)
 
 
+def template_names(templates_dir: Path) -> tuple[str, ...]:
+    """The names of the template files in ``templates_dir`` (``thank-you.de.j2``, …)."""
+    return _listing(templates_dir)
+
+
 _LISTINGS: dict[Path, tuple[int, tuple[str, ...]]] = {}
 
 
