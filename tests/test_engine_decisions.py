@@ -174,3 +174,22 @@ def test_starts_and_ends_bound_the_due_instant(store: Store) -> None:
     decided = plan(store, CONFIG, [thanks], instant("2026-03-05T00:00:00Z"))
     assert sorted(d.occasion for d in decided) == ["inside", "last"]
     assert epoch("2026-03-02T23:59:59Z") in {d.due_at for d in decided}
+
+
+def test_an_event_reimported_at_another_time_is_not_a_new_occasion(store: Store) -> None:
+    with store.write() as conn:
+        add_contact(conn, "anna", consent_email=0)
+        add_event(conn, "o1", "anna", "2026-03-01T10:00:00Z")
+    thanks = campaign("thanks", {"type": "post_purchase"})
+    assert len(tick(store, CONFIG, [thanks], instant("2026-03-01T12:00:00Z")).decisions) == 1
+    with store.write() as conn:
+        add_event(conn, "o1", "anna", "2026-03-03T10:00:00Z")  # the shop corrected the time
+    assert tick(store, CONFIG, [thanks], instant("2026-03-03T12:00:00Z")).decisions == []
+    # a lapse, though, is keyed by the last activity: a moved order starts a new one
+    lapse = campaign("lapse", {"type": "inactivity", "after": "1d"}, max_lateness="1d")
+    first = tick(store, CONFIG, [lapse], instant("2026-03-04T12:00:00Z"))
+    assert [d.occasion for d in first.decisions] == ["since:2026-03-03T10:00:00Z"]
+    with store.write() as conn:
+        add_event(conn, "o1", "anna", "2026-03-04T13:00:00Z")
+    second = tick(store, CONFIG, [lapse], instant("2026-03-05T14:00:00Z"))
+    assert [d.occasion for d in second.decisions] == ["since:2026-03-04T13:00:00Z"]

@@ -135,6 +135,14 @@ def test_anniversary_years_offset_and_dst(store: Store) -> None:
     ]
 
 
+def test_anniversary_in_the_repeated_hour_is_the_first_of_the_two(store: Store) -> None:
+    add_contact(store.conn, "anna", birthday="1990-10-25")  # Berlin: clocks go back at 03:00
+    trigger = {"type": "anniversary", "field": "birthday", "at": "02:30"}
+    assert due(store, trigger, "2026-10-25T02:00:00Z") == [
+        Occasion(epoch("2026-10-25T00:30:00Z"), "anna", "birthday:2026")  # 02:30 CEST
+    ]
+
+
 def test_first_order_anniversary_as_of_t(store: Store) -> None:
     add_contact(store.conn, "anna", timezone="UTC")
     add_event(store.conn, "o1", "anna", "2025-06-01T10:00:00Z")
