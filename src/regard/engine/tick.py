@@ -168,7 +168,9 @@ def candidates(
     )
     sql = f"""
         WITH due (contact_id, occasion, due_at, event_id) AS (
-            SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)
+            SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+                   json_extract(value, '$[2]'), json_extract(value, '$[3]')
+            FROM json_each(?)
         )
         SELECT due.occasion AS due_occasion, due.due_at AS due_due_at,
                due.event_id AS due_event_id, c.*, {facts_select(at)}
