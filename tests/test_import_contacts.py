@@ -165,3 +165,20 @@ def test_jsonl_contacts_with_native_values_and_attributes(workspace: Workspace) 
     c = contact(db, "1042")
     assert c["consent_sms"] == 0 and json.loads(c["tags"]) == ["vip"]
     assert json.loads(c["attributes"]) == {"points": 120, "plan": "pro"}
+
+
+def test_a_rejected_file_lists_one_bad_field_per_line_then_the_verdict(
+    workspace: Workspace,
+) -> None:
+    path = workspace.write("c.csv", "id,email,country\n1,nope,DE\n2,a@b.de,DE\n,x@y.de,Mars\n")
+    result = workspace.cli("import", "contacts", str(path))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{path}:2: email: 'nope' is not a valid e-mail address: "
+        "An email address must have an @-sign.",
+        f"{path}:4: id: is required",
+        f"{path}:4: country: 'Mars' is not an ISO 3166-1 alpha-2 country code (like DE)",
+        f"error: {path}: 2 bad rows; nothing was imported "
+        "(fix them, or pass --skip-invalid to import the 1 good rows)",
+    ]

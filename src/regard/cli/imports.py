@@ -70,15 +70,18 @@ def events(app, file: str, skip_invalid: bool, as_json: bool) -> None:
 
 
 def _run(app, importer, file: str, skip_invalid: bool, as_json: bool) -> None:
+    from regard.errors import InputError
+    from regard.store.importer import RejectedFile
+
     config, store = app.config, app.store
-    with _progress(file) as progress:
-        result = importer(
-            store,
-            config,
-            file,
-            skip_invalid=skip_invalid,
-            progress=progress,
-        )
+    try:
+        with _progress(file) as progress:
+            result = importer(store, config, file, skip_invalid=skip_invalid, progress=progress)
+    except RejectedFile as rejected:
+        # one bad field per line, each starting with FILE:LINE, then the verdict
+        for problem in rejected.problems:
+            click.echo(problem, err=True)
+        raise InputError(rejected.summary) from None
     if as_json:
         echo_json(result.as_dict())
         return

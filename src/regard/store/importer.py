@@ -139,10 +139,9 @@ class _Import:
                     reported = self._report(source.bytes_read, reported)
             self._flush(source.name, batch, result)
             self._report(source.bytes_read, reported)
+            _by_line(source.name, result.problems)
             if result.problems and not self.skip_invalid:
-                result.problems.sort(key=_line_of)
-                raise InputError(_rejection(source.name, result))
-            result.problems.sort(key=_line_of)
+                raise RejectedFile(result)
             if self.kind == "events":
                 result.derived_refreshed = refresh_derived_facts(conn)
             result.inserted = self._count() - before
@@ -264,16 +263,23 @@ def _upsert_sql(
     )
 
 
-def _line_of(problem: str) -> tuple[int, str]:
-    head = problem.split(": ", 1)[0]
-    number = head.rsplit(":", 1)[-1]
-    return (int(number) if number.isdigit() else 0, problem)
+def _by_line(name: str, problems: list[str]) -> None:
+    """Sort ``FILE:LINE: …`` problems by line alone, which keeps a row's fields in file
+    order (unknown contacts are found a batch later than the row's other problems)."""
+    skip = len(name) + 1
+    problems.sort(key=lambda p: int(p[skip:].split(":", 1)[0]))
 
 
-def _rejection(name: str, result: ImportResult) -> str:
-    good = result.rows - result.invalid - result.skipped_forgotten
-    rows = "row" if result.invalid == 1 else "rows"
-    return (
-        "\n".join(result.problems) + f"\n{name}: {result.invalid} bad {rows}; nothing was imported "
-        f"(fix them, or pass --skip-invalid to import the {good} good rows)"
-    )
+class RejectedFile(InputError):
+    """A file with bad rows, rejected whole: nothing was written. ``problems`` lists every
+    bad field as ``FILE:LINE: field: reason``; ``summary`` says what to do."""
+
+    def __init__(self, result: ImportResult) -> None:
+        good = result.rows - result.invalid - result.skipped_forgotten
+        rows = "row" if result.invalid == 1 else "rows"
+        self.problems = result.problems
+        self.summary = (
+            f"{result.file}: {result.invalid} bad {rows}; nothing was imported "
+            f"(fix them, or pass --skip-invalid to import the {good} good rows)"
+        )
+        super().__init__("\n".join([*self.problems, self.summary]))
