@@ -140,3 +140,25 @@ def test_campaigns_with_a_broken_file_lists_the_rest_and_exits_1(workspace: Work
     assert result.exit_code == 1
     assert "thanks" in result.stdout
     assert "typo.toml:1: prority: unknown key (did you mean 'priority'?)" in result.stderr
+
+
+def test_check_renders_with_the_event_the_trigger_brings(workspace: Workspace) -> None:
+    template = (
+        "{% block subject %}Hi{% endblock %}"
+        "{% block text %}Last seen {{ event.occurred_at | date }}{% endblock %}"
+    )
+    workspace.write("templates/t.j2", template)
+    workspace.write(
+        "campaigns/lapse.toml",
+        'channel = "email"\nprovider = "outbox"\ntemplate = "t"\n'
+        '[trigger]\ntype = "inactivity"\nafter = "90d"\n',
+    )
+    assert workspace.cli("check").exit_code == 0
+    workspace.write(
+        "campaigns/lapse.toml",
+        'channel = "email"\nprovider = "outbox"\ntemplate = "t"\n'
+        '[trigger]\ntype = "anniversary"\nfield = "birthday"\n',
+    )
+    result = workspace.cli("check")
+    assert result.exit_code == 1
+    assert "there is no event for a campaign with trigger anniversary" in result.stdout

@@ -283,6 +283,8 @@ def test_money_outside_a_message_defaults_to_english(tmp_path: Path) -> None:
     from regard.render.filters import money
 
     assert money(3) == "€3.00"
+    with pytest.raises(ValueError, match="money: 'EUROS' is not a currency code like EUR"):
+        money(3, "euros")
     with rendering_for("de", "Europe/Berlin", "CHF"):
         assert money(3) == "3,00 CHF"
 

@@ -18,6 +18,7 @@ from regard.campaigns.loader import load_campaigns
 from regard.campaigns.model import (
     Campaign,
     EventTrigger,
+    InactivityTrigger,
     MilestoneTrigger,
     PostPurchaseTrigger,
 )
@@ -96,6 +97,8 @@ def sample_event(config: Config, campaign: Campaign, now: datetime) -> dict[str,
         kind = "order"
     elif isinstance(trigger, EventTrigger):
         kind = trigger.event
+    elif isinstance(trigger, InactivityTrigger) and trigger.min_events > 0 and trigger.events:
+        kind = trigger.events[0]  # the last activity
     else:
         return None
     amounts = {"order": 149.9, "nps": 4}

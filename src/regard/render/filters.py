@@ -25,7 +25,7 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time
-from babel.numbers import format_currency
+from babel.numbers import format_currency, is_currency
 from jinja2 import Undefined, UndefinedError
 
 from regard.render.context import unwrap
@@ -113,8 +113,10 @@ def money(value: Any, currency: str | None = None) -> str:
     except InvalidOperation:
         raise ValueError(f"money needs a number, not {raw!r}") from None
     fmt = current()
-    code = _present(currency, "currency") if currency is not None else fmt.currency
-    return _text(format_currency(amount, str(code).upper(), locale=fmt.locale))
+    code = str(_present(currency, "currency") if currency is not None else fmt.currency).upper()
+    if not is_currency(code):
+        raise ValueError(f"money: {code!r} is not a currency code like EUR")
+    return _text(format_currency(amount, code, locale=fmt.locale))
 
 
 def _local(value: Any) -> date | datetime:

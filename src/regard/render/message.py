@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Template, TemplateNotFound, TemplateSyntaxError
-from jinja2 import TemplateError as JinjaError
 from jinja2.runtime import Context
 
 from regard.errors import ProviderError, TemplateError
 from regard.render.context import Record, contact_view, event_view, no_event
 from regard.render.environment import (
     MessageEnvironment,
+    SecurityError,
     pick_template,
     render_block,
     reset_budget,
@@ -132,7 +132,8 @@ def render_message(
 ) -> Message:
     """The message of ``campaign`` for ``contact`` on ``occasion``, rendered at ``now``.
 
-    ``event`` is the triggering event (None for inactivity and anniversary campaigns).
+    ``event`` is the triggering event (None where there is none: anniversaries, and the
+    lapse of a contact who was never active).
     ``provider`` decides the card length limit (default: the campaign's provider).
     Raises TemplateError naming the template file, line and the problem.
     """
@@ -183,11 +184,13 @@ def render_message(
 def _render(template: Template, block: str, context: Context, path: Path) -> str:
     try:
         return render_block(template, block, context)
-    except (JinjaError, ArithmeticError, TypeError, ValueError, RecursionError) as exc:
+    # whatever a template's code does wrong (a filter on the wrong type, an unknown currency
+    # code, deep recursion) is a problem of that template, never a crash of the tick
+    except Exception as exc:
         line = template_line(template, exc)
         where = f"{path}:{line}" if line else str(path)
-        reason = getattr(exc, "message", None) or str(exc)
-        kind = "refused: " if type(exc).__name__ == "SecurityError" else ""
+        reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        kind = "refused: " if isinstance(exc, SecurityError) else ""
         raise TemplateError(f"{where}: {kind}{reason}") from None
 
 
