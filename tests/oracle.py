@@ -251,8 +251,6 @@ class Oracle:
     def counted_at(e: Entry) -> int:
         if e.state == "sent":
             return e.sent_at if e.sent_at is not None else e.created_at
-        if e.state == "held_out":
-            return e.created_at
         return e.not_before if e.not_before is not None else e.created_at
 
     def capped(self, campaign: Campaign, contact_id: str, at: int) -> bool:
@@ -261,7 +259,7 @@ class Oracle:
             for e in self.ledger.values()
             if e.contact_id == contact_id
             and e.campaign == campaign.id
-            and e.state in ("sent", "sending", "pending", "held_out")
+            and e.state in ("sent", "sending", "pending")
         ]
         if campaign.once_per_contact and mine:
             return True

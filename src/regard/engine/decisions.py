@@ -17,10 +17,10 @@ from regard.config import Config
 from regard.times import iso
 
 # when a delivery counts against caps and cooldowns: its send time if sent; for one in
-# flight, when it may go (not_before); for a held-out one, when it was decided
+# flight, when it may go (not_before)
 _INSTANT = (
     "CASE d.state WHEN 'sent' THEN coalesce(d.sent_at, d.created_at)"
-    " WHEN 'held_out' THEN d.created_at ELSE coalesce(d.not_before, d.created_at) END"
+    " ELSE coalesce(d.not_before, d.created_at) END"
 )
 IN_FLIGHT = ("sent", "sending", "pending")
 
@@ -47,16 +47,17 @@ def capped(
 ) -> bool:
     """once_per_contact, cooldown or the contact cap forbids another delivery now.
 
-    Deliveries recorded earlier in this very tick count too: they are rows already.
-    once_per_contact and cooldown count held-out deliveries as well, so the control group
-    is measured on the same occasions the contacted group receives.
+    Deliveries recorded earlier in this very tick count too: they are rows already. Only
+    deliveries sent or in flight count ("counting deliveries sent or pending"): a held-out
+    contact never got the message, so it neither uses up once_per_contact nor starts a
+    cooldown.
     """
     if campaign.once_per_contact or campaign.cooldown.total_seconds() > 0:
         count, latest = conn.execute(
             f"""
             SELECT count(*), max({_INSTANT}) FROM deliveries d
             WHERE d.contact_id = ? AND d.campaign = ?
-              AND d.state IN ('sent', 'sending', 'pending', 'held_out')
+              AND d.state IN ('sent', 'sending', 'pending')
             """,
             (contact_id, campaign.id),
         ).fetchone()
