@@ -24,7 +24,8 @@ def preview(
     """Show CAMPAIGN's message for CONTACT_ID as a tick now (or at T) would send it:
     subject, text, html, and card text wrapped as on the card. When it would not be sent,
     say why: not due (and when it is), not in the audience, no consent, no address,
-    unsubscribed, capped, held out, outside starts/ends, or decided earlier.
+    unsubscribed, capped, held out, outside starts/ends, or decided earlier. A template
+    that does not render (an unknown variable, a card text too long) is exit status 1.
 
     \b
     Examples:
@@ -49,9 +50,15 @@ def preview(
     answer = explain(app.store, app.config, campaign, contact_id, when, event_id, campaigns=loaded)
     if as_json:
         echo_json(answer.as_json())
-        return
-    for line in describe(answer, campaign.channel):
-        click.echo(line)
+    else:
+        for line in describe(answer, campaign.channel):
+            click.echo(line)
+    if answer.reason == "render_error":
+        # a template that does not render is bad input (exit 1), even where the answer
+        # (which names the file, line and field) is already out
+        from regard.errors import TemplateError
+
+        raise TemplateError(f"{campaign_id}: the template does not render (see above)")
 
 
 def describe(answer, channel: str) -> list[str]:
