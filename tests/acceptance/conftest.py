@@ -40,9 +40,9 @@ path = "outbox/messages.jsonl"
 """
 
 TEMPLATE = """\
-{% block subject %}Hallo {{ contact.first_name }}{% endblock %}
-{% block text %}Danke, {{ contact.first_name }}! ({{ occasion }}){% endblock %}
-{% block card %}Danke, {{ contact.first_name }}!{% endblock %}
+{% block subject %}{{ contact | greeting }}{% endblock %}
+{% block text %}{{ contact | greeting }}, danke! ({{ occasion }}){% endblock %}
+{% block card %}{{ contact | greeting }}, danke!{% endblock %}
 """
 
 
