@@ -346,3 +346,90 @@ def test_plan_and_dry_run_write_nothing(shop: Shop) -> None:
     assert shop.deliveries() == []
     assert shop.outbox() == []
     assert len(shop.plan("2026-03-01T10:00:00Z")) == 1
+
+
+def test_contact_cap_window_slides(shop: Shop) -> None:
+    shop.configure('[limits]\ncontact_max = 1\ncontact_window = "7d"\n')
+    shop.campaign("thanks", 'type = "post_purchase"\n')
+    shop.contacts({"id": "c1"})
+    shop.order("o1", "c1", "2026-03-01T10:00:00Z")
+    shop.tick("2026-03-01T10:00:00Z")
+    shop.order("o2", "c1", "2026-03-07T10:00:00Z")
+    shop.order("o3", "c1", "2026-03-10T10:00:00Z")
+    assert decisions(shop, "2026-03-07T10:00:00Z") == {"c1": ("skipped", "capped")}
+    assert decisions(shop, "2026-03-10T10:00:00Z") == {"c1": ("pending", None)}
+
+
+def test_opt_out_email_sends_unless_refused(shop: Shop) -> None:
+    text = shop.ws.config.read_text(encoding="utf-8")
+    shop.ws.config.write_text(
+        text.replace('email = "opt-in"', 'email = "opt-out"'), encoding="utf-8"
+    )
+    shop.campaign("thanks", 'type = "post_purchase"\n')
+    shop.contacts(
+        {"id": "silent", "consent_email": None}, {"id": "refused", "consent_email": False}
+    )
+    shop.order("o1", "silent", AT_MARCH)
+    shop.order("o2", "refused", AT_MARCH)
+    assert decisions(shop, AT_MARCH) == {
+        "silent": ("pending", None),
+        "refused": ("skipped", "no_consent"),
+    }
+
+
+AT_MARCH = "2026-03-01T10:00:00Z"
+
+
+def test_naive_at_is_in_the_config_timezone(shop: Shop) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\n')
+    shop.contacts({"id": "c1"})
+    shop.order("o1", "c1", "2026-03-01T10:00:00Z")
+    assert shop.plan("2026-03-01T10:59") == []  # 09:59 UTC
+    assert len(shop.plan("2026-03-01T11:00")) == 1
+
+
+def test_window_hours_end_before_the_last_hour(shop: Shop) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\n', body="[window]\nhours = [9, 18]\n")
+    shop.contacts({"id": "early"}, {"id": "late"})
+    shop.order("o1", "early", "2026-03-02T16:59:00Z")  # 17:59 in Berlin
+    shop.order("o2", "late", "2026-03-02T17:00:00Z")  # 18:00 in Berlin
+    shop.tick("2026-03-02T16:59:00Z")
+    shop.tick("2026-03-02T17:00:00Z")
+    assert [m["contact_id"] for m in shop.outbox()] == ["early"]
+    shop.tick("2026-03-03T08:00:00Z")  # 09:00 in Berlin
+    assert [m["contact_id"] for m in shop.outbox()] == ["early", "late"]
+
+
+@pytest.mark.parametrize(
+    "trigger, missing",
+    [('type = "event"\n', "event"), ('type = "inactivity"\n', "after"),
+     ('type = "anniversary"\n', "field"), ('type = "milestone"\nthreshold = 3\n', "metric"),
+     ('type = "milestone"\nmetric = "order_count"\n', "threshold"), ('type = "weekly"\n', "type")],
+)  # fmt: skip
+def test_required_trigger_keys(shop: Shop, trigger: str, missing: str) -> None:
+    shop.campaign("broken", trigger)
+    result = shop.cli("check")
+    assert result.exit_code == 1
+    assert "broken.toml" in result.output
+    assert missing in result.output
+
+
+def test_only_four_keys_are_required_and_name_defaults_to_the_id(shop: Shop) -> None:
+    shop.ws.write(
+        "campaigns/danke.toml",
+        'channel = "email"\nprovider = "outbox"\ntemplate = "note"\n[trigger]\ntype = "post_purchase"\n',
+    )
+    assert shop.cli("check").exit_code == 0
+    [listed] = shop.json("campaigns")
+    assert listed["name"] == "danke"
+    for key in ("channel", "provider", "template"):
+        text = {"channel": "email", "provider": "outbox", "template": "note"}
+        del text[key]
+        body = (
+            "".join(f'{k} = "{v}"\n' for k, v in text.items())
+            + '[trigger]\ntype = "post_purchase"\n'
+        )
+        shop.ws.write("campaigns/danke.toml", body)
+        result = shop.cli("check")
+        assert result.exit_code == 1
+        assert key in result.output

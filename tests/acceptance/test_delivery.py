@@ -8,11 +8,13 @@ import hashlib
 import hmac
 import json
 import socket
+import subprocess
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from conftest import regard_command, subprocess_env
 from httpsink import Answer, Sink
 
 from .conftest import Shop
@@ -238,3 +240,56 @@ def test_deliveries_filters(shop: Shop) -> None:
     assert {d["contact_id"] for d in shop.deliveries("--state", "skipped")} == {"c2"}
     assert {d["campaign"] for d in shop.deliveries("--campaign", "other")} == {"other"}
     assert {d["state"] for d in shop.deliveries("--contact", "c1")} == {"sent"}
+
+
+def test_two_processes_never_send_one_delivery_twice(shop: Shop, sink: Sink) -> None:
+    hooked(shop, sink)
+    ids = [f"c{n}" for n in range(2, 12)]
+    shop.contacts(*[{"id": i} for i in ids])
+    shop.events(
+        *[{"id": f"o-{i}", "contact_id": i, "occurred_at": "2026-03-01T09:00:00Z"} for i in ids]
+    )
+    sink.default = Answer(200, {}, delay=0.1)
+    runs = [
+        subprocess.Popen(
+            [*regard_command("--config", str(shop.ws.config), "run", "--at", AT)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=subprocess_env(),
+            cwd=shop.root,
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        run.communicate(timeout=60)
+        assert run.returncode == 0
+    sent = [r.headers["webhook-id"] for r in sink.requests]
+    assert len(sent) == len(set(sent)) == 11
+    assert {d["state"] for d in shop.deliveries()} == {"sent"}
+
+
+def test_secrets_stay_in_the_config(
+    shop: Shop, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "whsec_" + base64.b64encode(b"a-very-secret-signing-key-1234").decode()
+    monkeypatch.setenv("HOOK_SECRET", secret)
+    shop.configure(
+        f'[providers.hooks]\ntype = "webhook"\nurl = "{sink.url}/regard"\nsecret = "${{HOOK_SECRET}}"\n'
+    )
+    shop.campaign("hook", 'type = "post_purchase"\n', channel="webhook", provider="hooks")
+    shop.contacts({"id": "c1"})
+    shop.order("o1", "c1", "2026-03-01T09:00:00Z")
+    sink.script(Answer(400, {"error": f"signature does not match {secret}"}))
+    outputs = [
+        shop.cli("check").output,
+        shop.cli("run", "--at", AT, "--json").output,
+        shop.cli("deliveries", "--json").output,
+        shop.cli("status", "--json").output,
+        shop.cli("report", "--json").output,
+    ]
+    assert len(sink.requests) == 1
+    assert "does not match" in outputs[2]
+    for output in outputs:
+        assert secret not in output
+        assert secret.removeprefix("whsec_") not in output
+    assert secret.encode() not in shop.db_bytes()
