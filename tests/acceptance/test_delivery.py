@@ -75,10 +75,10 @@ def test_file_provider_records_per_channel(shop: Shop) -> None:
     assert records["hook"]["text"] == "Danke!"
 
 
-def hooked(shop: Shop, sink: Sink, extra: str = "") -> None:
+def hooked(shop: Shop, sink: Sink, timeout: str = "1s") -> None:
     shop.configure(
         f'[providers.hooks]\ntype = "webhook"\nurl = "{sink.url}/regard"\nsecret = "{SECRET}"\n'
-        '[delivery]\nattempts = 3\nbackoff = "1m"\nmax_backoff = "6h"\ntimeout = "1s"\n' + extra
+        f'[delivery]\nattempts = 3\nbackoff = "1m"\nmax_backoff = "6h"\ntimeout = "{timeout}"\n'
     )
     shop.campaign("hook", 'type = "post_purchase"\n', channel="webhook", provider="hooks")
     shop.contacts({"id": "c1"})
@@ -243,7 +243,7 @@ def test_deliveries_filters(shop: Shop) -> None:
 
 
 def test_two_processes_never_send_one_delivery_twice(shop: Shop, sink: Sink) -> None:
-    hooked(shop, sink)
+    hooked(shop, sink, timeout="20s")  # the sink's listen backlog is small
     ids = [f"c{n}" for n in range(2, 12)]
     shop.contacts(*[{"id": i} for i in ids])
     shop.events(
@@ -261,8 +261,8 @@ def test_two_processes_never_send_one_delivery_twice(shop: Shop, sink: Sink) -> 
         for _ in range(2)
     ]
     for run in runs:
-        run.communicate(timeout=60)
-        assert run.returncode == 0
+        out, err = run.communicate(timeout=60)
+        assert run.returncode == 0, (out, err)
     sent = [r.headers["webhook-id"] for r in sink.requests]
     assert len(sent) == len(set(sent)) == 11
     assert {d["state"] for d in shop.deliveries()} == {"sent"}
