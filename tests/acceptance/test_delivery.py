@@ -75,7 +75,7 @@ def test_file_provider_records_per_channel(shop: Shop) -> None:
     assert records["hook"]["text"] == "Danke!"
 
 
-def hooked(shop: Shop, sink: Sink, timeout: str = "1s") -> None:
+def hooked(shop: Shop, sink: Sink, timeout: str = "20s") -> None:
     shop.configure(
         f'[providers.hooks]\ntype = "webhook"\nurl = "{sink.url}/regard"\nsecret = "{SECRET}"\n'
         f'[delivery]\nattempts = 3\nbackoff = "1m"\nmax_backoff = "6h"\ntimeout = "{timeout}"\n'
@@ -184,7 +184,7 @@ def test_connection_error_is_retryable(shop: Shop) -> None:
 
 
 def test_timeout_is_retryable(shop: Shop, sink: Sink) -> None:
-    hooked(shop, sink)
+    hooked(shop, sink, timeout="1s")
     sink.script(Answer(200, {}, delay=2.5))
     shop.tick(AT)
     [delivery] = shop.deliveries()
@@ -243,7 +243,7 @@ def test_deliveries_filters(shop: Shop) -> None:
 
 
 def test_two_processes_never_send_one_delivery_twice(shop: Shop, sink: Sink) -> None:
-    hooked(shop, sink, timeout="20s")  # the sink's listen backlog is small
+    hooked(shop, sink)
     ids = [f"c{n}" for n in range(2, 12)]
     shop.contacts(*[{"id": i} for i in ids])
     shop.events(
