@@ -233,6 +233,9 @@ def test_filters(workspace: Workspace, locale: str, expression: str, expected: s
             "Lieber Herr Weiß",
         ),
         ("de", {"salutation": "herr", "last_name": None, "first_name": "jürgen"}, "Hallo Jürgen"),
+        ("de", {"salutation": "Frau Dr.", "last_name": "schmidt"}, "Liebe Frau Dr. Schmidt"),
+        ("de", {"salutation": "Hr.", "last_name": "Weiß"}, "Lieber Herr Weiß"),
+        ("de", {"salutation": "Divers", "last_name": "Weiß", "first_name": "Kim"}, "Hallo Kim"),
         (
             "de",
             {"salutation": None, "last_name": "Weiß", "first_name": "anne-marie"},
@@ -242,6 +245,7 @@ def test_filters(workspace: Workspace, locale: str, expression: str, expected: s
         ("de", {"salutation": "Frau", "last_name": None, "first_name": None}, "Hallo"),
         ("en", {"salutation": "Ms", "last_name": "smith"}, "Dear Ms Smith"),
         ("en", {"salutation": "Mr", "last_name": "Smith"}, "Dear Mr Smith"),
+        ("en", {"salutation": "Mrs.", "last_name": "Smith"}, "Dear Ms Smith"),
         ("en", {"salutation": None, "first_name": "anna", "last_name": "Smith"}, "Hi Anna"),
         ("en", {"salutation": None, "first_name": "", "last_name": None}, "Hello"),
         ("fr", {"salutation": None, "first_name": "Zoé"}, "Hi Zoé"),

@@ -185,21 +185,10 @@ def capitalise_name(name: str) -> str:
     return re.sub(r"(^|[\s\-'’])(\w)", lambda m: m.group(1) + m.group(2).upper(), name.lower())
 
 
-_FEMALE = {
-    "frau",
-    "ms",
-    "ms.",
-    "mrs",
-    "mrs.",
-    "miss",
-    "f",
-    "female",
-    "w",
-    "weiblich",
-    "madame",
-    "mme",
-}
-_MALE = {"herr", "mr", "mr.", "m", "male", "männlich", "monsieur", "hr", "hr."}
+_FEMALE = frozenset(
+    {"frau", "fr", "ms", "mrs", "miss", "f", "female", "w", "weiblich", "madame", "mme"}
+)
+_MALE = frozenset({"herr", "hr", "mr", "m", "male", "männlich", "monsieur"})
 
 # language → (female formal, male formal, informal with name, without a name)
 GREETINGS: dict[str, tuple[str, str, str, str]] = {
@@ -210,18 +199,22 @@ GREETINGS: dict[str, tuple[str, str, str, str]] = {
 
 def greeting(contact: Any) -> str:
     """A salutation that works with whatever the contact has: ``Liebe Frau Schmidt`` /
-    ``Lieber Herr Weber`` (salutation and last name), ``Hallo Anna`` (first name), ``Hallo``
-    (nothing); ``Dear Ms Smith`` / ``Hi Anna`` / ``Hello`` in English."""
+    ``Lieber Herr Dr. Weber`` (salutation, an academic title after it, and last name),
+    ``Hallo Anna`` (first name), ``Hallo`` (nothing); ``Dear Ms Smith`` / ``Hi Anna`` /
+    ``Hello`` in English."""
     data = _present(contact, "contact")
     if not isinstance(data, Mapping):
         raise ValueError("greeting is a filter on the contact: {{ contact | greeting }}")
     female, male, informal, bare = GREETINGS.get(current().language, GREETINGS["en"])
-    salutation = str(data.get("salutation") or "").strip().lower()
+    words = str(data.get("salutation") or "").split()
+    form = words[0].lower().rstrip(".") if words else ""
     last = capitalise_name(str(data.get("last_name") or "").strip())
+    if words[1:] and last:
+        last = f"{' '.join(words[1:])} {last}"  # a title written after the salutation: Dr.
     first = capitalise_name(str(data.get("first_name") or "").strip())
-    if last and salutation in _FEMALE:
+    if last and form in _FEMALE:
         return female.format(last=last)
-    if last and salutation in _MALE:
+    if last and form in _MALE:
         return male.format(last=last)
     if first:
         return informal.format(first=first)
