@@ -176,6 +176,21 @@ def test_provider_must_exist_and_serve_the_channel(workspace: Workspace) -> None
     ]
 
 
+def test_the_provider_must_serve_the_channel(workspace: Workspace) -> None:
+    workspace.write(
+        "regard.toml",
+        (
+            workspace.config.read_text()
+            + '\n[providers.mail]\ntype = "postmark"\nserver_token = "x"\n'
+        ),
+    )
+    workspace.write("templates/card.j2", CARD)
+    text = 'channel = "card"\nprovider = "mail"\ntemplate = "card"\n[trigger]\ntype = "post_purchase"\n'
+    assert problems(workspace, text) == [
+        "c.toml:1: channel: provider 'mail' (type 'postmark') cannot deliver card; it serves email"
+    ]
+
+
 def test_template_must_exist(workspace: Workspace) -> None:
     text = 'channel = "email"\nprovider = "outbox"\ntemplate = "thanks"\n[trigger]\ntype = "post_purchase"\n'
     assert problems(workspace, text) == [
