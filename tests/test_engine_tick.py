@@ -292,3 +292,12 @@ def test_preview_shows_the_message_or_why_not(workspace: Workspace) -> None:
     workspace.cli("run", "--at", "2026-03-03T12:00:00Z")
     decided = workspace.cli_json("preview", "thanks", "anna", "--at", "2026-03-04T12:00:00Z")
     assert decided["reason"] == "already_decided"
+
+
+def test_preview_of_a_broken_template_is_exit_1_naming_the_file(workspace: Workspace) -> None:
+    cli_shop(workspace)
+    workspace.write("templates/thanks.j2", "{% block subject %}Hi{% endblock %}"
+                    "{% block text %}{{ contact.nickname }}{% endblock %}")  # fmt: skip
+    result = workspace.cli("preview", "thanks", "anna", "--at", "2026-03-03T12:00:00Z")
+    assert result.exit_code == 1
+    assert "thanks.j2" in result.stderr and "nickname" in result.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from regard.cli import App, at_option, echo_json, json_option, pass_app, resolve_at
-from regard.errors import InputError
+from regard.errors import InputError, TemplateError
 
 
 @click.command()
@@ -55,10 +55,8 @@ def preview(
             click.echo(line)
     if answer.reason == "render_error":
         # a template that does not render is bad input (exit 1), even where the answer
-        # (which names the file, line and field) is already out
-        from regard.errors import TemplateError
-
-        raise TemplateError(f"{campaign_id}: the template does not render (see above)")
+        # is already out; the error names the file, line and field
+        raise TemplateError(answer.error or answer.detail)
 
 
 def describe(answer, channel: str) -> list[str]:

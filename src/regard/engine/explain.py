@@ -52,6 +52,7 @@ class Explanation:
     due_at: int | None = None
     event_id: str | None = None
     message: dict[str, Any] | None = field(default=None, repr=False)
+    error: str | None = None  # the template error, for render_error
 
     @property
     def sends(self) -> bool:
@@ -129,6 +130,7 @@ def _decided(d: Decision, at: int) -> Explanation:
         d.due_at,
         d.event_id,
         d.message,
+        d.error,
     )
 
 
