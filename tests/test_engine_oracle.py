@@ -197,7 +197,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             "timezone": draw(st.sampled_from(["Europe/Berlin", "UTC", "America/New_York"])),
             "consent": {"email": draw(st.sampled_from(["opt-in", "opt-out"]))},
             "limits": {
-                "contact_max": draw(st.integers(0, 3)),
+                "contact_max": draw(st.sampled_from([0, 1, 1, 2, 3])),
                 "contact_window": draw(durations("1d", "7d")),
             },
         },
