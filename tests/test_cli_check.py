@@ -162,3 +162,22 @@ def test_check_renders_with_the_event_the_trigger_brings(workspace: Workspace) -
     result = workspace.cli("check")
     assert result.exit_code == 1
     assert "there is no event for a campaign with trigger anniversary" in result.stdout
+
+
+def test_check_finds_locales_of_the_store_without_a_template(workspace: Workspace) -> None:
+    workspace.write("campaigns/thanks.toml", THANKS)
+    workspace.write(
+        "templates/thanks.de.j2",
+        "{% block subject %}Hallo{% endblock %}{% block text %}Danke{% endblock %}",
+    )
+    workspace.write(
+        "contacts.csv",
+        "id,email,locale\n1,a@example.com,de\n2,b@example.com,en\n3,c@example.com,\n",
+    )
+    assert workspace.cli("import", "contacts", str(workspace.root / "contacts.csv")).exit_code == 0
+    result = workspace.cli("check")
+    assert result.exit_code == 1
+    assert result.stdout.replace(str(workspace.root) + "/", "").splitlines() == [
+        "templates/thanks.j2: no template 'thanks' for locale 'en', which 1 contact(s) in the "
+        "store speak (campaign thanks)"
+    ]

@@ -23,7 +23,7 @@ from regard.campaigns.model import (
     PostPurchaseTrigger,
 )
 from regard.errors import TemplateError
-from regard.render.environment import SUFFIX, template_files
+from regard.render.environment import SUFFIX, pick_template, template_files
 from regard.render.message import render_message, templates_for
 
 if TYPE_CHECKING:
@@ -118,11 +118,21 @@ def sample_event(config: Config, campaign: Campaign, now: datetime) -> dict[str,
     }
 
 
-def store_attributes(config: Config, limit: int = 200) -> dict[str, Any]:
-    """Attribute names in use in the store, each with an example value (none without a store)."""
+@dataclass
+class StoreSample:
+    """What the store tells ``check`` about real contacts: attribute names with an example
+    value, and how many contacts speak each locale."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    locales: dict[str, int] = field(default_factory=dict)
+
+
+def sample_store(config: Config, limit: int = 200) -> StoreSample:
+    """Read (never create or change) the store, if there is one."""
+    sample = StoreSample()
     path = config.store_path
     if not path.is_file():
-        return {}
+        return sample
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         rows = conn.execute(
@@ -130,11 +140,17 @@ def store_attributes(config: Config, limit: int = 200) -> dict[str, Any]:
             "WHERE j.type NOT IN ('null') GROUP BY j.key LIMIT ?",
             (limit,),
         ).fetchall()
+        sample.attributes = {k: json.loads(v) if _is_json(v) else v for k, v in rows}
+        rows = conn.execute(
+            "SELECT coalesce(nullif(locale, ''), ?) AS l, count(*) FROM contacts GROUP BY l",
+            (config.locale,),
+        ).fetchall()
+        sample.locales = dict(rows)
     except sqlite3.Error:
-        return {}
+        return StoreSample()
     finally:
         conn.close()
-    return {key: json.loads(value) if _is_json(value) else value for key, value in rows}
+    return sample
 
 
 def _is_json(value: Any) -> bool:
@@ -160,7 +176,7 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
                 if str(exc) not in result.problems:
                     result.problems.append(str(exc))
     seen = set(result.problems)
-    attributes = store_attributes(config)
+    store = sample_store(config)
     for campaign in loaded.campaigns:
         files = template_files(folder, campaign.template)
         locales = [loc for loc in files if loc] or [config.locale]
@@ -168,9 +184,18 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
             locales.append(config.locale)
         if "" in files and "en" not in locales:
             locales.append("en")
+        for locale, count in sorted(store.locales.items()):
+            if pick_template(folder, campaign.template, locale) is None:
+                result.problems.append(
+                    f"{folder / (campaign.template + SUFFIX)}: no template {campaign.template!r} "
+                    f"for locale {locale!r}, which {count} contact(s) in the store speak "
+                    f"(campaign {campaign.id})"
+                )
+            elif locale not in locales:
+                locales.append(locale)
         event = sample_event(config, campaign, now)
         for locale in locales:
-            for contact in sample_contacts(config, locale, now, attributes):
+            for contact in sample_contacts(config, locale, now, store.attributes):
                 result.renders += 1
                 try:
                     render_message(config, campaign, contact, event, "sample", now)
