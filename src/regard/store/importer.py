@@ -4,7 +4,8 @@ The whole import is one ``Store.write()`` transaction. Rows are validated as the
 in and written in batches (``executemany`` of an ``INSERT … ON CONFLICT DO UPDATE … WHERE``
 that only touches rows that really change), so memory stays flat however big the file.
 A bad row stops the writing; the rest of the file is still validated so that every bad
-row is listed, then the transaction is rolled back and :class:`InputError` raised. With
+row is listed, then the transaction is rolled back and :class:`RejectedFile` (an
+InputError) raised. With
 ``skip_invalid`` the good rows are kept and the bad ones only listed.
 
 Rows of contacts that were forgotten (``regard contacts forget``) are skipped and counted:
@@ -30,7 +31,7 @@ from regard.store.rows import BadRow, ParsedRow, RowContext, parse_contact, pars
 from regard.times import to_epoch, utcnow
 
 BATCH_ROWS = 2000
-Progress = Callable[[int], None]
+Progress = Callable[[int], None]  # called with the bytes read since the last call
 
 
 @dataclass
@@ -49,6 +50,7 @@ class ImportResult:
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` document of ``regard import``."""
         return {
             "kind": self.kind,
             "file": self.file,
@@ -73,7 +75,7 @@ def import_contacts(
 ) -> ImportResult:
     """Import contacts from ``path`` (``.csv``, ``.jsonl`` or ``-`` for JSONL on stdin).
 
-    Raises InputError listing every bad row (and writes nothing) unless ``skip_invalid``.
+    Raises RejectedFile listing every bad row (and writes nothing) unless ``skip_invalid``.
     """
     return _Import(store, config, "contacts", skip_invalid, progress).run(path, stdin)
 
