@@ -433,3 +433,25 @@ def test_only_four_keys_are_required_and_name_defaults_to_the_id(shop: Shop) -> 
         result = shop.cli("check")
         assert result.exit_code == 1
         assert key in result.output
+
+
+def test_audience_grammar(shop: Shop) -> None:
+    shop.campaign(
+        "picky", 'type = "post_purchase"\n',
+        body='[audience]\ntags = { any = ["vip", "gold"] }\nphone = { exists = true }\n'
+             'birthday = { exists = false }\ncountry = { not = ["CH"] }\n'
+             'total_spent = { min = 10, max = 100 }\n',
+    )  # fmt: skip
+    phone = "+4915112345678"
+    shop.contacts(
+        {"id": "ok", "tags": ["gold"], "phone": phone, "country": "DE"},
+        {"id": "notag", "tags": ["b2b"], "phone": phone},
+        {"id": "nophone", "tags": ["vip"]},
+        {"id": "birthday", "tags": ["vip"], "phone": phone, "birthday": "1990-01-01"},
+        {"id": "swiss", "tags": ["vip"], "phone": phone, "country": "CH"},
+        {"id": "rich", "tags": ["vip"], "phone": phone},
+    )
+    for contact in ("ok", "notag", "nophone", "birthday", "swiss"):
+        shop.order(f"o-{contact}", contact, AT_MARCH, 50)
+    shop.order("o-rich", "rich", AT_MARCH, 500)
+    assert list(decisions(shop, AT_MARCH)) == ["ok"]

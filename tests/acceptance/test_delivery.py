@@ -9,6 +9,7 @@ import hmac
 import json
 import socket
 import subprocess
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -293,3 +294,51 @@ def test_secrets_stay_in_the_config(
         assert secret not in output
         assert secret.removeprefix("whsec_") not in output
     assert secret.encode() not in shop.db_bytes()
+
+
+def test_a_delivery_caught_in_sending_by_a_crash_is_retried_with_the_same_key(
+    shop: Shop, sink: Sink
+) -> None:
+    hooked(shop, sink, timeout="1s")
+    # the claim's lease (a documented [delivery] key, at least twice the timeout)
+    shop.ws.config.write_text(shop.ws.config.read_text() + 'lease = "2s"\n', encoding="utf-8")
+    sink.script(Answer(200, {}, delay=3))
+    run = subprocess.Popen(
+        [*regard_command("--config", str(shop.ws.config), "run", "--at", AT)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env(),
+        cwd=shop.root,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not sink.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sink.requests, "the run never sent"
+    finally:
+        run.kill()
+        run.wait()
+    [caught] = shop.deliveries()
+    assert caught["state"] == "sending"
+    time.sleep(2.5)  # the lease runs on the wall clock
+    shop.tick("2026-03-01T11:00:00Z")
+    keys = [r.headers["idempotency-key"] for r in sink.requests]
+    assert keys == [caught["delivery_id"]] * 2
+    assert shop.deliveries()[0]["state"] == "sent"
+
+
+def test_backoff_doubles_and_is_capped(shop: Shop, sink: Sink) -> None:
+    shop.configure(
+        f'[providers.hooks]\ntype = "webhook"\nurl = "{sink.url}/regard"\nsecret = "{SECRET}"\n'
+        '[delivery]\nattempts = 8\nbackoff = "1h"\nmax_backoff = "90m"\n'
+    )
+    shop.campaign("hook", 'type = "post_purchase"\n', channel="webhook", provider="hooks")
+    shop.contacts({"id": "c1"})
+    shop.order("o1", "c1", "2026-03-01T09:00:00Z")
+    sink.default = Answer(503, {})
+    shop.tick(AT)
+    first = instant(shop.deliveries()[0]["next_attempt_at"])
+    assert instant(AT) + timedelta(hours=1) <= first <= instant(AT) + timedelta(hours=2)
+    shop.tick("2026-03-01T12:00:00Z")
+    [second] = shop.deliveries()
+    assert second["attempts"] == 2
+    # backoff × 2 = 2 h, capped by max_backoff at 90 minutes
+    assert instant(second["next_attempt_at"]) == instant("2026-03-01T13:30:00Z")

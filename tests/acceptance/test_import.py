@@ -274,3 +274,15 @@ def test_derived_facts(shop: Shop) -> None:
 def test_unknown_extension_is_refused(shop: Shop, tmp_path: Path) -> None:
     path = write(shop, "k.xlsx", "id\nc1\n")
     assert shop.cli("import", "contacts", path).exit_code == 1
+
+
+@pytest.mark.parametrize("score, ok", [("0", True), ("10", True), ("11", False), ("-1", False)])
+def test_nps_amount_is_a_score(shop: Shop, score: str, ok: bool) -> None:
+    shop.contacts({"id": "c1"})
+    path = write(
+        shop, "nps.csv", f"id,contact_id,type,occurred_at,amount\nn1,c1,nps,2026-03-01,{score}\n"
+    )
+    result = shop.cli("import", "events", path)
+    assert result.exit_code == (0 if ok else 1), result.output
+    if not ok:
+        assert f"{path}:2: amount: " in result.output
