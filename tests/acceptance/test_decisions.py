@@ -455,3 +455,35 @@ def test_audience_grammar(shop: Shop) -> None:
         shop.order(f"o-{contact}", contact, AT_MARCH, 50)
     shop.order("o-rich", "rich", AT_MARCH, 500)
     assert list(decisions(shop, AT_MARCH)) == ["ok"]
+
+
+def test_starts_and_ends_are_days_in_the_config_timezone(shop: Shop) -> None:
+    shop.campaign(
+        "thanks", 'type = "post_purchase"\n', starts_at="2026-03-05", ends_at="2026-03-10"
+    )
+    shop.contacts({"id": "first"}, {"id": "last"})
+    # 00:30 on 5 March and 23:30 on 10 March in Berlin
+    shop.order("o1", "first", "2026-03-04T23:30:00Z")
+    shop.order("o2", "last", "2026-03-10T22:30:00Z")
+    assert decisions(shop, "2026-03-05T00:00:00Z") == {"first": ("pending", None)}
+    assert decisions(shop, "2026-03-10T22:45:00Z") == {"last": ("pending", None)}
+
+
+@pytest.mark.parametrize(
+    "body, key",
+    [('[window]\nhour = [9, 18]\n', "hour"), ('[goal]\nevent = "order"\nwithin_days = 3\n', "within_days"),
+     ('[card]\ndesing = "x"\n', "desing"), ('[audience]\ncountry = { oneof = ["DE"] }\n', "oneof")],
+)  # fmt: skip
+def test_unknown_keys_in_campaign_tables(shop: Shop, body: str, key: str) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\n', body=body)
+    result = shop.cli("check")
+    assert result.exit_code == 1
+    assert key in result.output
+    assert "thanks.toml" in result.output
+
+
+def test_unknown_trigger_key(shop: Shop) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\ndealy = "3d"\n')
+    result = shop.cli("check")
+    assert result.exit_code == 1
+    assert "dealy" in result.output
