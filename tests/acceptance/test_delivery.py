@@ -320,7 +320,7 @@ def test_a_delivery_caught_in_sending_by_a_crash_is_retried_with_the_same_key(
         run.wait()
     [caught] = shop.deliveries()
     assert caught["state"] == "sending"
-    time.sleep(2.5)  # the lease runs on the wall clock
+    time.sleep(3.2)  # the lease (whole seconds) runs on the wall clock
     shop.tick("2026-03-01T11:00:00Z")
     keys = [r.headers["idempotency-key"] for r in sink.requests]
     assert keys == [caught["delivery_id"]] * 2
