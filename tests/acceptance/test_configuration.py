@@ -158,3 +158,25 @@ def test_negative_offset_points_back(shop: Shop) -> None:
     assert shop.decided("2026-06-08T12:00:00Z") == [
         ("c1", "birthday:2026", "pending", "2026-06-08T07:00:00Z")
     ]
+
+
+def test_timezone_defaults_to_utc(shop: Shop) -> None:
+    text = shop.ws.config.read_text(encoding="utf-8").replace('timezone = "Europe/Berlin"\n', "")
+    shop.ws.config.write_text(text, encoding="utf-8")
+    shop.contacts({"id": "c1", "signup_at": "2026-01-10T10:00:00"})
+    assert shop.json("contacts", "show", "c1")["signup_at"] == "2026-01-10T10:00:00Z"
+
+
+def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nirgends.toml"
+    result = CliRunner().invoke(cli, ["--config", str(missing), "check"])
+    assert result.exit_code == 1
+    assert "nirgends.toml" in result.output
+
+
+def test_invalid_toml_names_the_line(shop: Shop) -> None:
+    shop.ws.config.write_text(CONFIG + "\n[limits\ncontact_max = 2\n", encoding="utf-8")
+    result = shop.cli("check")
+    assert result.exit_code == 1
+    assert "regard.toml" in result.output
+    assert str(CONFIG.count("\n") + 2) in result.output

@@ -487,3 +487,75 @@ def test_unknown_trigger_key(shop: Shop) -> None:
     result = shop.cli("check")
     assert result.exit_code == 1
     assert "dealy" in result.output
+
+
+def test_consent_before_cap_before_holdout(shop: Shop) -> None:
+    shop.configure('[limits]\ncontact_max = 1\ncontact_window = "7d"\n')
+    contact = held_out_contact("control")
+    shop.campaign("first", 'type = "post_purchase"\n', priority=9)
+    shop.campaign("control", 'type = "post_purchase"\n', holdout=0.5, priority=5)
+    shop.campaign("sms", 'type = "post_purchase"\n', channel="sms", priority=1)
+    shop.contacts({"id": contact})
+    shop.order("o1", contact, AT_MARCH)
+    planned = {d["campaign"]: (d["decision"], d["reason"]) for d in shop.plan(AT_MARCH)}
+    assert planned == {
+        "first": ("pending", None),
+        "control": ("skipped", "capped"),  # the cap is checked before the holdout
+        "sms": ("skipped", "no_consent"),  # consent before the cap
+    }
+
+
+def test_run_with_a_broken_campaign_runs_the_others_and_exits_1(shop: Shop) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\n')
+    shop.ws.write("campaigns/broken.toml", 'channel = "email"\n')
+    shop.contacts({"id": "c1"})
+    shop.order("o1", "c1", AT_MARCH)
+    result = shop.cli("run", "--at", AT_MARCH)
+    assert result.exit_code == 1
+    assert "broken.toml" in result.output
+    assert [m["campaign"] for m in shop.outbox()] == ["thanks"]
+
+
+def test_window_hours_in_the_contacts_timezone(shop: Shop) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\n', body="[window]\nhours = [9, 18]\n")
+    shop.contacts({"id": "berlin"}, {"id": "newyork", "timezone": "America/New_York"})
+    shop.order("o1", "berlin", "2026-03-02T13:00:00Z")
+    shop.order("o2", "newyork", "2026-03-02T13:00:00Z")
+    shop.tick("2026-03-02T13:00:00Z")  # 14:00 in Berlin, 08:00 in New York
+    assert [m["contact_id"] for m in shop.outbox()] == ["berlin"]
+    shop.tick("2026-03-02T14:00:00Z")  # 09:00 in New York
+    assert [m["contact_id"] for m in shop.outbox()] == ["berlin", "newyork"]
+
+
+def test_plan_and_preview_match_what_run_does(shop: Shop) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\n', holdout=0.3)
+    shop.template(
+        "note",
+        "{% block subject %}{{ contact | greeting }}{% endblock %}"
+        "{% block text %}{{ event.amount | money }} – {{ now.date() }}{% endblock %}"
+        "{% block html %}<b>{{ contact.first_name }}</b>{% endblock %}",
+    )
+    ids = [f"k{n}" for n in range(12)]
+    shop.contacts(*[{"id": i, "consent_email": n % 4 != 0} for n, i in enumerate(ids)])
+    shop.events(
+        *[{"id": f"o-{i}", "contact_id": i, "occurred_at": AT_MARCH, "amount": 12.5} for i in ids]
+    )
+    planned = sorted(
+        (d["contact_id"], d["occasion"], d["decision"], d["reason"]) for d in shop.plan(AT_MARCH)
+    )
+    previews = {i: shop.json("preview", "thanks", i, "--at", AT_MARCH) for i in ids}
+    shop.tick(AT_MARCH)
+    recorded = sorted(
+        (
+            d["contact_id"],
+            d["occasion"],
+            "pending" if d["state"] == "sent" else d["state"],
+            d["reason"],
+        )
+        for d in shop.deliveries()
+    )
+    assert planned == recorded
+    for record in shop.outbox():
+        message = previews[record["contact_id"]]["message"]
+        for key in ("to", "subject", "text", "html"):
+            assert record[key] == message[key], key

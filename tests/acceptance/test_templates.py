@@ -157,3 +157,17 @@ def test_card_longer_than_the_provider_allows(shop: Shop, provider: str, limit: 
     assert preview.exit_code == 1, preview.output
     assert str(limit) in preview.output
     assert "x" * (limit + 1) not in preview.stdout
+
+
+def test_dates_in_the_contacts_locale(shop: Shop) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\n')
+    shop.template(
+        "note",
+        "{% block subject %}x{% endblock %}{% block text %}{{ contact.birthday | date }}{% endblock %}",
+    )
+    shop.contacts({"id": "de", "locale": "de", "birthday": "1990-06-15"},
+                  {"id": "en", "locale": "en", "birthday": "1990-06-15"})  # fmt: skip
+    shop.order("o1", "de", "2026-03-01T10:00:00Z")
+    shop.order("o2", "en", "2026-03-01T10:00:00Z")
+    assert "Juni" in message(shop, "de")["text"]
+    assert "June" in message(shop, "en")["text"]
