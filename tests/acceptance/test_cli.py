@@ -246,3 +246,17 @@ def test_status_follows_the_daemon(shop: Shop) -> None:
     time.sleep(4.5)  # more than three intervals without a tick (times are whole seconds)
     stale = shop.cli("status", "--json")
     assert stale.exit_code == 1, stale.output
+
+
+def test_simulate_leaves_the_store_file_alone(shop: Shop) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\n')
+    shop.contacts({"id": "c1"})
+    shop.order("o1", "c1", "2026-03-01T10:00:00Z")
+    shop.ok("deliveries")  # the store exists and is settled
+    before = {p.name: p.read_bytes() for p in shop.root.glob("regard.db*")}
+    shop.ok("simulate", "--from", "2026-02-25", "--to", "2026-03-05")
+    shop.ok("plan", "--at", "2026-03-01T10:00:00Z")
+    after = {p.name: p.read_bytes() for p in shop.root.glob("regard.db*")}
+    assert after["regard.db"] == before["regard.db"]
+    assert after.get("regard.db-wal", b"") == before.get("regard.db-wal", b"")
+    assert shop.deliveries() == []
