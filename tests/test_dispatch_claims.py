@@ -91,3 +91,49 @@ def test_release_gives_back_only_own_claims(tmp_path: Path) -> None:
     }
     assert attempts == {0}
     store.close()
+
+
+def test_claims_of_a_run_that_is_gone_are_taken_up_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from regard.delivery import owners
+
+    # a real process that has ended, and one killed but not reaped yet (a zombie)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    zombie.kill()
+    time.sleep(0.2)
+    mine = owners.default_owner()
+    host, pidns, _, _ = mine.split(":")
+    dead = f"{host}:{pidns}:{ended.pid}:abcd1234"
+    undead = f"{host}:{pidns}:{zombie.pid}:abcd1234"
+    elsewhere = f"other-host:{pidns}:{ended.pid}:abcd1234"
+    other_ns = f"{host}:1:{ended.pid}:abcd1234"
+    try:
+        assert owners.gone([mine, dead, undead, elsewhere, other_ns, "legacy"]) == [dead, undead]
+    finally:
+        zombie.wait()
+
+    store = open_store(tmp_path / "regard.db")
+    ids = add_pending(store, ["c1", "c2"], due_at=AT)
+    now = int(time.time())
+    for did, owner in zip(ids, (dead, mine), strict=True):
+        with store.write() as conn:
+            conn.execute(
+                "UPDATE deliveries SET state = 'sending', lease_owner = ?, lease_until = ?, "
+                "attempts = 1 WHERE id = ?",
+                (owner, now + 300, did),
+            )
+    gone = claims.abandoned(store.conn)
+    assert gone == [dead]
+    [taken] = claims.claim(
+        store, provider="sink", owner="next", at=AT, now=now, lease_seconds=60, limit=5, gone=gone
+    )
+    assert taken.id == ids[0] and taken.reclaimed and taken.attempt == 2
+    detail = store.conn.execute(
+        "SELECT detail FROM delivery_log WHERE delivery_id = ?", (ids[0],)
+    ).fetchone()[0]
+    assert detail == "claim of a run that is gone; taken up again by next"
+    store.close()

@@ -119,7 +119,8 @@ def test_retry_and_cancel(workspace: Workspace) -> None:
         None,
     )
     assert by_id[pending]["state"] == "cancelled"
-    out = workspace.cli("run")
+    # due again at once, also for a run that acts at an instant before the retry
+    out = workspace.cli("run", "--at", "2026-05-29T00:00:00Z")
     assert out.exit_code == 0, out.output
     assert [r["delivery_id"] for r in workspace.outbox()] == [dead]
 

@@ -119,7 +119,7 @@ def _tick(
 
 def due_deliveries(store: Store, at: datetime) -> list[dict[str, Any]]:
     """What a dispatch at ``at`` would send now: id, campaign, contact, provider, due time."""
-    from regard.delivery.claims import DUE_PENDING, EXPIRED_CLAIM, UNSUBSCRIBED
+    from regard.delivery.claims import DUE_PENDING, EXPIRED_CLAIM, UNSUBSCRIBED, abandoned
 
     rows = store.conn.execute(
         f"""
@@ -128,7 +128,7 @@ def due_deliveries(store: Store, at: datetime) -> list[dict[str, Any]]:
         WHERE (({DUE_PENDING}) OR ({EXPIRED_CLAIM})) AND NOT {UNSUBSCRIBED}
         ORDER BY provider, priority DESC, coalesce(not_before, due_at), id
         """,
-        {"at": to_epoch(at), "now": int(time.time())},
+        {"at": to_epoch(at), "now": int(time.time()), "gone": json.dumps(abandoned(store.conn))},
     )
     return [
         {

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from regard.delivery.dispatch import DispatchResult, default_owner, dispatch
+from regard.delivery.dispatch import DispatchResult, dispatch
 from regard.delivery.manage import cancel_deliveries, list_deliveries, retry_deliveries
+from regard.delivery.owners import default_owner
 from regard.delivery.records import delivery_record
 
 __all__ = [

@@ -19,13 +19,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from regard.config import DeliverySettings
+from regard.delivery import owners
 from regard.delivery.backoff import retry_delay
 from regard.store import Store
 
 # a pending delivery is due when its next attempt time (or, before any attempt, the
 # occasion's due time) has come
 DUE_PENDING = "state = 'pending' AND coalesce(not_before, due_at) <= :at"
-EXPIRED_CLAIM = "state = 'sending' AND lease_until < :now"
+# a claim is taken up again when its lease has ended, or at once when its run is gone
+EXPIRED_CLAIM = (
+    "state = 'sending' AND (lease_until < :now"
+    " OR lease_owner IN (SELECT value FROM json_each(:gone)))"
+)
 # the contact (for this channel or all) or the address has a suppression; ``d`` = deliveries
 UNSUBSCRIBED = """(
     EXISTS (SELECT 1 FROM suppressions s
@@ -86,11 +91,19 @@ def skip_unsubscribed(store: Store, *, at: int, now: int) -> int:
     return len(rows)
 
 
-def due_providers(conn: sqlite3.Connection, at: int, now: int) -> list[str]:
-    """The providers that have deliveries to send at ``at`` (or expired claims)."""
+def abandoned(conn: sqlite3.Connection) -> list[str]:
+    """Owners of claims whose run has certainly ended (see :mod:`regard.delivery.owners`)."""
+    rows = conn.execute("SELECT DISTINCT lease_owner FROM deliveries WHERE state = 'sending'")
+    return owners.gone(r[0] for r in rows if r[0])
+
+
+def due_providers(
+    conn: sqlite3.Connection, at: int, now: int, gone: Sequence[str] = ()
+) -> list[str]:
+    """The providers that have deliveries to send at ``at`` (or claims to take up)."""
     rows = conn.execute(
         f"SELECT DISTINCT provider FROM deliveries WHERE ({DUE_PENDING}) OR ({EXPIRED_CLAIM})",
-        {"at": at, "now": now},
+        {"at": at, "now": now, "gone": json.dumps(list(gone))},
     )
     return sorted(r[0] for r in rows)
 
@@ -104,25 +117,31 @@ def claim(
     now: int,
     lease_seconds: int,
     limit: int,
+    gone: Sequence[str] = (),
 ) -> list[Claim]:
     """Claim up to ``limit`` due deliveries of ``provider`` for ``owner``, atomically.
 
-    Higher campaign priority and earlier due time go first. Each claim counts as an
-    attempt (a crashed attempt may have reached the provider, so it counts too).
+    Higher campaign priority and earlier due time go first. Claims whose lease ended, or
+    whose run is ``gone``, are taken up too. Each claim counts as an attempt (a crashed
+    attempt may have reached the provider, so it counts too).
     """
     with store.write() as conn:
         found = conn.execute(
             f"""
-            SELECT id, state FROM deliveries
+            SELECT id, state, lease_owner FROM deliveries
             WHERE provider = :provider AND (({DUE_PENDING}) OR ({EXPIRED_CLAIM}))
             ORDER BY priority DESC, coalesce(not_before, due_at), id
             LIMIT :limit
             """,
-            {"provider": provider, "at": at, "now": now, "limit": limit},
-        ).fetchall()
+            {
+                "provider": provider, "at": at, "now": now, "limit": limit,
+                "gone": json.dumps(list(gone)),
+            },
+        ).fetchall()  # fmt: skip
         if not found:
             return []
         reclaimed = {r["id"] for r in found if r["state"] == "sending"}
+        orphaned = {r["id"] for r in found if r["state"] == "sending" and r["lease_owner"] in gone}
         rows = conn.execute(
             f"""
             UPDATE deliveries
@@ -140,7 +159,10 @@ def claim(
         ).fetchall()
         fresh = [r["id"] for r in rows if r["id"] not in reclaimed]
         log(conn, fresh, at, "sending", f"claimed by {owner}")
-        log(conn, reclaimed, at, "sending", f"claim expired; taken up again by {owner}")
+        log(conn, reclaimed - orphaned, at, "sending", f"claim expired; taken up again by {owner}")
+        log(
+            conn, orphaned, at, "sending", f"claim of a run that is gone; taken up again by {owner}"
+        )
     return [Claim(r, r["id"] in reclaimed) for r in rows]
 
 

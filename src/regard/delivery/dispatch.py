@@ -13,12 +13,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
-import socket
 import ssl
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +28,7 @@ from regard.campaigns.loader import load_campaigns
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.delivery import claims
+from regard.delivery.owners import default_owner
 from regard.delivery.ratelimit import RateLimiter, parse_rate
 from regard.delivery.records import delivery_record
 from regard.engine import release_due
@@ -83,11 +81,6 @@ class DispatchResult:
         }
 
 
-def default_owner() -> str:
-    """A name for this process's claims: host, pid and a random part (pids get reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 def dispatch(
     store: Store,
     config: Config,
@@ -138,9 +131,11 @@ class _Dispatch:
         self.at = to_epoch(at)
         self.owner = owner
         self.stop = stop
+        self.gone: list[str] = []  # owners of claims whose run has ended
 
     async def all_lanes(self, result: DispatchResult) -> None:
-        names = claims.due_providers(self.store.conn, self.at, int(time.time()))
+        self.gone = claims.abandoned(self.store.conn)
+        names = claims.due_providers(self.store.conn, self.at, int(time.time()), self.gone)
         lanes: list[tuple[str, Provider, RateLimiter | None]] = []
         for name in names:
             try:
@@ -202,6 +197,7 @@ class _Dispatch:
                     now=int(time.time()),
                     lease_seconds=lease,
                     limit=batch,
+                    gone=self.gone,
                 )
                 result.claimed += len(got)
                 result.reclaimed += sum(c.reclaimed for c in got)

@@ -63,13 +63,16 @@ def _public(row: Any) -> dict[str, Any]:
 
 
 def retry_deliveries(store: Store, ids: Sequence[str], *, at: int) -> list[str]:
-    """Dead deliveries back to ``pending``, due at ``at``, attempts counted from zero.
+    """Dead deliveries back to ``pending``, due again at once, attempts counted from zero.
+
+    "At once" is the occasion's own due time, so the next run sends it also when that run
+    acts at an earlier instant (``regard run --at``) than the clock of the retry.
 
     All or nothing: an unknown id, or one that is not dead, changes nothing and raises.
     """
     return _transition(
         store, ids, at=at, allowed="dead", verb="retried",
-        sql="""UPDATE deliveries SET state = 'pending', attempts = 0, not_before = :at,
+        sql="""UPDATE deliveries SET state = 'pending', attempts = 0, not_before = due_at,
                reason = NULL, updated_at = :at WHERE id IN (SELECT value FROM json_each(:ids))""",
         detail="retried by hand",
     )  # fmt: skip
