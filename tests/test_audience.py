@@ -148,6 +148,10 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     ),
 }
 ORDERED = {
+    "amount",
+    "currency",
+    "channel",
+    "occurred_at",
     "first_name",
     "country",
     "city",
@@ -159,13 +163,13 @@ ORDERED = {
     "segment",
     "score",
 }
-LISTS = {"tags", "segment", "score"}
+LISTS = {"tags", "segment", "score", "channel"}
 
 
 @st.composite
-def conditions(draw: st.DrawFn, name: str) -> Any:
-    value = VALUES[name]
-    if name in ("segment", "score"):
+def conditions(draw: st.DrawFn, name: str, values: dict[str, Any] = VALUES) -> Any:
+    value = values[name]
+    if name in ("segment", "score", "channel"):
         bound = value.filter(lambda v: not isinstance(v, bool))
     else:
         bound = value
@@ -217,38 +221,62 @@ def test_sql_agrees_with_python(
         assert selected(store, filter) == oracle(store, filter), filter
 
 
+EVENT_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "amount": st.one_of(st.integers(0, 150), st.integers(0, 300).map(lambda c: c / 2)),
+    "currency": st.sampled_from(["EUR", "USD", "CHF"]),
+    "channel": VALUES["segment"],
+    "occurred_at": st.integers(0, 5).map(
+        lambda i: datetime.fromtimestamp(T0 + i * 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ),
+}
+
+
+@st.composite
+def event_filters(draw: st.DrawFn) -> dict[str, Any]:
+    names = draw(
+        st.lists(st.sampled_from(sorted(EVENT_VALUES)), min_size=1, max_size=3, unique=True)
+    )
+    return {name: draw(conditions(name, EVENT_VALUES)) for name in names}
+
+
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
-    amounts=st.lists(
-        st.one_of(st.none(), st.integers(0, 300).map(lambda c: c / 2)), min_size=1, max_size=6
+    events=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(0, 300).map(lambda c: c / 2)),
+            st.one_of(st.none(), st.sampled_from(["EUR", "USD"])),
+            json_values,
+        ),
+        min_size=1,
+        max_size=8,
     ),
-    props=st.lists(json_values, min_size=1, max_size=6),
-    low=st.integers(0, 150),
-    wanted=json_scalars.filter(lambda v: v not in (None, "")),
+    batch=st.lists(event_filters(), min_size=5, max_size=10),
 )
 def test_event_where_agrees_with_python(
-    store: Store, amounts: list[float | None], props: list[Any], low: int, wanted: Any
+    store: Store, events: list[tuple[float | None, str | None, Any]], batch: list[dict[str, Any]]
 ) -> None:
     with store.write() as conn:
         conn.execute("DELETE FROM events")
         conn.execute("DELETE FROM contacts")
         conn.execute("INSERT INTO contacts (id, created_at, updated_at) VALUES ('c', 0, 0)")
-        for i, amount in enumerate(amounts):
-            properties = {"channel": props[i % len(props)]}
+        for i, (amount, currency, channel) in enumerate(events):
+            properties = {"channel": channel} if i % 3 else {}
             conn.execute(
-                "INSERT INTO events (id, contact_id, type, occurred_at, amount, properties, imported_at)"
-                " VALUES (?, 'c', 'order', ?, ?, ?, 0)",
-                (f"e{i}", T0 + i, amount, json.dumps(properties)),
+                "INSERT INTO events (id, contact_id, type, occurred_at, amount, currency, "
+                "properties, imported_at) VALUES (?, 'c', 'order', ?, ?, ?, ?, 0)",
+                (f"e{i}", T0 + i * 3600, amount, currency, json.dumps(properties)),
             )
-    where = {"amount": {"min": low}, "channel": {"not": [wanted]}}
-    sql, params = compile_filter(where, event_column, tz=TZ)
-    got = {r[0] for r in store.conn.execute(f"SELECT id FROM events e WHERE {sql}", params)}
-    expected = set()
-    for row in store.conn.execute("SELECT * FROM events"):
-        record = dict(row) | {"properties": json.loads(row["properties"])}
-        if matches(where, record, kind_of=event_kind, tz=TZ):
-            expected.add(row["id"])
-    assert got == expected
+    rows = store.conn.execute("SELECT * FROM events").fetchall()
+    for where in batch:
+        assert validate_filter(where, event_kind) == []
+        sql, params = compile_filter(where, event_column, tz=TZ)
+        got = {r[0] for r in store.conn.execute(f"SELECT id FROM events e WHERE {sql}", params)}
+        expected = set()
+        for row in rows:
+            record = dict(row) | {"properties": json.loads(row["properties"])}
+            if matches(where, record, kind_of=event_kind, tz=TZ):
+                expected.add(row["id"])
+        assert got == expected, where
 
 
 # -- the semantics, case by case ------------------------------------------------------------------
