@@ -180,3 +180,25 @@ def test_invalid_toml_names_the_line(shop: Shop) -> None:
     assert result.exit_code == 1
     assert "regard.toml" in result.output
     assert str(CONFIG.count("\n") + 2) in result.output
+
+
+def test_config_is_global_before_or_after_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path / "shop", "shop.db")
+    (tmp_path / "shop" / "campaigns").mkdir()
+    (tmp_path / "shop" / "templates").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REGARD_CONFIG", raising=False)
+    runner = CliRunner()
+    imported = runner.invoke(
+        cli, ["import", "contacts", "-", "--config", str(config)], input=CONTACT
+    )
+    assert imported.exit_code == 0, imported.output
+    shown = runner.invoke(cli, ["contacts", "show", "c1", "--json", "--config", str(config)])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["id"] == "c1"
+    listed = runner.invoke(cli, ["deliveries", "--json", "--config", str(config)])
+    assert (listed.exit_code, json.loads(listed.stdout)) == (0, [])
+    checked = runner.invoke(cli, ["check", "--config", str(config)])
+    assert checked.exit_code == 0, checked.output

@@ -207,3 +207,20 @@ def test_milestone_total_spent(shop: Shop) -> None:
     assert shop.decided("2026-03-02T11:00:00Z") == [
         ("c1", "total_spent:100", "pending", "2026-03-02T10:00:00Z")
     ]
+
+
+def test_anniversary_offset_is_an_exact_length_across_daylight_saving(shop: Shop) -> None:
+    # 09:00 on 30 March 2026 in Berlin is 07:00 UTC (summer time since 29 March);
+    # seven days of 24 hours before it is 07:00 UTC on 23 March (08:00 winter time)
+    shop.campaign("birthday", 'type = "anniversary"\nfield = "birthday"\noffset = "-7d"\n')
+    shop.contacts({"id": "c1", "birthday": "1990-03-30"})
+    assert shop.decided("2026-03-23T07:00:00Z") == [
+        ("c1", "birthday:2026", "pending", "2026-03-23T07:00:00Z")
+    ]
+
+
+def test_event_delay_is_an_exact_length_across_daylight_saving(shop: Shop) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\ndelay = "2d"\n')
+    shop.contacts({"id": "c1"})
+    shop.order("o1", "c1", "2026-10-24T10:00:00Z")  # Berlin leaves summer time on 25 October
+    assert shop.decided("2026-10-26T10:00:00Z") == [("c1", "o1", "pending", "2026-10-26T10:00:00Z")]

@@ -60,7 +60,11 @@ class LazyGroup(click.Group):
                 return None
             raise
         command = getattr(module, attr, None)
-        return command if isinstance(command, click.Command) else None
+        if not isinstance(command, click.Command):
+            return None
+        if name not in NO_CONFIG:
+            _accept_config(command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -68,6 +72,33 @@ class LazyGroup(click.Group):
         except RegardError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+
+
+# commands that make a workspace rather than read one
+NO_CONFIG = frozenset({"init", "demo"})
+
+
+def _remember_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    app = ctx.find_object(App)
+    if value is not None and app is not None:
+        app.config_path = value
+
+
+def _accept_config(command: click.Command) -> None:
+    """``--config`` is global: accepted after the command too (``regard run --config x``)."""
+    if not any(param.name == "config" for param in command.params):
+        command.params.append(
+            click.Option(
+                ["--config"],
+                type=click.Path(dir_okay=False),
+                expose_value=False,
+                callback=_remember_config,
+                help="The config file (the same as `regard --config PATH`).",
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_config(sub)
 
 
 class App:
