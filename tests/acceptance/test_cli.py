@@ -260,3 +260,15 @@ def test_simulate_leaves_the_store_file_alone(shop: Shop) -> None:
     assert after["regard.db"] == before["regard.db"]
     assert after.get("regard.db-wal", b"") == before.get("regard.db-wal", b"")
     assert shop.deliveries() == []
+
+
+def test_check_covers_every_locale_file(shop: Shop) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\n')
+    assert shop.cli("check").exit_code == 0
+    shop.ws.write(
+        "templates/note.fr.j2",
+        "{% block subject %}x{% endblock %}{% block text %}{{ x }{% endblock %}",
+    )
+    result = shop.cli("check")
+    assert result.exit_code == 1
+    assert "note.fr.j2" in result.output

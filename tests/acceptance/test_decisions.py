@@ -559,3 +559,15 @@ def test_plan_and_preview_match_what_run_does(shop: Shop) -> None:
         message = previews[record["contact_id"]]["message"]
         for key in ("to", "subject", "text", "html"):
             assert record[key] == message[key], key
+
+
+def test_unsubscribe_after_enqueue_stops_the_waiting_message(shop: Shop) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\n', body="[window]\nhours = [9, 18]\n")
+    shop.contacts({"id": "c1"})
+    shop.order("o1", "c1", "2026-03-02T20:00:00Z")  # 21:00 in Berlin: waits for the morning
+    shop.tick("2026-03-02T20:00:00Z")
+    assert [d["state"] for d in shop.deliveries()] == ["pending"]
+    shop.ok("contacts", "unsubscribe", "c1")
+    shop.tick("2026-03-03T08:00:00Z")
+    assert shop.outbox() == []
+    assert [d["state"] for d in shop.deliveries()] != ["sent"]
