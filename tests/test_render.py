@@ -313,6 +313,7 @@ def test_money_outside_a_message_defaults_to_english(tmp_path: Path) -> None:
         ),
         ("{{ range(10**9) | list }}", "range() of more than 10000 items in one message is refused"),
         ("{{ 10 ** (contact.order_count * 100) }}", "powers above 64 are refused"),
+        ("{{ ((9 ** 64) ** 64) ** 64 }}", "powers beyond 4096 bits are refused"),
         (
             "{{ range(1000000000) | list }}",
             "range() of more than 10000 items in one message is refused",

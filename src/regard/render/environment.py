@@ -29,6 +29,7 @@ MAX_BLOCK_CHARS = 100_000  # far more than any e-mail, SMS or card needs
 MAX_RANGE_ITEMS = 10_000  # all range() calls of one message together
 MAX_NUMBER_ARGUMENT = 10_000  # widths, counts and repeat factors passed to filters and methods
 MAX_EXPONENT = 64
+MAX_POWER_BITS = 4096  # 2**4096 has 1234 digits: more than any message needs
 _WIDE_FORMAT = re.compile(r"\d{5,}")
 
 
@@ -161,6 +162,12 @@ def _mul(left: Any, right: Any) -> Any:
 def _pow(left: Any, right: Any) -> Any:
     if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
         raise SecurityError(f"powers above {MAX_EXPONENT} are refused")
+    if (
+        isinstance(left, int)
+        and isinstance(right, int)
+        and right * abs(left).bit_length() > MAX_POWER_BITS
+    ):
+        raise SecurityError(f"powers beyond {MAX_POWER_BITS} bits are refused")
     return left**right
 
 
