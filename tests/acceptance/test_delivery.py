@@ -344,3 +344,21 @@ def test_backoff_doubles_and_is_capped(shop: Shop, sink: Sink) -> None:
     assert second["attempts"] == 2
     # backoff × 2 = 2 h, capped by max_backoff at 90 minutes
     assert instant(second["next_attempt_at"]) == instant("2026-03-01T13:30:00Z")
+
+
+def test_concurrency_limits_requests_in_flight(shop: Shop, sink: Sink) -> None:
+    hooked(shop, sink)
+    shop.ws.config.write_text(shop.ws.config.read_text() + "concurrency = 2\n", encoding="utf-8")
+    ids = [f"c{n}" for n in range(2, 7)]
+    shop.contacts(*[{"id": i} for i in ids])
+    shop.events(
+        *[{"id": f"o-{i}", "contact_id": i, "occurred_at": "2026-03-01T09:00:00Z"} for i in ids]
+    )
+    sink.default = Answer(200, {}, delay=0.4)
+    shop.tick(AT)
+    arrivals = sorted(r.at for r in sink.requests)
+    assert len(arrivals) == 6
+    # a third request only starts when one of the two in flight has been answered
+    assert all(
+        later - earlier >= 0.3 for earlier, later in zip(arrivals, arrivals[2:], strict=False)
+    )

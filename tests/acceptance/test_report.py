@@ -42,3 +42,35 @@ def test_report_period(shop: Shop) -> None:
     text = shop.cli("report", "--since", "2026-01-01", "--until", "2026-12-31")
     assert text.exit_code == 0
     assert "thanks" in text.output
+
+
+def _share(campaign: str, contact: str) -> float:
+    import hashlib
+
+    digest = hashlib.sha256(f"{campaign}:{contact}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def test_conversion_sent_against_held_out(shop: Shop) -> None:
+    ids = [f"k{n}" for n in range(60)]
+    held = [i for i in ids if _share("thanks", i) < 0.5][:4]
+    sent = [i for i in ids if _share("thanks", i) >= 0.5][:4]
+    shop.campaign("thanks", 'type = "post_purchase"\n', holdout=0.5,
+                  body='[goal]\nevent = "order"\nwithin = "30d"\n')  # fmt: skip
+    shop.contacts(*[{"id": i} for i in held + sent])
+    shop.events(*[{"id": f"o-{i}", "contact_id": i, "occurred_at": "2026-03-01T10:00:00Z"}
+                  for i in held + sent])  # fmt: skip
+    shop.tick("2026-03-01T10:00:00Z")
+    # three of four contacted order again within 30 days, one of four held out does
+    converts = [*sent[:3], held[0]]
+    shop.events(*[{"id": f"again-{i}", "contact_id": i, "occurred_at": "2026-03-10T10:00:00Z"}
+                  for i in converts])  # fmt: skip
+    shop.order("late", sent[3], "2026-05-10T10:00:00Z")  # outside the goal's 30 days
+    report = shop.json("report", "--since", "2026-02-01", "--until", "2026-06-30")
+    thanks = report["campaigns"]["thanks"]
+    assert (thanks["sent"], thanks["held_out"]) == (4, 4)
+    conversion = thanks["conversion"]
+    assert conversion["contacted_rate"] == pytest.approx(0.75)
+    assert conversion["holdout_rate"] == pytest.approx(0.25)
+    assert conversion["uplift"] == pytest.approx(0.5)
+    assert conversion["ci_low"] < 0.5 < conversion["ci_high"]
