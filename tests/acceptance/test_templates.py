@@ -171,3 +171,21 @@ def test_dates_in_the_contacts_locale(shop: Shop) -> None:
     shop.order("o2", "en", "2026-03-01T10:00:00Z")
     assert "Juni" in message(shop, "de")["text"]
     assert "June" in message(shop, "en")["text"]
+
+
+def test_money_uses_the_events_own_currency(shop: Shop) -> None:
+    # the config's currency (EUR) is "for amounts without a currency of their own"
+    shop.campaign("thanks", 'type = "post_purchase"\n')
+    shop.template(
+        "note",
+        "{% block subject %}x{% endblock %}{% block text %}"
+        "{{ event.amount | money }}|{{ event.amount }}|{{ event.amount | money('CHF') }}{% endblock %}",
+    )
+    shop.contacts({"id": "c1", "locale": "de"}, {"id": "c2", "locale": "de"})
+    shop.events(
+        {"id": "o1", "contact_id": "c1", "occurred_at": "2026-03-01T10:00:00Z", "amount": 49.9,
+         "currency": "usd"},
+        {"id": "o2", "contact_id": "c2", "occurred_at": "2026-03-01T10:00:00Z", "amount": 49.9},
+    )  # fmt: skip
+    assert message(shop, "c1")["text"] == "49,90 $|49.9|49,90 CHF"
+    assert message(shop, "c2")["text"] == "49,90 €|49.9|49,90 CHF"

@@ -115,6 +115,19 @@ def unwrap(value: Any) -> Any:
 EVENT_INSTANTS = ("occurred_at", "imported_at")
 
 
+class Amount(float):
+    """An event's amount that knows its currency, so ``{{ event.amount | money }}`` shows a
+    USD order in dollars: the config's currency is only for amounts without their own."""
+
+    __slots__ = ("currency",)
+    currency: str
+
+    def __new__(cls, value: float, currency: str) -> Amount:
+        amount = super().__new__(cls, value)
+        amount.currency = currency
+        return amount
+
+
 def event_view(event: Mapping[str, Any]) -> dict[str, Any]:
     """An event with its properties at the top (its own fields win), ``properties`` kept,
     and instants given as epoch seconds turned into datetimes."""
@@ -129,6 +142,9 @@ def event_view(event: Mapping[str, Any]) -> dict[str, Any]:
     for key in EVENT_INSTANTS:
         if isinstance(view.get(key), int):
             view[key] = from_epoch(view[key])
+    amount, currency = view.get("amount"), view.get("currency")
+    if isinstance(amount, int | float) and not isinstance(amount, bool) and currency:
+        view["amount"] = Amount(amount, str(currency))
     return view
 
 
@@ -146,4 +162,14 @@ def no_event(trigger: str) -> Empty:
     return Empty(hint=f"there is no event for a campaign with trigger {trigger}")
 
 
-__all__ = ["Empty", "Missing", "Record", "contact_view", "event_view", "no_event", "unwrap", "wrap"]
+__all__ = [
+    "Amount",
+    "Empty",
+    "Missing",
+    "Record",
+    "contact_view",
+    "event_view",
+    "no_event",
+    "unwrap",
+    "wrap",
+]

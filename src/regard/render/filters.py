@@ -3,7 +3,7 @@
 They format for the message being rendered: its locale (the contact's, else the config's),
 the contact's time zone and the config's currency, set by :func:`rendering_for`.
 
-    {{ event.amount | money }}              49,90 € (de)   €49.90 (en)
+    {{ event.amount | money }}              49,90 € (de)   €49.90 (en); in the event's currency
     {{ event.amount | money("CHF") }}
     {{ contact.birthday | date }}           22. November 2026 (de)
     {{ event.occurred_at | datetime }}      22. November 2026, 09:05 (contact's time zone)
@@ -113,6 +113,9 @@ def money(value: Any, currency: str | None = None) -> str:
     except InvalidOperation:
         raise ValueError(f"money needs a number, not {raw!r}") from None
     fmt = current()
+    if currency is None:
+        # an event's amount carries its own currency; the config's is for the others
+        currency = getattr(raw, "currency", None)
     code = str(_present(currency, "currency") if currency is not None else fmt.currency).upper()
     if not is_currency(code):
         raise ValueError(f"money: {code!r} is not a currency code like EUR")
