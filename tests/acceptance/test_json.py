@@ -135,6 +135,8 @@ def test_json_is_one_document_on_stdout(shop: Shop) -> None:
         ["import", "contacts", "more.jsonl"],
         ["simulate", "--from", "2026-03-01", "--to", "2026-03-03"],
         ["preview", "thanks", "refused", "--at", "2026-03-01T10:00:00Z"],
+        ["contacts", "unsubscribe", "refused", "--channel", "email"],
+        ["init", str(shop.root / "starter")],
     ]
     for command in commands:
         result = shop.ws.run(*command, "--json")

@@ -97,6 +97,7 @@ def test_html_is_autoescaped(ordered: Shop) -> None:
     )
     got = message(ordered, "de")
     assert got["html"] == "<p>&lt;b&gt;Jo &amp; Co&lt;/b&gt;</p>"
+    assert got["text"] == "<b>Jo & Co</b>"  # plain text stays plain
 
 
 def test_undefined_variable_is_an_error_never_empty(ordered: Shop) -> None:

@@ -88,8 +88,9 @@ def show(app, contact_id: str, as_json: bool) -> None:
     default=None,
     help="Only this channel (default: every channel).",
 )
+@json_option
 @pass_app
-def unsubscribe(app, contact_id: str, channel: str | None) -> None:
+def unsubscribe(app, contact_id: str, channel: str | None, as_json: bool) -> None:
     """Stop sending to a contact: on one channel, or (default) on all of them.
 
     \b
@@ -99,6 +100,9 @@ def unsubscribe(app, contact_id: str, channel: str | None) -> None:
     from regard.store.suppressions import unsubscribe as suppress
 
     added = suppress(app.store, contact_id, channel or "*")
+    if as_json:
+        echo_json({"contact_id": contact_id, "channel": channel, "added": added})
+        return
     what = f"the {channel} channel" if channel else "all channels"
     state = "unsubscribed from" if added else "was already unsubscribed from"
     click.echo(f"{contact_id} {state} {what}")

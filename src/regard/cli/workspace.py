@@ -6,12 +6,15 @@ from pathlib import Path
 
 import click
 
+from regard.cli import echo_json, json_option
+
 
 @click.command()
 @click.argument(
     "folder", metavar="[DIR]", default=".", type=click.Path(file_okay=False, path_type=Path)
 )
-def init(folder: Path) -> None:
+@json_option
+def init(folder: Path, as_json: bool) -> None:
     """Create a starter workspace in DIR (default: here): regard.toml, example campaigns
     and templates, delivering into a local outbox file. Never overwrites a file.
 
@@ -25,6 +28,9 @@ def init(folder: Path) -> None:
     config = folder / "regard.toml"
     campaigns = sum(1 for p in created if p.parent.name == "campaigns")
     templates = sum(1 for p in created if p.parent.name == "templates")
+    if as_json:
+        echo_json({"config": str(config), "created": [str(p) for p in created]})
+        return
     click.echo(f"created {config} with {campaigns} example campaigns and {templates} templates")
     where = "" if folder == Path(".") else f"cd {folder}\n  "
     click.echo(
