@@ -310,3 +310,14 @@ def test_shipped_examples_are_valid(workspace: Workspace) -> None:
         "anniversary-card", "birthday", "nps-apology", "referral-thanks",
         "thank-you", "thank-you-card", "vip-card", "win-back",
     ]  # fmt: skip
+
+
+def test_the_repository_examples_are_the_skeleton() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for folder in ("campaigns", "templates"):
+        assert (root / folder).is_symlink()
+        assert (root / folder).resolve() == (
+            root / "src" / "regard" / "skeleton" / folder
+        ).resolve()
