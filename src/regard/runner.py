@@ -36,6 +36,8 @@ class RunResult:
     campaign_errors: list[str] = field(default_factory=list)  # broken files, skipped
     due: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would be sent
     decisions: list[dict[str, Any]] = field(default_factory=list)  # dry run: the tick's
+    deferred: int = 0  # pending deliveries the tick held back to their window or daily limit
+    waiting: int = 0  # pending after the run, due later (window, daily limit, next attempt)
     dry_run: bool = False
     duration: float = 0.0
     tick_id: int | None = None
@@ -58,7 +60,9 @@ class RunResult:
             "retried": self.dispatch.retried,
             "released": self.dispatch.released,
             "reclaimed": self.dispatch.reclaimed,
-            "deferred": self.dispatch.deferred,
+            "deferred": self.deferred + self.dispatch.deferred,
+            "waiting": self.waiting,
+            "unsubscribed": self.dispatch.unsubscribed,
             "campaign_errors": list(self.campaign_errors),
             "duration": round(self.duration, 3),
         }
@@ -101,6 +105,11 @@ def run_once(
     try:
         _tick(store, config, loaded.campaigns, at, result)
         result.dispatch = dispatch(store, config, at, stop=stop, campaigns=loaded.campaigns)
+        result.waiting = store.conn.execute(
+            "SELECT count(*) FROM deliveries "
+            "WHERE state = 'pending' AND coalesce(not_before, due_at) > ?",
+            (to_epoch(at),),
+        ).fetchone()[0]
     finally:
         result.duration = time.monotonic() - started
         _finish_tick(store, result)
@@ -113,6 +122,7 @@ def _tick(
     outcome = tick(store, config, campaigns, at, kind=result.kind)
     result.evaluated = outcome.evaluated
     result.enqueued = outcome.counts
+    result.deferred = outcome.deferred
     if result.dry_run:
         result.decisions = [d.as_json() for d in outcome.decisions]
 

@@ -68,7 +68,9 @@ def summary_lines(result) -> list[str]:
         f"dispatched: {d.sent} sent, {d.retried} to retry, {d.failed} failed"
         + (f", {d.released} released" if d.released else "")
         + (f", {d.reclaimed} taken up after a crash" if d.reclaimed else "")
+        + (f", {d.unsubscribed} skipped (unsubscribed since)" if d.unsubscribed else "")
         + f" in {result.duration:.1f}s"
+        + (f"; {result.waiting} pending for later" if result.waiting else "")
     )
     for name, why in d.skipped_providers.items():
         lines.append(f"provider {name} skipped, its deliveries wait: {why}")
