@@ -571,3 +571,19 @@ def test_unsubscribe_after_enqueue_stops_the_waiting_message(shop: Shop) -> None
     shop.tick("2026-03-03T08:00:00Z")
     assert shop.outbox() == []
     assert [d["state"] for d in shop.deliveries()] != ["sent"]
+
+
+def test_daily_limit_counts_the_contacts_local_day(shop: Shop) -> None:
+    shop.campaign("thanks", 'type = "post_purchase"\n', daily_limit=1)
+    shop.contacts({"id": "tokyo1", "timezone": "Asia/Tokyo"},
+                  {"id": "tokyo2", "timezone": "Asia/Tokyo"}, {"id": "berlin"})  # fmt: skip
+    shop.order("o1", "tokyo1", "2026-03-01T14:00:00Z")  # 23:00 on 1 March in Tokyo
+    shop.tick("2026-03-01T14:00:00Z")
+    shop.order("o2", "tokyo2", "2026-03-01T16:00:00Z")  # 01:00 on 2 March in Tokyo: a new day
+    shop.tick("2026-03-01T16:00:00Z")
+    assert [m["contact_id"] for m in shop.outbox()] == ["tokyo1", "tokyo2"]
+    shop.order("o3", "berlin", "2026-03-01T17:00:00Z")  # 18:00 on 1 March in Berlin: spent
+    shop.tick("2026-03-01T17:00:00Z")
+    assert [m["contact_id"] for m in shop.outbox()] == ["tokyo1", "tokyo2"]
+    shop.tick("2026-03-01T23:00:00Z")  # midnight in Berlin
+    assert [m["contact_id"] for m in shop.outbox()] == ["tokyo1", "tokyo2", "berlin"]
