@@ -52,7 +52,7 @@ class DispatchResult:
     """What one dispatch did. ``failed`` counts deliveries that became ``dead``."""
 
     claimed: int = 0
-    reclaimed: int = 0  # taken up again after a crashed run's claim expired
+    reclaimed: int = 0  # claims taken up from a run that is gone or whose lease ended
     sent: int = 0
     retried: int = 0
     failed: int = 0
@@ -92,7 +92,7 @@ def dispatch(
     campaigns: Iterable[Campaign] | None = None,
 ) -> DispatchResult:
     """Send the deliveries due at ``at`` (pending with ``not_before ≤ at``, and claims of
-    crashed runs whose lease has expired), then record each outcome.
+    runs that are gone or whose lease has ended), then record each outcome.
 
     First, deliveries outside their campaign's window or over its daily limit are held
     back (``campaigns``: the loaded campaigns; read from the config when not given), and
