@@ -7,7 +7,16 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
-from regard.report.text import RETENTION_LINES, figure, money, percent, points
+from regard.report.text import (
+    CAMPAIGN_COLUMNS,
+    RETENTION_LINES,
+    campaign_cells,
+    figure,
+    money,
+    percent,
+    points,
+    skip_reasons,
+)
 
 PALETTE = ("#2f6f9f", "#d9822b", "#3a9d5d", "#b8457a", "#7a6bb5", "#8c8c3a", "#4aa3a8", "#c0504d")
 CONTACTED, CONTROL = "#2f6f9f", "#a0a0a0"
@@ -291,28 +300,15 @@ def cohort_chart(cohorts: list[dict[str, Any]]) -> str:
 def campaign_table(campaigns: dict[str, Any], currency: str, locale: str) -> str:
     if not campaigns:
         return ""
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("campaign", "due", "sent", "held out", "skipped", "pending", "dead", "cost")
-    )
+    head = "".join(f"<th>{h}</th>" for h in CAMPAIGN_COLUMNS)
     head += '<th class="def">skipped because</th>'
     rows = []
     for cid, c in campaigns.items():
-        skipped = ", ".join(f"{r} {n}" for r, n in c["skipped"].items())
-        cells = [
-            escape(cid),
-            str(c["due"]),
-            str(c["sent"]),
-            str(c["held_out"]),
-            str(sum(c["skipped"].values())),
-            str(c["pending"]),
-            str(c["dead"]),
-            money(c["cost"], currency, locale) if c["cost"] is not None else "",
-        ]
+        cells = [escape(cid), *campaign_cells(c, currency, locale)]
         rows.append(
             "<tr>"
             + "".join(f"<td>{v}</td>" for v in cells)
-            + f'<td class="def">{escape(skipped)}</td></tr>'
+            + f'<td class="def">{escape(skip_reasons(c))}</td></tr>'
         )
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 

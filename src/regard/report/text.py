@@ -20,6 +20,7 @@ RETENTION_LINES = (
      "average order value × purchase frequency / churn rate"),
     ("nps", "NPS", "nps", "% promoters (9–10) − % detractors (0–6), latest answer each"),
 )  # fmt: skip
+CAMPAIGN_COLUMNS = ("campaign", "due", "sent", "held out", "skipped", "pending", "dead", "cost")
 
 
 def percent(value: float | None) -> str:
@@ -48,6 +49,24 @@ def figure(r: dict[str, Any], key: str, kind: str, currency: str, locale: str) -
     return f"{value:.2f}"
 
 
+def campaign_cells(c: dict[str, Any], currency: str, locale: str) -> list[str]:
+    """One campaign's figures, in the order of ``CAMPAIGN_COLUMNS`` after its id."""
+    return [
+        str(c["due"]),
+        str(c["sent"]),
+        str(c["held_out"]),
+        str(sum(c["skipped"].values())),
+        str(c["pending"]),
+        str(c["dead"]),
+        money(c["cost"], currency, locale) if c["cost"] is not None else "",
+    ]
+
+
+def skip_reasons(c: dict[str, Any]) -> str:
+    """Why a campaign's deliveries were skipped, e.g. ``no consent 3, suppressed 1``."""
+    return ", ".join(f"{r} {n}" for r, n in c["skipped"].items())
+
+
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     """Columns aligned: the first left, the others right."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -66,25 +85,11 @@ def report_lines(report: dict[str, Any], locale: str) -> list[str]:
     lines = [f"Report {report['since'][:10]} to {report['until'][:10]}", ""]
     campaigns: dict[str, Any] = report["campaigns"]
     if campaigns:
-        rows = [
-            [
-                cid,
-                str(c["due"]),
-                str(c["sent"]),
-                str(c["held_out"]),
-                str(sum(c["skipped"].values())),
-                str(c["pending"]),
-                str(c["dead"]),
-                money(c["cost"], currency, locale) if c["cost"] is not None else "",
-            ]
-            for cid, c in campaigns.items()
-        ]
-        header = ["campaign", "due", "sent", "held out", "skipped", "pending", "dead", "cost"]
-        lines += table(header, rows)
+        rows = [[cid, *campaign_cells(c, currency, locale)] for cid, c in campaigns.items()]
+        lines += table(list(CAMPAIGN_COLUMNS), rows)
         for cid, c in campaigns.items():
             if c["skipped"]:
-                reasons = ", ".join(f"{r} {n}" for r, n in c["skipped"].items())
-                lines.append(f"  {cid} skipped: {reasons}")
+                lines.append(f"  {cid} skipped: {skip_reasons(c)}")
     else:
         lines.append("No campaigns and no deliveries in this period.")
     for cid, c in campaigns.items():
