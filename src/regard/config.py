@@ -165,11 +165,6 @@ class Config(StrictModel):
         return zone(self.timezone)
 
     @property
-    def base_dir(self) -> Path:
-        """The folder relative paths are resolved against (the config file's folder)."""
-        return self._base
-
-    @property
     def path(self) -> Path | None:
         """The config file this was loaded from (None for built-in defaults)."""
         return self._path

@@ -22,7 +22,6 @@ _INSTANT = (
     "CASE d.state WHEN 'sent' THEN coalesce(d.sent_at, d.created_at)"
     " ELSE coalesce(d.not_before, d.created_at) END"
 )
-IN_FLIGHT = ("sent", "sending", "pending")
 
 
 def delivery_id(campaign: str, contact_id: str, occasion: str) -> str:

@@ -54,10 +54,6 @@ class Explanation:
     message: dict[str, Any] | None = field(default=None, repr=False)
     error: str | None = None  # the template error, for render_error
 
-    @property
-    def sends(self) -> bool:
-        return self.decision == "pending"
-
     def as_json(self) -> dict[str, Any]:
         return {
             "campaign": self.campaign,

@@ -13,7 +13,7 @@ import ipaddress
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -277,7 +277,3 @@ def registered_types() -> dict[str, type[Provider]]:
     import regard.providers  # noqa: F401
 
     return dict(_REGISTRY)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
