@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from regard.campaigns.loader import load_campaigns
@@ -25,6 +25,7 @@ from regard.campaigns.model import (
 from regard.errors import TemplateError
 from regard.render.environment import SUFFIX, pick_template, template_files
 from regard.render.message import render_message, templates_for
+from regard.times import utcnow
 
 if TYPE_CHECKING:
     from regard.config import Config
@@ -159,7 +160,7 @@ def _is_json(value: Any) -> bool:
 
 def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
     """Validate every campaign and template of the config's folders."""
-    now = now or datetime.now(UTC).replace(microsecond=0)
+    now = now or utcnow()
     result = CheckResult()
     loaded = load_campaigns(config)
     result.problems.extend(loaded.errors)

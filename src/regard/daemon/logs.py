@@ -15,10 +15,10 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 from regard.config import Config
+from regard.times import iso
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
@@ -77,7 +77,7 @@ class Redacting(logging.Formatter):
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(int(record.created)) or ""
 
 
 def facts(record: logging.LogRecord) -> dict[str, Any]:

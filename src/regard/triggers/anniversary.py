@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -133,7 +133,7 @@ def _candidates(
 def _date_of(value: object, tz: ZoneInfo) -> date | None:
     """D: a date as written, or an instant's date in the contact's zone."""
     if isinstance(value, int):
-        return datetime.fromtimestamp(value, UTC).astimezone(tz).date()
+        return from_epoch(value).astimezone(tz).date()
     if isinstance(value, str) and _DATE.match(value):
         try:
             return date.fromisoformat(value[:10])
