@@ -165,6 +165,11 @@ class Config(StrictModel):
         return zone(self.timezone)
 
     @property
+    def provider_costs(self) -> dict[str, float]:
+        """Per-delivery cost of each provider that declares one, in the config's currency."""
+        return {name: float(t.cost) for name, t in self.providers.items() if t.cost is not None}
+
+    @property
     def path(self) -> Path | None:
         """The config file this was loaded from (None for built-in defaults)."""
         return self._path

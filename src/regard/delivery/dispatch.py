@@ -109,9 +109,8 @@ def dispatch(
         result.deferred = release_due(conn, config, campaigns, at)
     result.unsubscribed = claims.skip_unsubscribed(store, at=to_epoch(at), now=int(time.time()))
     if simulate:
-        costs = {n: float(t.cost) for n, t in config.providers.items() if t.cost is not None}
         marked = claims.mark_sent_simulated(
-            store, at=to_epoch(at), now=int(time.time()), costs=costs
+            store, at=to_epoch(at), now=int(time.time()), costs=config.provider_costs
         )
         result.claimed = result.sent = len(marked)
     else:

@@ -49,15 +49,6 @@ class CampaignCounts:
         }
 
 
-def provider_costs(config: Config) -> dict[str, float]:
-    """Per-delivery cost of each provider that declares one, in the config's currency."""
-    return {
-        name: float(table.cost)
-        for name, table in config.providers.items()
-        if table.cost is not None
-    }
-
-
 def campaign_counts(
     conn: sqlite3.Connection, config: Config, since: int, until: int
 ) -> dict[str, CampaignCounts]:
@@ -89,7 +80,7 @@ def campaign_counts(
         (since, until),
     ):
         counts[row["campaign"]].contacts = row["n"]
-    prices = provider_costs(config)
+    prices = config.provider_costs
     for row in conn.execute(
         """
         SELECT campaign, provider, count(*) AS n, count(cost) AS priced,
