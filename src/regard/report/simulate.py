@@ -80,13 +80,17 @@ def simulate(
 ) -> dict[str, Any]:
     """Replay ticks over [start, end] on a scratch copy; what each campaign would have done.
 
-    Without ``campaign`` the enabled campaigns are replayed; with it, that campaign alone,
-    even when it is disabled (to see what it would do before switching it on).
+    ``campaigns``: every campaign that loaded. Without ``campaign`` the enabled ones are
+    replayed; with it, that campaign alone, even when it is disabled (to see what it would
+    do before switching it on).
     """
     if every <= timedelta(0):
         raise ValueError("every must be longer than 0s")
+    # read once: each dispatch would otherwise load the campaign files again, hundreds of
+    # times per replayed tick when windows open between ticks
+    loaded = list(campaigns)
     chosen: list[Campaign] = []
-    for c in campaigns:
+    for c in loaded:
         if campaign is None and c.enabled:
             chosen.append(c)
         elif c.id == campaign:
@@ -104,8 +108,8 @@ def simulate(
             ticks = 0
             for at in tick_times(start, end, every):
                 tick(store, config, chosen, at, kind="simulate")
-                dispatch(store, config, at, simulate=True)
-                _dispatch_openings(store, config, chosen, at, min(at + every, end))
+                dispatch(store, config, at, simulate=True, campaigns=loaded)
+                _dispatch_openings(store, config, chosen, loaded, at, min(at + every, end))
                 ticks += 1
             result = _summarise(store, chosen, to_epoch(start), to_epoch(end))
         finally:
@@ -137,7 +141,12 @@ def coarse_tick_warnings(chosen: list[Campaign], every: timedelta) -> list[str]:
 
 
 def _dispatch_openings(
-    store: Store, config: Config, chosen: list[Campaign], after: datetime, before: datetime
+    store: Store,
+    config: Config,
+    chosen: list[Campaign],
+    loaded: list[Campaign],
+    after: datetime,
+    before: datetime,
 ) -> None:
     """Between two ticks, dispatch again whenever a waiting delivery's time comes (its
     window opens, its next day under a daily limit begins), as a daemon ticking every few
@@ -154,7 +163,7 @@ def _dispatch_openings(
         current = row[0]
         with store.write() as conn:
             release_due(conn, config, chosen, current)  # windows and daily limits at that instant
-        dispatch(store, config, from_epoch(current), simulate=True)
+        dispatch(store, config, from_epoch(current), simulate=True, campaigns=loaded)
 
 
 def _forget_replayed(store: Store, ids: list[str], start: int) -> None:
