@@ -33,7 +33,6 @@ from regard.providers.base import (
 )
 from regard.validation import StrictModel
 
-TEST_TOKEN = "POSTMARK_API_TEST"
 INACTIVE_RECIPIENT = 406
 RETRYABLE_CODES = frozenset({100, 429})  # maintenance, rate limit exceeded
 ERROR_NAMES = {

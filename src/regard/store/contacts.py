@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-from regard.store.derived import FACTS_SQL
 from regard.times import from_epoch
 
 CONTACT_FIELDS = (
@@ -21,15 +20,6 @@ INSTANT_FIELDS = frozenset(
     {"signup_at", "first_order_at", "last_order_at", "last_event_at", "created_at", "updated_at"}
 )
 BOOL_FIELDS = frozenset({"consent_email", "consent_sms", "consent_card"})
-
-
-def derived_facts_as_of(conn: sqlite3.Connection, contact_id: str, at: int) -> dict[str, Any]:
-    """The derived facts of one contact as they were at ``at`` (epoch seconds), from events."""
-    row = conn.execute(
-        f"SELECT {FACTS_SQL} FROM events AS e WHERE e.contact_id = ? AND e.occurred_at <= ?",
-        (contact_id, at),
-    ).fetchone()
-    return dict(zip(DERIVED_FACTS, row, strict=True))
 
 
 def contact_from_row(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
@@ -55,15 +45,9 @@ def contact_from_row(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
     return contact
 
 
-def load_contact(
-    conn: sqlite3.Connection, contact_id: str, *, as_of: datetime | None = None
-) -> dict[str, Any] | None:
-    """One contact by id (None if unknown). With ``as_of``, derived facts are those at that
-    instant, computed from the events that had occurred by then."""
+def load_contact(conn: sqlite3.Connection, contact_id: str) -> dict[str, Any] | None:
+    """One contact by id (None if unknown), its derived facts as stored by the last import.
+
+    (A tick sees facts as of its own instant: :mod:`regard.engine.facts`.)"""
     row = conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
-    if row is None:
-        return None
-    raw = dict(row)
-    if as_of is not None:
-        raw.update(derived_facts_as_of(conn, contact_id, int(as_of.timestamp())))
-    return contact_from_row(raw)
+    return contact_from_row(row) if row is not None else None

@@ -12,7 +12,7 @@ import sqlite3
 
 from regard.store.schema import run_script
 
-# the facts as aggregates over one contact's events (``e``); shared with as-of reads
+# the facts as aggregates over one contact's events (``e``)
 FACTS_SQL = """
     min(CASE WHEN e.type = 'order' THEN e.occurred_at END) AS first_order_at,
     max(CASE WHEN e.type = 'order' THEN e.occurred_at END) AS last_order_at,
