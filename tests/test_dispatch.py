@@ -335,3 +335,34 @@ def test_an_unsubscribe_after_the_tick_stops_the_delivery(tmp_path: Path, store:
         fine: "sent",
     }
     assert row(store, by_contact)["reason"] == "unsubscribed"
+
+
+def test_an_address_unsubscribed_after_the_tick_matches_as_the_tick_would(
+    tmp_path: Path, store: Store
+) -> None:
+    """At send time an address suppression matches like the tick's check: case-insensitive,
+    in its hashed (forgotten) form, and only for its own channel."""
+    from regard.store import address_hash
+
+    config = make_config(tmp_path)
+    upper, hashed, other_channel = add_pending(
+        store, ["c1", "c2", "c3"], provider="scripted", due_at=to_epoch(AT)
+    )
+    with store.write() as conn:
+        conn.execute(
+            "UPDATE deliveries SET message = json_set(message, '$.to', 'C1@Example.org') WHERE id = ?",
+            (upper,),
+        )
+        conn.executemany(
+            "INSERT INTO suppressions (contact_id, channel, address, reason, created_at) "
+            "VALUES (NULL, ?, ?, 'unsubscribed', 0)",
+            [
+                ("email", "c1@example.org"),
+                ("*", address_hash("c2@example.org")),
+                ("sms", "c3@example.org"),
+            ],
+        )
+    result = dispatch(store, config, AT)
+    assert result.unsubscribed == 2
+    assert Scripted.calls == ["c3"]
+    assert states(store) == {upper: "skipped", hashed: "skipped", other_channel: "sent"}

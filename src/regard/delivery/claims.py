@@ -31,11 +31,18 @@ EXPIRED_CLAIM = (
     "state = 'sending' AND (lease_until < :now"
     " OR lease_owner IN (SELECT value FROM json_each(:gone)))"
 )
-# the contact (for this channel or all) or the address has a suppression; ``d`` = deliveries
+# the contact (for this channel or all) or the address has a suppression; ``d`` = deliveries.
+# The address matches as the tick matches it (engine.recipients.unsubscribed): as written,
+# lower-cased, or hashed (a forgotten contact's suppression).
 UNSUBSCRIBED = """(
     EXISTS (SELECT 1 FROM suppressions s
             WHERE s.contact_id = d.contact_id AND s.channel IN (d.channel, '*'))
-    OR EXISTS (SELECT 1 FROM suppressions s WHERE s.address = json_extract(d.message, '$.to'))
+    OR EXISTS (SELECT 1 FROM suppressions s
+               WHERE s.channel IN (d.channel, '*')
+                 AND json_type(d.message, '$.to') = 'text'
+                 AND s.address IN (json_extract(d.message, '$.to'),
+                                   lower(json_extract(d.message, '$.to')),
+                                   address_hash(json_extract(d.message, '$.to'))))
 )"""
 
 CLAIM_COLUMNS = (

@@ -7,6 +7,7 @@ leaves the store exactly as it was.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -18,6 +19,15 @@ import sqlite_utils
 from regard.store.schema import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 30_000
+
+
+def address_hash(address: str) -> str:
+    """``sha256:<hex>`` of an address, trimmed and lower-cased (how forgotten addresses are kept).
+
+    Also registered as the SQL function ``address_hash(text)`` on every store connection, so
+    queries recognise a hashed suppression the same way Python code does.
+    """
+    return "sha256:" + hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
 
 
 class Store:
@@ -32,6 +42,7 @@ class Store:
             str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
         )
         conn.row_factory = sqlite3.Row
+        conn.create_function("address_hash", 1, _sql_address_hash, deterministic=True)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -101,6 +112,10 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _sql_address_hash(address: object) -> str | None:
+    return address_hash(address) if isinstance(address, str) else None
 
 
 def open_store(path: str | Path) -> Store:

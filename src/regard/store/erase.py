@@ -27,9 +27,8 @@ from pathlib import Path
 
 from regard.config import Config
 from regard.errors import InputError
-from regard.store import Store
+from regard.store import Store, address_hash
 from regard.store.importer import forgotten_hash
-from regard.store.suppressions import address_hash
 from regard.times import to_epoch, utcnow
 
 

@@ -7,7 +7,6 @@ as unsubscribed without regard keeping the address itself.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from typing import Literal
 
@@ -17,11 +16,6 @@ from regard.store import Store
 from regard.times import to_epoch, utcnow
 
 Channel = Literal["email", "sms", "card", "webhook", "*"]
-
-
-def address_hash(address: str) -> str:
-    """``sha256:<hex>`` of an address, trimmed and lower-cased (how forgotten addresses are kept)."""
-    return "sha256:" + hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
 
 
 def unsubscribe(
