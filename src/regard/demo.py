@@ -180,10 +180,11 @@ def _tick_times(config: Config, day: date) -> list[datetime]:
 
 
 def _outbox_path(config: Config) -> Path:
-    for table in config.providers.values():
-        if table.type == "file" and "path" in table.options:
-            return config.resolve(str(table.options["path"]))
-    return config.resolve("outbox/messages.jsonl")
+    """The outbox of the demo's first file provider (the skeleton config has one)."""
+    from regard.providers.file import outbox_path
+
+    table = next(t for t in config.providers.values() if t.type == "file")
+    return outbox_path(config, table)
 
 
 def _plant_responses(

@@ -9,16 +9,25 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from regard.providers.base import Outcome, Provider, Sent
 from regard.validation import StrictModel
 
+if TYPE_CHECKING:
+    from regard.config import Config, ProviderTable
+
 
 class FileOptions(StrictModel):
     path: str = "outbox/messages.jsonl"
+
+
+def outbox_path(config: Config, table: ProviderTable) -> Path:
+    """The file a ``type = "file"`` provider table appends to, resolved against the config."""
+    return config.resolve(FileOptions.model_validate(table.options).path)
 
 
 class FileProvider(Provider):
@@ -29,7 +38,7 @@ class FileProvider(Provider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.path = self.config.resolve(self.options.path)
+        self.path = outbox_path(self.config, self.table)
         self._lock = asyncio.Lock()
 
     async def send(self, record: dict[str, Any], client: httpx.AsyncClient) -> Outcome:

@@ -130,10 +130,10 @@ def forget_contact(store: Store, config: Config, contact_id: str) -> ForgetResul
 
 def outbox_files(config: Config) -> list[Path]:
     """The files regard's own ``file`` providers append delivery records to."""
+    from regard.providers.file import outbox_path
+
     return [
-        config.resolve(str(table.options.get("path", "outbox/messages.jsonl")))
-        for table in config.providers.values()
-        if table.type == "file"
+        outbox_path(config, table) for table in config.providers.values() if table.type == "file"
     ]
 
 
