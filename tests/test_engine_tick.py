@@ -279,6 +279,11 @@ def test_preview_shows_the_message_or_why_not(workspace: Workspace) -> None:
     early = workspace.cli_json("preview", "thanks", "anna", "--at", "2026-03-02T12:00:00Z")
     assert early["reason"] == "not_due"
     assert early["due_at"] == "2026-03-03T10:00:00Z"
+    told = workspace.cli("preview", "thanks", "anna", "--at", "2026-03-02T12:00:00Z").output
+    hint = "regard preview thanks anna --at 2026-03-03T10:00:00Z --event o-anna"
+    assert hint in told  # the next step, ready to copy
+    followed = workspace.cli(*hint.split()[1:])
+    assert followed.exit_code == 0 and "Subject: Danke, Anna" in followed.output
     late = workspace.cli_json("preview", "thanks", "anna", "--at", "2026-03-09T12:00:00Z")
     assert late["reason"] == "too_late"
     assert workspace.cli("preview", "nope", "anna").exit_code == 1

@@ -12,7 +12,7 @@ from conftest import Workspace
 from regard.campaigns import load_campaign
 from regard.config import Config, load_config
 from regard.errors import TemplateError
-from regard.render import Message, render_message, wrap_card
+from regard.render import Message, address_line, render_message, wrap_card
 from regard.render.filters import capitalise_name, rendering_for
 from regard.render.message import templates_for
 
@@ -376,3 +376,10 @@ def test_wrap_card() -> None:
     assert wrap_card(text, 24) == (
         "Liebe Frau Schmidt,\n\nherzlichen Dank für Ihre\nBestellung und Ihr\nVertrauen!"
     )
+
+
+def test_address_line_keeps_postal_code_and_city_together() -> None:
+    to = {"name": "Eva Schön", "company": "", "street": "Am Markt 2", "postal_code": "04109",
+          "city": "Leipzig", "country": "DE"}  # fmt: skip
+    assert address_line(to) == "Eva Schön, Am Markt 2, 04109 Leipzig, DE"
+    assert address_line({"name": "Eva", "city": "Leipzig"}) == "Eva, Leipzig"

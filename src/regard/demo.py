@@ -29,6 +29,7 @@ from typing import Any
 from regard.campaigns.loader import load_campaigns
 from regard.config import Config, load_config
 from regard.errors import InputError
+from regard.render import address_line
 from regard.report import build_report
 from regard.runner import run_once
 from regard.store import Store, open_store
@@ -291,10 +292,7 @@ def format_message(record: dict[str, Any]) -> list[str]:
     """One delivery record as its reader sees it."""
     to = record.get("to")
     if isinstance(to, dict):
-        parts = [to.get("name"), to.get("company"), to.get("street")]
-        parts.append(f"{to.get('postal_code') or ''} {to.get('city') or ''}".strip())
-        parts.append(to.get("country"))
-        to = ", ".join(p for p in parts if p)
+        to = address_line(to)
     head = f"{record['channel']} to {to} ({record['campaign']}, contact {record['contact_id']})"
     lines = [head, "-" * min(len(head), 78)]
     if record.get("subject"):

@@ -61,16 +61,22 @@ def preview(
 
 def describe(answer, channel: str) -> list[str]:
     """The preview for people: the message as it would go out, or why not."""
-    from regard.render import wrap_card
+    from regard.render import address_line, wrap_card
     from regard.times import iso
 
     lines = [f"{answer.campaign} → {answer.contact_id} at {iso(answer.at)}: {answer.detail}"]
     message = answer.message
+    if answer.reason == "not_due" and answer.due_at is not None:
+        event = f" --event {answer.event_id}" if answer.event_id else ""
+        lines.append(
+            f"  the message as it will go out: regard preview {answer.campaign} "
+            f"{answer.contact_id} --at {iso(answer.due_at)}{event}"
+        )
     if not message:
         return lines
     to = message.get("to")
     if isinstance(to, dict):
-        to = ", ".join(v for v in to.values() if v)
+        to = address_line(to)
     lines.append("")
     lines.append(f"To:      {to if to is not None else '(webhook)'}")
     if message.get("subject"):
