@@ -27,6 +27,10 @@ def test_init_creates_a_working_starter_workspace(tmp_path: Path) -> None:
         expected = sorted(p.name for p in (skeleton / part).iterdir())
         assert sorted(p.name for p in (folder / part).iterdir()) == expected
     assert list((folder / "campaigns").glob("*.toml"))
+    # the reference of every key comes along: a pip-installed regard has no source tree
+    example = (skeleton.parent.parent.parent / "config.example.toml").read_text(encoding="utf-8")
+    assert (folder / "config.example.toml").read_text(encoding="utf-8") == example
+    assert "config.example.toml beside this file" in (folder / "regard.toml").read_text("utf-8")
 
     # the starter takes a shop's data as it is
     contacts, events = generate(1, 50).write_csv(tmp_path / "data")

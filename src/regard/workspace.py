@@ -1,6 +1,6 @@
-"""A new workspace: ``regard.toml``, example campaigns and templates, from the packaged
-skeleton (``regard/skeleton``; read through importlib.resources, so it works from an
-installed wheel as well as from a checkout)."""
+"""A new workspace: ``regard.toml``, ``config.example.toml`` (every key, documented), example
+campaigns and templates, from the packaged skeleton (``regard/skeleton``; read through
+importlib.resources, so it works from an installed wheel as well as from a checkout)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from regard.errors import InputError
 
-SKELETON_PARTS = ("regard.toml", "campaigns", "templates")
+SKELETON_PARTS = ("regard.toml", "config.example.toml", "campaigns", "templates")
 
 
 def skeleton_files() -> Iterator[tuple[str, Traversable]]:

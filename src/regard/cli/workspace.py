@@ -16,7 +16,8 @@ from regard.cli import echo_json, json_option
 @json_option
 def init(folder: Path, as_json: bool) -> None:
     """Create a starter workspace in DIR (default: here): regard.toml, example campaigns
-    and templates, delivering into a local outbox file. Never overwrites a file.
+    and templates, delivering into a local outbox file, and config.example.toml with every
+    key of regard.toml explained. Never overwrites a file.
 
     \b
       regard init myshop
@@ -35,7 +36,8 @@ def init(folder: Path, as_json: bool) -> None:
     where = "" if folder == Path(".") else f"cd {folder}\n  "
     click.echo(
         "\nnext steps:\n"
-        f"  {where}edit regard.toml          your shop's name, address and time zone\n"
+        f"  {where}edit regard.toml                    your shop's name, address and time zone\n"
+        "                                      (every key: config.example.toml)\n"
         "  regard import contacts customers.csv\n"
         "  regard import events orders.csv\n"
         "  regard check                        every campaign rendered against sample contacts\n"
