@@ -129,3 +129,22 @@ def test_unknown_state_is_a_clear_error(workspace: Workspace) -> None:
     result = workspace.cli("deliveries", "--state", "lost")
     assert result.exit_code == 1
     assert "unknown state 'lost'" in result.stderr
+
+
+def test_a_delivery_to_retry_says_why_in_the_list(workspace: Workspace) -> None:
+    workspace.write(
+        "regard.toml",
+        (workspace.root / "regard.toml").read_text(encoding="utf-8")
+        + '\n[providers.gone]\ntype = "webhook"\nurl = "http://127.0.0.1:9/closed"\n'
+        + 'secret = "${HOOK_SECRET}"\n',
+    )
+    store = open_store(workspace.root / "regard.db")
+    add_pending(store, ["anna"], provider="gone", due_at=AT)
+    store.close()
+    env = {"HOOK_SECRET": "hook-secret-never-shown"}
+    result = workspace.cli("run", "--at", "2026-05-29T00:00:00Z", env=env)
+    assert result.exit_code == 0, result.output
+    assert "1 to retry" in result.stdout
+    listed = workspace.cli("deliveries", "--state", "pending", env=env)
+    assert "to retry, last: connection error" in listed.stdout
+    assert "hook-secret-never-shown" not in result.output + listed.output

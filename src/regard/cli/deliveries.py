@@ -40,6 +40,8 @@ def deliveries(ctx: click.Context, state, campaign, contact, as_json: bool) -> N
     for r in rows:
         when = r["sent_at"] or r["next_attempt_at"] or r["due_at"]
         extra = f"  {r['reason']}" if r["reason"] else ""
+        if r["state"] == "pending" and r.get("last_error"):
+            extra = f"  to retry, last: {r['last_error']}"  # why it is still waiting
         click.echo(
             f"{r['delivery_id']}  {r['state']:<9}  {r['campaign']}  {r['contact_id']}  "
             f"{r['occasion']}  {r['channel']} via {r['provider']}  {when}  "
