@@ -139,3 +139,14 @@ def test_report_on_an_empty_workspace(workspace: Workspace) -> None:
     data = workspace.cli_json("report")
     assert data["campaigns"] == {}
     assert data["retention"]["repeat_purchase_rate"] is None
+
+
+def test_a_holdout_with_nobody_in_it_yet_is_too_small_not_missing(workspace: Workspace) -> None:
+    workspace.write("campaigns/winback.toml", CAMPAIGN)  # holdout = 0.2
+    workspace.write("campaigns/plain.toml", PLAIN + '[goal]\nevent = "order"\n')  # no holdout
+    workspace.write("templates/winback.j2", TEMPLATE)
+    campaigns = workspace.cli_json("report")["campaigns"]
+    assert campaigns["winback"]["conversion"]["verdict"] == "too_small"
+    assert campaigns["plain"]["conversion"]["verdict"] == "no_control"
+    table = workspace.cli("report").stdout
+    assert table.count("set `holdout`") == 1  # only where there is none to set up

@@ -87,6 +87,9 @@ def build_report(
                 arms.held_out_converted,
                 cost=c.cost,
             ).as_dict()
+            if conversion["verdict"] == "no_control" and known[cid].holdout > 0:
+                # a control group is set up, it just has nobody in it yet
+                conversion["verdict"] = "too_small"
             conversion["goal"] = {"event": goal.event, "within_days": within / 86400}
             conversion["summary"] = explain(conversion["verdict"])
             entry["conversion"] = conversion
