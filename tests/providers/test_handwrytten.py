@@ -70,6 +70,16 @@ def test_places_the_documented_single_step_order(sink, handwrytten, deliver, rec
     }
 
 
+def test_a_campaign_font_name_maps_to_a_font_label(sink, make_provider, deliver, record):
+    extra = 'fonts = { "hand-1" = "Casual David", "hand-2" = "Fancy Jenna" }'
+    provider = make_provider(table(sink.url, extra), env={"HANDWRYTTEN_API_KEY": KEY})
+    for font, label in (("hand-2", "Fancy Jenna"), ("Tarzan Kyle", "Tarzan Kyle")):
+        deliver(provider, card_record(record, design="thank-you-floral", font=font))
+        assert sink.last.json()["font_label"] == label
+    deliver(provider, card_record(record))
+    assert sink.last.json()["font_label"] == "Casual David"  # the provider's font, as is
+
+
 @pytest.mark.parametrize(
     ("country", "name", "country_id"),
     [

@@ -55,6 +55,7 @@ class HandwryttenOptions(StrictModel):
     card_id: int | None = None  # the card used when a campaign names no design
     font: str | None = None  # the handwriting (font_label) when a campaign names none
     designs: dict[str, int] = {}  # campaign `[card] design` name → Handwrytten card id
+    fonts: dict[str, str] = {}  # campaign `[card] font` name → Handwrytten font label
 
 
 class HandwryttenProvider(HTTPProvider):
@@ -145,7 +146,9 @@ class HandwryttenProvider(HTTPProvider):
                 f"no handwriting: the campaign names no [card] font and providers.{self.name} "
                 "sets no font"
             )
-        return str(chosen)
+        # campaigns name a handwriting in their own words ("hand-1"), so they stay
+        # portable between card providers; a name not mapped is taken as a font label
+        return str(self.options.fonts.get(chosen, chosen))
 
     def _url(self, path: str) -> str:
         return f"{self.options.base_url.rstrip('/')}/{path}"
