@@ -110,6 +110,12 @@ def test_report_table_and_html(shop: Workspace) -> None:
     assert "too few contacts to tell yet" in out  # 10 held out
     assert "repeat purchase rate" in out and "NPS" in out
     assert html.read_text(encoding="utf-8").count("<svg") == 3
+    # the period as asked for, in the config's time zone, not its UTC boundaries
+    period = shop.cli(
+        "report", "--since", "2026-01-01", "--until", "2026-06-30", "--html", str(html)
+    )
+    assert period.stdout.startswith("Report 2026-01-01 to 2026-06-30\n")
+    assert '<p class="period">2026-01-01 to 2026-06-30</p>' in html.read_text(encoding="utf-8")
 
 
 def test_report_one_campaign(shop: Workspace) -> None:

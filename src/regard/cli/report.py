@@ -139,11 +139,13 @@ def report(
     if html_file:
         from regard.report.html import render_html
 
-        Path(html_file).write_text(render_html(data, app.config.locale), encoding="utf-8")
+        Path(html_file).write_text(
+            render_html(data, app.config.locale, app.config.tz), encoding="utf-8"
+        )
     if as_json:
         echo_json(data)
         return
-    for line in report_lines(data, app.config.locale):
+    for line in report_lines(data, app.config.locale, app.config.tz):
         click.echo(line)
     if html_file:
         click.echo(f"\nWrote {html_file}")

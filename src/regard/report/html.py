@@ -4,6 +4,7 @@ scripts and nothing fetched from the network, so it opens anywhere and can be ma
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, tzinfo
 from html import escape
 from typing import Any
 
@@ -14,6 +15,7 @@ from regard.report.text import (
     figure,
     money,
     percent,
+    period,
     points,
     skip_reasons,
 )
@@ -38,18 +40,19 @@ svg text { font: 12px system-ui, sans-serif; fill: #333; }
 """
 
 
-def render_html(report: dict[str, Any], locale: str) -> str:
-    """The page for a report as built by :func:`regard.report.build_report`."""
+def render_html(report: dict[str, Any], locale: str, tz: tzinfo = UTC) -> str:
+    """The page for a report as built by :func:`regard.report.build_report`; its period
+    shown in ``tz``."""
     currency = report["currency"]
+    since, until = (escape(day) for day in period(report, tz))
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>regard report {escape(report['since'][:10])} to "
-        f"{escape(report['until'][:10])}</title>",
+        f"<title>regard report {since} to {until}</title>",
         f"<style>{CSS}</style></head><body>",
         "<h1>Did it work?</h1>",
-        f'<p class="period">{escape(report["since"][:10])} to {escape(report["until"][:10])}</p>',
+        f'<p class="period">{since} to {until}</p>',
         "<h2>Sent per week</h2>",
         sent_per_week_chart(report["campaigns"]),
         campaign_table(report["campaigns"], currency, locale),

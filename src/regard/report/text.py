@@ -3,6 +3,7 @@ goal, and the retention figures with their one-line definitions."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from babel.numbers import format_currency
@@ -79,10 +80,21 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), *(line(r) for r in rows)]
 
 
-def report_lines(report: dict[str, Any], locale: str) -> list[str]:
-    """The whole report as lines of text."""
+def period(report: dict[str, Any], tz: tzinfo = UTC) -> tuple[str, str]:
+    """The report's first and last day in ``tz``: the days the user asked for, not the
+    UTC dates of their boundaries (``--since 2026-11-01`` in Berlin starts on 31 October, UTC)."""
+    since, until = (
+        datetime.fromisoformat(report[key]).astimezone(tz).date().isoformat()
+        for key in ("since", "until")
+    )
+    return since, until
+
+
+def report_lines(report: dict[str, Any], locale: str, tz: tzinfo = UTC) -> list[str]:
+    """The whole report as lines of text; its period shown in ``tz``."""
     currency = report["currency"]
-    lines = [f"Report {report['since'][:10]} to {report['until'][:10]}", ""]
+    since, until = period(report, tz)
+    lines = [f"Report {since} to {until}", ""]
     campaigns: dict[str, Any] = report["campaigns"]
     if campaigns:
         rows = [[cid, *campaign_cells(c, currency, locale)] for cid, c in campaigns.items()]
