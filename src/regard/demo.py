@@ -36,7 +36,7 @@ from regard.store import Store, open_store
 from regard.store.importer import import_contacts, import_events
 from regard.synthetic import generate
 from regard.times import iso, to_epoch
-from regard.workspace import create_workspace
+from regard.workspace import create_workspace, make_folder
 
 DEFAULT_DIR = Path("regard-demo")
 MARKER = ".regard-demo"  # written into a demo workspace: only such a folder is ever replaced
@@ -107,7 +107,7 @@ def prepare_folder(folder: Path, *, fresh: bool) -> None:
                 f"{folder / 'regard.toml'} report`); run `regard demo --fresh` to start over"
             )
         shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
 
 
 def run_demo(

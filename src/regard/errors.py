@@ -23,6 +23,11 @@ class TemplateError(InputError):
     """A template does not parse or does not render."""
 
 
+class StoreError(RegardError):
+    """The store cannot be opened or written: its path, its permissions, its contents, or a
+    schema from a newer regard."""
+
+
 class ProviderError(RegardError):
     """A provider is misconfigured (not a failed delivery: those are recorded, not raised)."""
 

@@ -41,6 +41,8 @@ class RunResult:
     dry_run: bool = False
     duration: float = 0.0
     tick_id: int | None = None
+    # templates that did not render: their occasions were skipped, the message never sent
+    render_errors: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -123,6 +125,9 @@ def _tick(
     result.evaluated = outcome.evaluated
     result.enqueued = outcome.counts
     result.deferred = outcome.deferred
+    result.render_errors = sorted(
+        {d.error for d in outcome.decisions if d.reason == "render_error" and d.error}
+    )
     if result.dry_run:
         result.decisions = [d.as_json() for d in outcome.decisions]
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DURATION = re.compile(r"^\s*(-)?\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_LONGEST_DURATION = 36525 * 86400
 
 
 def parse_duration(text: str | timedelta, *, allow_negative: bool = False) -> timedelta:
@@ -30,6 +31,9 @@ def parse_duration(text: str | timedelta, *, allow_negative: bool = False) -> ti
     if sign and not allow_negative:
         raise ValueError(f"{text!r}: a negative duration is not allowed here")
     seconds = int(amount) * _UNIT_SECONDS[unit]
+    if seconds > _LONGEST_DURATION:
+        # longer is a typo, and would overflow the date sums it takes part in
+        raise ValueError(f"{text!r} is longer than 100 years")
     return timedelta(seconds=-seconds if sign else seconds)
 
 
@@ -74,7 +78,25 @@ def parse_instant(text: str, default_tz: tzinfo) -> datetime:
             ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=default_tz)
-    return value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(_out_of_range(text)) from None
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(_out_of_range(text))
+    return value
+
+
+# Instants outside these years are typos; refusing them keeps every calendar sum the engine
+# and reports do (a year back, a local day, a window) inside what a datetime can hold.
+EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+EARLIEST_EPOCH = int(EARLIEST.timestamp())
+LATEST_EPOCH = int(LATEST.timestamp())
+
+
+def _out_of_range(text: str) -> str:
+    return f"{text!r} is outside the years 1000 to 2999 regard accepts"
 
 
 def parse_date(text: str) -> date:

@@ -26,8 +26,13 @@ class StrictModel(BaseModel):
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
-    """Parse ``path``; a syntax error becomes ValueError naming ``path:line``."""
-    text = path.read_text(encoding="utf-8")
+    """Parse ``path``; a syntax error or bytes that are not UTF-8 become ValueError naming
+    ``path:line``."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    text = utf8_text(path, data)
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
@@ -35,6 +40,16 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
         where = f"{path}:{m.group(1)}" if m else str(path)
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ValueError(f"{where}: TOML syntax: {reason}") from None
+
+
+def utf8_text(path: Path, data: bytes) -> str:
+    """``data``, the content of ``path``, decoded; bytes that are not UTF-8 become ValueError
+    naming ``path:line`` (an editor saving Latin-1 or UTF-16 is the usual cause)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: the file is not UTF-8 text (save it as UTF-8)") from None
 
 
 def key_line(text: str, loc: Sequence[str | int]) -> int | None:

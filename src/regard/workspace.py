@@ -45,7 +45,21 @@ def create_workspace(folder: Path) -> list[Path]:
             f"{folder}: would overwrite existing files, so nothing was written:\n{names}\n"
             "(move them away, or run `regard init` in another folder)"
         )
-    for target, source in files:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(source.read_bytes())
+    make_folder(folder)
+    try:
+        for target, source in files:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot write the workspace: {exc.strerror or exc}") from None
     return [target for target, _ in files]
+
+
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents; a path that cannot be a folder raises InputError."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"{folder}: cannot create the folder: {exc.strerror or exc} (pass another DIR)"
+        ) from None

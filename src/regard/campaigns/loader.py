@@ -92,8 +92,6 @@ def read_campaign(config: Config, path: Path) -> tuple[Campaign | None, list[str
     """One campaign file: the campaign (None if invalid) and its problems."""
     try:
         data, text = read_toml(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [f"{path}: cannot read: {exc}"]
     except ValueError as exc:
         return None, [str(exc)]
     try:

@@ -73,6 +73,9 @@ class AnniversaryTrigger(StrictModel):
                 return time.fromisoformat(value)
             except ValueError:
                 raise ValueError(f'{value!r} is not a time of day like "09:00"') from None
+        if not isinstance(value, time):
+            # a bare number would be read as seconds after midnight: 8 → 00:00:08
+            raise ValueError(f'a time of day is a string like "09:00", not {value!r}')
         return value
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from regard.cli import App, echo_json, json_option, pass_app
+from regard.errors import InputError
 
 
 def parse_day(app: App, text: str | None, option: str, *, end_of_day: bool = False):
@@ -139,9 +140,11 @@ def report(
     if html_file:
         from regard.report.html import render_html
 
-        Path(html_file).write_text(
-            render_html(data, app.config.locale, app.config.tz), encoding="utf-8"
-        )
+        page = render_html(data, app.config.locale, app.config.tz)
+        try:
+            Path(html_file).write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"--html {html_file}: cannot write: {exc.strerror or exc}") from None
     if as_json:
         echo_json(data)
         return

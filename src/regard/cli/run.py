@@ -34,6 +34,8 @@ def run(app: App, at: str | None, dry_run: bool, as_json: bool) -> None:
     else:
         for line in summary_lines(result):
             click.echo(line)
+    for error in result.render_errors:
+        click.echo(f"warning: skipped, the template does not render: {error}", err=True)
     if result.campaign_errors:
         raise CampaignError(
             "\n".join(result.campaign_errors) + "\n(these campaigns were skipped; the others ran)"

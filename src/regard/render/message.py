@@ -29,6 +29,7 @@ from regard.render.environment import (
     template_line,
 )
 from regard.render.filters import FILTERS, rendering_for
+from regard.validation import utf8_text
 
 if TYPE_CHECKING:
     from regard.campaigns.model import Campaign
@@ -75,6 +76,12 @@ class Templates:
             raise TemplateError(f"{path}:{exc.lineno}: {exc.message}") from None
         except TemplateNotFound:
             raise TemplateError(f"{path}: no such template") from None
+        except UnicodeDecodeError:
+            try:
+                utf8_text(path, path.read_bytes())
+            except ValueError as exc:
+                raise TemplateError(str(exc)) from None
+            raise
 
 
 _FOLDERS: dict[Path, Templates] = {}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from regard.errors import StoreError
 from regard.store.schema import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 30_000
@@ -36,7 +37,23 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.is_dir():
+                raise StoreError(
+                    f"{path}: is a folder, not a store file (check `store` in the config)"
+                )
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"{path}: cannot create the store's folder {self.path.parent}: "
+                    f"{exc.strerror or exc} (check `store` in the config)"
+                ) from None
+        try:
+            self._open(path)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open the store: {_reason(exc)}") from None
+
+    def _open(self, path: str | Path) -> None:
         # autocommit at the driver level: transactions are explicit (write()), never implicit
         conn = sqlite3.connect(
             str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
@@ -58,6 +75,13 @@ class Store:
                 "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)"
             )
             done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
+            unknown = sorted(done - {name for name, _ in MIGRATIONS})
+            if unknown:
+                # a newer regard changed the schema: reading or writing it could corrupt it
+                raise StoreError(
+                    f"{self.path}: the store was written by a newer version of regard "
+                    f"(unknown migration {', '.join(unknown)}); upgrade regard to use it"
+                )
             for name, fn in MIGRATIONS:
                 if name not in done:
                     fn(self.conn)
@@ -82,9 +106,15 @@ class Store:
             else:
                 conn.execute(f"RELEASE SAVEPOINT {name}")
             return
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             yield conn
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if _is_read_only(exc):
+                raise StoreError(f"{self.path}: cannot write the store: {_reason(exc)}") from None
+            raise
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -97,12 +127,20 @@ class Store:
         """A write transaction that is always rolled back: ``plan`` and ``--dry-run`` run the
         real tick inside one, so they share its code path and write nothing."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             yield conn
         finally:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+
+    def _begin(self) -> None:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if not _is_read_only(exc):
+                raise  # busy past the timeout, or a real fault: not the person's to fix here
+            raise StoreError(f"{self.path}: cannot write the store: {_reason(exc)}") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -112,6 +150,22 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_read_only(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None) or 0
+    return code & 0xFF == sqlite3.SQLITE_READONLY or "readonly" in str(exc)
+
+
+def _reason(exc: sqlite3.Error) -> str:
+    """What went wrong and what to do, for the errors a person can cause."""
+    if _is_read_only(exc):
+        return "it is read-only (check the permissions of the file and its folder)"
+    if "not a database" in str(exc):
+        return "the file is not a regard store (SQLite database); check `store` in the config"
+    if "unable to open" in str(exc):
+        return "cannot open the file (check that its folder exists and is writable)"
+    return str(exc)
 
 
 def _sql_address_hash(address: object) -> str | None:

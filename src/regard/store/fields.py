@@ -17,7 +17,7 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import list_currencies
 from email_validator import EmailNotValidError, validate_email
 
-from regard.times import parse_date, parse_instant, to_epoch, zone
+from regard.times import EARLIEST_EPOCH, LATEST_EPOCH, parse_date, parse_instant, to_epoch, zone
 
 
 class FieldError(ValueError):
@@ -74,12 +74,21 @@ def decimal(field: str, value: Any) -> float | None:
     """A decimal with ``.`` or ``,`` as the separator (``49.90``, ``49,90``); no thousands."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    number: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    if isinstance(value, str) and _DECIMAL.match(value.strip()):
+        number = float(value)
+    elif isinstance(value, str) and _DECIMAL.match(value.strip()):
         # float() of the decimal text is its nearest double, as float(Decimal(...)) would be
-        return float(value.strip().replace(",", "."))
-    raise FieldError(field, f"{_show(value)} is not a decimal number (like 49.90 or 49,90)")
+        number = float(value.strip().replace(",", "."))
+    if number is None:
+        raise FieldError(field, f"{_show(value)} is not a decimal number (like 49.90 or 49,90)")
+    if abs(number) >= LARGEST_AMOUNT:
+        # beyond this, cents are no longer exact and sums in reports overflow
+        raise FieldError(field, f"{_show(value)} is too large (at most 13 digits before the point)")
+    return number
+
+
+LARGEST_AMOUNT = 1e13
 
 
 def instant(field: str, value: Any, default_tz: tzinfo) -> int | None:
@@ -93,7 +102,9 @@ def instant(field: str, value: Any, default_tz: tzinfo) -> int | None:
         parsed = datetime.fromisoformat(raw)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=default_tz)
-        return int(parsed.timestamp() // 1)
+        seconds = int(parsed.timestamp() // 1)
+        if EARLIEST_EPOCH <= seconds < LATEST_EPOCH:
+            return seconds
     except (ValueError, OverflowError):
         pass
     try:
@@ -295,9 +306,13 @@ def items(field: str, value: Any) -> list[dict[str, Any]] | None:
         for key in ("quantity", "price"):
             amount = item.get(key)
             if amount is not None and (
-                isinstance(amount, bool) or not isinstance(amount, int | float)
+                isinstance(amount, bool)
+                or not isinstance(amount, int | float)
+                or not math.isfinite(amount)
             ):
                 raise FieldError(field, f"item {n}: {key} must be a number")
+            if amount is not None and abs(amount) >= LARGEST_AMOUNT:
+                raise FieldError(field, f"item {n}: {key} {amount!r} is too large")
     return value
 
 
