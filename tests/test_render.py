@@ -120,7 +120,7 @@ def test_required_blocks(workspace: Workspace) -> None:
         render(workspace, config, contact())
     assert str(info.value) == (
         f"{workspace.root / 'templates' / 'm.j2'}: no {{% block subject %}} "
-        "(a email message needs subject and text)"
+        "(an email message needs subject and text)"
     )
 
 

@@ -45,6 +45,7 @@ REQUIRED_BLOCKS: dict[str, tuple[str, ...]] = {
 }
 OPTIONAL_BLOCKS: dict[str, tuple[str, ...]] = {"email": ("html",)}
 CARD_WIDTH = 40  # characters per line on a typical A6 card in a handwriting font
+_ARTICLE = {"email": "an", "sms": "an", "card": "a", "webhook": "a"}
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,8 @@ def render_message(
         for block in needed:
             if block not in plain.blocks:
                 raise TemplateError(
-                    f"{path}: no {{% block {block} %}} (a {campaign.channel} message needs "
+                    f"{path}: no {{% block {block} %}} ({_ARTICLE[campaign.channel]} {campaign.channel} "
+                    "message needs "
                     f"{' and '.join(needed)})"
                 )
             blocks[block] = _render(plain, block, context, path)
