@@ -83,3 +83,20 @@ def test_demo_never_touches_a_folder_that_is_not_a_demo(tmp_path: Path) -> None:
         assert done.returncode == 1 and "not empty" in done.stderr
     assert (keep / "notes.txt").read_text(encoding="utf-8") == "precious"
     assert [p.name for p in keep.iterdir()] == ["notes.txt"]
+
+
+def test_the_next_steps_call_regard_as_it_was_called(tmp_path, monkeypatch) -> None:
+    from regard.cli.demo import invoked_as
+
+    script = tmp_path / ".venv" / "bin" / "regard"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n", encoding="utf-8")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [".venv/bin/regard", "demo"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert invoked_as() == ".venv/bin/regard"  # the venv is not activated
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+    assert invoked_as() == "regard"
+    monkeypatch.setattr("sys.argv", ["/x/regard/__main__.py", "demo"])
+    assert invoked_as() == "regard"

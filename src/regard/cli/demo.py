@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -84,7 +86,7 @@ def demo(folder: str, fresh: bool, customers: int, days: int, as_json: bool) -> 
         "effect, measured against the held-out control group."
     )
     sample = result.samples[0] if result.samples else None
-    regard = f"regard --config {config}"
+    regard = f"{invoked_as()} --config {config}"
     hints = [
         ("every message", str(result.outbox)),
         ("the config", f"{config}  (campaigns/ and templates/ beside it)"),
@@ -102,3 +104,15 @@ def demo(folder: str, fresh: bool, customers: int, days: int, as_json: bool) -> 
     width = max(len(label) for label, _ in hints) + 1
     for label, text in hints:
         echo(f"  {(label + ':').ljust(width)}  {text}")
+
+
+def invoked_as() -> str:
+    """How to call regard again: ``regard`` when that is the one on PATH, else the path it
+    was run by (the README's first command runs ``.venv/bin/regard`` without activating)."""
+    program = sys.argv[0]
+    if Path(program).name != "regard":
+        return "regard"  # python -m regard
+    found = shutil.which("regard")
+    if found and Path(found).resolve() == Path(program).resolve():
+        return "regard"
+    return program
