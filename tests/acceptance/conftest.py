@@ -10,34 +10,14 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from conftest import Workspace
+from conftest import BASIC_CONFIG, Workspace
 
-CONFIG = """\
-timezone = "Europe/Berlin"
-locale = "de"
-currency = "EUR"
-store = "regard.db"
-campaigns = "campaigns"
-templates = "templates"
-
-[sender]
-name = "Blumen Rosa GmbH"
-email = "hallo@blumen-rosa.de"
-street = "Lindenstraße 5"
-postal_code = "10969"
-city = "Berlin"
-country = "DE"
-
-[consent]
-email = "opt-in"
-sms = "opt-in"
-card = "opt-out"
-webhook = "opt-out"
-
-[providers.outbox]
-type = "file"
-path = "outbox/messages.jsonl"
-"""
+# the shared test config, with the consent rules spelt out (they are the defaults)
+CONFIG = BASIC_CONFIG.replace(
+    "[providers.outbox]",
+    '[consent]\nemail = "opt-in"\nsms = "opt-in"\ncard = "opt-out"\nwebhook = "opt-out"\n\n'
+    "[providers.outbox]",
+)
 
 TEMPLATE = """\
 {% block subject %}{{ contact | greeting }}{% endblock %}
