@@ -106,7 +106,8 @@ def run_once(
     result.tick_id = _start_tick(store, result.kind, at)
     try:
         _tick(store, config, loaded.campaigns, at, result)
-        result.dispatch = dispatch(store, config, at, stop=stop, campaigns=loaded.campaigns)
+        # the tick has just held back what is outside its window or over a daily limit
+        result.dispatch = dispatch(store, config, at, stop=stop, released=True)
         result.waiting = store.conn.execute(
             "SELECT count(*) FROM deliveries "
             "WHERE state = 'pending' AND coalesce(not_before, due_at) > ?",

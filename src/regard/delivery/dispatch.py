@@ -90,6 +90,7 @@ def dispatch(
     stop: threading.Event | None = None,
     simulate: bool = False,
     campaigns: Iterable[Campaign] | None = None,
+    released: bool = False,
 ) -> DispatchResult:
     """Send the deliveries due at ``at`` (pending with ``not_before ≤ at``, and claims of
     runs that are gone or whose lease has ended), then record each outcome.
@@ -99,14 +100,17 @@ def dispatch(
     those whose contact unsubscribed since the tick are skipped.
     ``at`` is "now" for the records (``sent_at``, the next attempt time); leases use the
     real clock, since they protect against real processes. ``simulate``: nothing is sent,
-    due deliveries are marked sent at ``at``. Never raises for a failed delivery.
+    due deliveries are marked sent at ``at``. ``released``: the caller has just held back
+    deliveries for these campaigns at ``at`` (a tick ends with ``release_due``), so it is
+    not done twice. Never raises for a failed delivery.
     """
     started = time.monotonic()
     result = DispatchResult(simulated=simulate)
-    if campaigns is None:
-        campaigns = load_campaigns(config).campaigns
-    with store.write() as conn:
-        result.deferred = release_due(conn, config, campaigns, at)
+    if not released:
+        if campaigns is None:
+            campaigns = load_campaigns(config).campaigns
+        with store.write() as conn:
+            result.deferred = release_due(conn, config, campaigns, at)
     result.unsubscribed = claims.skip_unsubscribed(store, at=to_epoch(at), now=int(time.time()))
     if simulate:
         marked = claims.mark_sent_simulated(
