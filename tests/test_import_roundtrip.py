@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from conftest import BASIC_CONFIG
 from regard.config import load_config
 from regard.store import open_store
-from regard.store.contacts import load_contact
 from regard.store.importer import import_contacts
 
 TEXT = st.text(alphabet=st.sampled_from(list("aäöüßÄ é'\"-,;|\n\r\tZ0 ")), min_size=0, max_size=12)
@@ -42,7 +41,7 @@ def test_csv_text_fields_survive_any_quoting(
             result = import_contacts(store, config, path)
             assert result.inserted == len(rows)
             for n, (first, city, note) in enumerate(rows):
-                contact = load_contact(store.conn, f"c{n}")
+                contact = store.contacts.get(f"c{n}")
                 assert contact is not None
                 assert contact["first_name"] == (first.strip() or None)
                 assert contact["city"] == (city.strip() or None)

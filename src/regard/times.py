@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import NewType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DURATION = re.compile(r"^\s*(-)?\s*(\d+)\s*([smhdw])\s*$")
@@ -107,11 +108,21 @@ def parse_date(text: str) -> date:
         raise ValueError(f"{text!r} is not a date (expected YYYY-MM-DD)") from None
 
 
-def to_epoch(value: datetime) -> int:
+Instant = NewType("Instant", int)
+"""A moment as UTC unix seconds. A tick's T is converted once, where it enters (the CLI's
+``--at``, the daemon's clock), and travels as an Instant down to the store's queries."""
+
+
+def to_epoch(value: datetime) -> Instant:
     """Aware datetime → UTC unix seconds (sub-second precision is dropped)."""
     if value.tzinfo is None:
         raise ValueError("naive datetime: attach a time zone first")
-    return int(value.timestamp() // 1)
+    return Instant(int(value.timestamp() // 1))
+
+
+def now_instant() -> Instant:
+    """The current instant, whole seconds (leases and ``updated_at`` use the real clock)."""
+    return to_epoch(utcnow())
 
 
 def from_epoch(seconds: int) -> datetime:

@@ -359,7 +359,7 @@ def matches(
     kind_of: Callable[[str], Kind] = contact_kind,
     tz: tzinfo | str = "UTC",
 ) -> bool:
-    """Whether ``record`` (a contact from ``load_contact``, or an event with its properties)
+    """Whether ``record`` (a contact from ``store.contacts.get``, or an event with its properties)
     passes ``filter``: the Python evaluation of what :func:`compile_filter` asks SQLite."""
     check_filter(filter, kind_of)
     zone_ = _tz(tz)

@@ -36,11 +36,11 @@ def show(app, contact_id: str, as_json: bool) -> None:
       regard contacts show 1042
       regard contacts show 1042 --json
     """
-    from regard.store.contacts import CONTACT_FIELDS, DERIVED_FACTS, load_contact
+    from regard.store.contacts import CONTACT_FIELDS, DERIVED_FACTS
     from regard.store.suppressions import suppressions_of
 
     conn = app.store.conn
-    contact = load_contact(conn, contact_id)
+    contact = app.store.contacts.get(contact_id)
     if contact is None:
         raise InputError(_unknown(conn, contact_id))
     attributes = json.loads(

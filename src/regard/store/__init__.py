@@ -1,38 +1,52 @@
-"""The SQLite contact store: contacts, events, deliveries, suppressions.
+"""The store: the one room of regard that speaks SQL.
 
-Open it with :func:`open_store`; migrations run on open. Writes go through
-:meth:`Store.write`, one ``BEGIN IMMEDIATE`` transaction, so a failed import or tick
-leaves the store exactly as it was.
+Open it with :func:`open_store`; migrations run on open. Everything above the store talks
+to it through its areas, each a small typed API whose docstrings are its contract:
+
+- ``store.contacts``     contacts by id or address, as one flat mapping each
+- ``store.events``       events by id
+- ``store.occasions``    what the triggers find due, and the contacts as of an instant
+- ``store.deliveries``   decisions, caps, claims, outcomes, pacing, listings
+- ``store.suppressions`` unsubscribes and unreachable addresses
+- ``store.ticks``        tick records and the daemon's record
+- ``store.reports``      the report's and the backtest's aggregates
+
+Writes go through :meth:`Store.write`, one ``BEGIN IMMEDIATE`` transaction (nested calls
+are savepoints), so a failed import or tick leaves the store exactly as it was. Every
+change of a delivery's state goes through :mod:`regard.store.lifecycle`.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import sqlite_utils
-
 from regard.errors import StoreError
+from regard.store.area import Area, address_hash
+from regard.store.contacts import Contacts
+from regard.store.deliveries import Deliveries
+from regard.store.events import Events
+from regard.store.occasions import Occasions
+from regard.store.reports import Reports
 from regard.store.schema import MIGRATIONS
+from regard.store.suppressions import Suppressions
+from regard.store.ticks import Ticks
+
+__all__ = ["Area", "Store", "address_hash", "open_store"]
 
 BUSY_TIMEOUT_MS = 30_000
 
 
-def address_hash(address: str) -> str:
-    """``sha256:<hex>`` of an address, trimmed and lower-cased (how forgotten addresses are kept).
-
-    Also registered as the SQL function ``address_hash(text)`` on every store connection, so
-    queries recognise a hashed suppression the same way Python code does.
-    """
-    return "sha256:" + hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
-
-
 class Store:
-    """An open store. ``db`` is the sqlite-utils Database, ``conn`` its connection."""
+    """An open store.
+
+    ``conn`` is the SQLite connection (driver autocommit: transactions are explicit); only
+    the store's own modules and tests that look at raw rows use it.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -52,6 +66,13 @@ class Store:
             self._open(path)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: cannot open the store: {_reason(exc)}") from None
+        self.contacts = Contacts(self)
+        self.events = Events(self)
+        self.occasions = Occasions(self)
+        self.deliveries = Deliveries(self)
+        self.suppressions = Suppressions(self)
+        self.ticks = Ticks(self)
+        self.reports = Reports(self)
 
     def _open(self, path: str | Path) -> None:
         # autocommit at the driver level: transactions are explicit (write()), never implicit
@@ -66,7 +87,6 @@ class Store:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")  # erased personal data must not linger
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._migrate()
 
     def _migrate(self) -> None:
@@ -92,7 +112,12 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints."""
+        """One write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints.
+
+        Whatever fails inside is rolled back and raised as it was: when SQLite has already
+        ended the whole transaction (a full disk, an interrupt), the savepoint is gone too,
+        and the original error, not "no such savepoint", is what the caller sees.
+        """
         conn = self.conn
         if conn.in_transaction:
             name = f"sp_{id(conn)}_{time.monotonic_ns()}"
@@ -100,8 +125,11 @@ class Store:
             try:
                 yield conn
             except BaseException:
-                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                conn.execute(f"RELEASE SAVEPOINT {name}")
+                if conn.in_transaction:
+                    # the transaction may be gone already; the original error tells why
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                        conn.execute(f"RELEASE SAVEPOINT {name}")
                 raise
             else:
                 conn.execute(f"RELEASE SAVEPOINT {name}")
@@ -110,14 +138,12 @@ class Store:
         try:
             yield conn
         except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._rollback()
             if _is_read_only(exc):
                 raise StoreError(f"{self.path}: cannot write the store: {_reason(exc)}") from None
             raise
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             conn.execute("COMMIT")
@@ -131,8 +157,7 @@ class Store:
         try:
             yield conn
         finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._rollback()
 
     def _begin(self) -> None:
         try:
@@ -141,6 +166,22 @@ class Store:
             if not _is_read_only(exc):
                 raise  # busy past the timeout, or a real fault: not the person's to fix here
             raise StoreError(f"{self.path}: cannot write the store: {_reason(exc)}") from None
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            # SQLite may have ended it already; the error being raised says why
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+
+    def checkpoint(self, attempts: int = 20) -> bool:
+        """Checkpoint the WAL into the database and truncate it to zero bytes. Returns False
+        when a reader kept it busy for every attempt (the next checkpoint will finish it)."""
+        for _ in range(attempts):
+            busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if busy == 0:
+                return True
+            time.sleep(0.05)
+        return False
 
     def close(self) -> None:
         self.conn.close()

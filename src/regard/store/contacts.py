@@ -8,6 +8,7 @@ import sqlite3
 from datetime import date
 from typing import Any
 
+from regard.store.area import Area
 from regard.times import from_epoch
 
 CONTACT_FIELDS = (
@@ -45,9 +46,12 @@ def contact_from_row(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
     return contact
 
 
-def load_contact(conn: sqlite3.Connection, contact_id: str) -> dict[str, Any] | None:
-    """One contact by id (None if unknown), its derived facts as stored by the last import.
+class Contacts(Area):
+    """The ``contacts`` table, read (imports write it: :mod:`regard.store.importer`)."""
 
-    (A tick sees facts as of its own instant: :mod:`regard.engine.facts`.)"""
-    row = conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
-    return contact_from_row(row) if row is not None else None
+    def get(self, contact_id: str) -> dict[str, Any] | None:
+        """One contact by id (None if unknown) as :func:`contact_from_row` makes it, its
+        derived facts as stored by the last import (a tick sees them as of its own
+        instant: :meth:`regard.store.occasions.Occasions.candidates`)."""
+        row = self.conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+        return contact_from_row(row) if row is not None else None

@@ -8,12 +8,15 @@ as unsubscribed without regard keeping the address itself.
 from __future__ import annotations
 
 import sqlite3
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from regard.config import CHANNELS
 from regard.errors import InputError
-from regard.store import Store
+from regard.store.area import Area
 from regard.times import to_epoch, utcnow
+
+if TYPE_CHECKING:
+    from regard.store import Store
 
 Channel = Literal["email", "sms", "card", "webhook", "*"]
 
@@ -55,3 +58,7 @@ def suppressions_of(conn: sqlite3.Connection, contact_id: str) -> list[dict[str,
             (contact_id,),
         )
     ]
+
+
+class Suppressions(Area):
+    """The ``suppressions`` table: unsubscribes and provider-reported unreachable addresses."""

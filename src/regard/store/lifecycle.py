@@ -1,0 +1,260 @@
+"""The delivery lifecycle: one state machine, and the one function that moves deliveries.
+
+    (new) ──► pending ──► sending ──► sent
+      │          ▲  │       │ │ ▲
+      │          │  │       │ └─┘ an expired claim, taken up again
+      │          │  │       ├──► pending   released unsent, or a passing failure (backoff)
+      │          │  │       ├──► dead      a permanent failure, or attempts used up
+      │          │  │       └──► cancelled the contact was forgotten mid-send
+      │          │  ├──► skipped    unsubscribed after the tick decided
+      │          │  └──► cancelled  by hand, or the contact was forgotten
+      │          └──── dead         retried by hand
+      ├──► held_out   in the campaign's control group (final)
+      └──► skipped    no consent, unsubscribed, no address, capped, render error (final)
+
+Every state change of a delivery is made by :func:`move` (or, for a new delivery, by
+:func:`create`): both check the change against :data:`TRANSITIONS`, make it in one
+set-based statement guarded by the source states, append one ``delivery_log`` line per
+delivery and write the one log line of the change. A change the table does not allow is a
+bug, and raises :class:`IllegalTransition` before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Any
+
+log = logging.getLogger("regard.delivery")
+
+
+class DeliveryState(StrEnum):
+    """Where a delivery stands. ``held_out``, ``skipped``, ``sent`` and ``cancelled`` are
+    final; ``dead`` is final unless retried by hand."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+    HELD_OUT = "held_out"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+STATES: tuple[str, ...] = tuple(s.value for s in DeliveryState)
+# the states whose reason means something; elsewhere it is reported as null
+REASON_STATES = frozenset({DeliveryState.SKIPPED, DeliveryState.DEAD})
+# counted against caps and cooldowns: sent, or still on its way
+IN_FLIGHT = frozenset({DeliveryState.PENDING, DeliveryState.SENDING})
+
+
+class Reason(Enum):
+    """What a transition does with the delivery's ``reason``."""
+
+    KEEP = "kept as it was"
+    CLEAR = "cleared"
+    REQUIRED = "set: the caller must give it"
+    OPTIONAL = "set when the caller gives one, else kept"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One allowed change: from ``source`` (None: a new delivery) to ``target``."""
+
+    source: DeliveryState | None
+    target: DeliveryState
+    reason: Reason
+    meaning: str
+
+
+_P, _S, _OK, _D = (
+    DeliveryState.PENDING,
+    DeliveryState.SENDING,
+    DeliveryState.SENT,
+    DeliveryState.DEAD,
+)
+_H, _K, _C = DeliveryState.HELD_OUT, DeliveryState.SKIPPED, DeliveryState.CANCELLED
+
+TRANSITIONS: dict[tuple[DeliveryState | None, DeliveryState], Transition] = {
+    (t.source, t.target): t
+    for t in (
+        Transition(None, _P, Reason.CLEAR, "decided by a tick: to be sent"),
+        Transition(None, _H, Reason.CLEAR, "decided by a tick: in the control group"),
+        Transition(None, _K, Reason.REQUIRED, "decided by a tick: skipped, and why"),
+        Transition(_P, _S, Reason.KEEP, "claimed for an attempt"),
+        Transition(_S, _S, Reason.KEEP, "an expired claim taken up again"),
+        Transition(_S, _P, Reason.KEEP, "released unsent, or a passing failure"),
+        Transition(_S, _OK, Reason.CLEAR, "the provider accepted it"),
+        Transition(_S, _D, Reason.REQUIRED, "a permanent failure: the provider's answer"),
+        Transition(_S, _C, Reason.OPTIONAL, "the contact was forgotten mid-send"),
+        Transition(_P, _K, Reason.REQUIRED, "unsubscribed after the tick decided"),
+        Transition(_P, _C, Reason.OPTIONAL, "cancelled by hand, or the contact was forgotten"),
+        Transition(_D, _P, Reason.CLEAR, "retried by hand"),
+    )
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A change of state that the lifecycle does not allow: a bug in regard, never input."""
+
+
+def transition(source: DeliveryState | None, target: DeliveryState) -> Transition:
+    """The allowed transition from ``source`` to ``target``; raises IllegalTransition."""
+    found = TRANSITIONS.get((source, target))
+    if found is None:
+        raise IllegalTransition(f"a delivery cannot go from {source or '(new)'} to {target}")
+    return found
+
+
+def _reason_value(rule: Reason, reason: str | None, target: DeliveryState) -> tuple[bool, Any]:
+    """(set the column?, its value) for a transition's reason rule and the caller's reason."""
+    if rule is Reason.REQUIRED:
+        if not reason:
+            raise IllegalTransition(f"a delivery going {target} needs a reason")
+        return True, reason
+    if rule is Reason.OPTIONAL:
+        return reason is not None, reason
+    if reason is not None:
+        raise IllegalTransition(f"a delivery going {target} carries no reason ({reason!r})")
+    return rule is Reason.CLEAR, None
+
+
+def move(
+    conn: sqlite3.Connection,
+    ids: Collection[str],
+    source: DeliveryState | Iterable[DeliveryState],
+    target: DeliveryState,
+    *,
+    at: int,
+    now: int,
+    detail: str | Mapping[str, str],
+    reason: str | None = None,
+    values: Mapping[str, object] | None = None,
+    owner: str | None = None,
+) -> list[str]:
+    """Move the deliveries ``ids`` that are in ``source`` (and, with ``owner``, still held
+    by that claim) to ``target``; returns the ids that moved, in no particular order.
+
+    ``values`` sets further columns in the same statement (``not_before``, ``sent_at``,
+    lease columns …); ``updated_at`` becomes ``now``. ``at`` is the instant of the change
+    the log records (a tick's T); ``detail`` its log text, one for all or one per id.
+    Must be called inside a write transaction. Raises IllegalTransition for a change the
+    lifecycle does not allow, before anything is written.
+    """
+    sources = {source} if isinstance(source, DeliveryState) else set(source)
+    rules = {transition(s, target).reason for s in sources}
+    if len(rules) != 1:
+        raise IllegalTransition(f"one move to {target} from states with different reason rules")
+    set_reason, reason_value = _reason_value(rules.pop(), reason, target)
+    if not ids:
+        return []
+    columns: dict[str, object] = {"state": target.value, **(values or {})}
+    if set_reason:
+        columns["reason"] = reason_value
+    columns["updated_at"] = now
+    assignments = ", ".join(f"{column} = :set_{column}" for column in columns)
+    params: dict[str, object] = {f"set_{k}": v for k, v in columns.items()}
+    params["ids"] = json.dumps(list(ids))
+    params["sources"] = json.dumps(sorted(s.value for s in sources))
+    guard = ""
+    if owner is not None:
+        guard = " AND lease_owner = :owner"
+        params["owner"] = owner
+    rows = conn.execute(
+        f"""
+        UPDATE deliveries SET {assignments}
+        WHERE id IN (SELECT value FROM json_each(:ids))
+          AND state IN (SELECT value FROM json_each(:sources)){guard}
+        RETURNING id, provider
+        """,
+        params,
+    ).fetchall()
+    moved = [str(r[0]) for r in rows]
+    _log(conn, moved, at, target, detail)
+    for delivery_id, provider in rows:
+        text = detail if isinstance(detail, str) else detail.get(delivery_id, "")
+        if target is DeliveryState.DEAD:
+            log.warning("delivery %s via %s: dead: %s", delivery_id, provider, text)
+        elif target is DeliveryState.PENDING and values and values.get("last_error"):
+            log.warning("delivery %s via %s: will be retried: %s", delivery_id, provider, text)
+        else:
+            log.debug("delivery %s via %s: %s: %s", delivery_id, provider, target, text)
+    return moved
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A tick's decision, as the row it becomes."""
+
+    id: str
+    campaign: str
+    contact_id: str
+    occasion: str
+    event_id: str | None
+    channel: str
+    provider: str
+    state: DeliveryState
+    reason: str | None
+    priority: int
+    due_at: int
+    not_before: int | None = None
+    message: Mapping[str, Any] | None = None
+    error: str | None = None  # a render error, kept as the last error
+
+
+def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: int) -> list[str]:
+    """Record new deliveries decided by the tick at ``at``; returns the ids recorded.
+
+    An occasion already recorded (by another tick at the same time) is left as it is:
+    recorded states are final. Must be called inside a write transaction.
+    """
+    for d in deliveries:
+        rule = transition(None, d.state).reason
+        _reason_value(rule, d.reason, d.state)
+    created: list[str] = []
+    for d in deliveries:
+        cursor = conn.execute(
+            """
+            INSERT INTO deliveries (id, campaign, contact_id, occasion, event_id, channel,
+                provider, state, reason, priority, due_at, created_at, not_before, message,
+                last_error, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (campaign, contact_id, occasion) DO NOTHING
+            """,
+            (
+                d.id, d.campaign, d.contact_id, d.occasion, d.event_id, d.channel, d.provider,
+                d.state.value, d.reason, d.priority, d.due_at, at, d.not_before,
+                json.dumps(d.message, ensure_ascii=False) if d.message else None,
+                d.error, at,
+            ),
+        )  # fmt: skip
+        if cursor.rowcount:
+            created.append(d.id)
+    by_id = {d.id: d for d in deliveries}
+    conn.executemany(
+        "INSERT INTO delivery_log (delivery_id, at, state, detail) VALUES (?, ?, ?, ?)",
+        [(i, at, by_id[i].state.value, by_id[i].reason) for i in created],
+    )
+    for i in created:
+        log.debug("delivery %s: %s (%s)", i, by_id[i].state, by_id[i].reason or "decided")
+    return created
+
+
+def _log(
+    conn: sqlite3.Connection,
+    ids: Iterable[str],
+    at: int,
+    state: DeliveryState,
+    detail: str | Mapping[str, str],
+) -> None:
+    conn.executemany(
+        "INSERT INTO delivery_log (delivery_id, at, state, detail) VALUES (?, ?, ?, ?)",
+        [
+            (i, at, state.value, detail if isinstance(detail, str) else detail.get(i, ""))
+            for i in ids
+        ],
+    )
