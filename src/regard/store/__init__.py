@@ -6,10 +6,12 @@ to it through its areas, each a small typed API whose docstrings are its contrac
 - ``store.contacts``     contacts by id or address, as one flat mapping each
 - ``store.events``       events by id
 - ``store.occasions``    what the triggers find due, and the contacts as of an instant
-- ``store.deliveries``   decisions, caps, claims, outcomes, pacing, listings
+- ``store.decisions``    what a tick needs to decide (caps, cooldowns) and its records
+- ``store.deliveries``   claims, outcomes, pacing, listings
 - ``store.suppressions`` unsubscribes and unreachable addresses
 - ``store.ticks``        tick records and the daemon's record
-- ``store.reports``      the report's and the backtest's aggregates
+- ``store.reports``      the aggregates of the report and of ``status``
+- ``store.backtests``    the scratch copy ``simulate`` replays on, and its summary
 
 Writes go through :meth:`Store.write`, one ``BEGIN IMMEDIATE`` transaction (nested calls
 are savepoints), so a failed import or tick leaves the store exactly as it was. Every
@@ -27,7 +29,9 @@ from pathlib import Path
 
 from regard.errors import StoreError
 from regard.store.area import Area, address_hash
+from regard.store.backtest import Backtests
 from regard.store.contacts import Contacts
+from regard.store.decisions import Decisions
 from regard.store.deliveries import Deliveries
 from regard.store.events import Events
 from regard.store.occasions import Occasions
@@ -69,10 +73,12 @@ class Store:
         self.contacts = Contacts(self)
         self.events = Events(self)
         self.occasions = Occasions(self)
+        self.decisions = Decisions(self)
         self.deliveries = Deliveries(self)
         self.suppressions = Suppressions(self)
         self.ticks = Ticks(self)
         self.reports = Reports(self)
+        self.backtests = Backtests(self)
 
     def _open(self, path: str | Path) -> None:
         # autocommit at the driver level: transactions are explicit (write()), never implicit
