@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 import jinja2
 
 from regard.campaigns import load_campaign
-from regard.config import load_config
 from regard.render import render_message
 from regard.render.filters import FILTERS, rendering_for
+from regard.workspace import load_config
 
 SKELETON = Path(__file__).resolve().parent.parent / "src" / "regard" / "skeleton"
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)

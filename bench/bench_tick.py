@@ -73,7 +73,7 @@ def config(workspace: Path) -> Config:
         '[limits]\ncontact_max = 3\n[providers.outbox]\ntype = "file"\npath = "outbox.jsonl"\n',
         encoding="utf-8",
     )
-    from regard.config import load_config
+    from regard.workspace import load_config
 
     return load_config(path)
 

@@ -38,12 +38,11 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 sys.path.insert(0, str(SRC))
 
-from regard.config import load_config  # noqa: E402
 from regard.store import open_store  # noqa: E402
 from regard.store.importer import import_contacts, import_events  # noqa: E402
 from regard.synthetic import generate  # noqa: E402
 from regard.times import parse_duration  # noqa: E402
-from regard.workspace import create_workspace  # noqa: E402
+from regard.workspace import create_workspace, load_config  # noqa: E402
 
 CAMPAIGN = """\
 # every order answered at once: the soak's own traffic

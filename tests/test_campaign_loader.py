@@ -9,8 +9,8 @@ import pytest
 from conftest import Workspace
 from regard.campaigns import load_campaign, load_campaigns
 from regard.campaigns.model import PostPurchaseTrigger
-from regard.config import load_config
 from regard.errors import CampaignError
+from regard.workspace import load_config
 
 TEMPLATE = "{% block subject %}Hi{% endblock %}{% block text %}Hello{% endblock %}"
 CARD = "{% block card %}Danke!{% endblock %}"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from regard.config import load_config
 from regard.errors import ConfigError
 from regard.times import parse_duration
+from regard.workspace import load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from regard.config import Config, load_config
+from regard.config import Config
 from regard.daemon import Daemon
 from regard.daemon.logs import setup_logging
 from regard.daemon.presence import read_record
 from regard.errors import CampaignError
 from regard.store import Store, open_store
+from regard.workspace import load_config
 
 
 def config_with_interval(workspace: Any, interval: str = "1s") -> Config:

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from conftest import subprocess_env
-from regard.config import load_config
 from regard.daemon.lock import DaemonAlreadyRunning, DaemonLock, lock_path
 from regard.daemon.presence import DaemonRecord, write_record
 from regard.store import Store, open_store
 from regard.times import to_epoch, utcnow
+from regard.workspace import load_config
 
 
 def add_tick(

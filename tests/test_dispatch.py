@@ -16,12 +16,13 @@ import pytest
 
 from faults.rows import add_pending, states
 from faults.sink import SECRET, FaultySink
-from regard.config import Config, DeliverySettings, load_config
+from regard.config import Config, DeliverySettings
 from regard.delivery import dispatch
 from regard.delivery.records import RECORD_FIELDS
 from regard.providers import Dead, Outcome, Provider, Retry, Sent
 from regard.store import Store, open_store
 from regard.times import to_epoch
+from regard.workspace import load_config
 
 AT = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 

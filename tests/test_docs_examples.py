@@ -15,8 +15,8 @@ from conftest import Workspace
 from regard.campaigns import load_campaigns
 from regard.campaigns.check import sample_contacts, sample_event
 from regard.campaigns.grammar import check_filter
-from regard.config import load_config
 from regard.render import render_message
+from regard.workspace import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGNS_DOC = (ROOT / "docs" / "campaigns.md").read_text(encoding="utf-8")

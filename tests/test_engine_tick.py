@@ -11,9 +11,9 @@ from typing import Any
 
 from conftest import SRC, Workspace, subprocess_env
 from engine_fixtures import add_contact, add_event, campaign, deliveries, epoch, instant
-from regard.config import load_config
 from regard.engine import release_due, tick
 from regard.store import Store, open_store
+from regard.workspace import load_config
 
 THANKS = """\
 {% block subject %}Danke, {{ contact.first_name }}{% endblock %}
@@ -167,7 +167,7 @@ CONCURRENT = """
 import sys
 sys.path.insert(0, {tests!r})
 from engine_fixtures import campaign, instant
-from regard.config import load_config
+from regard.workspace import load_config
 from regard.engine import tick
 from regard.store import open_store
 config = load_config({config!r})

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import BASIC_CONFIG
-from regard.config import load_config
 from regard.store import open_store
 from regard.store.importer import import_contacts
+from regard.workspace import load_config
 
 TEXT = st.text(alphabet=st.sampled_from(list("aäöüßÄ é'\"-,;|\n\r\tZ0 ")), min_size=0, max_size=12)
 

@@ -10,11 +10,12 @@ import pytest
 
 from conftest import Workspace
 from regard.campaigns import load_campaign
-from regard.config import Config, load_config
+from regard.config import Config
 from regard.errors import TemplateError
 from regard.render import Message, address_line, render_message, wrap_card
 from regard.render.filters import capitalise_name, rendering_for
 from regard.render.message import templates_for
+from regard.workspace import load_config
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 ORDER = {

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from regard.errors import ConfigError
-from regard.times import parse_duration, zone
+from regard.times import parse_duration, parse_rate, zone
 from regard.validation import StrictModel, read_toml, validate
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -102,8 +102,6 @@ class ProviderTable(BaseModel):
     @classmethod
     def _rate(cls, value: str | None) -> str | None:
         if value is not None:
-            from regard.delivery.ratelimit import parse_rate
-
             parse_rate(value)
         return value
 
@@ -134,6 +132,7 @@ class Config(StrictModel):
 
     _base: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)
+    _text: str = PrivateAttr(default="")  # the file's text, for errors that name a line
     # resolving touches the file system; a tick resolves the templates folder per message
     _resolved: dict[tuple[Path, str], Path] = PrivateAttr(default_factory=dict)
 
@@ -173,6 +172,11 @@ class Config(StrictModel):
     def path(self) -> Path | None:
         """The config file this was loaded from (None for built-in defaults)."""
         return self._path
+
+    @property
+    def source_text(self) -> str:
+        """The text of the config file ("" for built-in defaults)."""
+        return self._text
 
     def resolve(self, relative: str | Path) -> Path:
         """A path from the config, made absolute against the config file's folder."""
@@ -230,8 +234,12 @@ def find_config(explicit: str | Path | None) -> Path:
     return Path("regard.toml")
 
 
-def load_config(explicit: str | Path | None = None) -> Config:
-    """Find, read, substitute and validate the config; every problem raises ConfigError."""
+def read_config(explicit: str | Path | None = None) -> Config:
+    """Find, read, substitute and validate the config; every problem raises ConfigError.
+
+    The ``[providers.NAME]`` tables are checked only as far as config knows them (a table
+    with a ``type``); each adapter validates its own keys:
+    :func:`regard.workspace.load_config` reads the config and has them checked."""
     path = find_config(explicit)
     if not path.is_file():
         raise ConfigError(
@@ -249,16 +257,5 @@ def load_config(explicit: str | Path | None = None) -> Config:
         raise ConfigError(str(exc)) from None
     config._base = path.resolve().parent
     config._path = path.resolve()
-    _check_providers(config, path, text)
+    config._text = text
     return config
-
-
-def _check_providers(config: Config, path: Path, text: str) -> None:
-    """Each ``[providers.NAME]`` must name a known adapter whose own keys validate."""
-    from regard.providers import validate_provider_table
-
-    problems: list[str] = []
-    for name, table in config.providers.items():
-        problems.extend(validate_provider_table(name, table, path, text, config))
-    if problems:
-        raise ConfigError("\n".join(problems))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from regard.campaigns.loader import load_campaigns
-from regard.config import Config, load_config
+from regard.config import Config
 from regard.errors import InputError
 from regard.render import address_line
 from regard.report import build_report
@@ -36,7 +36,7 @@ from regard.store import Store, open_store
 from regard.store.importer import import_contacts, import_events
 from regard.synthetic import generate
 from regard.times import iso, to_epoch
-from regard.workspace import create_workspace, make_folder
+from regard.workspace import create_workspace, load_config, make_folder
 
 DEFAULT_DIR = Path("regard-demo")
 MARKER = ".regard-demo"  # written into a demo workspace: only such a folder is ever replaced

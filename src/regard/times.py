@@ -15,6 +15,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 _DURATION = re.compile(r"^\s*(-)?\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _LONGEST_DURATION = 36525 * 86400
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([smh])\s*$")
+_RATE_PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_rate(text: str) -> float:
+    """``"10/s"`` → 10.0 requests per second; ``"30/m"`` → 0.5. Raises ValueError."""
+    m = _RATE.match(text)
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(
+            f'{text!r} is not a rate: a positive number of requests per s, m or h, like "10/s"'
+        )
+    return float(m.group(1)) / _RATE_PER[m.group(2)]
 
 
 def parse_duration(text: str | timedelta, *, allow_negative: bool = False) -> timedelta:

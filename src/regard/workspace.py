@@ -1,6 +1,10 @@
-"""A new workspace: ``regard.toml``, ``config.example.toml`` (every key, documented), example
-campaigns and templates, from the packaged skeleton (``regard/skeleton``; read through
-importlib.resources, so it works from an installed wheel as well as from a checkout)."""
+"""A workspace: ``regard.toml``, its campaigns and templates.
+
+:func:`load_config` reads a workspace's config with every provider table checked by its
+adapter. :func:`create_workspace` writes a new one: ``regard.toml``, ``config.example.toml``
+(every key, documented), example campaigns and templates, from the packaged skeleton
+(``regard/skeleton``; read through importlib.resources, so it works from an installed wheel
+as well as from a checkout)."""
 
 from __future__ import annotations
 
@@ -9,9 +13,21 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from regard.config import Config, read_config
 from regard.errors import InputError
+from regard.providers import check_provider_tables
 
 SKELETON_PARTS = ("regard.toml", "config.example.toml", "campaigns", "templates")
+
+
+def load_config(explicit: str | Path | None = None) -> Config:
+    """The config (``--config PATH``, else ``$REGARD_CONFIG``, else ./regard.toml), read
+    and validated, each ``[providers.NAME]`` checked by its adapter (and built once, so
+    what it needs from the rest of the config is reported now, not at dispatch). Every
+    problem raises ConfigError naming the file, line and key."""
+    config = read_config(explicit)
+    check_provider_tables(config)
+    return config
 
 
 def skeleton_files() -> Iterator[tuple[str, Traversable]]:

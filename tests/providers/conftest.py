@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from regard.config import load_config
 from regard.providers import Outcome, Provider, build_provider
+from regard.workspace import load_config
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from regard.config import load_config
 from regard.providers import build_provider, registered_types
+from regard.workspace import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 COMMENTED_KEY = re.compile(r"^# (\[providers\.[\w-]+\]|[a-z_]+ = .*)$", re.MULTILINE)

@@ -24,9 +24,9 @@ from regard.campaigns.grammar import (
     validate_filter,
 )
 from regard.campaigns.model import Campaign
+from regard.campaigns.templates import template_files, template_names
 from regard.config import CHANNELS
 from regard.errors import CampaignError, ProviderError
-from regard.render.environment import template_files, template_names
 from regard.validation import describe, nearest_line, read_toml
 
 if TYPE_CHECKING:

@@ -112,7 +112,7 @@ class App:
     @property
     def config(self) -> Any:
         if self._config is None:
-            from regard.config import load_config
+            from regard.workspace import load_config
 
             self._config = load_config(self.config_path)
         return self._config

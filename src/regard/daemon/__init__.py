@@ -20,11 +20,11 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from regard.config import load_config
 from regard.daemon.lock import DaemonAlreadyRunning, DaemonLock
 from regard.daemon.logs import LOG_FORMATS, LogFormat, config_secrets, logger, setup_logging
 from regard.daemon.loop import Daemon, TickFunction, run_once_tick
 from regard.times import format_duration
+from regard.workspace import load_config
 
 __all__ = [
     "LOG_FORMATS",

@@ -1,23 +1,13 @@
-"""A provider's optional request rate, ``rate = "10/s"`` (or ``"/m"``, ``"/h"``)."""
+"""A provider's optional request rate, ``rate = "10/s"`` (parsed by :func:`regard.times.parse_rate`)."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([smh])\s*$")
-_PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
+from regard.times import parse_rate
 
-
-def parse_rate(text: str) -> float:
-    """``"10/s"`` → 10.0 requests per second; ``"30/m"`` → 0.5. Raises ValueError."""
-    m = _RATE.match(text)
-    if not m or float(m.group(1)) <= 0:
-        raise ValueError(
-            f'{text!r} is not a rate: a positive number of requests per s, m or h, like "10/s"'
-        )
-    return float(m.group(1)) / _PER[m.group(2)]
+__all__ = ["RateLimiter", "parse_rate"]
 
 
 class RateLimiter:

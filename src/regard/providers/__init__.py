@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from regard.errors import ProviderError
+from regard.errors import ConfigError, ProviderError
 from regard.providers import (  # noqa: F401  (importing registers the adapters)
     file,
     handwrytten,
@@ -39,6 +39,7 @@ __all__ = [
     "Sent",
     "adapter_class",
     "build_provider",
+    "check_provider_tables",
     "registered_types",
     "validate_provider_table",
 ]
@@ -75,3 +76,14 @@ def build_provider(name: str, config: Config) -> Provider:
     if table is None:
         raise ProviderError(f"no provider {name!r} in {config.path or 'the config'}")
     return adapter_class(table.type)(name, table, config)
+
+
+def check_provider_tables(config: Config) -> None:
+    """Each ``[providers.NAME]`` of the config must name a known adapter whose own keys
+    validate; raises ConfigError listing every problem as ``FILE:LINE: key: reason``."""
+    path = config.path or Path("regard.toml")
+    problems: list[str] = []
+    for name, table in config.providers.items():
+        problems.extend(validate_provider_table(name, table, path, config.source_text, config))
+    if problems:
+        raise ConfigError("\n".join(problems))

@@ -1,7 +1,6 @@
-"""The sandboxed Jinja environment messages are rendered in, and how a template file is found.
+"""The sandboxed Jinja environment messages are rendered in.
 
-Templates are ``<name>[.<locale>].j2`` in the templates folder; a contact's locale picks
-``<name>.<locale>.j2``, then ``<name>.<language>.j2``, then ``<name>.j2``. Rendering is
+Which file a message is rendered from is :mod:`regard.campaigns.templates`. Rendering is
 sandboxed (no private attributes, no mutation of data), a name that does not exist or a
 value that is empty is an error rather than an empty string, and a template cannot make the
 renderer spin or allocate without bound: ``range`` has a budget per message, large repeat
@@ -22,86 +21,25 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from regard.campaigns.templates import SUFFIX, locale_candidates, pick_template, template_files
 from regard.render.context import Empty, Missing, Record
 
-SUFFIX = ".j2"
+__all__ = [
+    "SUFFIX",
+    "MessageEnvironment",
+    "locale_candidates",
+    "pick_template",
+    "render_block",
+    "template_files",
+    "template_line",
+]
+
 MAX_BLOCK_CHARS = 100_000  # far more than any e-mail, SMS or card needs
 MAX_RANGE_ITEMS = 10_000  # all range() calls of one message together
 MAX_NUMBER_ARGUMENT = 10_000  # widths, counts and repeat factors passed to filters and methods
 MAX_EXPONENT = 64
 MAX_POWER_BITS = 4096  # 2**4096 has 1234 digits: more than any message needs
 _WIDE_FORMAT = re.compile(r"\d{5,}")
-
-
-def locale_candidates(locale: str | None) -> list[str]:
-    """The template suffixes to try for ``locale``, most specific first (``de-AT`` → ``de-AT``,
-    ``de_AT``, ``de``), then ``""`` for the file without a locale."""
-    out: list[str] = []
-    if locale:
-        for candidate in (locale, locale.replace("-", "_"), locale.replace("_", "-")):
-            if candidate not in out:
-                out.append(candidate)
-        language = re.split(r"[-_]", locale)[0]
-        if language not in out:
-            out.append(language)
-    out.append("")
-    return out
-
-
-def template_files(templates_dir: Path, name: str) -> dict[str, Path]:
-    """The files of template ``name``: locale suffix (``""`` for ``<name>.j2``) → path."""
-    return dict(_files_of(templates_dir, name, _listing(templates_dir)))
-
-
-@functools.lru_cache(maxsize=1024)
-def _files_of(folder: Path, name: str, listing: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
-    found: list[tuple[str, Path]] = []
-    prefix = f"{name}."
-    for file_name in listing:
-        if file_name == f"{name}{SUFFIX}":
-            found.append(("", folder / file_name))
-        elif file_name.startswith(prefix) and file_name.endswith(SUFFIX):
-            locale = file_name[len(prefix) : -len(SUFFIX)]
-            if locale and "." not in locale:
-                found.append((locale, folder / file_name))
-    return tuple(found)
-
-
-def template_names(templates_dir: Path) -> tuple[str, ...]:
-    """The names of the template files in ``templates_dir`` (``thank-you.de.j2``, …)."""
-    return _listing(templates_dir)
-
-
-_LISTINGS: dict[Path, tuple[int, tuple[str, ...]]] = {}
-
-
-def _listing(folder: Path) -> tuple[str, ...]:
-    """The template file names in ``folder``, re-read only when the folder changes (adding
-    or removing a file changes its mtime; edits are picked up by Jinja's auto-reload)."""
-    try:
-        stamp = folder.stat().st_mtime_ns
-    except OSError:
-        return ()
-    cached = _LISTINGS.get(folder)
-    if cached is None or cached[0] != stamp:
-        names = tuple(sorted(p.name for p in folder.glob(f"*{SUFFIX}") if p.is_file()))
-        cached = (stamp, names)
-        _LISTINGS[folder] = cached
-    return cached[1]
-
-
-def pick_template(templates_dir: Path, name: str, locale: str | None) -> Path | None:
-    """The file for ``name`` in ``locale``, with the documented fallback; None if none."""
-    return _pick(templates_dir, name, locale, _listing(templates_dir))
-
-
-@functools.lru_cache(maxsize=4096)
-def _pick(folder: Path, name: str, locale: str | None, listing: tuple[str, ...]) -> Path | None:
-    files = dict(_files_of(folder, name, listing))
-    for candidate in locale_candidates(locale):
-        if candidate in files:
-            return files[candidate]
-    return None
 
 
 _range_budget: ContextVar[list[int]] = ContextVar("range_budget")
