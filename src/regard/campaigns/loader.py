@@ -27,6 +27,7 @@ from regard.campaigns.model import Campaign
 from regard.campaigns.templates import template_files, template_names
 from regard.config import CHANNELS
 from regard.errors import CampaignError, ProviderError
+from regard.providers import adapter_class
 from regard.validation import describe, nearest_line, read_toml
 
 if TYPE_CHECKING:
@@ -137,8 +138,6 @@ def _raw_problems(config: Config, data: dict[str, Any], path: Path, text: str) -
             )
         )
     if table is not None and channel in CHANNELS:
-        from regard.providers import adapter_class
-
         try:
             channels = adapter_class(table.type).channels
         except ProviderError as exc:

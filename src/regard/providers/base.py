@@ -263,9 +263,8 @@ ServiceURL = Annotated[str, AfterValidator(check_url)]
 
 
 def adapter_class(kind: str) -> type[Provider]:
-    """The adapter class registered for ``type = kind``."""
-    import regard.providers  # noqa: F401  (registers the built-in adapters)
-
+    """The adapter class registered for ``type = kind`` (the built-in adapters register
+    when :mod:`regard.providers` is imported, which is where callers get this from)."""
     try:
         return _REGISTRY[kind]
     except KeyError:
@@ -274,6 +273,5 @@ def adapter_class(kind: str) -> type[Provider]:
 
 
 def registered_types() -> dict[str, type[Provider]]:
-    import regard.providers  # noqa: F401
-
+    """Every registered adapter class by its ``type``."""
     return dict(_REGISTRY)

@@ -19,6 +19,7 @@ from jinja2 import Template, TemplateNotFound, TemplateSyntaxError
 from jinja2.runtime import Context
 
 from regard.errors import ProviderError, TemplateError
+from regard.providers import adapter_class
 from regard.render.context import Record, contact_view, event_view, no_event
 from regard.render.environment import (
     MessageEnvironment,
@@ -217,8 +218,6 @@ def card_limit(
     table = config.providers.get(campaign.provider)
     if table is None:
         return None
-    from regard.providers import adapter_class
-
     try:
         return adapter_class(table.type).card_max_chars
     except ProviderError:
