@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from regard.cli import echo_json, json_option, pass_app
+from regard.cli import App, echo_json, json_option, pass_app
+
+if TYPE_CHECKING:
+    from regard.store.importer import ImportResult
 
 
 @click.group("import")
@@ -22,7 +26,7 @@ def import_group() -> None:
     """
 
 
-def _options(fn):
+def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.argument("file", metavar="FILE")(fn)
     fn = click.option(
         "--skip-invalid",
@@ -35,7 +39,7 @@ def _options(fn):
 @import_group.command("contacts")
 @_options
 @pass_app
-def contacts(app, file: str, skip_invalid: bool, as_json: bool) -> None:
+def contacts(app: App, file: str, skip_invalid: bool, as_json: bool) -> None:
     """Import contacts from FILE (.csv, .jsonl, or - for JSONL on stdin).
 
     A file with a bad row is rejected whole (every bad row listed, exit 1) unless
@@ -53,7 +57,7 @@ def contacts(app, file: str, skip_invalid: bool, as_json: bool) -> None:
 @import_group.command("events")
 @_options
 @pass_app
-def events(app, file: str, skip_invalid: bool, as_json: bool) -> None:
+def events(app: App, file: str, skip_invalid: bool, as_json: bool) -> None:
     """Import events (orders, sign-ups, NPS answers, …) from FILE.
 
     Every event's contact_id must be a contact in the store. The contacts' derived facts
@@ -69,7 +73,13 @@ def events(app, file: str, skip_invalid: bool, as_json: bool) -> None:
     _run(app, import_events, file, skip_invalid, as_json)
 
 
-def _run(app, importer, file: str, skip_invalid: bool, as_json: bool) -> None:
+def _run(
+    app: App,
+    importer: Callable[..., ImportResult],
+    file: str,
+    skip_invalid: bool,
+    as_json: bool,
+) -> None:
     from regard.errors import InputError
     from regard.store.importer import RejectedFile
 

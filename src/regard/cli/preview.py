@@ -3,10 +3,15 @@ or the precise reason it would not be."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from regard.cli import App, at_option, echo_json, json_option, pass_app, resolve_at
 from regard.errors import InputError, TemplateError
+
+if TYPE_CHECKING:
+    from regard.engine import Explanation
 
 
 @click.command()
@@ -59,7 +64,7 @@ def preview(
         raise TemplateError(answer.error or answer.detail)
 
 
-def describe(answer, channel: str) -> list[str]:
+def describe(answer: Explanation, channel: str) -> list[str]:
     """The preview for people: the message as it would go out, or why not."""
     from regard.render import address_line, wrap_card
     from regard.times import iso
