@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -21,10 +21,12 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from regard.channels import CHANNELS, ConsentRule, channel
 from regard.errors import ConfigError
 from regard.times import parse_duration, parse_rate, zone
 from regard.validation import StrictModel, read_toml, validate
@@ -33,8 +35,6 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 SignedDuration = Annotated[
     timedelta, BeforeValidator(lambda v: parse_duration(v, allow_negative=True))
 ]
-ConsentRule = Literal["opt-in", "opt-out"]
-CHANNELS = ("email", "sms", "card", "webhook")
 
 
 class Sender(StrictModel):
@@ -50,13 +50,25 @@ class Sender(StrictModel):
     country: str = ""
 
 
-class Consent(StrictModel):
-    """What each channel needs: opt-in (consent_<channel> must be true) or opt-out."""
+class ConsentRules(StrictModel):
+    """What each channel needs: opt-in (consent_<channel> must be true) or opt-out. One key
+    per channel of :mod:`regard.channels`, defaulting to that channel's own rule."""
 
-    email: ConsentRule = "opt-in"
-    sms: ConsentRule = "opt-in"
-    card: ConsentRule = "opt-out"
-    webhook: ConsentRule = "opt-out"
+    def rule(self, channel_name: str) -> ConsentRule:
+        """The rule for ``channel_name``."""
+        value: ConsentRule = getattr(self, channel_name)
+        return value
+
+
+if TYPE_CHECKING:
+    Consent = ConsentRules
+else:
+    Consent = create_model(
+        "Consent",
+        __base__=ConsentRules,
+        __module__=__name__,
+        **{name: (ConsentRule, channel(name).default_consent) for name in CHANNELS},
+    )
 
 
 class Limits(StrictModel):

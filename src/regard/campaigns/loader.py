@@ -25,7 +25,7 @@ from regard.campaigns.grammar import (
 )
 from regard.campaigns.model import Campaign
 from regard.campaigns.templates import template_files, template_names
-from regard.config import CHANNELS
+from regard.channels import CHANNELS
 from regard.errors import CampaignError, ProviderError
 from regard.providers import adapter_class
 from regard.validation import describe, nearest_line, read_toml

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Template, TemplateNotFound, TemplateSyntaxError
 from jinja2.runtime import Context
 
+from regard.channels import channel
 from regard.errors import ProviderError, TemplateError
 from regard.providers import adapter_class
 from regard.render.context import Record, contact_view, event_view, no_event
@@ -37,16 +38,7 @@ if TYPE_CHECKING:
     from regard.config import Config
     from regard.providers.base import Provider
 
-# blocks each channel needs, and the ones it may have
-REQUIRED_BLOCKS: dict[str, tuple[str, ...]] = {
-    "email": ("subject", "text"),
-    "sms": ("text",),
-    "webhook": ("text",),
-    "card": ("card",),
-}
-OPTIONAL_BLOCKS: dict[str, tuple[str, ...]] = {"email": ("html",)}
 CARD_WIDTH = 40  # characters per line on a typical A6 card in a handwriting font
-_ARTICLE = {"email": "an", "sms": "an", "card": "a", "webhook": "a"}
 
 
 @dataclass(frozen=True)
@@ -160,7 +152,7 @@ def render_message(
     tz = contact.get("timezone") or config.timezone
     with rendering_for(locale, str(tz), config.currency, fallback=config.locale):
         reset_budget()
-        needed = REQUIRED_BLOCKS[campaign.channel]
+        needed = channel(campaign.channel).required_blocks
         plain = templates.load(path)
         # shared: the variables are the context's only parent (globals merged in once here)
         variables = {**plain.globals, **variables}
@@ -168,12 +160,12 @@ def render_message(
         for block in needed:
             if block not in plain.blocks:
                 raise TemplateError(
-                    f"{path}: no {{% block {block} %}} ({_ARTICLE[campaign.channel]} {campaign.channel} "
+                    f"{path}: no {{% block {block} %}} ({channel(campaign.channel).article} {campaign.channel} "
                     "message needs "
                     f"{' and '.join(needed)})"
                 )
             blocks[block] = _render(plain, block, context, path)
-        if "html" in OPTIONAL_BLOCKS.get(campaign.channel, ()) and "html" in plain.blocks:
+        if "html" in channel(campaign.channel).optional_blocks and "html" in plain.blocks:
             escaping = templates.load(path, html=True)
             context = escaping.new_context(variables, shared=True)
             blocks["html"] = _render(escaping, "html", context, path)

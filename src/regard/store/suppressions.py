@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Literal
 
-from regard.config import CHANNELS
+from regard.channels import CHANNELS
 from regard.errors import InputError
 from regard.store.area import Area
 from regard.times import to_epoch, utcnow
