@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, settings
 
 from regard.cli import cli
+from regard.store import Store, open_store
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 
@@ -115,6 +117,13 @@ def workspace(tmp_path: Path) -> Workspace:
     ws = Workspace(tmp_path)
     ws.write("regard.toml", BASIC_CONFIG)
     return ws
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A real, empty store file in tmp_path, closed after the test."""
+    with open_store(tmp_path / "regard.db") as opened:
+        yield opened
 
 
 @pytest.fixture
