@@ -13,10 +13,10 @@ import pytest
 
 from conftest import Workspace
 from regard.campaigns import load_campaigns
-from regard.campaigns.check import sample_contacts, sample_event
 from regard.campaigns.grammar import check_filter
 from regard.config import load_config
 from regard.render import render_message
+from regard.render.check import sample_contacts, sample_event
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGNS_DOC = (ROOT / "docs" / "campaigns.md").read_text(encoding="utf-8")

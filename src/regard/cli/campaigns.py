@@ -24,7 +24,7 @@ def check(app: App, as_json: bool) -> None:
       regard check --json
     """
     # imported when the command runs, not when `regard check --help` loads this module
-    from regard.campaigns.check import check_workspace
+    from regard.render.check import check_workspace
 
     result = check_workspace(app.config)
     if as_json:

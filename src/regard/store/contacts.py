@@ -1,11 +1,14 @@
 """Reading contacts as the rest of regard sees them: one flat mapping of fields,
-attributes and derived facts, with instants as aware datetimes."""
+attributes and derived facts, with instants as aware datetimes; and what ``regard check``
+may learn about them without opening the store for writing."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from regard.store.area import Area
@@ -55,3 +58,44 @@ class Contacts(Area):
         instant: :meth:`regard.store.occasions.Occasions.candidates`)."""
         row = self.conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
         return contact_from_row(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class ContactSample:
+    """What a store tells ``regard check`` about real contacts: attribute names with an
+    example value each, and how many contacts speak each locale."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    locales: dict[str, int] = field(default_factory=dict)
+
+
+def read_contact_sample(path: Path, *, default_locale: str, limit: int = 200) -> ContactSample:
+    """Attribute examples (up to ``limit`` names) and locale counts of the store file at
+    ``path``, contacts without a locale counted under ``default_locale``.
+
+    Opens the file read-only: never creates, migrates or changes a store. An empty sample
+    when there is no store file, or it cannot be read (not a store, an older schema).
+    """
+    if not path.is_file():
+        return ContactSample()
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT j.key, min(j.value) FROM contacts, json_each(contacts.attributes) AS j "
+            "WHERE j.type NOT IN ('null') GROUP BY j.key LIMIT ?",
+            (limit,),
+        ).fetchall()
+        attributes = {k: json.loads(v) if _is_json(v) else v for k, v in rows}
+        rows = conn.execute(
+            "SELECT coalesce(nullif(locale, ''), ?) AS l, count(*) FROM contacts GROUP BY l",
+            (default_locale,),
+        ).fetchall()
+        return ContactSample(attributes=attributes, locales=dict(rows))
+    except sqlite3.Error:
+        return ContactSample()
+    finally:
+        conn.close()
+
+
+def _is_json(value: Any) -> bool:
+    return isinstance(value, str) and value[:1] in ("[", "{")
