@@ -241,7 +241,7 @@ def pick_samples(store: Store, outbox: Path, count: int = 3) -> list[dict[str, A
     if not outbox.is_file():
         return []
     records = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
-    locales = dict(store.conn.execute("SELECT id, locale FROM contacts").fetchall())
+    locales = store.contacts.locales()
     chosen: list[dict[str, Any]] = []
 
     def take(test: Callable[[dict[str, Any]], bool]) -> bool:
