@@ -13,9 +13,9 @@ import pytest
 
 from conftest import Workspace
 from regard.campaigns import load_campaigns
-from regard.campaigns.check import sample_contacts, sample_event
 from regard.campaigns.grammar import check_filter
 from regard.render import render_message
+from regard.render.check import sample_contacts, sample_event
 from regard.workspace import load_config
 
 ROOT = Path(__file__).resolve().parent.parent

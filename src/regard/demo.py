@@ -29,13 +29,14 @@ from typing import Any
 from regard.campaigns.loader import load_campaigns
 from regard.config import Config
 from regard.errors import InputError
+from regard.providers.file import outbox_path
 from regard.render import address_line
-from regard.report import build_report
+from regard.report import ReportDocument, build_report
 from regard.runner import run_once
 from regard.store import Store, open_store
 from regard.store.importer import import_contacts, import_events
 from regard.synthetic import generate
-from regard.times import iso, to_epoch
+from regard.times import Instant, iso, to_epoch
 from regard.workspace import create_workspace, load_config, make_folder
 
 DEFAULT_DIR = Path("regard-demo")
@@ -66,10 +67,10 @@ class DemoResult:
     customers: int
     events: int
     responses: int
+    report: ReportDocument
     locale: str = "en"
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
-    report: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -152,6 +153,7 @@ def run_demo(
             if n % 30 == 29:
                 say(f"  … {at.date()}")
         first = _tick_times(config, first_day)[0]
+        report = build_report(store, config, campaigns, since=first, until=at)
         result = DemoResult(
             folder=folder,
             config_path=folder / "regard.toml",
@@ -162,11 +164,11 @@ def run_demo(
             customers=imported.rows,
             events=events.rows + responses,
             responses=responses,
+            report=report,
             locale=config.locale,
         )
         result.messages = _messages_per_campaign(store, to_epoch(first))
         result.samples = pick_samples(store, result.outbox)
-        result.report = build_report(store, config, campaigns, since=first, until=at)
     finally:
         store.close()
     result.seconds = time.monotonic() - started
@@ -182,8 +184,6 @@ def _tick_times(config: Config, day: date) -> list[datetime]:
 
 def _outbox_path(config: Config) -> Path:
     """The outbox of the demo's first file provider (the skeleton config has one)."""
-    from regard.providers.file import outbox_path
-
     table = next(t for t in config.providers.values() if t.type == "file")
     return outbox_path(config, table)
 
@@ -194,17 +194,8 @@ def _plant_responses(
     """After a tick: some customers who just got a message with a goal answer with an order."""
     if not goals:
         return 0
-    rows = store.conn.execute(
-        f"""
-        SELECT id, campaign, contact_id FROM deliveries
-        WHERE state = 'sent' AND sent_at = ?
-          AND campaign IN ({",".join("?" for _ in goals)})
-        ORDER BY id
-        """,
-        (to_epoch(at), *goals),
-    ).fetchall()
     orders = []
-    for row in rows:
+    for row in store.reports.sent_at(to_epoch(at), goals):
         goal = goals[row["campaign"]]
         rng = random.Random(row["id"])
         if goal.event != "order" or rng.random() >= RESPONSE_RATE:
@@ -235,18 +226,12 @@ def _plant_responses(
     return len(orders)
 
 
-def _messages_per_campaign(store: Store, since: int) -> dict[str, dict[str, Any]]:
+def _messages_per_campaign(store: Store, since: Instant) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for row in store.conn.execute(
-        """
-        SELECT campaign, channel, state, count(*) AS n FROM deliveries
-        WHERE created_at >= ? GROUP BY campaign, channel, state ORDER BY campaign
-        """,
-        (since,),
-    ):
+    for row in store.reports.decided_since(since):
         entry = out.setdefault(row["campaign"], {"channel": row["channel"], "total": 0})
-        entry[row["state"]] = row["n"]
-        entry["total"] += row["n"]
+        entry[row["state"]] = row["deliveries"]
+        entry["total"] += row["deliveries"]
     return out
 
 
@@ -256,7 +241,7 @@ def pick_samples(store: Store, outbox: Path, count: int = 3) -> list[dict[str, A
     if not outbox.is_file():
         return []
     records = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
-    locales = dict(store.conn.execute("SELECT id, locale FROM contacts").fetchall())
+    locales = store.contacts.locales()
     chosen: list[dict[str, Any]] = []
 
     def take(test: Callable[[dict[str, Any]], bool]) -> bool:

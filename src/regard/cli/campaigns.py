@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from regard.cli import echo_json, json_option, pass_app
+from regard.cli import App, echo_json, json_option, pass_app
 
 
 @click.command()
 @json_option
 @pass_app
-def check(app, as_json):
+def check(app: App, as_json: bool) -> None:
     """Check every campaign and template: keys, providers, audiences, and a render of each
     template in each of its locales for sample contacts with and without names.
 
@@ -21,7 +23,8 @@ def check(app, as_json):
       regard check
       regard check --json
     """
-    from regard.campaigns.check import check_workspace
+    # imported when the command runs, not when `regard check --help` loads this module
+    from regard.render.check import check_workspace
 
     result = check_workspace(app.config)
     if as_json:
@@ -53,7 +56,7 @@ def check(app, as_json):
 @click.command()
 @json_option
 @pass_app
-def campaigns(app, as_json):
+def campaigns(app: App, as_json: bool) -> None:
     """List the campaigns: trigger, channel, provider, enabled, and deliveries by state.
 
     \b
@@ -61,6 +64,7 @@ def campaigns(app, as_json):
       regard campaigns
       regard campaigns --json
     """
+    # imported when the command runs, not when `regard campaigns --help` loads this module
     from regard.campaigns import load_campaigns
     from regard.campaigns.model import describe_trigger
 
@@ -93,20 +97,15 @@ def campaigns(app, as_json):
 STATES = ("pending", "sending", "sent", "held_out", "skipped", "dead", "cancelled")
 
 
-def _delivery_counts(app) -> dict[str, dict[str, int]]:
+def _delivery_counts(app: App) -> dict[str, dict[str, int]]:
     """Deliveries by campaign and state (empty when there is no store yet; none is created)."""
     if not app.config.store_path.is_file():
         return {}
-    rows = app.store.conn.execute(
-        "SELECT campaign, state, count(*) FROM deliveries GROUP BY campaign, state"
-    ).fetchall()
-    counts: dict[str, dict[str, int]] = {}
-    for campaign, state, n in rows:
-        counts.setdefault(campaign, {})[state] = n
+    counts: dict[str, dict[str, int]] = app.store.reports.deliveries_by_campaign()
     return counts
 
 
-def _print_table(rows) -> None:
+def _print_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         click.echo("no campaigns")
         return

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import asdict
 from datetime import date, datetime
+from typing import Any
 
 import click
 
-from regard.cli import echo_json, json_option, pass_app
+from regard.cli import App, echo_json, json_option, pass_app
 from regard.errors import InputError
+from regard.times import from_epoch, iso
 
 DELIVERIES_SHOWN = 10
 
@@ -28,7 +30,7 @@ def contacts() -> None:
 @click.argument("contact_id", metavar="ID")
 @json_option
 @pass_app
-def show(app, contact_id: str, as_json: bool) -> None:
+def show(app: App, contact_id: str, as_json: bool) -> None:
     """The contact's fields, attributes and derived facts (order_count, total_spent, …),
     with their unsubscribes and latest deliveries.
 
@@ -36,16 +38,14 @@ def show(app, contact_id: str, as_json: bool) -> None:
       regard contacts show 1042
       regard contacts show 1042 --json
     """
+    # imported when the command runs, not when `regard contacts --help` loads this module
     from regard.store.contacts import CONTACT_FIELDS, DERIVED_FACTS
-    from regard.store.suppressions import suppressions_of
 
-    conn = app.store.conn
-    contact = app.store.contacts.get(contact_id)
-    if contact is None:
-        raise InputError(_unknown(conn, contact_id))
-    attributes = json.loads(
-        conn.execute("SELECT attributes FROM contacts WHERE id = ?", (contact_id,)).fetchone()[0]
-    )
+    contacts = app.store.contacts
+    contact = contacts.get(contact_id)
+    attributes = contacts.attributes(contact_id)
+    if contact is None or attributes is None:
+        raise InputError(_unknown(app, contact_id))
     if as_json:
         data = {k: _plain(v) for k, v in contact.items()}
         data["attributes"] = attributes
@@ -61,16 +61,12 @@ def show(app, contact_id: str, as_json: bool) -> None:
     click.echo("\nderived facts")
     for key in DERIVED_FACTS:
         click.echo(f"{key:<{width}}  {_human(contact.get(key))}")
-    suppressions = suppressions_of(conn, contact_id)
+    suppressions = app.store.suppressions.of(contact_id)
     click.echo("\nunsubscribed" if suppressions else "\nunsubscribed: no")
     for s in suppressions:
         channel = "all channels" if s["channel"] == "*" else s["channel"]
         click.echo(f"  {channel}: {s['reason']} ({_human(_instant(s['created_at']))})")
-    rows = conn.execute(
-        "SELECT id, campaign, occasion, channel, state, reason, created_at, sent_at "
-        "FROM deliveries WHERE contact_id = ? ORDER BY created_at DESC, id LIMIT ?",
-        (contact_id, DELIVERIES_SHOWN),
-    ).fetchall()
+    rows = contacts.latest_deliveries(contact_id, DELIVERIES_SHOWN)
     click.echo(f"\nlatest deliveries: {len(rows) or 'none'}")
     for r in rows:
         why = f" ({r['reason']})" if r["reason"] else ""
@@ -90,16 +86,14 @@ def show(app, contact_id: str, as_json: bool) -> None:
 )
 @json_option
 @pass_app
-def unsubscribe(app, contact_id: str, channel: str | None, as_json: bool) -> None:
+def unsubscribe(app: App, contact_id: str, channel: str | None, as_json: bool) -> None:
     """Stop sending to a contact: on one channel, or (default) on all of them.
 
     \b
       regard contacts unsubscribe 1042
       regard contacts unsubscribe 1042 --channel sms
     """
-    from regard.store.suppressions import unsubscribe as suppress
-
-    added = suppress(app.store, contact_id, channel or "*")
+    added = app.store.suppressions.add(contact_id, channel or "*")
     if as_json:
         echo_json({"contact_id": contact_id, "channel": channel, "added": added})
         return
@@ -112,7 +106,7 @@ def unsubscribe(app, contact_id: str, channel: str | None, as_json: bool) -> Non
 @click.argument("contact_id", metavar="ID")
 @json_option
 @pass_app
-def forget(app, contact_id: str, as_json: bool) -> None:
+def forget(app: App, contact_id: str, as_json: bool) -> None:
     """Erase a contact's personal data everywhere (GDPR erasure).
 
     The contact row goes; events and deliveries stay only as anonymous counts; rendered
@@ -122,9 +116,8 @@ def forget(app, contact_id: str, as_json: bool) -> None:
     \b
       regard contacts forget 1042
     """
-    from dataclasses import asdict
-
-    from regard.store.erase import forget_contact
+    # imported when the command runs, not when `regard contacts --help` loads this module
+    from regard.forget import forget_contact
 
     result = forget_contact(app.store, app.config, contact_id)
     if as_json:
@@ -146,26 +139,18 @@ def forget(app, contact_id: str, as_json: bool) -> None:
         )
 
 
-def _unknown(conn, contact_id: str) -> str:
-    from regard.store.importer import forgotten_hash
-
-    row = conn.execute(
-        "SELECT forgotten_at FROM forgotten WHERE id_hash = ?", (forgotten_hash(contact_id),)
-    ).fetchone()
-    if row is not None:
-        return f"contact {contact_id!r} was forgotten ({_human(_instant(row[0]))})"
+def _unknown(app: App, contact_id: str) -> str:
+    forgotten_at = app.store.contacts.forgotten_at(contact_id)
+    if forgotten_at is not None:
+        return f"contact {contact_id!r} was forgotten ({_human(_instant(forgotten_at))})"
     return f"unknown contact {contact_id!r}"
 
 
 def _instant(epoch: int | None) -> datetime | None:
-    from regard.times import from_epoch
-
     return None if epoch is None else from_epoch(epoch)
 
 
-def _plain(value):
-    from regard.times import iso
-
+def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, date):
@@ -173,7 +158,7 @@ def _plain(value):
     return value
 
 
-def _human(value) -> str:
+def _human(value: Any) -> str:
     if value is None or value == []:
         return "-"
     if isinstance(value, list):

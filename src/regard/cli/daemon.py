@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from regard.cli import App, echo_json, json_option, pass_app
+from regard.times import now_instant, parse_duration
+
+if TYPE_CHECKING:
+    from regard.daemon.logs import LogFormat
 
 
 @click.command()
@@ -26,7 +30,7 @@ from regard.cli import App, echo_json, json_option, pass_app
     help="debug adds the scheduler's own records.",
 )
 @pass_app
-def daemon(app: App, log_format: str, log_level: str) -> None:
+def daemon(app: App, log_format: LogFormat, log_level: str) -> None:
     """Tick every scheduler.interval until SIGTERM or SIGINT.
 
     Each tick re-reads the campaigns and templates, evaluates them and sends what is due;
@@ -40,10 +44,11 @@ def daemon(app: App, log_format: str, log_level: str) -> None:
       regard --config /etc/regard/regard.toml daemon --log-format json
       systemctl start regard      # see deploy/regard.service
     """
+    # imported when the command runs, not when `regard daemon --help` loads this module
     from regard.daemon import run_daemon
 
     level = getattr(logging, log_level.upper())
-    code = run_daemon(app.config_path, log_format=log_format, log_level=level)  # type: ignore[arg-type]
+    code = run_daemon(app.config_path, log_format=log_format, log_level=level)
     click.get_current_context().exit(code)
 
 
@@ -78,8 +83,8 @@ def status(app: App, max_age: str | None, dead_letters: int, as_json: bool) -> N
       regard status --json | jq .backlog
       regard status --max-age 2h     # cron: alert when no run for two hours
     """
+    # imported when the command runs, not when `regard status --help` loads this module
     from regard.daemon.status import build_status
-    from regard.times import parse_duration, to_epoch, utcnow
 
     age = None
     if max_age is not None:
@@ -88,7 +93,7 @@ def status(app: App, max_age: str | None, dead_letters: int, as_json: bool) -> N
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--max-age") from None
     report = build_status(
-        app.store, app.config, to_epoch(utcnow()), max_age=age, dead_letters=dead_letters
+        app.store, app.config, now_instant(), max_age=age, dead_letters=dead_letters
     )
     if as_json:
         echo_json(report)
@@ -100,7 +105,7 @@ def status(app: App, max_age: str | None, dead_letters: int, as_json: bool) -> N
 
 def format_status(report: dict[str, Any]) -> str:
     """The status report for a person."""
-    from regard.daemon.summary import tick_facts
+    from regard.daemon.summary import tick_facts  # the daemon package, only when it runs
 
     lines = [f"Daemon:       {_daemon_line(report)}"]
     tick = report["last_tick"]

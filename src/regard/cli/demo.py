@@ -47,6 +47,7 @@ def demo(folder: str, fresh: bool, customers: int, days: int, as_json: bool) -> 
       regard demo /tmp/shop --fresh
       regard --config regard-demo/regard.toml report --html report.html
     """
+    # imported when the command runs, not when `regard demo --help` loads this module
     from regard.demo import RESPONSE_RATE, format_message, run_demo
     from regard.report.text import report_lines
 

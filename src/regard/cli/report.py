@@ -3,20 +3,26 @@ and what they would have done."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from regard.cli import App, echo_json, json_option, pass_app
 from regard.errors import InputError
+from regard.times import parse_date, parse_duration, parse_instant
+
+if TYPE_CHECKING:
+    from regard.campaigns.model import Campaign
 
 
-def parse_day(app: App, text: str | None, option: str, *, end_of_day: bool = False):
+def parse_day(
+    app: App, text: str | None, option: str, *, end_of_day: bool = False
+) -> datetime | None:
     """``--since`` / ``--until``: ISO 8601; a bare date is its midnight, or for an end the
     last second of that day; naive times are in the config's time zone."""
-    from regard.times import parse_date, parse_instant
-
     if text is None:
         return None
     try:
@@ -30,9 +36,10 @@ def parse_day(app: App, text: str | None, option: str, *, end_of_day: bool = Fal
     return value + timedelta(days=1, seconds=-1) if end_of_day else value
 
 
-def load_campaigns_for(app: App) -> list:
+def load_campaigns_for(app: App) -> list[Campaign]:
     """The campaigns that load; a broken file is named on stderr and left out, since the
     deliveries already recorded can be counted without it."""
+    # imported when the command runs, not when `regard report --help` loads this module
     from regard.campaigns.loader import load_campaigns
 
     loaded = load_campaigns(app.config)
@@ -41,10 +48,12 @@ def load_campaigns_for(app: App) -> list:
     return list(loaded.campaigns)
 
 
-def duration_option(name: str, default: str, help: str):
-    def parse(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
-        from regard.times import parse_duration
+def duration_option(
+    name: str, default: str, help: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """An option holding a duration (``90m``, ``1d``), parsed into a timedelta."""
 
+    def parse(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
         try:
             return parse_duration(value)
         except ValueError as exc:
@@ -114,6 +123,7 @@ def report(
       regard report --json > report.json
       regard report --html report.html
     """
+    # imported when the command runs, not when `regard report --help` loads this module
     from regard.report import build_report
     from regard.report.text import report_lines
 
@@ -138,7 +148,7 @@ def report(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     if html_file:
-        from regard.report.html import render_html
+        from regard.report.html import render_html  # only needed with --html
 
         page = render_html(data, app.config.locale, app.config.tz)
         try:
@@ -179,6 +189,7 @@ def simulate(
       regard simulate --from 2026-01-01 --to 2026-03-31
       regard simulate --from 2026-01-01 --to 2026-01-31 --every 1h --campaign winback --json
     """
+    # imported when the command runs, not when `regard simulate --help` loads this module
     from regard.report.simulate import simulate as run_simulation
     from regard.report.simulate import simulation_lines
 

@@ -31,6 +31,7 @@ from regard.daemon.logs import logger
 from regard.daemon.presence import DaemonRecord, write_record
 from regard.daemon.summary import log_tick
 from regard.errors import RegardError
+from regard.runner import run_once
 from regard.store import Store, open_store
 from regard.times import format_duration, iso, to_epoch, utcnow
 
@@ -43,8 +44,6 @@ POLL_SECONDS = 0.2  # how often the main thread looks at the stop flag
 
 def run_once_tick(store: Store, config: Config, at: datetime, stop: threading.Event) -> TickResult:
     """The real tick: evaluate campaigns at ``at``, then dispatch what is due until ``stop``."""
-    from regard.runner import run_once
-
     return run_once(store, config, at, kind="daemon", stop=stop).as_dict()
 
 

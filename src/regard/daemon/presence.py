@@ -1,18 +1,14 @@
-"""What a daemon tells the store about itself, for ``regard status``: the ``daemon`` row of
-``meta`` (pid, host, interval, start, heartbeat, clean stop).
+"""What a daemon tells the store about itself, for ``regard status``: its record (pid,
+host, interval, start, heartbeat, clean stop), kept by ``store.ticks``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from dataclasses import asdict, dataclass, replace
-from typing import Any
 
 from regard.store import Store
-
-META_KEY = "daemon"
 
 
 @dataclass(frozen=True)
@@ -41,19 +37,14 @@ class DaemonRecord:
 
 def write_record(store: Store, record: DaemonRecord) -> None:
     """Replace the store's daemon record."""
-    with store.write() as conn:
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (META_KEY, json.dumps(asdict(record))),
-        )
+    store.ticks.write_daemon(asdict(record))
 
 
 def read_record(store: Store) -> DaemonRecord | None:
-    """The store's daemon record, or None when no daemon ever ran on it."""
-    row = store.conn.execute("SELECT value FROM meta WHERE key = ?", (META_KEY,)).fetchone()
-    if row is None:
+    """The store's daemon record, or None when no daemon ever ran on it. Keys this
+    version does not know (written by a newer one) are left out."""
+    data = store.ticks.read_daemon()
+    if data is None:
         return None
-    data: dict[str, Any] = json.loads(row[0])
     fields = DaemonRecord.__dataclass_fields__
     return DaemonRecord(**{k: v for k, v in data.items() if k in fields})

@@ -14,7 +14,6 @@ Health, so that a monitoring check can call ``regard status`` and read its exit 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -22,11 +21,11 @@ from typing import Any
 from regard.config import Config
 from regard.daemon.presence import DaemonRecord, read_record
 from regard.store import Store
+from regard.store.ticks import TickRow
 from regard.times import format_duration, iso
 
 STALE_INTERVALS = 3
 TICK_KINDS = ("daemon", "run")  # dry runs change nothing and say nothing about health
-BACKLOG_STATES = ("pending", "sending")
 
 
 def build_status(
@@ -40,8 +39,8 @@ def build_status(
     """Everything ``regard status`` shows, as one JSON-ready object; ``healthy`` decides the
     exit status and ``problem`` says why not."""
     record = read_record(store)
-    last_tick = _last_tick(store)
-    last_daemon_tick = _last_tick(store, kind="daemon")
+    last_tick = store.ticks.last(TICK_KINDS)
+    last_daemon_tick = store.ticks.last(("daemon",))
     interval = record.interval if record else int(config.scheduler.interval.total_seconds())
     threshold = max_age if max_age is not None else STALE_INTERVALS * interval
     healthy, problem, mode = _health(
@@ -61,15 +60,15 @@ def build_status(
         "last_tick": _tick_json(last_tick),
         "last_daemon_tick": _tick_json(last_daemon_tick),
         "next_tick": next_tick,
-        "backlog": _backlog(store),
-        "dead_letters": _dead_letters(store, dead_letters),
+        "backlog": store.reports.backlog(),
+        "dead_letters": _dead_letters_json(store, dead_letters),
     }
 
 
 def _health(
     record: DaemonRecord | None,
-    last_tick: dict[str, Any] | None,
-    last_daemon_tick: dict[str, Any] | None,
+    last_tick: TickRow | None,
+    last_daemon_tick: TickRow | None,
     now: int,
     threshold: int,
     *,
@@ -126,22 +125,7 @@ def _age(seconds: int) -> str:
     return f"{max(seconds, 0)}s"
 
 
-def _last_tick(store: Store, kind: str | None = None) -> dict[str, Any] | None:
-    kinds = (kind,) if kind else TICK_KINDS
-    marks = ", ".join("?" * len(kinds))
-    row = store.conn.execute(
-        f"SELECT kind, at, started_at, finished_at, pid, result FROM ticks "
-        f"WHERE kind IN ({marks}) ORDER BY started_at DESC, id DESC LIMIT 1",
-        kinds,
-    ).fetchone()
-    if row is None:
-        return None
-    tick = dict(row)
-    tick["result"] = json.loads(tick["result"]) if tick["result"] else None
-    return tick
-
-
-def _tick_json(tick: dict[str, Any] | None) -> dict[str, Any] | None:
+def _tick_json(tick: TickRow | None) -> dict[str, Any] | None:
     if tick is None:
         return None
     finished = tick["finished_at"]
@@ -166,37 +150,9 @@ def _daemon_json(record: DaemonRecord | None) -> dict[str, Any] | None:
     return data
 
 
-def _backlog(store: Store) -> dict[str, dict[str, int]]:
-    """Deliveries not yet settled, by state and provider: ``{"pending": {"outbox": 3}}``."""
-    backlog: dict[str, dict[str, int]] = {state: {} for state in BACKLOG_STATES}
-    rows = store.conn.execute(
-        "SELECT state, provider, count(*) FROM deliveries "
-        "WHERE state IN ('pending', 'sending') GROUP BY state, provider ORDER BY state, provider"
-    )
-    for state, provider, count in rows:
-        backlog[state][provider] = count
-    return backlog
-
-
-def _dead_letters(store: Store, latest: int) -> dict[str, Any]:
-    count = store.conn.execute("SELECT count(*) FROM deliveries WHERE state = 'dead'").fetchone()[0]
-    rows = store.conn.execute(
-        "SELECT id, campaign, contact_id, provider, reason, attempts, updated_at FROM deliveries "
-        "WHERE state = 'dead' ORDER BY updated_at DESC, id LIMIT ?",
-        (latest,),
-    )
+def _dead_letters_json(store: Store, latest: int) -> dict[str, Any]:
+    dead = store.reports.dead_letters(latest)
     return {
-        "count": count,
-        "latest": [
-            {
-                "delivery_id": r["id"],
-                "campaign": r["campaign"],
-                "contact_id": r["contact_id"],
-                "provider": r["provider"],
-                "reason": r["reason"],
-                "attempts": r["attempts"],
-                "dead_at": iso(r["updated_at"]),
-            }
-            for r in rows
-        ],
+        "count": dead["count"],
+        "latest": [{**letter, "dead_at": iso(letter["dead_at"])} for letter in dead["latest"]],
     }

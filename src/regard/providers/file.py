@@ -1,7 +1,8 @@
 """``type = "file"``: append each delivery record as one JSON line; any channel.
 
 The line is flushed and fsynced before the delivery counts as sent, so a crash right
-after ``Sent`` cannot lose a message that the store calls sent.
+after ``Sent`` cannot lose a message that the store calls sent. A forgotten contact's
+lines are removed again (:func:`remove_outbox_lines`, called by :mod:`regard.forget`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from regard.errors import InputError
 from regard.providers.base import Outcome, Provider, Sent
 from regard.validation import StrictModel
 
@@ -28,6 +31,59 @@ class FileOptions(StrictModel):
 def outbox_path(config: Config, table: ProviderTable) -> Path:
     """The file a ``type = "file"`` provider table appends to, resolved against the config."""
     return config.resolve(FileOptions.model_validate(table.options).path)
+
+
+def outbox_files(config: Config) -> list[Path]:
+    """The files regard's own ``file`` providers append delivery records to."""
+    return [
+        outbox_path(config, table) for table in config.providers.values() if table.type == "file"
+    ]
+
+
+def remove_outbox_lines(path: Path, contact_id: str) -> int:
+    """Rewrite ``path`` without the records of ``contact_id``; returns how many went.
+
+    Streams through a temporary file in the same folder, fsynced, then atomically replaces
+    the original. A line appended by a running daemon while this runs is not lost: the
+    rewrite starts over when the file grew in the meantime.
+    """
+    if not path.is_file():
+        return 0
+    for _ in range(10):
+        size = path.stat().st_size
+        removed = 0
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with path.open("rb") as source, os.fdopen(fd, "wb") as target:
+                for line in source:
+                    if _belongs_to(line, contact_id):
+                        removed += 1
+                    else:
+                        target.write(line)
+                target.flush()
+                os.fsync(target.fileno())
+            if removed == 0:
+                os.unlink(tmp)
+                return 0
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+            if path.stat().st_size != size:
+                os.unlink(tmp)
+                continue
+            os.replace(tmp, path)
+            return removed
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    raise InputError(f"{path}: the outbox keeps growing; stop the daemon and run forget again")
+
+
+def _belongs_to(line: bytes, contact_id: str) -> bool:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and record.get("contact_id") == contact_id
 
 
 class FileProvider(Provider):

@@ -3,7 +3,7 @@ scripts and nothing fetched from the network, so it opens anywhere and can be ma
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, tzinfo
 from html import escape
 from typing import Any
@@ -40,7 +40,7 @@ svg text { font: 12px system-ui, sans-serif; fill: #333; }
 """
 
 
-def render_html(report: dict[str, Any], locale: str, tz: tzinfo = UTC) -> str:
+def render_html(report: Mapping[str, Any], locale: str, tz: tzinfo = UTC) -> str:
     """The page for a report as built by :func:`regard.report.build_report`; its period
     shown in ``tz``."""
     currency = report["currency"]
@@ -260,7 +260,7 @@ def conversion_chart(goals: dict[str, Any]) -> str:
     return _svg(width, height, body, "conversion of contacted vs control, and the uplift")
 
 
-def cohort_chart(cohorts: list[dict[str, Any]]) -> str:
+def cohort_chart(cohorts: Sequence[Mapping[str, Any]]) -> str:
     """One line per first-order month: the share of the cohort ordering in month k."""
     cohorts = [c for c in cohorts if len(c["active"]) > 1][-12:]  # the latest twelve
     if not cohorts:
@@ -316,7 +316,7 @@ def campaign_table(campaigns: dict[str, Any], currency: str, locale: str) -> str
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def retention_table(r: dict[str, Any], currency: str, locale: str) -> str:
+def retention_table(r: Mapping[str, Any], currency: str, locale: str) -> str:
     rows = []
     for key, label, kind, definition in RETENTION_LINES:
         shown = figure(r, key, kind, currency, locale)

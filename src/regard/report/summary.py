@@ -1,16 +1,16 @@
 """The report: what each campaign did in a period, whether it worked, and how the shop
-retains its customers. One dictionary, the document ``regard report --json`` prints."""
+retains its customers. One document, the one ``regard report --json`` prints."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from regard.campaigns.model import Campaign
 from regard.config import Config
-from regard.report.counts import CampaignCounts, campaign_counts, goal_arms, sent_per_week
-from regard.report.retention import cohort_curves, retention_figures
+from regard.report.counts import CampaignCounts, campaign_counts
+from regard.report.retention import RetentionReport, retention_report
 from regard.report.uplift import compare, explain
 from regard.store import Store
 from regard.times import from_epoch, iso, to_epoch, utcnow
@@ -19,13 +19,40 @@ DEFAULT_PERIOD = timedelta(days=365)
 DEFAULT_HORIZON = timedelta(days=180)
 
 
+class CampaignReport(TypedDict):
+    """One campaign of the report: its deliveries decided in the period, and for a
+    campaign with a goal, its ``conversion`` (:class:`regard.report.uplift.Conversion`
+    with the goal and a one-line summary)."""
+
+    name: str
+    channel: str | None
+    due: int
+    sent: int
+    held_out: int
+    pending: int
+    dead: int
+    cancelled: int
+    skipped: dict[str, int]  # by reason, reasons in order
+    contacts: int
+    cost: float | None
+    sent_per_week: dict[str, int]  # the Monday starting each week (UTC) → sent
+    conversion: NotRequired[dict[str, Any]]
+
+
+class ReportDocument(TypedDict):
+    """What :func:`build_report` returns; ``since`` and ``until`` are ISO 8601 (UTC)."""
+
+    since: str
+    until: str
+    currency: str
+    campaigns: dict[str, CampaignReport]
+    retention: RetentionReport
+
+
 def default_until(store: Store) -> datetime:
     """Now, or the latest event or delivery decision in the store if that is later (a store
     filled by ``regard run --at`` in the future is then reported whole)."""
-    latest = store.conn.execute(
-        "SELECT max(coalesce((SELECT max(occurred_at) FROM events), 0),"
-        " coalesce((SELECT max(max(created_at), coalesce(max(sent_at), 0)) FROM deliveries), 0))"
-    ).fetchone()[0]
+    latest = store.reports.latest_activity()
     now = utcnow()
     return max(now, from_epoch(latest)) if latest else now
 
@@ -51,35 +78,44 @@ def build_report(
     until: datetime | None = None,
     campaign: str | None = None,
     horizon: timedelta = DEFAULT_HORIZON,
-) -> dict[str, Any]:
+) -> ReportDocument:
     """Per campaign: deliveries by state and the goal's uplift; for the shop: retention.
 
-    ``campaign`` restricts the campaigns reported (the retention figures stay the shop's).
+    ``campaign`` restricts the campaigns reported (the retention figures stay the shop's);
+    raises KeyError for a campaign neither loaded nor in the store, ValueError for a
+    period that ends before it starts.
     """
     start_at, end_at = resolve_period(store, since, until)
     start, end = to_epoch(start_at), to_epoch(end_at)
-    conn = store.conn
     known = {c.id: c for c in campaigns}
-    counts = campaign_counts(conn, config, start, end)
-    weeks = sent_per_week(conn, start, end)
+    counts = campaign_counts(store, config.provider_costs, start, end)
+    weeks = store.reports.sent_per_week(start, end)
     ids = sorted(set(known) | set(counts))
     if campaign is not None:
         ids = [campaign] if campaign in ids else []
         if campaign not in known and campaign not in counts:
             raise KeyError(campaign)
-    report_campaigns: dict[str, Any] = {}
+    report_campaigns: dict[str, CampaignReport] = {}
     for cid in ids:
         c = counts.get(cid, CampaignCounts())
-        entry: dict[str, Any] = {
-            "name": known[cid].title if cid in known else cid,
-            "channel": known[cid].channel if cid in known else None,
-            **c.as_dict(),
-            "sent_per_week": weeks.get(cid, {}),
-        }
+        entry = CampaignReport(
+            name=known[cid].title if cid in known else cid,
+            channel=known[cid].channel if cid in known else None,
+            due=c.due,
+            sent=c.sent,
+            held_out=c.held_out,
+            pending=c.pending,
+            dead=c.dead,
+            cancelled=c.cancelled,
+            skipped=dict(sorted(c.skipped.items())),
+            contacts=c.contacts,
+            cost=c.cost,
+            sent_per_week=weeks.get(cid, {}),
+        )
         goal = known[cid].goal if cid in known else None
         if goal is not None:
             within = int(goal.within.total_seconds())
-            arms = goal_arms(conn, cid, goal.event, within, start, end)
+            arms = store.reports.goal_arms(cid, goal.event, within, start, end)
             conversion = compare(
                 arms.contacted,
                 arms.contacted_converted,
@@ -94,12 +130,10 @@ def build_report(
             conversion["summary"] = explain(conversion["verdict"])
             entry["conversion"] = conversion
         report_campaigns[cid] = entry
-    figures = retention_figures(conn, start, end, int(horizon.total_seconds())).as_dict()
-    figures["cohorts"] = cohort_curves(conn, start, end)
-    return {
-        "since": iso(start),
-        "until": iso(end),
-        "currency": config.currency,
-        "campaigns": report_campaigns,
-        "retention": figures,
-    }
+    return ReportDocument(
+        since=iso(start) or "",
+        until=iso(end) or "",
+        currency=config.currency,
+        campaigns=report_campaigns,
+        retention=retention_report(store, start, end, int(horizon.total_seconds())),
+    )

@@ -3,6 +3,7 @@ goal, and the retention figures with their one-line definitions."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -36,7 +37,7 @@ def money(value: float | None, currency: str, locale: str) -> str:
     return "–" if value is None else format_currency(value, currency, locale=locale)
 
 
-def figure(r: dict[str, Any], key: str, kind: str, currency: str, locale: str) -> str:
+def figure(r: Mapping[str, Any], key: str, kind: str, currency: str, locale: str) -> str:
     """One retention figure formatted by its kind (percent, money, nps, number)."""
     value = r[key]
     if value is None:
@@ -80,7 +81,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), *(line(r) for r in rows)]
 
 
-def period(report: dict[str, Any], tz: tzinfo = UTC) -> tuple[str, str]:
+def period(report: Mapping[str, Any], tz: tzinfo = UTC) -> tuple[str, str]:
     """The report's first and last day in ``tz``: the days the user asked for, not the
     UTC dates of their boundaries (``--since 2026-11-01`` in Berlin starts on 31 October, UTC)."""
     since, until = (
@@ -90,7 +91,7 @@ def period(report: dict[str, Any], tz: tzinfo = UTC) -> tuple[str, str]:
     return since, until
 
 
-def report_lines(report: dict[str, Any], locale: str, tz: tzinfo = UTC) -> list[str]:
+def report_lines(report: Mapping[str, Any], locale: str, tz: tzinfo = UTC) -> list[str]:
     """The whole report as lines of text; its period shown in ``tz``."""
     currency = report["currency"]
     since, until = period(report, tz)
@@ -136,7 +137,7 @@ def conversion_lines(cid: str, c: dict[str, Any], currency: str, locale: str) ->
     return lines
 
 
-def retention_lines(r: dict[str, Any], currency: str, locale: str) -> list[str]:
+def retention_lines(r: Mapping[str, Any], currency: str, locale: str) -> list[str]:
     lines = [
         f"Retention ({r['customers']} customers, {r['orders']} orders; "
         f"churn horizon {r['churn_horizon_days']:g} days)"

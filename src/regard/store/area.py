@@ -19,6 +19,12 @@ def address_hash(address: str) -> str:
     return "sha256:" + hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
 
 
+def forgotten_hash(contact_id: str) -> str:
+    """How an erased contact id is remembered (in ``forgotten``): sha256 hex of its UTF-8
+    bytes."""
+    return hashlib.sha256(contact_id.encode("utf-8")).hexdigest()
+
+
 class Area:
     """One area of the store's API (contacts, deliveries, …).
 

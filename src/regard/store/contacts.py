@@ -1,15 +1,19 @@
 """Reading contacts as the rest of regard sees them: one flat mapping of fields,
-attributes and derived facts, with instants as aware datetimes."""
+attributes and derived facts, with instants as aware datetimes; and what ``regard check``
+may learn about them without opening the store for writing."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from pathlib import Path
+from typing import Any, TypedDict
 
-from regard.store.area import Area
-from regard.times import from_epoch
+from regard.store.area import Area, forgotten_hash
+from regard.store.erase import Erasure, erase_contact
+from regard.times import Instant, from_epoch
 
 CONTACT_FIELDS = (
     "id", "email", "phone", "first_name", "last_name", "salutation", "company", "locale",
@@ -55,3 +59,106 @@ class Contacts(Area):
         instant: :meth:`regard.store.occasions.Occasions.candidates`)."""
         row = self.conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
         return contact_from_row(row) if row is not None else None
+
+    def attributes(self, contact_id: str) -> dict[str, Any] | None:
+        """The contact's own attributes (the columns of its import that are not fields), in
+        the order stored; None for an unknown contact."""
+        row = self.conn.execute(
+            "SELECT attributes FROM contacts WHERE id = ?", (contact_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        attributes: dict[str, Any] = json.loads(row[0] or "{}")
+        return attributes
+
+    def forgotten_at(self, contact_id: str) -> Instant | None:
+        """When ``contact_id`` was erased (``regard contacts forget``), or None if never."""
+        row = self.conn.execute(
+            "SELECT forgotten_at FROM forgotten WHERE id_hash = ?", (forgotten_hash(contact_id),)
+        ).fetchone()
+        return None if row is None else Instant(row[0])
+
+    def latest_deliveries(self, contact_id: str, limit: int) -> list[ContactDelivery]:
+        """The contact's ``limit`` most recently decided deliveries, newest first."""
+        rows = self.conn.execute(
+            "SELECT id, campaign, occasion, channel, state, reason, created_at, sent_at "
+            "FROM deliveries WHERE contact_id = ? ORDER BY created_at DESC, id LIMIT ?",
+            (contact_id, limit),
+        )
+        return [
+            ContactDelivery(
+                id=r[0],
+                campaign=r[1],
+                occasion=r[2],
+                channel=r[3],
+                state=r[4],
+                reason=r[5],
+                created_at=Instant(r[6]),
+                sent_at=None if r[7] is None else Instant(r[7]),
+            )
+            for r in rows
+        ]
+
+    def forget(self, contact_id: str) -> Erasure:
+        """Erase the contact's personal data from the store, in one transaction: see
+        :mod:`regard.store.erase` for what goes and what stays. Raises InputError for an id
+        that is neither in the store nor forgotten before."""
+        return erase_contact(self.store, contact_id)
+
+    def locales(self) -> dict[str, str | None]:
+        """Every contact's locale (None where it has none), by contact id."""
+        return {r[0]: r[1] for r in self.conn.execute("SELECT id, locale FROM contacts")}
+
+
+class ContactDelivery(TypedDict):
+    """One delivery of a contact, as ``regard contacts show`` lists it."""
+
+    id: str
+    campaign: str
+    occasion: str
+    channel: str
+    state: str
+    reason: str | None
+    created_at: Instant  # when the tick decided it
+    sent_at: Instant | None
+
+
+@dataclass(frozen=True)
+class ContactSample:
+    """What a store tells ``regard check`` about real contacts: attribute names with an
+    example value each, and how many contacts speak each locale."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    locales: dict[str, int] = field(default_factory=dict)
+
+
+def read_contact_sample(path: Path, *, default_locale: str, limit: int = 200) -> ContactSample:
+    """Attribute examples (up to ``limit`` names) and locale counts of the store file at
+    ``path``, contacts without a locale counted under ``default_locale``.
+
+    Opens the file read-only: never creates, migrates or changes a store. An empty sample
+    when there is no store file, or it cannot be read (not a store, an older schema).
+    """
+    if not path.is_file():
+        return ContactSample()
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT j.key, min(j.value) FROM contacts, json_each(contacts.attributes) AS j "
+            "WHERE j.type NOT IN ('null') GROUP BY j.key LIMIT ?",
+            (limit,),
+        ).fetchall()
+        attributes = {k: json.loads(v) if _is_json(v) else v for k, v in rows}
+        rows = conn.execute(
+            "SELECT coalesce(nullif(locale, ''), ?) AS l, count(*) FROM contacts GROUP BY l",
+            (default_locale,),
+        ).fetchall()
+        return ContactSample(attributes=attributes, locales=dict(rows))
+    except sqlite3.Error:
+        return ContactSample()
+    finally:
+        conn.close()
+
+
+def _is_json(value: Any) -> bool:
+    return isinstance(value, str) and value[:1] in ("[", "{")

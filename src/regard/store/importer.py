@@ -14,7 +14,6 @@ an erasure request stays honoured even when the shop's next export still has the
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import IO, Any
 from regard.config import Config
 from regard.errors import InputError
 from regard.store import Store
+from regard.store.area import forgotten_hash
 from regard.store.derived import refresh_derived_facts, track_event_changes
 from regard.store.readers import BadLine, open_rows
 from regard.store.rows import BadRow, ParsedRow, RowContext, parse_contact, parse_event
@@ -92,11 +92,6 @@ def import_events(
     """Import events from ``path``; their contacts must be in the store already. Derived
     facts of every contact whose events changed are recomputed before the commit."""
     return _Import(store, config, "events", skip_invalid, progress).run(path, stdin)
-
-
-def forgotten_hash(contact_id: str) -> str:
-    """How an erased contact id is remembered: sha256 hex of its UTF-8 bytes."""
-    return hashlib.sha256(contact_id.encode("utf-8")).hexdigest()
 
 
 class _Import:

@@ -7,58 +7,64 @@ as unsubscribed without regard keeping the address itself.
 
 from __future__ import annotations
 
-import sqlite3
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, TypedDict
 
 from regard.channels import CHANNELS
 from regard.errors import InputError
 from regard.store.area import Area
-from regard.times import to_epoch, utcnow
-
-if TYPE_CHECKING:
-    from regard.store import Store
+from regard.times import Instant, now_instant
 
 Channel = Literal["email", "sms", "card", "webhook", "*"]
 
 
-def unsubscribe(
-    store: Store, contact_id: str, channel: str = "*", *, reason: str = "unsubscribed"
-) -> bool:
-    """Stop ``channel`` (default ``'*'``: every channel) for a contact. Returns False when
-    that suppression was already there. Raises InputError for an unknown contact."""
-    if channel != "*" and channel not in CHANNELS:
-        raise InputError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
-    with store.write() as conn:
-        row = conn.execute(
-            "SELECT email, phone FROM contacts WHERE id = ?", (contact_id,)
-        ).fetchone()
-        if row is None:
-            raise InputError(f"unknown contact {contact_id!r}")
-        address = {"email": row["email"], "sms": row["phone"]}.get(channel)
-        exists = conn.execute(
-            "SELECT 1 FROM suppressions WHERE contact_id = ? AND channel = ?", (contact_id, channel)
-        ).fetchone()
-        if exists:
-            return False
-        conn.execute(
-            "INSERT INTO suppressions (contact_id, channel, address, reason, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (contact_id, channel, address, reason, to_epoch(utcnow())),
-        )
-        return True
+class Suppression(TypedDict):
+    """One suppression of a contact: ``channel`` ``'*'`` stops every channel; ``address``
+    is the e-mail or phone it was made for (a ``sha256:`` hash once forgotten, None for
+    the channels without one)."""
 
-
-def suppressions_of(conn: sqlite3.Connection, contact_id: str) -> list[dict[str, object]]:
-    """The contact's suppression rows, oldest first."""
-    return [
-        dict(r)
-        for r in conn.execute(
-            "SELECT channel, address, reason, created_at FROM suppressions "
-            "WHERE contact_id = ? ORDER BY created_at, rowid",
-            (contact_id,),
-        )
-    ]
+    channel: str
+    address: str | None
+    reason: str
+    created_at: Instant
 
 
 class Suppressions(Area):
     """The ``suppressions`` table: unsubscribes and provider-reported unreachable addresses."""
+
+    def add(self, contact_id: str, channel: str = "*", *, reason: str = "unsubscribed") -> bool:
+        """Stop ``channel`` (default ``'*'``: every channel) for a contact, from now on.
+        Returns False when that suppression was already there. Raises InputError for an
+        unknown channel or contact."""
+        if channel != "*" and channel not in CHANNELS:
+            raise InputError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
+        with self.store.write() as conn:
+            row = conn.execute(
+                "SELECT email, phone FROM contacts WHERE id = ?", (contact_id,)
+            ).fetchone()
+            if row is None:
+                raise InputError(f"unknown contact {contact_id!r}")
+            address = {"email": row["email"], "sms": row["phone"]}.get(channel)
+            exists = conn.execute(
+                "SELECT 1 FROM suppressions WHERE contact_id = ? AND channel = ?",
+                (contact_id, channel),
+            ).fetchone()
+            if exists:
+                return False
+            conn.execute(
+                "INSERT INTO suppressions (contact_id, channel, address, reason, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (contact_id, channel, address, reason, now_instant()),
+            )
+            return True
+
+    def of(self, contact_id: str) -> list[Suppression]:
+        """The contact's suppressions, oldest first."""
+        rows = self.conn.execute(
+            "SELECT channel, address, reason, created_at FROM suppressions "
+            "WHERE contact_id = ? ORDER BY created_at, rowid",
+            (contact_id,),
+        )
+        return [
+            Suppression(channel=r[0], address=r[1], reason=r[2], created_at=Instant(r[3]))
+            for r in rows
+        ]

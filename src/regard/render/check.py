@@ -8,8 +8,6 @@ a field without checking it first fails here, not in a customer's inbox.
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,6 +23,7 @@ from regard.campaigns.model import (
 from regard.errors import TemplateError
 from regard.render.environment import SUFFIX, pick_template, template_files
 from regard.render.message import render_message, templates_for
+from regard.store.contacts import read_contact_sample
 from regard.times import utcnow
 
 if TYPE_CHECKING:
@@ -119,45 +118,6 @@ def sample_event(config: Config, campaign: Campaign, now: datetime) -> dict[str,
     }
 
 
-@dataclass
-class StoreSample:
-    """What the store tells ``check`` about real contacts: attribute names with an example
-    value, and how many contacts speak each locale."""
-
-    attributes: dict[str, Any] = field(default_factory=dict)
-    locales: dict[str, int] = field(default_factory=dict)
-
-
-def sample_store(config: Config, limit: int = 200) -> StoreSample:
-    """Read (never create or change) the store, if there is one."""
-    sample = StoreSample()
-    path = config.store_path
-    if not path.is_file():
-        return sample
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT j.key, min(j.value) FROM contacts, json_each(contacts.attributes) AS j "
-            "WHERE j.type NOT IN ('null') GROUP BY j.key LIMIT ?",
-            (limit,),
-        ).fetchall()
-        sample.attributes = {k: json.loads(v) if _is_json(v) else v for k, v in rows}
-        rows = conn.execute(
-            "SELECT coalesce(nullif(locale, ''), ?) AS l, count(*) FROM contacts GROUP BY l",
-            (config.locale,),
-        ).fetchall()
-        sample.locales = dict(rows)
-    except sqlite3.Error:
-        return StoreSample()
-    finally:
-        conn.close()
-    return sample
-
-
-def _is_json(value: Any) -> bool:
-    return isinstance(value, str) and value[:1] in ("[", "{")
-
-
 def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
     """Validate every campaign and template of the config's folders."""
     now = now or utcnow()
@@ -177,7 +137,7 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
                 if str(exc) not in result.problems:
                     result.problems.append(str(exc))
     seen = set(result.problems)
-    store = sample_store(config)
+    store = read_contact_sample(config.store_path, default_locale=config.locale)
     for campaign in loaded.campaigns:
         files = template_files(folder, campaign.template)
         locales = [loc for loc in files if loc] or [config.locale]

@@ -1,0 +1,55 @@
+"""``regard contacts forget``: erase a contact's personal data everywhere regard keeps it.
+
+First the store (:mod:`regard.store.erase`: the contact row goes, events and deliveries
+stay as anonymous counts, unsubscribes as hashes), then the contact's lines in the outbox
+files of ``file`` providers, then the store's write-ahead log is checkpointed and
+truncated, so that no old page with the data lingers in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from regard.config import Config
+from regard.providers.file import outbox_files, remove_outbox_lines
+from regard.store import Store
+from regard.store.erase import pseudonym
+
+__all__ = ["ForgetResult", "forget_contact", "pseudonym"]
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    """What was erased (``already_forgotten``: nothing, it had been before)."""
+
+    contact_id: str
+    pseudonym: str
+    events: int = 0
+    deliveries: int = 0
+    cancelled: int = 0
+    suppressions: int = 0
+    outbox_lines: int = 0
+    wal_truncated: bool = False
+    already_forgotten: bool = False
+
+
+def forget_contact(store: Store, config: Config, contact_id: str) -> ForgetResult:
+    """Erase ``contact_id``'s personal data from the store and the outbox files, then
+    truncate the WAL (``wal_truncated`` is False when another process kept it busy).
+
+    Raises InputError for an id that is neither in the store nor forgotten before.
+    """
+    erased = store.contacts.forget(contact_id)
+    if erased.already_forgotten:
+        return ForgetResult(contact_id, erased.pseudonym, already_forgotten=True)
+    outbox_lines = sum(remove_outbox_lines(path, contact_id) for path in outbox_files(config))
+    return ForgetResult(
+        contact_id=contact_id,
+        pseudonym=erased.pseudonym,
+        events=erased.events,
+        deliveries=erased.deliveries,
+        cancelled=erased.cancelled,
+        suppressions=erased.suppressions,
+        outbox_lines=outbox_lines,
+        wal_truncated=store.checkpoint(),
+    )
