@@ -14,8 +14,8 @@ import pytest
 from conftest import Workspace
 from regard.campaigns import load_campaigns
 from regard.campaigns.check import sample_contacts, sample_event
-from regard.campaigns.grammar import check_filter
 from regard.config import load_config
+from regard.grammar import check_filter
 from regard.render import render_message
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # A filter table (audience, trigger ``where``): key → scalar | list | {min,max,not,any,all,exists}.
-# Its grammar is checked and compiled to SQL in regard.campaigns.audience.
+# Its grammar is regard.grammar; the store compiles it to SQL (regard.store.filters).
 Filter = dict[str, Any]
 
 

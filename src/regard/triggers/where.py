@@ -6,12 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from regard.store.filters import event_condition
+
 
 def event_filter(where: Mapping[str, Any], alias: str, tz: str) -> tuple[str, list[Any]]:
     """An SQL condition on the event row ``alias`` and its parameters."""
-    from regard.campaigns.audience import compile_filter, event_column
-
-    condition: tuple[str, list[Any]] = compile_filter(
-        where, lambda name: event_column(name, alias), tz=tz
-    )
-    return condition
+    return event_condition(where, alias, tz)
