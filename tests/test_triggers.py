@@ -25,7 +25,7 @@ def store(tmp_path: Path) -> Store:
 def due(store: Store, trigger: dict, at: str, lateness: int = 2 * DAY, **fields) -> list[Occasion]:
     t = epoch(at)
     c = campaign("c", trigger, **fields)
-    return due_occasions(store.conn, CONFIG, c, Span(t - lateness, t, t))
+    return due_occasions(store, CONFIG, c.trigger, Span(t - lateness, t, t))
 
 
 def test_post_purchase_due_after_delay_with_event_id_as_occasion(store: Store) -> None:
