@@ -12,16 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from regard.campaigns.audience import (
-    compile_filter,
-    contact_column,
-    event_column,
-    event_kind,
-    matches,
-    validate_filter,
-)
+from regard.campaigns.audience import event_kind, matches, validate_filter
 from regard.store import Store, open_store
 from regard.store.contacts import contact_from_row
+from regard.store.filters import compile_filter, contact_column, event_column
 
 TZ = "Europe/Berlin"
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

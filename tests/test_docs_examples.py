@@ -13,7 +13,7 @@ import pytest
 
 from conftest import Workspace
 from regard.campaigns import load_campaigns
-from regard.campaigns.grammar import check_filter
+from regard.grammar import check_filter
 from regard.render import render_message
 from regard.render.check import sample_contacts, sample_event
 from regard.workspace import load_config

@@ -10,7 +10,7 @@ import pytest
 from engine_fixtures import add_contact, add_event, campaign, deliveries, epoch, instant
 from regard.config import Config
 from regard.engine import delivery_id, holdout_share, plan, tick
-from regard.store import Store, open_store
+from regard.store import Store, address_hash, open_store
 
 CONFIG = Config(timezone="UTC")
 
@@ -193,3 +193,32 @@ def test_an_event_reimported_at_another_time_is_not_a_new_occasion(store: Store)
         add_event(conn, "o1", "anna", "2026-03-04T13:00:00Z")
     second = tick(store, CONFIG, [lapse], instant("2026-03-05T14:00:00Z"))
     assert [d.occasion for d in second.decisions] == ["since:2026-03-04T13:00:00Z"]
+
+
+def test_an_address_unsubscribes_as_written_lower_cased_or_hashed(store: Store) -> None:
+    """The tick's rule is dispatch's: the channel or '*', the contact or its address."""
+    with store.write() as conn:
+        for name, email in [("upper", "Ünal@Example.com"), ("hashed", "Gone@Example.com"),
+                            ("other-channel", "sms-only@example.com"), ("clear", "ok@x.de")]:  # fmt: skip
+            add_contact(conn, name, email=email)
+            add_event(conn, f"o-{name}", name, "2026-03-01T10:00:00Z")
+        conn.executemany(
+            "INSERT INTO suppressions (contact_id, channel, address, reason, created_at)"
+            " VALUES (NULL, ?, ?, 'bounce', 0)",
+            [
+                ("email", "ünal@example.com"),  # lower-cased as Python does it
+                ("*", address_hash("gone@example.com")),
+                ("sms", "sms-only@example.com"),
+            ],
+        )
+    names = ("upper", "hashed", "other-channel", "clear")
+    asked = [(name, store.contacts.get(name)["email"]) for name in names]
+    assert store.decisions.unsubscribed("email", asked) == {"upper", "hashed"}
+    assert store.decisions.unsubscribed("sms", [("other-channel", "sms-only@example.com")]) == {
+        "other-channel"
+    }
+    assert store.decisions.unsubscribed("email", []) == set()
+    thanks = campaign("thanks", {"type": "post_purchase"})
+    result = tick(store, CONFIG, [thanks], instant("2026-03-01T12:00:00Z"))
+    unsubscribed = {d.contact_id for d in result.decisions if d.reason == "unsubscribed"}
+    assert unsubscribed == {"upper", "hashed"}

@@ -5,13 +5,23 @@ from __future__ import annotations
 import re
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from engine_fixtures import add_contact, add_event, campaign, epoch, refresh_facts
 from regard.config import Config
 from regard.store import Store, open_store
-from regard.triggers import Occasion, Span, due_occasions
+from regard.triggers import (
+    AnniversaryTrigger,
+    EventTrigger,
+    MilestoneTrigger,
+    Occasion,
+    Span,
+    due_occasions,
+    trigger_class,
+    trigger_types,
+)
 
 CONFIG = Config(timezone="Europe/Berlin")
 DAY = 86400
@@ -25,7 +35,7 @@ def store(tmp_path: Path) -> Store:
 def due(store: Store, trigger: dict, at: str, lateness: int = 2 * DAY, **fields) -> list[Occasion]:
     t = epoch(at)
     c = campaign("c", trigger, **fields)
-    return due_occasions(store.conn, CONFIG, c, Span(t - lateness, t, t))
+    return due_occasions(store, CONFIG, c.trigger, Span(t - lateness, t, t))
 
 
 def test_post_purchase_due_after_delay_with_event_id_as_occasion(store: Store) -> None:
@@ -201,3 +211,45 @@ def test_due_queries_never_scan_contacts_or_events(store: Store) -> None:
     for sql in statements:
         plan = " | ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
         assert not re.search(r"SCAN (c|e|p|contacts|events)\b", plan), (sql, plan)
+
+
+def test_trigger_types_register_by_their_type() -> None:
+    assert [t.model_fields["type"].annotation.__args__[0] for t in trigger_types()] == [
+        "event", "post_purchase", "inactivity", "anniversary", "milestone",
+    ]  # fmt: skip
+    assert trigger_class("anniversary") is AnniversaryTrigger
+    with pytest.raises(TypeError, match="two trigger types claim type 'milestone'"):
+
+        class Another(MilestoneTrigger):
+            type: Literal["milestone"]
+
+
+def test_each_trigger_says_what_it_is_and_why_it_finds_nothing() -> None:
+    cases = [
+        ({"type": "post_purchase", "delay": "2d", "nth": 1}, "post_purchase +2d (#1)",
+         "no order matching event of this contact triggers it", "order"),
+        ({"type": "event", "event": "nps", "where": {"amount": {"max": 6}}}, "event nps where amount",
+         "no nps matching event of this contact triggers it", "nps"),
+        ({"type": "inactivity", "after": "90d"}, "inactivity 90d",
+         "no lapse: fewer than 1 of order", "order"),
+        ({"type": "inactivity", "after": "30d", "min_events": 0, "events": ["visit"]},
+         "inactivity 30d", "no lapse: fewer than 1 of visit", None),
+        ({"type": "anniversary", "field": "birthday", "offset": "-7d"}, "anniversary birthday -1w",
+         "no birthday anniversary for this contact (is birthday set?)", None),
+        ({"type": "milestone", "metric": "total_spent", "threshold": "500.00"},
+         "milestone total_spent >= 500.00", "total_spent has not reached 500.00 for this contact",
+         "order"),
+    ]  # fmt: skip
+    for table, described, nothing, sample in cases:
+        trigger = campaign("c", table).trigger
+        assert (trigger.describe(), trigger.no_occasion()) == (described, nothing)
+        assert trigger.sample_event_type() == sample
+
+
+def test_an_anniversary_of_a_field_that_is_no_date_is_a_problem() -> None:
+    assert AnniversaryTrigger.problems({"type": "anniversary", "field": "order_count"}) == [
+        (("field",), "order_count is not a date; use birthday, signup_at, first_order_at "
+                     "or a date attribute"),
+    ]  # fmt: skip
+    assert AnniversaryTrigger.problems({"type": "anniversary", "field": "wedding_day"}) == []
+    assert EventTrigger.problems({"type": "event", "event": "x"}) == []

@@ -1,27 +1,22 @@
 """The checks a due occasion goes through, in the contract's order, and what is recorded.
 
 consent → unsubscribed → address → once_per_contact / cooldown / contact cap → holdout →
-pending. Each check is a small indexed lookup for one contact, so a tick's cost follows the
-number of due occasions.
+pending. The unsubscribes of a campaign's due occasions are looked up in one query; the caps
+in one small indexed lookup per occasion (they count what this tick recorded just before),
+so a tick's cost follows the number of due occasions.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 from regard.campaigns.model import Campaign
 from regard.config import Config
-from regard.times import iso
-
-# when a delivery counts against caps and cooldowns: its send time if sent; for one in
-# flight, when it may go (not_before)
-_INSTANT = (
-    "CASE d.state WHEN 'sent' THEN coalesce(d.sent_at, d.created_at)"
-    " ELSE coalesce(d.not_before, d.created_at) END"
-)
+from regard.store import Store
+from regard.store.lifecycle import DeliveryState, NewDelivery
+from regard.times import Instant, iso
 
 
 def delivery_id(campaign: str, contact_id: str, occasion: str) -> str:
@@ -41,9 +36,7 @@ def in_holdout(campaign: Campaign, contact_id: str) -> bool:
     return campaign.holdout > 0 and holdout_share(campaign.id, contact_id) < campaign.holdout
 
 
-def capped(
-    conn: sqlite3.Connection, config: Config, campaign: Campaign, contact_id: str, at: int
-) -> bool:
+def capped(store: Store, config: Config, campaign: Campaign, contact_id: str, at: Instant) -> bool:
     """once_per_contact, cooldown or the contact cap forbids another delivery now.
 
     Deliveries recorded earlier in this very tick count too: they are rows already. Only
@@ -51,34 +44,18 @@ def capped(
     contact never got the message, so it neither uses up once_per_contact nor starts a
     cooldown.
     """
-    if campaign.once_per_contact or campaign.cooldown.total_seconds() > 0:
-        count, latest = conn.execute(
-            f"""
-            SELECT count(*), max({_INSTANT}) FROM deliveries d
-            WHERE d.contact_id = ? AND d.campaign = ?
-              AND d.state IN ('sent', 'sending', 'pending')
-            """,
-            (contact_id, campaign.id),
-        ).fetchone()
-        if campaign.once_per_contact and count:
-            return True
-        cooldown = int(campaign.cooldown.total_seconds())
-        if cooldown and latest is not None and latest > at - cooldown:
-            return True
+    cooldown = int(campaign.cooldown.total_seconds())
     limits = config.limits
-    if limits.contact_max > 0:
-        window = int(limits.contact_window.total_seconds())
-        (recent,) = conn.execute(
-            f"""
-            SELECT count(*) FROM deliveries d
-            WHERE d.contact_id = ? AND d.state IN ('sent', 'sending', 'pending')
-              AND {_INSTANT} > ?
-            """,
-            (contact_id, at - window),
-        ).fetchone()
-        if recent >= limits.contact_max:
-            return True
-    return False
+    if not (campaign.once_per_contact or cooldown > 0 or limits.contact_max > 0):
+        return False
+    window = int(limits.contact_window.total_seconds())
+    counted = store.decisions.counted(contact_id, campaign.id, Instant(at - window))
+    if campaign.once_per_contact and counted.in_campaign:
+        return True
+    latest = counted.latest_in_campaign
+    if cooldown and latest is not None and latest > at - cooldown:
+        return True
+    return limits.contact_max > 0 and counted.recent >= limits.contact_max
 
 
 @dataclass
@@ -88,12 +65,12 @@ class Decision:
     campaign: str
     contact_id: str
     occasion: str
-    due_at: int
+    due_at: Instant
     decision: str
     reason: str | None = None
     event_id: str | None = None
     delivery_id: str = ""
-    not_before: int | None = None
+    not_before: Instant | None = None
     message: dict[str, Any] | None = field(default=None, repr=False)
     error: str | None = None
 
@@ -107,3 +84,22 @@ class Decision:
             "decision": self.decision,
             "reason": self.reason,
         }
+
+    def as_delivery(self, campaign: Campaign) -> NewDelivery:
+        """The row this decision becomes."""
+        return NewDelivery(
+            id=self.delivery_id,
+            campaign=campaign.id,
+            contact_id=self.contact_id,
+            occasion=self.occasion,
+            event_id=self.event_id,
+            channel=campaign.channel,
+            provider=campaign.provider,
+            state=DeliveryState(self.decision),
+            reason=self.reason,
+            priority=campaign.priority,
+            due_at=self.due_at,
+            not_before=self.not_before,
+            message=self.message,
+            error=self.error,
+        )

@@ -9,21 +9,18 @@ audience, or decided earlier.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from regard.campaigns.model import AnniversaryTrigger, Campaign, InactivityTrigger, MilestoneTrigger
+from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.engine.decisions import Decision
 from regard.engine.tick import Campaigns, campaign_list, campaign_span, candidates, run_tick
 from regard.errors import InputError
-from regard.times import format_duration, iso, to_epoch
+from regard.store import Store
+from regard.times import Instant, format_duration, iso, to_epoch
 from regard.triggers import Occasion, Span, due_occasions, seconds
-
-if TYPE_CHECKING:
-    from regard.store import Store
 
 # how far explain looks for the occasion it reports as "was due" or "will be due"
 _HORIZON = int(timedelta(days=400).total_seconds())
@@ -44,12 +41,12 @@ class Explanation:
 
     campaign: str
     contact_id: str
-    at: int
+    at: Instant
     decision: str | None
     reason: str | None
     detail: str
     occasion: str | None = None
-    due_at: int | None = None
+    due_at: Instant | None = None
     event_id: str | None = None
     message: dict[str, Any] | None = field(default=None, repr=False)
     error: str | None = None  # the template error, for render_error
@@ -84,27 +81,27 @@ def explain(
     Raises InputError for an unknown contact."""
     moment = to_epoch(at)
     others = [c for c in campaign_list(campaigns or []) if c.id != campaign.id]
-    with store.rolled_back() as conn:
-        if conn.execute("SELECT 1 FROM contacts WHERE id = ?", (contact_id,)).fetchone() is None:
+    with store.rolled_back():
+        if store.contacts.get(contact_id) is None:
             raise InputError(f"no contact with id {contact_id!r}")
         if event_id is not None:
-            row = conn.execute("SELECT contact_id FROM events WHERE id = ?", (event_id,)).fetchone()
-            if row is None or row["contact_id"] != contact_id:
+            event = store.events.get(event_id)
+            if event is None or event["contact_id"] != contact_id:
                 raise InputError(f"contact {contact_id!r} has no event with id {event_id!r}")
         if not campaign.enabled:
             return _none(campaign, contact_id, moment, "disabled", "the campaign is disabled")
-        result = run_tick(conn, config, [*others, campaign], moment, contact_ids=[contact_id])
+        result = run_tick(store, config, [*others, campaign], moment, contact_ids=[contact_id])
         mine = [d for d in result.decisions if d.campaign == campaign.id and _wanted(d, event_id)]
         if mine:
             return _decided(mine[0], moment)
-        return _why_not(conn, config, campaign, contact_id, moment, event_id)
+        return _why_not(store, config, campaign, contact_id, moment, event_id)
 
 
 def _wanted(item: Decision | Occasion, event_id: str | None) -> bool:
     return event_id is None or event_id in (item.event_id, item.occasion)
 
 
-def _decided(d: Decision, at: int) -> Explanation:
+def _decided(d: Decision, at: Instant) -> Explanation:
     if d.decision == "pending":
         detail = f"would send for occasion {d.occasion} (due {iso(d.due_at)})"
         if d.not_before is not None and d.not_before > at:
@@ -130,7 +127,7 @@ def _decided(d: Decision, at: int) -> Explanation:
     )
 
 
-def _none(campaign: Campaign, contact_id: str, at: int, reason: str, detail: str,
+def _none(campaign: Campaign, contact_id: str, at: Instant, reason: str, detail: str,
           occasion: Occasion | None = None) -> Explanation:  # fmt: skip
     return Explanation(
         campaign.id,
@@ -146,25 +143,22 @@ def _none(campaign: Campaign, contact_id: str, at: int, reason: str, detail: str
 
 
 def _why_not(
-    conn: sqlite3.Connection,
+    store: Store,
     config: Config,
     campaign: Campaign,
     contact_id: str,
-    at: int,
+    at: Instant,
     event_id: str | None,
 ) -> Explanation:
     lateness = seconds(campaign.max_lateness)
-    wide = Span(at - _HORIZON, at + _HORIZON, at, [contact_id])
-    found = [o for o in due_occasions(conn, config, campaign, wide) if _wanted(o, event_id)]
+    wide = Span(Instant(at - _HORIZON), Instant(at + _HORIZON), at, [contact_id])
+    trigger = campaign.trigger
+    found = [o for o in due_occasions(store, config, trigger, wide) if _wanted(o, event_id)]
     for o in found:
-        row = conn.execute(
-            "SELECT state, reason, created_at FROM deliveries"
-            " WHERE campaign = ? AND contact_id = ? AND occasion = ?",
-            (campaign.id, contact_id, o.occasion),
-        ).fetchone()
-        if row is not None and o.due_at <= at:
-            how = row["state"] + (f" ({row['reason']})" if row["reason"] else "")
-            detail = f"already decided by the tick at {iso(row['created_at'])}: {how}"
+        recorded = store.decisions.recorded(campaign.id, contact_id, o.occasion)
+        if recorded is not None and o.due_at <= at:
+            how = recorded.state + (f" ({recorded.reason})" if recorded.reason else "")
+            detail = f"already decided by the tick at {iso(recorded.created_at)}: {how}"
             return _none(campaign, contact_id, at, "already_decided", detail, o)
     current = [o for o in found if at - lateness <= o.due_at <= at]
     if current:
@@ -173,7 +167,7 @@ def _why_not(
         if not inside:
             detail = f"due {iso(current[0].due_at)}, outside the campaign's starts_at / ends_at"
             return _none(campaign, contact_id, at, "outside_dates", detail, current[0])
-        if not candidates(conn, config, campaign, inside, at, unrecorded=False):
+        if not candidates(store, config, campaign, inside, at, unrecorded=False):
             return _none(campaign, contact_id, at, "not_in_audience",
                          "not in the campaign's audience", inside[0])  # fmt: skip
     future = [o for o in found if o.due_at > at]
@@ -192,17 +186,4 @@ def _why_not(
                      detail + (f"; the one before {missed}" if missed else ""), o)  # fmt: skip
     if past:
         return _none(campaign, contact_id, at, "too_late", missed, past[-1])
-    return _none(campaign, contact_id, at, "no_occasion", _nothing(campaign))
-
-
-def _nothing(campaign: Campaign) -> str:
-    """Why the trigger finds no occasion at all for the contact, in its own words."""
-    trigger = campaign.trigger
-    if isinstance(trigger, AnniversaryTrigger):
-        return f"no {trigger.field} anniversary for this contact (is {trigger.field} set?)"
-    if isinstance(trigger, MilestoneTrigger):
-        return f"{trigger.metric} has not reached {trigger.threshold} for this contact"
-    if isinstance(trigger, InactivityTrigger):
-        return f"no lapse: fewer than {max(trigger.min_events, 1)} of {', '.join(trigger.events)}"
-    what = "matching event" if trigger.where or trigger.nth else "event"
-    return f"no {trigger.event} {what} of this contact triggers it"
+    return _none(campaign, contact_id, at, "no_occasion", trigger.no_occasion())

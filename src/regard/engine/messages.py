@@ -3,43 +3,46 @@ with it (``{to, subject, text, html, card}``), so what ``preview`` shows is what
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.errors import TemplateError
-from regard.times import from_epoch
+from regard.render import render_message
+from regard.times import Instant, from_epoch
 from regard.triggers import Occasion
-
-
-def load_event(conn: sqlite3.Connection, event_id: str) -> dict[str, Any] | None:
-    """The triggering event's stored row (the template context makes the view of it)."""
-    row = conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
-    return dict(row) if row is not None else None
 
 
 class Renderer:
     """Renders the messages of one tick."""
 
-    def __init__(self, conn: sqlite3.Connection, config: Config) -> None:
-        self.conn = conn
+    def __init__(self, config: Config) -> None:
         self.config = config
 
     def render(
-        self, campaign: Campaign, contact: dict[str, Any], occasion: Occasion, to: Any, at: int
+        self,
+        campaign: Campaign,
+        contact: dict[str, Any],
+        occasion: Occasion,
+        to: Any,
+        at: Instant,
+        event: Mapping[str, Any] | None = None,
     ) -> tuple[dict[str, Any] | None, str | None]:
         """(the stored message, None) or (None, the template error): never half a message.
 
-        A card's handwritten text is the record's ``text``; ``card`` holds its design,
-        font and the sender (the return address).
+        ``event`` is the triggering event's stored row (``store.events.get``), if any. A
+        card's handwritten text is the record's ``text``; ``card`` holds its design, font
+        and the sender (the return address).
         """
-        from regard.render import render_message
-
-        event = load_event(self.conn, occasion.event_id) if occasion.event_id else None
         try:
             message = render_message(
-                self.config, campaign, contact, event, occasion.occasion, from_epoch(at)
+                self.config,
+                campaign,
+                contact,
+                event,
+                occasion.occasion,
+                from_epoch(at),
             )
         except TemplateError as exc:
             return None, str(exc)

@@ -1,13 +1,13 @@
-"""Who may be written to on a channel, and where: consent, unsubscribes, addresses."""
+"""Who may be written to on a channel, and where: consent and addresses. (Unsubscribes are
+the store's: :meth:`regard.store.decisions.Decisions.unsubscribed`, given the address
+:func:`channel_address` names.)"""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
 from regard.config import Config
-from regard.store import address_hash
 
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
@@ -45,24 +45,6 @@ def channel_address(channel: str, contact: Mapping[str, Any]) -> str | None:
     if channel == "sms":
         return _text(contact.get("phone")) or None
     return None
-
-
-def unsubscribed(conn: sqlite3.Connection, channel: str, contact: Mapping[str, Any]) -> bool:
-    """A suppression for this contact on this channel (or all), or for its address."""
-    row = conn.execute(
-        "SELECT 1 FROM suppressions WHERE contact_id = ? AND channel IN (?, '*') LIMIT 1",
-        (contact["id"], channel),
-    ).fetchone()
-    if row is not None:
-        return True
-    address = channel_address(channel, contact)
-    if address is None:
-        return False
-    row = conn.execute(
-        "SELECT 1 FROM suppressions WHERE address IN (?, ?, ?) AND channel IN (?, '*') LIMIT 1",
-        (address, address.lower(), address_hash(address), channel),
-    ).fetchone()
-    return row is not None
 
 
 def recipient(channel: str, contact: Mapping[str, Any]) -> Any:

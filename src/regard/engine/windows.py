@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from regard.campaigns.model import WEEKDAYS, Campaign, Window
 from regard.config import Config
+from regard.store import Store
 from regard.times import from_epoch, to_epoch
 from regard.triggers.anniversary import contact_zone
 
@@ -53,7 +54,10 @@ def local_day(t: int, tz: ZoneInfo) -> tuple[int, int]:
 
 
 def release_due(
-    conn: sqlite3.Connection, config: Config, campaigns: Iterable[Campaign], at: int | datetime
+    conn: sqlite3.Connection | Store,
+    config: Config,
+    campaigns: Iterable[Campaign],
+    at: int | datetime,
 ) -> int:
     """Hold back pending deliveries that are due (``not_before ≤ at``) but outside their
     window or over their campaign's daily limit; returns how many were deferred.
@@ -61,6 +65,7 @@ def release_due(
     Called at the end of each tick and by dispatch before it claims. Idempotent: the
     deliveries it lets through are again the ones it lets through a moment later.
     """
+    conn = conn.conn if isinstance(conn, Store) else conn  # the tick passes its store
     now = at if isinstance(at, int) else to_epoch(at)
     paced = {c.id: c for c in campaigns if c.window is not None or c.daily_limit > 0}
     if not paced:

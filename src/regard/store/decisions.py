@@ -1,9 +1,120 @@
-"""What a tick needs to decide and record: caps, cooldowns, what is decided already."""
+"""What a tick needs to decide and record: unsubscribes, caps and cooldowns, what is
+decided already, and the recording of its decisions."""
 
 from __future__ import annotations
 
-from regard.store.area import Area
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from regard.store.area import Area, address_hash
+from regard.store.lifecycle import DeliveryState, NewDelivery, create
+from regard.times import Instant
+
+# when a delivery counts against caps and cooldowns: its send time if sent; for one in
+# flight, when it may go (not_before)
+_INSTANT = (
+    "CASE d.state WHEN 'sent' THEN coalesce(d.sent_at, d.created_at)"
+    " ELSE coalesce(d.not_before, d.created_at) END"
+)
+# the states that count: sent, or still on its way
+_COUNTED = "('sent', 'sending', 'pending')"
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A contact's deliveries that count against caps and cooldowns (sent, sending or
+    pending), each at its instant: when it was sent, or when it may go (``not_before``,
+    else its creation)."""
+
+    in_campaign: int  # of the campaign asked about
+    latest_in_campaign: Instant | None  # the latest instant among those
+    recent: int  # of any campaign, with an instant after ``since``
+
+
+class Recorded(NamedTuple):
+    """The delivery a tick recorded for an occasion: its state, reason and the tick's T."""
+
+    state: DeliveryState
+    reason: str | None
+    created_at: Instant
 
 
 class Decisions(Area):
     """The tick's questions about earlier deliveries, and the recording of its decisions."""
+
+    def unsubscribed(self, channel: str, recipients: Iterable[tuple[str, str | None]]) -> set[str]:
+        """The contacts among ``recipients`` (contact id, its address on ``channel`` or
+        None) that have unsubscribed from ``channel``, in one query.
+
+        A suppression stops a contact when it is on ``channel`` or on every channel
+        (``'*'``), and names the contact or its address: the address as written,
+        lower-cased, or hashed (the suppression of a contact forgotten since), the rule
+        dispatch applies to the message's ``to`` before it sends.
+        """
+        asked = [
+            [contact_id, address]
+            + ([address.lower(), address_hash(address)] if address is not None else [None, None])
+            for contact_id, address in recipients
+        ]
+        if not asked:
+            return set()
+        rows = self.conn.execute(
+            """
+            WITH asked (contact_id, address, lowered, hashed) AS (
+                SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+                       json_extract(value, '$[2]'), json_extract(value, '$[3]')
+                FROM json_each(:asked)
+            )
+            SELECT a.contact_id FROM asked a
+            WHERE EXISTS (SELECT 1 FROM suppressions s
+                          WHERE s.contact_id = a.contact_id AND s.channel IN (:channel, '*'))
+               OR (a.address IS NOT NULL
+                   AND EXISTS (SELECT 1 FROM suppressions s
+                               WHERE s.address IN (a.address, a.lowered, a.hashed)
+                                 AND s.channel IN (:channel, '*')))
+            """,
+            {"asked": json.dumps(asked), "channel": channel},
+        )
+        return {row[0] for row in rows}
+
+    def counted(self, contact_id: str, campaign_id: str, since: Instant) -> Counted:
+        """The contact's deliveries that count against caps and cooldowns, in one indexed
+        query (index: contact). Deliveries recorded earlier in the same tick count too:
+        they are rows already."""
+        in_campaign, latest, recent = self.conn.execute(
+            f"""
+            SELECT coalesce(sum(d.campaign = ?1), 0),
+                   max(CASE WHEN d.campaign = ?1 THEN {_INSTANT} END),
+                   coalesce(sum({_INSTANT} > ?2), 0)
+            FROM deliveries d WHERE d.contact_id = ?3 AND d.state IN {_COUNTED}
+            """,
+            (campaign_id, since, contact_id),
+        ).fetchone()
+        return Counted(in_campaign, latest, recent)
+
+    def recorded(self, campaign_id: str, contact_id: str, occasion: str) -> Recorded | None:
+        """The delivery recorded for this occasion of the campaign, if any."""
+        row = self.conn.execute(
+            "SELECT state, reason, created_at FROM deliveries"
+            " WHERE campaign = ? AND contact_id = ? AND occasion = ?",
+            (campaign_id, contact_id, occasion),
+        ).fetchone()
+        if row is None:
+            return None
+        return Recorded(DeliveryState(row["state"]), row["reason"], row["created_at"])
+
+    def record(self, deliveries: Sequence[NewDelivery], at: Instant) -> list[str]:
+        """Record the decisions of the tick at ``at`` as new deliveries (each with its first
+        log line) through :func:`regard.store.lifecycle.create`; returns the ids recorded.
+        An occasion another tick recorded first is left as it is (and not returned).
+
+        Inside a transaction (the tick's) it joins it without a savepoint of its own: a
+        tick records each decision as it makes it, and a savepoint per row would make every
+        insert copy its pages to a statement journal first.
+        """
+        if self.conn.in_transaction:
+            return create(self.conn, deliveries, at=at)
+        with self.store.write() as conn:
+            return create(conn, deliveries, at=at)

@@ -1,9 +1,348 @@
-"""What the triggers find due, and the due occasions' contacts as of an instant."""
+"""What the triggers find due, and the due occasions' contacts as of an instant.
+
+Every query answers for the store as it was at an instant ``at``: events that occurred
+after ``at`` do not exist yet. Each is set-based and indexed, so its cost follows what is
+due, not the size of the store. The trigger types (:mod:`regard.triggers`) turn their
+rules (delays, lapses, anniversaries) into the bounds these queries take, and the rows
+they return into occasions.
+
+``contact_ids`` restricts any query to those contacts (``explain`` asks for one); None is
+every contact.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any, Literal, NamedTuple
+
 from regard.store.area import Area
+from regard.store.contacts import DERIVED_FACTS, contact_from_row
+from regard.store.filters import audience_condition, event_condition, facts_select
+from regard.times import Instant
+
+# money is summed as REAL; six places absorb binary rounding (0.1 + 0.2) without ever
+# merging two amounts a shop could tell apart
+_SCALE = 6
+
+# the contact fields an anniversary can be of, with their month-day expression index
+_DATE_FIELDS = ("birthday", "signup_at", "first_order_at")
+
+
+@dataclass(frozen=True, order=True)
+class Occasion:
+    """One reason to contact one contact for one campaign, due at ``due_at``; ``event_id``
+    is the triggering event, if the trigger has one."""
+
+    due_at: Instant
+    contact_id: str
+    occasion: str
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A due occasion and its contact as of the tick's instant (:func:`contact_from_row`'s
+    mapping, its derived facts computed from the events that had occurred by then)."""
+
+    occasion: Occasion
+    contact: dict[str, Any]
+
+
+class EventAt(NamedTuple):
+    """An event of a contact and when it occurred."""
+
+    contact_id: str
+    event_id: str
+    occurred_at: Instant
+
+
+class LastActivity(NamedTuple):
+    """A contact's last activity ``last`` and the event of it (the largest id at that
+    instant)."""
+
+    contact_id: str
+    last: Instant
+    event_id: str | None
+
+
+class SignedUp(NamedTuple):
+    """A contact and its ``signup_at``."""
+
+    contact_id: str
+    signup_at: Instant
+
+
+class DatedContact(NamedTuple):
+    """A contact, its time zone, and the value of a date field as stored: ISO text for
+    ``birthday`` and date attributes (whatever an attribute holds), epoch seconds for
+    ``signup_at`` and ``first_order_at``."""
+
+    contact_id: str
+    timezone: str | None
+    value: object
+
+
+def _among(column: str, contact_ids: Sequence[str] | None) -> tuple[str, list[str]]:
+    """SQL restricting ``column`` to ``contact_ids`` (empty when unrestricted)."""
+    if contact_ids is None:
+        return "", []
+    marks = ", ".join("?" for _ in contact_ids)
+    return f" AND {column} IN ({marks})", list(contact_ids)
+
+
+def _marks(values: Collection[object]) -> str:
+    return ", ".join("?" for _ in values)
 
 
 class Occasions(Area):
     """The trigger queries: set-based and indexed, their cost following what is due."""
+
+    def events_between(
+        self,
+        event_type: str,
+        lo: Instant,
+        hi: Instant,
+        *,
+        nth: int | None = None,
+        where: Mapping[str, Any] | None = None,
+        tz: tzinfo | str = "UTC",
+        contact_ids: Sequence[str] | None = None,
+    ) -> list[EventAt]:
+        """Events of ``event_type`` that occurred in ``[lo, hi]`` (index: type, time).
+
+        ``nth``: only the contact's n-th event of that type, counted by time, ties by id
+        (only earlier events count, so the rank is the same as of any instant ≥ ``hi``).
+        ``where``: only events passing that filter (``[trigger] where``, its naive dates in
+        ``tz``). Raises ValueError for an invalid filter.
+        """
+        params: list[object] = [event_type, lo, hi]
+        sql = """
+            SELECT e.contact_id, e.id, e.occurred_at FROM events e
+            WHERE e.type = ? AND e.occurred_at BETWEEN ? AND ?"""
+        if nth is not None:
+            sql += """
+              AND (SELECT count(*) FROM events p
+                   WHERE p.contact_id = e.contact_id AND p.type = e.type
+                     AND (p.occurred_at < e.occurred_at
+                          OR (p.occurred_at = e.occurred_at AND p.id < e.id))) = ?"""
+            params.append(nth - 1)
+        if where:
+            where_sql, where_params = event_condition(where, "e", tz)
+            sql += f" AND ({where_sql})"
+            params.extend(where_params)
+        clause, ids = _among("e.contact_id", contact_ids)
+        return [EventAt(*row) for row in self.conn.execute(sql + clause, [*params, *ids])]
+
+    def last_activities(
+        self,
+        types: Sequence[str],
+        lo: Instant,
+        hi: Instant,
+        at: Instant,
+        *,
+        min_events: int,
+        contact_ids: Sequence[str] | None = None,
+    ) -> list[LastActivity]:
+        """Contacts whose last event of ``types`` as of ``at`` lies in ``[lo, hi]``, with at
+        least ``min_events`` such events by then.
+
+        The range scan on (type, time) finds the candidates; the per-contact index on
+        (contact, type, time) confirms that nothing newer happened by ``at``.
+        """
+        types = list(dict.fromkeys(types))
+        marks = _marks(types)
+        clause, ids = _among("e.contact_id", contact_ids)
+        sql = f"""
+            SELECT contact_id, last, (
+                SELECT max(l.id) FROM events l
+                WHERE l.contact_id = cand.contact_id AND l.type IN ({marks})
+                  AND l.occurred_at = last
+            ) FROM (
+                SELECT e.contact_id, max(e.occurred_at) AS last FROM events e
+                WHERE e.type IN ({marks}) AND e.occurred_at BETWEEN ? AND ?{clause}
+                GROUP BY e.contact_id
+            ) cand
+            WHERE NOT EXISTS (
+                SELECT 1 FROM events x
+                WHERE x.contact_id = cand.contact_id AND x.type IN ({marks})
+                  AND x.occurred_at > last AND x.occurred_at <= ?)
+              AND (SELECT count(*) FROM events y
+                   WHERE y.contact_id = cand.contact_id AND y.type IN ({marks})
+                     AND y.occurred_at <= last) >= ?
+        """
+        params: list[object] = [*types, *types, lo, hi, *ids, *types, at, *types, min_events]
+        return [LastActivity(*row) for row in self.conn.execute(sql, params)]
+
+    def never_active(
+        self,
+        types: Sequence[str],
+        lo: Instant,
+        hi: Instant,
+        at: Instant,
+        *,
+        contact_ids: Sequence[str] | None = None,
+    ) -> list[SignedUp]:
+        """Contacts who signed up in ``[lo, hi]`` and had no event of ``types`` by ``at``
+        (index: signup_at)."""
+        types = list(dict.fromkeys(types))
+        clause, ids = _among("c.id", contact_ids)
+        sql = f"""
+            SELECT c.id, c.signup_at FROM contacts c
+            WHERE c.signup_at BETWEEN ? AND ?{clause}
+              AND NOT EXISTS (SELECT 1 FROM events x WHERE x.contact_id = c.id
+                              AND x.type IN ({_marks(types)}) AND x.occurred_at <= ?)
+        """
+        rows = self.conn.execute(sql, [lo, hi, *ids, *types, at])
+        return [SignedUp(*row) for row in rows]
+
+    def dated_contacts(
+        self,
+        field: str,
+        month_days: Sequence[str] | None,
+        at: Instant,
+        *,
+        contact_ids: Sequence[str] | None = None,
+    ) -> list[DatedContact]:
+        """Contacts with a value of date field ``field`` as of ``at``, whose month-day (UTC
+        for instants) is one of ``month_days`` (``MM-DD``; None: any day).
+
+        ``field`` is ``birthday``, ``signup_at`` (only contacts signed up by ``at``),
+        ``first_order_at`` (the first order as of ``at``) or an attribute. The three fields
+        are found through their month-day expression indexes; attributes have no index and
+        are scanned (one pass over the contacts in SQL).
+        """
+        params: list[object] = []
+        index = ""
+        if field == "birthday":
+            value, key, index = "c.birthday", "substr(c.birthday, 6, 5)", "contacts_birthday"
+        elif field == "signup_at":
+            value, key = "c.signup_at", "strftime('%m-%d', c.signup_at, 'unixepoch')"
+            index = "contacts_signup_day"
+        elif field == "first_order_at":
+            # the stored fact finds the candidates; the events say what it was as of `at`
+            value = (
+                "(SELECT min(x.occurred_at) FROM events x"
+                " WHERE x.contact_id = c.id AND x.type = 'order' AND x.occurred_at <= ?)"
+            )
+            key = "strftime('%m-%d', c.first_order_at, 'unixepoch')"
+            index = "contacts_first_order_day"
+            params.append(at)
+        else:
+            value, key = "json_extract(c.attributes, ?)", "substr(value, 6, 5)"
+            params.append(f'$."{field}"')
+        # the month-day index, always: table statistics must not turn this into a scan
+        source = (
+            f"contacts c INDEXED BY {index}" if month_days is not None and index else "contacts c"
+        )
+        sql = f"SELECT c.id, c.timezone, {value} AS value FROM {source} WHERE value IS NOT NULL"
+        if month_days is not None:
+            sql += f" AND {key} IN ({_marks(month_days)})"
+            params.extend(month_days)
+        if field == "signup_at":
+            sql += " AND c.signup_at <= ?"
+            params.append(at)
+        clause, ids = _among("c.id", contact_ids)
+        return [DatedContact(*row) for row in self.conn.execute(sql + clause, [*params, *ids])]
+
+    def milestones_reached(
+        self,
+        metric: Literal["order_count", "total_spent"],
+        threshold: float,
+        lo: Instant,
+        hi: Instant,
+        *,
+        contact_ids: Sequence[str] | None = None,
+    ) -> list[EventAt]:
+        """Per contact, the order that first took ``metric`` (the count of orders, or their
+        summed amount) to at least ``threshold``, if it occurred in ``[lo, hi]``.
+
+        Candidates are the contacts with an order in ``[lo, hi]`` (index: type, time); only
+        their orders up to ``hi`` are ranked and summed, by time, ties by id.
+        """
+        measure = "n" if metric == "order_count" else f"round(running, {_SCALE})"
+        clause, ids = _among("e.contact_id", contact_ids)
+        sql = f"""
+            WITH candidates AS (
+                SELECT DISTINCT e.contact_id FROM events e
+                WHERE e.type = 'order' AND e.occurred_at BETWEEN ? AND ?{clause}
+            ), ranked AS (
+                SELECT o.contact_id, o.id, o.occurred_at,
+                       row_number() OVER w AS n,
+                       sum(coalesce(o.amount, 0)) OVER w AS running
+                FROM candidates cand JOIN events o ON o.contact_id = cand.contact_id
+                WHERE o.type = 'order' AND o.occurred_at <= ?
+                WINDOW w AS (PARTITION BY o.contact_id ORDER BY o.occurred_at, o.id
+                             ROWS UNBOUNDED PRECEDING)
+            ), reached AS (
+                SELECT contact_id, id, occurred_at,
+                       row_number() OVER (PARTITION BY contact_id ORDER BY occurred_at, id)
+                           AS first
+                FROM ranked WHERE {measure} >= ?
+            )
+            SELECT contact_id, id, occurred_at FROM reached
+            WHERE first = 1 AND occurred_at >= ?
+        """
+        params: list[object] = [lo, hi, *ids, hi, threshold, lo]
+        return [EventAt(*row) for row in self.conn.execute(sql, params)]
+
+    def candidates(
+        self,
+        campaign_id: str,
+        occasions: Sequence[Occasion],
+        at: Instant,
+        *,
+        audience: Mapping[str, Any] | None = None,
+        tz: tzinfo | str = "UTC",
+        unrecorded: bool = True,
+    ) -> list[Candidate]:
+        """The due ``occasions`` joined with their contacts as of ``at``, in (due, contact,
+        occasion) order: only contacts passing ``audience`` (derived facts as of ``at``, its
+        naive dates in ``tz``; None or empty: everyone) and, with ``unrecorded``, only
+        occasions campaign ``campaign_id`` has not recorded yet. One query for them all.
+        """
+        if not occasions:
+            return []
+        due = json.dumps([[o.contact_id, o.occasion, o.due_at, o.event_id] for o in occasions])
+        where, params = audience_condition(audience or {}, at, tz)
+        sql = f"""
+            WITH due (contact_id, occasion, due_at, event_id) AS (
+                SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+                       json_extract(value, '$[2]'), json_extract(value, '$[3]')
+                FROM json_each(?)
+            )
+            SELECT due.occasion AS due_occasion, due.due_at AS due_due_at,
+                   due.event_id AS due_event_id, c.*, {facts_select(at)}
+            FROM due JOIN contacts c ON c.id = due.contact_id
+            WHERE ({where})
+        """
+        args: list[Any] = [due, *params]
+        if unrecorded:
+            sql += """
+              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign = ?
+                              AND d.contact_id = due.contact_id AND d.occasion = due.occasion)"""
+            args.append(campaign_id)
+        sql += " ORDER BY due.due_at, due.contact_id, due.occasion"
+        found: list[Candidate] = []
+        for row in self.conn.execute(sql, args):
+            raw = dict(row)
+            occasion = Occasion(
+                raw.pop("due_due_at"), raw["id"], raw.pop("due_occasion"), raw.pop("due_event_id")
+            )
+            for name in DERIVED_FACTS:
+                raw[name] = raw.pop(f"asof_{name}")
+            found.append(Candidate(occasion, contact_from_row(raw)))
+        return found
+
+    def events(self, event_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The stored rows of the events ``event_ids`` by id (as ``store.events.get`` gives
+        one), in one query: the triggering events of a campaign's due occasions."""
+        if not event_ids:
+            return {}
+        rows = self.conn.execute(
+            "SELECT * FROM events WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(set(event_ids))),),
+        )
+        return {row["id"]: dict(row) for row in rows}

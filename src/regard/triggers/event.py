@@ -4,42 +4,102 @@ ties by id). Occasion key: the event id."""
 
 from __future__ import annotations
 
-import sqlite3
+from datetime import timedelta
+from typing import Literal
 
-from regard.campaigns.model import EventTrigger, PostPurchaseTrigger
-from regard.config import Config
-from regard.triggers import Occasion, Span, seconds
-from regard.triggers.where import event_filter
+from pydantic import Field
+
+from regard.config import Config, Duration
+from regard.grammar import Filter
+from regard.store import Store
+from regard.times import Instant, format_duration
+from regard.triggers.base import Occasion, Span, Trigger, seconds
 
 
-def due(
-    conn: sqlite3.Connection,
+class EventTrigger(Trigger):
+    """Due at occurred_at + delay; occasion: the event id."""
+
+    type: Literal["event"]
+    event: str
+    delay: Duration = timedelta(0)
+    nth: int | None = Field(default=None, ge=1)
+    where: Filter = {}
+
+    def due(self, store: Store, config: Config, span: Span) -> list[Occasion]:
+        """Events of the trigger's type with occurred_at + delay in the span."""
+        return _due(store, config, span, self.event, self.delay, self.nth, self.where)
+
+    def describe(self) -> str:
+        return _describe(f"event {self.event}", self.delay, self.nth, self.where)
+
+    def no_occasion(self) -> str:
+        return _no_occasion(self.event, self.nth, self.where)
+
+    def sample_event_type(self) -> str | None:
+        return self.event
+
+
+class PostPurchaseTrigger(Trigger):
+    """An event trigger with event = "order"."""
+
+    type: Literal["post_purchase"]
+    delay: Duration = timedelta(0)
+    nth: int | None = Field(default=None, ge=1)
+    where: Filter = {}
+
+    @property
+    def event(self) -> str:
+        return "order"
+
+    def due(self, store: Store, config: Config, span: Span) -> list[Occasion]:
+        """Orders with occurred_at + delay in the span."""
+        return _due(store, config, span, self.event, self.delay, self.nth, self.where)
+
+    def describe(self) -> str:
+        return _describe(self.type, self.delay, self.nth, self.where)
+
+    def no_occasion(self) -> str:
+        return _no_occasion(self.event, self.nth, self.where)
+
+    def sample_event_type(self) -> str | None:
+        return self.event
+
+
+def _due(
+    store: Store,
     config: Config,
-    trigger: EventTrigger | PostPurchaseTrigger,
     span: Span,
+    event: str,
+    delay: timedelta,
+    nth: int | None,
+    where: Filter,
 ) -> list[Occasion]:
-    """Events of the trigger's type with occurred_at + delay in the span (index: type, time)."""
-    delay = seconds(trigger.delay)
-    params: list[object] = [trigger.event, span.lo - delay, min(span.hi - delay, span.at)]
-    sql = """
-        SELECT e.contact_id, e.id, e.occurred_at FROM events e
-        WHERE e.type = ? AND e.occurred_at BETWEEN ? AND ?"""
-    if trigger.nth is not None:
-        # the rank counts only earlier events, all of which had occurred by `at`
-        sql += """
-          AND (SELECT count(*) FROM events p
-               WHERE p.contact_id = e.contact_id AND p.type = e.type
-                 AND (p.occurred_at < e.occurred_at
-                      OR (p.occurred_at = e.occurred_at AND p.id < e.id))) = ?"""
-        params.append(trigger.nth - 1)
-    if trigger.where:
-        where_sql, where_params = event_filter(trigger.where, "e", config.timezone)
-        sql += f" AND ({where_sql})"
-        params.extend(where_params)
-    clause, ids = span.contact_clause("e.contact_id")
-    sql += clause
-    params.extend(ids)
+    # the rank counts only earlier events, all of which had occurred by `at`
+    wait = seconds(delay)
+    found = store.occasions.events_between(
+        event,
+        Instant(span.lo - wait),
+        Instant(min(span.hi - wait, span.at)),
+        nth=nth,
+        where=where,
+        tz=config.timezone,
+        contact_ids=span.contact_ids,
+    )
     return [
-        Occasion(occurred_at + delay, contact_id, event_id, event_id)
-        for contact_id, event_id, occurred_at in conn.execute(sql, params)
+        Occasion(Instant(e.occurred_at + wait), e.contact_id, e.event_id, e.event_id) for e in found
     ]
+
+
+def _describe(text: str, delay: timedelta, nth: int | None, where: Filter) -> str:
+    if delay:
+        text += f" +{format_duration(delay)}"
+    if nth:
+        text += f" (#{nth})"
+    if where:
+        text += " where " + ", ".join(where)
+    return text
+
+
+def _no_occasion(event: str, nth: int | None, where: Filter) -> str:
+    what = "matching event" if where or nth else "event"
+    return f"no {event} {what} of this contact triggers it"

@@ -7,66 +7,51 @@ with at least ``min_events`` such events by then, lapses at L + after. Occasion 
 
 from __future__ import annotations
 
-import sqlite3
+from typing import Literal
 
-from regard.campaigns.model import InactivityTrigger
-from regard.times import iso
-from regard.triggers import Occasion, Span, seconds
+from pydantic import Field
 
-
-def due(conn: sqlite3.Connection, trigger: InactivityTrigger, span: Span) -> list[Occasion]:
-    """Contacts whose last activity as of ``at`` lies in ``[lo - after, hi - after]``.
-
-    The range scan on (type, time) finds the candidates; the per-contact index on
-    (contact, type, time) confirms that nothing newer happened by ``at``.
-    """
-    after = seconds(trigger.after)
-    lo, hi = span.lo - after, min(span.hi - after, span.at)
-    types = list(dict.fromkeys(trigger.events))
-    marks = ", ".join("?" for _ in types)
-    clause, ids = span.contact_clause("e.contact_id")
-    sql = f"""
-        SELECT contact_id, last, (
-            SELECT max(l.id) FROM events l
-            WHERE l.contact_id = cand.contact_id AND l.type IN ({marks}) AND l.occurred_at = last
-        ) FROM (
-            SELECT e.contact_id, max(e.occurred_at) AS last FROM events e
-            WHERE e.type IN ({marks}) AND e.occurred_at BETWEEN ? AND ?{clause}
-            GROUP BY e.contact_id
-        ) cand
-        WHERE NOT EXISTS (
-            SELECT 1 FROM events x
-            WHERE x.contact_id = cand.contact_id AND x.type IN ({marks})
-              AND x.occurred_at > last AND x.occurred_at <= ?)
-          AND (SELECT count(*) FROM events y
-               WHERE y.contact_id = cand.contact_id AND y.type IN ({marks})
-                 AND y.occurred_at <= last) >= ?
-    """
-    params: list[object] = [*types, *types, lo, hi, *ids, *types, span.at, *types]
-    params.append(trigger.min_events)
-    found = [
-        Occasion(last + after, contact_id, f"since:{iso(last)}", event_id)
-        for contact_id, last, event_id in conn.execute(sql, params)
-    ]
-    if trigger.min_events == 0:
-        found.extend(_never_active(conn, types, after, lo, hi, span))
-    return found
+from regard.config import Config, Duration
+from regard.store import Store
+from regard.times import Instant, format_duration, iso
+from regard.triggers.base import Occasion, Span, Trigger, seconds
 
 
-def _never_active(
-    conn: sqlite3.Connection, types: list[str], after: int, lo: int, hi: int, span: Span
-) -> list[Occasion]:
-    """Contacts without any activity by ``at`` lapse from their sign-up (index: signup_at)."""
-    marks = ", ".join("?" for _ in types)
-    clause, ids = span.contact_clause("c.id")
-    sql = f"""
-        SELECT c.id, c.signup_at FROM contacts c
-        WHERE c.signup_at BETWEEN ? AND ?{clause}
-          AND NOT EXISTS (SELECT 1 FROM events x WHERE x.contact_id = c.id
-                          AND x.type IN ({marks}) AND x.occurred_at <= ?)
-    """
-    rows = conn.execute(sql, [lo, hi, *ids, *types, span.at])
-    return [
-        Occasion(signup + after, contact_id, f"since:{iso(signup)}", None)
-        for contact_id, signup in rows
-    ]
+class InactivityTrigger(Trigger):
+    """Due at last activity + after; occasion ``since:<last activity UTC ISO>``."""
+
+    type: Literal["inactivity"]
+    after: Duration
+    events: list[str] = ["order"]
+    min_events: int = Field(default=1, ge=0)
+
+    def due(self, store: Store, config: Config, span: Span) -> list[Occasion]:
+        """Contacts whose last activity as of ``at`` lies in ``[lo - after, hi - after]``
+        (and, with ``min_events = 0``, those never active who signed up then)."""
+        after = seconds(self.after)
+        lo, hi = Instant(span.lo - after), Instant(min(span.hi - after, span.at))
+        found = [
+            Occasion(Instant(a.last + after), a.contact_id, f"since:{iso(a.last)}", a.event_id)
+            for a in store.occasions.last_activities(
+                self.events, lo, hi, span.at, min_events=self.min_events,
+                contact_ids=span.contact_ids,
+            )
+        ]  # fmt: skip
+        if self.min_events == 0:
+            found.extend(
+                Occasion(Instant(s.signup_at + after), s.contact_id, f"since:{iso(s.signup_at)}")
+                for s in store.occasions.never_active(
+                    self.events, lo, hi, span.at, contact_ids=span.contact_ids
+                )
+            )
+        return found
+
+    def describe(self) -> str:
+        return f"inactivity {format_duration(self.after)}"
+
+    def no_occasion(self) -> str:
+        return f"no lapse: fewer than {max(self.min_events, 1)} of {', '.join(self.events)}"
+
+    def sample_event_type(self) -> str | None:
+        # the last activity, when there is one
+        return self.events[0] if self.min_events > 0 and self.events else None

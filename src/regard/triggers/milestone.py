@@ -5,15 +5,16 @@ the threshold in its shortest decimal form (``total_spent:500`` for 500 and 500.
 
 from __future__ import annotations
 
-import sqlite3
+from datetime import timedelta
 from decimal import Decimal
+from typing import Literal
 
-from regard.campaigns.model import MilestoneTrigger
-from regard.triggers import Occasion, Span, seconds
+from pydantic import Field
 
-# money is summed as REAL; six places absorb binary rounding (0.1 + 0.2) without ever
-# merging two amounts a shop could tell apart
-_SCALE = 6
+from regard.config import Config, Duration
+from regard.store import Store
+from regard.times import Instant
+from regard.triggers.base import Occasion, Span, Trigger, seconds
 
 
 def threshold_text(threshold: Decimal) -> str:
@@ -22,44 +23,37 @@ def threshold_text(threshold: Decimal) -> str:
     return text
 
 
-def occasion_key(trigger: MilestoneTrigger) -> str:
-    """``order_count:5``, ``total_spent:500``."""
-    return f"{trigger.metric}:{threshold_text(trigger.threshold)}"
+class MilestoneTrigger(Trigger):
+    """Due when the order that first takes ``metric`` to ≥ threshold occurred, plus delay."""
 
+    type: Literal["milestone"]
+    metric: Literal["order_count", "total_spent"]
+    threshold: Decimal = Field(gt=0)
+    delay: Duration = timedelta(0)
 
-def due(conn: sqlite3.Connection, trigger: MilestoneTrigger, span: Span) -> list[Occasion]:
-    """The first order per contact that reaches the threshold, if it occurred in the span.
+    @property
+    def occasion_key(self) -> str:
+        """``order_count:5``, ``total_spent:500``."""
+        return f"{self.metric}:{threshold_text(self.threshold)}"
 
-    Candidates are the contacts with an order in ``[lo - delay, hi - delay]`` (index: type,
-    time); only their orders up to that range are ranked and summed.
-    """
-    delay = seconds(trigger.delay)
-    lo, hi = span.lo - delay, min(span.hi - delay, span.at)
-    metric = "n" if trigger.metric == "order_count" else f"round(running, {_SCALE})"
-    clause, ids = span.contact_clause("e.contact_id")
-    sql = f"""
-        WITH candidates AS (
-            SELECT DISTINCT e.contact_id FROM events e
-            WHERE e.type = 'order' AND e.occurred_at BETWEEN ? AND ?{clause}
-        ), ranked AS (
-            SELECT o.contact_id, o.id, o.occurred_at,
-                   row_number() OVER w AS n,
-                   sum(coalesce(o.amount, 0)) OVER w AS running
-            FROM candidates cand JOIN events o ON o.contact_id = cand.contact_id
-            WHERE o.type = 'order' AND o.occurred_at <= ?
-            WINDOW w AS (PARTITION BY o.contact_id ORDER BY o.occurred_at, o.id
-                         ROWS UNBOUNDED PRECEDING)
-        ), reached AS (
-            SELECT contact_id, id, occurred_at,
-                   row_number() OVER (PARTITION BY contact_id ORDER BY occurred_at, id) AS first
-            FROM ranked WHERE {metric} >= ?
+    def due(self, store: Store, config: Config, span: Span) -> list[Occasion]:
+        """The first order per contact that reaches the threshold, if it occurred in
+        ``[lo - delay, hi - delay]`` (as of ``at``)."""
+        delay = seconds(self.delay)
+        lo, hi = Instant(span.lo - delay), Instant(min(span.hi - delay, span.at))
+        reached = store.occasions.milestones_reached(
+            self.metric, float(self.threshold), lo, hi, contact_ids=span.contact_ids
         )
-        SELECT contact_id, id, occurred_at FROM reached
-        WHERE first = 1 AND occurred_at >= ?
-    """
-    params: list[object] = [lo, hi, *ids, hi, float(trigger.threshold), lo]
-    key = occasion_key(trigger)
-    return [
-        Occasion(occurred_at + delay, contact_id, key, event_id)
-        for contact_id, event_id, occurred_at in conn.execute(sql, params)
-    ]
+        key = self.occasion_key
+        return [
+            Occasion(Instant(e.occurred_at + delay), e.contact_id, key, e.event_id) for e in reached
+        ]
+
+    def describe(self) -> str:
+        return f"milestone {self.metric} >= {self.threshold}"
+
+    def no_occasion(self) -> str:
+        return f"{self.metric} has not reached {self.threshold} for this contact"
+
+    def sample_event_type(self) -> str | None:
+        return "order"  # the order that reached it
