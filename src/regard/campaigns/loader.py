@@ -6,6 +6,7 @@ campaigns together with every problem of every file as ``FILE:LINE: key.path: re
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from collections.abc import Callable, Sequence
@@ -15,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from regard.campaigns.grammar import (
+from regard.campaigns.model import Campaign
+from regard.campaigns.templates import template_files, template_names
+from regard.channels import CHANNELS
+from regard.errors import CampaignError, ProviderError
+from regard.grammar import (
     CONTACT_KINDS,
     EVENT_KINDS,
     Kind,
@@ -23,11 +28,8 @@ from regard.campaigns.grammar import (
     event_kind,
     validate_filter,
 )
-from regard.campaigns.model import Campaign
-from regard.campaigns.templates import template_files, template_names
-from regard.channels import CHANNELS
-from regard.errors import CampaignError, ProviderError
 from regard.providers import adapter_class
+from regard.triggers import trigger_class
 from regard.validation import describe, nearest_line, read_toml
 
 if TYPE_CHECKING:
@@ -169,16 +171,10 @@ def _raw_problems(config: Config, data: dict[str, Any], path: Path, text: str) -
     trigger = trigger if isinstance(trigger, dict) else {}
     if isinstance(trigger.get("where"), dict):
         problems += _filter_problems(trigger["where"], ("trigger", "where"), EVENTS, path, text)
-    field = trigger.get("field")
-    date_field = isinstance(field, str) and contact_kind(field) in ("date", "instant", "json")
-    if trigger.get("type") == "anniversary" and isinstance(field, str) and not date_field:
-        problems.append(
-            at(
-                ("trigger", "field"),
-                f"{field} is not a date; use birthday, signup_at, first_order_at "
-                "or a date attribute",
-            )
-        )
+    kind = trigger.get("type")
+    with contextlib.suppress(KeyError):  # an unknown type is the model's to report
+        for loc, reason in trigger_class(str(kind)).problems(trigger):
+            problems.append(at(("trigger", *loc), reason))
     if channel in CHANNELS and channel != "card" and "card" in data:
         problems.append(at(("card",), f"[card] is only for channel card, not {channel}"))
     return problems

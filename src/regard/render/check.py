@@ -15,10 +15,6 @@ from typing import TYPE_CHECKING, Any
 from regard.campaigns.loader import load_campaigns
 from regard.campaigns.model import (
     Campaign,
-    EventTrigger,
-    InactivityTrigger,
-    MilestoneTrigger,
-    PostPurchaseTrigger,
 )
 from regard.errors import TemplateError
 from regard.render.environment import SUFFIX, pick_template, template_files
@@ -92,14 +88,8 @@ def sample_contacts(
 
 def sample_event(config: Config, campaign: Campaign, now: datetime) -> dict[str, Any] | None:
     """The event a campaign's message is rendered with (None when its trigger has none)."""
-    trigger = campaign.trigger
-    if isinstance(trigger, PostPurchaseTrigger | MilestoneTrigger):
-        kind = "order"
-    elif isinstance(trigger, EventTrigger):
-        kind = trigger.event
-    elif isinstance(trigger, InactivityTrigger) and trigger.min_events > 0 and trigger.events:
-        kind = trigger.events[0]  # the last activity
-    else:
+    kind = campaign.trigger.sample_event_type()
+    if kind is None:
         return None
     amounts = {"order": 149.9, "nps": 4}
     properties: dict[str, Any] = {}
