@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from regard.channels import CHANNELS
 from regard.config import Duration
 from regard.grammar import Filter
 from regard.triggers import (
@@ -44,7 +45,10 @@ __all__ = [
     "describe_trigger",
 ]
 
-Channel = Literal["email", "sms", "card", "webhook"]
+if TYPE_CHECKING:
+    Channel = str
+else:  # one of the registered channels; pydantic names them all when a campaign has another
+    Channel = Literal[CHANNELS]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

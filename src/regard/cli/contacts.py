@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from regard.channels import CHANNELS
 from regard.cli import App, echo_json, json_option, pass_app
 from regard.errors import InputError
 from regard.times import from_epoch, iso
@@ -80,7 +81,7 @@ def show(app: App, contact_id: str, as_json: bool) -> None:
 @click.argument("contact_id", metavar="ID")
 @click.option(
     "--channel",
-    type=click.Choice(["email", "sms", "card", "webhook"]),
+    type=click.Choice(CHANNELS),
     default=None,
     help="Only this channel (default: every channel).",
 )

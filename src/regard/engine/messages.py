@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from regard.campaigns.model import Campaign
+from regard.channels import channel
 from regard.config import Config
 from regard.errors import TemplateError
 from regard.render import render_message
@@ -46,18 +47,16 @@ class Renderer:
             )
         except TemplateError as exc:
             return None, str(exc)
-        text, card = message.text, None
-        if campaign.channel == "card":
-            text = message.card
-            card = {
-                "design": campaign.card.design if campaign.card else None,
-                "font": campaign.card.font if campaign.card else None,
-                "sender": self.config.sender.model_dump(),
-            }
+        parts = channel(campaign.channel).parts(
+            {"subject": message.subject, "text": message.text, "html": message.html,
+             "card": message.card},
+            card=campaign.card.model_dump() if campaign.card else None,
+            sender=self.config.sender.model_dump(),
+        )  # fmt: skip
         return {
             "to": to,
-            "subject": message.subject,
-            "text": text,
-            "html": message.html,
-            "card": card,
+            "subject": parts.subject,
+            "text": parts.text,
+            "html": parts.html,
+            "card": parts.card,
         }, None

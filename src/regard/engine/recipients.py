@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from regard.channels import channel
 from regard.config import Config
 
 _TRUE = {"1", "true", "yes", "y", "on"}
@@ -20,7 +21,7 @@ def consent_given(config: Config, channel: str, contact: Mapping[str, Any]) -> b
     their own; an attribute ``consent_webhook`` is honoured when a shop keeps one.
     """
     given = _flag(contact.get(f"consent_{channel}"))
-    if getattr(config.consent, channel) == "opt-in":
+    if config.consent.rule(channel) == "opt-in":
         return given is True
     return given is not False
 
@@ -38,42 +39,12 @@ def _flag(value: Any) -> bool | None:
     return None
 
 
-def channel_address(channel: str, contact: Mapping[str, Any]) -> str | None:
+def channel_address(channel_name: str, contact: Mapping[str, Any]) -> str | None:
     """The e-mail or phone a suppression by address would name (None for cards, webhooks)."""
-    if channel == "email":
-        return _text(contact.get("email")) or None
-    if channel == "sms":
-        return _text(contact.get("phone")) or None
-    return None
+    return channel(channel_name).address(contact)
 
 
-def recipient(channel: str, contact: Mapping[str, Any]) -> Any:
+def recipient(channel_name: str, contact: Mapping[str, Any]) -> Any:
     """The delivery's ``to``: e-mail, E.164 phone, postal address object, or None for a
     webhook. Raises LookupError when the channel's address is missing or incomplete."""
-    if channel == "webhook":
-        return None
-    if channel in ("email", "sms"):
-        address = channel_address(channel, contact)
-        if address is None:
-            raise LookupError(channel)
-        return address
-    name = " ".join(
-        p for p in (_text(contact.get("first_name")), _text(contact.get("last_name"))) if p
-    )
-    postal = {
-        "name": name,
-        "company": _text(contact.get("company")),
-        "street": _text(contact.get("street")),
-        "postal_code": _text(contact.get("postal_code")),
-        "city": _text(contact.get("city")),
-        "country": _text(contact.get("country")),
-    }
-    if not (postal["name"] or postal["company"]) or not all(
-        postal[k] for k in ("street", "postal_code", "city", "country")
-    ):
-        raise LookupError(channel)
-    return postal
-
-
-def _text(value: Any) -> str:
-    return str(value).strip() if value is not None else ""
+    return channel(channel_name).recipient(contact)

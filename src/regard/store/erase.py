@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from regard.channels import CHANNELS, channel
 from regard.errors import InputError
 from regard.store.area import address_hash, forgotten_hash
 from regard.store.lifecycle import DeliveryState, move
@@ -106,7 +107,7 @@ def erase_contact(store: Store, contact_id: str) -> Erasure:
             "lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE contact_id = ?",
             (alias, now, contact_id),
         ).rowcount
-        addresses = [a for a in (contact["email"], contact["phone"]) if a]
+        addresses = [a for a in (channel(n).address(dict(contact)) for n in CHANNELS) if a]
         rows = conn.execute(
             "SELECT rowid, address, reason FROM suppressions WHERE contact_id = ? "
             f"OR address IN ({','.join('?' * len(addresses)) or 'NULL'})",

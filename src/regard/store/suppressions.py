@@ -7,14 +7,13 @@ as unsubscribed without regard keeping the address itself.
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import TypedDict
 
 from regard.channels import CHANNELS
+from regard.channels import channel as channel_of
 from regard.errors import InputError
 from regard.store.area import Area
 from regard.times import Instant, now_instant
-
-Channel = Literal["email", "sms", "card", "webhook", "*"]
 
 
 class Suppression(TypedDict):
@@ -38,12 +37,10 @@ class Suppressions(Area):
         if channel != "*" and channel not in CHANNELS:
             raise InputError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
         with self.store.write() as conn:
-            row = conn.execute(
-                "SELECT email, phone FROM contacts WHERE id = ?", (contact_id,)
-            ).fetchone()
+            row = conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
             if row is None:
                 raise InputError(f"unknown contact {contact_id!r}")
-            address = {"email": row["email"], "sms": row["phone"]}.get(channel)
+            address = None if channel == "*" else channel_of(channel).address(dict(row))
             exists = conn.execute(
                 "SELECT 1 FROM suppressions WHERE contact_id = ? AND channel = ?",
                 (contact_id, channel),
