@@ -12,12 +12,16 @@ import importlib
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from regard import __version__
 from regard.errors import RegardError
+
+if TYPE_CHECKING:
+    from regard.config import Config
+    from regard.store import Store
 
 # command name → "module:attribute"; one module per group of commands
 COMMANDS: dict[str, str] = {
@@ -106,19 +110,20 @@ class App:
 
     def __init__(self, config_path: str | None) -> None:
         self.config_path = config_path
-        self._config: Any = None
-        self._store: Any = None
+        self._config: Config | None = None
+        self._store: Store | None = None
 
     @property
-    def config(self) -> Any:
+    def config(self) -> Config:
         if self._config is None:
+            # imported on first use: `regard --help` and `regard init` never load them
             from regard.workspace import load_config
 
             self._config = load_config(self.config_path)
         return self._config
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         if self._store is None:
             from regard.store import open_store
 

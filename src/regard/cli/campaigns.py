@@ -1,4 +1,8 @@
-"""``regard check`` and ``regard campaigns``: are the campaigns sound, and what are they doing."""
+"""``regard check`` and ``regard campaigns``: are the campaigns sound, and what are they doing.
+
+(Library modules are imported inside the commands that use them: ``regard --help`` imports
+every command module to list it, and stays fast.)
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""``regard contacts show|unsubscribe|forget ID``."""
+"""``regard contacts show|unsubscribe|forget ID``.
+
+(Library modules are imported inside the commands that use them: ``regard --help`` imports
+every command module to list it, and stays fast.)
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""``regard daemon`` and ``regard status``: run on a server, and tell whether it does."""
+"""``regard daemon`` and ``regard status``: run on a server, and tell whether it does.
+
+(Library modules are imported inside the commands that use them: ``regard --help`` imports
+every command module to list it, and stays fast.)
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""``regard demo``: a demo shop, half a year of campaigns, and what came of them."""
+"""``regard demo``: a demo shop, half a year of campaigns, and what came of them.
+
+(Library modules are imported inside the commands that use them: ``regard --help`` imports
+every command module to list it, and stays fast.)
+"""
 
 from __future__ import annotations
 

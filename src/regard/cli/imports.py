@@ -1,4 +1,8 @@
-"""``regard import contacts|events FILE``."""
+"""``regard import contacts|events FILE``.
+
+(Library modules are imported inside the commands that use them: ``regard --help`` imports
+every command module to list it, and stays fast.)
+"""
 
 from __future__ import annotations
 

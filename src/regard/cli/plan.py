@@ -1,4 +1,8 @@
-"""``regard plan``: what a tick at T would decide, writing nothing."""
+"""``regard plan``: what a tick at T would decide, writing nothing.
+
+(Library modules are imported inside the commands that use them: ``regard --help`` imports
+every command module to list it, and stays fast.)
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """``regard preview``: one campaign's message for one contact, exactly as it would be sent,
-or the precise reason it would not be."""
+or the precise reason it would not be.
+
+(Library modules are imported inside the commands that use them: ``regard --help`` imports
+every command module to list it, and stays fast.)
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """``regard report`` and ``regard simulate``: what the campaigns did, whether it worked,
-and what they would have done."""
+and what they would have done.
+
+(Library modules are imported inside the commands that use them: ``regard --help`` imports
+every command module to list it, and stays fast.)
+"""
 
 from __future__ import annotations
 
