@@ -304,6 +304,7 @@ def test_a_workspace_folder_that_cannot_be_created_is_named(
     )
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_an_import_leaves_the_store_as_it_was(shop: Workspace) -> None:
     """The import reads JSON lines from a pipe: once it has written its first batches it
     blocks reading the next line, and Ctrl-C reaches it there, in the middle of the

@@ -18,6 +18,9 @@ from faults.rows import add_pending, states
 from faults.sink import SECRET, FaultySink
 from regard.store import Store, open_store
 
+# real daemon processes, signalled and killed
+pytestmark = pytest.mark.slow
+
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:
     """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""

@@ -165,6 +165,7 @@ def test_second_lock_on_one_store_is_refused_with_the_holders_pid(tmp_path: Any)
         pass
 
 
+@pytest.mark.slow
 def test_a_killed_holder_leaves_no_lock_behind(tmp_path: Any) -> None:
     store_path = tmp_path / "regard.db"
     with subprocess.Popen(

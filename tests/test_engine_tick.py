@@ -9,6 +9,8 @@ import sys
 import textwrap
 from typing import Any
 
+import pytest
+
 from conftest import SRC, Workspace, subprocess_env
 from engine_fixtures import add_contact, add_event, campaign, deliveries, epoch, instant
 from regard.engine import release_due, tick
@@ -179,6 +181,7 @@ print(len(result.decisions))
 """
 
 
+@pytest.mark.slow
 def test_two_ticks_at_once_record_each_occasion_once(workspace: Workspace) -> None:
     workspace.write("templates/thanks.j2", THANKS)
     store = open_store(workspace.root / "regard.db")

@@ -222,6 +222,7 @@ def wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyp
     raise AssertionError("timed out")
 
 
+@pytest.mark.slow
 def test_status_follows_the_daemon(shop: Shop) -> None:
     shop.configure('[scheduler]\ninterval = "1s"\n')
     shop.campaign("thanks", 'type = "post_purchase"\n')

@@ -247,6 +247,7 @@ def test_deliveries_filters(shop: Shop) -> None:
     assert {d["state"] for d in shop.deliveries("--contact", "c1")} == {"sent"}
 
 
+@pytest.mark.slow
 def test_two_processes_never_send_one_delivery_twice(shop: Shop, sink: Sink) -> None:
     hooked(shop, sink)
     ids = [f"c{n}" for n in range(2, 12)]
@@ -300,6 +301,7 @@ def test_secrets_stay_in_the_config(
     assert secret.encode() not in shop.db_bytes()
 
 
+@pytest.mark.slow
 def test_a_delivery_caught_in_sending_by_a_crash_is_retried_with_the_same_key(
     shop: Shop, sink: Sink
 ) -> None:
