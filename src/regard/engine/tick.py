@@ -90,8 +90,10 @@ def tick(
 
     ``kind`` (run, daemon, simulate) names the caller; the caller records the tick itself.
     """
+    chosen, moment = campaign_list(campaigns), to_epoch(at)
     with store.write() as conn:
-        result = run_tick(conn, config, campaign_list(campaigns), to_epoch(at))
+        result = run_tick(conn, config, chosen, moment)
+        result.deferred = release_due(store, config, chosen, moment)
     result.kind = kind
     return result
 
@@ -127,7 +129,6 @@ def run_tick(
             decision = decide(conn, config, campaign, row, at, renderer)
             if record(conn, campaign, decision, at):
                 result.decisions.append(decision)
-    result.deferred = release_due(conn, config, campaigns, at)
     return result
 
 
