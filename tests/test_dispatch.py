@@ -319,6 +319,55 @@ def test_the_simulated_provider_is_no_type_a_config_can_name() -> None:
     assert "simulated" not in registered_types()
 
 
+class LockProbe(Provider):
+    """``type = "test-lock-probe"``: contact ``first`` has the store locked by another
+    connection for a while; ``second`` notes when its own (longer) request ended."""
+
+    type = "test-lock-probe"
+    channels = frozenset({"email"})
+    store_path: ClassVar[Path]
+    events: ClassVar[dict[str, float]] = {}
+
+    async def send(self, record: dict[str, Any], client: httpx.AsyncClient) -> Outcome:
+        events = type(self).events
+        if record["contact_id"] == "first":
+            locked = threading.Event()
+
+            def hold_the_lock() -> None:
+                import sqlite3
+
+                other = sqlite3.connect(type(self).store_path, isolation_level=None)
+                other.execute("BEGIN IMMEDIATE")
+                locked.set()
+                time.sleep(1.0)
+                events["released"] = time.monotonic()
+                other.execute("COMMIT")
+                other.close()
+
+            threading.Thread(target=hold_the_lock, daemon=True).start()
+            while not locked.is_set():
+                await asyncio.sleep(0.005)
+            return Sent()  # its outcome now waits for the lock
+        await asyncio.sleep(0.2)
+        events["second done"] = time.monotonic()
+        return Sent()
+
+
+def test_requests_go_on_while_the_store_waits_for_a_lock(tmp_path: Path, store: Store) -> None:
+    """An outcome waiting for another process's write lock does not stop the event loop:
+    the other request in flight finishes meanwhile, and both are recorded afterwards."""
+    config = make_config(tmp_path, concurrency=2)
+    probe = config.providers["scripted"].model_copy(update={"type": "test-lock-probe"})
+    config = config.model_copy(update={"providers": {**config.providers, "probe": probe}})
+    LockProbe.store_path = tmp_path / "regard.db"
+    LockProbe.events = {}
+    ids = add_pending(store, ["first", "second"], provider="probe", due_at=to_epoch(AT))
+    result = dispatch(store, config, to_epoch(AT))
+    assert result.sent == 2
+    assert states(store) == {i: "sent" for i in ids}
+    assert LockProbe.events["second done"] < LockProbe.events["released"]
+
+
 def test_backoff_doubles_with_jitter_and_is_capped() -> None:
     from regard.delivery.backoff import retry_delay
 

@@ -6,6 +6,12 @@ take claimed deliveries from a small local batch (claimed atomically, see
 has one, send, and record the outcome at once. A stop request (``stop`` set, e.g. SIGTERM
 to the daemon) ends claiming; requests in flight finish and are recorded; claimed
 deliveries that were not sent yet go back to ``pending``.
+
+The lanes never wait on SQLite themselves: every claim, outcome and release runs on one
+worker thread of the dispatch, so the event loop keeps serving HTTP while the store waits
+for another process's lock, and the connection's transactions stay one after the other.
+Outcomes that come in while that thread is busy are recorded together, in one transaction,
+as soon as it is free; each worker goes on only once its own outcome is recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -161,6 +168,8 @@ class _Dispatch:
         self.factory = factory
         self.batch = batch
         self.gone: list[str] = []  # owners of claims whose run has ended
+        self.db: ThreadPoolExecutor | None = None  # the one thread that talks to the store
+        self.outcomes = _Outcomes(self)
 
     def all_lanes(self, result: DispatchResult) -> None:
         self.gone = claims.abandoned(self.store)
@@ -178,11 +187,19 @@ class _Dispatch:
                 log.error("provider %s: deliveries left pending: %s", name, exc)
         if not lanes:
             return
-        asyncio.run(self._run(lanes, result))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="regard-store") as db:
+            self.db = db
+            try:
+                asyncio.run(self._run(lanes, result))
+            finally:
+                self.db = None
 
     async def _in_store(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """One store call (synchronous: the event loop waits for it)."""
-        return fn(*args, **kwargs)
+        """Run one store call on the dispatch's store thread and wait for it, without
+        blocking the event loop."""
+        assert self.db is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.db, functools.partial(fn, *args, **kwargs))
 
     async def _run(self, lanes: list[_Lane], result: DispatchResult) -> None:
         concurrency = self.settings.concurrency
@@ -272,11 +289,7 @@ class _Dispatch:
         self, provider: Provider, claimed: Claim, outcome: Outcome, result: DispatchResult
     ) -> None:
         """Record the outcome (the log line of the change is the lifecycle's)."""
-        attempt = claims.Attempt(claimed, outcome, provider.table.cost)
-        [state] = await self._in_store(
-            claims.record_outcomes, self.store, [attempt],
-            owner=self.owner, at=self.at, now=now_instant(), settings=self.settings,
-        )  # fmt: skip
+        state = await self.outcomes.record(claims.Attempt(claimed, outcome, provider.table.cost))
         if isinstance(outcome, Sent):
             result.sent += state is not None
         elif isinstance(outcome, Dead):
@@ -289,3 +302,49 @@ class _Dispatch:
             log.warning(
                 "delivery %s: claim taken over by another run; outcome not recorded", claimed.id
             )
+
+
+class _Outcomes:
+    """Outcomes go to the store as soon as its thread is free; those that come in while it
+    records others wait and then go together, in one transaction (a group commit). Each
+    worker still waits until its own outcome is recorded."""
+
+    def __init__(self, run: _Dispatch) -> None:
+        self.run = run
+        self.waiting: list[tuple[claims.Attempt, asyncio.Future[str | None]]] = []
+        self.flushing: asyncio.Task[None] | None = None
+
+    async def record(self, attempt: claims.Attempt) -> str | None:
+        """The delivery's new state once recorded; None when the claim was lost."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[str | None] = loop.create_future()
+        self.waiting.append((attempt, done))
+        if self.flushing is None:
+            self.flushing = loop.create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        run = self.run
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                try:
+                    states = await run._in_store(
+                        claims.record_outcomes, run.store, [a for a, _ in batch],
+                        owner=run.owner, at=run.at, now=now_instant(), settings=run.settings,
+                    )  # fmt: skip
+                except asyncio.CancelledError:
+                    for _, done in batch:
+                        done.cancel()
+                    raise
+                except Exception as exc:  # the workers waiting for these raise it
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                else:
+                    for (_, done), state in zip(batch, states, strict=True):
+                        if not done.done():  # its worker was cancelled meanwhile
+                            done.set_result(state)
+                await asyncio.sleep(0)  # the workers just answered add their next outcomes
+        finally:
+            self.flushing = None
