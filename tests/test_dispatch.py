@@ -20,6 +20,7 @@ from regard.config import Config, DeliverySettings
 from regard.delivery import dispatch
 from regard.delivery.records import RECORD_FIELDS
 from regard.providers import Dead, Outcome, Provider, Retry, Sent
+from regard.providers.simulated import simulated_provider
 from regard.store import Store, open_store
 from regard.times import to_epoch
 from regard.workspace import load_config
@@ -103,7 +104,7 @@ def test_sends_each_due_delivery_once_with_its_id_as_idempotency_key(
         config = make_config(tmp_path, sink.url)
         ids = add_pending(store, [f"c{i}" for i in range(20)], due_at=to_epoch(AT) - 60)
         later = add_pending(store, ["late"], due_at=to_epoch(AT) + 60)
-        result = dispatch(store, config, AT)
+        result = dispatch(store, config, to_epoch(AT))
         assert (result.sent, result.failed, result.retried) == (20, 0, 0)
         assert sink.accepted() == {i: 1 for i in ids}
         assert all(keys == {did} for did, keys in sink.keys().items())
@@ -119,7 +120,7 @@ def test_sends_each_due_delivery_once_with_its_id_as_idempotency_key(
 def test_the_record_carries_exactly_the_contract_fields(tmp_path: Path, store: Store) -> None:
     config = make_config(tmp_path)
     add_pending(store, ["anna"], provider="outbox", due_at=to_epoch(AT))
-    dispatch(store, config, AT)
+    dispatch(store, config, to_epoch(AT))
     lines = (tmp_path / "outbox.jsonl").read_text(encoding="utf-8").splitlines()
     record = json.loads(lines[0])
     assert tuple(sorted(record)) == tuple(sorted(RECORD_FIELDS))
@@ -131,7 +132,7 @@ def test_passing_failures_come_back_later_with_backoff(tmp_path: Path, store: St
     with FaultySink(weights={"500": 1.0}) as sink:
         config = make_config(tmp_path, sink.url, backoff="1m", max_backoff="1h")
         [did] = add_pending(store, ["c1"], due_at=to_epoch(AT))
-        result = dispatch(store, config, AT)
+        result = dispatch(store, config, to_epoch(AT))
         assert (result.sent, result.retried) == (0, 1)
         r = row(store, did)
         assert r["state"] == "pending"
@@ -140,9 +141,9 @@ def test_passing_failures_come_back_later_with_backoff(tmp_path: Path, store: St
         assert "HTTP 500" in r["last_error"]
         assert to_epoch(AT) + 60 <= r["not_before"] <= to_epoch(AT) + 120
         # not due again at the same instant: one attempt per run and delivery
-        assert dispatch(store, config, AT).claimed == 0
+        assert dispatch(store, config, to_epoch(AT)).claimed == 0
         later = AT + timedelta(minutes=2)
-        dispatch(store, config, later)
+        dispatch(store, config, to_epoch(later))
         r = row(store, did)
         assert r["attempts"] == 2
         assert to_epoch(later) + 120 <= r["not_before"] <= to_epoch(later) + 180
@@ -152,7 +153,7 @@ def test_retry_after_is_honoured_when_longer_than_the_backoff(tmp_path: Path, st
     config = make_config(tmp_path, backoff="1s")
     [did] = add_pending(store, ["c1"], provider="scripted", due_at=to_epoch(AT))
     Scripted.script["c1"] = Retry("HTTP 429: slow down", retry_after=3600)
-    dispatch(store, config, AT)
+    dispatch(store, config, to_epoch(AT))
     assert row(store, did)["not_before"] == to_epoch(AT) + 3600
 
 
@@ -160,7 +161,7 @@ def test_dead_after_the_last_attempt(tmp_path: Path, store: Store) -> None:
     config = make_config(tmp_path, attempts=3, backoff="1s", max_backoff="1s")
     [did] = add_pending(store, ["c1"], provider="scripted", due_at=to_epoch(AT))
     Scripted.script["c1"] = Retry("HTTP 503: down")
-    failed = [dispatch(store, config, AT + timedelta(minutes=i)).failed for i in range(5)]
+    failed = [dispatch(store, config, to_epoch(AT + timedelta(minutes=i))).failed for i in range(5)]
     assert failed == [0, 0, 1, 0, 0]
     r = row(store, did)
     assert (r["state"], r["attempts"]) == ("dead", 3)
@@ -174,7 +175,7 @@ def test_permanent_failure_is_dead_at_once_with_the_answer_kept(
     with FaultySink() as sink:
         config = make_config(tmp_path, sink.url)
         [did] = add_pending(store, ["bad-x"], due_at=to_epoch(AT))
-        result = dispatch(store, config, AT)
+        result = dispatch(store, config, to_epoch(AT))
     assert result.failed == 1
     r = row(store, did)
     assert r["state"] == "dead"
@@ -186,7 +187,7 @@ def test_unsubscribe_answer_records_a_suppression(tmp_path: Path, store: Store) 
     config = make_config(tmp_path)
     [did] = add_pending(store, ["c1"], provider="scripted", due_at=to_epoch(AT))
     Scripted.script["c1"] = Dead("HTTP 422: inactive recipient", unsubscribe="c1@example.org")
-    dispatch(store, config, AT)
+    dispatch(store, config, to_epoch(AT))
     assert row(store, did)["state"] == "dead"
     supp = store.conn.execute("SELECT contact_id, channel, address FROM suppressions").fetchall()
     assert [tuple(s) for s in supp] == [("c1", "email", "c1@example.org")]
@@ -196,7 +197,7 @@ def test_an_adapter_that_raises_is_a_retry_not_a_crash(tmp_path: Path, store: St
     config = make_config(tmp_path)
     ids = add_pending(store, ["boom", "fine"], provider="scripted", due_at=to_epoch(AT))
     Scripted.script["boom"] = ZeroDivisionError("secret=hunter2")
-    result = dispatch(store, config, AT)
+    result = dispatch(store, config, to_epoch(AT))
     assert (result.sent, result.retried) == (1, 1)
     r = row(store, ids[0])
     assert r["state"] == "pending"
@@ -206,14 +207,14 @@ def test_an_adapter_that_raises_is_a_retry_not_a_crash(tmp_path: Path, store: St
 def test_sent_records_the_provider_cost(tmp_path: Path, store: Store) -> None:
     config = make_config(tmp_path)
     [did] = add_pending(store, ["c1"], provider="scripted", due_at=to_epoch(AT))
-    dispatch(store, config, AT)
+    dispatch(store, config, to_epoch(AT))
     assert (row(store, did)["cost"], row(store, did)["provider_message_id"]) == (2.5, "ok")
 
 
 def test_concurrency_is_bounded_per_provider(tmp_path: Path, store: Store) -> None:
     config = make_config(tmp_path, concurrency=3)
     add_pending(store, [f"c{i}" for i in range(30)], provider="scripted", due_at=to_epoch(AT))
-    assert dispatch(store, config, AT).sent == 30
+    assert dispatch(store, config, to_epoch(AT)).sent == 30
     assert Scripted.most_in_flight == 3
 
 
@@ -229,7 +230,7 @@ def test_rate_spaces_requests(tmp_path: Path, store: Store) -> None:
     )
     add_pending(store, [f"c{i}" for i in range(11)], provider="scripted", due_at=to_epoch(AT))
     started = time.monotonic()
-    assert dispatch(store, config, AT).sent == 11
+    assert dispatch(store, config, to_epoch(AT)).sent == 11
     assert time.monotonic() - started >= 0.45  # 10 gaps of 50 ms
 
 
@@ -249,7 +250,7 @@ def test_priority_goes_first(tmp_path: Path, store: Store) -> None:
     add_pending(
         store, ["high"], campaign="vip", provider="scripted", priority=5, due_at=to_epoch(AT)
     )
-    dispatch(store, config, AT)
+    dispatch(store, config, to_epoch(AT))
     assert Scripted.calls == ["high", "low"]
 
 
@@ -258,7 +259,7 @@ def test_stop_releases_claimed_but_unsent_deliveries(tmp_path: Path, store: Stor
     ids = add_pending(store, [f"c{i}" for i in range(12)], provider="scripted", due_at=to_epoch(AT))
     stop = threading.Event()
     Scripted.on_send = stop.set
-    result = dispatch(store, config, AT, stop=stop)
+    result = dispatch(store, config, to_epoch(AT), stop=stop)
     assert result.sent >= 1
     assert result.released >= 1
     final = states(store)
@@ -274,7 +275,7 @@ def test_stop_before_start_claims_nothing(tmp_path: Path, store: Store) -> None:
     add_pending(store, ["c1"], provider="scripted", due_at=to_epoch(AT))
     stop = threading.Event()
     stop.set()
-    assert dispatch(store, config, AT, stop=stop).claimed == 0
+    assert dispatch(store, config, to_epoch(AT), stop=stop).claimed == 0
     assert Scripted.calls == []
 
 
@@ -282,7 +283,7 @@ def test_unknown_provider_leaves_its_deliveries_pending(tmp_path: Path, store: S
     config = make_config(tmp_path)
     [gone] = add_pending(store, ["c1"], provider="removed", due_at=to_epoch(AT))
     [ok] = add_pending(store, ["c2"], provider="scripted", due_at=to_epoch(AT))
-    result = dispatch(store, config, AT)
+    result = dispatch(store, config, to_epoch(AT))
     assert "removed" in result.skipped_providers
     assert states(store) == {gone: "pending", ok: "sent"}
 
@@ -293,12 +294,79 @@ def test_simulate_marks_due_deliveries_sent_without_calling_anyone(
     config = make_config(tmp_path)
     ids = add_pending(store, ["c1", "c2"], provider="scripted", due_at=to_epoch(AT))
     [later] = add_pending(store, ["c3"], provider="scripted", due_at=to_epoch(AT) + 1)
-    result = dispatch(store, config, AT, simulate=True)
+    result = dispatch(store, config, to_epoch(AT), provider_factory=simulated_provider)
     assert result.sent == 2
     assert Scripted.calls == []
     assert states(store) == {ids[0]: "sent", ids[1]: "sent", later: "pending"}
     assert row(store, ids[0])["sent_at"] == to_epoch(AT)
     assert row(store, ids[0])["cost"] == 2.5
+
+
+def test_simulated_sends_cover_providers_the_config_no_longer_has(
+    tmp_path: Path, store: Store
+) -> None:
+    config = make_config(tmp_path)
+    [did] = add_pending(store, ["c1"], provider="removed", due_at=to_epoch(AT))
+    result = dispatch(store, config, to_epoch(AT), provider_factory=simulated_provider)
+    assert (result.sent, result.skipped_providers) == (1, {})
+    assert (row(store, did)["state"], row(store, did)["cost"]) == ("sent", None)
+
+
+def test_the_simulated_provider_is_no_type_a_config_can_name() -> None:
+    from regard.providers import registered_types
+    from regard.providers.simulated import SimulatedProvider
+
+    assert SimulatedProvider not in registered_types().values()
+    assert "simulated" not in registered_types()
+
+
+class LockProbe(Provider):
+    """``type = "test-lock-probe"``: contact ``first`` has the store locked by another
+    connection for a while; ``second`` notes when its own (longer) request ended."""
+
+    type = "test-lock-probe"
+    channels = frozenset({"email"})
+    store_path: ClassVar[Path]
+    events: ClassVar[dict[str, float]] = {}
+
+    async def send(self, record: dict[str, Any], client: httpx.AsyncClient) -> Outcome:
+        events = type(self).events
+        if record["contact_id"] == "first":
+            locked = threading.Event()
+
+            def hold_the_lock() -> None:
+                import sqlite3
+
+                other = sqlite3.connect(type(self).store_path, isolation_level=None)
+                other.execute("BEGIN IMMEDIATE")
+                locked.set()
+                time.sleep(1.0)
+                events["released"] = time.monotonic()
+                other.execute("COMMIT")
+                other.close()
+
+            threading.Thread(target=hold_the_lock, daemon=True).start()
+            while not locked.is_set():
+                await asyncio.sleep(0.005)
+            return Sent()  # its outcome now waits for the lock
+        await asyncio.sleep(0.2)
+        events["second done"] = time.monotonic()
+        return Sent()
+
+
+def test_requests_go_on_while_the_store_waits_for_a_lock(tmp_path: Path, store: Store) -> None:
+    """An outcome waiting for another process's write lock does not stop the event loop:
+    the other request in flight finishes meanwhile, and both are recorded afterwards."""
+    config = make_config(tmp_path, concurrency=2)
+    probe = config.providers["scripted"].model_copy(update={"type": "test-lock-probe"})
+    config = config.model_copy(update={"providers": {**config.providers, "probe": probe}})
+    LockProbe.store_path = tmp_path / "regard.db"
+    LockProbe.events = {}
+    ids = add_pending(store, ["first", "second"], provider="probe", due_at=to_epoch(AT))
+    result = dispatch(store, config, to_epoch(AT))
+    assert result.sent == 2
+    assert states(store) == {i: "sent" for i in ids}
+    assert LockProbe.events["second done"] < LockProbe.events["released"]
 
 
 def test_backoff_doubles_with_jitter_and_is_capped() -> None:
@@ -326,7 +394,7 @@ def test_an_unsubscribe_after_the_tick_stops_the_delivery(tmp_path: Path, store:
             "VALUES (?, ?, ?, 'unsubscribed', 0)",
             [("c1", "*", None), (None, "email", "c2@example.org"), ("c3", "sms", None)],
         )
-    result = dispatch(store, config, AT)
+    result = dispatch(store, config, to_epoch(AT))
     assert result.unsubscribed == 2
     assert sorted(Scripted.calls) == ["c3", "c4"]
     assert states(store) == {
@@ -363,7 +431,7 @@ def test_an_address_unsubscribed_after_the_tick_matches_as_the_tick_would(
                 ("sms", "c3@example.org"),
             ],
         )
-    result = dispatch(store, config, AT)
+    result = dispatch(store, config, to_epoch(AT))
     assert result.unsubscribed == 2
     assert Scripted.calls == ["c3"]
     assert states(store) == {upper: "skipped", hashed: "skipped", other_channel: "sent"}

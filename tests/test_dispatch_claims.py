@@ -23,8 +23,8 @@ def test_two_connections_never_claim_the_same_delivery(tmp_path: Path) -> None:
 
     def claimer(owner: str) -> None:
         store = open_store(path)
-        while batch := claims.claim(
-            store, provider="sink", owner=owner, at=AT, now=int(time.time()),
+        while batch := store.deliveries.claim(
+            provider="sink", owner=owner, at=AT, now=int(time.time()),
             lease_seconds=60, limit=7,
         ):  # fmt: skip
             got[owner].extend(c.id for c in batch)
@@ -48,18 +48,18 @@ def test_an_expired_claim_is_taken_up_again_with_the_same_id(tmp_path: Path) -> 
     store = open_store(tmp_path / "regard.db")
     [did] = add_pending(store, ["c1"], due_at=AT)
     now = int(time.time())
-    [first] = claims.claim(
-        store, provider="sink", owner="crashed", at=AT, now=now, lease_seconds=30, limit=5
+    [first] = store.deliveries.claim(
+        provider="sink", owner="crashed", at=AT, now=now, lease_seconds=30, limit=5
     )
     # still leased: nobody else gets it
     assert (
-        claims.claim(
-            store, provider="sink", owner="b", at=AT, now=now + 29, lease_seconds=30, limit=5
+        store.deliveries.claim(
+            provider="sink", owner="b", at=AT, now=now + 29, lease_seconds=30, limit=5
         )
         == []
     )
-    [again] = claims.claim(
-        store, provider="sink", owner="b", at=AT, now=now + 31, lease_seconds=30, limit=5
+    [again] = store.deliveries.claim(
+        provider="sink", owner="b", at=AT, now=now + 31, lease_seconds=30, limit=5
     )
     assert (first.id, again.id) == (did, did)
     assert again.reclaimed and not first.reclaimed
@@ -81,9 +81,9 @@ def test_release_gives_back_only_own_claims(tmp_path: Path) -> None:
     store = open_store(tmp_path / "regard.db")
     ids = add_pending(store, ["c1", "c2"], due_at=AT)
     now = int(time.time())
-    claims.claim(store, provider="sink", owner="a", at=AT, now=now, lease_seconds=60, limit=1)
-    claims.claim(store, provider="sink", owner="b", at=AT, now=now, lease_seconds=60, limit=1)
-    assert claims.release(store, ids, owner="a", at=AT) == 1
+    store.deliveries.claim(provider="sink", owner="a", at=AT, now=now, lease_seconds=60, limit=1)
+    store.deliveries.claim(provider="sink", owner="b", at=AT, now=now, lease_seconds=60, limit=1)
+    assert store.deliveries.release(ids, owner="a", at=AT) == 1
     final = states(store)
     assert sorted(final.values()) == ["pending", "sending"]
     attempts = {
@@ -126,10 +126,10 @@ def test_claims_of_a_run_that_is_gone_are_taken_up_at_once(tmp_path: Path) -> No
                 "attempts = 1 WHERE id = ?",
                 (owner, now + 300, did),
             )
-    gone = claims.abandoned(store.conn)
+    gone = claims.abandoned(store)
     assert gone == [dead]
-    [taken] = claims.claim(
-        store, provider="sink", owner="next", at=AT, now=now, lease_seconds=60, limit=5, gone=gone
+    [taken] = store.deliveries.claim(
+        provider="sink", owner="next", at=AT, now=now, lease_seconds=60, limit=5, gone=gone
     )
     assert taken.id == ids[0] and taken.reclaimed and taken.attempt == 2
     detail = store.conn.execute(

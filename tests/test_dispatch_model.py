@@ -61,8 +61,8 @@ class ClaimsModel(RuleBasedStateMachine):
     def claim(self, limit: int) -> None:
         self.runs += 1
         owner = f"run{self.runs}"  # every run has its own name, as host:pid:random does
-        got = claims.claim(
-            self.store, provider="sink", owner=owner, at=AT + 10_000, now=self.now,
+        got = self.store.deliveries.claim(
+            provider="sink", owner=owner, at=AT + 10_000, now=self.now,
             lease_seconds=LEASE, limit=limit,
         )  # fmt: skip
         for c in got:
@@ -99,7 +99,7 @@ class ClaimsModel(RuleBasedStateMachine):
         owner = self.held[pick % len(self.held)].owner
         mine = [h for h in self.held if h.owner == owner]
         before = {h.claim.id: self._holder(h.claim.id) for h in mine}
-        n = claims.release(self.store, [h.claim.id for h in mine], owner=owner, at=AT)
+        n = self.store.deliveries.release([h.claim.id for h in mine], owner=owner, at=AT)
         back = [i for i, s in before.items() if s[0] == "sending" and self._state(i) == "pending"]
         # a run gives back only what it still holds, never a claim another run took over
         assert all(before[i][1] == owner for i in back)

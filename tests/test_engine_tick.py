@@ -161,8 +161,8 @@ def test_daily_limit_lets_the_best_customers_go_first(workspace: Workspace) -> N
     with store.write() as conn:
         conn.execute("UPDATE deliveries SET state = 'sent', sent_at = ? WHERE contact_id != 'low'",
                      (epoch("2026-03-02T12:00:00Z"),))  # fmt: skip
-        assert release_due(conn, config, [limited], epoch("2026-03-02T23:00:00Z")) == 0
-        assert release_due(conn, config, [limited], epoch("2026-03-03T00:00:00Z")) == 0
+        assert release_due(store, config, [limited], epoch("2026-03-02T23:00:00Z")) == 0
+        assert release_due(store, config, [limited], epoch("2026-03-03T00:00:00Z")) == 0
 
 
 CONCURRENT = """

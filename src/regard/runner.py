@@ -7,8 +7,6 @@ was killed shows up as one without ``finished_at``).
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,9 +17,10 @@ from regard.campaigns.loader import load_campaigns
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.delivery import DispatchResult, dispatch
+from regard.delivery.claims import abandoned
 from regard.engine import tick
 from regard.store import Store
-from regard.times import iso, to_epoch
+from regard.times import Instant, iso, now_instant, to_epoch
 
 
 @dataclass
@@ -94,28 +93,25 @@ def run_once(
     :func:`regard.delivery.dispatch` describes.
     """
     started = time.monotonic()
+    moment = to_epoch(at)
     result = RunResult(kind="dry-run" if dry_run else kind, at=at, dry_run=dry_run)
     loaded = load_campaigns(config)
     result.campaign_errors = list(loaded.errors)
     if dry_run:
         with store.rolled_back():
             _tick(store, config, loaded.campaigns, at, result)
-            result.due = due_deliveries(store, at)
+            result.due = due_deliveries(store, moment)
         result.duration = time.monotonic() - started
         return result
-    result.tick_id = _start_tick(store, result.kind, at)
+    tick_id = result.tick_id = store.ticks.start(result.kind, moment)
     try:
         _tick(store, config, loaded.campaigns, at, result)
         # the tick has just held back what is outside its window or over a daily limit
-        result.dispatch = dispatch(store, config, at, stop=stop, released=True)
-        result.waiting = store.conn.execute(
-            "SELECT count(*) FROM deliveries "
-            "WHERE state = 'pending' AND coalesce(not_before, due_at) > ?",
-            (to_epoch(at),),
-        ).fetchone()[0]
+        result.dispatch = dispatch(store, config, moment, stop=stop, released=True)
+        result.waiting = store.deliveries.waiting(moment)
     finally:
         result.duration = time.monotonic() - started
-        _finish_tick(store, result)
+        store.ticks.finish(tick_id, result.as_dict())
     return result
 
 
@@ -133,46 +129,18 @@ def _tick(
         result.decisions = [d.as_json() for d in outcome.decisions]
 
 
-def due_deliveries(store: Store, at: datetime) -> list[dict[str, Any]]:
+def due_deliveries(store: Store, at: Instant) -> list[dict[str, Any]]:
     """What a dispatch at ``at`` would send now: id, campaign, contact, provider, due time."""
-    from regard.delivery.claims import DUE_PENDING, EXPIRED_CLAIM, UNSUBSCRIBED, abandoned
-
-    rows = store.conn.execute(
-        f"""
-        SELECT id, campaign, contact_id, occasion, channel, provider, due_at, attempts
-        FROM deliveries d
-        WHERE (({DUE_PENDING}) OR ({EXPIRED_CLAIM})) AND NOT {UNSUBSCRIBED}
-        ORDER BY provider, priority DESC, coalesce(not_before, due_at), id
-        """,
-        {"at": to_epoch(at), "now": int(time.time()), "gone": json.dumps(abandoned(store.conn))},
-    )
     return [
         {
-            "delivery_id": r["id"],
-            "campaign": r["campaign"],
-            "contact_id": r["contact_id"],
-            "occasion": r["occasion"],
-            "channel": r["channel"],
-            "provider": r["provider"],
-            "due_at": iso(r["due_at"]),
-            "attempts": r["attempts"],
+            "delivery_id": d["id"],
+            "campaign": d["campaign"],
+            "contact_id": d["contact_id"],
+            "occasion": d["occasion"],
+            "channel": d["channel"],
+            "provider": d["provider"],
+            "due_at": iso(d["due_at"]),
+            "attempts": d["attempts"],
         }
-        for r in rows
+        for d in store.deliveries.due(at, now_instant(), abandoned(store))
     ]
-
-
-def _start_tick(store: Store, kind: str, at: datetime) -> int:
-    with store.write() as conn:
-        cursor = conn.execute(
-            "INSERT INTO ticks (kind, at, started_at, pid) VALUES (?, ?, ?, ?)",
-            (kind, to_epoch(at), int(time.time()), os.getpid()),
-        )
-        return int(cursor.lastrowid or 0)
-
-
-def _finish_tick(store: Store, result: RunResult) -> None:
-    with store.write() as conn:
-        conn.execute(
-            "UPDATE ticks SET finished_at = ?, result = ? WHERE id = ?",
-            (int(time.time()), json.dumps(result.as_dict(), ensure_ascii=False), result.tick_id),
-        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from regard.cli import App, echo_json, json_option, pass_app
+from regard.times import now_instant
 
 
 @click.group(invoke_without_command=True)
@@ -15,7 +16,13 @@ from regard.cli import App, echo_json, json_option, pass_app
 @click.option("--contact", default=None, metavar="ID", help="Only this contact's deliveries.")
 @json_option
 @click.pass_context
-def deliveries(ctx: click.Context, state, campaign, contact, as_json: bool) -> None:
+def deliveries(
+    ctx: click.Context,
+    state: str | None,
+    campaign: str | None,
+    contact: str | None,
+    as_json: bool,
+) -> None:
     """List deliveries, oldest first; retry dead ones or cancel pending ones.
 
     \b
@@ -27,7 +34,7 @@ def deliveries(ctx: click.Context, state, campaign, contact, as_json: bool) -> N
     """
     if ctx.invoked_subcommand is not None:
         return
-    from regard.delivery import list_deliveries
+    from regard.delivery import list_deliveries  # lazy: only this command loads the delivery code
 
     app: App = ctx.find_object(App)
     rows = list_deliveries(app.store, state=state, campaign=campaign, contact=contact)
@@ -61,10 +68,9 @@ def retry(app: App, ids: tuple[str, ...], as_json: bool) -> None:
     Example:
       regard deliveries retry d_3f2a9c…
     """
-    from regard.delivery import retry_deliveries
-    from regard.times import to_epoch, utcnow
+    from regard.delivery import retry_deliveries  # lazy: only this command loads the delivery code
 
-    done = retry_deliveries(app.store, ids, at=to_epoch(utcnow()))
+    done = retry_deliveries(app.store, ids, at=now_instant())
     _report(done, "retried", as_json)
 
 
@@ -79,10 +85,9 @@ def cancel(app: App, ids: tuple[str, ...], as_json: bool) -> None:
     Example:
       regard deliveries cancel d_3f2a9c… d_9b1c44…
     """
-    from regard.delivery import cancel_deliveries
-    from regard.times import to_epoch, utcnow
+    from regard.delivery import cancel_deliveries  # lazy: only this command loads the delivery code
 
-    done = cancel_deliveries(app.store, ids, at=to_epoch(utcnow()))
+    done = cancel_deliveries(app.store, ids, at=now_instant())
     _report(done, "cancelled", as_json)
 
 

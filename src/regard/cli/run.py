@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from regard.cli import App, at_option, echo_json, json_option, pass_app, resolve_at
 from regard.errors import CampaignError, DeliveriesFailed
+from regard.times import iso
+
+if TYPE_CHECKING:
+    from regard.runner import RunResult
 
 
 @click.command()
@@ -25,7 +31,7 @@ def run(app: App, at: str | None, dry_run: bool, as_json: bool) -> None:
       regard run --dry-run
       regard run --at 2026-12-01T09:00 --json
     """
-    from regard.runner import run_once
+    from regard.runner import run_once  # lazy: only this command loads the engine
 
     when = resolve_at(app, at)
     result = run_once(app.store, app.config, when, dry_run=dry_run)
@@ -47,10 +53,8 @@ def run(app: App, at: str | None, dry_run: bool, as_json: bool) -> None:
         )
 
 
-def summary_lines(result) -> list[str]:
+def summary_lines(result: RunResult) -> list[str]:
     """The human summary of a run, a few lines."""
-    from regard.times import iso
-
     enqueued = (
         ", ".join(f"{n} {state}" for state, n in sorted(result.enqueued.items()) if n)
         or "nothing new"

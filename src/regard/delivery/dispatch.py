@@ -2,10 +2,16 @@
 
 One lane per provider: ``delivery.concurrency`` workers share one ``httpx.AsyncClient``,
 take claimed deliveries from a small local batch (claimed atomically, see
-:mod:`regard.delivery.claims`), wait for the provider's ``rate`` if it has one, send, and
-record the outcome at once. A stop request (``stop`` set, e.g. SIGTERM to the daemon)
-ends claiming; requests in flight finish and are recorded; claimed deliveries that were not
-sent yet go back to ``pending``.
+:meth:`regard.store.deliveries.Deliveries.claim`), wait for the provider's ``rate`` if it
+has one, send, and record the outcome at once. A stop request (``stop`` set, e.g. SIGTERM
+to the daemon) ends claiming; requests in flight finish and are recorded; claimed
+deliveries that were not sent yet go back to ``pending``.
+
+The lanes never wait on SQLite themselves: every claim, outcome and release runs on one
+worker thread of the dispatch, so the event loop keeps serving HTTP while the store waits
+for another process's lock, and the connection's transactions stay one after the other.
+Outcomes that come in while that thread is busy are recorded together, in one transaction,
+as soon as it is free; each worker goes on only once its own outcome is recorded.
 """
 
 from __future__ import annotations
@@ -17,10 +23,10 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
 import httpx
 
@@ -30,14 +36,21 @@ from regard.config import Config
 from regard.delivery import claims
 from regard.delivery.owners import default_owner
 from regard.delivery.ratelimit import RateLimiter, parse_rate
-from regard.delivery.records import delivery_record
 from regard.engine import release_due
 from regard.errors import RegardError
 from regard.providers import Dead, Outcome, Provider, Retry, Sent, build_provider
 from regard.store import Store
-from regard.times import to_epoch
+from regard.store.deliveries import Claim
+from regard.times import Instant, now_instant
 
 log = logging.getLogger("regard.delivery")
+
+ProviderFactory = Callable[[str, Config], Provider]
+"""Builds the adapter of the provider named ``[providers.NAME]``; raises RegardError or
+ValueError when it cannot (its deliveries are then left pending)."""
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 @functools.cache
@@ -60,7 +73,6 @@ class DispatchResult:
     lost: int = 0  # outcomes not recorded because another run had taken the claim over
     deferred: int = 0  # due, but held back to their window or daily limit
     unsubscribed: int = 0  # skipped: the contact unsubscribed after the tick decided
-    simulated: bool = False
     skipped_providers: dict[str, str] = field(default_factory=dict)  # name → why
     duration: float = 0.0
 
@@ -75,22 +87,29 @@ class DispatchResult:
             "lost": self.lost,
             "deferred": self.deferred,
             "unsubscribed": self.unsubscribed,
-            "simulated": self.simulated,
             "skipped_providers": dict(self.skipped_providers),
             "duration": round(self.duration, 3),
         }
 
 
+def configured_provider(name: str, config: Config) -> Provider:
+    """The adapter of ``[providers.NAME]`` as the config sets it up (the default factory)."""
+    if name not in config.providers:
+        raise RegardError(f"no [providers.{name}] in the config")
+    return build_provider(name, config)
+
+
 def dispatch(
     store: Store,
     config: Config,
-    at: datetime,
+    at: Instant,
     *,
     owner: str | None = None,
     stop: threading.Event | None = None,
-    simulate: bool = False,
     campaigns: Iterable[Campaign] | None = None,
     released: bool = False,
+    provider_factory: ProviderFactory | None = None,
+    batch: int | None = None,
 ) -> DispatchResult:
     """Send the deliveries due at ``at`` (pending with ``not_before ≤ at``, and claims of
     runs that are gone or whose lease has ended), then record each outcome.
@@ -99,60 +118,90 @@ def dispatch(
     back (``campaigns``: the loaded campaigns; read from the config when not given), and
     those whose contact unsubscribed since the tick are skipped.
     ``at`` is "now" for the records (``sent_at``, the next attempt time); leases use the
-    real clock, since they protect against real processes. ``simulate``: nothing is sent,
-    due deliveries are marked sent at ``at``. ``released``: the caller has just held back
-    deliveries for these campaigns at ``at`` (a tick ends with ``release_due``), so it is
-    not done twice. Never raises for a failed delivery.
+    real clock, since they protect against real processes. ``released``: the caller has
+    just held back deliveries for these campaigns at ``at`` (a tick ends with
+    ``release_due``), so it is not done twice. ``provider_factory`` builds each lane's
+    adapter (default: the configured one; ``simulate`` passes one that sends nothing).
+    ``batch``: how many deliveries a lane claims at a time (default: its concurrency, fewer
+    under a ``rate``). Never raises for a failed delivery.
     """
     started = time.monotonic()
-    result = DispatchResult(simulated=simulate)
+    result = DispatchResult()
     if not released:
         if campaigns is None:
             campaigns = load_campaigns(config).campaigns
-        with store.write() as conn:
-            result.deferred = release_due(conn, config, campaigns, at)
-    result.unsubscribed = claims.skip_unsubscribed(store, at=to_epoch(at), now=int(time.time()))
-    if simulate:
-        marked = claims.mark_sent_simulated(
-            store, at=to_epoch(at), now=int(time.time()), costs=config.provider_costs
-        )
-        result.claimed = result.sent = len(marked)
-    else:
-        run = _Dispatch(store, config, at, owner or default_owner(), stop or threading.Event())
-        asyncio.run(run.all_lanes(result))
+        result.deferred = release_due(store, config, campaigns, at)
+    result.unsubscribed = store.deliveries.skip_unsubscribed(at)
+    run = _Dispatch(
+        store, config, at, owner or default_owner(), stop or threading.Event(),
+        provider_factory or configured_provider, batch,
+    )  # fmt: skip
+    run.all_lanes(result)
     result.duration = time.monotonic() - started
     return result
 
 
+@dataclass(frozen=True)
+class _Lane:
+    name: str
+    provider: Provider
+    limiter: RateLimiter | None
+
+
 class _Dispatch:
     def __init__(
-        self, store: Store, config: Config, at: datetime, owner: str, stop: threading.Event
+        self,
+        store: Store,
+        config: Config,
+        at: Instant,
+        owner: str,
+        stop: threading.Event,
+        factory: ProviderFactory,
+        batch: int | None,
     ) -> None:
         self.store = store
         self.config = config
         self.settings = config.delivery
-        self.at = to_epoch(at)
+        self.at = at
         self.owner = owner
         self.stop = stop
+        self.factory = factory
+        self.batch = batch
         self.gone: list[str] = []  # owners of claims whose run has ended
+        self.db: ThreadPoolExecutor | None = None  # the one thread that talks to the store
+        self.outcomes = _Outcomes(self)
 
-    async def all_lanes(self, result: DispatchResult) -> None:
-        self.gone = claims.abandoned(self.store.conn)
-        names = claims.due_providers(self.store.conn, self.at, int(time.time()), self.gone)
-        lanes: list[tuple[str, Provider, RateLimiter | None]] = []
+    def all_lanes(self, result: DispatchResult) -> None:
+        self.gone = claims.abandoned(self.store)
+        names = self.store.deliveries.due_providers(self.at, now_instant(), self.gone)
+        lanes: list[_Lane] = []
         for name in names:
             try:
-                table = self.config.providers.get(name)
-                if table is None:
-                    raise RegardError(f"no [providers.{name}] in the config")
-                limiter = RateLimiter(parse_rate(table.rate)) if table.rate else None
-                lanes.append((name, build_provider(name, self.config), limiter))
+                provider = self.factory(name, self.config)
+                rate = provider.table.rate
+                limiter = RateLimiter(parse_rate(rate)) if rate else None
+                lanes.append(_Lane(name, provider, limiter))
             except (RegardError, ValueError) as exc:
                 # left pending: they go out once the config names the provider again
                 result.skipped_providers[name] = str(exc)
                 log.error("provider %s: deliveries left pending: %s", name, exc)
         if not lanes:
             return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="regard-store") as db:
+            self.db = db
+            try:
+                asyncio.run(self._run(lanes, result))
+            finally:
+                self.db = None
+
+    async def _in_store(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run one store call on the dispatch's store thread and wait for it, without
+        blocking the event loop."""
+        assert self.db is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.db, functools.partial(fn, *args, **kwargs))
+
+    async def _run(self, lanes: list[_Lane], result: DispatchResult) -> None:
         concurrency = self.settings.concurrency
         limits = httpx.Limits(
             max_connections=concurrency * len(lanes), max_keepalive_connections=concurrency
@@ -162,124 +211,140 @@ class _Dispatch:
             timeout=timeout, limits=limits, verify=tls_context()
         ) as client:
             try:
-                await asyncio.gather(
-                    *(self._lane(n, p, lim, client, result) for n, p, lim in lanes)
-                )
+                await asyncio.gather(*(self._lane(lane, client, result) for lane in lanes))
             finally:
-                for _, provider, _ in lanes:
-                    await provider.aclose()
+                for lane in lanes:
+                    await lane.provider.aclose()
 
-    async def _lane(
-        self,
-        name: str,
-        provider: Provider,
-        limiter: RateLimiter | None,
-        client: httpx.AsyncClient,
-        result: DispatchResult,
-    ) -> None:
+    async def _lane(self, lane: _Lane, client: httpx.AsyncClient, result: DispatchResult) -> None:
         concurrency = self.settings.concurrency
         lease = int(self.settings.lease.total_seconds())
-        batch = concurrency
-        if limiter is not None:
+        batch = self.batch or concurrency
+        if lane.limiter is not None:
             # never claim more than the rate lets out in a quarter of the lease
-            batch = max(1, min(concurrency, int(lease / 4 / limiter.interval)))
-        ready: deque[claims.Claim] = deque()
+            batch = max(1, min(batch, int(lease / 4 / lane.limiter.interval)))
+        ready: deque[Claim] = deque()
         exhausted = False
+        # one look-and-claim at a time: no other worker of the lane runs between the look
+        # at the local batch and the claim that refills it
+        claiming = asyncio.Lock()
 
-        def next_claim() -> claims.Claim | None:
-            # synchronous on purpose: no other worker can run between the look and the claim
+        async def next_claim() -> Claim | None:
             nonlocal exhausted
-            if self.stop.is_set():
-                return None
-            if not ready and not exhausted:
-                got = claims.claim(
-                    self.store,
-                    provider=name,
-                    owner=self.owner,
-                    at=self.at,
-                    now=int(time.time()),
-                    lease_seconds=lease,
-                    limit=batch,
-                    gone=self.gone,
-                )
-                result.claimed += len(got)
-                result.reclaimed += sum(c.reclaimed for c in got)
-                exhausted = not got
-                ready.extend(got)
-            return ready.popleft() if ready else None
+            async with claiming:
+                if self.stop.is_set():
+                    return None
+                if not ready and not exhausted:
+                    got = await self._in_store(
+                        self.store.deliveries.claim,
+                        provider=lane.name,
+                        owner=self.owner,
+                        at=self.at,
+                        now=now_instant(),
+                        lease_seconds=lease,
+                        limit=batch,
+                        gone=self.gone,
+                    )
+                    result.claimed += len(got)
+                    result.reclaimed += sum(c.reclaimed for c in got)
+                    exhausted = not got
+                    ready.extend(got)
+                return ready.popleft() if ready else None
 
         async def worker() -> None:
             while not self.stop.is_set():
-                if limiter is not None:
-                    await limiter.acquire()
-                claimed = next_claim()
+                if lane.limiter is not None:
+                    await lane.limiter.acquire()
+                claimed = await next_claim()
                 if claimed is None:
                     return
-                outcome = await self._attempt(provider, claimed, client)
-                self._record(claimed, outcome, result)
+                outcome = await self._attempt(lane.provider, claimed, client)
+                await self._record(lane.provider, claimed, outcome, result)
 
         try:
             await asyncio.gather(*(worker() for _ in range(concurrency)))
         finally:
             if ready:
-                result.released += claims.release(
-                    self.store, [c.id for c in ready], owner=self.owner, at=self.at
+                result.released += await self._in_store(
+                    self.store.deliveries.release,
+                    [c.id for c in ready],
+                    owner=self.owner,
+                    at=self.at,
                 )
 
     async def _attempt(
-        self, provider: Provider, claimed: claims.Claim, client: httpx.AsyncClient
+        self, provider: Provider, claimed: Claim, client: httpx.AsyncClient
     ) -> Outcome:
         """One attempt; whatever goes wrong in it becomes a Retry, never an exception."""
         try:
-            return await provider.send(delivery_record(claimed.row), client)
+            # a TypedDict is a dict at runtime; the adapters' send still types it as one
+            record = cast(dict[str, Any], claimed.record())
+            return await provider.send(record, client)
         except Exception as exc:
             # the class only: an exception's text may carry an address or a secret
             log.warning("delivery %s: unexpected %s", claimed.id, type(exc).__name__)
             return Retry(f"unexpected error: {type(exc).__name__}")
 
-    def _record(self, claimed: claims.Claim, outcome: Outcome, result: DispatchResult) -> None:
-        common: dict[str, Any] = {"owner": self.owner, "at": self.at, "now": int(time.time())}
-        provider = claimed.row["provider"]
+    async def _record(
+        self, provider: Provider, claimed: Claim, outcome: Outcome, result: DispatchResult
+    ) -> None:
+        """Record the outcome (the log line of the change is the lifecycle's)."""
+        state = await self.outcomes.record(claims.Attempt(claimed, outcome, provider.table.cost))
         if isinstance(outcome, Sent):
-            table = self.config.providers.get(provider)
-            ok = claims.record_sent(
-                self.store,
-                claimed,
-                message_id=outcome.message_id,
-                cost=table.cost if table else None,
-                **common,
-            )
-            result.sent += ok
+            result.sent += state is not None
         elif isinstance(outcome, Dead):
-            ok = claims.record_dead(
-                self.store,
-                claimed,
-                reason=outcome.reason,
-                unsubscribe=outcome.unsubscribe,
-                **common,
-            )
-            result.failed += ok
-            if ok:
-                log.warning("delivery %s via %s: dead: %s", claimed.id, provider, outcome.reason)
+            result.failed += state is not None
         else:
-            state = claims.record_retry(
-                self.store,
-                claimed,
-                reason=outcome.reason,
-                retry_after=outcome.retry_after,
-                settings=self.settings,
-                **common,
-            )
-            ok = state is not None
             result.retried += state == "pending"
             result.failed += state == "dead"
-            if state is not None:
-                verb = "gave up" if state == "dead" else "will be retried"
-                log.warning(
-                    "delivery %s via %s: %s: %s", claimed.id, provider, verb, outcome.reason
-                )
-        if not ok:
+        if state is None:
             result.lost += 1
             log.warning(
                 "delivery %s: claim taken over by another run; outcome not recorded", claimed.id
             )
+
+
+class _Outcomes:
+    """Outcomes go to the store as soon as its thread is free; those that come in while it
+    records others wait and then go together, in one transaction (a group commit). Each
+    worker still waits until its own outcome is recorded."""
+
+    def __init__(self, run: _Dispatch) -> None:
+        self.run = run
+        self.waiting: list[tuple[claims.Attempt, asyncio.Future[str | None]]] = []
+        self.flushing: asyncio.Task[None] | None = None
+
+    async def record(self, attempt: claims.Attempt) -> str | None:
+        """The delivery's new state once recorded; None when the claim was lost."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[str | None] = loop.create_future()
+        self.waiting.append((attempt, done))
+        if self.flushing is None:
+            self.flushing = loop.create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        run = self.run
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                try:
+                    states = await run._in_store(
+                        claims.record_outcomes, run.store, [a for a, _ in batch],
+                        owner=run.owner, at=run.at, now=now_instant(), settings=run.settings,
+                    )  # fmt: skip
+                except asyncio.CancelledError:
+                    for _, done in batch:
+                        done.cancel()
+                    raise
+                except Exception as exc:  # the workers waiting for these raise it
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                else:
+                    for (_, done), state in zip(batch, states, strict=True):
+                        if not done.done():  # its worker was cancelled meanwhile
+                            done.set_result(state)
+                await asyncio.sleep(0)  # the workers just answered add their next outcomes
+        finally:
+            self.flushing = None

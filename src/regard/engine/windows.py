@@ -8,7 +8,6 @@ move ``not_before``: the dispatcher claims pending rows with ``not_before ≤ no
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
@@ -17,7 +16,8 @@ from zoneinfo import ZoneInfo
 from regard.campaigns.model import WEEKDAYS, Campaign, Window
 from regard.config import Config
 from regard.store import Store
-from regard.times import from_epoch, to_epoch
+from regard.store.deliveries import PacedDelivery
+from regard.times import Instant, from_epoch, to_epoch
 from regard.triggers.anniversary import contact_zone
 
 
@@ -53,61 +53,49 @@ def local_day(t: int, tz: ZoneInfo) -> tuple[int, int]:
     return _local_instant(day, 0, tz), _local_instant(day, 24, tz)
 
 
-def release_due(
-    conn: sqlite3.Connection | Store,
-    config: Config,
-    campaigns: Iterable[Campaign],
-    at: int | datetime,
-) -> int:
+def release_due(store: Store, config: Config, campaigns: Iterable[Campaign], at: Instant) -> int:
     """Hold back pending deliveries that are due (``not_before ≤ at``) but outside their
     window or over their campaign's daily limit; returns how many were deferred.
 
-    Called at the end of each tick and by dispatch before it claims. Idempotent: the
-    deliveries it lets through are again the ones it lets through a moment later.
+    Called at the end of each tick and by dispatch before it claims, in one transaction
+    (a savepoint of the tick's). Idempotent: the deliveries it lets through are again the
+    ones it lets through a moment later.
     """
-    conn = conn.conn if isinstance(conn, Store) else conn  # the tick passes its store
-    now = at if isinstance(at, int) else to_epoch(at)
     paced = {c.id: c for c in campaigns if c.window is not None or c.daily_limit > 0}
     if not paced:
         return 0
-    marks = ", ".join("?" for _ in paced)
-    rows = conn.execute(
-        f"""
-        SELECT d.id, d.campaign, d.contact_id, d.due_at, c.timezone,
-               coalesce(c.total_spent, 0) AS total_spent
-        FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
-        WHERE d.state = 'pending' AND d.campaign IN ({marks})
-          AND (d.not_before <= ? OR (d.not_before IS NULL AND d.due_at <= ?))
-        """,
-        [*paced, now, now],
-    ).fetchall()
-    deferred: list[tuple[int, str]] = []
-    limited: dict[tuple[str, str], list[sqlite3.Row]] = defaultdict(list)
-    for row in rows:
+    with store.write():
+        deferred = _deferrals(store, config, paced, at)
+        store.deliveries.defer(deferred)
+    return len(deferred)
+
+
+def _deferrals(
+    store: Store, config: Config, paced: dict[str, Campaign], at: Instant
+) -> list[tuple[str, Instant]]:
+    """(delivery id, when it may go) of each due delivery that has to wait."""
+    deferred: list[tuple[str, Instant]] = []
+    limited: dict[tuple[str, str], list[PacedDelivery]] = defaultdict(list)
+    for row in store.deliveries.due_paced(list(paced), at):
         campaign = paced[row["campaign"]]
         tz = contact_zone(row["timezone"], config.timezone)
-        opening = next_opening(campaign.window, now, tz)
-        if opening > now:
-            deferred.append((opening, row["id"]))
+        opening = next_opening(campaign.window, at, tz)
+        if opening > at:
+            deferred.append((row["id"], Instant(opening)))
         elif campaign.daily_limit > 0:
             limited[(campaign.id, tz.key)].append(row)
-    for (campaign_id, tz_name), group in limited.items():
+    days = {key: local_day(at, contact_zone(key[1], config.timezone)) for key in limited}
+    used = store.deliveries.used_in(
+        [
+            (campaign_id, Instant(start), Instant(end))
+            for (campaign_id, _), (start, end) in days.items()
+        ]
+    )
+    for ((campaign_id, tz_name), group), already in zip(limited.items(), used, strict=True):
         campaign = paced[campaign_id]
         tz = contact_zone(tz_name, config.timezone)
-        start, end = local_day(now, tz)
-        used = conn.execute(
-            """
-            SELECT count(*) FROM deliveries WHERE campaign = ?
-              AND ((state = 'sent' AND sent_at >= ? AND sent_at < ?) OR state = 'sending')
-            """,
-            (campaign_id, start, end),
-        ).fetchone()[0]
-        room = max(0, campaign.daily_limit - used)
+        room = max(0, campaign.daily_limit - already)
         group.sort(key=lambda r: (-r["total_spent"], r["due_at"], r["contact_id"], r["id"]))
-        tomorrow = next_opening(campaign.window, end, tz)
-        deferred.extend((tomorrow, row["id"]) for row in group[room:])
-    conn.executemany(
-        "UPDATE deliveries SET not_before = ?, updated_at = ? WHERE id = ?",
-        [(when, now, delivery_id) for when, delivery_id in deferred],
-    )
-    return len(deferred)
+        tomorrow = Instant(next_opening(campaign.window, days[(campaign_id, tz_name)][1], tz))
+        deferred.extend((row["id"], tomorrow) for row in group[room:])
+    return deferred

@@ -2,8 +2,9 @@
 
 The store is copied with SQLite's backup API into a temporary file; the real store is only
 read, and no provider is called: each replayed tick is the engine's own
-:func:`regard.engine.tick` followed by :func:`regard.delivery.dispatch` with
-``simulate=True``, which marks due deliveries sent (with their provider's ``cost``).
+:func:`regard.engine.tick` followed by :func:`regard.delivery.dispatch` through the real
+claims, with :mod:`regard.providers.simulated` standing in for every provider (each
+delivery is accepted at once, at its provider's ``cost``).
 
 Between two ticks, waiting deliveries are dispatched at the instant their window opens
 (or their next day under a daily limit begins), as a daemon ticking every few minutes
@@ -16,7 +17,6 @@ and count for caps, cooldowns and once-per-contact as they really did.
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -29,13 +29,15 @@ from regard.config import Config
 from regard.delivery import dispatch
 from regard.engine import release_due, tick
 from regard.errors import InputError
-from regard.report.counts import week_start_sql
+from regard.providers.simulated import simulated_provider
 from regard.report.text import money, table
-from regard.store import Store, open_store
-from regard.times import format_duration, from_epoch, iso, to_epoch
+from regard.store import Store, backtest, open_store
+from regard.times import Instant, format_duration, iso, to_epoch
 
 SAMPLE_SIZE = 5
 MAX_OPENINGS_PER_TICK = 500  # distinct instants at which waiting deliveries fall due
+# deliveries a simulated lane claims at a time: no rate to respect, no request to wait for
+SIMULATED_BATCH = 500
 
 
 def tick_times(start: datetime, end: datetime, every: timedelta) -> Iterator[datetime]:
@@ -53,19 +55,15 @@ def copy_store(source: Path, target: Path) -> None:
             f"{source}: no store yet, nothing to replay (import contacts and events first: "
             "regard import contacts FILE)"
         )
-    try:
-        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
-        src.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.OperationalError:  # a WAL store whose -shm cannot be created read-only
-        src = sqlite3.connect(str(source))
-    try:
-        dst = sqlite3.connect(str(target))
-        try:
-            src.backup(dst)
-        finally:
-            dst.close()
-    finally:
-        src.close()
+    backtest.copy_store(source, target)
+
+
+def _dispatch(store: Store, config: Config, at: Instant, loaded: list[Campaign]) -> None:
+    """Dispatch as a run would, every provider simulated: due deliveries are sent at ``at``."""
+    dispatch(
+        store, config, at, campaigns=loaded, provider_factory=simulated_provider,
+        batch=SIMULATED_BATCH,
+    )  # fmt: skip
 
 
 def simulate(
@@ -103,13 +101,15 @@ def simulate(
         copy_store(Path(store_path), scratch_path)
         store = open_store(scratch_path)
         try:
-            ids = [c.id for c in chosen]
-            _forget_replayed(store, ids, to_epoch(start))
+            store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
             ticks = 0
             for at in tick_times(start, end, every):
                 tick(store, config, chosen, at, kind="simulate")
-                dispatch(store, config, at, simulate=True, campaigns=loaded)
-                _dispatch_openings(store, config, chosen, loaded, at, min(at + every, end))
+                moment = to_epoch(at)
+                _dispatch(store, config, moment, loaded)
+                _dispatch_openings(
+                    store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
+                )
                 ticks += 1
             result = _summarise(store, chosen, to_epoch(start), to_epoch(end))
         finally:
@@ -145,37 +145,25 @@ def _dispatch_openings(
     config: Config,
     chosen: list[Campaign],
     loaded: list[Campaign],
-    after: datetime,
-    before: datetime,
+    after: Instant,
+    before: Instant,
 ) -> None:
     """Between two ticks, dispatch again whenever a waiting delivery's time comes (its
     window opens, its next day under a daily limit begins), as a daemon ticking every few
     minutes would; else with daily ticks at midnight a 9-to-6 window would never open."""
-    current, last = to_epoch(after), to_epoch(before)
+    current = after
     for _ in range(MAX_OPENINGS_PER_TICK):
-        row = store.conn.execute(
-            "SELECT min(not_before) FROM deliveries"
-            " WHERE state = 'pending' AND not_before > ? AND not_before < ?",
-            (current, last),
-        ).fetchone()
-        if row[0] is None:
+        opening = store.backtests.next_waiting(current, before)
+        if opening is None:
             return
-        current = row[0]
-        with store.write() as conn:
-            release_due(conn, config, chosen, current)  # windows and daily limits at that instant
-        dispatch(store, config, from_epoch(current), simulate=True, campaigns=loaded)
+        current = opening
+        release_due(store, config, chosen, current)  # windows and daily limits at that instant
+        _dispatch(store, config, current, loaded)
 
 
-def _forget_replayed(store: Store, ids: list[str], start: int) -> None:
-    with store.write() as conn:
-        conn.executemany(
-            "DELETE FROM deliveries WHERE campaign = ? AND created_at >= ?",
-            [(cid, start) for cid in ids],
-        )
-
-
-def _summarise(store: Store, chosen: list[Campaign], start: int, end: int) -> dict[str, Any]:
-    conn = store.conn
+def _summarise(
+    store: Store, chosen: list[Campaign], start: Instant, end: Instant
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for c in chosen:
         out[c.id] = {
@@ -189,17 +177,7 @@ def _summarise(store: Store, chosen: list[Campaign], start: int, end: int) -> di
             "sample": [],
             "weeks": {},
         }
-    rows = conn.execute(
-        f"""
-        SELECT campaign, {week_start_sql("created_at")} AS week, state,
-               coalesce(reason, 'unknown') AS reason, count(*) AS n,
-               sum(cost) AS cost
-        FROM deliveries WHERE created_at BETWEEN ? AND ?
-        GROUP BY campaign, week, state, reason ORDER BY week
-        """,
-        (start, end),
-    )
-    for row in rows:
+    for row in store.backtests.outcomes(start, end):
         entry = out.get(row["campaign"])
         if entry is None:
             continue
@@ -218,21 +196,7 @@ def _summarise(store: Store, chosen: list[Campaign], start: int, end: int) -> di
             if row["cost"] is not None:
                 bucket["cost"] = (bucket["cost"] or 0.0) + row["cost"]
     # a sample of recipients per campaign and per week: the first few sent in each
-    for r in conn.execute(
-        f"""
-        SELECT * FROM (
-            SELECT d.campaign, d.contact_id, d.occasion, d.sent_at,
-                   {week_start_sql("d.created_at")} AS week,
-                   trim(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')) AS name,
-                   row_number() OVER (
-                       PARTITION BY d.campaign, {week_start_sql("d.created_at")}
-                       ORDER BY d.sent_at, d.id) AS n
-            FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
-            WHERE d.state = 'sent' AND d.created_at BETWEEN ? AND ?
-        ) WHERE n <= ? ORDER BY campaign, sent_at, contact_id
-        """,
-        (start, end, SAMPLE_SIZE),
-    ):
+    for r in store.backtests.sample(start, end, SAMPLE_SIZE):
         entry = out.get(r["campaign"])
         if entry is None:
             continue

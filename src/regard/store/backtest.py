@@ -2,8 +2,119 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypedDict, cast
+
 from regard.store.area import Area
+from regard.times import Instant
+
+
+def copy_store(source: Path, target: Path) -> None:
+    """A consistent copy of the store file ``source`` into ``target`` through SQLite's
+    backup API, only reading ``source`` (a daemon may be writing it meanwhile)."""
+    try:
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        src.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:  # a WAL store whose -shm cannot be created read-only
+        src = sqlite3.connect(str(source))
+    try:
+        dst = sqlite3.connect(str(target))
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _week_start_sql(column: str) -> str:
+    """SQL for the Monday (YYYY-MM-DD, UTC) that starts the week of epoch ``column``.
+
+    The same expression as ``regard.report.counts.week_start_sql``: the simulation's weeks
+    are the report's weeks."""
+    return f"date({column}, 'unixepoch', 'weekday 0', '-6 days')"
+
+
+class OutcomeCount(TypedDict):
+    """Deliveries of one campaign decided in one week, in one state for one reason."""
+
+    campaign: str
+    week: str  # the Monday, YYYY-MM-DD
+    state: str
+    reason: str  # 'unknown' where none was recorded
+    n: int
+    cost: float | None  # their summed cost, where providers set one
+
+
+class SampleRecipient(TypedDict):
+    """One of the first deliveries sent for a campaign in a week."""
+
+    campaign: str
+    week: str
+    contact_id: str
+    name: str  # first and last name, as far as known
+    occasion: str
+    sent_at: int
 
 
 class Backtests(Area):
     """A backtest's scratch store: copied from the real one, replayed, summarised."""
+
+    def forget_replayed(self, campaigns: Sequence[str], start: Instant) -> None:
+        """Delete the deliveries of ``campaigns`` decided at or after ``start``, so the
+        replay decides them afresh. Only ever called on a scratch copy."""
+        with self.store.write() as conn:
+            conn.execute(
+                "DELETE FROM deliveries WHERE created_at >= :start "
+                "AND campaign IN (SELECT value FROM json_each(:campaigns))",
+                {"start": start, "campaigns": json.dumps(list(campaigns))},
+            )
+
+    def next_waiting(self, after: Instant, before: Instant) -> Instant | None:
+        """The earliest instant strictly between ``after`` and ``before`` at which a pending
+        delivery falls due (its window opens, its next day begins), or None."""
+        row = self.conn.execute(
+            "SELECT min(not_before) FROM deliveries"
+            " WHERE state = 'pending' AND not_before > ? AND not_before < ?",
+            (after, before),
+        ).fetchone()
+        return None if row[0] is None else Instant(row[0])
+
+    def outcomes(self, start: Instant, end: Instant) -> list[OutcomeCount]:
+        """Deliveries decided in ``[start, end]`` counted by campaign, week, state and
+        reason, weeks in order."""
+        rows = self.conn.execute(
+            f"""
+            SELECT campaign, {_week_start_sql("created_at")} AS week, state,
+                   coalesce(reason, 'unknown') AS reason, count(*) AS n,
+                   sum(cost) AS cost
+            FROM deliveries WHERE created_at BETWEEN ? AND ?
+            GROUP BY campaign, week, state, reason ORDER BY week
+            """,
+            (start, end),
+        )
+        return [cast(OutcomeCount, dict(r)) for r in rows]
+
+    def sample(self, start: Instant, end: Instant, size: int) -> list[SampleRecipient]:
+        """The first ``size`` deliveries sent per campaign and week among those decided in
+        ``[start, end]``, by campaign, then in the order they were sent."""
+        rows = self.conn.execute(
+            f"""
+            SELECT campaign, week, contact_id, name, occasion, sent_at FROM (
+                SELECT d.campaign, d.contact_id, d.occasion, d.sent_at,
+                       {_week_start_sql("d.created_at")} AS week,
+                       trim(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, ''))
+                           AS name,
+                       row_number() OVER (
+                           PARTITION BY d.campaign, {_week_start_sql("d.created_at")}
+                           ORDER BY d.sent_at, d.id) AS n
+                FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
+                WHERE d.state = 'sent' AND d.created_at BETWEEN ? AND ?
+            ) WHERE n <= ? ORDER BY campaign, sent_at, contact_id
+            """,
+            (start, end, size),
+        )
+        return [cast(SampleRecipient, dict(r)) for r in rows]

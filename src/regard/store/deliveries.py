@@ -1,9 +1,509 @@
-"""Deliveries: the tick's decisions, caps, claims and outcomes, pacing, listings."""
+"""Deliveries: claims and their outcomes, pacing, changes by hand, listings.
+
+A claim is one ``BEGIN IMMEDIATE`` transaction that turns a small batch of due deliveries
+into ``sending`` under a run's name (``lease_owner``) until ``lease_until``. SQLite lets
+one writer in at a time, so two processes can never claim the same row: whoever comes
+second no longer finds it due. A claim that outlives its lease (its process was killed)
+is taken up again by the next dispatch, with the same delivery id and so the same
+Idempotency-Key. Outcomes are recorded only by the claim's owner, and only while it still
+holds the row.
+
+Every state change goes through :func:`regard.store.lifecycle.move`, which also writes
+the ``delivery_log`` lines; the other columns a change touches (attempts, ``not_before``)
+are set in the same transaction.
+"""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypedDict, cast
+
 from regard.store.area import Area
+from regard.store.lifecycle import DeliveryState, move
+from regard.times import Instant, iso, now_instant
+
+_PENDING, _SENDING, _SENT = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SENT
+_DEAD, _SKIPPED, _CANCELLED = DeliveryState.DEAD, DeliveryState.SKIPPED, DeliveryState.CANCELLED
+
+# a pending delivery is due when its next attempt time (or, before any attempt, the
+# occasion's due time) has come
+_DUE_PENDING = "state = 'pending' AND coalesce(not_before, due_at) <= :at"
+# a claim is taken up again when its lease has ended, or at once when its run is gone
+_EXPIRED_CLAIM = (
+    "state = 'sending' AND (lease_until < :now"
+    " OR lease_owner IN (SELECT value FROM json_each(:gone)))"
+)
+# The unsubscribe rule at send time: the contact (for this channel or all) or the address
+# has a suppression; ``d`` = deliveries. The address matches as the tick matches it: as
+# written, lower-cased, or hashed (a forgotten contact's suppression).
+_UNSUBSCRIBED = """(
+    EXISTS (SELECT 1 FROM suppressions s
+            WHERE s.contact_id = d.contact_id AND s.channel IN (d.channel, '*'))
+    OR EXISTS (SELECT 1 FROM suppressions s
+               WHERE s.channel IN (d.channel, '*')
+                 AND json_type(d.message, '$.to') = 'text'
+                 AND s.address IN (json_extract(d.message, '$.to'),
+                                   lower(json_extract(d.message, '$.to')),
+                                   address_hash(json_extract(d.message, '$.to'))))
+)"""
+_CLAIM_COLUMNS = (
+    "id, campaign, contact_id, occasion, channel, provider, message, created_at,"
+    " attempts AS attempt"
+)
+_IDS = "id IN (SELECT value FROM json_each(:ids))"
+
+RECORD_FIELDS = (
+    "delivery_id", "campaign", "contact_id", "occasion", "channel",
+    "to", "subject", "text", "html", "card", "created_at",
+)  # fmt: skip
+MESSAGE_FIELDS = ("to", "subject", "text", "html", "card")
+
+
+class DeliveryRecord(TypedDict):
+    """The delivery record of the contract: what providers receive, the outbox holds and
+    webhooks post. A part the message does not have is None, never invented."""
+
+    delivery_id: str
+    campaign: str
+    contact_id: str
+    occasion: str
+    channel: str
+    to: str | dict[str, Any] | None  # an address; for a card, the postal address
+    subject: str | None
+    text: str | None
+    html: str | None
+    card: dict[str, Any] | None  # a card's design, font and sender
+    created_at: str  # UTC ISO 8601
+
+
+def delivery_record(row: sqlite3.Row | Mapping[str, Any]) -> DeliveryRecord:
+    """A ``deliveries`` row (``id``, ``campaign``, ``contact_id``, ``occasion``,
+    ``channel``, ``message``, ``created_at``) → the delivery record of the contract.
+
+    ``message`` holds the part rendered at enqueue (``{to, subject, text, html, card}``);
+    the record is that plus the row's ids. Raises ValueError when ``message`` is not a
+    JSON object.
+    """
+    message = json.loads(row["message"] or "{}")
+    if not isinstance(message, dict):
+        raise ValueError(f"delivery {row['id']}: message is not a JSON object")
+    return DeliveryRecord(
+        delivery_id=row["id"],
+        campaign=row["campaign"],
+        contact_id=row["contact_id"],
+        occasion=row["occasion"],
+        channel=row["channel"],
+        to=message.get("to"),
+        subject=message.get("subject"),
+        text=message.get("text"),
+        html=message.get("html"),
+        card=message.get("card"),
+        created_at=iso(int(row["created_at"])) or "",
+    )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claimed delivery: what dispatch needs to send it and to record the outcome."""
+
+    id: str
+    campaign: str
+    contact_id: str
+    occasion: str
+    channel: str
+    provider: str
+    message: str | None  # the stored message, JSON
+    created_at: int
+    attempt: int  # the number of this attempt (1 = the first)
+    reclaimed: bool  # taken over from an expired claim (a crashed or stuck run)
+
+    def record(self) -> DeliveryRecord:
+        """The delivery record to send. Raises ValueError for a broken stored message."""
+        return delivery_record(
+            {
+                "id": self.id,
+                "campaign": self.campaign,
+                "contact_id": self.contact_id,
+                "occasion": self.occasion,
+                "channel": self.channel,
+                "message": self.message,
+                "created_at": self.created_at,
+            }
+        )
+
+
+class DueDelivery(TypedDict):
+    """A delivery a dispatch would send now (what ``run --dry-run`` lists)."""
+
+    id: str
+    campaign: str
+    contact_id: str
+    occasion: str
+    channel: str
+    provider: str
+    due_at: int
+    attempts: int
+
+
+class DeliveryRow(TypedDict):
+    """A delivery as stored, without its message (personal: it stays in the store)."""
+
+    id: str
+    campaign: str
+    contact_id: str
+    occasion: str
+    state: str
+    reason: str | None
+    channel: str
+    provider: str
+    due_at: int
+    created_at: int
+    sent_at: int | None
+    not_before: int | None
+    attempts: int
+    last_error: str | None
+    provider_message_id: str | None
+
+
+class PacedDelivery(TypedDict):
+    """A due pending delivery of a campaign with a window or a daily limit, with what the
+    pacing needs of its contact."""
+
+    id: str
+    campaign: str
+    contact_id: str
+    due_at: int
+    timezone: str | None  # the contact's own zone, if it has one
+    total_spent: float
 
 
 class Deliveries(Area):
     """The ``deliveries`` table; every state change goes through :mod:`regard.store.lifecycle`."""
+
+    # -- dispatch: what is due, claims, outcomes -------------------------------------------
+
+    def claim_holders(self) -> list[str]:
+        """The runs (``lease_owner``) that hold claims now, each once."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT lease_owner FROM deliveries WHERE state = 'sending'"
+        )
+        return [str(r[0]) for r in rows if r[0]]
+
+    def due_providers(self, at: Instant, now: Instant, gone: Sequence[str] = ()) -> list[str]:
+        """The providers that have deliveries due at ``at``, or claims to take up (lease
+        ended before ``now``, or held by a run that is ``gone``), sorted by name."""
+        rows = self.conn.execute(
+            f"SELECT DISTINCT provider FROM deliveries "
+            f"WHERE ({_DUE_PENDING}) OR ({_EXPIRED_CLAIM})",
+            {"at": at, "now": now, "gone": json.dumps(list(gone))},
+        )
+        return sorted(str(r[0]) for r in rows)
+
+    def due(self, at: Instant, now: Instant, gone: Sequence[str] = ()) -> list[DueDelivery]:
+        """What a dispatch at ``at`` would send: due, or a claim to take up, and not
+        unsubscribed since the tick; by provider, then in the order they would be claimed."""
+        rows = self.conn.execute(
+            f"""
+            SELECT id, campaign, contact_id, occasion, channel, provider, due_at, attempts
+            FROM deliveries d
+            WHERE (({_DUE_PENDING}) OR ({_EXPIRED_CLAIM})) AND NOT {_UNSUBSCRIBED}
+            ORDER BY provider, priority DESC, coalesce(not_before, due_at), id
+            """,
+            {"at": at, "now": now, "gone": json.dumps(list(gone))},
+        )
+        return [cast(DueDelivery, dict(r)) for r in rows]
+
+    def waiting(self, at: Instant) -> int:
+        """Pending deliveries due after ``at`` (a window, a daily limit, a next attempt)."""
+        row = self.conn.execute(
+            "SELECT count(*) FROM deliveries "
+            "WHERE state = 'pending' AND coalesce(not_before, due_at) > ?",
+            (at,),
+        ).fetchone()
+        return int(row[0])
+
+    def skip_unsubscribed(self, at: Instant) -> int:
+        """Due deliveries whose contact (for that channel, or for all) or address has been
+        unsubscribed since the tick decided: ``skipped`` with reason ``unsubscribed``, never
+        sent. Returns how many were skipped."""
+        with self.store.write() as conn:
+            ids = [
+                str(r[0])
+                for r in conn.execute(
+                    f"SELECT id FROM deliveries d WHERE {_DUE_PENDING} AND {_UNSUBSCRIBED}",
+                    {"at": at},
+                )
+            ]
+            moved = move(
+                conn, ids, _PENDING, _SKIPPED, at=at, now=now_instant(),
+                detail="unsubscribed before it was sent", reason="unsubscribed",
+            )  # fmt: skip
+        return len(moved)
+
+    def claim(
+        self,
+        *,
+        provider: str,
+        owner: str,
+        at: Instant,
+        now: Instant,
+        lease_seconds: int,
+        limit: int,
+        gone: Sequence[str] = (),
+    ) -> list[Claim]:
+        """Claim up to ``limit`` due deliveries of ``provider`` for ``owner``, atomically.
+
+        Higher campaign priority and earlier due time are claimed first. Claims whose lease
+        ended before ``now``, or whose run is ``gone``, are taken up too. The lease lasts
+        ``lease_seconds`` from ``now``. Each claim counts as an attempt (a crashed attempt
+        may have reached the provider, so it counts too).
+        """
+        params = {
+            "provider": provider, "at": at, "now": now, "limit": limit,
+            "gone": json.dumps(list(gone)),
+        }  # fmt: skip
+        # a first look without the write lock: when nothing is due, nobody is kept waiting
+        if not self._claimable(params):
+            return []
+        with self.store.write() as conn:
+            found = self._claimable(params)  # again, now that no one else can claim
+            if not found:
+                return []
+            order = [str(r["id"]) for r in found]
+            reclaimed = {r["id"] for r in found if r["state"] == _SENDING}
+            detail = {}
+            for r in found:
+                if r["state"] != _SENDING:
+                    detail[r["id"]] = f"claimed by {owner}"
+                elif r["lease_owner"] in gone:
+                    detail[r["id"]] = f"claim of a run that is gone; taken up again by {owner}"
+                else:
+                    detail[r["id"]] = f"claim expired; taken up again by {owner}"
+            moved = move(
+                conn, order, (_PENDING, _SENDING), _SENDING, at=at, now=now, detail=detail,
+                values={"lease_owner": owner, "lease_until": now + lease_seconds},
+            )  # fmt: skip
+            rows = conn.execute(
+                f"UPDATE deliveries SET attempts = attempts + 1 WHERE {_IDS} "
+                f"RETURNING {_CLAIM_COLUMNS}",
+                {"ids": json.dumps(moved)},
+            ).fetchall()
+        return [Claim(**dict(r), reclaimed=r["id"] in reclaimed) for r in rows]
+
+    def _claimable(self, params: Mapping[str, object]) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            f"""
+            SELECT id, state, lease_owner FROM deliveries
+            WHERE provider = :provider AND (({_DUE_PENDING}) OR ({_EXPIRED_CLAIM}))
+            ORDER BY priority DESC, coalesce(not_before, due_at), id
+            LIMIT :limit
+            """,
+            params,
+        ).fetchall()
+
+    def release(self, ids: Sequence[str], *, owner: str, at: Instant) -> int:
+        """Give claims of ``owner`` back unsent (a stopping run): pending again, the attempt
+        not counted. A claim another run took over is left alone. Returns how many."""
+        if not ids:
+            return 0
+        with self.store.write() as conn:
+            moved = move(
+                conn, ids, _SENDING, _PENDING, at=at, now=now_instant(), owner=owner,
+                detail="released unsent: the run was stopped",
+                values={"lease_owner": None, "lease_until": None},
+            )  # fmt: skip
+            conn.execute(
+                f"UPDATE deliveries SET attempts = max(attempts - 1, 0) WHERE {_IDS}",
+                {"ids": json.dumps(moved)},
+            )
+        return len(moved)
+
+    def record_sent(
+        self,
+        claims: Sequence[Claim],
+        *,
+        owner: str,
+        at: Instant,
+        now: Instant,
+        message_id: str | None,
+        cost: Decimal | None,
+        detail: Mapping[str, str],
+    ) -> list[str]:
+        """The provider accepted ``claims`` at ``at``: ``sent``, each with ``message_id``
+        and ``cost``, ``detail`` (by id) in its log. Returns the ids recorded: not those
+        ``owner`` no longer holds (another run took them over)."""
+        with self.store.write() as conn:
+            return move(
+                conn, [c.id for c in claims], _SENDING, _SENT, at=at, now=now, owner=owner,
+                detail=detail,
+                values={
+                    "sent_at": at,
+                    "provider_message_id": message_id,
+                    "cost": float(cost) if cost is not None else None,
+                    "lease_owner": None,
+                    "lease_until": None,
+                },
+            )  # fmt: skip
+
+    def record_retry_later(
+        self,
+        claim: Claim,
+        *,
+        owner: str,
+        at: Instant,
+        now: Instant,
+        not_before: Instant,
+        error: str,
+        detail: str,
+    ) -> bool:
+        """A passing failure: pending again, due at ``not_before``, ``error`` kept as the
+        last error. False when ``owner`` no longer holds the claim."""
+        with self.store.write() as conn:
+            moved = move(
+                conn, [claim.id], _SENDING, _PENDING, at=at, now=now, owner=owner, detail=detail,
+                values={
+                    "not_before": not_before,
+                    "last_error": error,
+                    "lease_owner": None,
+                    "lease_until": None,
+                },
+            )  # fmt: skip
+        return bool(moved)
+
+    def record_dead(
+        self,
+        claim: Claim,
+        *,
+        owner: str,
+        at: Instant,
+        now: Instant,
+        reason: str,
+        error: str,
+        detail: str,
+        unsubscribe: str | None = None,
+    ) -> bool:
+        """A permanent failure: ``dead`` with ``reason``, ``error`` kept as the last error.
+        With ``unsubscribe`` (the provider says this address must not be used again) a
+        suppression of it is recorded for the contact and channel, in the same transaction.
+        False when ``owner`` no longer holds the claim (nothing is recorded then)."""
+        with self.store.write() as conn:
+            moved = move(
+                conn, [claim.id], _SENDING, _DEAD, at=at, now=now, owner=owner, detail=detail,
+                reason=reason,
+                values={"last_error": error, "lease_owner": None, "lease_until": None},
+            )  # fmt: skip
+            if moved and unsubscribe:
+                conn.execute(
+                    "INSERT INTO suppressions (contact_id, channel, address, reason, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        claim.contact_id,
+                        claim.channel,
+                        unsubscribe,
+                        f"provider {claim.provider}: {reason}",
+                        at,
+                    ),
+                )
+        return bool(moved)
+
+    # -- pacing: windows and daily limits ---------------------------------------------------
+
+    def due_paced(self, campaigns: Collection[str], at: Instant) -> list[PacedDelivery]:
+        """Pending deliveries of ``campaigns`` that are due at ``at``, with their contact's
+        time zone and total spent (a daily limit lets the best customers go first)."""
+        if not campaigns:
+            return []
+        rows = self.conn.execute(
+            """
+            SELECT d.id, d.campaign, d.contact_id, d.due_at, c.timezone,
+                   coalesce(c.total_spent, 0) AS total_spent
+            FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
+            WHERE d.state = 'pending' AND d.campaign IN (SELECT value FROM json_each(:campaigns))
+              AND (d.not_before <= :at OR (d.not_before IS NULL AND d.due_at <= :at))
+            """,
+            {"campaigns": json.dumps(list(campaigns)), "at": at},
+        )
+        return [cast(PacedDelivery, dict(r)) for r in rows]
+
+    def used_in(self, spans: Sequence[tuple[str, Instant, Instant]]) -> list[int]:
+        """For each ``(campaign, start, end)``: how many of the campaign's deliveries were
+        sent in ``[start, end)``, plus those being sent now (they will count that day)."""
+        if not spans:
+            return []
+        rows = self.conn.execute(
+            """
+            SELECT (SELECT count(*) FROM deliveries
+                    WHERE campaign = json_extract(span.value, '$[0]')
+                      AND ((state = 'sent' AND sent_at >= json_extract(span.value, '$[1]')
+                                           AND sent_at < json_extract(span.value, '$[2]'))
+                           OR state = 'sending'))
+            FROM json_each(:spans) AS span ORDER BY span.key
+            """,
+            {"spans": json.dumps([list(s) for s in spans])},
+        )
+        return [int(r[0]) for r in rows]
+
+    def defer(self, until: Sequence[tuple[str, Instant]]) -> None:
+        """Hold pending deliveries back: each ``(id, instant)`` is not sent before it."""
+        with self.store.write() as conn:
+            now = now_instant()
+            conn.executemany(
+                "UPDATE deliveries SET not_before = ?, updated_at = ? WHERE id = ?",
+                [(when, now, delivery_id) for delivery_id, when in until],
+            )
+
+    # -- by hand: listing, retrying, cancelling ---------------------------------------------
+
+    def listing(
+        self,
+        *,
+        state: str | None = None,
+        campaign: str | None = None,
+        contact: str | None = None,
+    ) -> list[DeliveryRow]:
+        """Deliveries matching every given filter, oldest first (created, due, id)."""
+        where, params = [], []
+        for column, value in (("state", state), ("campaign", campaign), ("contact_id", contact)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = (
+            "SELECT id, campaign, contact_id, occasion, state, reason, channel, provider, "
+            "due_at, created_at, sent_at, not_before, attempts, last_error, "
+            "provider_message_id FROM deliveries"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at, due_at, id"
+        return [cast(DeliveryRow, dict(r)) for r in self.conn.execute(sql, params)]
+
+    def states(self, ids: Collection[str]) -> dict[str, str]:
+        """Delivery id → state, for those of ``ids`` that exist."""
+        rows = self.conn.execute(
+            f"SELECT id, state FROM deliveries WHERE {_IDS}", {"ids": json.dumps(list(ids))}
+        )
+        return {str(r["id"]): str(r["state"]) for r in rows}
+
+    def retry_by_hand(self, ids: Collection[str], *, at: Instant) -> list[str]:
+        """Dead deliveries among ``ids`` back to ``pending``, due again at the occasion's
+        own due time, attempts counted from zero; returns those that moved."""
+        with self.store.write() as conn:
+            moved = move(
+                conn, ids, _DEAD, _PENDING, at=at, now=at, detail="retried by hand",
+                values={"attempts": 0},
+            )  # fmt: skip
+            conn.execute(
+                f"UPDATE deliveries SET not_before = due_at WHERE {_IDS}",
+                {"ids": json.dumps(moved)},
+            )
+        return moved
+
+    def cancel_by_hand(self, ids: Collection[str], *, at: Instant) -> list[str]:
+        """Pending deliveries among ``ids`` to ``cancelled``: never sent; returns those
+        that moved."""
+        with self.store.write() as conn:
+            return move(conn, ids, _PENDING, _CANCELLED, at=at, now=at, detail="cancelled by hand")
