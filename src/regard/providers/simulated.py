@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from regard.channels import CHANNELS, ProviderTable
+from regard.channels import CHANNELS
+from regard.config import ProviderTable
 from regard.providers.base import Outcome, Provider, Sent
 
 if TYPE_CHECKING:
