@@ -36,7 +36,8 @@ def deliveries(
         return
     from regard.delivery import list_deliveries  # lazy: only this command loads the delivery code
 
-    app: App = ctx.find_object(App)
+    app = ctx.find_object(App)
+    assert app is not None  # the root group makes it before any command runs
     rows = list_deliveries(app.store, state=state, campaign=campaign, contact=contact)
     if as_json:
         echo_json(rows)

@@ -64,9 +64,10 @@ def summary_lines(result: RunResult) -> list[str]:
         lines.append(
             f"would dispatch {len(result.due)} deliveries (dry run: nothing written or sent)"
         )
-        for d in result.due:
+        for due in result.due:
             lines.append(
-                f"  {d['delivery_id']}  {d['campaign']}  {d['contact_id']}  via {d['provider']}"
+                f"  {due['delivery_id']}  {due['campaign']}  {due['contact_id']}  "
+                f"via {due['provider']}"
             )
         return lines
     d = result.dispatch
