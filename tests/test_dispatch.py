@@ -435,3 +435,24 @@ def test_an_address_unsubscribed_after_the_tick_matches_as_the_tick_would(
     assert result.unsubscribed == 2
     assert Scripted.calls == ["c3"]
     assert states(store) == {upper: "skipped", hashed: "skipped", other_channel: "sent"}
+
+
+def test_an_address_with_umlauts_matches_whatever_its_case(tmp_path: Path, store: Store) -> None:
+    """Dispatch folds an address as the tick does, beyond ASCII: a suppression of
+    ``jörg@example.org`` stops a message to ``JÖRG@Example.org``."""
+    config = make_config(tmp_path)
+    (umlauts,) = add_pending(store, ["c1"], provider="scripted", due_at=to_epoch(AT))
+    with store.write() as conn:
+        conn.execute(
+            "UPDATE deliveries SET message = json_set(message, '$.to', 'JÖRG@Example.org')"
+            " WHERE id = ?",
+            (umlauts,),
+        )
+        conn.execute(
+            "INSERT INTO suppressions (contact_id, channel, address, reason, created_at) "
+            "VALUES (NULL, 'email', 'jörg@example.org', 'unsubscribed', 0)"
+        )
+    result = dispatch(store, config, to_epoch(AT))
+    assert result.unsubscribed == 1
+    assert Scripted.calls == []
+    assert states(store) == {umlauts: "skipped"}

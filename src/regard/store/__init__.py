@@ -87,6 +87,8 @@ class Store:
         )
         conn.row_factory = sqlite3.Row
         conn.create_function("address_hash", 1, _sql_address_hash, deterministic=True)
+        # SQLite's lower() folds ASCII only; addresses are compared folded as Python folds them
+        conn.create_function("lower_address", 1, _sql_lower_address, deterministic=True)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -217,6 +219,10 @@ def _reason(exc: sqlite3.Error) -> str:
 
 def _sql_address_hash(address: object) -> str | None:
     return address_hash(address) if isinstance(address, str) else None
+
+
+def _sql_lower_address(address: object) -> str | None:
+    return address.lower() if isinstance(address, str) else None
 
 
 def open_store(path: str | Path) -> Store:

@@ -8,8 +8,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from regard.store.area import Area, address_hash
+from regard.store.area import Area
 from regard.store.lifecycle import DeliveryState, NewDelivery, create
+from regard.store.suppressions import unsubscribed_sql
 from regard.times import Instant
 
 # when a delivery counts against caps and cooldowns: its send time if sent; for one in
@@ -53,27 +54,17 @@ class Decisions(Area):
         lower-cased, or hashed (the suppression of a contact forgotten since), the rule
         dispatch applies to the message's ``to`` before it sends.
         """
-        asked = [
-            [contact_id, address]
-            + ([address.lower(), address_hash(address)] if address is not None else [None, None])
-            for contact_id, address in recipients
-        ]
+        asked = [[contact_id, address] for contact_id, address in recipients]
         if not asked:
             return set()
         rows = self.conn.execute(
-            """
-            WITH asked (contact_id, address, lowered, hashed) AS (
-                SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-                       json_extract(value, '$[2]'), json_extract(value, '$[3]')
+            f"""
+            WITH asked (contact_id, address) AS (
+                SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
                 FROM json_each(:asked)
             )
             SELECT a.contact_id FROM asked a
-            WHERE EXISTS (SELECT 1 FROM suppressions s
-                          WHERE s.contact_id = a.contact_id AND s.channel IN (:channel, '*'))
-               OR (a.address IS NOT NULL
-                   AND EXISTS (SELECT 1 FROM suppressions s
-                               WHERE s.address IN (a.address, a.lowered, a.hashed)
-                                 AND s.channel IN (:channel, '*')))
+            WHERE {unsubscribed_sql("a.contact_id", ":channel", "a.address")}
             """,
             {"asked": json.dumps(asked), "channel": channel},
         )

@@ -24,6 +24,7 @@ from typing import Any, TypedDict, cast
 
 from regard.store.area import Area
 from regard.store.lifecycle import DeliveryState, move
+from regard.store.suppressions import unsubscribed_sql
 from regard.times import Instant, iso, now_instant
 
 _PENDING, _SENDING, _SENT = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SENT
@@ -37,19 +38,12 @@ _EXPIRED_CLAIM = (
     "state = 'sending' AND (lease_until < :now"
     " OR lease_owner IN (SELECT value FROM json_each(:gone)))"
 )
-# The unsubscribe rule at send time: the contact (for this channel or all) or the address
-# has a suppression; ``d`` = deliveries. The address matches as the tick matches it: as
-# written, lower-cased, or hashed (a forgotten contact's suppression).
-_UNSUBSCRIBED = """(
-    EXISTS (SELECT 1 FROM suppressions s
-            WHERE s.contact_id = d.contact_id AND s.channel IN (d.channel, '*'))
-    OR EXISTS (SELECT 1 FROM suppressions s
-               WHERE s.channel IN (d.channel, '*')
-                 AND json_type(d.message, '$.to') = 'text'
-                 AND s.address IN (json_extract(d.message, '$.to'),
-                                   lower(json_extract(d.message, '$.to')),
-                                   address_hash(json_extract(d.message, '$.to'))))
-)"""
+# the unsubscribe rule at send time, on the message's ``to`` when it is an address
+_UNSUBSCRIBED = unsubscribed_sql(
+    "d.contact_id",
+    "d.channel",
+    "(CASE WHEN json_type(d.message, '$.to') = 'text' THEN json_extract(d.message, '$.to') END)",
+)
 _CLAIM_COLUMNS = (
     "id, campaign, contact_id, occasion, channel, provider, message, created_at,"
     " attempts AS attempt"

@@ -65,3 +65,19 @@ class Suppressions(Area):
             Suppression(channel=r[0], address=r[1], reason=r[2], created_at=Instant(r[3]))
             for r in rows
         ]
+
+
+def unsubscribed_sql(contact: str, channel: str, address: str) -> str:
+    """The one unsubscribe rule, as an SQL condition over three SQL expressions: true when
+    a suppression on ``channel`` or on every channel (``'*'``) names the contact, or names
+    its ``address`` (NULL for none) as written, lower-cased or hashed (the suppression of a
+    contact forgotten since). The tick asks it of the contacts it decides for, dispatch of
+    each delivery's ``to`` before it sends."""
+    return f"""(
+        EXISTS (SELECT 1 FROM suppressions s
+                WHERE s.contact_id = {contact} AND s.channel IN ({channel}, '*'))
+        OR ({address} IS NOT NULL AND EXISTS (
+            SELECT 1 FROM suppressions s
+            WHERE s.channel IN ({channel}, '*')
+              AND s.address IN ({address}, lower_address({address}), address_hash({address}))))
+    )"""
