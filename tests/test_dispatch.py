@@ -369,6 +369,25 @@ def test_requests_go_on_while_the_store_waits_for_a_lock(tmp_path: Path, store: 
     assert LockProbe.events["second done"] < LockProbe.events["released"]
 
 
+def test_a_store_that_cannot_record_stops_the_dispatch_with_its_error(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from regard.delivery import claims
+
+    config = make_config(tmp_path, concurrency=2)
+    add_pending(store, [f"c{i}" for i in range(20)], provider="scripted", due_at=to_epoch(AT))
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(claims, "record_outcomes", broken)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        dispatch(store, config, to_epoch(AT))
+    assert len(Scripted.calls) < 20  # no new claims once recording failed
+
+
 def test_backoff_doubles_with_jitter_and_is_capped() -> None:
     from regard.delivery.backoff import retry_delay
 

@@ -11,7 +11,8 @@ The lanes never wait on SQLite themselves: every claim, outcome and release runs
 worker thread of the dispatch, so the event loop keeps serving HTTP while the store waits
 for another process's lock, and the connection's transactions stay one after the other.
 Outcomes that come in while that thread is busy are recorded together, in one transaction,
-as soon as it is free; each worker goes on only once its own outcome is recorded.
+as soon as it is free; the worker goes on sending meanwhile, and the dispatch ends only once
+every outcome is recorded.
 """
 
 from __future__ import annotations
@@ -134,9 +135,9 @@ def dispatch(
     result.unsubscribed = store.deliveries.skip_unsubscribed(at)
     run = _Dispatch(
         store, config, at, owner or default_owner(), stop or threading.Event(),
-        provider_factory or configured_provider, batch,
+        provider_factory or configured_provider, batch, result,
     )  # fmt: skip
-    run.all_lanes(result)
+    run.all_lanes()
     result.duration = time.monotonic() - started
     return result
 
@@ -158,6 +159,7 @@ class _Dispatch:
         stop: threading.Event,
         factory: ProviderFactory,
         batch: int | None,
+        result: DispatchResult,
     ) -> None:
         self.store = store
         self.config = config
@@ -168,10 +170,12 @@ class _Dispatch:
         self.factory = factory
         self.batch = batch
         self.gone: list[str] = []  # owners of claims whose run has ended
+        self.result = result
         self.db: ThreadPoolExecutor | None = None  # the one thread that talks to the store
         self.outcomes = _Outcomes(self)
 
-    def all_lanes(self, result: DispatchResult) -> None:
+    def all_lanes(self) -> None:
+        result = self.result
         self.gone = claims.abandoned(self.store)
         names = self.store.deliveries.due_providers(self.at, now_instant(), self.gone)
         lanes: list[_Lane] = []
@@ -190,7 +194,7 @@ class _Dispatch:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="regard-store") as db:
             self.db = db
             try:
-                asyncio.run(self._run(lanes, result))
+                asyncio.run(self._run(lanes))
             finally:
                 self.db = None
 
@@ -201,7 +205,7 @@ class _Dispatch:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.db, functools.partial(fn, *args, **kwargs))
 
-    async def _run(self, lanes: list[_Lane], result: DispatchResult) -> None:
+    async def _run(self, lanes: list[_Lane]) -> None:
         concurrency = self.settings.concurrency
         limits = httpx.Limits(
             max_connections=concurrency * len(lanes), max_keepalive_connections=concurrency
@@ -211,12 +215,15 @@ class _Dispatch:
             timeout=timeout, limits=limits, verify=tls_context()
         ) as client:
             try:
-                await asyncio.gather(*(self._lane(lane, client, result) for lane in lanes))
+                await asyncio.gather(*(self._lane(lane, client) for lane in lanes))
             finally:
+                # what was sent is recorded, whatever stopped the lanes
+                await self.outcomes.drain()
                 for lane in lanes:
                     await lane.provider.aclose()
 
-    async def _lane(self, lane: _Lane, client: httpx.AsyncClient, result: DispatchResult) -> None:
+    async def _lane(self, lane: _Lane, client: httpx.AsyncClient) -> None:
+        result = self.result
         concurrency = self.settings.concurrency
         lease = int(self.settings.lease.total_seconds())
         batch = self.batch or concurrency
@@ -232,6 +239,7 @@ class _Dispatch:
         async def next_claim() -> Claim | None:
             nonlocal exhausted
             async with claiming:
+                self.outcomes.check()
                 if self.stop.is_set():
                     return None
                 if not ready and not exhausted:
@@ -259,7 +267,7 @@ class _Dispatch:
                 if claimed is None:
                     return
                 outcome = await self._attempt(lane.provider, claimed, client)
-                await self._record(lane.provider, claimed, outcome, result)
+                self.outcomes.record(claims.Attempt(claimed, outcome, lane.provider.table.cost))
 
         try:
             await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -285,11 +293,56 @@ class _Dispatch:
             log.warning("delivery %s: unexpected %s", claimed.id, type(exc).__name__)
             return Retry(f"unexpected error: {type(exc).__name__}")
 
-    async def _record(
-        self, provider: Provider, claimed: Claim, outcome: Outcome, result: DispatchResult
-    ) -> None:
-        """Record the outcome (the log line of the change is the lifecycle's)."""
-        state = await self.outcomes.record(claims.Attempt(claimed, outcome, provider.table.cost))
+
+class _Outcomes:
+    """Outcomes go to the store as soon as its thread is free; those that come in while it
+    records others wait and then go together, in one transaction (a group commit). The
+    worker that sent one goes on with its next delivery meanwhile."""
+
+    def __init__(self, run: _Dispatch) -> None:
+        self.run = run
+        self.waiting: list[claims.Attempt] = []
+        self.flushing: asyncio.Task[None] | None = None
+        self.error: Exception | None = None  # the store failed to record some
+
+    def record(self, attempt: claims.Attempt) -> None:
+        """Record ``attempt``'s outcome as soon as the store thread is free."""
+        self.waiting.append(attempt)
+        if self.flushing is None:
+            self.flushing = asyncio.get_running_loop().create_task(self._flush())
+
+    def check(self) -> None:
+        """Raise the store's error, if recording failed: no new claims then."""
+        if self.error is not None:
+            raise self.error
+
+    async def drain(self) -> None:
+        """Wait until every outcome given so far is recorded; raise the store's error."""
+        while self.flushing is not None:
+            await asyncio.shield(self.flushing)
+        self.check()
+
+    async def _flush(self) -> None:
+        run = self.run
+        try:
+            while self.waiting and self.error is None:
+                batch, self.waiting = self.waiting, []
+                try:
+                    states = await run._in_store(
+                        claims.record_outcomes, run.store, batch,
+                        owner=run.owner, at=run.at, now=now_instant(), settings=run.settings,
+                    )  # fmt: skip
+                except Exception as exc:  # left sending: a later run takes them up
+                    self.error = exc
+                    return
+                for attempt, state in zip(batch, states, strict=True):
+                    self._count(attempt, state)
+                await asyncio.sleep(0)  # let the workers just woken add theirs
+        finally:
+            self.flushing = None
+
+    def _count(self, attempt: claims.Attempt, state: str | None) -> None:
+        result, outcome = self.run.result, attempt.outcome
         if isinstance(outcome, Sent):
             result.sent += state is not None
         elif isinstance(outcome, Dead):
@@ -300,51 +353,6 @@ class _Dispatch:
         if state is None:
             result.lost += 1
             log.warning(
-                "delivery %s: claim taken over by another run; outcome not recorded", claimed.id
+                "delivery %s: claim taken over by another run; outcome not recorded",
+                attempt.claim.id,
             )
-
-
-class _Outcomes:
-    """Outcomes go to the store as soon as its thread is free; those that come in while it
-    records others wait and then go together, in one transaction (a group commit). Each
-    worker still waits until its own outcome is recorded."""
-
-    def __init__(self, run: _Dispatch) -> None:
-        self.run = run
-        self.waiting: list[tuple[claims.Attempt, asyncio.Future[str | None]]] = []
-        self.flushing: asyncio.Task[None] | None = None
-
-    async def record(self, attempt: claims.Attempt) -> str | None:
-        """The delivery's new state once recorded; None when the claim was lost."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[str | None] = loop.create_future()
-        self.waiting.append((attempt, done))
-        if self.flushing is None:
-            self.flushing = loop.create_task(self._flush())
-        return await done
-
-    async def _flush(self) -> None:
-        run = self.run
-        try:
-            while self.waiting:
-                batch, self.waiting = self.waiting, []
-                try:
-                    states = await run._in_store(
-                        claims.record_outcomes, run.store, [a for a, _ in batch],
-                        owner=run.owner, at=run.at, now=now_instant(), settings=run.settings,
-                    )  # fmt: skip
-                except asyncio.CancelledError:
-                    for _, done in batch:
-                        done.cancel()
-                    raise
-                except Exception as exc:  # the workers waiting for these raise it
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                else:
-                    for (_, done), state in zip(batch, states, strict=True):
-                        if not done.done():  # its worker was cancelled meanwhile
-                            done.set_result(state)
-                await asyncio.sleep(0)  # the workers just answered add their next outcomes
-        finally:
-            self.flushing = None

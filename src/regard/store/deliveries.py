@@ -261,10 +261,18 @@ class Deliveries(Area):
             "gone": json.dumps(list(gone)),
         }  # fmt: skip
         # a first look without the write lock: when nothing is due, nobody is kept waiting
-        if not self._claimable(params):
+        if not self._any_claimable(params):
             return []
         with self.store.write() as conn:
-            found = self._claimable(params)  # again, now that no one else can claim
+            found = conn.execute(
+                f"""
+                SELECT id, state, lease_owner FROM deliveries
+                WHERE provider = :provider AND (({_DUE_PENDING}) OR ({_EXPIRED_CLAIM}))
+                ORDER BY priority DESC, coalesce(not_before, due_at), id
+                LIMIT :limit
+                """,
+                params,
+            ).fetchall()
             if not found:
                 return []
             order = [str(r["id"]) for r in found]
@@ -288,16 +296,15 @@ class Deliveries(Area):
             ).fetchall()
         return [Claim(**dict(r), reclaimed=r["id"] in reclaimed) for r in rows]
 
-    def _claimable(self, params: Mapping[str, object]) -> list[sqlite3.Row]:
-        return self.conn.execute(
+    def _any_claimable(self, params: Mapping[str, object]) -> bool:
+        row = self.conn.execute(
             f"""
-            SELECT id, state, lease_owner FROM deliveries
-            WHERE provider = :provider AND (({_DUE_PENDING}) OR ({_EXPIRED_CLAIM}))
-            ORDER BY priority DESC, coalesce(not_before, due_at), id
-            LIMIT :limit
+            SELECT 1 FROM deliveries
+            WHERE provider = :provider AND (({_DUE_PENDING}) OR ({_EXPIRED_CLAIM})) LIMIT 1
             """,
             params,
-        ).fetchall()
+        ).fetchone()
+        return row is not None
 
     def release(self, ids: Sequence[str], *, owner: str, at: Instant) -> int:
         """Give claims of ``owner`` back unsent (a stopping run): pending again, the attempt
