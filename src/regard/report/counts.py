@@ -16,12 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from regard.store import Store
-from regard.store.reports import Arms, week_start_sql
 from regard.times import Instant
-
-# ``week_start_sql`` is re-exported for regard.report.simulate until its queries move into
-# the store; ``Arms`` for who imported it from here
-__all__ = ["Arms", "CampaignCounts", "campaign_counts", "week_start_sql"]
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TypedDict, cast
 
 from regard.store.area import Area
+from regard.store.reports import week_start_sql
 from regard.times import Instant
 
 
@@ -28,14 +29,6 @@ def copy_store(source: Path, target: Path) -> None:
             dst.close()
     finally:
         src.close()
-
-
-def _week_start_sql(column: str) -> str:
-    """SQL for the Monday (YYYY-MM-DD, UTC) that starts the week of epoch ``column``.
-
-    The same expression as ``regard.report.counts.week_start_sql``: the simulation's weeks
-    are the report's weeks."""
-    return f"date({column}, 'unixepoch', 'weekday 0', '-6 days')"
 
 
 class OutcomeCount(TypedDict):
@@ -88,7 +81,7 @@ class Backtests(Area):
         reason, weeks in order."""
         rows = self.conn.execute(
             f"""
-            SELECT campaign, {_week_start_sql("created_at")} AS week, state,
+            SELECT campaign, {week_start_sql("created_at")} AS week, state,
                    coalesce(reason, 'unknown') AS reason, count(*) AS n,
                    sum(cost) AS cost
             FROM deliveries WHERE created_at BETWEEN ? AND ?
@@ -105,11 +98,11 @@ class Backtests(Area):
             f"""
             SELECT campaign, week, contact_id, name, occasion, sent_at FROM (
                 SELECT d.campaign, d.contact_id, d.occasion, d.sent_at,
-                       {_week_start_sql("d.created_at")} AS week,
+                       {week_start_sql("d.created_at")} AS week,
                        trim(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, ''))
                            AS name,
                        row_number() OVER (
-                           PARTITION BY d.campaign, {_week_start_sql("d.created_at")}
+                           PARTITION BY d.campaign, {week_start_sql("d.created_at")}
                            ORDER BY d.sent_at, d.id) AS n
                 FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
                 WHERE d.state = 'sent' AND d.created_at BETWEEN ? AND ?
