@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
@@ -286,7 +286,7 @@ class _Dispatch:
         """One attempt; whatever goes wrong in it becomes a Retry, never an exception."""
         try:
             # a TypedDict is a dict at runtime; the adapters' send still types it as one
-            record = cast(dict[str, Any], claimed.record())
+            record = claimed.record()
             return await provider.send(record, client)
         except Exception as exc:
             # the class only: an exception's text may carry an address or a secret

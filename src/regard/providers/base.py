@@ -21,6 +21,7 @@ import httpx
 from pydantic import AfterValidator, SecretStr
 
 from regard.errors import ProviderError
+from regard.store.deliveries import DeliveryRecord
 from regard.validation import StrictModel
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class Provider(ABC):
         self.options: Any = self.Options.model_validate(table.options)
 
     @abstractmethod
-    async def send(self, record: dict[str, Any], client: httpx.AsyncClient) -> Outcome:
+    async def send(self, record: DeliveryRecord, client: httpx.AsyncClient) -> Outcome:
         """Make one attempt to deliver ``record`` (the delivery record of the contract).
 
         ``record["delivery_id"]`` is the idempotency key. Must not raise for delivery
@@ -127,14 +128,14 @@ class HTTPProvider(Provider):
     """An adapter that speaks HTTP: build one request, read one response."""
 
     @abstractmethod
-    def build_request(self, record: dict[str, Any], client: httpx.AsyncClient) -> httpx.Request:
+    def build_request(self, record: DeliveryRecord, client: httpx.AsyncClient) -> httpx.Request:
         """The request for one attempt (``Idempotency-Key`` is added by ``send``)."""
 
     def read_response(self, response: httpx.Response) -> Outcome:
         """Classify an answer; adapters refine this with their service's error codes."""
         return classify_status(response)
 
-    async def send(self, record: dict[str, Any], client: httpx.AsyncClient) -> Outcome:
+    async def send(self, record: DeliveryRecord, client: httpx.AsyncClient) -> Outcome:
         try:
             request = self.build_request(record, client)
         except Undeliverable as exc:

@@ -18,6 +18,7 @@ import httpx
 
 from regard.errors import InputError
 from regard.providers.base import Outcome, Provider, Sent
+from regard.store.deliveries import DeliveryRecord
 from regard.validation import StrictModel
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ class FileProvider(Provider):
         self.path = outbox_path(self.config, self.table)
         self._lock = asyncio.Lock()
 
-    async def send(self, record: dict[str, Any], client: httpx.AsyncClient) -> Outcome:
+    async def send(self, record: DeliveryRecord, client: httpx.AsyncClient) -> Outcome:
         line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
         async with self._lock:
             await asyncio.to_thread(self._append, line.encode("utf-8"))

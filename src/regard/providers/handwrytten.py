@@ -42,6 +42,7 @@ from regard.providers.base import (
     response_excerpt,
     response_json,
 )
+from regard.store.deliveries import DeliveryRecord
 from regard.validation import StrictModel
 
 COUNTRY_IDS = {"US": 1, "CA": 2}  # the ids Handwrytten documents; others go by name
@@ -71,7 +72,7 @@ class HandwryttenProvider(HTTPProvider):
         self._test_mode_on = False
         self._test_mode_lock = asyncio.Lock()
 
-    async def send(self, record: dict[str, Any], client: httpx.AsyncClient) -> Outcome:
+    async def send(self, record: DeliveryRecord, client: httpx.AsyncClient) -> Outcome:
         if self.options.test_mode and not self._test_mode_on:
             async with self._test_mode_lock:
                 if not self._test_mode_on:
@@ -92,7 +93,7 @@ class HandwryttenProvider(HTTPProvider):
         # no order goes out unless the account is surely in test mode
         return replace(answer, reason=f"could not switch the account to test mode: {answer.reason}")
 
-    def build_request(self, record: dict[str, Any], client: httpx.AsyncClient) -> httpx.Request:
+    def build_request(self, record: DeliveryRecord, client: httpx.AsyncClient) -> httpx.Request:
         card = record.get("card") or {}
         to = record.get("to")
         if not isinstance(to, dict):

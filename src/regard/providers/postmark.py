@@ -31,6 +31,7 @@ from regard.providers.base import (
     coded_reason,
     response_json,
 )
+from regard.store.deliveries import DeliveryRecord
 from regard.validation import StrictModel
 
 INACTIVE_RECIPIENT = 406
@@ -84,7 +85,7 @@ class PostmarkProvider(HTTPProvider):
         if not self.sender:
             raise ProviderError("no sender address: set `from` here or `email` in [sender]")
 
-    def build_request(self, record: dict[str, Any], client: httpx.AsyncClient) -> httpx.Request:
+    def build_request(self, record: DeliveryRecord, client: httpx.AsyncClient) -> httpx.Request:
         if not isinstance(record.get("to"), str) or not record["to"]:
             raise Undeliverable(f"{record.get('to')!r} is not an e-mail address")
         message: dict[str, Any] = {

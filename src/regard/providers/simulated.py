@@ -11,13 +11,14 @@ table can name it, and ``registered_types()`` does not list it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import httpx
 
 from regard.channels import CHANNELS
 from regard.config import ProviderTable
 from regard.providers.base import Outcome, Provider, Sent
+from regard.store.deliveries import DeliveryRecord
 
 if TYPE_CHECKING:
     from regard.config import Config
@@ -35,7 +36,7 @@ class SimulatedProvider(Provider):
         # (nothing is sent with them), and a rate does not apply
         super().__init__(name, ProviderTable(type=table.type, cost=table.cost), config)
 
-    async def send(self, record: dict[str, Any], client: httpx.AsyncClient) -> Outcome:
+    async def send(self, record: DeliveryRecord, client: httpx.AsyncClient) -> Outcome:
         return Sent(None)
 
 

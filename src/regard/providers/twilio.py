@@ -12,7 +12,6 @@ test credentials (https://www.twilio.com/docs/iam/test-credentials) with the mag
 from __future__ import annotations
 
 import base64
-from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -28,6 +27,7 @@ from regard.providers.base import (
     coded_reason,
     response_json,
 )
+from regard.store.deliveries import DeliveryRecord
 from regard.validation import StrictModel
 
 UNSUBSCRIBED_RECIPIENT = 21610  # the recipient replied STOP
@@ -66,7 +66,7 @@ class TwilioProvider(HTTPProvider):
     channels = frozenset({"sms"})
     Options = TwilioOptions
 
-    def build_request(self, record: dict[str, Any], client: httpx.AsyncClient) -> httpx.Request:
+    def build_request(self, record: DeliveryRecord, client: httpx.AsyncClient) -> httpx.Request:
         if not isinstance(record.get("to"), str) or not record["to"]:
             raise Undeliverable(f"{record.get('to')!r} is not a phone number")
         options = self.options

@@ -26,6 +26,7 @@ from pydantic import SecretStr, field_validator
 from standardwebhooks import Webhook
 
 from regard.providers.base import HTTPProvider, ServiceURL
+from regard.store.deliveries import DeliveryRecord
 from regard.validation import StrictModel
 
 SECRET_PREFIX = "whsec_"
@@ -86,7 +87,7 @@ class WebhookProvider(HTTPProvider):
         super().__init__(*args, **kwargs)
         self._webhook = Webhook(signing_key(self.options.secret.get_secret_value()))
 
-    def build_request(self, record: dict[str, Any], client: httpx.AsyncClient) -> httpx.Request:
+    def build_request(self, record: DeliveryRecord, client: httpx.AsyncClient) -> httpx.Request:
         body = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         delivery_id = str(record["delivery_id"])
         timestamp = int(time.time())
