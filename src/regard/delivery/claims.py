@@ -18,7 +18,7 @@ from regard.delivery import owners
 from regard.delivery.backoff import retry_delay
 from regard.providers import Dead, Outcome, Sent
 from regard.store import Store
-from regard.store.deliveries import Claim
+from regard.store.records import Claim
 from regard.times import Instant
 
 __all__ = [

@@ -41,7 +41,7 @@ from regard.engine import release_due
 from regard.errors import RegardError
 from regard.providers import Dead, Outcome, Provider, Retry, Sent, build_provider
 from regard.store import Store
-from regard.store.deliveries import Claim
+from regard.store.records import Claim
 from regard.times import Instant, now_instant
 
 log = logging.getLogger("regard.delivery")

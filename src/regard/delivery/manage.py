@@ -7,8 +7,8 @@ from typing import TypedDict
 
 from regard.errors import InputError
 from regard.store import Store
-from regard.store.deliveries import DeliveryRow
 from regard.store.lifecycle import REASON_STATES, STATES, DeliveryState
+from regard.store.records import DeliveryRow
 from regard.times import Instant, iso
 
 __all__ = [

@@ -6,6 +6,6 @@ too, where the delivery code and the adapters look for it.
 
 from __future__ import annotations
 
-from regard.store.deliveries import MESSAGE_FIELDS, RECORD_FIELDS, DeliveryRecord, delivery_record
+from regard.store.records import MESSAGE_FIELDS, RECORD_FIELDS, DeliveryRecord, delivery_record
 
 __all__ = ["MESSAGE_FIELDS", "RECORD_FIELDS", "DeliveryRecord", "delivery_record"]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from regard.campaigns.model import WEEKDAYS, Campaign, Window
 from regard.config import Config
 from regard.store import Store
-from regard.store.deliveries import PacedDelivery
+from regard.store.records import PacedDelivery
 from regard.times import Instant, from_epoch, to_epoch
 from regard.triggers.anniversary import contact_zone
 

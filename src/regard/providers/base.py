@@ -21,7 +21,7 @@ import httpx
 from pydantic import AfterValidator, SecretStr
 
 from regard.errors import ProviderError
-from regard.store.deliveries import DeliveryRecord
+from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
 if TYPE_CHECKING:

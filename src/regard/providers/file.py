@@ -18,7 +18,7 @@ import httpx
 
 from regard.errors import InputError
 from regard.providers.base import Outcome, Provider, Sent
-from regard.store.deliveries import DeliveryRecord
+from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
 if TYPE_CHECKING:

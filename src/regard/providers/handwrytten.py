@@ -42,7 +42,7 @@ from regard.providers.base import (
     response_excerpt,
     response_json,
 )
-from regard.store.deliveries import DeliveryRecord
+from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
 COUNTRY_IDS = {"US": 1, "CA": 2}  # the ids Handwrytten documents; others go by name

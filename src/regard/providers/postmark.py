@@ -31,7 +31,7 @@ from regard.providers.base import (
     coded_reason,
     response_json,
 )
-from regard.store.deliveries import DeliveryRecord
+from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
 INACTIVE_RECIPIENT = 406

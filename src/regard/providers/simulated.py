@@ -18,7 +18,7 @@ import httpx
 from regard.channels import CHANNELS
 from regard.config import ProviderTable
 from regard.providers.base import Outcome, Provider, Sent
-from regard.store.deliveries import DeliveryRecord
+from regard.store.records import DeliveryRecord
 
 if TYPE_CHECKING:
     from regard.config import Config

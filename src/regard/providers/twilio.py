@@ -27,7 +27,7 @@ from regard.providers.base import (
     coded_reason,
     response_json,
 )
-from regard.store.deliveries import DeliveryRecord
+from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
 UNSUBSCRIBED_RECIPIENT = 21610  # the recipient replied STOP

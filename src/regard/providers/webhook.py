@@ -26,7 +26,7 @@ from pydantic import SecretStr, field_validator
 from standardwebhooks import Webhook
 
 from regard.providers.base import HTTPProvider, ServiceURL
-from regard.store.deliveries import DeliveryRecord
+from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
 SECRET_PREFIX = "whsec_"
