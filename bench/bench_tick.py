@@ -138,12 +138,13 @@ def _flush(store, contacts: list, events: list) -> None:
 def child(workspace: Path, mode: str) -> None:
     """Run one measurement in this process and print it as JSON (with peak RSS)."""
     from regard.engine import plan
+    from regard.times import to_epoch
 
     cfg = config(workspace)
     store = open_store(workspace / "shop.db")
     began = time.perf_counter()
     if mode == "tick":
-        decisions = plan(store, cfg, campaigns(), T)
+        decisions = plan(store, cfg, campaigns(), to_epoch(T))
         found = len(decisions)
     else:
         found = naive(store, cfg)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
 from typing import Any
 
 from regard.campaigns.model import Campaign
-from regard.times import parse_instant, to_epoch, zone
+from regard.times import Instant, parse_instant, to_epoch, zone
 
 UTC = zone("UTC")
 
@@ -18,8 +17,9 @@ def epoch(text: str) -> int:
     return to_epoch(parse_instant(text, UTC))
 
 
-def instant(text: str) -> datetime:
-    return parse_instant(text, UTC)
+def instant(text: str) -> Instant:
+    """``"2026-03-01T10:00:00Z"`` (naive = UTC) → the Instant a tick takes."""
+    return to_epoch(parse_instant(text, UTC))
 
 
 def add_contact(conn: sqlite3.Connection, contact_id: str, **fields: Any) -> None:

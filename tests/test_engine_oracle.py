@@ -24,6 +24,7 @@ from regard.config import Config
 from regard.engine import tick
 from regard.store import open_store
 from regard.store.derived import recompute_all
+from regard.times import Instant
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -306,7 +307,7 @@ def run_scenario(store: Any, config: Config, scenario: dict[str, Any]) -> None:
                 insert(conn, "events", late)
             recompute_all(conn)
         note(f"tick {n} at {datetime.fromtimestamp(at, UTC).isoformat()}")
-        result = tick(store, config, chosen, datetime.fromtimestamp(at, UTC))
+        result = tick(store, config, chosen, Instant(at))
         oracle.read(store.conn)
         expected = oracle.tick(at)
         engine = sorted(

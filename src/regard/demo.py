@@ -147,7 +147,7 @@ def run_demo(
         responses, ticks = 0, 0
         for n in range(days):
             for at in _tick_times(config, first_day + timedelta(days=n)):
-                run_once(store, config, at)
+                run_once(store, config, to_epoch(at))
                 responses += _plant_responses(store, config, folder, at, goals)
                 ticks += 1
             if n % 30 == 29:

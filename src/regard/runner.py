@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from regard.campaigns.loader import load_campaigns
@@ -20,7 +19,7 @@ from regard.delivery import DispatchResult, dispatch
 from regard.delivery.claims import abandoned
 from regard.engine import tick
 from regard.store import Store
-from regard.times import Instant, iso, now_instant, to_epoch
+from regard.times import Instant, iso, now_instant
 
 
 @dataclass
@@ -28,7 +27,7 @@ class RunResult:
     """What one run did: the tick's decisions, then the dispatch."""
 
     kind: str
-    at: datetime
+    at: Instant
     evaluated: int = 0
     enqueued: dict[str, int] = field(default_factory=dict)  # new deliveries by state
     dispatch: DispatchResult = field(default_factory=DispatchResult)
@@ -78,7 +77,7 @@ class RunResult:
 def run_once(
     store: Store,
     config: Config,
-    at: datetime,
+    at: Instant,
     *,
     kind: str = "run",
     dry_run: bool = False,
@@ -93,22 +92,21 @@ def run_once(
     :func:`regard.delivery.dispatch` describes.
     """
     started = time.monotonic()
-    moment = to_epoch(at)
     result = RunResult(kind="dry-run" if dry_run else kind, at=at, dry_run=dry_run)
     loaded = load_campaigns(config)
     result.campaign_errors = list(loaded.errors)
     if dry_run:
         with store.rolled_back():
             _tick(store, config, loaded.campaigns, at, result)
-            result.due = due_deliveries(store, moment)
+            result.due = due_deliveries(store, at)
         result.duration = time.monotonic() - started
         return result
-    tick_id = result.tick_id = store.ticks.start(result.kind, moment)
+    tick_id = result.tick_id = store.ticks.start(result.kind, at)
     try:
         _tick(store, config, loaded.campaigns, at, result)
         # the tick has just held back what is outside its window or over a daily limit
-        result.dispatch = dispatch(store, config, moment, stop=stop, released=True)
-        result.waiting = store.deliveries.waiting(moment)
+        result.dispatch = dispatch(store, config, at, stop=stop, released=True)
+        result.waiting = store.deliveries.waiting(at)
     finally:
         result.duration = time.monotonic() - started
         store.ticks.finish(tick_id, result.as_dict())
@@ -116,7 +114,7 @@ def run_once(
 
 
 def _tick(
-    store: Store, config: Config, campaigns: list[Campaign], at: datetime, result: RunResult
+    store: Store, config: Config, campaigns: list[Campaign], at: Instant, result: RunResult
 ) -> None:
     outcome = tick(store, config, campaigns, at, kind=result.kind)
     result.evaluated = outcome.evaluated

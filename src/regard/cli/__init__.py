@@ -22,6 +22,7 @@ from regard.errors import RegardError
 if TYPE_CHECKING:
     from regard.config import Config
     from regard.store import Store
+    from regard.times import Instant
 
 # command name → "module:attribute"; one module per group of commands
 COMMANDS: dict[str, str] = {
@@ -202,14 +203,15 @@ def at_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def resolve_at(app: App, at: str | None) -> datetime:
-    """The instant a command acts at: ``--at`` or now, aware UTC."""
-    from regard.times import parse_instant, utcnow
+def resolve_at(app: App, at: str | None) -> Instant:
+    """The instant a command acts at: ``--at`` or now. Converted here, once, it is what
+    the command passes on (:class:`regard.times.Instant`)."""
+    from regard.times import now_instant, parse_instant, to_epoch
 
     if at is None:
-        return utcnow()
+        return now_instant()
     try:
-        return parse_instant(at, app.config.tz)
+        return to_epoch(parse_instant(at, app.config.tz))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
 

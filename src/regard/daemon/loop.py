@@ -44,7 +44,7 @@ POLL_SECONDS = 0.2  # how often the main thread looks at the stop flag
 
 def run_once_tick(store: Store, config: Config, at: datetime, stop: threading.Event) -> TickResult:
     """The real tick: evaluate campaigns at ``at``, then dispatch what is due until ``stop``."""
-    return run_once(store, config, at, kind="daemon", stop=stop).as_dict()
+    return run_once(store, config, to_epoch(at), kind="daemon", stop=stop).as_dict()
 
 
 class Daemon:

@@ -10,7 +10,7 @@ audience, or decided earlier.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from regard.campaigns.model import Campaign
@@ -19,7 +19,7 @@ from regard.engine.decisions import Decision
 from regard.engine.tick import Campaigns, campaign_list, campaign_span, candidates, run_tick
 from regard.errors import InputError
 from regard.store import Store
-from regard.times import Instant, format_duration, iso, to_epoch
+from regard.times import Instant, format_duration, iso
 from regard.triggers import Occasion, Span, due_occasions, seconds
 
 # how far explain looks for the occasion it reports as "was due" or "will be due"
@@ -71,7 +71,7 @@ def explain(
     config: Config,
     campaign: Campaign,
     contact_id: str,
-    at: datetime,
+    at: Instant,
     event_id: str | None = None,
     *,
     campaigns: Campaigns | None = None,
@@ -79,7 +79,6 @@ def explain(
     """What a tick at ``at`` would do for ``contact_id`` in ``campaign`` (only the occasion
     of ``event_id`` when given). ``campaigns`` are the others evaluated in the same tick.
     Raises InputError for an unknown contact."""
-    moment = to_epoch(at)
     others = [c for c in campaign_list(campaigns or []) if c.id != campaign.id]
     with store.rolled_back():
         if store.contacts.get(contact_id) is None:
@@ -89,12 +88,12 @@ def explain(
             if event is None or event["contact_id"] != contact_id:
                 raise InputError(f"contact {contact_id!r} has no event with id {event_id!r}")
         if not campaign.enabled:
-            return _none(campaign, contact_id, moment, "disabled", "the campaign is disabled")
-        result = run_tick(store, config, [*others, campaign], moment, contact_ids=[contact_id])
+            return _none(campaign, contact_id, at, "disabled", "the campaign is disabled")
+        result = run_tick(store, config, [*others, campaign], at, contact_ids=[contact_id])
         mine = [d for d in result.decisions if d.campaign == campaign.id and _wanted(d, event_id)]
         if mine:
-            return _decided(mine[0], moment)
-        return _why_not(store, config, campaign, contact_id, moment, event_id)
+            return _decided(mine[0], at)
+        return _why_not(store, config, campaign, contact_id, at, event_id)
 
 
 def _wanted(item: Decision | Occasion, event_id: str | None) -> bool:

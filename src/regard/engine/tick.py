@@ -81,28 +81,26 @@ def in_priority_order(campaigns: Iterable[Campaign]) -> list[Campaign]:
 
 
 def tick(
-    store: Store, config: Config, campaigns: Campaigns, at: datetime, *, kind: str = "run"
+    store: Store, config: Config, campaigns: Campaigns, at: Instant, *, kind: str = "run"
 ) -> TickResult:
     """Evaluate every enabled campaign at ``at`` and record each decision, in one
     transaction; then hold back what is outside its window or over its daily limit.
 
     ``kind`` (run, daemon, simulate) names the caller; the caller records the tick itself.
     """
-    moment = to_epoch(at)
     with store.write():
-        result = run_tick(store, config, campaign_list(campaigns), moment)
+        result = run_tick(store, config, campaign_list(campaigns), at)
     result.kind = kind
     return result
 
 
 def plan(
-    store: Store, config: Config, campaigns: Campaigns, at: datetime, *, campaign: str | None = None
+    store: Store, config: Config, campaigns: Campaigns, at: Instant, *, campaign: str | None = None
 ) -> list[Decision]:
     """What a tick at ``at`` would decide (optionally only for one campaign), writing
     nothing: the tick itself, run in a transaction that is rolled back."""
-    moment = to_epoch(at)
     with store.rolled_back():
-        result = run_tick(store, config, campaign_list(campaigns), moment)
+        result = run_tick(store, config, campaign_list(campaigns), at)
     return [d for d in result.decisions if campaign is None or d.campaign == campaign]
 
 

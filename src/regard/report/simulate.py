@@ -104,8 +104,8 @@ def simulate(
             store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
             ticks = 0
             for at in tick_times(start, end, every):
-                tick(store, config, chosen, at, kind="simulate")
                 moment = to_epoch(at)
+                tick(store, config, chosen, moment, kind="simulate")
                 _dispatch(store, config, moment, loaded)
                 _dispatch_openings(
                     store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
