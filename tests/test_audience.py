@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from regard.campaigns.audience import event_kind, matches, validate_filter
-from regard.store import Store, open_store
+from regard.store import Store
 from regard.store.contacts import contact_from_row
 from regard.store.filters import compile_filter, contact_column, event_column
 
@@ -53,11 +52,6 @@ def selected(store: Store, filter: dict[str, Any]) -> set[str]:
 def oracle(store: Store, filter: dict[str, Any]) -> set[str]:
     rows = store.conn.execute("SELECT * FROM contacts").fetchall()
     return {r["id"] for r in rows if matches(filter, contact_from_row(r), tz=TZ)}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return open_store(tmp_path / "regard.db")
 
 
 # -- random contacts and filters --------------------------------------------------------------

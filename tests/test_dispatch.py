@@ -21,7 +21,7 @@ from regard.delivery import dispatch
 from regard.delivery.records import RECORD_FIELDS
 from regard.providers import Dead, Outcome, Provider, Retry, Sent
 from regard.providers.simulated import simulated_provider
-from regard.store import Store, open_store
+from regard.store import Store
 from regard.times import to_epoch
 from regard.workspace import load_config
 
@@ -75,13 +75,6 @@ def make_config(tmp_path: Path, sink_url: str = "http://127.0.0.1:9/x", **delive
         encoding="utf-8",
     )
     return load_config(tmp_path / "regard.toml")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = open_store(tmp_path / "regard.db")
-    yield s  # type: ignore[misc]
-    s.close()
 
 
 def row(store: Store, did: str) -> dict[str, Any]:

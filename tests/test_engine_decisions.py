@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
-import pytest
-
-from engine_fixtures import add_contact, add_event, campaign, deliveries, epoch, instant
 from regard.config import Config
 from regard.engine import delivery_id, holdout_share, plan, tick
-from regard.store import Store, address_hash, open_store
+from regard.store import Store, address_hash
+from shop_rows import add_contact, add_event, campaign, deliveries, epoch, instant
 
 CONFIG = Config(timezone="UTC")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return open_store(tmp_path / "regard.db")
 
 
 def order(store: Store, contact_id: str, event_id: str, when: str = "2026-03-01T10:00:00Z") -> None:

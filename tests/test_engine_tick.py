@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from conftest import SRC, Workspace, subprocess_env
-from engine_fixtures import add_contact, add_event, campaign, deliveries, epoch, instant
 from regard.engine import release_due, tick
 from regard.store import Store, open_store
 from regard.workspace import load_config
+from shop_rows import add_contact, add_event, campaign, deliveries, epoch, instant
 
 THANKS = """\
 {% block subject %}Danke, {{ contact.first_name }}{% endblock %}
@@ -168,7 +168,7 @@ def test_daily_limit_lets_the_best_customers_go_first(workspace: Workspace) -> N
 CONCURRENT = """
 import sys
 sys.path.insert(0, {tests!r})
-from engine_fixtures import campaign, instant
+from shop_rows import campaign, instant
 from regard.workspace import load_config
 from regard.engine import tick
 from regard.store import open_store

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import Workspace
 from regard.store import open_store
-from report_fixtures import add_contact, add_delivery, add_event
+from shop_rows import add_contact, add_delivery, add_event
 
 CAMPAIGN = """\
 name = "Wir vermissen dich"

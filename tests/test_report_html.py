@@ -15,14 +15,14 @@ import pytest
 from regard.config import Config
 from regard.report import build_report
 from regard.report.html import render_html
-from regard.store import Store
-from report_fixtures import add_contact, add_delivery, add_event, campaign, instant, new_store
+from regard.store import Store, open_store
+from shop_rows import add_contact, add_delivery, add_event, campaign, moment
 
 BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser", "google-chrome")
 
 
 def small_shop(path: Path) -> Store:
-    store = new_store(path)
+    store = open_store(path)
     for i in range(120):
         cid = f"k{i}"
         add_contact(store, cid, first_name="Jörg", last_name="Müller")
@@ -44,7 +44,7 @@ def page(tmp_path: Path) -> str:
     config = Config.model_validate({"providers": {"outbox": {"type": "file", "path": "o"}}})
     thanks = campaign("thanks", holdout=0.2, goal={"event": "order", "within": "45d"})
     data = build_report(
-        store, config, [thanks], since=instant("2026-01-01"), until=instant("2026-08-01")
+        store, config, [thanks], since=moment("2026-01-01"), until=moment("2026-08-01")
     )
     return render_html(data, "de")
 

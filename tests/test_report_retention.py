@@ -30,15 +30,15 @@ import pytest
 from regard.config import Config
 from regard.report import build_report
 from regard.report.uplift import difference_interval
-from regard.store import Store
-from report_fixtures import add_contact, add_delivery, add_event, campaign, instant, new_store
+from regard.store import Store, open_store
+from shop_rows import add_contact, add_delivery, add_event, campaign, moment
 
-SINCE, UNTIL = instant("2026-04-01"), instant("2026-06-30")
+SINCE, UNTIL = moment("2026-04-01"), moment("2026-06-30")
 
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Store:
-    store = new_store(tmp_path / "shop.db")
+    store = open_store(tmp_path / "shop.db")
     for cid in "ABCDEFG":
         add_contact(store, cid, first_name=f"Kunde {cid}")
     orders = [
@@ -103,7 +103,7 @@ def test_cohort_curve(shop: Store) -> None:
 
 
 def test_empty_store_has_no_figures_rather_than_zeros(tmp_path: Path) -> None:
-    r = report(new_store(tmp_path / "empty.db"))["retention"]
+    r = report(open_store(tmp_path / "empty.db"))["retention"]
     assert isinstance(r, dict)
     for key in ("repeat_purchase_rate", "churn_rate", "retention_rate", "nps"):
         assert r[key] is None

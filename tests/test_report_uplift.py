@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from regard.config import Config
 from regard.report import build_report
 from regard.report.uplift import compare, difference_interval, wilson_interval
-from report_fixtures import add_contact, add_delivery, add_event, campaign, instant, new_store
+from regard.store import open_store
+from shop_rows import add_contact, add_delivery, add_event, campaign, moment
 
 
 def test_wilson_interval_matches_newcombe_single_proportion_example() -> None:
@@ -95,7 +96,7 @@ def test_planted_effect_recovered_through_the_store(tmp_path: Path) -> None:
     covered = 0
     repetitions = 12
     for rep in range(repetitions):
-        store = new_store(tmp_path / f"rep{rep}.db")
+        store = open_store(tmp_path / f"rep{rep}.db")
         for i in range(600):
             cid = f"c{i}"
             add_contact(store, cid)
@@ -111,7 +112,7 @@ def test_planted_effect_recovered_through_the_store(tmp_path: Path) -> None:
             if rng.random() < (0.15 if held else 0.30):
                 add_event(store, f"e{i}", cid, f"2026-04-{rng.randint(11, 30)}")
         result = build_report(
-            store, config, [winback], since=instant("2026-04-01"), until=instant("2026-06-30")
+            store, config, [winback], since=moment("2026-04-01"), until=moment("2026-06-30")
         )
         conversion = result["campaigns"]["winback"]["conversion"]
         assert conversion["contacted"] == conversion["held_out"] == 300

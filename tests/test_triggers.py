@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from pathlib import Path
 from typing import Literal
 
 import pytest
 
-from engine_fixtures import add_contact, add_event, campaign, epoch, refresh_facts
 from regard.config import Config
-from regard.store import Store, open_store
+from regard.store import Store
 from regard.triggers import (
     AnniversaryTrigger,
     EventTrigger,
@@ -22,14 +20,10 @@ from regard.triggers import (
     trigger_class,
     trigger_types,
 )
+from shop_rows import add_contact, add_event, campaign, epoch, refresh_facts
 
 CONFIG = Config(timezone="Europe/Berlin")
 DAY = 86400
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return open_store(tmp_path / "regard.db")
 
 
 def due(store: Store, trigger: dict, at: str, lateness: int = 2 * DAY, **fields) -> list[Occasion]:
