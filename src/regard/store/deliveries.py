@@ -278,17 +278,10 @@ class Deliveries(Area):
                 values={"last_error": error, "lease_owner": None, "lease_until": None},
             )  # fmt: skip
             if moved and unsubscribe:
-                conn.execute(
-                    "INSERT INTO suppressions (contact_id, channel, address, reason, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (
-                        claim.contact_id,
-                        claim.channel,
-                        unsubscribe,
-                        f"provider {claim.provider}: {reason}",
-                        at,
-                    ),
-                )
+                self.store.suppressions.add_unreachable(
+                    claim.contact_id, claim.channel, unsubscribe,
+                    reason=f"provider {claim.provider}: {reason}", at=at,
+                )  # fmt: skip
         return bool(moved)
 
     # -- pacing: windows and daily limits ---------------------------------------------------

@@ -54,6 +54,19 @@ class Suppressions(Area):
             )
             return True
 
+    def add_unreachable(
+        self, contact_id: str, channel: str, address: str, *, reason: str, at: Instant
+    ) -> None:
+        """Stop ``address`` on ``channel``: a provider said it must not be used again
+        (bounced, inactive, replied STOP). Recorded for the contact and by address, so it
+        holds for any contact with that address."""
+        with self.store.write() as conn:
+            conn.execute(
+                "INSERT INTO suppressions (contact_id, channel, address, reason, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (contact_id, channel, address, reason, at),
+            )
+
     def of(self, contact_id: str) -> list[Suppression]:
         """The contact's suppressions, oldest first."""
         rows = self.conn.execute(
