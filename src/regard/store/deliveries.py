@@ -9,8 +9,8 @@ Idempotency-Key. Outcomes are recorded only by the claim's owner, and only while
 holds the row.
 
 Every state change goes through :func:`regard.store.lifecycle.move`, which also writes
-the ``delivery_log`` lines; the other columns a change touches (attempts, ``not_before``)
-are set in the same transaction.
+the ``delivery_log`` lines and sets the other columns a change touches (attempts,
+``not_before``, the lease) in the same statement.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import cast
 
 from regard.store.area import Area
-from regard.store.lifecycle import DeliveryState, move
+from regard.store.lifecycle import DeliveryState, Expression, move
 from regard.store.records import (
     Claim,
     DeliveryRow,
@@ -167,13 +167,18 @@ class Deliveries(Area):
                     detail[r["id"]] = f"claim expired; taken up again by {owner}"
             moved = move(
                 conn, order, (_PENDING, _SENDING), _SENDING, at=at, now=now, detail=detail,
-                values={"lease_owner": owner, "lease_until": now + lease_seconds},
+                values={
+                    "lease_owner": owner,
+                    "lease_until": now + lease_seconds,
+                    "attempts": Expression("attempts + 1"),
+                },
             )  # fmt: skip
             rows = conn.execute(
-                f"UPDATE deliveries SET attempts = attempts + 1 WHERE {_IDS} "
-                f"RETURNING {_CLAIM_COLUMNS}",
+                f"SELECT {_CLAIM_COLUMNS} FROM deliveries WHERE {_IDS}",
                 {"ids": json.dumps(moved)},
             ).fetchall()
+        position = {delivery_id: i for i, delivery_id in enumerate(order)}
+        rows.sort(key=lambda r: position[r["id"]])  # the claiming order: priority, due time
         return [Claim(**dict(r), reclaimed=r["id"] in reclaimed) for r in rows]
 
     def _any_claimable(self, params: Mapping[str, object]) -> bool:
@@ -195,12 +200,12 @@ class Deliveries(Area):
             moved = move(
                 conn, ids, _SENDING, _PENDING, at=at, now=now_instant(), owner=owner,
                 detail="released unsent: the run was stopped",
-                values={"lease_owner": None, "lease_until": None},
+                values={
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "attempts": Expression("max(attempts - 1, 0)"),
+                },
             )  # fmt: skip
-            conn.execute(
-                f"UPDATE deliveries SET attempts = max(attempts - 1, 0) WHERE {_IDS}",
-                {"ids": json.dumps(moved)},
-            )
         return len(moved)
 
     def record_sent(
@@ -368,12 +373,8 @@ class Deliveries(Area):
         with self.store.write() as conn:
             moved = move(
                 conn, ids, _DEAD, _PENDING, at=at, now=at, detail="retried by hand",
-                values={"attempts": 0},
+                values={"attempts": 0, "not_before": Expression("due_at")},
             )  # fmt: skip
-            conn.execute(
-                f"UPDATE deliveries SET not_before = due_at WHERE {_IDS}",
-                {"ids": json.dumps(moved)},
-            )
         return moved
 
     def cancel_by_hand(self, ids: Collection[str], *, at: Instant) -> list[str]:

@@ -98,6 +98,11 @@ TRANSITIONS: dict[tuple[DeliveryState | None, DeliveryState], Transition] = {
 }
 
 
+class Expression(str):
+    """A value of ``move(values=…)`` that is SQL over the delivery's own columns, set as
+    written (``Expression("attempts + 1")``); every other value is bound as a parameter."""
+
+
 class IllegalTransition(RuntimeError):
     """A change of state that the lifecycle does not allow: a bug in regard, never input."""
 
@@ -140,7 +145,8 @@ def move(
     by that claim) to ``target``; returns the ids that moved, in no particular order.
 
     ``values`` sets further columns in the same statement (``not_before``, ``sent_at``,
-    lease columns …); ``updated_at`` becomes ``now``. ``at`` is the instant of the change
+    lease columns …; an :class:`Expression` is SQL over the row's columns, such as
+    ``attempts + 1``); ``updated_at`` becomes ``now``. ``at`` is the instant of the change
     the log records (a tick's T); ``detail`` its log text, one for all or one per id.
     Must be called inside a write transaction. Raises IllegalTransition for a change the
     lifecycle does not allow, before anything is written.
@@ -156,8 +162,13 @@ def move(
     if set_reason:
         columns["reason"] = reason_value
     columns["updated_at"] = now
-    assignments = ", ".join(f"{column} = :set_{column}" for column in columns)
-    params: dict[str, object] = {f"set_{k}": v for k, v in columns.items()}
+    assignments = ", ".join(
+        f"{column} = {value}" if isinstance(value, Expression) else f"{column} = :set_{column}"
+        for column, value in columns.items()
+    )
+    params: dict[str, object] = {
+        f"set_{k}": v for k, v in columns.items() if not isinstance(v, Expression)
+    }
     params["ids"] = json.dumps(list(ids))
     params["sources"] = json.dumps(sorted(s.value for s in sources))
     guard = ""
