@@ -8,29 +8,23 @@ truncated, so that no old page with the data lingers in it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from regard.config import Config
 from regard.providers.file import outbox_files, remove_outbox_lines
 from regard.store import Store
-from regard.store.erase import pseudonym
+from regard.store.erase import Erasure, pseudonym
 
 __all__ = ["ForgetResult", "forget_contact", "pseudonym"]
 
 
 @dataclass(frozen=True)
-class ForgetResult:
-    """What was erased (``already_forgotten``: nothing, it had been before)."""
+class ForgetResult(Erasure):
+    """What was erased: the store's part, the outbox lines, and whether the WAL is clear
+    (``already_forgotten``: nothing, it had been before)."""
 
-    contact_id: str
-    pseudonym: str
-    events: int = 0
-    deliveries: int = 0
-    cancelled: int = 0
-    suppressions: int = 0
     outbox_lines: int = 0
     wal_truncated: bool = False
-    already_forgotten: bool = False
 
 
 def forget_contact(store: Store, config: Config, contact_id: str) -> ForgetResult:
@@ -41,15 +35,8 @@ def forget_contact(store: Store, config: Config, contact_id: str) -> ForgetResul
     """
     erased = store.contacts.forget(contact_id)
     if erased.already_forgotten:
-        return ForgetResult(contact_id, erased.pseudonym, already_forgotten=True)
+        return ForgetResult(**asdict(erased))
     outbox_lines = sum(remove_outbox_lines(path, contact_id) for path in outbox_files(config))
     return ForgetResult(
-        contact_id=contact_id,
-        pseudonym=erased.pseudonym,
-        events=erased.events,
-        deliveries=erased.deliveries,
-        cancelled=erased.cancelled,
-        suppressions=erased.suppressions,
-        outbox_lines=outbox_lines,
-        wal_truncated=store.checkpoint(),
+        **asdict(erased), outbox_lines=outbox_lines, wal_truncated=store.checkpoint()
     )
