@@ -187,7 +187,7 @@ class Lookups:
         event_ids = {c.occasion.event_id for c in due if c.occasion.event_id}
         return cls(
             frozenset(store.decisions.unsubscribed(channel, asked)),
-            store.occasions.events(event_ids),
+            store.events.many(event_ids),
         )
 
 

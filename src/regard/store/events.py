@@ -1,7 +1,9 @@
-"""Events by id: the triggering event a message is rendered with."""
+"""Events by id: the triggering events messages are rendered with."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from typing import Any
 
 from regard.store.area import Area
@@ -15,3 +17,14 @@ class Events(Area):
         seconds, ``properties`` as JSON text."""
         row = self.conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
         return dict(row) if row is not None else None
+
+    def many(self, event_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The stored rows of ``event_ids`` by id, as :meth:`get` gives each, in one query
+        (the triggering events of a campaign's due occasions)."""
+        if not event_ids:
+            return {}
+        rows = self.conn.execute(
+            "SELECT * FROM events WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(set(event_ids))),),
+        )
+        return {row["id"]: dict(row) for row in rows}

@@ -335,14 +335,3 @@ class Occasions(Area):
                 raw[name] = raw.pop(f"asof_{name}")
             found.append(Candidate(occasion, contact_from_row(raw)))
         return found
-
-    def events(self, event_ids: Collection[str]) -> dict[str, dict[str, Any]]:
-        """The stored rows of the events ``event_ids`` by id (as ``store.events.get`` gives
-        one), in one query: the triggering events of a campaign's due occasions."""
-        if not event_ids:
-            return {}
-        rows = self.conn.execute(
-            "SELECT * FROM events WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(set(event_ids))),),
-        )
-        return {row["id"]: dict(row) for row in rows}
