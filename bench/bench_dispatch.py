@@ -30,10 +30,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from regard.delivery.records import delivery_record  # noqa: E402
 from regard.engine import delivery_id  # noqa: E402
 from regard.providers import build_provider  # noqa: E402
 from regard.store import open_store  # noqa: E402
+from regard.store.records import delivery_record  # noqa: E402
 from regard.workspace import load_config  # noqa: E402
 
 DUE_AT = 1_780_000_000

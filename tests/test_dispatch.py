@@ -18,10 +18,10 @@ from faults.rows import add_pending, states
 from faults.sink import SECRET, FaultySink
 from regard.config import Config, DeliverySettings
 from regard.delivery import dispatch
-from regard.delivery.records import RECORD_FIELDS
 from regard.providers import Dead, Outcome, Provider, Retry, Sent
 from regard.providers.simulated import simulated_provider
 from regard.store import Store
+from regard.store.records import RECORD_FIELDS
 from regard.times import to_epoch
 from regard.workspace import load_config
 

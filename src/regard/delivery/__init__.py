@@ -5,7 +5,7 @@ from __future__ import annotations
 from regard.delivery.dispatch import DispatchResult, dispatch
 from regard.delivery.manage import cancel_deliveries, list_deliveries, retry_deliveries
 from regard.delivery.owners import default_owner
-from regard.delivery.records import delivery_record
+from regard.store.records import delivery_record
 
 __all__ = [
     "DispatchResult",
