@@ -74,6 +74,8 @@ class DispatchResult:
     lost: int = 0  # outcomes not recorded because another run had taken the claim over
     deferred: int = 0  # due, but held back to their window or daily limit
     unsubscribed: int = 0  # skipped: the contact unsubscribed after the tick decided
+    # stopped by a send-time rule at the start (regard.store.sendtime), by reason
+    stopped: dict[str, int] = field(default_factory=dict)
     skipped_providers: dict[str, str] = field(default_factory=dict)  # name → why
     duration: float = 0.0
 
@@ -132,7 +134,8 @@ def dispatch(
         if campaigns is None:
             campaigns = load_campaigns(config).campaigns
         result.deferred = release_due(store, config, campaigns, at)
-    result.unsubscribed = store.deliveries.skip_unsubscribed(at)
+    result.stopped = store.deliveries.stop_due(at)
+    result.unsubscribed = result.stopped.get("unsubscribed", 0)
     run = _Dispatch(
         store, config, at, owner or default_owner(), stop or threading.Event(),
         provider_factory or configured_provider, batch, result,

@@ -20,6 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import cast
 
+from regard.store import sendtime
 from regard.store.area import Area
 from regard.store.lifecycle import DeliveryState, Expression, move
 from regard.store.records import (
@@ -28,7 +29,6 @@ from regard.store.records import (
     DueDelivery,
     PacedDelivery,
 )
-from regard.store.suppressions import unsubscribed_sql
 from regard.times import Instant, now_instant
 
 _PENDING, _SENDING, _SENT = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SENT
@@ -42,12 +42,8 @@ _EXPIRED_CLAIM = (
     "state = 'sending' AND (lease_until < :now"
     " OR lease_owner IN (SELECT value FROM json_each(:gone)))"
 )
-# the unsubscribe rule at send time, on the message's ``to`` when it is an address
-_UNSUBSCRIBED = unsubscribed_sql(
-    "d.contact_id",
-    "d.channel",
-    "(CASE WHEN json_type(d.message, '$.to') = 'text' THEN json_extract(d.message, '$.to') END)",
-)
+# a pending delivery one of the send-time rules would stop
+_STOPPED = " OR ".join(f"({rule.where})" for rule in sendtime.RULES)
 _CLAIM_COLUMNS = (
     "id, campaign, contact_id, occasion, channel, provider, message, created_at,"
     " attempts AS attempt"
@@ -84,7 +80,8 @@ class Deliveries(Area):
             f"""
             SELECT id, campaign, contact_id, occasion, channel, provider, due_at, attempts
             FROM deliveries d
-            WHERE (({_DUE_PENDING}) OR ({_EXPIRED_CLAIM})) AND NOT {_UNSUBSCRIBED}
+            WHERE (({_DUE_PENDING}) OR ({_EXPIRED_CLAIM}))
+              AND NOT (state = 'pending' AND ({_STOPPED}))
             ORDER BY provider, priority DESC, coalesce(not_before, due_at), id
             """,
             {"at": at, "now": now, "gone": json.dumps(list(gone))},
@@ -100,23 +97,13 @@ class Deliveries(Area):
         ).fetchone()
         return int(row[0])
 
-    def skip_unsubscribed(self, at: Instant) -> int:
-        """Due deliveries whose contact (for that channel, or for all) or address has been
-        unsubscribed since the tick decided: ``skipped`` with reason ``unsubscribed``, never
-        sent. Returns how many were skipped."""
+    def stop_due(self, at: Instant) -> dict[str, int]:
+        """Apply the send-time rules (:mod:`regard.store.sendtime`) to every delivery due
+        at ``at``: those the world has overtaken since the tick decided (unsubscribed, …)
+        go to their final state and are never sent. Returns how many, by reason."""
         with self.store.write() as conn:
-            ids = [
-                str(r[0])
-                for r in conn.execute(
-                    f"SELECT id FROM deliveries d WHERE {_DUE_PENDING} AND {_UNSUBSCRIBED}",
-                    {"at": at},
-                )
-            ]
-            moved = move(
-                conn, ids, _PENDING, _SKIPPED, at=at, now=now_instant(),
-                detail="unsubscribed before it was sent", reason="unsubscribed",
-            )  # fmt: skip
-        return len(moved)
+            stopped = sendtime.stop(conn, _DUE_PENDING, {}, at=at, now=now_instant())
+        return {reason: len(ids) for reason, ids in stopped.items()}
 
     def claim(
         self,
@@ -153,6 +140,14 @@ class Deliveries(Area):
                 """,
                 params,
             ).fetchall()
+            if not found:
+                return []
+            # the send-time rules, in this same transaction: what was stopped before it
+            # began (an unsubscribe, a voided order, …) is never claimed
+            candidates, extra = sendtime.among([str(r["id"]) for r in found])
+            stopped = sendtime.stop(conn, candidates, extra, at=at, now=now)
+            gone_ids = {i for ids in stopped.values() for i in ids}
+            found = [r for r in found if r["id"] not in gone_ids]
             if not found:
                 return []
             order = [str(r["id"]) for r in found]
