@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from regard.errors import StoreError
-from regard.store.area import Area, address_hash
+from regard.store.area import PSEUDONYM_KEY, Area, Pseudonyms
 from regard.store.backtest import Backtests
 from regard.store.contacts import Contacts
 from regard.store.decisions import Decisions
@@ -40,7 +40,7 @@ from regard.store.schema import MIGRATIONS
 from regard.store.suppressions import Suppressions
 from regard.store.ticks import Ticks
 
-__all__ = ["Area", "Store", "address_hash", "open_store", "remove_blank"]
+__all__ = ["Area", "Pseudonyms", "Store", "open_store", "remove_blank"]
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -86,7 +86,6 @@ class Store:
             str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
         )
         conn.row_factory = sqlite3.Row
-        conn.create_function("address_hash", 1, _sql_address_hash, deterministic=True)
         # SQLite's lower() folds ASCII only; addresses are compared folded as Python folds them
         conn.create_function("lower_address", 1, _sql_lower_address, deterministic=True)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -97,6 +96,9 @@ class Store:
         conn.execute("PRAGMA secure_delete = ON")  # erased personal data must not linger
         self.conn = conn
         self._migrate()
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (PSEUDONYM_KEY,)).fetchone()
+        self.pseudonyms = Pseudonyms(bytes.fromhex(row[0]))
+        conn.create_function("address_hash", 1, self._sql_address_hash, deterministic=True)
 
     def _migrations_due(self) -> bool:
         """Whether any migration is still to apply, read without the write lock: a store
@@ -196,13 +198,18 @@ class Store:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
 
+    def _sql_address_hash(self, address: object) -> str | None:
+        return self.pseudonyms.address(address) if isinstance(address, str) else None
+
     def is_blank(self) -> bool:
         """Whether nothing was ever written to the store but its schema: no contact, event,
         delivery, suppression, erasure, tick or kept value."""
-        tables = ("contacts", "events", "deliveries", "suppressions", "forgotten", "ticks", "meta")
-        return not any(
+        tables = ("contacts", "events", "deliveries", "suppressions", "forgotten", "ticks")
+        written = any(
             self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() for table in tables
         )
+        kept = self.conn.execute("SELECT 1 FROM meta WHERE key != ?", (PSEUDONYM_KEY,))
+        return not written and kept.fetchone() is None
 
     def checkpoint(self, attempts: int = 20) -> bool:
         """Checkpoint the WAL into the database and truncate it to zero bytes. Returns False
@@ -238,10 +245,6 @@ def _reason(exc: sqlite3.Error) -> str:
     if "unable to open" in str(exc):
         return "cannot open the file (check that its folder exists and is writable)"
     return str(exc)
-
-
-def _sql_address_hash(address: object) -> str | None:
-    return address_hash(address) if isinstance(address, str) else None
 
 
 def _sql_lower_address(address: object) -> str | None:
