@@ -148,6 +148,9 @@ class Config(StrictModel):
     # ``${NAME}`` of a [providers.*] table whose variable is not set: (key path, NAME);
     # a provider's secrets are needed only when it is built to send
     _unset: list[tuple[tuple[str, ...], str]] = PrivateAttr(default_factory=list)
+    # the values ``${NAME}`` brought into a [providers.*] table: (key path, value); every
+    # one is a secret of that provider, whatever the key
+    _from_env: list[tuple[tuple[str, ...], str]] = PrivateAttr(default_factory=list)
     # resolving touches the file system; a tick resolves the templates folder per message
     _resolved: dict[tuple[Path, str], Path] = PrivateAttr(default_factory=dict)
 
@@ -192,6 +195,10 @@ class Config(StrictModel):
     def source_text(self) -> str:
         """The text of the config file ("" for built-in defaults)."""
         return self._text
+
+    def environment_values(self, provider: str) -> list[str]:
+        """The values that ``[providers.<provider>]`` took from the environment."""
+        return [value for loc, value in self._from_env if loc[:2] == ("providers", provider)]
 
     def unset_keys(self, provider: str) -> set[str]:
         """The dotted keys of ``[providers.<provider>]`` whose environment variable is not set."""
@@ -247,16 +254,18 @@ def substitute_env(
     path: Path,
     loc: tuple[str, ...] = (),
     unset: list[tuple[tuple[str, ...], str]] | None = None,
+    found: list[tuple[tuple[str, ...], str]] | None = None,
 ) -> Any:
     """Replace ``${NAME}`` in every string of ``data`` by the environment variable NAME.
 
     A variable that is not set is an error, except inside a ``[providers.NAME]`` table
     when ``unset`` is given: there it is left as written and recorded in ``unset``, since
-    a provider's secrets are needed only by the commands that send through it."""
+    a provider's secrets are needed only by the commands that send through it. ``found``
+    collects the values substituted inside ``[providers.NAME]`` tables (its secrets)."""
     if isinstance(data, dict):
-        return {k: substitute_env(v, path, (*loc, k), unset) for k, v in data.items()}
+        return {k: substitute_env(v, path, (*loc, k), unset, found) for k, v in data.items()}
     if isinstance(data, list):
-        return [substitute_env(v, path, (*loc, str(i)), unset) for i, v in enumerate(data)]
+        return [substitute_env(v, path, (*loc, str(i)), unset, found) for i, v in enumerate(data)]
     if isinstance(data, str):
 
         def repl(m: re.Match[str]) -> str:
@@ -266,7 +275,10 @@ def substitute_env(
                     unset.append((loc, name))
                     return m.group(0)
                 raise ConfigError(f"{path}: {'.'.join(loc)}: {_unset_message(name)}")
-            return os.environ[name]
+            value = os.environ[name]
+            if found is not None and loc[:1] == ("providers",) and value:
+                found.append((loc, value))
+            return value
 
         return _VAR.sub(repl, data)
     return data
@@ -299,12 +311,14 @@ def read_config(explicit: str | Path | None = None) -> Config:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     unset: list[tuple[tuple[str, ...], str]] = []
-    data = substitute_env(data, path, unset=unset)
+    from_env: list[tuple[tuple[str, ...], str]] = []
+    data = substitute_env(data, path, unset=unset, found=from_env)
     try:
         config = validate(Config, data, path, text)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     config._unset = unset
+    config._from_env = from_env
     config._base = path.resolve().parent
     config._path = path.resolve()
     config._text = text
