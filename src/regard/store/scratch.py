@@ -21,20 +21,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from regard.processes import alive
 from regard.store import Store, open_store
 from regard.store.backtest import copy_store
 
 PREFIX = "regard-simulate-"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def remove_stale(folder: Path | None = None) -> list[Path]:
@@ -43,7 +34,7 @@ def remove_stale(folder: Path | None = None) -> list[Path]:
     removed = []
     for path in root.glob(f"{PREFIX}*"):
         pid = path.name.removeprefix(PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)) and path.is_dir():
+        if pid.isdigit() and not alive(int(pid)) and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
