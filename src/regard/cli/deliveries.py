@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from regard.cli import App, echo_json, json_option, pass_app
@@ -45,16 +47,15 @@ def deliveries(
     if not rows:
         click.echo("no deliveries")
         return
-    for r in rows:
-        when = r["sent_at"] or r["next_attempt_at"] or r["due_at"]
-        extra = f"  {r['reason']}" if r["reason"] else ""
-        if r["state"] == "pending" and r.get("last_error"):
-            extra = f"  to retry, last: {r['last_error']}"  # why it is still waiting
-        click.echo(
-            f"{r['delivery_id']}  {r['state']:<9}  {r['campaign']}  {r['contact_id']}  "
-            f"{r['occasion']}  {r['channel']} via {r['provider']}  {when}  "
-            f"attempts {r['attempts']}{extra}"
-        )
+    from regard.cli.tables import columns
+
+    header = ["DELIVERY", "STATE", "CAMPAIGN", "CONTACT", "OCCASION", "CHANNEL", "PROVIDER",
+              "DUE", "SENT", "NEXT ATTEMPT", "ATTEMPTS", "REASON"]  # fmt: skip
+    fields = ["delivery_id", "state", "campaign", "contact_id", "occasion", "channel",
+              "provider", "due_at", "sent_at", "next_attempt_at", "attempts"]  # fmt: skip
+    table = [[*(r[f] for f in fields), _why(r)] for r in rows]
+    for line in columns(header, table):
+        click.echo(line)
     click.echo(f"{len(rows)} deliveries")
 
 
@@ -90,6 +91,13 @@ def cancel(app: App, ids: tuple[str, ...], as_json: bool) -> None:
 
     done = cancel_deliveries(app.store, ids, at=now_instant())
     _report(done, "cancelled", as_json)
+
+
+def _why(row: dict[str, Any]) -> str | None:
+    """The reason column: why it was skipped or died, or why a pending one still waits."""
+    if row["state"] == "pending" and row.get("last_error"):
+        return f"to retry, last: {row['last_error']}"
+    return row["reason"]
 
 
 def _report(done: list[str], verb: str, as_json: bool) -> None:
