@@ -36,3 +36,22 @@ def test_deliveries_has_a_header_and_one_line_per_delivery(workspace: Workspace)
     assert "c1\\nforged" in lines[1]
     state_column = lines[0].index("STATE")
     assert [line[state_column:].split()[0] for line in lines[1:3]] == ["pending", "sent"]
+
+
+def test_retry_a_selection_of_dead_deliveries(workspace: Workspace) -> None:
+    with open_store(workspace.root / "regard.db") as store, store.write() as conn:
+        for contact, campaign, created in (
+            ("c1", "birthday", "2026-11-20T10:00:00Z"),
+            ("c2", "birthday", "2026-11-29T10:00:00Z"),
+            ("c3", "thanks", "2026-11-29T10:00:00Z"),
+        ):
+            add_contact(conn, contact)
+            add_delivery(conn, campaign, contact, "dead", created, reason="HTTP 400")
+    result = workspace.cli(
+        "deliveries", "retry", "--state", "dead", "--campaign", "birthday", "--since", "2026-11-28"
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 dead deliveries selected" in result.stdout and "retried 1 deliveries" in result.stdout
+    states = {d["contact_id"]: d["state"] for d in workspace.cli_json("deliveries")}
+    assert states == {"c1": "dead", "c2": "pending", "c3": "dead"}
+    assert workspace.cli("deliveries", "retry").exit_code == 2  # neither ids nor --state

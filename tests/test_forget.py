@@ -221,3 +221,37 @@ def test_forget_erases_an_address_however_a_service_cased_it(workspace: Workspac
     assert workspace.cli("contacts", "forget", "1042").exit_code == 0
     data = raw_bytes(workspace).lower()
     assert b"spam.complainer" not in data
+
+
+def _on_a_terminal(workspace: Workspace, answer: str, *args: str) -> tuple[int, str]:
+    """Run ``regard ARGS`` with a real terminal (a pty) as its stdin, typing ``answer``."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import regard_command, subprocess_env
+
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [*regard_command("--config", str(workspace.config)), *args],
+            stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=subprocess_env(), cwd=workspace.root,
+        )  # fmt: skip
+        os.write(leader, answer.encode() + b"\n")
+        output, _ = process.communicate(timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    return process.returncode, output
+
+
+def test_forget_asks_on_a_terminal(workspace: Workspace) -> None:
+    contacts = workspace.write("c.csv", "id,email\n1042,a@b.de\n")
+    assert workspace.cli("import", "contacts", str(contacts)).exit_code == 0
+    code, output = _on_a_terminal(workspace, "n", "contacts", "forget", "1042")
+    assert code == 1 and "cannot be undone" in output and "Aborted" in output
+    assert workspace.cli("contacts", "show", "1042").exit_code == 0
+    code, output = _on_a_terminal(workspace, "y", "contacts", "forget", "1042")
+    assert code == 0 and "forgot 1042" in output, output
+    assert workspace.cli("contacts", "show", "1042").exit_code == 1
