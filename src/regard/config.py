@@ -60,6 +60,16 @@ class ConsentRules(StrictModel):
         value: ConsentRule = getattr(self, channel_name)
         return value
 
+    @model_validator(mode="after")
+    def _existing_customer_is_email_only(self) -> ConsentRules:
+        for name in CHANNELS:
+            if name != "email" and getattr(self, name) == "existing-customer":
+                raise ValueError(
+                    f'{name} = "existing-customer": that rule (UWG §7(3)) exists for '
+                    'email only; use "opt-in" or "opt-out"'
+                )
+        return self
+
 
 if TYPE_CHECKING:
     Consent = ConsentRules
