@@ -241,7 +241,7 @@ class Suppressions(Area):
                     reason=r[3],
                     source=r[4],
                     created_at=Instant(r[5]),
-                )  # fmt: skip
+                )
             )
         return found
 
