@@ -23,6 +23,7 @@ from regard.engine.decisions import Decision, capped, delivery_id, in_holdout
 from regard.engine.messages import Renderer
 from regard.engine.recipients import channel_address, consent_given, recipient
 from regard.engine.windows import next_opening, release_due
+from regard.render.unsubscribe import Links, link_secret
 from regard.store import Store
 from regard.store.occasions import Candidate
 from regard.times import Instant, to_epoch
@@ -114,7 +115,7 @@ def run_tick(
 ) -> TickResult:
     """The tick's body inside an open write transaction (shared by tick, plan and explain)."""
     result = TickResult(at)
-    renderer = Renderer(config)
+    renderer = Renderer(config, Links.of(config, link_secret(config, store)))
     for campaign in in_priority_order(campaigns):
         span = campaign_span(config, campaign, at, contact_ids)
         if span is None:
@@ -238,7 +239,9 @@ def decide(
         decision.decision = "held_out"
         return decision
     event = looked_up.events.get(occasion.event_id) if occasion.event_id else None
-    message, error = renderer.render(campaign, contact, occasion, to, at, event)
+    message, error = renderer.render(
+        campaign, contact, occasion, to, at, event, delivery_id=decision.delivery_id
+    )
     if message is None:
         decision.reason, decision.error = "render_error", error
         return decision

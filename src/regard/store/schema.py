@@ -6,7 +6,9 @@ dates TEXT ``YYYY-MM-DD``, lists and objects TEXT JSON.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
+import time
 from collections.abc import Callable
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -228,4 +230,16 @@ def m004_server_and_bounces(conn: sqlite3.Connection) -> None:
         CREATE INDEX suppressions_kind ON suppressions (kind, channel);
         ALTER TABLE deliveries ADD COLUMN purpose TEXT NOT NULL DEFAULT 'marketing';
         """,
+    )
+
+
+@migration
+def m004b_link_secret(conn: sqlite3.Connection) -> None:
+    """The secret that signs links when the config sets none, made with the store: a tick,
+    ``plan`` and ``preview`` (the last two in transactions that are rolled back) then all
+    sign with the one kept here."""
+    conn.execute(
+        "INSERT INTO settings (key, value, created_at) VALUES ('server_secret', ?, ?) "
+        "ON CONFLICT (key) DO NOTHING",
+        (secrets.token_urlsafe(32), int(time.time())),
     )
