@@ -42,6 +42,16 @@ class Suppression(TypedDict):
     created_at: Instant
 
 
+class LinkTarget(TypedDict):
+    """Whom an unsubscribe link's delivery reached: the contact, the channel, the
+    contact's locale, and whether they are unsubscribed from marketing there now."""
+
+    contact_id: str
+    channel: str
+    locale: str | None
+    unsubscribed: bool
+
+
 class Suppressions(Area):
     """The ``suppressions`` table: unsubscribes and bounced addresses."""
 
@@ -148,6 +158,28 @@ class Suppressions(Area):
                 (contact_id, channel, address, reason, source or "provider", at),
             )
 
+    def link_target(self, delivery_id: str) -> LinkTarget | None:
+        """The contact and channel of delivery ``delivery_id``, for its unsubscribe link;
+        None when there is no such delivery or its contact is gone (forgotten)."""
+        row = self.conn.execute(
+            "SELECT d.contact_id, d.channel, c.locale, c.email, c.phone FROM deliveries d "
+            "JOIN contacts c ON c.id = d.contact_id WHERE d.id = ?",
+            (delivery_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        address = {"email": row["email"], "sms": row["phone"]}.get(row["channel"])
+        found = self.conn.execute(
+            f"SELECT {unsubscribed_sql('?1', '?2', '?3')}",
+            (row["contact_id"], row["channel"], address),
+        ).fetchone()[0]
+        return LinkTarget(
+            contact_id=row["contact_id"],
+            channel=row["channel"],
+            locale=row["locale"],
+            unsubscribed=bool(found),
+        )
+
     def contacts_with(self, channel: str, address: str) -> list[str]:
         """The ids of the contacts whose address on ``channel`` is ``address`` (compared
         as the unsubscribe rule compares them: as written or folded)."""
@@ -173,8 +205,8 @@ class Suppressions(Area):
     ) -> bool:
         """A provider reported ``address`` on ``channel`` as ``kind`` (bounced, or
         unsubscribed: a spam complaint, a STOP reply). Recorded for every contact with the
-        address (or for the address alone when no contact has it yet). False when it was
-        recorded already (nothing changes then)."""
+        address. False when it was recorded already, or when no contact has the address
+        (nothing changes then)."""
         _check_channel(channel)
         with self.store.write() as conn:
             exists = conn.execute(
@@ -184,7 +216,9 @@ class Suppressions(Area):
             ).fetchone()
             if exists:
                 return False
-            owners: list[str | None] = [*self.contacts_with(channel, address)] or [None]
+            owners = self.contacts_with(channel, address)
+            if not owners:
+                return False  # no contact has the address: nothing to stop
             for owner in owners:
                 conn.execute(
                     "INSERT INTO suppressions (contact_id, channel, address, kind, reason, "
