@@ -183,15 +183,19 @@ class Suppressions(Area):
     def contacts_with(self, channel: str, address: str) -> list[str]:
         """The ids of the contacts whose address on ``channel`` is ``address`` (compared
         as the unsubscribe rule compares them: as written or folded)."""
+        return [contact_id for contact_id, _ in self._holders(channel, address)]
+
+    def _holders(self, channel: str, address: str) -> list[tuple[str, str]]:
+        """(id, the address as the contact has it) of the contacts with ``address``."""
         column = {"email": "email", "sms": "phone"}.get(channel)
         if column is None:
             return []
         rows = self.conn.execute(
-            f"SELECT id FROM contacts WHERE {column} = ?1 "
+            f"SELECT id, {column} FROM contacts WHERE {column} = ?1 "
             f"OR lower_address({column}) = lower_address(?1) ORDER BY id",
             (address,),
         )
-        return [str(r[0]) for r in rows]
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     def by_address(
         self,
@@ -211,19 +215,19 @@ class Suppressions(Area):
         with self.store.write() as conn:
             exists = conn.execute(
                 "SELECT 1 FROM suppressions WHERE channel IN (?, '*') AND kind = ? "
-                "AND address IN (?, ?, ?)",
-                (channel, kind, address, _lower(address), _hash(address)),
+                "AND (lower_address(address) = lower_address(?) OR address = ?)",
+                (channel, kind, address, _hash(address)),
             ).fetchone()
             if exists:
                 return False
-            owners = self.contacts_with(channel, address)
-            if not owners:
+            holders = self._holders(channel, address)
+            if not holders:
                 return False  # no contact has the address: nothing to stop
-            for owner in owners:
+            for owner, theirs in holders:  # kept as the contact has it, as the rule compares
                 conn.execute(
                     "INSERT INTO suppressions (contact_id, channel, address, kind, reason, "
                     "source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (owner, channel, address, kind, reason, source, at),
+                    (owner, channel, theirs, kind, reason, source, at),
                 )
             return True
 
@@ -235,8 +239,8 @@ class Suppressions(Area):
         with self.store.write() as conn:
             changed = conn.execute(
                 "DELETE FROM suppressions WHERE channel = ? AND kind = 'unsubscribed' "
-                "AND address IN (?, ?, ?)",
-                (channel, address, _lower(address), _hash(address)),
+                "AND (lower_address(address) = lower_address(?) OR address = ?)",
+                (channel, address, _hash(address)),
             ).rowcount
             for owner in self.contacts_with(channel, address):
                 changed += int(self.remove(owner, channel))
