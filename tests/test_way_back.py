@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import sqlite3
 from typing import Any
 from urllib.parse import urlencode
 
@@ -161,8 +162,17 @@ def test_forged_truncated_and_forgotten_tokens_change_nothing(shop: Workspace, s
     assert shop.cli("contacts", "forget", "c1").exit_code == 0
     gone = httpx.post(url)
     assert gone.status_code == 404 and "Anna" not in gone.text
+
+    # a store that fails under the server: a plain 500, never a traceback
+    with sqlite3.connect(shop.root / "regard.db") as conn:
+        conn.execute("ALTER TABLE deliveries RENAME TO deliveries_elsewhere")
+    broken = httpx.post(url)
+    assert broken.status_code == 500
+    assert broken.json() == {"error": "internal error"}
+    assert httpx.get(server.url + "/healthz").status_code == 200  # still serving
     server.stop()
     assert "Traceback" not in server.log()
+    assert [r["error"] for r in server.requests() if r["status"] == 500] == ["OperationalError"]
 
 
 def postmark(server: Any, record: dict[str, Any], password: str = "pm-callback-secret") -> Any:

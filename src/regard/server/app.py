@@ -5,8 +5,9 @@ The middleware (outermost first, pure ASGI so streamed bodies are counted as the
 - one JSON log line per request on the ``regard.server`` logger: method, the route's
   template (``/u/{token}``, never the raw path, so tokens and addresses stay out), status
   and milliseconds; nothing personal, no query string, no client address;
-- bodies over :data:`MAX_BODY` bytes → 413, by ``Content-Length`` before the app runs and by
-  counting the bytes of a streamed body;
+- bodies over :data:`MAX_BODY` bytes → 413, by ``Content-Length`` before the app runs, and
+  for a streamed (chunked) body by reading and counting it before the app runs (it is
+  then replayed to the app);
 - any exception → a plain 500 ``{"error": "internal error"}``, never a traceback (the log
   line names the exception's type only).
 
@@ -73,10 +74,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
-class BodyTooLarge(Exception):
-    """The request's body passed the limit while it was read."""
-
-
 class Guard:
     """The server's outermost middleware: the access log line, the body limit, and the
     plain 500 for whatever an endpoint raised."""
@@ -100,26 +97,36 @@ class Guard:
                 started = True
             await send(message)
 
-        received = 0
-
-        async def receive_counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
+        declared = _declared_length(scope)
+        replay: list[Message] = []
+        if declared is None and _has_body(scope):
+            # a streamed body (no Content-Length) is read here, counted, and replayed to the
+            # app: the limit holds for every route, whether or not it reads the body
+            received = 0
+            while True:
+                message = await receive()
+                replay.append(message)
+                if message["type"] != "http.request":
+                    break
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise BodyTooLarge
-            return message
+                    await _plain(send_logged, 413, "request body larger than 1 MiB")
+                    _log(scope, status, began, None)
+                    return
+                if not message.get("more_body", False):
+                    break
+
+        async def receive_counted() -> Message:
+            if replay:
+                return replay.pop(0)
+            return await receive()
 
         error: str | None = None
         try:
-            if _declared_length(scope) > self.max_body:
+            if declared is not None and declared > self.max_body:
                 await _plain(send_logged, 413, "request body larger than 1 MiB")
             else:
                 await self.app(scope, receive_counted, send_logged)
-        except BodyTooLarge:
-            if not started:
-                await _plain(send_logged, 413, "request body larger than 1 MiB")
         except Exception as exc:  # never a traceback on the wire; the type in the log
             error = type(exc).__name__
             if not started:
@@ -128,14 +135,23 @@ class Guard:
             _log(scope, status, began, error)
 
 
-def _declared_length(scope: Scope) -> int:
+def _declared_length(scope: Scope) -> int | None:
+    """The request's Content-Length, or None when it has none (a streamed body)."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:
                 return int(value)
             except ValueError:
-                return 0
-    return 0
+                return None
+    return None
+
+
+def _has_body(scope: Scope) -> bool:
+    """The request streams a body (``Transfer-Encoding: chunked``)."""
+    return any(
+        name == b"transfer-encoding" and b"chunked" in value.lower()
+        for name, value in scope.get("headers", ())
+    )
 
 
 async def _plain(send: Send, status: int, error: str) -> None:
