@@ -184,3 +184,23 @@ def test_check_warns_when_real_mail_would_carry_loopback_links(workspace: Worksp
     )
     quiet = workspace.cli("check").stdout.splitlines()
     assert [line for line in quiet if "footer" in line or "warning" in line] == []
+
+
+def test_list_unsubscribe_offers_mailto_first_when_configured(workspace: Workspace) -> None:
+    workspace.config.write_text(
+        workspace.config.read_text() + '\n[server]\npublic_url = "https://regard.example.com"\n'
+        'unsubscribe_mailto = "abmelden@blumen-rosa.de"\n'
+    )
+    workspace.write("templates/note.j2", TEMPLATE)
+    campaign(workspace, "offer", "marketing", 'type = "post_purchase"\n')
+    jsonl(workspace, "contacts", {"id": "c1", "email": "c1@example.com", "consent_email": True})
+    jsonl(
+        workspace, "events", {"id": "o1", "contact_id": "c1", "occurred_at": "2026-03-02T10:00:00Z"}
+    )
+    assert workspace.cli("run", "--at", "2026-03-02T12:00:00Z").exit_code == 0
+    [mail] = workspace.outbox()
+    mailto, url = mail["headers"]["List-Unsubscribe"].split(", ")
+    assert mailto.startswith("<mailto:abmelden@blumen-rosa.de?subject=unsubscribe%20d_")
+    assert url.startswith("<https://regard.example.com/u/d_") and url.endswith(">")
+    assert url[1:-1] in mail["text"]
+    assert mail["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
