@@ -10,7 +10,7 @@
       │          │  └──► cancelled  by hand, or the contact was forgotten
       │          └──── dead         retried by hand
       ├──► held_out   in the campaign's control group (final)
-      └──► skipped    no consent, unsubscribed, no address, capped, render error (final)
+      └──► skipped    no address, bounced, no consent, unsubscribed, capped, render error (final)
 
 Every state change of a delivery is made by :func:`move` (or, for a new delivery, by
 :func:`create`): both check the change against :data:`TRANSITIONS`, make it in one
@@ -215,6 +215,7 @@ class NewDelivery:
     not_before: int | None = None
     message: Mapping[str, Any] | None = None
     error: str | None = None  # a render error, kept as the last error
+    purpose: str = "marketing"  # the campaign's: what send-time rules and links go by
 
 
 def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: int) -> list[str]:
@@ -232,15 +233,15 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
             """
             INSERT INTO deliveries (id, campaign, contact_id, occasion, event_id, channel,
                 provider, state, reason, priority, due_at, created_at, not_before, message,
-                last_error, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                last_error, updated_at, purpose)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (campaign, contact_id, occasion) DO NOTHING
             """,
             (
                 d.id, d.campaign, d.contact_id, d.occasion, d.event_id, d.channel, d.provider,
                 d.state.value, d.reason, d.priority, d.due_at, at, d.not_before,
                 json.dumps(d.message, ensure_ascii=False) if d.message else None,
-                d.error, at,
+                d.error, at, d.purpose,
             ),
         )  # fmt: skip
         if cursor.rowcount:

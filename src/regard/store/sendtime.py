@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from regard.store.lifecycle import DeliveryState, move
-from regard.store.suppressions import unsubscribed_sql
+from regard.store.suppressions import bounced_sql, unsubscribed_sql
 from regard.times import Instant
 
 
@@ -36,14 +36,14 @@ class SendRule:
     where: str
 
 
-# the unsubscribe rule at send time, on the message's ``to`` when it is an address
-_UNSUBSCRIBED = unsubscribed_sql(
-    "d.contact_id",
-    "d.channel",
-    "(CASE WHEN json_type(d.message, '$.to') = 'text' THEN json_extract(d.message, '$.to') END)",
-)
+# the suppression rules at send time, on the message's ``to`` when it is an address
+_TO = "(CASE WHEN json_type(d.message, '$.to') = 'text' THEN json_extract(d.message, '$.to') END)"
+_BOUNCED = bounced_sql("d.contact_id", "d.channel", _TO)
+# an unsubscribe stops marketing only: the purpose is the one the delivery was made for
+_UNSUBSCRIBED = f"d.purpose = 'marketing' AND {unsubscribed_sql('d.contact_id', 'd.channel', _TO)}"
 
 RULES: tuple[SendRule, ...] = (
+    SendRule("bounced", DeliveryState.SKIPPED, "the address bounced before it was sent", _BOUNCED),
     SendRule(
         "unsubscribed", DeliveryState.SKIPPED, "unsubscribed before it was sent", _UNSUBSCRIBED
     ),
