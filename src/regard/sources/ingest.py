@@ -79,7 +79,7 @@ def prepare(
     Raises UnknownSource, Unauthorized or MalformedBody; touches no store."""
     table = source_table(config, name)
     kind = source_type(table.type)
-    if not kind.verify(table.secret, headers, body):
+    if not kind.verify(table.secret.get_secret_value(), headers, body):
         what = "token" if table.type == "api" else "signature"
         raise Unauthorized(f"source {name!r}: the {what} is wrong or missing")
     return kind.receive(headers, body, now)
