@@ -345,7 +345,15 @@ def import_records(
     if problems:
         raise RejectedRecords(problems)
     with store.write() as conn:
-        forgotten = {r[0] for r in conn.execute("SELECT id_hash FROM forgotten")}
+        owners = {p.id for _, p in parsed_contacts} | {p.contact_id for _, p in parsed_events}
+        hashes = json.dumps(sorted(forgotten_hash(o) for o in owners if o))
+        forgotten = {
+            r[0]
+            for r in conn.execute(
+                "SELECT id_hash FROM forgotten WHERE id_hash IN (SELECT value FROM json_each(?))",
+                (hashes,),
+            )
+        }
 
         def remembered(owner: str) -> bool:
             if forgotten and forgotten_hash(owner) in forgotten:
