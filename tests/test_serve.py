@@ -4,11 +4,16 @@ stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import time
 from typing import Any
 
 import httpx
 
-from conftest import Workspace
+from conftest import Workspace, regard_command, subprocess_env
+from serve import add_server_table, free_port
 
 
 def test_serve_answers_healthz_and_stops_on_sigterm(workspace: Workspace, served: Any) -> None:
@@ -59,3 +64,40 @@ def test_a_taken_address_is_a_clear_error(workspace: Workspace, served: Any) -> 
     result = workspace.run("--config", str(other), "serve", timeout=30)
     assert result.returncode == 1
     assert port in result.stderr
+
+
+def test_the_daemon_runs_the_server_and_sigterm_stops_both(workspace: Workspace) -> None:
+    url = add_server_table(workspace.config, free_port())
+    log_path = workspace.root / "daemon.log"
+    with log_path.open("wb") as log:
+        daemon = subprocess.Popen(
+            [*regard_command("--config", str(workspace.config)), "daemon", "--log-format", "json"],
+            stderr=log,
+            stdout=subprocess.DEVNULL,
+            env=subprocess_env(),
+            cwd=workspace.root,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert daemon.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0, log_path.read_text()
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    text = log_path.read_text()
+    events = [json.loads(line).get("event") for line in text.splitlines()]
+    assert "server_started" in events and "request" in events and "stopped" in events
+    try:
+        httpx.get(url + "/healthz", timeout=1)
+        raise AssertionError("the server still answers after the daemon stopped")
+    except httpx.TransportError:
+        pass
