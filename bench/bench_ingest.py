@@ -23,6 +23,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -172,6 +173,12 @@ def requests(n: int) -> list[tuple[bytes, dict[str, str]]]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -194,17 +201,23 @@ async def load(
             nonlocal failed
             for body, headers in queue:
                 began = time.perf_counter()
-                answer = await client.post(url, content=body, headers=headers)
+                try:
+                    answer = await client.post(url, content=body, headers=headers)
+                    ok = answer.status_code == 200
+                except httpx.TransportError as exc:
+                    print(f"transport error: {exc!r}", file=sys.stderr)
+                    ok = False
                 latencies.append(time.perf_counter() - began)
-                if answer.status_code != 200:
-                    failed += 1
+                failed += not ok
                 if len(latencies) % 1000 == 0:
                     memory.append(rss_mib(pid))
 
         memory.append(rss_mib(pid))
+        cpu = cpu_seconds(pid)
         started = time.perf_counter()
         await asyncio.gather(*(sender() for _ in range(senders)))
         wall = time.perf_counter() - started
+        cpu = cpu_seconds(pid) - cpu
         memory.append(rss_mib(pid))
     latencies.sort()
 
@@ -213,6 +226,7 @@ async def load(
 
     return {
         "per_second": round(len(reqs) / wall, 1),
+        "server_cpu_ms_per_webhook": round(cpu / len(reqs) * 1000, 2),
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "max_ms": round(latencies[-1] * 1000, 1),
@@ -257,6 +271,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--webhooks", type=int, default=5_000)
     parser.add_argument("--senders", type=int, default=50)
+    parser.add_argument("--log", default="bench-ingest-servers.log", help="the servers' log")
     args = parser.parse_args()
     reqs = requests(args.webhooks)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -278,15 +293,15 @@ def main() -> None:
         port = free_port()
         (root / "ws").mkdir()
         serve_config, daemon_config = workspace(root / "ws", port)
-        log = (root / "serve.log").open("wb")
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "regard", "--config", str(serve_config), "serve"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "regard", "--config", str(daemon_config), "daemon"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        with Path(args.log).open("wb") as log:
+            serve = subprocess.Popen(
+                [sys.executable, "-m", "regard", "--config", str(serve_config), "serve"],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "regard", "--config", str(daemon_config), "daemon"],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         try:
             url = f"http://127.0.0.1:{port}/ingest/shop"
             wait_up(url, serve)
@@ -297,8 +312,6 @@ def main() -> None:
             daemon.send_signal(signal.SIGTERM)
             serve.wait(30)
             daemon.wait(60)
-        import sqlite3
-
         db = sqlite3.connect(root / "ws" / "regard.db")
         report["stored_events"] = db.execute("SELECT count(*) FROM events").fetchone()[0]
         report["ticks"] = db.execute("SELECT count(*) FROM ticks").fetchone()[0]
@@ -307,6 +320,7 @@ def main() -> None:
     bare_rate = report["bare"]["per_second"]  # type: ignore[index]
     regard_rate = report["regard"]["per_second"]  # type: ignore[index]
     report["ratio_regard_to_bare"] = round(regard_rate / bare_rate, 3)
+    report["load_average"] = os.getloadavg()
     print(json.dumps(report, indent=2))
 
 
