@@ -408,3 +408,29 @@ def test_config_rejects_unknown_source_keys(workspace: Workspace) -> None:
     result = workspace.cli("status")
     assert result.exit_code == 1
     assert "secrte" in result.output
+
+
+def test_a_burst_is_committed_together_and_a_bad_request_alone_is_refused(
+    workspace: Workspace, server: Any
+) -> None:
+    import asyncio
+
+    auth = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+
+    def contact(n: int) -> bytes:
+        return body_of({"contacts": [{"id": f"b{n}", "email": f"b{n}@example.de"}]})
+
+    bodies = [contact(n) for n in range(30)]
+    bodies[7] = body_of({"contacts": [{"id": "b7", "email": "kaputt"}]})
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=20) as client:
+            return await asyncio.gather(
+                *(client.post(f"{server.url}/ingest/crm", content=b, headers=auth) for b in bodies)
+            )
+
+    answers = asyncio.run(burst())
+    assert [a.status_code for a in answers] == [422 if n == 7 else 200 for n in range(30)]
+    assert answers[7].json()["errors"][0].startswith("contacts[0].email: ")
+    stored = {c["id"] for c in rows(workspace, "contacts")}
+    assert stored == {f"b{n}" for n in range(30) if n != 7}
