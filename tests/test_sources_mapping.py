@@ -134,3 +134,14 @@ def test_import_records_lenient_drops_an_invalid_optional_field(store: Store) ->
     assert stored is not None and stored["phone"] is None and stored["city"] == "Zürich"
     with pytest.raises(RejectedRecords):
         import_records(store, config, [row], [], lenient=False)
+
+
+def test_woocommerce_ping_is_answered_without_a_signature() -> None:
+    from regard.sources.woocommerce import WooCommerceSource
+
+    source = WooCommerceSource()
+    for headers in ({}, {"X-WC-Webhook-Topic": "action.woocommerce_ping"}):
+        assert source.verify("geheim", headers, b"webhook_id=12")
+        assert source.receive(headers, b"webhook_id=12", 0).ignored
+    assert not source.verify("geheim", {}, b'{"id": 1}')
+    assert not source.verify("geheim", {"X-WC-Webhook-Signature": "x"}, b"webhook_id=12")

@@ -26,8 +26,9 @@ _PING = re.compile(rb"^webhook_id=\d+$")
 
 
 def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
-    """WooCommerce's ping when a webhook is saved: ``webhook_id=<n>`` and no topic."""
-    return header(headers, "X-WC-Webhook-Topic") is None and bool(_PING.match(body.strip()))
+    """WooCommerce's ping when a webhook is saved: the form body ``webhook_id=<n>`` (no
+    JSON body ever looks like it)."""
+    return bool(_PING.match(body.strip()))
 
 
 class WooCommerceSource:
