@@ -80,7 +80,13 @@ class Oracle:
             return ZoneInfo(self.config.timezone)
 
     def events_of(self, contact_id: str, at: int) -> list[dict[str, Any]]:
-        mine = [e for e in self.events if e["contact_id"] == contact_id and e["occurred_at"] <= at]
+        mine = [
+            e
+            for e in self.events
+            if e["contact_id"] == contact_id
+            and e["occurred_at"] <= at
+            and (e.get("voided_at") is None or e["voided_at"] > at)
+        ]
         return sorted(mine, key=lambda e: (e["occurred_at"], e["id"]))
 
     def contact_as_of(self, contact: dict[str, Any], at: int) -> dict[str, Any]:

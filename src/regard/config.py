@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -189,6 +189,24 @@ class ProviderTable(BaseModel):
         yield "options", sorted(self.options)
 
 
+class SourceTable(StrictModel):
+    """``[sources.NAME]``: where the shop's data comes in, at ``POST /ingest/NAME``.
+
+    ``type`` is the shop (``shopify``, ``woocommerce``) or ``api`` (regard's own JSON);
+    ``secret`` verifies the shop's webhook signatures, and is the bearer token of ``api``.
+    """
+
+    type: Literal["shopify", "woocommerce", "api"]
+    secret: SecretStr
+
+    @field_validator("secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError('the secret is empty (set it, e.g. secret = "${SHOP_WEBHOOK_SECRET}")')
+        return value
+
+
 class Config(StrictModel):
     timezone: str = "UTC"
     locale: str = "en"
@@ -202,6 +220,7 @@ class Config(StrictModel):
     delivery: DeliverySettings = DeliverySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     providers: dict[str, ProviderTable] = {}
+    sources: dict[str, SourceTable] = {}
     server: ServerSettings | None = None  # [server]: regard serve, links in messages
 
     _base: Path = PrivateAttr(default=Path("."))

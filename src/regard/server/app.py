@@ -31,11 +31,11 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from regard.config import Config
-from regard.server import health, hooks, unsubscribe
+from regard.server import health, hooks, ingest, unsubscribe
 from regard.server.state import ServerState
 
 MAX_BODY = 1024 * 1024  # 1 MiB
-ROUTE_MODULES = (health, unsubscribe, hooks)  # each has routes() -> list[BaseRoute]
+ROUTE_MODULES = (health, unsubscribe, hooks, ingest)  # each has routes() -> list[BaseRoute]
 
 access_log = logging.getLogger("regard.server")
 

@@ -42,10 +42,21 @@ _BOUNCED = bounced_sql("d.contact_id", "d.channel", _TO)
 # an unsubscribe stops marketing only: the purpose is the one the delivery was made for
 _UNSUBSCRIBED = f"d.purpose = 'marketing' AND {unsubscribed_sql('d.contact_id', 'd.channel', _TO)}"
 
+# the triggering event (a cancelled or refunded order) was voided by the dispatch's instant
+_EVENT_VOIDED = """d.event_id IS NOT NULL AND EXISTS (
+    SELECT 1 FROM events v WHERE v.id = d.event_id AND v.voided_at IS NOT NULL
+      AND v.voided_at <= :at)"""
+
 RULES: tuple[SendRule, ...] = (
     SendRule("bounced", DeliveryState.SKIPPED, "the address bounced before it was sent", _BOUNCED),
     SendRule(
         "unsubscribed", DeliveryState.SKIPPED, "unsubscribed before it was sent", _UNSUBSCRIBED
+    ),
+    SendRule(
+        "event_voided",
+        DeliveryState.CANCELLED,
+        "its event was voided (cancelled or refunded) before it was sent",
+        _EVENT_VOIDED,
     ),
 )
 
