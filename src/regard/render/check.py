@@ -1,9 +1,15 @@
-"""``regard check``: every campaign and template, rendered against sample contacts.
+"""``regard check``: every campaign and template, rendered against sample contacts and
+against the store's own.
 
-Each template file is compiled; each valid campaign's template is rendered in every locale it
-has for a contact with every field and for one with only the bare minimum (no names, no
-company, no phone), with a sample event where the trigger has one. A template that prints
-a field without checking it first fails here, not in a customer's inbox.
+Each template file is compiled (``_`` layouts and partials too, though they are no messages);
+each valid campaign's template is rendered in every locale it has for a contact with every
+field and for one with only the bare minimum (no names, no company, no phone), with a sample
+event where the trigger has one; then for up to :data:`REAL_SAMPLE` of the store's own
+contacts in its audience, each with its latest event that the trigger matches (a real order
+has the properties a real shop sends, ``items`` or not). A template that prints a field
+without checking it first fails here, not in a customer's inbox.
+
+Warnings do not fail the check: the placeholder sender that ``regard init`` writes.
 """
 
 from __future__ import annotations
@@ -17,10 +23,15 @@ from regard.campaigns.model import (
     Campaign,
 )
 from regard.errors import TemplateError
-from regard.render.environment import SUFFIX, pick_template, template_files
+from regard.render.environment import SUFFIX, is_message_file, pick_template, template_files
 from regard.render.message import render_message, templates_for
 from regard.store.contacts import read_contact_sample
-from regard.times import utcnow
+from regard.store.samples import read_real_sample
+from regard.times import to_epoch, utcnow
+
+REAL_SAMPLE = 20  # of the store's own contacts, per campaign
+# what `regard init` writes into [sender]: a shop that kept it sends mail as nobody
+PLACEHOLDER_SENDER = {"name": ("Mein Laden",), "email": ("example.com",)}
 
 if TYPE_CHECKING:
     from regard.config import Config
@@ -34,6 +45,9 @@ class CheckResult:
     templates: list[str] = field(default_factory=list)
     renders: int = 0
     problems: list[str] = field(default_factory=list)
+    layouts: list[str] = field(default_factory=list)  # _ files: layouts and partials
+    real_renders: int = 0  # of those renders, against the store's own contacts
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -119,7 +133,7 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
     folder = config.templates_dir
     paths = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
     for path in paths:
-        result.templates.append(path.name)
+        (result.templates if is_message_file(path.name) else result.layouts).append(path.name)
         for html in (False, True):
             try:
                 templates.load(path, html=html)
@@ -157,4 +171,62 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
                         result.problems.append(
                             f"{exc} (campaign {campaign.id}, locale {locale}, contact {sample})"
                         )
+        _check_real(config, campaign, now, result, seen)
+    result.warnings.extend(sender_warnings(config))
     return result
+
+
+def _check_real(
+    config: Config, campaign: Campaign, now: datetime, result: CheckResult, seen: set[str]
+) -> None:
+    """Render ``campaign`` for up to REAL_SAMPLE of the store's contacts and their latest
+    matching events; each new error names the campaign, template and contact."""
+    if "://" in str(config.store):
+        return  # a server store: check reads SQLite files only, never a live database
+    trigger = campaign.trigger
+    samples = read_real_sample(
+        config.store_path,
+        limit=REAL_SAMPLE,
+        event_type=trigger.sample_event_type(),
+        where=getattr(trigger, "where", None),
+        audience=campaign.audience,
+        at=to_epoch(now),
+        tz=config.timezone,
+    )
+    for sample in samples:
+        locale = str(sample.contact.get("locale") or config.locale)
+        if pick_template(config.templates_dir, campaign.template, locale) is None:
+            continue  # reported above, with the number of contacts who speak it
+        occasion = str(sample.event["id"]) if sample.event else "check"
+        result.renders += 1
+        result.real_renders += 1
+        try:
+            render_message(config, campaign, sample.contact, sample.event, occasion, now)
+        except TemplateError as exc:
+            if str(exc) not in seen:
+                seen.add(str(exc))
+                event = f", event {sample.event['id']}" if sample.event else ""
+                result.problems.append(
+                    f"{exc} (campaign {campaign.id}, template {campaign.template}, "
+                    f"contact {sample.contact['id']}{event})"
+                )
+
+
+def sender_warnings(config: Config) -> list[str]:
+    """Warnings about ``[sender]``: the placeholder that ``regard init`` wrote, still there."""
+    out = []
+    where = config.path or "regard.toml"
+    name = config.sender.name.strip()
+    if name in PLACEHOLDER_SENDER["name"]:
+        out.append(
+            f"{where}: sender.name: {name!r} is the placeholder of regard init: "
+            "set the shop's name (it signs every message)"
+        )
+    email = config.sender.email.strip().lower()
+    domain = email.rpartition("@")[2]
+    if domain in PLACEHOLDER_SENDER["email"]:
+        out.append(
+            f"{where}: sender.email: {email!r} is the placeholder of regard init: "
+            "set the address customers answer to"
+        )
+    return out

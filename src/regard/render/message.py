@@ -26,11 +26,13 @@ from regard.render.environment import (
     MessageEnvironment,
     SecurityError,
     pick_template,
+    prepared_context,
     render_block,
     reset_budget,
     template_line,
 )
 from regard.render.filters import FILTERS, rendering_for
+from regard.render.text import html_to_text
 from regard.validation import utf8_text
 
 if TYPE_CHECKING:
@@ -150,25 +152,34 @@ def render_message(
     variables = message_context(config, campaign, contact, event, occasion, now)
     blocks: dict[str, str] = {}
     tz = contact.get("timezone") or config.timezone
+    kind = channel(campaign.channel)
     with rendering_for(locale, str(tz), config.currency, fallback=config.locale):
         reset_budget()
-        needed = channel(campaign.channel).required_blocks
+        needed = kind.required_blocks
         plain = templates.load(path)
         # shared: the variables are the context's only parent (globals merged in once here)
         variables = {**plain.globals, **variables}
-        context = plain.new_context(variables, shared=True)
+        context = _prepared(plain, variables, path)
+        html_context = None
+        if "html" in kind.optional_blocks:
+            escaping = templates.load(path, html=True)
+            html_context = _prepared(escaping, variables, path)
+            if "html" not in html_context.blocks:
+                html_context = None
         for block in needed:
-            if block not in plain.blocks:
+            if block not in context.blocks:
+                if block == "text" and html_context is not None:
+                    continue  # made from the HTML below
                 raise TemplateError(
-                    f"{path}: no {{% block {block} %}} ({channel(campaign.channel).article} {campaign.channel} "
+                    f"{path}: no {{% block {block} %}} ({kind.article} {campaign.channel} "
                     "message needs "
                     f"{' and '.join(needed)})"
                 )
-            blocks[block] = _render(plain, block, context, path)
-        if "html" in channel(campaign.channel).optional_blocks and "html" in plain.blocks:
-            escaping = templates.load(path, html=True)
-            context = escaping.new_context(variables, shared=True)
-            blocks["html"] = _render(escaping, "html", context, path)
+            blocks[block] = _render(context, block, path)
+        if html_context is not None:
+            blocks["html"] = _render(html_context, "html", path)
+            if "text" in needed and "text" not in blocks:
+                blocks["text"] = html_to_text(blocks["html"])
     message = Message(
         subject=" ".join(blocks["subject"].split()) if "subject" in blocks else None,
         text=_tidy(blocks["text"]) if "text" in blocks else None,
@@ -183,17 +194,45 @@ def render_message(
     return message
 
 
-def _render(template: Template, block: str, context: Context, path: Path) -> str:
+def _prepared(template: Template, variables: dict[str, Any], path: Path) -> Context:
     try:
-        return render_block(template, block, context)
+        return prepared_context(template, variables)
+    except TemplateNotFound as exc:
+        raise TemplateError(f"{path}: no template {exc.name!r} in {path.parent}") from None
+    except TemplateSyntaxError as exc:
+        where = exc.filename or str(path)
+        raise TemplateError(f"{where}:{exc.lineno}: {exc.message}") from None
+    except Exception as exc:
+        raise _template_error(exc, path) from None
+
+
+def _render(context: Context, block: str, path: Path) -> str:
+    try:
+        return render_block(context, block)
     # whatever a template's code does wrong (a filter on the wrong type, an unknown currency
     # code, deep recursion) is a problem of that template, never a crash of the tick
+    except TemplateNotFound as exc:
+        raise TemplateError(f"{path}: no template {exc.name!r} in {path.parent}") from None
+    except TemplateSyntaxError as exc:
+        where = exc.filename or str(path)
+        raise TemplateError(f"{where}:{exc.lineno}: {exc.message}") from None
     except Exception as exc:
-        line = template_line(template, exc)
-        where = f"{path}:{line}" if line else str(path)
-        reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        kind = "refused: " if isinstance(exc, SecurityError) else ""
-        raise TemplateError(f"{where}: {kind}{reason}") from None
+        raise _template_error(exc, path) from None
+
+
+def _template_error(exc: BaseException, path: Path) -> TemplateError:
+    """The error of a failed render, naming the file and line it came from (a layout's or a
+    partial's own, when it was theirs)."""
+    found = template_line(exc)
+    if found is None:
+        where = str(path)
+    else:
+        filename, line = found
+        shown = path if Path(filename).name == path.name else path.parent / Path(filename).name
+        where = f"{shown}:{line}"
+    reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    kind = "refused: " if isinstance(exc, SecurityError) else ""
+    return TemplateError(f"{where}: {kind}{reason}")
 
 
 def _tidy(text: str) -> str:
