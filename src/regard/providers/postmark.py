@@ -103,6 +103,8 @@ class PostmarkProvider(HTTPProvider):
         }
         if record.get("html"):
             message["HtmlBody"] = record["html"]
+        if self.config.sender.reply_to:
+            message["ReplyTo"] = self.config.sender.reply_to
         return client.build_request(
             "POST",
             self.options.base_url.rstrip("/") + "/email",

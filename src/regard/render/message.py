@@ -117,10 +117,15 @@ def message_context(
                 "trigger": campaign.trigger.type,
             },
         ),
-        # an unset sender field is empty, not "": a signature must not print blank
-        "sender": Record("sender", {k: v or None for k, v in vars(config.sender).items()}),
+        "sender": Record("sender", _sender(config)),
         "now": now,
     }
+
+
+def _sender(config: Config) -> dict[str, Any]:
+    """``sender`` as templates see it (keys as written in ``[sender]``)."""
+    # an unset sender field is empty, not "": a signature must not print blank
+    return {k: v or None for k, v in config.sender.model_dump(by_alias=True).items()}
 
 
 def render_message(
