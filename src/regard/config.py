@@ -74,7 +74,7 @@ class Sender(StrictModel):
     def _colour(cls, value: str) -> str:
         value = value.strip()
         if value and not re.fullmatch(r"#(?:[0-9a-fA-F]{3}){1,2}", value):
-            raise ValueError(f"{value!r} is not a colour like \"#c2185b\"")
+            raise ValueError(f'{value!r} is not a colour like "#c2185b"')
         return value
 
     @field_validator("logo_url", "website")

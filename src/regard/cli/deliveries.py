@@ -63,7 +63,10 @@ def deliveries(
 @json_option
 @pass_app
 def retry(app: App, ids: tuple[str, ...], as_json: bool) -> None:
-    """Send dead deliveries again: back to pending, due now, attempts from zero.
+    """Send dead deliveries again: back to pending, due now, attempts from zero. A
+    delivery skipped because its template did not render (render_error) is rendered again
+    with the current templates and becomes pending; if it still does not render, nothing
+    changes and the error is shown.
 
     \b
     Example:
@@ -71,7 +74,7 @@ def retry(app: App, ids: tuple[str, ...], as_json: bool) -> None:
     """
     from regard.delivery import retry_deliveries  # lazy: only this command loads the delivery code
 
-    done = retry_deliveries(app.store, ids, at=now_instant())
+    done = retry_deliveries(app.store, ids, at=now_instant(), config=app.config)
     _report(done, "retried", as_json)
 
 

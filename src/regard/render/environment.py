@@ -39,7 +39,6 @@ from regard.campaigns.templates import (
 from regard.render.context import Empty, Missing, Record
 from regard.render.inline import has_stylesheet, inline_css
 
-
 MAX_BLOCK_CHARS = 100_000  # far more than any e-mail, SMS or card needs
 MAX_RANGE_ITEMS = 10_000  # all range() calls of one message together
 MAX_NUMBER_ARGUMENT = 10_000  # widths, counts and repeat factors passed to filters and methods
@@ -126,7 +125,7 @@ class InliningLoader(FileSystemLoader):
 
     def get_source(
         self, environment: Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+    ) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
         if has_stylesheet(source):
             try:
@@ -143,7 +142,9 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
 
     def __init__(self, templates_dir: Path, *, autoescape: bool) -> None:
         loader: BaseLoader = (
-            InliningLoader(str(templates_dir)) if autoescape else FileSystemLoader(str(templates_dir))
+            InliningLoader(str(templates_dir))
+            if autoescape
+            else FileSystemLoader(str(templates_dir))
         )
         super().__init__(
             loader=loader,

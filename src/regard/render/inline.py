@@ -77,6 +77,4 @@ def _inside_markup(before: str) -> bool:
     lowered = before.lower()
     if lowered.rfind("<") > lowered.rfind(">"):
         return True
-    return any(
-        lowered.rfind(f"<{name}") > lowered.rfind(f"</{name}") for name in _RAW_ELEMENTS
-    )
+    return any(lowered.rfind(f"<{name}") > lowered.rfind(f"</{name}") for name in _RAW_ELEMENTS)

@@ -25,6 +25,6 @@ def html_to_text(html: str) -> str:
 
 def _link(match: re.Match[str]) -> str:
     label, url = match.group(1).strip(), match.group(2)
-    if not label or label == url or url.startswith("mailto:") and label == url[7:]:
+    if not label or label == url or (url.startswith("mailto:") and label == url[7:]):
         return url
     return f"{label} ({url})"
