@@ -14,6 +14,8 @@ Warnings do not fail the check: the placeholder sender that ``regard init`` writ
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,7 @@ from regard.errors import TemplateError
 from regard.render.environment import SUFFIX, is_message_file, pick_template, template_files
 from regard.render.message import render_message, templates_for
 from regard.store.contacts import read_contact_sample
-from regard.store.samples import read_real_sample
+from regard.store.samples import RealSample, read_real_sample
 from regard.times import to_epoch, utcnow
 
 REAL_SAMPLE = 20  # of the store's own contacts, per campaign
@@ -100,8 +102,14 @@ def sample_contacts(
     return [full, bare]
 
 
-def sample_event(config: Config, campaign: Campaign, now: datetime) -> dict[str, Any] | None:
-    """The event a campaign's message is rendered with (None when its trigger has none)."""
+def sample_event(
+    config: Config, campaign: Campaign, now: datetime, real: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The event a campaign's message is rendered with (None when its trigger has none).
+
+    ``real`` is the store's latest matching event, if there is one: the sample then has its
+    properties (a shop's orders carry ``name``, ``financial_status`` … a made-up order
+    does not), in place of the made-up ones."""
     kind = campaign.trigger.sample_event_type()
     if kind is None:
         return None
@@ -111,6 +119,11 @@ def sample_event(config: Config, campaign: Campaign, now: datetime) -> dict[str,
         properties["items"] = [
             {"sku": "ROSE-12", "name": "Rosen, 12 Stück", "quantity": 1, "price": 149.9}
         ]
+    if real is not None:
+        stored = real.get("properties")
+        found = json.loads(stored) if isinstance(stored, str) else stored
+        if isinstance(found, Mapping) and found:
+            properties = dict(found)
     return {
         "id": f"sample-{kind}",
         "contact_id": "sample-full",
@@ -158,7 +171,10 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
                 )
             elif locale not in locales:
                 locales.append(locale)
-        event = sample_event(config, campaign, now)
+        real = _real_samples(config, campaign, now)
+        # the store's own first: an error they show is reported with the contact's id
+        _check_real(config, campaign, real, now, result, seen)
+        event = sample_event(config, campaign, now, real[0].event if real else None)
         for locale in locales:
             for contact in sample_contacts(config, locale, now, store.attributes):
                 result.renders += 1
@@ -171,20 +187,17 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
                         result.problems.append(
                             f"{exc} (campaign {campaign.id}, locale {locale}, contact {sample})"
                         )
-        _check_real(config, campaign, now, result, seen)
     result.warnings.extend(sender_warnings(config))
     return result
 
 
-def _check_real(
-    config: Config, campaign: Campaign, now: datetime, result: CheckResult, seen: set[str]
-) -> None:
-    """Render ``campaign`` for up to REAL_SAMPLE of the store's contacts and their latest
-    matching events; each new error names the campaign, template and contact."""
+def _real_samples(config: Config, campaign: Campaign, now: datetime) -> list[RealSample]:
+    """Up to REAL_SAMPLE of the store's contacts in the campaign's audience, each with its
+    latest event that the trigger matches, most recent first."""
     if "://" in str(config.store):
-        return  # a server store: check reads SQLite files only, never a live database
+        return []  # a server store: check reads SQLite files only, never a live database
     trigger = campaign.trigger
-    samples = read_real_sample(
+    return read_real_sample(
         config.store_path,
         limit=REAL_SAMPLE,
         event_type=trigger.sample_event_type(),
@@ -193,6 +206,18 @@ def _check_real(
         at=to_epoch(now),
         tz=config.timezone,
     )
+
+
+def _check_real(
+    config: Config,
+    campaign: Campaign,
+    samples: list[RealSample],
+    now: datetime,
+    result: CheckResult,
+    seen: set[str],
+) -> None:
+    """Render ``campaign`` for the store's contacts and their events (``samples``); each
+    new error names the campaign, template and contact."""
     for sample in samples:
         locale = str(sample.contact.get("locale") or config.locale)
         if pick_template(config.templates_dir, campaign.template, locale) is None:
