@@ -402,3 +402,56 @@ def test_send_to_needs_an_address_of_the_channel(workspace: Workspace) -> None:
     assert result.exit_code == 1
     assert "is not an e-mail address" in result.output
     assert workspace.outbox() == []
+
+
+# -- [sender] and check's warnings --------------------------------------------------------
+
+
+def test_sender_takes_the_legal_fields_and_templates_see_them(workspace: Workspace) -> None:
+    text = workspace.config.read_text(encoding="utf-8").replace(
+        'country = "DE"\n',
+        'country = "DE"\nvat_id = "DE123456789"\nregister = "Amtsgericht Berlin, HRB 1"\n'
+        'managing_director = "Rosa Blum"\nimprint = "https://blumen-rosa.de/impressum"\n'
+        'phone = "+49 30 1234567"\nwebsite = "https://blumen-rosa.de"\n'
+        'logo_url = "https://blumen-rosa.de/logo.png"\nbrand_color = "#c2185b"\n',
+        1,
+    )
+    workspace.config.write_text(text, encoding="utf-8")
+    body = "{{ sender.vat_id }} | {{ sender.register }} | {{ sender.managing_director }} | {{ sender.imprint }}"
+    config, campaign = setup(
+        workspace,
+        {"m.j2": "{% block subject %}S{% endblock %}{% block text %}" + body + "{% endblock %}"},
+    )
+    message = render_message(config, campaign, ANNA, ORDER, "o-1", NOW)
+    assert (
+        message.text
+        == "DE123456789 | Amtsgericht Berlin, HRB 1 | Rosa Blum | https://blumen-rosa.de/impressum"
+    )
+    assert config.sender.brand_color == "#c2185b"
+
+
+def test_a_bad_brand_colour_names_the_key(workspace: Workspace) -> None:
+    text = workspace.config.read_text(encoding="utf-8").replace(
+        'country = "DE"\n', 'country = "DE"\nbrand_color = "pink"\n', 1
+    )
+    workspace.config.write_text(text, encoding="utf-8")
+    result = workspace.cli("check")
+    assert result.exit_code == 1
+    assert "sender.brand_color" in result.output and "#c2185b" in result.output
+
+
+def test_check_warns_on_the_placeholder_sender_of_init(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from regard.cli import cli
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", str(tmp_path / "shop")]).exit_code == 0
+    config = str(tmp_path / "shop" / "regard.toml")
+    result = runner.invoke(cli, ["--config", config, "check"])
+    assert result.exit_code == 0, result.output  # a warning, not a problem
+    assert "sender.name: 'Mein Laden' is the placeholder of regard init" in result.stderr
+    assert "sender.email: 'hallo@example.com' is the placeholder" in result.stderr
+    report = json.loads(runner.invoke(cli, ["--config", config, "check", "--json"]).stdout)
+    assert len(report["warnings"]) == 2 and report["ok"] is True
+    assert (tmp_path / "shop" / "templates" / "_layout.j2").is_file()
