@@ -75,9 +75,10 @@ class Record:
         self._data = data
 
     def __getitem__(self, key: str) -> Any:
-        if key not in self._data:
-            raise KeyError(key)
-        return wrap(f"{self._label}.{key}", self._data[key])
+        value = self._data[key]
+        if type(value) in _PLAIN:  # most fields: no label to build
+            return value
+        return wrap(f"{self._label}.{key}", value)
 
     def __contains__(self, key: object) -> bool:
         return key in self._data
@@ -92,6 +93,9 @@ class Record:
         return f"<{self._label}>"
 
     __str__ = __repr__
+
+
+_PLAIN = frozenset({str, int, float, bool})
 
 
 def wrap(label: str, value: Any) -> Any:

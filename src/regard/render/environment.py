@@ -160,6 +160,12 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
         self.binop_table.update({"*": _mul, "**": _pow, "%": _mod})
         self.filters = {name: _limit_arguments(fn) for name, fn in self.filters.items()}
 
+    def make_globals(self, d: Any = None) -> Any:
+        # a plain dict, not Jinja's ChainMap: every import and include compares a context's
+        # globals with the template's, and a ChainMap makes that a loop in Python. The
+        # environment's globals are set once, in __init__, so a copy sees them all.
+        return {**self.globals, **(d or {})}
+
     def add_filters(self, filters: dict[str, Callable[..., Any]]) -> None:
         """regard's own filters (trusted code: their arguments are not limited)."""
         self.filters.update(filters)

@@ -21,7 +21,7 @@ from jinja2.runtime import Context
 from regard.channels import channel
 from regard.errors import ProviderError, TemplateError
 from regard.providers import adapter_class
-from regard.render.context import Record, contact_view, event_view, no_event
+from regard.render.context import Record, contact_view, event_view, no_event, wrap
 from regard.render.environment import (
     MessageEnvironment,
     SecurityError,
@@ -62,6 +62,7 @@ class Templates:
         self.escaping = MessageEnvironment(templates_dir, autoescape=True)
         for env in (self.plain, self.escaping):
             env.add_filters(FILTERS)
+        self.globals = dict(self.plain.globals)  # both environments have the same
 
     def load(self, path: Path, *, html: bool = False) -> Template:
         """The compiled template of ``path``; a syntax error names its line."""
@@ -117,15 +118,24 @@ def message_context(
                 "trigger": campaign.trigger.type,
             },
         ),
-        "sender": Record("sender", _sender(config)),
+        "sender": _sender(config),
         "now": now,
     }
 
 
-def _sender(config: Config) -> dict[str, Any]:
-    """``sender`` as templates see it (keys as written in ``[sender]``)."""
+def _sender(config: Config) -> Record:
+    """``sender`` as templates see it (keys as written in ``[sender]``), made once per
+    config: the layout's footer reads a dozen of its fields in every message."""
+    if _last_sender and _last_sender[0][0] is config.sender:
+        return _last_sender[0][1]
     # an unset sender field is empty, not "": a signature must not print blank
-    return {k: v or None for k, v in config.sender.model_dump(by_alias=True).items()}
+    fields = config.sender.model_dump(by_alias=True)
+    record = Record("sender", {k: wrap(f"sender.{k}", v or None) for k, v in fields.items()})
+    _last_sender[:] = [(config.sender, record)]
+    return record
+
+
+_last_sender: list[tuple[object, Record]] = []  # the sender most renders use, and its Record
 
 
 def render_message(
@@ -163,7 +173,7 @@ def render_message(
         needed = kind.required_blocks
         plain = templates.load(path)
         # shared: the variables are the context's only parent (globals merged in once here)
-        variables = {**plain.globals, **variables}
+        variables = {**templates.globals, **variables}
         context = _prepared(plain, variables, path)
         html_context = None
         if "html" in kind.optional_blocks:
