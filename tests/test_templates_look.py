@@ -99,7 +99,7 @@ def test_an_error_in_a_layout_names_the_layout_and_check_fails(workspace: Worksp
 def test_a_missing_layout_is_a_template_error(workspace: Workspace) -> None:
     child = '{% extends "_nowhere.j2" %}{% block subject %}S{% endblock %}{% block text %}T{% endblock %}'
     config, campaign = setup(workspace, {"m.j2": child})
-    with pytest.raises(TemplateError, match="no template '_nowhere.j2'"):
+    with pytest.raises(TemplateError, match=r"no template '_nowhere\.j2'"):
         render_message(config, campaign, ANNA, ORDER, "o-1", NOW)
 
 

@@ -76,7 +76,8 @@ class Record:
 
     def __getitem__(self, key: str) -> Any:
         value = self._data[key]
-        if type(value) in _PLAIN:  # most fields: no label to build
+        # most fields are plain values (or already wrapped): no label to build for them
+        if value is not None and (type(value) in _PLAIN or not isinstance(value, _CONTAINERS)):
             return value
         return wrap(f"{self._label}.{key}", value)
 
@@ -96,6 +97,7 @@ class Record:
 
 
 _PLAIN = frozenset({str, int, float, bool})
+_CONTAINERS = (Mapping, list, tuple)
 
 
 def wrap(label: str, value: Any) -> Any:

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import functools
 import re
-import weakref
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from jinja2 import BaseLoader, Environment, FileSystemLoader, Template, UndefinedError, nodes
+from jinja2 import BaseLoader, Environment, FileSystemLoader, Template, UndefinedError
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -173,7 +172,10 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         # a record's fields are its only attributes: skip the attribute lookup that fails
         if type(obj) is Record:
-            return obj[attribute] if attribute in obj else self.undefined(obj=obj, name=attribute)
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -205,30 +207,20 @@ class _SilencedBlocks(dict[str, list[Callable[[Context], Iterator[str]]]]):
         return [_silent]
 
 
-_PLAIN_TOP: weakref.WeakKeyDictionary[Template, bool] = weakref.WeakKeyDictionary()
+# what the top level of a compiled template calls when it does more than print text and
+# blocks: {% extends %} and {% include %} load a template, {% import %} makes a module,
+# {% set %} writes the context's vars, {% macro %} defines one
+_TOP_LEVEL_WORK = frozenset(
+    {"get_template", "get_or_select_template", "select_template", "_get_default_module",
+     "_get_default_module_async", "make_module", "vars", "exported_vars", "Macro"}
+)  # fmt: skip
 
 
 def _only_blocks(template: Template) -> bool:
     """Whether the template's top level is nothing but blocks and text (no extends, import,
-    set or macro): then its top level need not run before its blocks. Known per compiled
-    template (a changed file is a new one)."""
-    known = _PLAIN_TOP.get(template)
-    if known is None:
-        env = template.environment
-        known = False
-        if env.loader is not None and template.name is not None:
-            source = env.loader.get_source(env, template.name)[0]
-            body = env.parse(source).body
-            known = all(
-                isinstance(node, nodes.Block)
-                or (
-                    isinstance(node, nodes.Output)
-                    and all(isinstance(n, nodes.TemplateData) for n in node.nodes)
-                )
-                for node in body
-            )
-        _PLAIN_TOP[template] = known
-    return known
+    set or macro): then its top level need not run before its blocks. Read from the names
+    its compiled top level uses, so nothing is parsed twice."""
+    return not (_TOP_LEVEL_WORK & set(template.root_render_func.__code__.co_names))
 
 
 def prepared_context(template: Template, variables: dict[str, Any]) -> Context:

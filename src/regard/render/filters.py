@@ -119,9 +119,27 @@ def money(value: Any, currency: str | None = None) -> str:
         # an event's amount carries its own currency; the config's is for the others
         currency = getattr(raw, "currency", None)
     code = str(_present(currency, "currency") if currency is not None else fmt.currency).upper()
-    if not is_currency(code):
+    if not _is_currency(code):
         raise ValueError(f"money: {code!r} is not a currency code like EUR")
-    return _text(format_currency(amount, code, locale=fmt.locale))
+    return _currency(amount, code, fmt.locale)
+
+
+# A message prints its order's amount and date in the text and again in the HTML, and a
+# tick renders many messages for the same days and amounts: babel's formatting is pure, so
+# each (value, format, locale) is formatted once.
+@functools.lru_cache(maxsize=256)
+def _is_currency(code: str) -> bool:
+    return bool(is_currency(code))
+
+
+@functools.lru_cache(maxsize=4096)
+def _currency(amount: Decimal, code: str, locale: Locale) -> str:
+    return _text(format_currency(amount, code, locale=locale))
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(day: date, format: str, locale: Locale) -> str:
+    return _text(format_date(day, format, locale=locale))
 
 
 def _local(value: Any) -> date | datetime:
@@ -145,7 +163,7 @@ def format_day(value: Any, format: str = "long") -> str:
     """A date: ``22. November 2026`` (de, long), ``22.11.26`` (de, short), or a babel pattern."""
     local = _local(value)
     day = local.date() if isinstance(local, datetime) else local
-    return _text(format_date(day, format, locale=current().locale))
+    return _day(day, format, current().locale)
 
 
 def format_moment(value: Any, format: str | None = None) -> str:
