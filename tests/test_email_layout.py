@@ -309,3 +309,28 @@ def test_the_layout_in_headless_chromium(workspace: Workspace, tmp_path: Path, w
     assert "USt-IdNr.: DE123456789" in probe["imprintText"]
     assert probe["logo"], probe
     assert not probe["preheaderShown"]
+
+
+def test_a_message_file_holding_a_whole_document_keeps_its_other_blocks(
+    workspace: Workspace,
+) -> None:
+    workspace.write(
+        "templates/m.j2",
+        "{% block subject %}Danke{% endblock %}\n"
+        "{% block text %}Guten Tag,\nvielen Dank.{% endblock %}\n"
+        "{% block html %}<!DOCTYPE html><html><head><style>p { color: #333333; }"
+        "@media (max-width: 600px) { p { font-size: 18px !important; } }</style></head>"
+        '<body><table width="100%"><tbody>{% if contact.first_name %}<tr><td><p>Hallo '
+        "{{ contact.first_name }}</p></td></tr>{% endif %}</tbody></table></body></html>"
+        "{% endblock %}\n",
+    )
+    workspace.write(
+        "campaigns/m.toml",
+        'channel = "email"\nprovider = "outbox"\ntemplate = "m"\n[trigger]\ntype = "post_purchase"\n',
+    )
+    config = load_config(workspace.config)
+    message = render_message(config, load_campaign(config, "m"), CONTACT, ORDER, "o-1", NOW)
+    assert (message.subject, message.text) == ("Danke", "Guten Tag,\nvielen Dank.")
+    assert message.html is not None
+    assert '<p style="color: #333333;">Hallo Anna-Lena</p>' in message.html
+    assert "@media (max-width: 600px)" in message.html

@@ -32,11 +32,25 @@ def has_stylesheet(source: str) -> bool:
 
 
 def inline_css(source: str) -> str:
-    """``source`` (a Jinja template of an HTML document) with its ``<style>`` rules inlined
-    into ``style`` attributes; ``@media`` rules stay in a ``<style>`` element.
+    """``source`` (a Jinja template holding an HTML document) with its ``<style>`` rules
+    inlined into ``style`` attributes; ``@media`` rules stay in a ``<style>`` element.
 
+    Only the document, from ``<!DOCTYPE`` (or ``<html``) to the last ``</html>``, is read
+    as HTML; what stands around it (other blocks: a subject, a text) is left as it is.
     Raises ValueError when css-inline cannot read the document's CSS.
     """
+    lowered = source.lower()
+    start = lowered.find("<!doctype")
+    if start < 0:
+        start = lowered.find("<html")
+    end = lowered.rfind("</html>")
+    if start < 0 or end < start:
+        return source
+    end += len("</html>")
+    return source[:start] + _inline_document(source[start:end]) + source[end:]
+
+
+def _inline_document(source: str) -> str:
     import css_inline  # imported on first use: most commands never load an HTML layout
 
     stamp = "rgj"
