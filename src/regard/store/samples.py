@@ -55,27 +55,30 @@ def read_real_sample(
             ).fetchall()
             return [RealSample(contact_from_row(row), None) for row in contacts]
         what, what_params = event_condition(where or {}, "e", tz)
-        events = conn.execute(
+        # newest first through the (type, occurred_at) index, read only as far as needed:
+        # the first event met of each contact is its latest matching one
+        rows = conn.execute(
             f"""
-            SELECT * FROM (
-                SELECT e.*, row_number() OVER (
-                    PARTITION BY e.contact_id ORDER BY e.occurred_at DESC, e.id DESC
-                ) AS latest
-                FROM events e JOIN contacts c ON c.id = e.contact_id
-                WHERE e.type = ? AND e.occurred_at <= ? AND ({what}) AND ({who})
-            ) WHERE latest = 1 ORDER BY occurred_at DESC, id LIMIT ?
+            SELECT e.*, c.id AS c_id FROM events e JOIN contacts c ON c.id = e.contact_id
+            WHERE e.type = ? AND e.occurred_at <= ? AND ({what}) AND ({who})
+            ORDER BY e.occurred_at DESC, e.id DESC
             """,
-            [event_type, int(at), *what_params, *who_params, limit],
-        ).fetchall()
+            [event_type, int(at), *what_params, *who_params],
+        )
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if row["contact_id"] not in latest:
+                event = dict(row)
+                event.pop("c_id", None)
+                latest[row["contact_id"]] = event
+                if len(latest) >= limit:
+                    break
+        rows.close()
         out = []
-        for event in events:
-            row = conn.execute(
-                "SELECT * FROM contacts WHERE id = ?", (event["contact_id"],)
-            ).fetchone()
-            if row is not None:
-                stored = dict(event)
-                stored.pop("latest", None)
-                out.append(RealSample(contact_from_row(row), stored))
+        for contact_id, event in latest.items():
+            found = conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+            if found is not None:
+                out.append(RealSample(contact_from_row(found), event))
         return out
     except sqlite3.Error:
         return []
