@@ -15,6 +15,7 @@ import pytest
 from conftest import Workspace
 from httpsink import Answer
 from regard.campaigns import load_campaign
+from regard.campaigns.templates import template_files
 from regard.errors import TemplateError
 from regard.render import render_message
 from regard.render.filters import greeting, rendering_for
@@ -162,6 +163,21 @@ def test_greetings_in_both_registers(
         assert greeting(contact, formal=False) == informal
 
 
+def test_the_shipped_e_mails_extend_the_layout() -> None:
+    skeleton = Path(__file__).resolve().parent.parent / "src" / "regard" / "skeleton"
+    emails = [
+        p.stem
+        for p in (skeleton / "campaigns").glob("*.toml")
+        if 'channel = "email"' in p.read_text(encoding="utf-8")
+    ]
+    assert len(emails) >= 5
+    for name in emails:
+        for path in template_files(skeleton / "templates", name).values():
+            text = path.read_text(encoding="utf-8")
+            assert '{% extends "_layout.j2" %}' in text, path.name
+            assert "{% block html %}" not in text, path.name  # the layout's, not their own
+
+
 def test_the_shipped_german_e_mails_keep_to_the_formal_register() -> None:
     folder = Path(__file__).resolve().parent.parent / "src" / "regard" / "skeleton" / "templates"
     german = sorted(folder.glob("*.de.j2"))
@@ -228,6 +244,18 @@ def test_check_fails_a_template_that_breaks_on_a_real_order(workspace: Workspace
     )
     assert "m.j2:1:" in problem
     assert "campaign c, template m, contact k2, event o2" in problem
+
+
+def test_check_renders_only_the_store_contacts_in_the_audience(workspace: Workspace) -> None:
+    setup(workspace, {"m.j2": ITEMS})
+    workspace.write("campaigns/c.toml", CAMPAIGN + "[audience]\norder_count = { min = 2 }\n")
+    items = [{"sku": "R", "name": "Rosen", "quantity": 1, "price": "20.00"}]
+    second = dict(order("o3", "k1", items=items), occurred_at="2026-11-02T10:00:00")
+    # k2's only order has no items, but k2 is not in the audience (one order)
+    import_shop(workspace, [order("o1", "k1", items=items), second, order("o2", "k2", name="#2")])
+    result = workspace.cli("check")
+    assert result.exit_code == 0, result.output
+    assert "(1 for the store's own contacts)" in result.stdout
 
 
 # -- deliveries retry of a render error -----------------------------------------------------
