@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -210,22 +211,24 @@ def render_message(
 
 
 def _prepared(template: Template, variables: dict[str, Any], path: Path) -> Context:
-    try:
-        return prepared_context(template, variables)
-    except TemplateNotFound as exc:
-        raise TemplateError(f"{path}: no template {exc.name!r} in {path.parent}") from None
-    except TemplateSyntaxError as exc:
-        where = exc.filename or str(path)
-        raise TemplateError(f"{where}:{exc.lineno}: {exc.message}") from None
-    except Exception as exc:
-        raise _template_error(exc, path) from None
+    with _template_problems(path):
+        context = prepared_context(template, variables)
+    return context
 
 
 def _render(context: Context, block: str, path: Path) -> str:
+    with _template_problems(path):
+        text = render_block(context, block)
+    return text
+
+
+@contextmanager
+def _template_problems(path: Path) -> Iterator[None]:
+    """Whatever a template's code does wrong (a filter on the wrong type, an unknown
+    currency code, deep recursion, a layout that is missing or does not parse) is a problem
+    of that template, never a crash of the tick: a TemplateError naming the file and line."""
     try:
-        return render_block(context, block)
-    # whatever a template's code does wrong (a filter on the wrong type, an unknown currency
-    # code, deep recursion) is a problem of that template, never a crash of the tick
+        yield
     except TemplateNotFound as exc:
         raise TemplateError(f"{path}: no template {exc.name!r} in {path.parent}") from None
     except TemplateSyntaxError as exc:
