@@ -251,17 +251,20 @@ def test_files_that_are_not_utf8_name_file_and_line(shop: Workspace) -> None:
 def test_a_template_syntax_error_names_file_and_line(shop: Workspace) -> None:
     template = shop.root / "templates" / "thank-you.de.j2"
     text = template.read_text(encoding="utf-8")
-    template.write_text(text.replace("{{ contact | greeting }}", "{{ contact | greeting }", 1))
+    broken = text.replace(
+        "{{ contact | greeting(formal=true) }}", "{{ contact | greeting(formal=true) }", 1
+    )
+    template.write_text(broken)
     before = snapshot(shop.root / "regard.db")
     result = shop.cli("preview", "thank-you", "1", "--at", "2026-11-04T11:00")
     assert result.exit_code == 1
-    assert "thank-you.de.j2:5: unexpected '}'" in result.output
+    assert "thank-you.de.j2:8: unexpected '}'" in result.output
     assert snapshot(shop.root / "regard.db") == before
-    assert "thank-you.de.j2:5: unexpected '}'" in shop.cli("check").output
+    assert "thank-you.de.j2:8: unexpected '}'" in shop.cli("check").output
     result = shop.cli("run", "--at", "2026-11-04T11:00")
     assert result.exit_code == 0, result.output
     assert "warning: skipped, the template does not render: " in result.stderr
-    assert "thank-you.de.j2:5: unexpected '}'" in result.stderr
+    assert "thank-you.de.j2:8: unexpected '}'" in result.stderr
     assert shop.outbox() == []
 
 

@@ -38,8 +38,13 @@ SignedDuration = Annotated[
 ]
 
 
+RETURN_ADDRESS = ("name", "company", "email", "phone", "street", "postal_code", "city", "country")
+
+
 class Sender(StrictModel):
-    """Who the messages come from; the return address of cards."""
+    """Who the messages come from; the return address of cards; the legal footer of
+    e-mails (a German business letter names the register court and number, the managing
+    directors and the VAT id: HGB §37a, GmbHG §35a)."""
 
     name: str = ""
     company: str = ""
@@ -49,6 +54,37 @@ class Sender(StrictModel):
     postal_code: str = ""
     city: str = ""
     country: str = ""
+    website: str = ""
+    logo_url: str = ""  # an https:// image shown at the top of the e-mail layout
+    brand_color: str = ""  # the layout's accent colour, "#rrggbb"
+    reply_to: str = ""  # where answers go, when not to `email`
+    vat_id: str = ""  # USt-IdNr., e.g. "DE123456789"
+    # "Amtsgericht Berlin-Charlottenburg, HRB 12345" (`register` in the file and templates;
+    # the attribute is named apart from pydantic's own ``register``)
+    register_: str = Field(default="", alias="register")
+    managing_director: str = ""  # Geschäftsführer(in), several separated by commas
+    imprint: str = ""  # the link to the full imprint (Impressum) page, or its text
+
+    def return_address(self) -> dict[str, str]:
+        """The sender as a card's return address (the postal fields, as before the legal
+        fields were added)."""
+        return self.model_dump(include=set(RETURN_ADDRESS))
+
+    @field_validator("brand_color")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"#(?:[0-9a-fA-F]{3}){1,2}", value):
+            raise ValueError(f'{value!r} is not a colour like "#c2185b"')
+        return value
+
+    @field_validator("logo_url", "website")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.match(r"https?://", value):
+            raise ValueError(f"{value!r} is not a web address starting with https://")
+        return value
 
 
 class ConsentRules(StrictModel):

@@ -153,7 +153,12 @@ def _raw_problems(config: Config, data: dict[str, Any], path: Path, text: str) -
                     f"{channel}; it serves {', '.join(sorted(channels))}",
                 )
             )
-    if isinstance(template, str) and not template_files(config.templates_dir, template):
+    if isinstance(template, str) and template.startswith("_"):
+        problems.append(
+            at(("template",), f"{template} is a layout or partial (its name starts with _), "
+               "not a message: name the message template that extends it")
+        )  # fmt: skip
+    elif isinstance(template, str) and not template_files(config.templates_dir, template):
         known = sorted({name.split(".")[0] for name in template_names(config.templates_dir)})
         guess = difflib.get_close_matches(template, known, n=1)
         hint = f" (did you mean {guess[0]!r}?)" if guess else ""

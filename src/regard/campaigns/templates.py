@@ -29,8 +29,16 @@ def locale_candidates(locale: str | None) -> list[str]:
     return out
 
 
+def is_message_file(file_name: str) -> bool:
+    """Whether a file of the templates folder is a message (not a ``_`` layout or partial)."""
+    return file_name.endswith(SUFFIX) and not file_name.startswith("_")
+
+
 def template_files(templates_dir: Path, name: str) -> dict[str, Path]:
-    """The files of template ``name``: locale suffix (``""`` for ``<name>.j2``) → path."""
+    """The files of template ``name``: locale suffix (``""`` for ``<name>.j2``) → path.
+    A ``_`` name (a layout or partial) has none."""
+    if name.startswith("_"):
+        return {}
     return dict(_files_of(templates_dir, name, _listing(templates_dir)))
 
 
@@ -49,8 +57,9 @@ def _files_of(folder: Path, name: str, listing: tuple[str, ...]) -> tuple[tuple[
 
 
 def template_names(templates_dir: Path) -> tuple[str, ...]:
-    """The names of the template files in ``templates_dir`` (``thank-you.de.j2``, …)."""
-    return _listing(templates_dir)
+    """The names of the message files in ``templates_dir`` (``thank-you.de.j2``, …; no
+    ``_`` layouts or partials)."""
+    return tuple(n for n in _listing(templates_dir) if is_message_file(n))
 
 
 _LISTINGS: dict[Path, tuple[int, tuple[str, ...]]] = {}
@@ -72,7 +81,10 @@ def _listing(folder: Path) -> tuple[str, ...]:
 
 
 def pick_template(templates_dir: Path, name: str, locale: str | None) -> Path | None:
-    """The file for ``name`` in ``locale``, with the documented fallback; None if none."""
+    """The file for ``name`` in ``locale``, with the documented fallback; None if none (and
+    for a ``_`` layout or partial)."""
+    if name.startswith("_"):
+        return None
     return _pick(templates_dir, name, locale, _listing(templates_dir))
 
 

@@ -41,6 +41,8 @@ def check(app: App, as_json: bool) -> None:
                 "templates": result.templates,
                 "renders": result.renders,
                 "problems": result.problems,
+                "warnings": result.warnings,
+                "layouts": result.layouts,
             }
         )
     else:
@@ -50,10 +52,14 @@ def check(app: App, as_json: bool) -> None:
             click.echo(note)
         for problem in result.problems:
             click.echo(problem)
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
         summary = (
             f"{len(result.campaigns)} campaigns, {len(result.templates)} templates, "
             f"{result.renders} sample renders"
         )
+        if result.real_renders:
+            summary += f" ({result.real_renders} for the store's own contacts)"
         if result.ok:
             click.echo(f"ok: {summary}")
         else:

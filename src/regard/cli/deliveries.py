@@ -84,7 +84,10 @@ def retry(
     yes: bool,
     as_json: bool,
 ) -> None:
-    """Send dead deliveries again: back to pending, due now, attempts from zero.
+    """Send dead deliveries again: back to pending, due now, attempts from zero. A
+    delivery skipped because its template did not render (render_error) is rendered again
+    with the current templates and becomes pending; if it still does not render, nothing
+    changes and the error is shown.
 
     Name them by id, or select them: `--state dead` with `--campaign` and `--since`. A
     selection says how many it found and, on a terminal, asks before it retries them.
@@ -97,7 +100,9 @@ def retry(
     from regard.delivery import retry_deliveries  # lazy: only this command loads the delivery code
 
     chosen = list(ids) or _select(app, select_state, campaign, since, "retry", as_json, yes)
-    done = retry_deliveries(app.store, chosen, at=now_instant()) if chosen else []
+    done = (
+        retry_deliveries(app.store, chosen, at=now_instant(), config=app.config) if chosen else []
+    )
     _report(done, "retried", as_json)
 
 

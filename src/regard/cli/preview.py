@@ -7,7 +7,8 @@ every command module to list it, and stays fast.)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +16,7 @@ from regard.cli import App, at_option, echo_json, json_option, pass_app, resolve
 from regard.errors import InputError, TemplateError
 
 if TYPE_CHECKING:
+    from regard.campaigns.model import Campaign
     from regard.engine import Explanation
 
 
@@ -24,11 +26,17 @@ if TYPE_CHECKING:
 @at_option
 @click.option("--event", "event_id", default=None, metavar="EVENT_ID",
               help="The occasion of this event (event and post_purchase campaigns).")  # fmt: skip
+@click.option("--html", "html_file", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the message's full HTML to FILE (open it in a browser).")  # fmt: skip
+@click.option("--send-to", "send_to", default=None, metavar="ADDRESS",
+              help="Send the message once to ADDRESS through the campaign's provider, "
+                   "subject prefixed [Test]; no delivery, the contact gets nothing.")  # fmt: skip
 @json_option
 @pass_app
 def preview(
     app: App, campaign_id: str, contact_id: str, at: str | None, event_id: str | None,
-    as_json: bool,
+    html_file: Path | None, send_to: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Show CAMPAIGN's message for CONTACT_ID as a tick now (or at T) would send it:
     subject, text, html, and card text wrapped as on the card. When it would not be sent,
@@ -36,11 +44,20 @@ def preview(
     unsubscribed, capped, held out, outside starts/ends, or decided earlier. A template
     that does not render (an unknown variable, a card text too long) is exit status 1.
 
+    --html FILE writes the e-mail's whole HTML document; --send-to ADDRESS sends the
+    message once to your own inbox (or phone) through the campaign's provider, with the
+    subject prefixed "[Test] ". Neither is a delivery: nothing is recorded and the contact
+    gets nothing. Where a tick would not send the message now, both use it as the
+    template renders it for the contact (with the latest event of the trigger's type).
+    A test the provider refuses is exit status 3.
+
     \b
     Examples:
       regard preview thank-you 1042
       regard preview birthday 1042 --at 2026-05-17T09:00
       regard preview nps-apology 1042 --event nps-77 --json
+      regard preview thank-you 1042 --html /tmp/thank-you.html
+      regard preview thank-you 1042 --send-to me@blumen-rosa.de
     """
     from regard.campaigns.loader import load_campaigns
     from regard.engine import explain
@@ -57,15 +74,77 @@ def preview(
             f"no campaign {campaign_id!r} in {app.config.campaigns_dir} (known: {known})"
         )
     answer = explain(app.store, app.config, campaign, contact_id, when, event_id, campaigns=loaded)
+    extra: dict[str, Any] = {}
+    notes: list[str] = []
+    if (html_file or send_to) and answer.reason != "render_error":
+        extra, notes = _look_and_test(app, campaign, answer, html_file, send_to, event_id)
     if as_json:
-        echo_json(answer.as_json())
+        echo_json({**answer.as_json(), **extra})
+        for note in notes:
+            click.echo(note, err=True)
     else:
         for line in describe(answer, campaign.channel):
             click.echo(line)
+        for note in notes:
+            click.echo(note)
     if answer.reason == "render_error":
         # a template that does not render is bad input (exit 1), even where the answer
         # is already out; the error names the file, line and field
         raise TemplateError(answer.error or answer.detail)
+
+
+def _look_and_test(
+    app: App,
+    campaign: Campaign,
+    answer: Explanation,
+    html_file: Path | None,
+    send_to: str | None,
+    event_id: str | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """--html and --send-to: write the HTML, send the test; the JSON keys and the lines
+    that say what was done."""
+    from regard.delivery.testsend import message_anyway, send_test
+
+    message = answer.message
+    notes: list[str] = []
+    if message is None:
+        message = message_anyway(
+            app.store, app.config, campaign, answer.contact_id, answer.at,
+            event_id or answer.event_id,
+        )  # fmt: skip
+        notes.append(
+            "(a tick would not send it now; --html and --send-to use the message as the "
+            "template renders it for this contact)"
+        )
+    extra: dict[str, Any] = {}
+    if html_file is not None:
+        html = message.get("html")
+        if not html:
+            what = "template" if campaign.channel == "email" else f"{campaign.channel} campaign"
+            raise InputError(
+                f"--html: the message of {campaign.id} has no HTML part (the {what} "
+                "has no {% block html %})"
+            )
+        try:
+            html_file.write_text(html, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"--html: cannot write {html_file}: {exc.strerror or exc}") from None
+        extra["html_file"] = str(html_file)
+        notes.append(f"HTML written to {html_file}")
+    if send_to is not None:
+        sent = send_test(
+            app.config, campaign, message, send_to, contact_id=answer.contact_id,
+            occasion=answer.occasion or "preview", at=answer.at,
+        )  # fmt: skip
+        extra["test"] = {
+            "to": sent.to,
+            "provider": sent.provider,
+            "id": sent.test_id,
+            "message_id": sent.message_id,
+        }
+        ref = f" (message id {sent.message_id})" if sent.message_id else ""
+        notes.append(f"test sent to {sent.to} via {sent.provider}{ref}; no delivery was recorded")
+    return extra, notes
 
 
 def describe(answer: Explanation, channel: str) -> list[str]:

@@ -1,14 +1,20 @@
-"""What people do with deliveries by hand: list them, retry dead ones, cancel pending ones."""
+"""What people do with deliveries by hand: list them, retry dead ones (and render errors,
+rendered again), cancel pending ones."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypedDict
+from typing import Any, TypedDict
 
+from regard.campaigns.loader import load_campaigns
+from regard.config import Config
+from regard.engine.messages import Renderer
+from regard.engine.recipients import recipient
 from regard.errors import InputError
 from regard.store import Store
 from regard.store.lifecycle import REASON_STATES, STATES, DeliveryState
-from regard.store.records import DeliveryRow
+from regard.store.occasions import Occasion
+from regard.store.records import DeliveryRow, RenderFailure
 from regard.times import Instant, iso
 
 __all__ = [
@@ -80,19 +86,70 @@ def _public(row: DeliveryRow) -> ListedDelivery:
     )
 
 
-def retry_deliveries(store: Store, ids: Sequence[str], *, at: Instant) -> list[str]:
+def retry_deliveries(
+    store: Store, ids: Sequence[str], *, at: Instant, config: Config | None = None
+) -> list[str]:
     """Dead deliveries back to ``pending``, due again at once, attempts counted from zero.
 
     "At once" is the occasion's own due time, so the next run sends it also when that run
     acts at an earlier instant (``regard run --at``) than the clock of the retry.
 
-    All or nothing: an unknown id, or one that is not dead, changes nothing and raises.
+    With ``config``, deliveries skipped because their template did not render
+    (``render_error``) are taken too: rendered again with the current templates (the
+    contact and event as stored now, at ``at``) and ``pending`` with that message.
+
+    All or nothing: an unknown id, one that is neither dead nor a render error, or a
+    template that still does not render changes nothing and raises.
     """
     wanted = list(dict.fromkeys(ids))
     with store.write():
-        _check(store, wanted, DeliveryState.DEAD, "retried")
-        store.deliveries.retry_by_hand(wanted, at=at)
+        failures = store.deliveries.render_failures(wanted) if config is not None else []
+        rerender = {f["id"] for f in failures}
+        _check(store, [i for i in wanted if i not in rerender], DeliveryState.DEAD, "retried")
+        if failures and config is not None:
+            messages = rendered_again(store, config, failures, at)
+            store.deliveries.retry_rendered(messages, at=at)
+        store.deliveries.retry_by_hand([i for i in wanted if i not in rerender], at=at)
     return wanted
+
+
+def rendered_again(
+    store: Store, config: Config, failures: Sequence[RenderFailure], at: Instant
+) -> dict[str, dict[str, Any]]:
+    """The messages of render failures, rendered with the current templates: delivery id
+    → the stored message. Raises InputError naming each delivery that still fails (its
+    template error), or whose campaign or contact is gone or has no address now."""
+    loaded = load_campaigns(config)
+    renderer = Renderer(config)
+    messages: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    for failure in failures:
+        campaign = loaded.get(failure["campaign"])
+        contact = store.contacts.get(failure["contact_id"])
+        if campaign is None:
+            problems.append(f"{failure['id']}: no campaign {failure['campaign']!r} any more")
+            continue
+        if contact is None:
+            problems.append(f"{failure['id']}: contact {failure['contact_id']!r} is gone")
+            continue
+        try:
+            to = recipient(campaign.channel, contact)
+        except LookupError:
+            problems.append(f"{failure['id']}: the contact has no {campaign.channel} address now")
+            continue
+        event = store.events.get(failure["event_id"]) if failure["event_id"] else None
+        occasion = Occasion(
+            Instant(failure["due_at"]), failure["contact_id"], failure["occasion"],
+            failure["event_id"],
+        )  # fmt: skip
+        message, error = renderer.render(campaign, contact, occasion, to, at, event)
+        if message is None:
+            problems.append(f"{failure['id']}: still does not render: {error}")
+        else:
+            messages[failure["id"]] = message
+    if problems:
+        raise InputError("\n".join([*problems, "(nothing was retried)"]))
+    return messages
 
 
 def cancel_deliveries(store: Store, ids: Sequence[str], *, at: Instant) -> list[str]:

@@ -57,7 +57,7 @@ class Renderer:
             {"subject": message.subject, "text": message.text, "html": message.html,
              "card": message.card},
             card=campaign.card.model_dump() if campaign.card else None,
-            sender=self.config.sender.model_dump(),
+            sender=self.config.sender.return_address(),
         )  # fmt: skip
         return {
             "to": to,

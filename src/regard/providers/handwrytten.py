@@ -98,7 +98,7 @@ class HandwryttenProvider(HTTPProvider):
         to = record.get("to")
         if not isinstance(to, dict):
             raise Undeliverable(f"a card needs a postal address, not {to!r}")
-        sender = card.get("sender") or self.config.sender.model_dump()
+        sender = card.get("sender") or self.config.sender.return_address()
         order: dict[str, Any] = {
             "card_id": self._card_id(card.get("design")),
             "font_label": self._font(card.get("font")),

@@ -111,6 +111,8 @@ class PostmarkProvider(HTTPProvider):
         headers = record.get("headers") or {}
         if headers:
             message["Headers"] = [{"Name": k, "Value": v} for k, v in headers.items()]
+        if self.config.sender.reply_to:
+            message["ReplyTo"] = self.config.sender.reply_to
         return client.build_request(
             "POST",
             self.options.base_url.rstrip("/") + "/email",

@@ -1,13 +1,21 @@
-"""``regard check``: every campaign and template, rendered against sample contacts.
+"""``regard check``: every campaign and template, rendered against sample contacts and
+against the store's own.
 
-Each template file is compiled; each valid campaign's template is rendered in every locale it
-has for a contact with every field and for one with only the bare minimum (no names, no
-company, no phone), with a sample event where the trigger has one. A template that prints
-a field without checking it first fails here, not in a customer's inbox.
+Each template file is compiled (``_`` layouts and partials too, though they are no messages);
+each valid campaign's template is rendered in every locale it has for a contact with every
+field and for one with only the bare minimum (no names, no company, no phone), with a sample
+event where the trigger has one; then for up to :data:`REAL_SAMPLE` of the store's own
+contacts in its audience, each with its latest event that the trigger matches (a real order
+has the properties a real shop sends, ``items`` or not). A template that prints a field
+without checking it first fails here, not in a customer's inbox.
+
+Warnings do not fail the check: the placeholder sender that ``regard init`` writes.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,12 +25,17 @@ from regard.campaigns.model import (
     Campaign,
 )
 from regard.errors import TemplateError
-from regard.render.environment import SUFFIX, pick_template, template_files
+from regard.render.environment import SUFFIX, is_message_file, pick_template, template_files
 from regard.render.message import render_message, templates_for
 from regard.render.unsubscribe import SAMPLE_LINKS as LINKS
 from regard.render.unsubscribe import check_notes
 from regard.store.contacts import read_contact_sample
-from regard.times import utcnow
+from regard.store.samples import RealSample, read_real_sample
+from regard.times import to_epoch, utcnow
+
+REAL_SAMPLE = 20  # of the store's own contacts, per campaign
+# what `regard init` writes into [sender]: a shop that kept it sends mail as nobody
+PLACEHOLDER_SENDER = {"name": ("Mein Laden",), "email": ("example.com",)}
 
 if TYPE_CHECKING:
     from regard.config import Config
@@ -38,6 +51,9 @@ class CheckResult:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # not problems: the footer, warnings
     purposes: dict[str, str] = field(default_factory=dict)  # campaign id → its purpose
+    layouts: list[str] = field(default_factory=list)  # _ files: layouts and partials
+    real_renders: int = 0  # of those renders, against the store's own contacts
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -90,8 +106,14 @@ def sample_contacts(
     return [full, bare]
 
 
-def sample_event(config: Config, campaign: Campaign, now: datetime) -> dict[str, Any] | None:
-    """The event a campaign's message is rendered with (None when its trigger has none)."""
+def sample_event(
+    config: Config, campaign: Campaign, now: datetime, real: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The event a campaign's message is rendered with (None when its trigger has none).
+
+    ``real`` is the store's latest matching event, if there is one: the sample then has its
+    properties (a shop's orders carry ``name``, ``financial_status`` … a made-up order
+    does not), in place of the made-up ones."""
     kind = campaign.trigger.sample_event_type()
     if kind is None:
         return None
@@ -101,6 +123,11 @@ def sample_event(config: Config, campaign: Campaign, now: datetime) -> dict[str,
         properties["items"] = [
             {"sku": "ROSE-12", "name": "Rosen, 12 Stück", "quantity": 1, "price": 149.9}
         ]
+    if real is not None:
+        stored = real.get("properties")
+        found = json.loads(stored) if isinstance(stored, str) else stored
+        if isinstance(found, Mapping) and found:
+            properties = dict(found)
     return {
         "id": f"sample-{kind}",
         "contact_id": "sample-full",
@@ -127,7 +154,7 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
     folder = config.templates_dir
     paths = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
     for path in paths:
-        result.templates.append(path.name)
+        (result.templates if is_message_file(path.name) else result.layouts).append(path.name)
         for html in (False, True):
             try:
                 templates.load(path, html=html)
@@ -152,7 +179,10 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
                 )
             elif locale not in locales:
                 locales.append(locale)
-        event = sample_event(config, campaign, now)
+        real = _real_samples(config, campaign, now)
+        # the store's own first: an error they show is reported with the contact's id
+        _check_real(config, campaign, real, now, result, seen)
+        event = sample_event(config, campaign, now, real[0].event if real else None)
         for locale in locales:
             for contact in sample_contacts(config, locale, now, store.attributes):
                 result.renders += 1
@@ -169,4 +199,71 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
                         result.problems.append(
                             f"{exc} (campaign {campaign.id}, locale {locale}, contact {sample})"
                         )
+    result.warnings.extend(sender_warnings(config))
     return result
+
+
+def _real_samples(config: Config, campaign: Campaign, now: datetime) -> list[RealSample]:
+    """Up to REAL_SAMPLE of the store's contacts in the campaign's audience, each with its
+    latest event that the trigger matches, most recent first."""
+    if "://" in str(config.store):
+        return []  # a server store: check reads SQLite files only, never a live database
+    trigger = campaign.trigger
+    return read_real_sample(
+        config.store_path,
+        limit=REAL_SAMPLE,
+        event_type=trigger.sample_event_type(),
+        where=getattr(trigger, "where", None),
+        audience=campaign.audience,
+        at=to_epoch(now),
+        tz=config.timezone,
+    )
+
+
+def _check_real(
+    config: Config,
+    campaign: Campaign,
+    samples: list[RealSample],
+    now: datetime,
+    result: CheckResult,
+    seen: set[str],
+) -> None:
+    """Render ``campaign`` for the store's contacts and their events (``samples``); each
+    new error names the campaign, template and contact."""
+    for sample in samples:
+        locale = str(sample.contact.get("locale") or config.locale)
+        if pick_template(config.templates_dir, campaign.template, locale) is None:
+            continue  # reported above, with the number of contacts who speak it
+        occasion = str(sample.event["id"]) if sample.event else "check"
+        result.renders += 1
+        result.real_renders += 1
+        try:
+            render_message(config, campaign, sample.contact, sample.event, occasion, now)
+        except TemplateError as exc:
+            if str(exc) not in seen:
+                seen.add(str(exc))
+                event = f", event {sample.event['id']}" if sample.event else ""
+                result.problems.append(
+                    f"{exc} (campaign {campaign.id}, template {campaign.template}, "
+                    f"contact {sample.contact['id']}{event})"
+                )
+
+
+def sender_warnings(config: Config) -> list[str]:
+    """Warnings about ``[sender]``: the placeholder that ``regard init`` wrote, still there."""
+    out = []
+    where = config.path or "regard.toml"
+    name = config.sender.name.strip()
+    if name in PLACEHOLDER_SENDER["name"]:
+        out.append(
+            f"{where}: sender.name: {name!r} is the placeholder of regard init: "
+            "set the shop's name (it signs every message)"
+        )
+    email = config.sender.email.strip().lower()
+    domain = email.rpartition("@")[2]
+    if domain in PLACEHOLDER_SENDER["email"]:
+        out.append(
+            f"{where}: sender.email: {email!r} is the placeholder of regard init: "
+            "set the address customers answer to"
+        )
+    return out

@@ -75,9 +75,11 @@ class Record:
         self._data = data
 
     def __getitem__(self, key: str) -> Any:
-        if key not in self._data:
-            raise KeyError(key)
-        return wrap(f"{self._label}.{key}", self._data[key])
+        value = self._data[key]
+        # most fields are plain values (or already wrapped): no label to build for them
+        if value is not None and (type(value) in _PLAIN or not isinstance(value, _CONTAINERS)):
+            return value
+        return wrap(f"{self._label}.{key}", value)
 
     def __contains__(self, key: object) -> bool:
         return key in self._data
@@ -92,6 +94,10 @@ class Record:
         return f"<{self._label}>"
 
     __str__ = __repr__
+
+
+_PLAIN = frozenset({str, int, float, bool})
+_CONTAINERS = (Mapping, list, tuple)
 
 
 def wrap(label: str, value: Any) -> Any:

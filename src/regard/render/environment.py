@@ -1,6 +1,13 @@
 """The sandboxed Jinja environment messages are rendered in.
 
-Which file a message is rendered from is :mod:`regard.campaigns.templates`. Rendering is
+Which file a message is rendered from is :mod:`regard.campaigns.templates`. A message file
+may ``{% extends %}`` a layout, ``{% include %}`` a partial and ``{% import %}`` macros from
+the same folder (by convention ``_``-prefixed files, which are not messages): each block is
+rendered in a context prepared by :func:`prepared_context`, which runs the template's top
+level once with every block silenced, so the inheritance chain, top-level imports and
+``{% set %}`` are in place for every block. A file of the HTML environment that holds a
+``<style>`` element has its CSS inlined into ``style`` attributes by css-inline when it is
+loaded (once per file and change, never per message). Rendering is
 sandboxed (no private attributes, no mutation of data), a name that does not exist or a
 value that is empty is an error rather than an empty string, and a template cannot make the
 renderer spin or allocate without bound: ``range`` has a budget per message, large repeat
@@ -11,28 +18,25 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, Template, UndefinedError
-from jinja2.exceptions import SecurityError
+from jinja2 import BaseLoader, Environment, FileSystemLoader, Template, UndefinedError
+from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from regard.campaigns.templates import SUFFIX, locale_candidates, pick_template, template_files
+from regard.campaigns.templates import (
+    SUFFIX,
+    is_message_file,
+    locale_candidates,
+    pick_template,
+    template_files,
+)
 from regard.render.context import Empty, Missing, Record
-
-__all__ = [
-    "SUFFIX",
-    "MessageEnvironment",
-    "locale_candidates",
-    "pick_template",
-    "render_block",
-    "template_files",
-    "template_line",
-]
+from regard.render.inline import has_stylesheet, inline_css
 
 MAX_BLOCK_CHARS = 100_000  # far more than any e-mail, SMS or card needs
 MAX_RANGE_ITEMS = 10_000  # all range() calls of one message together
@@ -115,14 +119,34 @@ def _mod(left: Any, right: Any) -> Any:
     return left % right
 
 
+class InliningLoader(FileSystemLoader):
+    """The templates folder, with the CSS of HTML layouts inlined as they are read."""
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        if has_stylesheet(source):
+            try:
+                source = inline_css(source)
+            except ValueError as exc:
+                raise TemplateSyntaxError(str(exc), 1, template, filename) from None
+        return source, filename, uptodate
+
+
 class MessageEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox of regard's templates; see the module docstring for what it refuses."""
 
     intercepted_binops = frozenset({"*", "**", "%"})
 
     def __init__(self, templates_dir: Path, *, autoescape: bool) -> None:
+        loader: BaseLoader = (
+            InliningLoader(str(templates_dir))
+            if autoescape
+            else FileSystemLoader(str(templates_dir))
+        )
         super().__init__(
-            loader=FileSystemLoader(str(templates_dir)),
+            loader=loader,
             autoescape=autoescape,
             undefined=Missing,
             trim_blocks=True,
@@ -135,6 +159,12 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
         self.binop_table.update({"*": _mul, "**": _pow, "%": _mod})
         self.filters = {name: _limit_arguments(fn) for name, fn in self.filters.items()}
 
+    def make_globals(self, d: Any = None) -> Any:
+        # a plain dict, not Jinja's ChainMap: every import and include compares a context's
+        # globals with the template's, and a ChainMap makes that a loop in Python. The
+        # environment's globals are set once, in __init__, so a copy sees them all.
+        return {**self.globals, **(d or {})}
+
     def add_filters(self, filters: dict[str, Callable[..., Any]]) -> None:
         """regard's own filters (trusted code: their arguments are not limited)."""
         self.filters.update(filters)
@@ -142,7 +172,10 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         # a record's fields are its only attributes: skip the attribute lookup that fails
         if type(obj) is Record:
-            return obj[attribute] if attribute in obj else self.undefined(obj=obj, name=attribute)
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -162,12 +195,60 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
         return wrapped
 
 
-def render_block(template: Template, block: str, context: Context) -> str:
-    """One ``{% block %}`` of ``template`` rendered in ``context`` (from
-    ``template.new_context(variables)``), capped in size."""
+def _silent(context: Context) -> Iterator[str]:
+    return iter(())
+
+
+class _SilencedBlocks(dict[str, list[Callable[[Context], Iterator[str]]]]):
+    """A context's blocks while its template's top level runs: every block renders
+    nothing, and the blocks an ``{% extends %}`` adds are still recorded."""
+
+    def __getitem__(self, name: str) -> list[Callable[[Context], Iterator[str]]]:
+        return [_silent]
+
+
+# what the top level of a compiled template calls when it does more than print text and
+# blocks: {% extends %} and {% include %} load a template, {% import %} makes a module,
+# {% set %} writes the context's vars, {% macro %} defines one
+_TOP_LEVEL_WORK = frozenset(
+    {"get_template", "get_or_select_template", "select_template", "_get_default_module",
+     "_get_default_module_async", "make_module", "vars", "exported_vars", "Macro"}
+)  # fmt: skip
+
+
+def _only_blocks(template: Template) -> bool:
+    """Whether the template's top level is nothing but blocks and text (no extends, import,
+    set or macro): then its top level need not run before its blocks. Read from the names
+    its compiled top level uses, so nothing is parsed twice."""
+    return not (_TOP_LEVEL_WORK & set(template.root_render_func.__code__.co_names))
+
+
+def prepared_context(template: Template, variables: dict[str, Any]) -> Context:
+    """A context in which any block of ``template`` renders as it would in the whole
+    template: the layouts it extends have added their blocks (a block the message does not
+    define is the layout's, ``super()`` reaches the layout's), and its top-level
+    ``{% import %}``, ``{% from %}`` and ``{% set %}`` are done. ``variables`` are the
+    context's only parent (globals merged in by the caller)."""
+    context = template.new_context(variables, shared=True)
+    if _only_blocks(template):
+        return context
+    blocks = _SilencedBlocks(context.blocks)
+    context.blocks = blocks
+    size = 0
+    for chunk in template.root_render_func(context):
+        size += len(chunk)  # text outside blocks is no part of any message: dropped
+        if size > MAX_BLOCK_CHARS:
+            raise SecurityError(f"the text outside blocks is longer than {MAX_BLOCK_CHARS}")
+    context.blocks = dict(blocks)
+    return context
+
+
+def render_block(context: Context, block: str) -> str:
+    """One ``{% block %}`` rendered in ``context`` (from :func:`prepared_context`), capped
+    in size."""
     size = 0
     chunks: list[str] = []
-    for chunk in template.blocks[block](context):
+    for chunk in context.blocks[block][0](context):
         size += len(chunk)
         if size > MAX_BLOCK_CHARS:
             raise SecurityError(f"block {block} is longer than {MAX_BLOCK_CHARS} characters")
@@ -175,26 +256,31 @@ def render_block(template: Template, block: str, context: Context) -> str:
     return "".join(chunks)
 
 
-def template_line(template: Template, exc: BaseException) -> int | None:
-    """The template line an exception raised while rendering ``template`` came from."""
-    line = None
+def template_line(exc: BaseException) -> tuple[str, int] | None:
+    """The template file and line an exception raised while rendering came from: the
+    innermost template frame (a layout's, a partial's or the message's own)."""
+    found = None
     tb = exc.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == template.filename:
-            line = template.get_corresponding_lineno(tb.tb_lineno)
+        template = tb.tb_frame.f_globals.get("__jinja_template__")
+        if isinstance(template, Template) and template.filename:
+            found = (template.filename, template.get_corresponding_lineno(tb.tb_lineno))
         tb = tb.tb_next
-    return line
+    return found
 
 
 __all__ = [
+    "SUFFIX",
     "Empty",
     "MessageEnvironment",
     "Missing",
     "SecurityError",
     "UndefinedError",
     "budget_range",
+    "is_message_file",
     "locale_candidates",
     "pick_template",
+    "prepared_context",
     "render_block",
     "reset_budget",
     "template_files",

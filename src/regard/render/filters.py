@@ -7,6 +7,8 @@ the contact's time zone and the config's currency, set by :func:`rendering_for`.
     {{ event.amount | money("CHF") }}
     {{ contact.birthday | date }}           22. November 2026 (de)
     {{ event.occurred_at | datetime }}      22. November 2026, 09:05 (contact's time zone)
+    {{ contact | greeting(formal=true) }}   Guten Tag Frau Jäger / Sehr geehrte Damen und Herren
+    {{ contact | greeting(formal=false) }}  Hallo Anna / Hallo Frau Jäger / Hallo
     {{ contact | greeting }}                Liebe Frau Schmidt / Hallo Anna / Hallo
     {{ contact.first_name | first_name }}   jürgen → Jürgen, anne-marie → Anne-Marie
 """
@@ -117,9 +119,27 @@ def money(value: Any, currency: str | None = None) -> str:
         # an event's amount carries its own currency; the config's is for the others
         currency = getattr(raw, "currency", None)
     code = str(_present(currency, "currency") if currency is not None else fmt.currency).upper()
-    if not is_currency(code):
+    if not _is_currency(code):
         raise ValueError(f"money: {code!r} is not a currency code like EUR")
-    return _text(format_currency(amount, code, locale=fmt.locale))
+    return _currency(amount, code, fmt.locale)
+
+
+# A message prints its order's amount and date in the text and again in the HTML, and a
+# tick renders many messages for the same days and amounts: babel's formatting is pure, so
+# each (value, format, locale) is formatted once.
+@functools.lru_cache(maxsize=256)
+def _is_currency(code: str) -> bool:
+    return bool(is_currency(code))
+
+
+@functools.lru_cache(maxsize=4096)
+def _currency(amount: Decimal, code: str, locale: Locale) -> str:
+    return _text(format_currency(amount, code, locale=locale))
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(day: date, format: str, locale: Locale) -> str:
+    return _text(format_date(day, format, locale=locale))
 
 
 def _local(value: Any) -> date | datetime:
@@ -143,7 +163,7 @@ def format_day(value: Any, format: str = "long") -> str:
     """A date: ``22. November 2026`` (de, long), ``22.11.26`` (de, short), or a babel pattern."""
     local = _local(value)
     day = local.date() if isinstance(local, datetime) else local
-    return _text(format_date(day, format, locale=current().locale))
+    return _day(day, format, current().locale)
 
 
 def format_moment(value: Any, format: str | None = None) -> str:
@@ -193,35 +213,108 @@ _FEMALE = frozenset(
 )
 _MALE = frozenset({"herr", "hr", "mr", "m", "male", "männlich", "monsieur"})
 
-# language → (female formal, male formal, informal with name, without a name)
+# language → (female formal, male formal, informal with name, without a name): the default
 GREETINGS: dict[str, tuple[str, str, str, str]] = {
     "de": ("Liebe Frau {last}", "Lieber Herr {last}", "Hallo {first}", "Hallo"),
     "en": ("Dear Ms {last}", "Dear Mr {last}", "Hi {first}", "Hello"),
 }
 
 
-def greeting(contact: Any) -> str:
-    """A salutation that works with whatever the contact has: ``Liebe Frau Schmidt`` /
-    ``Lieber Herr Dr. Weber`` (salutation, an academic title after it, and last name),
-    ``Hallo Anna`` (first name), ``Hallo`` (nothing); ``Dear Ms Smith`` / ``Hi Anna`` /
-    ``Hello`` in English."""
+@dataclass(frozen=True)
+class Register:
+    """The greetings of one register (formal: "Sie"; informal: "du") in one language."""
+
+    female: str  # with the last name
+    male: str
+    person: str  # first and last name, no (or a neutral) salutation
+    first: str  # the first name only
+    company: str  # a company without a person
+    bare: str  # nothing known
+
+
+# language → (formal, informal). Formal German follows business usage (DIN 5008): "Guten
+# Tag Frau Jäger"; a company without a contact person is "Sehr geehrte Damen und Herren".
+REGISTERS: dict[str, tuple[Register, Register]] = {
+    "de": (
+        Register(
+            "Guten Tag Frau {last}",
+            "Guten Tag Herr {last}",
+            "Guten Tag {first} {last}",
+            "Guten Tag {first}",
+            "Sehr geehrte Damen und Herren",
+            "Guten Tag",
+        ),
+        Register(
+            "Hallo Frau {last}",
+            "Hallo Herr {last}",
+            "Hallo {first}",
+            "Hallo {first}",
+            "Hallo zusammen",
+            "Hallo",
+        ),
+    ),
+    "en": (
+        Register(
+            "Dear Ms {last}",
+            "Dear Mr {last}",
+            "Dear {first} {last}",
+            "Dear {first}",
+            "Dear Sir or Madam",
+            "Hello",
+        ),
+        Register("Hi Ms {last}", "Hi Mr {last}", "Hi {first}", "Hi {first}", "Hi there", "Hello"),
+    ),
+}
+
+
+def greeting(contact: Any, formal: bool | None = None) -> str:
+    """A salutation that works with whatever the contact has.
+
+    ``formal=true`` (the "Sie" register): ``Guten Tag Frau Jäger`` / ``Guten Tag Herr Dr.
+    Weber`` (an academic title after the salutation is kept), ``Guten Tag Anna Jäger``
+    (no salutation), ``Sehr geehrte Damen und Herren`` (a company, no person), ``Guten
+    Tag``; in English ``Dear Ms Smith`` … ``Dear Sir or Madam``. ``formal=false`` (the "du"
+    register): ``Hallo Anna``, else ``Hallo Frau Jäger``, else ``Hallo``; ``Hi Anna``.
+    Without ``formal``: ``Liebe Frau Schmidt`` with a salutation, ``Hallo Anna``, ``Hallo``.
+    """
     data = _present(contact, "contact")
     if not isinstance(data, Mapping):
         raise ValueError("greeting is a filter on the contact: {{ contact | greeting }}")
-    female, male, informal, bare = GREETINGS.get(current().language, GREETINGS["en"])
     words = str(data.get("salutation") or "").split()
     form = words[0].lower().rstrip(".") if words else ""
     last = capitalise_name(str(data.get("last_name") or "").strip())
     if words[1:] and last:
         last = f"{' '.join(words[1:])} {last}"  # a title written after the salutation: Dr.
     first = capitalise_name(str(data.get("first_name") or "").strip())
-    if last and form in _FEMALE:
-        return female.format(last=last)
-    if last and form in _MALE:
-        return male.format(last=last)
+    gender = "female" if form in _FEMALE else "male" if form in _MALE else ""
+    if formal is None:
+        female, male, informal, bare = GREETINGS.get(current().language, GREETINGS["en"])
+        if last and gender == "female":
+            return female.format(last=last)
+        if last and gender == "male":
+            return male.format(last=last)
+        if first:
+            return informal.format(first=first)
+        return bare
+    registers = REGISTERS.get(current().language, REGISTERS["en"])
+    register = registers[0] if formal else registers[1]
+    if formal:
+        if last and gender:
+            return (register.female if gender == "female" else register.male).format(last=last)
+        if first and last:
+            return register.person.format(first=first, last=last)
+        if first:
+            return register.first.format(first=first)
+        if str(data.get("company") or "").strip():
+            return register.company
+        return register.bare
     if first:
-        return informal.format(first=first)
-    return bare
+        return register.first.format(first=first)
+    if last and gender:
+        return (register.female if gender == "female" else register.male).format(last=last)
+    if str(data.get("company") or "").strip():
+        return register.company
+    return register.bare
 
 
 FILTERS: dict[str, Callable[..., Any]] = {

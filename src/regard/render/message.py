@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,16 +23,18 @@ from regard.channels import channel
 from regard.errors import ProviderError, TemplateError
 from regard.providers import adapter_class
 from regard.render import unsubscribe
-from regard.render.context import Record, contact_view, event_view, no_event
+from regard.render.context import Record, contact_view, event_view, no_event, wrap
 from regard.render.environment import (
     MessageEnvironment,
     SecurityError,
     pick_template,
+    prepared_context,
     render_block,
     reset_budget,
     template_line,
 )
 from regard.render.filters import FILTERS, rendering_for
+from regard.render.text import html_to_text
 from regard.render.unsubscribe import Links
 from regard.validation import utf8_text
 
@@ -63,6 +66,7 @@ class Templates:
         self.escaping = MessageEnvironment(templates_dir, autoescape=True)
         for env in (self.plain, self.escaping):
             env.add_filters(FILTERS)
+        self.globals = dict(self.plain.globals)  # both environments have the same
 
     def load(self, path: Path, *, html: bool = False) -> Template:
         """The compiled template of ``path``; a syntax error names its line."""
@@ -118,10 +122,24 @@ def message_context(
                 "trigger": campaign.trigger.type,
             },
         ),
-        # an unset sender field is empty, not "": a signature must not print blank
-        "sender": Record("sender", {k: v or None for k, v in vars(config.sender).items()}),
+        "sender": _sender(config),
         "now": now,
     }
+
+
+def _sender(config: Config) -> Record:
+    """``sender`` as templates see it (keys as written in ``[sender]``), made once per
+    config: the layout's footer reads a dozen of its fields in every message."""
+    if _last_sender and _last_sender[0][0] is config.sender:
+        return _last_sender[0][1]
+    # an unset sender field is empty, not "": a signature must not print blank
+    fields = config.sender.model_dump(by_alias=True)
+    record = Record("sender", {k: wrap(f"sender.{k}", v or None) for k, v in fields.items()})
+    _last_sender[:] = [(config.sender, record)]
+    return record
+
+
+_last_sender: list[tuple[object, Record]] = []  # the sender most renders use, and its Record
 
 
 def render_message(
@@ -157,25 +175,34 @@ def render_message(
     variables.update(unsubscribe.context(links, campaign, delivery_id))
     blocks: dict[str, str] = {}
     tz = contact.get("timezone") or config.timezone
+    kind = channel(campaign.channel)
     with rendering_for(locale, str(tz), config.currency, fallback=config.locale):
         reset_budget()
-        needed = channel(campaign.channel).required_blocks
+        needed = kind.required_blocks
         plain = templates.load(path)
         # shared: the variables are the context's only parent (globals merged in once here)
-        variables = {**plain.globals, **variables}
-        context = plain.new_context(variables, shared=True)
+        variables = {**templates.globals, **variables}
+        context = _prepared(plain, variables, path)
+        html_context = None
+        if "html" in kind.optional_blocks:
+            escaping = templates.load(path, html=True)
+            html_context = _prepared(escaping, variables, path)
+            if "html" not in html_context.blocks:
+                html_context = None
         for block in needed:
-            if block not in plain.blocks:
+            if block not in context.blocks:
+                if block == "text" and html_context is not None:
+                    continue  # made from the HTML below
                 raise TemplateError(
-                    f"{path}: no {{% block {block} %}} ({channel(campaign.channel).article} {campaign.channel} "
+                    f"{path}: no {{% block {block} %}} ({kind.article} {campaign.channel} "
                     "message needs "
                     f"{' and '.join(needed)})"
                 )
-            blocks[block] = _render(plain, block, context, path)
-        if "html" in channel(campaign.channel).optional_blocks and "html" in plain.blocks:
-            escaping = templates.load(path, html=True)
-            context = escaping.new_context(variables, shared=True)
-            blocks["html"] = _render(escaping, "html", context, path)
+            blocks[block] = _render(context, block, path)
+        if html_context is not None:
+            blocks["html"] = _render(html_context, "html", path)
+            if "text" in needed and "text" not in blocks:
+                blocks["text"] = html_to_text(blocks["html"])
     message = Message(
         subject=" ".join(blocks["subject"].split()) if "subject" in blocks else None,
         text=_tidy(blocks["text"]) if "text" in blocks else None,
@@ -190,17 +217,47 @@ def render_message(
     return unsubscribe.with_footer(message, variables, locale, unsubscribe.shop_name(config))
 
 
-def _render(template: Template, block: str, context: Context, path: Path) -> str:
+def _prepared(template: Template, variables: dict[str, Any], path: Path) -> Context:
+    with _template_problems(path):
+        context = prepared_context(template, variables)
+    return context
+
+
+def _render(context: Context, block: str, path: Path) -> str:
+    with _template_problems(path):
+        text = render_block(context, block)
+    return text
+
+
+@contextmanager
+def _template_problems(path: Path) -> Iterator[None]:
+    """Whatever a template's code does wrong (a filter on the wrong type, an unknown
+    currency code, deep recursion, a layout that is missing or does not parse) is a problem
+    of that template, never a crash of the tick: a TemplateError naming the file and line."""
     try:
-        return render_block(template, block, context)
-    # whatever a template's code does wrong (a filter on the wrong type, an unknown currency
-    # code, deep recursion) is a problem of that template, never a crash of the tick
+        yield
+    except TemplateNotFound as exc:
+        raise TemplateError(f"{path}: no template {exc.name!r} in {path.parent}") from None
+    except TemplateSyntaxError as exc:
+        where = exc.filename or str(path)
+        raise TemplateError(f"{where}:{exc.lineno}: {exc.message}") from None
     except Exception as exc:
-        line = template_line(template, exc)
-        where = f"{path}:{line}" if line else str(path)
-        reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        kind = "refused: " if isinstance(exc, SecurityError) else ""
-        raise TemplateError(f"{where}: {kind}{reason}") from None
+        raise _template_error(exc, path) from None
+
+
+def _template_error(exc: BaseException, path: Path) -> TemplateError:
+    """The error of a failed render, naming the file and line it came from (a layout's or a
+    partial's own, when it was theirs)."""
+    found = template_line(exc)
+    if found is None:
+        where = str(path)
+    else:
+        filename, line = found
+        shown = path if Path(filename).name == path.name else path.parent / Path(filename).name
+        where = f"{shown}:{line}"
+    reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    kind = "refused: " if isinstance(exc, SecurityError) else ""
+    return TemplateError(f"{where}: {kind}{reason}")
 
 
 def _tidy(text: str) -> str:

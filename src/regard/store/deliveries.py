@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 from regard.store import sendtime
 from regard.store.area import Area
@@ -28,6 +28,7 @@ from regard.store.records import (
     DeliveryRow,
     DueDelivery,
     PacedDelivery,
+    RenderFailure,
 )
 from regard.times import Instant, now_instant
 
@@ -371,6 +372,38 @@ class Deliveries(Area):
                 conn, ids, _DEAD, _PENDING, at=at, now=at, detail="retried by hand",
                 values={"attempts": 0, "not_before": Expression("due_at")},
             )  # fmt: skip
+        return moved
+
+    def render_failures(self, ids: Collection[str]) -> list[RenderFailure]:
+        """Those of ``ids`` that were skipped because their template did not render
+        (reason ``render_error``), with what rendering them again needs."""
+        rows = self.conn.execute(
+            f"""SELECT id, campaign, contact_id, occasion, event_id, channel, due_at
+            FROM deliveries WHERE {_IDS} AND state = 'skipped' AND reason = 'render_error'
+            ORDER BY id""",
+            {"ids": json.dumps(list(ids))},
+        )
+        return [cast(RenderFailure, dict(r)) for r in rows]
+
+    def retry_rendered(
+        self, messages: Mapping[str, Mapping[str, Any]], *, at: Instant
+    ) -> list[str]:
+        """Render failures (see :meth:`render_failures`) back to ``pending`` with the message
+        rendered again (delivery id → ``{to, subject, text, html, card}``), due at the
+        occasion's own due time, attempts from zero; returns those that moved."""
+        moved: list[str] = []
+        with self.store.write() as conn:
+            for delivery_id, message in messages.items():
+                moved += move(
+                    conn, [delivery_id], _SKIPPED, _PENDING, at=at, now=at,
+                    detail="rendered again and retried by hand",
+                    values={
+                        "message": json.dumps(dict(message), ensure_ascii=False),
+                        "attempts": 0,
+                        "not_before": Expression("due_at"),
+                        "last_error": None,
+                    },
+                )  # fmt: skip
         return moved
 
     def cancel_by_hand(self, ids: Collection[str], *, at: Instant) -> list[str]:

@@ -28,3 +28,13 @@ class Events(Area):
             (json.dumps(sorted(set(event_ids))),),
         )
         return {row["id"]: dict(row) for row in rows}
+
+    def latest(self, contact_id: str, event_type: str, at: int) -> dict[str, Any] | None:
+        """The contact's latest event of ``event_type`` that had occurred by ``at`` (ties by
+        id), as :meth:`get` gives it; None when there is none."""
+        row = self.conn.execute(
+            "SELECT * FROM events WHERE contact_id = ? AND type = ? AND occurred_at <= ? "
+            "ORDER BY occurred_at DESC, id DESC LIMIT 1",
+            (contact_id, event_type, int(at)),
+        ).fetchone()
+        return dict(row) if row is not None else None

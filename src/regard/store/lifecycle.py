@@ -8,9 +8,11 @@
       │          │  │       └──► cancelled the contact was forgotten mid-send
       │          │  ├──► skipped    unsubscribed after the tick decided
       │          │  └──► cancelled  by hand, the contact was forgotten, its event voided
-      │          └──── dead         retried by hand
+      │          ├──── dead         retried by hand
+      │          └──── skipped      a render error retried by hand, rendered again
       ├──► held_out   in the campaign's control group (final)
-      └──► skipped    no address, bounced, no consent, unsubscribed, capped, render error (final)
+      └──► skipped    no address, bounced, no consent, unsubscribed, capped, render error
+                      (final but for render_error, which can be retried once the template is fixed)
 
 Every state change of a delivery is made by :func:`move` (or, for a new delivery, by
 :func:`create`): both check the change against :data:`TRANSITIONS`, make it in one
@@ -96,6 +98,7 @@ TRANSITIONS: dict[tuple[DeliveryState | None, DeliveryState], Transition] = {
             _P, _C, Reason.OPTIONAL, "cancelled by hand, the contact forgotten, its event voided"
         ),
         Transition(_D, _P, Reason.CLEAR, "retried by hand"),
+        Transition(_K, _P, Reason.CLEAR, "a render error retried by hand, rendered again"),
     )
 }
 

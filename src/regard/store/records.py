@@ -126,6 +126,19 @@ class DeliveryRow(TypedDict):
     provider_message_id: str | None
 
 
+class RenderFailure(TypedDict):
+    """A delivery skipped because its template did not render: what rendering it again
+    needs (``regard deliveries retry``)."""
+
+    id: str
+    campaign: str
+    contact_id: str
+    occasion: str
+    event_id: str | None
+    channel: str
+    due_at: int
+
+
 class PacedDelivery(TypedDict):
     """A due pending delivery of a campaign with a window or a daily limit, with what the
     pacing needs of its contact."""
