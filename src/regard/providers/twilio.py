@@ -121,9 +121,10 @@ class TwilioProvider(HTTPProvider):
             return None
         options = self.options
         base = options.base_url.rstrip("/")
-        params: dict[str, str] = {"To": to, "PageSize": "50"}
+        first: dict[str, str] = {"To": to, "PageSize": "50"}
         if options.from_:
-            params["From"] = options.from_
+            first["From"] = options.from_
+        params: dict[str, str] | None = first
         url: str | None = f"{base}/2010-04-01/Accounts/{options.account_sid}/Messages.json"
         earliest = (since or 0) - LOOKUP_MARGIN
         for _ in range(LOOKUP_PAGES):
@@ -155,7 +156,7 @@ class TwilioProvider(HTTPProvider):
             next_uri = page.get("next_page_uri")
             if reaches_back or not isinstance(next_uri, str) or not next_uri:
                 return None
-            url, params = base + next_uri, {}  # the next page's URI carries the filters
+            url, params = base + next_uri, None  # the next page's URI carries the filters
         return None
 
     def _account_failure(self, response: httpx.Response, answer: dict[str, Any]) -> Paused | None:
