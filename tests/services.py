@@ -141,7 +141,10 @@ class FakePostmark(_Fake):
     def _search(self, request: Received) -> Answer:
         q = {k: v[0] for k, v in request.query.items()}
         if "count" not in q or "offset" not in q:
-            return Answer(422, {"ErrorCode": 0, "Message": "The 'count' and 'offset' parameters are required."})
+            return Answer(
+                422,
+                {"ErrorCode": 0, "Message": "The 'count' and 'offset' parameters are required."},
+            )
         count, offset = int(q["count"]), int(q["offset"])
         if count > 500 or count + offset > 10_000:
             return Answer(422, {"ErrorCode": 0, "Message": "count is too large"})
@@ -334,12 +337,12 @@ class FakeHandwrytten(_Fake):
             if country not in known:
                 return Answer(200, {"httpCode": 400, "error": "no such country"})
             if country in (1, 2) and not body.get(f"{role}_state"):
-                return Answer(
-                    200, {"httpCode": 400, "error": f"Oops! Please check {role} address"}
-                )
+                return Answer(200, {"httpCode": 400, "error": f"Oops! Please check {role} address"})
         if self.account_error is not None:
             return Answer(200, {"httpCode": 400, "error": self.account_error})
         order = str(next(self.order_ids))
-        answer = Answer(200, {"httpCode": 200, "status": "ok", "order_id": int(order), "mail_sent": 0})
+        answer = Answer(
+            200, {"httpCode": 200, "status": "ok", "order_id": int(order), "mail_sent": 0}
+        )
         item = Accepted(order, str(body.get("client_metadata") or ""), body["recipient_zip"], body)
         return self._accept(item, answer)

@@ -15,7 +15,7 @@ import pytest
 from httpsink import Answer
 from regard.errors import ConfigError
 from regard.providers import Dead, Paused, Retry, Sent, Unconfirmed, adapter_class
-from regard.providers.handwrytten import COUNTRIES_TTL, _COUNTRIES
+from regard.providers.handwrytten import _COUNTRIES, COUNTRIES_TTL
 from services import FakeHandwrytten
 
 KEY = "hw_live_7c1e9a2b4d6f8a0c2e4b6d8f"

@@ -35,7 +35,12 @@ ADAPTERS = {
 
 
 # what a timeout after sending becomes, by what the service offers
-AFTER_SENDING = {"webhook": Retry, "postmark": Unknown, "twilio": Unknown, "handwrytten": Unconfirmed}
+AFTER_SENDING = {
+    "webhook": Retry,
+    "postmark": Unknown,
+    "twilio": Unknown,
+    "handwrytten": Unconfirmed,
+}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))

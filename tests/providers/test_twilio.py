@@ -116,7 +116,11 @@ def test_replied_stop_is_dead_and_unsubscribes(sink, make_provider, deliver, rec
             Paused,
         ),
         (401, error(20003, "Authentication Error - invalid username", 401), Paused),
-        (400, error(21611, "This 'From' number has exceeded the maximum number of queued messages"), Retry),
+        (
+            400,
+            error(21611, "This 'From' number has exceeded the maximum number of queued messages"),
+            Retry,
+        ),
         (401, None, Paused),
         (429, error(20429, "Too Many Requests", 429), Retry),
         (400, error(20429, "Too Many Requests"), Retry),
@@ -206,9 +210,7 @@ def test_another_text_to_the_same_number_does_not_count(service, on_fake, delive
     assert isinstance(outcome, Sent) and len(service.accepted) == 2
 
 
-def test_the_lookup_follows_the_pages_back_to_the_first_attempt(
-    service, on_fake, deliver, record
-):
+def test_the_lookup_follows_the_pages_back_to_the_first_attempt(service, on_fake, deliver, record):
     sent = record("sms")
     assert isinstance(deliver(on_fake, sent), Sent)
     for i in range(60):  # newer messages to the same number push it to the second page
