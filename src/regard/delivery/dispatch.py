@@ -300,7 +300,10 @@ class _Dispatch:
                 outcome = await self._attempt(lane.provider, claimed, client)
                 self.outcomes.record(
                     claims.Attempt(
-                        claimed, outcome, lane.provider.table.cost, lane.provider.retry_schedule()
+                        claimed,
+                        outcome,
+                        claims.attempt_cost(claimed, lane.provider.table.cost),
+                        lane.provider.retry_schedule(),
                     )
                 )
                 sent_here += isinstance(outcome, Sent)
