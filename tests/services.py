@@ -23,7 +23,6 @@ regard sends again blindly). What each accepted is kept, so a test compares it w
 from __future__ import annotations
 
 import base64
-import email.utils
 import itertools
 import random
 import threading
@@ -210,9 +209,9 @@ class FakeTwilio(_Fake):
             "account_sid": self.sid,
             "api_version": "2010-04-01",
             "body": form.get("Body", ""),
-            "date_created": email.utils.formatdate(created, usegmt=False),
+            "date_created": _rfc2822(created),
             "date_sent": None,  # still queued
-            "date_updated": email.utils.formatdate(created, usegmt=False),
+            "date_updated": _rfc2822(created),
             "direction": "outbound-api",
             "from": form.get("From"),
             "messaging_service_sid": form.get("MessagingServiceSid"),
@@ -346,3 +345,8 @@ class FakeHandwrytten(_Fake):
         )
         item = Accepted(order, str(body.get("client_metadata") or ""), body["recipient_zip"], body)
         return self._accept(item, answer)
+
+
+def _rfc2822(instant: float) -> str:
+    """Twilio's times: ``Thu, 24 Aug 2023 05:01:45 +0000``."""
+    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(instant))

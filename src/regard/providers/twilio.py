@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -221,6 +222,9 @@ def _instant(value: Any) -> int | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return int(email.utils.parsedate_to_datetime(value).timestamp())
+        when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000": UTC, said without commitment
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())
