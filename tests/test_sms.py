@@ -10,6 +10,7 @@ import pytest
 
 from conftest import Workspace
 from regard.channels.sms import MAX_CHARS, is_fixed_line, segments
+from services import FakeTwilio
 
 GERMAN_124 = (
     "Hallo Erika, danke für Ihre Bestellung! Ihr Gutschein „DANKE10“ gilt bis Ende Juni. "
@@ -117,22 +118,54 @@ def test_preview_shows_segments_and_cost(workspace: Workspace) -> None:
     )
 
 
-def test_a_fixed_line_number_is_skipped_and_a_sent_sms_costs_its_segments(
+SID = "AC3f9b2c1d4e5f60718293a4b5c6d7e8f9"
+TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+
+
+def test_twilio_skips_a_fixed_line_and_a_sent_sms_costs_its_segments(
     workspace: Workspace,
 ) -> None:
-    sms_workspace(workspace, GERMAN_124, cost="cost = 0.08")
+    with FakeTwilio(SID, TOKEN) as service:
+        sms_workspace(workspace, GERMAN_124)
+        config = workspace.config.read_text(encoding="utf-8")
+        workspace.write(
+            "regard.toml",
+            config + f'[providers.sms]\ntype = "twilio"\naccount_sid = "{SID}"\n'
+            f'auth_token = "{TOKEN}"\nfrom = "+15005550006"\nbase_url = "{service.url}"\n'
+            "cost = 0.08\n",
+        )
+        for name in ("danke", "danke-mobil"):
+            workspace.write(
+                f"campaigns/{name}.toml",
+                'channel = "sms"\nprovider = "sms"\ntemplate = "danke"\n'
+                '[trigger]\ntype = "post_purchase"\n',
+            )
+        import_contact(workspace, "+493012345678")
+        workspace.write(
+            "campaigns/danke-mobil.toml",
+            'channel = "sms"\nprovider = "sms"\ntemplate = "danke"\nenabled = false\n'
+            '[trigger]\ntype = "post_purchase"\n',
+        )
+        assert workspace.cli("run", "--at", "2026-05-20T12:00:00").exit_code == 0
+        [row] = workspace.cli_json("deliveries")
+        assert (row["state"], row["reason"]) == ("skipped", "no_address")
+        assert service.accepted == []
+
+        import_contact(workspace, "+4915112345678")
+        workspace.write(
+            "campaigns/danke-mobil.toml",
+            'channel = "sms"\nprovider = "sms"\ntemplate = "danke"\n'
+            '[trigger]\ntype = "post_purchase"\n',
+        )
+        assert workspace.cli("run", "--at", "2026-05-20T12:00:00").exit_code == 0
+        report = workspace.cli_json("report", "--since", "2026-05-01", "--until", "2026-05-31")
+        assert report["campaigns"]["danke-mobil"]["sent"] == 1
+        assert report["campaigns"]["danke-mobil"]["cost"] == pytest.approx(0.16)
+        assert [a.to for a in service.accepted] == ["+4915112345678"]
+
+
+def test_the_file_provider_passes_any_number_on(workspace: Workspace) -> None:
+    sms_workspace(workspace, "Danke!")
     import_contact(workspace, "+493012345678")
     assert workspace.cli("run", "--at", "2026-05-20T12:00:00").exit_code == 0
-    [row] = workspace.cli_json("deliveries")
-    assert (row["state"], row["reason"]) == ("skipped", "no_address")
-
-    import_contact(workspace, "+4915112345678")
-    workspace.write(
-        "campaigns/danke-mobil.toml",
-        'channel = "sms"\nprovider = "outbox"\ntemplate = "danke"\n'
-        '[trigger]\ntype = "post_purchase"\n',
-    )
-    assert workspace.cli("run", "--at", "2026-05-20T12:00:00").exit_code == 0
-    report = workspace.cli_json("report", "--since", "2026-05-01", "--until", "2026-05-31")
-    assert report["campaigns"]["danke-mobil"]["sent"] == 1
-    assert report["campaigns"]["danke-mobil"]["cost"] == pytest.approx(0.16)
+    assert [r["to"] for r in workspace.outbox()] == ["+493012345678"]

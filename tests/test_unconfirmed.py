@@ -29,11 +29,12 @@ CARD_TO = {
 }
 
 
-def configure(workspace: Workspace, table: str) -> None:
+def configure(workspace: Workspace, table: str, delivery: str = "") -> None:
     text = (workspace.root / "regard.toml").read_text(encoding="utf-8")
     workspace.write(
         "regard.toml",
-        text + f'\n[delivery]\ntimeout = "1s"\nbackoff = "1s"\nmax_backoff = "2s"\n{table}',
+        text
+        + f'\n[delivery]\ntimeout = "1s"\nbackoff = "1s"\nmax_backoff = "2s"\n{delivery}{table}',
     )
 
 
@@ -193,12 +194,16 @@ def test_a_gone_webhook_endpoint_pauses_the_provider(workspace: Workspace, sink)
     configure(
         workspace,
         f'[providers.hooks]\ntype = "webhook"\nurl = "{sink.url}/hook"\nsecret = "whs"\n',
+        delivery="concurrency = 1\n",
     )
     store = open_store(workspace.root / "regard.db")
     ids = add_pending(store, ["anna", "bernd"], provider="hooks", due_at=AT)
     store.close()
     result = workspace.cli("run", "--at", RUN_AT)
     assert result.exit_code == 3 and "410 Gone" in result.stderr
-    assert {r["state"] for r in by_id(workspace).values()} == {"pending"}
+    # the delivery that got the 410 is dead (the contract); the endpoint is gone, so the
+    # lane stops and the other waits
+    assert sorted(r["state"] for r in by_id(workspace).values()) == ["dead", "pending"]
+    assert len(sink.requests) == 1
     assert workspace.cli_json("status")["providers_failing"][0]["provider"] == "hooks"
     assert len(ids) == 2

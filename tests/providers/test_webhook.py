@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 
 from httpsink import Answer
 from regard.errors import ConfigError
-from regard.providers import Dead, Paused, Retry, Sent
+from regard.providers import Dead, Retry, Sent
 
 B64_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 RAW_SECRET = "s3cr3t-with_punctuation!"
@@ -99,9 +99,9 @@ def test_every_attempt_keeps_the_id_and_signs_afresh(sink, make_provider, delive
         (Answer(200), Sent),
         (Answer(204), Sent),
         (Answer(400, {"error": "bad payload"}), Dead),
-        (Answer(401, "unauthorized"), Paused),
-        (Answer(403, "forbidden"), Paused),
-        (Answer(410, "gone"), Paused),
+        (Answer(401, "unauthorized"), Dead),
+        (Answer(403, "forbidden"), Dead),
+        (Answer(410, "gone"), Dead),
         (Answer(404, "no such path"), Dead),
         (Answer(408), Retry),
         (Answer(425), Retry),
@@ -219,8 +219,10 @@ def test_a_gone_endpoint_says_what_to_fix(sink, make_provider, deliver, record):
     provider = make_provider(table(sink.url), env={"REGARD_WEBHOOK_SECRET": B64_SECRET})
     sink.script(Answer(410, "gone"))
     outcome = deliver(provider, record("webhook"))
-    assert isinstance(outcome, Paused)
-    assert "410 Gone" in outcome.reason and "providers.svc.url" in outcome.reason
+    assert isinstance(outcome, Dead) and "HTTP 410" in outcome.reason  # the contract: dead
+    assert outcome.pause and "410 Gone" in outcome.pause and "providers.svc.url" in outcome.pause
+    sink.script(Answer(404, "no such path"))
+    assert deliver(provider, record("webhook")).pause is None
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""SMS: to the contact's ``phone`` (E.164), unless it is a fixed line; a text.
+"""SMS: to the contact's ``phone`` (E.164); a text.
 
 How long an SMS is (3GPP TS 23.038 / 23.040, as Twilio counts it,
 https://www.twilio.com/docs/glossary/what-sms-character-limit): a text made only of the
@@ -10,7 +10,10 @@ units in one segment, 67 per segment beyond (an emoji takes two). So one ``„``
 (error 21617), so regard refuses such a text at ``check`` and preview time.
 
 A number the phone-number metadata (``phonenumbers``) calls a fixed line cannot receive an
-SMS: the contact has no address for the channel (``no_address``). Numbers that may be either
+SMS from an SMS service: for a campaign whose provider texts phones (``sms_mobile_only``,
+Twilio) the contact has no address for the channel (``no_address``;
+:func:`regard.engine.recipients.recipient`). The ``file`` and ``webhook`` providers pass any
+number on, to whatever texts or calls it. Numbers that may be either
 (``FIXED_LINE_OR_MOBILE``, as in the US) and numbers it cannot place are kept.
 """
 
@@ -75,12 +78,6 @@ class Sms(Channel):
 
     def address(self, contact: Mapping[str, Any]) -> str | None:
         return text(contact.get("phone")) or None
-
-    def recipient(self, contact: Mapping[str, Any]) -> Any:
-        phone = self.address(contact)
-        if phone is None or is_fixed_line(phone):
-            raise LookupError(self.name)
-        return phone
 
 
 def is_fixed_line(phone: str) -> bool:

@@ -105,6 +105,7 @@ class TwilioProvider(HTTPProvider):
     channels = frozenset({"sms"})
     Options = TwilioOptions
     on_unknown = OnUnknown.LOOKUP
+    sms_mobile_only = True
 
     def _auth(self) -> dict[str, str]:
         options = self.options
