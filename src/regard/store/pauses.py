@@ -47,6 +47,13 @@ class Pauses(Area):
         """``providers`` sent again: they are no longer failing."""
         if not providers:
             return
+        # most runs have nothing to clear: a look without the write lock first
+        names = json.dumps(list(providers))
+        if not self.conn.execute(
+            "SELECT 1 FROM provider_pauses WHERE provider IN (SELECT value FROM json_each(?))",
+            (names,),
+        ).fetchone():
+            return
         with self.store.write() as conn:
             conn.execute(
                 "DELETE FROM provider_pauses WHERE provider IN (SELECT value FROM json_each(?))",
