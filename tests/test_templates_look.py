@@ -293,7 +293,7 @@ def test_retry_refuses_other_skipped_deliveries(workspace: Workspace) -> None:
     assert skipped["reason"] == "no_consent"
     result = workspace.cli("deliveries", "retry", skipped["delivery_id"])
     assert result.exit_code == 1
-    assert "only dead deliveries can be retried" in result.output
+    assert "only dead or unconfirmed deliveries can be retried" in result.output
 
 
 # -- preview --html and --send-to -----------------------------------------------------------

@@ -38,7 +38,10 @@ SignedDuration = Annotated[
 ]
 
 
-RETURN_ADDRESS = ("name", "company", "email", "phone", "street", "postal_code", "city", "country")
+RETURN_ADDRESS = (
+    "name", "company", "email", "phone", "street", "address2", "postal_code", "city", "state",
+    "country",
+)  # fmt: skip
 
 
 class Sender(StrictModel):
@@ -85,6 +88,9 @@ class Sender(StrictModel):
         if value and not re.match(r"https?://", value):
             raise ValueError(f"{value!r} is not a web address starting with https://")
         return value
+
+    address2: str = ""  # a second address line (a card's return address)
+    state: str = ""  # state or province, where the country needs one (US, CA)
 
 
 class ConsentRules(StrictModel):

@@ -43,6 +43,7 @@ def check(app: App, as_json: bool) -> None:
                 "problems": result.problems,
                 "warnings": result.warnings,
                 "layouts": result.layouts,
+                "sms": result.sms,
             }
         )
     else:
@@ -54,6 +55,10 @@ def check(app: App, as_json: bool) -> None:
             click.echo(problem)
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
+        for campaign_id, info in result.sms.items():
+            cost = info["cost_per_message"]
+            priced = f"; {cost:.4g} {app.config.currency} per message" if cost is not None else ""
+            click.echo(f"{campaign_id}: SMS of up to {info['summary']}{priced}")
         summary = (
             f"{len(result.campaigns)} campaigns, {len(result.templates)} templates, "
             f"{result.renders} sample renders"

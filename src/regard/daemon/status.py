@@ -64,6 +64,11 @@ def build_status(
         "backlog": store.reports.backlog(),
         "dead_letters": _dead_letters_json(store, dead_letters),
         "sources": _sources_json(store, config, now),
+        # providers whose account could not send at their last run: deliveries wait
+        "providers_failing": [
+            {**pause, "since": iso(pause["since"]), "last_at": iso(pause["last_at"])}
+            for pause in store.pauses.current()
+        ],
     }
 
 

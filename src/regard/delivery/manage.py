@@ -1,5 +1,5 @@
-"""What people do with deliveries by hand: list them, retry dead ones (and render errors,
-rendered again), cancel pending ones."""
+"""What people do with deliveries by hand: list them, retry dead or unconfirmed ones (and
+render errors, rendered again), confirm unconfirmed ones, cancel pending ones."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ __all__ = [
     "STATES",
     "ListedDelivery",
     "cancel_deliveries",
+    "confirm_deliveries",
     "list_deliveries",
     "retry_deliveries",
 ]
@@ -89,7 +90,9 @@ def _public(row: DeliveryRow) -> ListedDelivery:
 def retry_deliveries(
     store: Store, ids: Sequence[str], *, at: Instant, config: Config | None = None
 ) -> list[str]:
-    """Dead deliveries back to ``pending``, due again at once, attempts counted from zero.
+    """Dead or unconfirmed deliveries back to ``pending``, due again at once, attempts
+    counted from zero. An unconfirmed one is sent again without asking the service: the
+    person retrying it has checked that it did not arrive.
 
     "At once" is the occasion's own due time, so the next run sends it also when that run
     acts at an earlier instant (``regard run --at``) than the clock of the retry.
@@ -98,14 +101,17 @@ def retry_deliveries(
     (``render_error``) are taken too: rendered again with the current templates (the
     contact and event as stored now, at ``at``) and ``pending`` with that message.
 
-    All or nothing: an unknown id, one that is neither dead nor a render error, or a
-    template that still does not render changes nothing and raises.
+    All or nothing: an unknown id, one that is neither dead, unconfirmed nor a render
+    error, or a template that still does not render changes nothing and raises.
     """
     wanted = list(dict.fromkeys(ids))
     with store.write():
         failures = store.deliveries.render_failures(wanted) if config is not None else []
         rerender = {f["id"] for f in failures}
-        _check(store, [i for i in wanted if i not in rerender], DeliveryState.DEAD, "retried")
+        _check(
+            store, [i for i in wanted if i not in rerender],
+            (DeliveryState.DEAD, DeliveryState.UNCONFIRMED), "retried",
+        )  # fmt: skip
         if failures and config is not None:
             messages = rendered_again(store, config, failures, at)
             store.deliveries.retry_rendered(messages, at=at)
@@ -152,23 +158,34 @@ def rendered_again(
     return messages
 
 
+def confirm_deliveries(store: Store, ids: Sequence[str], *, at: Instant) -> list[str]:
+    """Unconfirmed deliveries to ``sent`` at ``at``: someone checked with the service that
+    they arrived. All or nothing."""
+    wanted = list(dict.fromkeys(ids))
+    with store.write():
+        _check(store, wanted, (DeliveryState.UNCONFIRMED,), "confirmed")
+        store.deliveries.confirm_by_hand(wanted, at=at)
+    return wanted
+
+
 def cancel_deliveries(store: Store, ids: Sequence[str], *, at: Instant) -> list[str]:
     """Pending deliveries to ``cancelled``: they will never be sent. All or nothing."""
     wanted = list(dict.fromkeys(ids))
     with store.write():
-        _check(store, wanted, DeliveryState.PENDING, "cancelled")
+        _check(store, wanted, (DeliveryState.PENDING,), "cancelled")
         store.deliveries.cancel_by_hand(wanted, at=at)
     return wanted
 
 
-def _check(store: Store, wanted: list[str], allowed: DeliveryState, verb: str) -> None:
-    """Raise InputError unless every one of ``wanted`` exists and is ``allowed``."""
+def _check(store: Store, wanted: list[str], allowed: tuple[DeliveryState, ...], verb: str) -> None:
+    """Raise InputError unless every one of ``wanted`` exists and is in an ``allowed`` state."""
     found = store.deliveries.states(wanted)
     unknown = [i for i in wanted if i not in found]
     if unknown:
         raise InputError(f"no such delivery: {', '.join(unknown)} (nothing was {verb})")
-    wrong = [f"{i} is {found[i]}" for i in wanted if found[i] != allowed]
+    wrong = [f"{i} is {found[i]}" for i in wanted if found[i] not in allowed]
     if wrong:
+        states = " or ".join(str(s) for s in allowed)
         raise InputError(
-            f"only {allowed} deliveries can be {verb}: {'; '.join(wrong)} (nothing was {verb})"
+            f"only {states} deliveries can be {verb}: {'; '.join(wrong)} (nothing was {verb})"
         )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Template, TemplateNotFound, TemplateSyntaxError
 from jinja2.runtime import Context
 
-from regard.channels import channel
+from regard.channels import channel, sms
 from regard.errors import ProviderError, TemplateError
 from regard.providers import adapter_class
 from regard.render import unsubscribe
@@ -214,6 +214,11 @@ def render_message(
             raise TemplateError(f"{path}: block {block} renders empty")
     if message.card is not None:
         _check_card_length(config, campaign, message.card, path, provider)
+    if campaign.channel == "sms" and message.text and len(message.text) > sms.MAX_CHARS:
+        raise TemplateError(
+            f"{path}: the SMS text is {len(message.text)} characters long "
+            f"({sms.describe(message.text)}); an SMS takes at most {sms.MAX_CHARS}"
+        )
     return unsubscribe.with_footer(message, variables, locale, unsubscribe.shop_name(config))
 
 
@@ -307,5 +312,12 @@ def address_line(to: Mapping[str, Any]) -> str:
     """A postal address on one line, as people write it: ``Eva Schön, Am Markt 2, 04109
     Leipzig, DE`` (the postal code and city together, empty parts left out)."""
     place = f"{to.get('postal_code') or ''} {to.get('city') or ''}".strip()
-    parts = [to.get("name"), to.get("company"), to.get("street"), place, to.get("country")]
+    parts = [
+        to.get("name"),
+        to.get("company"),
+        to.get("street"),
+        to.get("address2"),
+        place,
+        to.get("country"),
+    ]
     return ", ".join(str(p) for p in parts if p)

@@ -38,6 +38,7 @@ from regard.store.deliveries import Deliveries
 from regard.store.events import Events
 from regard.store.inbound import Inbound
 from regard.store.occasions import Occasions
+from regard.store.pauses import Pauses
 from regard.store.reports import Reports
 from regard.store.schema import MIGRATIONS
 from regard.store.settings import Settings
@@ -82,6 +83,7 @@ class Store:
         self.suppressions = Suppressions(self)
         self.ticks = Ticks(self)
         self.reports = Reports(self)
+        self.pauses = Pauses(self)
         self.backtests = Backtests(self)
         self.inbound = Inbound(self)
         self.settings = Settings(self)
