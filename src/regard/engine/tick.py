@@ -13,18 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from regard.campaigns.loader import CampaignSet
 from regard.campaigns.model import Campaign
 from regard.config import Config
-from regard.engine.decisions import Decision, capped, delivery_id, in_holdout
+from regard.engine.decisions import Decision, capped, delivery_id, exit_of, in_holdout
 from regard.engine.messages import Renderer
 from regard.engine.recipients import channel_address, consent_given, recipient
 from regard.engine.windows import next_opening, release_due
 from regard.store import Store
-from regard.store.occasions import Candidate
+from regard.store.occasions import Candidate, Started
 from regard.times import Instant, to_epoch
 from regard.triggers import Occasion, Span, due_occasions, seconds
 from regard.triggers.anniversary import contact_zone
@@ -124,7 +124,7 @@ def run_tick(
         due = candidates(store, config, campaign, occasions, at)
         if not due:
             continue
-        looked_up = Lookups.of(store, campaign, due)
+        looked_up = Lookups.of(store, campaign, due, at=at, tz=config.timezone)
         for candidate in due:
             decision = decide(store, config, campaign, candidate, at, renderer, looked_up)
             if record(store, campaign, decision, at):
@@ -175,20 +175,46 @@ def candidates(
 @dataclass(frozen=True)
 class Lookups:
     """What the decisions of one campaign's candidates need from the store, fetched for
-    all of them at once: who unsubscribed from the channel, and the triggering events."""
+    all of them at once: who unsubscribed from the channel, the triggering events, and
+    the occasions whose ``[exit]`` has come (contact id, occasion)."""
 
     unsubscribed: frozenset[str]
     events: Mapping[str, Mapping[str, Any]]
+    exited: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
-    def of(cls, store: Store, campaign: Campaign, due: Sequence[Candidate]) -> Lookups:
+    def of(
+        cls,
+        store: Store,
+        campaign: Campaign,
+        due: Sequence[Candidate],
+        *,
+        at: Instant | None = None,
+        tz: tzinfo | str = "UTC",
+    ) -> Lookups:
         channel = campaign.channel
         asked = [(c.occasion.contact_id, channel_address(channel, c.contact)) for c in due]
         event_ids = {c.occasion.event_id for c in due if c.occasion.event_id}
         return cls(
             frozenset(store.decisions.unsubscribed(channel, asked)),
             store.events.many(event_ids),
+            frozenset(exited(store, campaign, due, at, tz) if at is not None else ()),
         )
+
+
+def exited(
+    store: Store, campaign: Campaign, due: Sequence[Candidate], at: Instant, tz: tzinfo | str
+) -> set[tuple[str, str]]:
+    """The due occasions (contact id, occasion) whose contact had the campaign's ``[exit]``
+    event after the occasion's start and at or before ``at``, in one query."""
+    if campaign.exit is None:
+        return set()
+    started = [
+        Started(c.occasion.contact_id, c.occasion.occasion, c.occasion.started_at)
+        for c in due
+        if c.occasion.started_at is not None
+    ]
+    return store.occasions.exited(campaign.exit.event, campaign.exit.where, started, at, tz=tz)
 
 
 def decide(
@@ -212,6 +238,10 @@ def decide(
         delivery_id=delivery_id(campaign.id, occasion.contact_id, occasion.occasion),
     )
     channel = campaign.channel
+    if (occasion.contact_id, occasion.occasion) in looked_up.exited:
+        decision.reason = "exited"  # right after the audience: the journey has ended
+        return decision
+    decision.exit = exit_of(campaign, occasion.started_at, config.timezone)
     if not consent_given(config, channel, contact):
         decision.reason = "no_consent"
         return decision

@@ -47,7 +47,7 @@ class DeliveryState(StrEnum):
 
 STATES: tuple[str, ...] = tuple(s.value for s in DeliveryState)
 # the states whose reason means something; elsewhere it is reported as null
-REASON_STATES = frozenset({DeliveryState.SKIPPED, DeliveryState.DEAD})
+REASON_STATES = frozenset({DeliveryState.SKIPPED, DeliveryState.DEAD, DeliveryState.CANCELLED})
 # counted against caps and cooldowns: sent, or still on its way
 IN_FLIGHT = frozenset({DeliveryState.PENDING, DeliveryState.SENDING})
 
@@ -198,6 +198,24 @@ def move(
 
 
 @dataclass(frozen=True)
+class DeliveryExit:
+    """A campaign's ``[exit]`` as its delivery carries it, for dispatch to re-check
+    (:mod:`regard.store.sendtime`): an ``event`` of the contact passing ``where`` (naive
+    dates in ``tz``) after ``start`` ends the journey."""
+
+    event: str
+    start: int
+    where: Mapping[str, Any] | None = None
+    tz: str = "UTC"
+
+    def where_json(self) -> str | None:
+        """The stored form of ``where`` and its zone (None without a where)."""
+        if not self.where:
+            return None
+        return json.dumps({"where": self.where, "tz": self.tz}, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
 class NewDelivery:
     """A tick's decision, as the row it becomes."""
 
@@ -215,6 +233,7 @@ class NewDelivery:
     not_before: int | None = None
     message: Mapping[str, Any] | None = None
     error: str | None = None  # a render error, kept as the last error
+    exit: DeliveryExit | None = None  # the campaign's [exit], re-checked at dispatch
 
 
 def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: int) -> list[str]:
@@ -232,8 +251,8 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
             """
             INSERT INTO deliveries (id, campaign, contact_id, occasion, event_id, channel,
                 provider, state, reason, priority, due_at, created_at, not_before, message,
-                last_error, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                last_error, updated_at, exit_event, exit_from, exit_where)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (campaign, contact_id, occasion) DO NOTHING
             """,
             (
@@ -241,6 +260,9 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
                 d.state.value, d.reason, d.priority, d.due_at, at, d.not_before,
                 json.dumps(d.message, ensure_ascii=False) if d.message else None,
                 d.error, at,
+                d.exit.event if d.exit else None,
+                d.exit.start if d.exit else None,
+                d.exit.where_json() if d.exit else None,
             ),
         )  # fmt: skip
         if cursor.rowcount:

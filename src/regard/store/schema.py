@@ -199,3 +199,21 @@ def m003_engine_indexes(conn: sqlite3.Connection) -> None:
         CREATE INDEX deliveries_campaign_sent ON deliveries (campaign, state, sent_at);
         """,
     )
+
+
+@migration
+def m006_journeys(conn: sqlite3.Connection) -> None:
+    """Journeys: a delivery carries its campaign's ``[exit]`` (the event type, the start it
+    counts from, and its ``where`` with the zone of its naive dates, JSON) so that
+    dispatch re-checks the exit the tick decided under; a partial index finds the
+    distinct exit filters of pending deliveries."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE deliveries ADD COLUMN exit_event TEXT;
+        ALTER TABLE deliveries ADD COLUMN exit_from INTEGER;
+        ALTER TABLE deliveries ADD COLUMN exit_where TEXT;
+        CREATE INDEX deliveries_pending_exit ON deliveries (exit_where)
+            WHERE state = 'pending' AND exit_event IS NOT NULL;
+        """,
+    )

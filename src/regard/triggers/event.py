@@ -86,8 +86,12 @@ def _due(
         contact_ids=span.contact_ids,
     )
     return [
-        Occasion(Instant(e.occurred_at + wait), e.contact_id, e.event_id, e.event_id) for e in found
-    ]
+        Occasion(
+            Instant(e.occurred_at + wait), e.contact_id, e.event_id, e.event_id,
+            started_at=e.occurred_at,
+        )
+        for e in found
+    ]  # fmt: skip
 
 
 def _describe(text: str, delay: timedelta, nth: int | None, where: Filter) -> str:
