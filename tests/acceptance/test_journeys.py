@@ -1,0 +1,100 @@
+"""SPEC Part 2 "Journeys: follow-ups and exits", through the CLI: a three-step chain
+(win-back e-mail → 7 days → reminder e-mail → 14 days → card) over a quarter of daily
+runs, and the exact deliveries each contact ends up with."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .conftest import Shop
+
+ADDRESS = {"street": "Lindenstraße 5", "postal_code": "10969", "city": "Berlin", "country": "DE"}
+
+
+def chain(shop: Shop) -> None:
+    shop.campaign(
+        "winback", 'type = "inactivity"\nafter = "30d"\n', holdout=0.2, once_per_contact=True
+    )
+    shop.campaign(
+        "winback-reminder",
+        'type = "followup"\ncampaign = "winback"\ndelay = "7d"\n',
+        '[exit]\nevent = "order"\n',
+    )
+    shop.campaign(
+        "winback-card",
+        'type = "followup"\ncampaign = "winback-reminder"\ndelay = "14d"\n',
+        '[exit]\nevent = "order"\n\n[window]\ndays = ["mon"]\n',
+        channel="card",
+    )
+
+
+def quarter(shop: Shop) -> None:
+    """Daily runs at 12:00 in Berlin from 1 January to 31 March 2026."""
+    day = datetime(2026, 1, 1, 11, tzinfo=UTC)
+    while day <= datetime(2026, 3, 31, 11, tzinfo=UTC):
+        shop.tick(day.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        day += timedelta(days=1)
+
+
+def by_contact(rows: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Each contact's deliveries in the order they were decided."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for r in sorted(rows, key=lambda r: (r["created_at"], r["campaign"])):
+        out.setdefault(r["contact_id"], []).append(
+            (r["campaign"], r["state"], r["reason"], r["sent_at"])
+        )
+    return dict(sorted(out.items()))
+
+
+def test_a_three_step_chain_over_a_quarter(shop: Shop) -> None:
+    chain(shop)
+    names = ["anna", "bernd", "clara", "dora", "emil"]
+    shop.contacts(*({"id": n, **ADDRESS} for n in names))
+    # everyone's last order: 10 December; the win-back is due on 9 January
+    shop.events(*({"id": f"{n}-o1", "contact_id": n, "occurred_at": "2025-12-10T10:00:00Z"}
+                  for n in names))  # fmt: skip
+    shop.events(
+        # clara orders after the win-back, before the reminder: the reminder is exited
+        {"id": "clara-o2", "contact_id": "clara", "occurred_at": "2026-01-12T10:00:00Z"},
+        # dora orders after the reminder, before the card is due: the card is exited
+        {"id": "dora-o2", "contact_id": "dora", "occurred_at": "2026-01-20T10:00:00Z"},
+        # emil orders on the Saturday after his card was decided (Friday, sent on
+        # Mondays only): dispatch cancels it on Monday
+        {"id": "emil-o2", "contact_id": "emil", "occurred_at": "2026-01-31T10:00:00Z"},
+    )
+    quarter(shop)
+    got = by_contact(shop.deliveries())
+    assert got == {
+        "anna": [
+            ("winback", "sent", None, "2026-01-09T11:00:00Z"),
+            ("winback-reminder", "sent", None, "2026-01-16T11:00:00Z"),
+            ("winback-card", "sent", None, "2026-02-02T11:00:00Z"),
+        ],
+        # held out of the first step: no sent delivery, so no follow-up ever
+        "bernd": [("winback", "held_out", None, None)],
+        "clara": [
+            ("winback", "sent", None, "2026-01-09T11:00:00Z"),
+            ("winback-reminder", "skipped", "exited", None),
+            # the new order started a new lapse; the win-back goes once per contact
+            ("winback", "skipped", "capped", None),
+        ],
+        "dora": [
+            ("winback", "sent", None, "2026-01-09T11:00:00Z"),
+            ("winback-reminder", "sent", None, "2026-01-16T11:00:00Z"),
+            ("winback-card", "skipped", "exited", None),
+            ("winback", "skipped", "capped", None),
+        ],
+        "emil": [
+            ("winback", "sent", None, "2026-01-09T11:00:00Z"),
+            ("winback-reminder", "sent", None, "2026-01-16T11:00:00Z"),
+            ("winback-card", "cancelled", "exited", None),
+            ("winback", "skipped", "capped", None),
+        ],
+    }
+    rows = {(r["contact_id"], r["campaign"]): r for r in shop.deliveries()}
+    first = rows[("anna", "winback")]["delivery_id"]
+    assert rows[("anna", "winback-reminder")]["occasion"] == f"after:{first}"
+    reminder = rows[("anna", "winback-reminder")]["delivery_id"]
+    assert rows[("anna", "winback-card")]["occasion"] == f"after:{reminder}"
+    assert rows[("anna", "winback-card")]["due_at"] == "2026-01-30T11:00:00Z"
