@@ -4,6 +4,7 @@ runs, and the exact deliveries each contact ends up with."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -98,3 +99,84 @@ def test_a_three_step_chain_over_a_quarter(shop: Shop) -> None:
     reminder = rows[("anna", "winback-reminder")]["delivery_id"]
     assert rows[("anna", "winback-card")]["occasion"] == f"after:{reminder}"
     assert rows[("anna", "winback-card")]["due_at"] == "2026-01-30T11:00:00Z"
+
+
+def test_check_states_the_journey_and_its_holdout(shop: Shop) -> None:
+    chain(shop)
+    out = shop.ok("check").output
+    assert (
+        "journey winback → winback-reminder (+1w) → winback-card (+2w): a contact held out "
+        "of winback gets no follow-up (it has no sent delivery), so the journey's uplift is "
+        "measured against winback's control group"
+    ) in out
+    listed = shop.json("campaigns")
+    assert [c["id"] for c in listed] == ["winback", "winback-reminder", "winback-card"]
+    assert [c["journey"]["step"] for c in listed] == [1, 2, 3]
+    assert listed[1]["trigger"] == "followup of winback +1w"
+    assert listed[2]["journey"] == {
+        "first": "winback", "step": 3, "steps": 3, "follows": "winback-reminder"
+    }  # fmt: skip
+
+
+def dump(shop: Shop) -> list[str]:
+    conn = sqlite3.connect(shop.root / "regard.db")
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def bad(shop: Shop) -> list[str]:
+    shop.contacts({"id": "anna"})
+    before = dump(shop)
+    result = shop.cli("check")
+    assert result.exit_code == 1, result.output
+    assert dump(shop) == before  # the store is untouched
+    return [line for line in result.output.splitlines() if ".toml:" in line]
+
+
+def test_a_followup_of_a_campaign_that_does_not_exist(shop: Shop) -> None:
+    shop.campaign("winback", 'type = "inactivity"\nafter = "30d"\n')
+    shop.campaign("card", 'type = "followup"\ncampaign = "winbak"\ndelay = "7d"\n')
+    (line,) = bad(shop)
+    assert line.endswith(
+        "campaigns/card.toml:7: trigger.campaign: no campaign 'winbak' to follow "
+        "(did you mean 'winback'?)"
+    )
+
+
+def test_a_cycle_is_named_in_each_of_its_files(shop: Shop) -> None:
+    shop.campaign("a", 'type = "followup"\ncampaign = "b"\ndelay = "1d"\n')
+    shop.campaign("b", 'type = "followup"\ncampaign = "a"\ndelay = "1d"\n')
+    lines = bad(shop)
+    assert [line.split("campaigns/")[1] for line in lines] == [
+        "a.toml:7: trigger.campaign: a cycle: a follows b follows a",
+        "b.toml:7: trigger.campaign: a cycle: b follows a follows b",
+    ]
+
+
+def test_a_negative_or_missing_delay(shop: Shop) -> None:
+    shop.campaign("winback", 'type = "inactivity"\nafter = "30d"\n')
+    shop.campaign("card", 'type = "followup"\ncampaign = "winback"\ndelay = "-7d"\n')
+    shop.campaign("late", 'type = "followup"\ncampaign = "winback"\n')
+    lines = bad(shop)
+    assert len(lines) == 2
+    assert "campaigns/card.toml:8: trigger.delay:" in lines[0]
+    assert "campaigns/late.toml:" in lines[1] and "trigger.delay: required" in lines[1]
+
+
+def test_exit_only_where_the_trigger_has_a_start(shop: Shop) -> None:
+    shop.campaign(
+        "birthday", 'type = "anniversary"\nfield = "birthday"\n', '[exit]\nevent = "order"\n'
+    )
+    shop.campaign(
+        "thanks",
+        'type = "post_purchase"\n',
+        '[exit]\nevent = "order"\nwhere = { amount = { above = 3 } }\n',
+    )
+    lines = bad(shop)
+    assert lines[0].split("campaigns/")[1] == (
+        "birthday.toml:4: exit: [exit] is only for event, post_purchase, milestone, followup "
+        "triggers, not anniversary (its occasion has no start an exit could count from)"
+    )
+    assert "thanks.toml:" in lines[1] and "exit.where.amount" in lines[1]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from regard.campaigns.journeys import parent_of
 from regard.campaigns.model import EXIT_TRIGGERS, Campaign
 from regard.campaigns.templates import template_files, template_names
 from regard.channels import CHANNELS
@@ -29,7 +30,7 @@ from regard.grammar import (
     validate_filter,
 )
 from regard.providers import adapter_class
-from regard.triggers import FollowupTrigger, trigger_class
+from regard.triggers import trigger_class
 from regard.validation import describe, nearest_line, read_toml
 
 if TYPE_CHECKING:
@@ -81,18 +82,12 @@ def load_campaigns(config: Config) -> CampaignSet:
     return result
 
 
-def followed(campaign: Campaign) -> str | None:
-    """The campaign a follow-up follows (None for a campaign that is no follow-up)."""
-    trigger = campaign.trigger
-    return trigger.campaign if isinstance(trigger, FollowupTrigger) else None
-
-
 def _chain_problems(
     campaigns: Sequence[Campaign], files: set[str], folder: Path
 ) -> list[tuple[str, str]]:
     """(campaign id, problem) for every follow-up that follows a campaign with no file, or
     that is part of a cycle (A follows B follows A), at its ``trigger.campaign`` line."""
-    parent = {c.id: p for c in campaigns if (p := followed(c)) is not None}
+    parent = {c.id: p for c in campaigns if (p := parent_of(c)) is not None}
     problems: list[tuple[str, str]] = []
     for cid in sorted(parent):
         path = folder / f"{cid}.toml"

@@ -39,11 +39,14 @@ def check(app: App, as_json: bool) -> None:
                 "templates": result.templates,
                 "renders": result.renders,
                 "problems": result.problems,
+                "journeys": result.journeys,
             }
         )
     else:
         for problem in result.problems:
             click.echo(problem)
+        for journey in result.journeys:
+            click.echo(f"journey {journey['describe']}: {journey['holdout']}")
         summary = (
             f"{len(result.campaigns)} campaigns, {len(result.templates)} templates, "
             f"{result.renders} sample renders"
@@ -70,10 +73,20 @@ def campaigns(app: App, as_json: bool) -> None:
     """
     # imported when the command runs, not when `regard campaigns --help` loads this module
     from regard.campaigns import load_campaigns
+    from regard.campaigns.journeys import journeys
     from regard.campaigns.model import describe_trigger
 
     loaded = load_campaigns(app.config)
     counts = _delivery_counts(app)
+    # a chain's steps in order, right after its first step
+    chains = journeys(loaded.campaigns)
+    step_of = {
+        s.campaign: {"first": j.first, "step": n, "steps": len(j.steps), "follows": s.follows}
+        for j in chains
+        for n, s in enumerate(j.steps, start=1)
+    }
+    order = {cid: (j.first, n) for j in chains for n, cid in enumerate(j.ids)}
+    listed = sorted(loaded.campaigns, key=lambda c: order.get(c.id, (c.id, 0)))
     rows = [
         {
             "id": c.id,
@@ -85,8 +98,9 @@ def campaigns(app: App, as_json: bool) -> None:
             "priority": c.priority,
             "holdout": c.holdout,
             "deliveries": counts.get(c.id, {}),
+            "journey": step_of.get(c.id),
         }
-        for c in loaded.campaigns
+        for c in listed
     ]
     if as_json:
         echo_json(rows)
@@ -113,10 +127,13 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         click.echo("no campaigns")
         return
-    headers = ["id", "trigger", "channel", "provider", "enabled", *STATES]
+    headers = ["id", "journey", "trigger", "channel", "provider", "enabled", *STATES]
     table = [
         [
             r["id"],
+            f"{r['journey']['first']} {r['journey']['step']}/{r['journey']['steps']}"
+            if r["journey"]
+            else "",
             r["trigger"],
             r["channel"],
             r["provider"],

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from regard.campaigns.journeys import journeys
 from regard.campaigns.loader import load_campaigns
 from regard.campaigns.model import (
     Campaign,
@@ -34,6 +35,8 @@ class CheckResult:
     templates: list[str] = field(default_factory=list)
     renders: int = 0
     problems: list[str] = field(default_factory=list)
+    # each chain of follow-ups: {"steps": [...], "describe": "...", "holdout": "..."}
+    journeys: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -115,6 +118,10 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
     loaded = load_campaigns(config)
     result.problems.extend(loaded.errors)
     result.campaigns = [c.id for c in loaded.campaigns]
+    result.journeys = [
+        {"steps": j.ids, "describe": j.describe(), "holdout": j.holdout_note()}
+        for j in journeys(loaded.campaigns)
+    ]
     templates = templates_for(config)
     folder = config.templates_dir
     paths = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
