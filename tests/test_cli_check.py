@@ -50,7 +50,7 @@ def test_check_lists_every_problem_and_exits_1(workspace: Workspace) -> None:
     assert lines == [
         "campaigns/broken.toml:5: trigger.type: unknown trigger type 'post_purchas' "
         "(did you mean 'post_purchase'?); one of: event, post_purchase, inactivity, "
-        "anniversary, milestone",
+        "anniversary, milestone, followup",
         "campaigns/typo.toml:6: trigger.dealy: unknown key (did you mean 'delay'?)",
         "templates/syntax.j2:1: Expected an expression, got 'end of statement block'",
         "templates/thanks.j2:3: contact has no field 'nickname' "

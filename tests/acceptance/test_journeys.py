@@ -15,7 +15,11 @@ ADDRESS = {"street": "Lindenstraße 5", "postal_code": "10969", "city": "Berlin"
 
 def chain(shop: Shop) -> None:
     shop.campaign(
-        "winback", 'type = "inactivity"\nafter = "30d"\n', holdout=0.2, once_per_contact=True
+        "winback",
+        'type = "inactivity"\nafter = "30d"\n',
+        '[goal]\nevent = "order"\nwithin = "30d"\n',
+        holdout=0.2,
+        once_per_contact=True,
     )
     shop.campaign(
         "winback-reminder",
@@ -99,6 +103,28 @@ def test_a_three_step_chain_over_a_quarter(shop: Shop) -> None:
     reminder = rows[("anna", "winback-reminder")]["delivery_id"]
     assert rows[("anna", "winback-card")]["occasion"] == f"after:{reminder}"
     assert rows[("anna", "winback-card")]["due_at"] == "2026-01-30T11:00:00Z"
+
+    report = shop.json("report", "--since", "2026-01-01", "--until", "2026-03-31")
+    assert set(report["campaigns"]) == {"winback", "winback-reminder", "winback-card"}
+    journey = report["journeys"]["winback"]
+    steps = {s["campaign"]: s for s in journey["steps"]}
+    assert [s["campaign"] for s in journey["steps"]] == [
+        "winback",
+        "winback-reminder",
+        "winback-card",
+    ]
+    assert (steps["winback"]["sent"], steps["winback"]["held_out"]) == (4, 1)
+    assert (steps["winback-reminder"]["sent"], steps["winback-reminder"]["exited"]) == (3, 1)
+    assert (steps["winback-card"]["sent"], steps["winback-card"]["exited"]) == (1, 2)
+    assert (journey["entered"], journey["exited"], journey["exited_share"]) == (4, 3, 0.75)
+    conversion = journey["conversion"]
+    # the whole journey (30 days after its last step) against the first step's holdout
+    assert conversion["goal"] == {"event": "order", "within_days": 51}
+    assert (conversion["contacted"], conversion["contacted_converted"]) == (4, 3)
+    assert (conversion["held_out"], conversion["held_out_converted"]) == (1, 0)
+    text = shop.ok("report", "--since", "2026-01-01", "--until", "2026-03-31").output
+    assert "journey winback: winback → winback-reminder → winback-card" in text
+    assert "4 entered (first step sent), 3 exited (75.0%)" in text
 
 
 def test_check_states_the_journey_and_its_holdout(shop: Shop) -> None:

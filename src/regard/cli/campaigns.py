@@ -98,7 +98,8 @@ def campaigns(app: App, as_json: bool) -> None:
             "priority": c.priority,
             "holdout": c.holdout,
             "deliveries": counts.get(c.id, {}),
-            "journey": step_of.get(c.id),
+            # only for a step of a chain: {first, step, steps, follows}
+            **({"journey": step_of[c.id]} if c.id in step_of else {}),
         }
         for c in listed
     ]
@@ -127,18 +128,19 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         click.echo("no campaigns")
         return
-    headers = ["id", "journey", "trigger", "channel", "provider", "enabled", *STATES]
+    # the journey column only where there are chains: a chain's steps listed in order
+    chains = any("journey" in r for r in rows)
+    headers = ["id", "trigger", "channel", "provider", "enabled", *STATES]
+    headers += ["journey"] if chains else []
     table = [
         [
             r["id"],
-            f"{r['journey']['first']} {r['journey']['step']}/{r['journey']['steps']}"
-            if r["journey"]
-            else "",
             r["trigger"],
             r["channel"],
             r["provider"],
             "yes" if r["enabled"] else "no",
             *[str(r["deliveries"].get(s, 0)) for s in STATES],
+            *([_step(r.get("journey"))] if chains else []),
         ]
         for r in rows
     ]
@@ -146,3 +148,8 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in table:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _step(journey: dict[str, Any] | None) -> str:
+    """``winback 2/3`` (the second of three steps of the journey that starts at winback)."""
+    return f"{journey['first']} {journey['step']}/{journey['steps']}" if journey else ""

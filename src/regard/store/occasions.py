@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Literal, NamedTuple
 
@@ -42,7 +42,7 @@ class Occasion:
     contact_id: str
     occasion: str
     event_id: str | None = None
-    started_at: Instant | None = None
+    started_at: Instant | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
