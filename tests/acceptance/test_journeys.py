@@ -206,3 +206,40 @@ def test_exit_only_where_the_trigger_has_a_start(shop: Shop) -> None:
         "triggers, not anniversary (its occasion has no start an exit could count from)"
     )
     assert "thanks.toml:" in lines[1] and "exit.where.amount" in lines[1]
+
+
+def test_plan_and_preview_show_follow_ups_of_simulated_sends(shop: Shop) -> None:
+    chain(shop)
+    shop.contacts(*({"id": n, **ADDRESS} for n in ["anna", "bernd", "clara"]))
+    shop.events(*({"id": f"{n}-o1", "contact_id": n, "occurred_at": "2025-12-10T10:00:00Z"}
+                  for n in ["anna", "bernd", "clara"]))  # fmt: skip
+    shop.events({"id": "clara-o2", "contact_id": "clara", "occurred_at": "2026-01-12T10:00:00Z"})
+    # nothing was ever run: the win-back (due 9 January) is not in the store
+    assert shop.deliveries() == []
+    # a week after it: the reminder a backtest would have produced from its send
+    planned = shop.plan("2026-01-16T10:00:00Z")
+    assert planned == [
+        {"campaign": "winback-reminder", "contact_id": "anna",
+         "occasion": planned[0]["occasion"], "due_at": "2026-01-16T10:00:00Z",
+         "decision": "pending", "reason": None, "simulated": True},
+        {"campaign": "winback-reminder", "contact_id": "clara",
+         "occasion": planned[1]["occasion"], "due_at": "2026-01-16T10:00:00Z",
+         "decision": "skipped", "reason": "exited", "simulated": True},
+    ]  # fmt: skip
+    assert planned[0]["occasion"].startswith("after:d_")
+    # three weeks after it: the card, after the reminder (simulated too)
+    cards = shop.plan("2026-01-30T10:00:00Z", "winback-card")
+    assert [(c["contact_id"], c["decision"], c["simulated"]) for c in cards] == [
+        ("anna", "pending", True)
+    ]
+    preview = shop.json("preview", "winback-card", "anna", "--at", "2026-01-30T10:00:00Z")
+    assert preview["decision"] == "pending" and preview["simulated"] is True
+    held = shop.json("preview", "winback-card", "bernd", "--at", "2026-01-30T10:00:00Z")
+    assert held["decision"] is None  # held out of the first step: no follow-up
+    # the plan at the first step's own due time is what it always was
+    assert [(d["campaign"], d["contact_id"], d["decision"]) for d in
+            shop.plan("2026-01-09T10:00:00Z")] == [
+        ("winback", "anna", "pending"), ("winback", "bernd", "held_out"),
+        ("winback", "clara", "pending"),
+    ]  # fmt: skip
+    assert shop.deliveries() == []  # nothing was written

@@ -74,6 +74,7 @@ class Decision:
     message: dict[str, Any] | None = field(default=None, repr=False)
     error: str | None = None
     exit: DeliveryExit | None = None  # the campaign's [exit], for dispatch to re-check
+    simulated: bool = False  # plan/preview: a follow-up of a send the replay simulated
 
     def as_json(self) -> dict[str, Any]:
         """The ``plan --json`` object."""
@@ -84,6 +85,8 @@ class Decision:
             "due_at": iso(self.due_at),
             "decision": self.decision,
             "reason": self.reason,
+            # only for a follow-up of a send that plan's replay simulated
+            **({"simulated": True} if self.simulated else {}),
         }
 
     def as_delivery(self, campaign: Campaign) -> NewDelivery:

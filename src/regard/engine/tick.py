@@ -1,7 +1,7 @@
 """A tick: every enabled campaign evaluated at T, in priority order, each decision recorded.
 
-``tick`` writes in one transaction; ``plan`` runs the very same code in a transaction that
-is rolled back. A recorded (campaign, contact, occasion) is never revisited: due occasions
+``tick`` writes in one transaction; ``plan`` (:mod:`regard.engine.journeys`) runs the very
+same code in a transaction that is rolled back. A recorded (campaign, contact, occasion) is never revisited: due occasions
 that already have a row are left out, and a row another tick recorded first at the same
 time is left as it is (:meth:`regard.store.decisions.Decisions.record`).
 
@@ -92,16 +92,6 @@ def tick(
         result = run_tick(store, config, campaign_list(campaigns), at)
     result.kind = kind
     return result
-
-
-def plan(
-    store: Store, config: Config, campaigns: Campaigns, at: Instant, *, campaign: str | None = None
-) -> list[Decision]:
-    """What a tick at ``at`` would decide (optionally only for one campaign), writing
-    nothing: the tick itself, run in a transaction that is rolled back."""
-    with store.rolled_back():
-        result = run_tick(store, config, campaign_list(campaigns), at)
-    return [d for d in result.decisions if campaign is None or d.campaign == campaign]
 
 
 def run_tick(
