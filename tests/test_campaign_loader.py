@@ -308,7 +308,7 @@ def test_shipped_examples_are_valid(workspace: Workspace) -> None:
     assert loaded.errors == []
     assert sorted(c.id for c in loaded.campaigns) == [
         "anniversary-card", "birthday", "nps-apology", "referral-thanks",
-        "thank-you", "thank-you-card", "vip-card", "win-back",
+        "thank-you", "thank-you-card", "vip-card", "win-back", "win-back-card",
     ]  # fmt: skip
 
 
