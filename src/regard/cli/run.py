@@ -76,6 +76,7 @@ def summary_lines(result: RunResult) -> list[str]:
         + (f", {d.released} released" if d.released else "")
         + (f", {d.reclaimed} taken up after a crash" if d.reclaimed else "")
         + (f", {d.unsubscribed} skipped (unsubscribed since)" if d.unsubscribed else "")
+        + (f", {exited} cancelled (journey exited)" if (exited := d.stopped.get("exited")) else "")
         + f" in {result.duration:.1f}s"
         + (f"; {result.waiting} pending for later" if result.waiting else "")
     )
