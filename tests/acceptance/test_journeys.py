@@ -243,3 +243,24 @@ def test_plan_and_preview_show_follow_ups_of_simulated_sends(shop: Shop) -> None
         ("winback", "clara", "pending"),
     ]  # fmt: skip
     assert shop.deliveries() == []  # nothing was written
+
+
+def test_simulate_follows_the_simulated_sends(shop: Shop) -> None:
+    chain(shop)
+    names = ["anna", "bernd", "clara"]
+    shop.contacts(*({"id": n, **ADDRESS} for n in names))
+    shop.events(*({"id": f"{n}-o1", "contact_id": n, "occurred_at": "2025-12-10T10:00:00Z"}
+                  for n in names))  # fmt: skip
+    shop.events({"id": "clara-o2", "contact_id": "clara", "occurred_at": "2026-01-12T10:00:00Z"})
+    result = shop.json("simulate", "--from", "2026-01-01", "--to", "2026-03-31")
+    got = {cid: (c["sent"], c["held_out"], c["skipped"]) for cid, c in result["campaigns"].items()}
+    assert got == {
+        "winback": (2, 1, {"capped": 1}),
+        "winback-reminder": (1, 0, {"exited": 1}),
+        "winback-card": (1, 0, {}),
+    }
+    # a follow-up alone: the steps before it are replayed with it
+    alone = shop.json("simulate", "--from", "2026-01-01", "--to", "2026-03-31",
+                      "--campaign", "winback-card")  # fmt: skip
+    assert alone["campaigns"]["winback-card"]["sent"] == 1
+    assert shop.deliveries() == []  # nothing was written
