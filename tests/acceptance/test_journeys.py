@@ -125,6 +125,17 @@ def test_a_three_step_chain_over_a_quarter(shop: Shop) -> None:
     text = shop.ok("report", "--since", "2026-01-01", "--until", "2026-03-31").output
     assert "journey winback: winback → winback-reminder → winback-card" in text
     assert "4 entered (first step sent), 3 exited (75.0%)" in text
+    shop.ok(
+        "report",
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2026-03-31",
+        "--html",
+        str(shop.root / "r.html"),
+    )
+    page = (shop.root / "r.html").read_text(encoding="utf-8")
+    assert "<h2>Journey winback</h2>" in page and "4 entered, 3 exited (75.0%)" in page
 
 
 def test_check_states_the_journey_and_its_holdout(shop: Shop) -> None:
