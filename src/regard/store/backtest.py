@@ -123,16 +123,23 @@ class Backtests(Area):
         Returns the ids sent. For ``plan`` and ``preview``, whose follow-ups need the
         sends a backtest would have made; never on a store that is kept."""
         with self.store.write() as conn:
-            where = (
-                "d.state = 'pending' AND coalesce(d.not_before, d.due_at) <= :at"
-                " AND d.campaign IN (SELECT value FROM json_each(:campaigns))"
-            )
-            params = {"at": at, "campaigns": json.dumps(list(campaigns))}
-            sendtime.stop(conn, where, params, at=at, now=at)
-            ids = [
+            # the replayed campaigns' pending deliveries (index: campaign, state), then
+            # the send-time rules on those alone
+            due = [
                 str(r[0])
-                for r in conn.execute(f"SELECT d.id FROM deliveries d WHERE {where}", params)
+                for r in conn.execute(
+                    "SELECT d.id FROM deliveries d INDEXED BY deliveries_campaign_state"
+                    " WHERE d.campaign IN (SELECT value FROM json_each(:campaigns))"
+                    " AND d.state = 'pending' AND coalesce(d.not_before, d.due_at) <= :at",
+                    {"at": at, "campaigns": json.dumps(list(campaigns))},
+                )
             ]
+            if not due:
+                return []
+            candidates, params = sendtime.among(due)
+            stopped = sendtime.stop(conn, candidates, params, at=at, now=at)
+            gone = {i for ids in stopped.values() for i in ids}
+            ids = [i for i in due if i not in gone]
             _P, _S, _OK = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SENT
             move(conn, ids, _P, _S, at=at, now=at, detail="simulated: claimed")
             return move(
