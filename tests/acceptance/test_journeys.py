@@ -146,6 +146,9 @@ def test_check_states_the_journey_and_its_holdout(shop: Shop) -> None:
         "of winback gets no follow-up (it has no sent delivery), so the journey's uplift is "
         "measured against winback's control group"
     ) in out
+    (journey,) = shop.json("check")["journeys"]
+    assert journey["steps"] == ["winback", "winback-reminder", "winback-card"]
+    assert journey["holdout"].startswith("a contact held out of winback gets no follow-up")
     listed = shop.json("campaigns")
     assert [c["id"] for c in listed] == ["winback", "winback-reminder", "winback-card"]
     assert [c["journey"]["step"] for c in listed] == [1, 2, 3]
