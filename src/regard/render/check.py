@@ -122,6 +122,9 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
         {"steps": j.ids, "describe": j.describe(), "holdout": j.holdout_note()}
         for j in journeys(loaded.campaigns)
     ]
+    # a provider a campaign sends through must find its secrets in the environment
+    for provider in sorted({c.provider for c in loaded.campaigns if c.enabled}):
+        result.problems.extend(config.unset_variables(provider))
     templates = templates_for(config)
     folder = config.templates_dir
     paths = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import sqlite3
 from typing import TYPE_CHECKING
 
@@ -10,19 +11,42 @@ if TYPE_CHECKING:
     from regard.store import Store
 
 
-def address_hash(address: str) -> str:
-    """``sha256:<hex>`` of an address, trimmed and lower-cased (how forgotten addresses are kept).
+PSEUDONYM_KEY = "pseudonym_key"  # the row of ``meta`` holding the store's key
+ADDRESS_PREFIX = "hmac-sha256:"  # how a forgotten address is kept in ``suppressions``
 
-    Also registered as the SQL function ``address_hash(text)`` on every store connection, so
-    queries recognise a hashed suppression the same way Python code does.
+
+class Pseudonyms:
+    """The keyed hashes by which the store remembers what it has forgotten.
+
+    Each is HMAC-SHA256, under a random key of this store (kept in ``meta``, made by the
+    migration that introduced it), of the SHA-256 of the value. Without the key, a
+    pseudonym cannot be tested against guesses (a numeric customer id, a known address);
+    with it, the store recognises a forgotten id or address when it comes back. Hashing
+    the SHA-256 rather than the value let that migration re-key the plain SHA-256 digests
+    that older stores kept.
     """
-    return "sha256:" + hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
 
+    def __init__(self, key: bytes) -> None:
+        self._key = key
 
-def forgotten_hash(contact_id: str) -> str:
-    """How an erased contact id is remembered (in ``forgotten``): sha256 hex of its UTF-8
-    bytes."""
-    return hashlib.sha256(contact_id.encode("utf-8")).hexdigest()
+    def keyed(self, digest_hex: str) -> str:
+        """The pseudonym of a value whose SHA-256 hex digest is ``digest_hex``."""
+        return hmac.new(self._key, digest_hex.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def contact(self, contact_id: str) -> str:
+        """How an erased contact id is remembered (in ``forgotten``, and in the
+        ``forgotten:<pseudonym>`` contact id of its anonymous rows)."""
+        return self.keyed(hashlib.sha256(contact_id.encode("utf-8")).hexdigest())
+
+    def address(self, address: str) -> str:
+        """``hmac-sha256:<hex>`` of an address, trimmed and lower-cased (how a forgotten
+        address is kept in ``suppressions``).
+
+        Also registered as the SQL function ``address_hash(text)`` on the store's
+        connection, so queries recognise a hashed suppression the way Python code does.
+        """
+        normal = address.strip().lower().encode("utf-8")
+        return ADDRESS_PREFIX + self.keyed(hashlib.sha256(normal).hexdigest())
 
 
 class Area:
