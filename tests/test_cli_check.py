@@ -24,11 +24,11 @@ def test_check_passes_on_the_shipped_examples(workspace: Workspace) -> None:
     with_examples(workspace)
     result = workspace.cli("check")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "ok: 8 campaigns, 16 templates, 32 sample renders\n"
+    assert result.stdout == "ok: 9 campaigns, 18 templates, 36 sample renders\n"
     report = workspace.cli_json("check")
     assert report["ok"] is True
     assert report["problems"] == []
-    assert len(report["campaigns"]) == 8
+    assert len(report["campaigns"]) == 9
 
 
 def test_check_lists_every_problem_and_exits_1(workspace: Workspace) -> None:

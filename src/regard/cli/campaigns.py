@@ -45,8 +45,8 @@ def check(app: App, as_json: bool) -> None:
     else:
         for problem in result.problems:
             click.echo(problem)
-        for journey in result.journeys:
-            click.echo(f"journey {journey['describe']}: {journey['holdout']}")
+        for journey in result.journeys:  # notes, not problems: beside them on stderr
+            click.echo(f"journey {journey['describe']}: {journey['holdout']}", err=True)
         summary = (
             f"{len(result.campaigns)} campaigns, {len(result.templates)} templates, "
             f"{result.renders} sample renders"
@@ -107,6 +107,8 @@ def campaigns(app: App, as_json: bool) -> None:
         echo_json(rows)
     else:
         _print_table(rows)
+        for journey in chains:  # each chain's steps in order (they are listed so above)
+            click.echo(f"journey {journey.describe()}")
     for problem in loaded.errors:
         click.echo(problem, err=True)
     if loaded.errors:
@@ -128,10 +130,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         click.echo("no campaigns")
         return
-    # the journey column only where there are chains: a chain's steps listed in order
-    chains = any("journey" in r for r in rows)
     headers = ["id", "trigger", "channel", "provider", "enabled", *STATES]
-    headers += ["journey"] if chains else []
     table = [
         [
             r["id"],
@@ -140,7 +139,6 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             r["provider"],
             "yes" if r["enabled"] else "no",
             *[str(r["deliveries"].get(s, 0)) for s in STATES],
-            *([_step(r.get("journey"))] if chains else []),
         ]
         for r in rows
     ]
@@ -148,8 +146,3 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in table:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
-def _step(journey: dict[str, Any] | None) -> str:
-    """``winback 2/3`` (the second of three steps of the journey that starts at winback)."""
-    return f"{journey['first']} {journey['step']}/{journey['steps']}" if journey else ""

@@ -205,6 +205,24 @@ def m003_engine_indexes(conn: sqlite3.Connection) -> None:
 
 
 @migration
+def m006_journeys(conn: sqlite3.Connection) -> None:
+    """Journeys: a delivery carries its campaign's ``[exit]`` (the event type, the start it
+    counts from, and its ``where`` with the zone of its naive dates, JSON) so that
+    dispatch re-checks the exit the tick decided under; a partial index finds the
+    distinct exit filters of pending deliveries."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE deliveries ADD COLUMN exit_event TEXT;
+        ALTER TABLE deliveries ADD COLUMN exit_from INTEGER;
+        ALTER TABLE deliveries ADD COLUMN exit_where TEXT;
+        CREATE INDEX deliveries_pending_exit ON deliveries (exit_where)
+            WHERE state = 'pending' AND exit_event IS NOT NULL;
+        """,
+    )
+
+
+@migration
 def m010_keyed_pseudonyms(conn: sqlite3.Connection) -> None:
     """Forgotten ids and addresses become keyed hashes (:class:`regard.store.area.Pseudonyms`):
     a random key for this store in ``meta``, and every plain SHA-256 digest kept so far
@@ -224,22 +242,4 @@ def m010_keyed_pseudonyms(conn: sqlite3.Connection) -> None:
         "UPDATE suppressions SET address = ? || rekey(substr(address, 8)) "
         "WHERE address LIKE 'sha256:%'",
         (ADDRESS_PREFIX,),
-    )
-
-
-@migration
-def m006_journeys(conn: sqlite3.Connection) -> None:
-    """Journeys: a delivery carries its campaign's ``[exit]`` (the event type, the start it
-    counts from, and its ``where`` with the zone of its naive dates, JSON) so that
-    dispatch re-checks the exit the tick decided under; a partial index finds the
-    distinct exit filters of pending deliveries."""
-    run_script(
-        conn,
-        """
-        ALTER TABLE deliveries ADD COLUMN exit_event TEXT;
-        ALTER TABLE deliveries ADD COLUMN exit_from INTEGER;
-        ALTER TABLE deliveries ADD COLUMN exit_where TEXT;
-        CREATE INDEX deliveries_pending_exit ON deliveries (exit_where)
-            WHERE state = 'pending' AND exit_event IS NOT NULL;
-        """,
     )
