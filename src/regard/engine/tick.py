@@ -1,9 +1,9 @@
 """A tick: every enabled campaign evaluated at T, in priority order, each decision recorded.
 
 ``tick`` writes in one transaction; ``plan`` (:mod:`regard.engine.journeys`) runs the very
-same code in a transaction that is rolled back. A recorded (campaign, contact, occasion) is never revisited: due occasions
-that already have a row are left out, and a row another tick recorded first at the same
-time is left as it is (:meth:`regard.store.decisions.Decisions.record`).
+same code in a transaction that is rolled back. A recorded (campaign, contact, occasion)
+is never revisited: due occasions that already have a row are left out, and a row another
+tick recorded first at the same time is left as it is (:meth:`regard.store.decisions.Decisions.record`).
 
 ``tick`` and ``plan`` take T as a datetime and convert it once; below them it travels as
 an :class:`~regard.times.Instant`.
