@@ -81,7 +81,13 @@ class Oracle:
             return ZoneInfo(self.config.timezone)
 
     def events_of(self, contact_id: str, at: int) -> list[dict[str, Any]]:
-        mine = [e for e in self.events if e["contact_id"] == contact_id and e["occurred_at"] <= at]
+        mine = [
+            e
+            for e in self.events
+            if e["contact_id"] == contact_id
+            and e["occurred_at"] <= at
+            and (e.get("voided_at") is None or e["voided_at"] > at)
+        ]
         return sorted(mine, key=lambda e: (e["occurred_at"], e["id"]))
 
     def contact_as_of(self, contact: dict[str, Any], at: int) -> dict[str, Any]:
@@ -269,19 +275,7 @@ class Oracle:
         self, campaign: Campaign, contact: dict[str, Any], at: int
     ) -> tuple[str, str | None]:
         channel = campaign.channel
-        flag = contact.get(f"consent_{channel}")
-        if isinstance(flag, str):
-            flag = {"true": True, "1": True, "yes": True, "false": False, "0": False,
-                    "no": False}.get(flag.lower())  # fmt: skip
-        rule = getattr(self.config.consent, channel)
-        if (rule == "opt-in" and flag is not True) or (rule == "opt-out" and flag is False):
-            return "skipped", "no_consent"
         address = {"email": contact.get("email"), "sms": contact.get("phone")}.get(channel)
-        for s in self.suppressions:
-            if s["channel"] not in (channel, "*"):
-                continue
-            if s["contact_id"] == contact["id"] or (address and s["address"] == address):
-                return "skipped", "unsubscribed"
         if channel in ("email", "sms") and not address:
             return "skipped", "no_address"
         if channel == "card":
@@ -291,6 +285,29 @@ class Oracle:
             for part in ("street", "postal_code", "city", "country"):
                 if not (contact.get(part) or "").strip():
                     return "skipped", "no_address"
+        for s in self.suppressions:
+            bounced = s.get("kind") == "bounced" and s["channel"] == channel
+            if bounced and address and s["address"] == address:
+                return "skipped", "bounced"
+        if campaign.purpose == "marketing":
+            flag = contact.get(f"consent_{channel}")
+            if isinstance(flag, str):
+                flag = {"true": True, "1": True, "yes": True, "false": False, "0": False,
+                        "no": False}.get(flag.lower())  # fmt: skip
+            rule = getattr(self.config.consent, channel)
+            if rule == "existing-customer":
+                orders = int(contact.get("order_count") or 0)
+                if not (flag is True or (flag is not False and orders >= 1)):
+                    return "skipped", "no_consent"
+            elif (rule == "opt-in" and flag is not True) or (rule == "opt-out" and flag is False):
+                return "skipped", "no_consent"
+            for s in self.suppressions:
+                if s.get("kind", "unsubscribed") != "unsubscribed":
+                    continue
+                if s["channel"] not in (channel, "*"):
+                    continue
+                if s["contact_id"] == contact["id"] or (address and s["address"] == address):
+                    return "skipped", "unsubscribed"
         if self.capped(campaign, contact["id"], at):
             return "skipped", "capped"
         digest = hashlib.sha256(f"{campaign.id}:{contact['id']}".encode()).digest()

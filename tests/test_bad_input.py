@@ -197,17 +197,17 @@ def test_a_read_only_store_is_named_and_left_as_it_was(shop: Workspace) -> None:
 
 # campaign file → the fragment `regard check` must print
 BAD_CAMPAIGNS = [
-    ('holdout = 0.1', 'holdout = "10%"', "birthday.toml:7: holdout: Input should be a valid number"),
+    ('holdout = 0.1', 'holdout = "10%"', "birthday.toml:8: holdout: Input should be a valid number"),
     ('holdout = 0.1', "holdout = 0.1\npriority = 1.5",
-     "birthday.toml:8: priority: Input should be a valid integer"),
-    ('at = "08:00"', 'at = "25:00"', "birthday.toml:12: trigger.at: '25:00' is not a time of day"),
-    ('at = "08:00"', "at = 8", 'birthday.toml:12: trigger.at: a time of day is a string like "09:00"'),
+     "birthday.toml:9: priority: Input should be a valid integer"),
+    ('at = "08:00"', 'at = "25:00"', "birthday.toml:13: trigger.at: '25:00' is not a time of day"),
+    ('at = "08:00"', "at = 8", 'birthday.toml:13: trigger.at: a time of day is a string like "09:00"'),
     ('at = "08:00"', 'at = "08:00"\nyears = [0]',
-     "birthday.toml:13: trigger.years.0: Input should be greater than or equal to 1"),
+     "birthday.toml:14: trigger.years.0: Input should be greater than or equal to 1"),
     ('max_lateness = "12h"', 'max_lateness = "99999999999999w"',
-     "birthday.toml:6: max_lateness: '99999999999999w' is longer than 100 years"),
+     "birthday.toml:7: max_lateness: '99999999999999w' is longer than 100 years"),
     ('within = "14d"', 'within = "999999999999d"',
-     "birthday.toml:19: goal.within: '999999999999d' is longer than 100 years"),
+     "birthday.toml:20: goal.within: '999999999999d' is longer than 100 years"),
 ]  # fmt: skip
 
 
@@ -231,7 +231,7 @@ def test_reversed_window_hours_are_named(shop: Workspace) -> None:
     path.write_text(text.replace("hours = [9, 19]", "hours = [18, 9]"), encoding="utf-8")
     result = shop.cli("check")
     assert result.exit_code == 1
-    assert "thank-you.toml:15: window.hours: hours is [start, end]" in result.output
+    assert "thank-you.toml:16: window.hours: hours is [start, end]" in result.output
 
 
 def test_files_that_are_not_utf8_name_file_and_line(shop: Workspace) -> None:

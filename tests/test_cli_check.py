@@ -20,11 +20,23 @@ def with_examples(ws: Workspace) -> None:
     shutil.copytree(SKELETON / "templates", ws.root / "templates")
 
 
+def problem_lines(stdout: str) -> list[str]:
+    """check's problems: its lines but the purposes and notes about campaigns."""
+    return [line for line in stdout.splitlines() if not line.startswith(("campaign ", "warning: "))]
+
+
 def test_check_passes_on_the_shipped_examples(workspace: Workspace) -> None:
     with_examples(workspace)
     result = workspace.cli("check")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "ok: 9 campaigns, 18 templates, 36 sample renders\n"
+    assert result.stdout.splitlines()[-1] == "ok: 9 campaigns, 18 templates, 36 sample renders"
+    # each campaign's purpose, and what regard adds to marketing e-mails without the link
+    assert "campaign win-back: marketing" in result.stdout.splitlines()
+    assert "campaign nps-apology: service" in result.stdout.splitlines()
+    footers = [line.split(":")[0] for line in result.stdout.splitlines() if "footer" in line]
+    assert footers == [
+        "campaign birthday", "campaign referral-thanks", "campaign thank-you", "campaign win-back",
+    ]  # fmt: skip
     report = workspace.cli_json("check")
     assert report["ok"] is True
     assert report["problems"] == []
@@ -46,7 +58,7 @@ def test_check_lists_every_problem_and_exits_1(workspace: Workspace) -> None:
     result = workspace.cli("check")
     assert result.exit_code == 1
     root = str(workspace.root) + "/"
-    lines = result.stdout.replace(root, "").splitlines()
+    lines = problem_lines(result.stdout.replace(root, ""))
     assert lines == [
         "campaigns/broken.toml:5: trigger.type: unknown trigger type 'post_purchas' "
         "(did you mean 'post_purchase'?); one of: event, post_purchase, inactivity, "
@@ -77,7 +89,7 @@ def test_check_renders_cards_against_the_provider_limit(workspace: Workspace) ->
     result = workspace.cli("check")
     assert result.exit_code == 1
     # a greeting with names makes it too long; "Hallo, " / "Hello, " does not
-    assert result.stdout.replace(str(workspace.root) + "/", "").splitlines() == [
+    assert problem_lines(result.stdout.replace(str(workspace.root) + "/", "")) == [
         "templates/card.j2: the card text is 1008 characters long; provider 'outbox' takes "
         "at most 1000 (campaign card, locale de, contact with names)",
         "templates/card.j2: the card text is 1005 characters long; provider 'outbox' takes "
@@ -109,10 +121,12 @@ def test_campaigns_lists_with_counts(workspace: Workspace) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].split() == [
-        "id", "trigger", "channel", "provider", "enabled", "pending", "sending", "sent",
-        "held_out", "skipped", "dead", "cancelled",
+        "id", "trigger", "channel", "purpose", "provider", "enabled", "pending", "sending",
+        "sent", "held_out", "skipped", "dead", "cancelled",
     ]  # fmt: skip
-    assert lines[2].split()[:5] == ["birthday", "anniversary", "birthday", "email", "outbox"]
+    assert lines[2].split()[:6] == [
+        "birthday", "anniversary", "birthday", "email", "marketing", "outbox",
+    ]  # fmt: skip
     assert "no" in lines[2].split()
     assert not (workspace.root / "regard.db").exists()  # listing never creates a store
     rows = workspace.cli_json("campaigns")
@@ -122,6 +136,7 @@ def test_campaigns_lists_with_counts(workspace: Workspace) -> None:
         "name": "Danke nach der ersten Bestellung",
         "trigger": "post_purchase +2d (#1)",
         "channel": "email",
+        "purpose": "marketing",
         "provider": "outbox",
         "enabled": True,
         "priority": 0,
@@ -177,7 +192,7 @@ def test_check_finds_locales_of_the_store_without_a_template(workspace: Workspac
     assert workspace.cli("import", "contacts", str(workspace.root / "contacts.csv")).exit_code == 0
     result = workspace.cli("check")
     assert result.exit_code == 1
-    assert result.stdout.replace(str(workspace.root) + "/", "").splitlines() == [
+    assert problem_lines(result.stdout.replace(str(workspace.root) + "/", "")) == [
         "templates/thanks.j2: no template 'thanks' for locale 'en', which 1 contact(s) in the "
         "store speak (campaign thanks)"
     ]

@@ -63,12 +63,13 @@ def test_unsubscribe_all_channels_once(workspace: Workspace) -> None:
     second = workspace.cli("contacts", "unsubscribe", "1042")
     assert second.stdout.strip() == "1042 was already unsubscribed from all channels"
     email = workspace.cli("contacts", "unsubscribe", "1042", "--channel", "email")
-    assert email.exit_code == 0
+    assert email.exit_code == 0  # all channels include e-mail: nothing changes
+    assert email.stdout.strip() == "1042 was already unsubscribed from the email channel"
     stored = [
-        (r["channel"], r["address"], r["reason"])
+        (r["channel"], r["address"], r["reason"], r["kind"], r["source"])
         for r in rows(workspace.root / "regard.db", "SELECT * FROM suppressions ORDER BY rowid")
     ]
-    assert stored == [("*", None, "unsubscribed"), ("email", "jo@b.de", "unsubscribed")]
+    assert stored == [("*", None, "unsubscribed", "unsubscribed", "cli")]
     assert workspace.cli("contacts", "unsubscribe", "nope").exit_code == 1
     bad = workspace.cli("contacts", "unsubscribe", "1042", "--channel", "fax")
     assert bad.exit_code == 2

@@ -39,7 +39,7 @@ def test_skip_reasons_in_order(store: Store) -> None:
             " VALUES ('old@example.com', 'email', 'bounce', 0)"
         )
         add_contact(conn, "no-mail", email=None)
-        # no consent wins over unsubscribed and no address
+        # no address wins over no consent and unsubscribed (Part 2's order)
         add_contact(conn, "all-three", email=None, consent_email=0)
         for contact in ("no-consent", "refused", "gone", "bounced", "no-mail", "all-three"):
             add_event(conn, f"o-{contact}", contact, "2026-03-01T10:00:00Z")
@@ -52,7 +52,7 @@ def test_skip_reasons_in_order(store: Store) -> None:
         "gone": ("skipped", "unsubscribed"),
         "bounced": ("skipped", "unsubscribed"),
         "no-mail": ("skipped", "no_address"),
-        "all-three": ("skipped", "no_consent"),
+        "all-three": ("skipped", "no_address"),
     }
     assert [(r["contact_id"], r["state"], r["reason"]) for r in deliveries(store.conn)] == sorted(
         (c, d, r) for c, (d, r) in reasons.items()

@@ -94,11 +94,15 @@ def _with_year(day: date, year: int) -> str:
 @st.composite
 def events(draw: st.DrawFn, index: int, n_contacts: int, base: datetime) -> dict[str, Any]:
     hours = draw(st.one_of(st.integers(-24 * 120, 24 * 25), st.integers(-24 * 8, 24 * 14)))
+    occurred_at = int(base.timestamp()) + hours * HOUR + draw(st.sampled_from([0, 1, 1799]))
+    # a cancelled or refunded order: voided soon, days later, or never
+    voided = draw(st.sampled_from([None, None, None, 0, 1, HOUR, 3 * 24 * HOUR, 30 * 24 * HOUR]))
     return {
         "id": f"e{index}",
         "contact_id": f"k{draw(st.integers(0, n_contacts - 1))}",
         "type": draw(st.sampled_from(TYPES)),
-        "occurred_at": int(base.timestamp()) + hours * HOUR + draw(st.sampled_from([0, 1, 1799])),
+        "occurred_at": occurred_at,
+        "voided_at": None if voided is None else occurred_at + voided,
         "amount": draw(st.sampled_from([None, 9.99, 20.0, 49.9, 100.0, 250.1])),
         "properties": json.dumps({"channel": draw(st.sampled_from(["web", "shop"]))}),
         "imported_at": 0,

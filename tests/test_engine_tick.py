@@ -54,12 +54,20 @@ def test_pending_delivery_stores_the_rendered_message(workspace: Workspace) -> N
     assert row["event_id"] == "o1"
     assert row["due_at"] == epoch("2026-03-03T10:00:00Z")
     assert row["not_before"] == row["created_at"] == epoch("2026-03-03T11:00:00Z")
-    assert json.loads(row["message"]) == {
+    message = json.loads(row["message"])
+    # a marketing e-mail: the link the template did not show is a footer, and a header
+    url = message["headers"]["List-Unsubscribe"].strip("<>")
+    assert url.startswith("http://127.0.0.1:8787/u/" + row["id"] + ".")
+    assert message == {
         "to": "anna@example.com",
         "subject": "Danke, Anna",
-        "text": "Danke für 49,90 €, Anna!",
+        "text": f"Danke für 49,90 €, Anna!\n\nKeine Werbung mehr von Blumen Rosa GmbH? Hier abmelden: {url}",
         "html": None,
         "card": None,
+        "headers": {
+            "List-Unsubscribe": f"<{url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
     }
 
 

@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     create_model,
     field_validator,
     model_validator,
@@ -58,6 +59,16 @@ class ConsentRules(StrictModel):
         """The rule for ``channel_name``."""
         value: ConsentRule = getattr(self, channel_name)
         return value
+
+    @model_validator(mode="after")
+    def _existing_customer_is_email_only(self) -> ConsentRules:
+        for name in CHANNELS:
+            if name != "email" and getattr(self, name) == "existing-customer":
+                raise ValueError(
+                    f'{name} = "existing-customer": that rule (UWG §7(3)) exists for '
+                    'email only; use "opt-in" or "opt-out"'
+                )
+        return self
 
 
 if TYPE_CHECKING:
@@ -102,6 +113,56 @@ class SchedulerSettings(StrictModel):
     interval: Duration = timedelta(minutes=5)
 
 
+class ServerSettings(StrictModel):
+    """``[server]``: where ``regard serve`` listens and what links in messages start with.
+
+    ``secret`` signs unsubscribe links; without it a random one is generated once and kept
+    in the store (``store.settings``), so links stay valid across restarts."""
+
+    listen: str = "127.0.0.1:8787"
+    public_url: str = ""  # default: http://<listen>
+    secret: SecretStr | None = None
+    unsubscribe_mailto: str | None = None  # an address for List-Unsubscribe's mailto: form
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        split_listen(value)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f"{value!r} is not an http(s) URL like https://regard.example.com")
+        return value.rstrip("/")
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
+
+    @property
+    def base_url(self) -> str:
+        """What links start with: ``public_url``, else ``http://<listen>``."""
+        return self.public_url or f"http://{self.listen}"
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8787`` for IPv6) → (host, port); ValueError otherwise."""
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([^\s:\[\]]+):(\d+)", value)
+    if not m:
+        raise ValueError(f"{value!r} is not host:port like 127.0.0.1:8787")
+    host = m.group(1) or m.group(3)
+    port = int(m.group(2) or m.group(4))
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} of {value!r} is not between 1 and 65535")
+    return host, port
+
+
 class ProviderTable(BaseModel):
     """``[providers.NAME]``: ``type`` picks the adapter, which validates the other keys."""
 
@@ -128,6 +189,24 @@ class ProviderTable(BaseModel):
         yield "options", sorted(self.options)
 
 
+class SourceTable(StrictModel):
+    """``[sources.NAME]``: where the shop's data comes in, at ``POST /ingest/NAME``.
+
+    ``type`` is the shop (``shopify``, ``woocommerce``) or ``api`` (regard's own JSON);
+    ``secret`` verifies the shop's webhook signatures, and is the bearer token of ``api``.
+    """
+
+    type: Literal["shopify", "woocommerce", "api"]
+    secret: SecretStr
+
+    @field_validator("secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError('the secret is empty (set it, e.g. secret = "${SHOP_WEBHOOK_SECRET}")')
+        return value
+
+
 class Config(StrictModel):
     timezone: str = "UTC"
     locale: str = "en"
@@ -141,6 +220,8 @@ class Config(StrictModel):
     delivery: DeliverySettings = DeliverySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     providers: dict[str, ProviderTable] = {}
+    sources: dict[str, SourceTable] = {}
+    server: ServerSettings | None = None  # [server]: regard serve, links in messages
 
     _base: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)

@@ -122,7 +122,9 @@ def test_preview_the_message_or_why_not(shop: Shop) -> None:
     assert "Hallo Anna, danke! (o1)" in shown.output
     assert "c1@example.com" in shown.output
     event = shop.json("preview", "thanks", "c1", "--event", "o2", "--at", "2026-03-05T11:00:00Z")
-    assert event["message"]["text"] == "Hallo Anna, danke! (o2)"
+    text, footer = event["message"]["text"].split("\n\n")
+    assert text == "Hallo Anna, danke! (o2)"
+    assert footer.startswith("Keine Werbung mehr von Blumen Rosa GmbH? Hier abmelden: http")
     refused = shop.json("preview", "thanks", "c2", "--at", "2026-03-01T11:00:00Z")
     assert (refused["decision"], refused["reason"], refused["message"]) == (
         "skipped",

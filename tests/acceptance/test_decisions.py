@@ -77,8 +77,9 @@ def test_skip_reasons_for_email(shop: Shop) -> None:
         "refused": ("skipped", "no_consent"),
         "gone": ("skipped", "unsubscribed"),
         "nomail": ("skipped", "no_address"),
-        "all": ("skipped", "no_consent"),
-        "gone-nomail": ("skipped", "unsubscribed"),
+        # Part 2's order: no address first, then (marketing) consent, then unsubscribed
+        "all": ("skipped", "no_address"),
+        "gone-nomail": ("skipped", "no_address"),
     }
 
 
@@ -249,7 +250,7 @@ def test_held_out_and_skipped_do_not_count_for_the_contact_cap(shop: Shop) -> No
     shop.campaign("control", 'type = "post_purchase"\n', holdout=0.5, priority=9)
     shop.campaign("sms", 'type = "post_purchase"\n', channel="sms", priority=5)
     shop.campaign("thanks", 'type = "post_purchase"\n', priority=1)
-    shop.contacts({"id": contact})
+    shop.contacts({"id": contact, "phone": "+4915112345678"})  # a number, without consent
     shop.order("o1", contact, "2026-03-01T10:00:00Z")
     planned = {
         d["campaign"]: (d["decision"], d["reason"]) for d in shop.plan("2026-03-01T10:00:00Z")
@@ -316,7 +317,7 @@ def test_a_tick_at_t_sees_the_store_as_of_t(shop: Shop) -> None:
         "second", 'type = "post_purchase"\n', body="[audience]\norder_count = { min = 2 }\n",
         max_lateness="30d",
     )  # fmt: skip
-    shop.campaign("winback", 'type = "inactivity"\nafter = "30d"\n')
+    shop.campaign("winback", 'type = "inactivity"\nafter = "30d"\n', purpose="service")
     shop.template(
         "note",
         "{% block subject %}x{% endblock %}{% block text %}"
@@ -495,7 +496,7 @@ def test_consent_before_cap_before_holdout(shop: Shop) -> None:
     shop.campaign("first", 'type = "post_purchase"\n', priority=9)
     shop.campaign("control", 'type = "post_purchase"\n', holdout=0.5, priority=5)
     shop.campaign("sms", 'type = "post_purchase"\n', channel="sms", priority=1)
-    shop.contacts({"id": contact})
+    shop.contacts({"id": contact, "phone": "+4915112345678"})  # a number, without consent
     shop.order("o1", contact, AT_MARCH)
     planned = {d["campaign"]: (d["decision"], d["reason"]) for d in shop.plan(AT_MARCH)}
     assert planned == {

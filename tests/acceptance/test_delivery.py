@@ -22,7 +22,7 @@ from .conftest import Shop
 
 AT = "2026-03-01T10:00:00Z"
 SECRET = "s3cret-for-the-crm"
-RECORD_FIELDS = {"delivery_id", "campaign", "contact_id", "occasion", "channel", "to",
+RECORD_FIELDS = {"delivery_id", "campaign", "contact_id", "occasion", "channel", "to", "headers",
                  "subject", "text", "html", "card", "created_at"}  # fmt: skip
 ADDRESS = {"first_name": "Jörg", "last_name": "Müller", "company": "Blumen GmbH",
            "street": "Lindenstraße 5", "postal_code": "10969", "city": "Berlin", "country": "DE"}  # fmt: skip
@@ -61,9 +61,17 @@ def test_file_provider_records_per_channel(shop: Shop) -> None:
         assert record["created_at"].endswith("Z")
         instant(record["created_at"])
     mail = records["mail"]
-    assert (mail["to"], mail["subject"], mail["text"], mail["html"]) == (
-        "c1@example.com", "Hallo Jörg", "Danke!", "<p>Danke!</p>",
-    )  # fmt: skip
+    assert (mail["to"], mail["subject"]) == ("c1@example.com", "Hallo Jörg")
+    # a marketing e-mail: the template does not show the link, regard appends it, and the
+    # record carries the one-click headers (RFC 8058)
+    url = mail["headers"]["List-Unsubscribe"].strip("<>")
+    assert mail["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert url.startswith("http://127.0.0.1:8787/u/")
+    assert (
+        mail["text"] == f"Danke!\n\nKeine Werbung mehr von Blumen Rosa GmbH? Hier abmelden: {url}"
+    )
+    assert mail["html"].startswith("<p>Danke!</p>") and f'href="{url}"' in mail["html"]
+    assert [records[c]["headers"] for c in ("sms", "card", "hook")] == [{}, {}, {}]
     assert records["sms"]["to"] == "+49301234567"
     assert records["sms"]["text"] == "Danke!"
     card = records["card"]

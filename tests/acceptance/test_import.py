@@ -123,7 +123,7 @@ def test_events_every_field_csv(shop: Shop) -> None:
 
 def test_events_jsonl_properties_and_items(shop: Shop) -> None:
     shop.contacts({"id": "c1"})
-    shop.campaign("nps", 'type = "event"\nevent = "nps"\n')
+    shop.campaign("nps", 'type = "event"\nevent = "nps"\n', purpose="service")
     shop.template(
         "note",
         "{% block subject %}x{% endblock %}{% block text %}"
@@ -151,7 +151,10 @@ def test_extra_columns_in_audiences_and_templates(shop: Shop) -> None:
                  "c1,c1@example.com,yes,Anna,Rose\nc2,c2@example.com,yes,Ben,Tulpe\n")  # fmt: skip
     shop.ok("import", "contacts", path)
     shop.campaign(
-        "roses", 'type = "post_purchase"\n', body='[audience]\nlieblingsblume = ["Rose"]\n'
+        "roses",
+        'type = "post_purchase"\n',
+        body='[audience]\nlieblingsblume = ["Rose"]\n',
+        purpose="service",
     )
     shop.template(
         "note",

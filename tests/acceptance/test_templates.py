@@ -20,7 +20,7 @@ def message(shop: Shop, contact: str, campaign: str = "thanks") -> dict[str, Any
 
 @pytest.fixture
 def ordered(shop: Shop) -> Shop:
-    shop.campaign("thanks", 'type = "post_purchase"\n', name="Danke schön")
+    shop.campaign("thanks", 'type = "post_purchase"\n', name="Danke schön", purpose="service")
     shop.contacts(
         {"id": "de", "locale": "de"},
         {"id": "fr", "locale": "fr"},
@@ -73,7 +73,8 @@ def test_money_in_the_contacts_locale(ordered: Shop) -> None:
 
 
 def test_greeting_without_a_first_name(shop: Shop) -> None:
-    shop.campaign("thanks", 'type = "post_purchase"\n')
+    # service: the text is the template's alone (marketing e-mail gains the unsubscribe line)
+    shop.campaign("thanks", 'type = "post_purchase"\n', purpose="service")
     shop.template(
         "note",
         "{% block subject %}x{% endblock %}{% block text %}{{ contact | greeting }}, danke!{% endblock %}",
@@ -161,7 +162,8 @@ def test_card_longer_than_the_provider_allows(shop: Shop, provider: str, limit: 
 
 
 def test_dates_in_the_contacts_locale(shop: Shop) -> None:
-    shop.campaign("thanks", 'type = "post_purchase"\n')
+    # service: the text is the template's alone (marketing e-mail gains the unsubscribe line)
+    shop.campaign("thanks", 'type = "post_purchase"\n', purpose="service")
     shop.template(
         "note",
         "{% block subject %}x{% endblock %}{% block text %}{{ contact.birthday | date }}{% endblock %}",
@@ -176,7 +178,8 @@ def test_dates_in_the_contacts_locale(shop: Shop) -> None:
 
 def test_money_uses_the_events_own_currency(shop: Shop) -> None:
     # the config's currency (EUR) is "for amounts without a currency of their own"
-    shop.campaign("thanks", 'type = "post_purchase"\n')
+    # service: the text is the template's alone (marketing e-mail gains the unsubscribe line)
+    shop.campaign("thanks", 'type = "post_purchase"\n', purpose="service")
     shop.template(
         "note",
         "{% block subject %}x{% endblock %}{% block text %}"

@@ -10,7 +10,9 @@ from regard.providers import build_provider, registered_types
 from regard.workspace import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
-COMMENTED_KEY = re.compile(r"^# (\[providers\.[\w-]+\]|[a-z_]+ = .*)$", re.MULTILINE)
+COMMENTED_KEY = re.compile(
+    r"^# (\[(?:providers|sources)\.[\w-]+\]|\[server\]|[a-z_]+ = .*)$", re.MULTILINE
+)
 
 
 def test_every_adapter_is_documented_and_valid(tmp_path, monkeypatch):
@@ -28,6 +30,8 @@ def test_every_adapter_is_documented_and_valid(tmp_path, monkeypatch):
     assert types == built_in
     for name in config.providers:
         build_provider(name, config)
+    assert config.server is not None and config.server.base_url.startswith("https://")
+    assert {t.type for t in config.sources.values()} == {"shopify"}
 
 
 def test_only_what_needs_no_account_is_switched_on():

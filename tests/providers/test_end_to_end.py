@@ -167,7 +167,7 @@ def test_one_order_reaches_postmark_twilio_and_handwrytten(workspace, sink, monk
     assert "secret-" not in dump
 
 
-def test_an_inactive_recipient_is_dead_and_unsubscribed(workspace, sink, monkeypatch):
+def test_an_inactive_recipient_is_dead_and_bounced(workspace, sink, monkeypatch):
     setup(workspace, sink, monkeypatch, "bounced@example.de")
 
     result = workspace.cli("run", "--at", RUN_AT)
@@ -178,15 +178,15 @@ def test_an_inactive_recipient_is_dead_and_unsubscribed(workspace, sink, monkeyp
     assert "Postmark 406 (inactive recipient)" in rows["danke-email"]["reason"]
     assert rows["danke-sms"]["state"] == rows["danke-card"]["state"] == "sent"
     shown = workspace.cli("contacts", "show", "c1").stdout
-    assert "\nunsubscribed\n  email: provider mail: HTTP 422: Postmark 406" in shown
+    assert "\nbounced\n  email: provider mail: HTTP 422: Postmark 406" in shown
     assert "secret-" not in shown + result.stdout + result.stderr
 
-    # the address is suppressed: the next e-mail campaign skips the contact
+    # the address has bounced: the next e-mail campaign skips the contact
     later = CAMPAIGN.format(channel="email", provider="mail").replace('"1h"', '"3h"')
     workspace.write("campaigns/danke-later.toml", later)
     assert workspace.cli("run", "--at", "2026-05-20T13:30:00").exit_code == 0
     [row] = [r for r in workspace.cli_json("deliveries") if r["campaign"] == "danke-later"]
-    assert (row["state"], row["reason"]) == ("skipped", "unsubscribed")
+    assert (row["state"], row["reason"]) == ("skipped", "bounced")
     assert [r.path for r in sink.requests].count("/email") == 1
 
 

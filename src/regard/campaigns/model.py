@@ -108,6 +108,9 @@ class Campaign(StrictModel):
     provider: str
     template: str
     enabled: bool = True
+    # marketing advertises (consent, unsubscribes, the unsubscribe link apply); service is
+    # what the customer needs about their own order or account (only the address counts)
+    purpose: Literal["marketing", "service"] = "marketing"
     priority: int = 0
     starts_at: date | None = None
     ends_at: date | None = None

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-ConsentRule = Literal["opt-in", "opt-out"]
+# existing-customer (UWG §7(3)) is e-mail's alone: the config refuses it for other channels
+ConsentRule = Literal["opt-in", "opt-out", "existing-customer"]
 
 _REGISTRY: dict[str, Channel] = {}
 

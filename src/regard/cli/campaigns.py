@@ -36,6 +36,8 @@ def check(app: App, as_json: bool) -> None:
             {
                 "ok": result.ok,
                 "campaigns": result.campaigns,
+                "purposes": result.purposes,
+                "notes": result.notes,
                 "templates": result.templates,
                 "renders": result.renders,
                 "problems": result.problems,
@@ -43,6 +45,10 @@ def check(app: App, as_json: bool) -> None:
             }
         )
     else:
+        for campaign_id, purpose in result.purposes.items():
+            click.echo(f"campaign {campaign_id}: {purpose}")
+        for note in result.notes:
+            click.echo(note)
         for problem in result.problems:
             click.echo(problem)
         for journey in result.journeys:  # notes, not problems: beside them on stderr
@@ -64,7 +70,8 @@ def check(app: App, as_json: bool) -> None:
 @json_option
 @pass_app
 def campaigns(app: App, as_json: bool) -> None:
-    """List the campaigns: trigger, channel, provider, enabled, and deliveries by state.
+    """List the campaigns: trigger, channel, purpose, provider, enabled, and deliveries by
+    state.
 
     \b
     Examples:
@@ -93,6 +100,7 @@ def campaigns(app: App, as_json: bool) -> None:
             "name": c.title,
             "trigger": describe_trigger(c),
             "channel": c.channel,
+            "purpose": c.purpose,
             "provider": c.provider,
             "enabled": c.enabled,
             "priority": c.priority,
@@ -130,12 +138,13 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         click.echo("no campaigns")
         return
-    headers = ["id", "trigger", "channel", "provider", "enabled", *STATES]
+    headers = ["id", "trigger", "channel", "purpose", "provider", "enabled", *STATES]
     table = [
         [
             r["id"],
             r["trigger"],
             r["channel"],
+            r["purpose"],
             r["provider"],
             "yes" if r["enabled"] else "no",
             *[str(r["deliveries"].get(s, 0)) for s in STATES],

@@ -1,4 +1,4 @@
-"""``regard contacts show|unsubscribe|forget ID``.
+"""``regard contacts show|unsubscribe|resubscribe|forget``.
 
 (Library modules are imported inside the commands that use them: ``regard --help`` imports
 every command module to list it, and stays fast.)
@@ -23,11 +23,13 @@ DELIVERIES_SHOWN = 10
 
 @click.group()
 def contacts() -> None:
-    """Look at one contact, unsubscribe them, or erase them.
+    """Look at one contact, unsubscribe or resubscribe them, or erase them.
 
     \b
       regard contacts show 1042
       regard contacts unsubscribe 1042 --channel sms
+      regard contacts unsubscribe anna@example.com
+      regard contacts resubscribe +4917112345678 --channel sms
       regard contacts forget 1042
     """
 
@@ -55,6 +57,8 @@ def show(app: App, contact_id: str, as_json: bool) -> None:
     if as_json:
         data = {k: _plain(v) for k, v in contact.items()}
         data["attributes"] = attributes
+        for kind, channels in app.store.suppressions.summary(contact_id).items():
+            data[kind] = {channel: iso(at) for channel, at in channels.items()}
         echo_json(data)
         return
     width = max(len(k) for k in (*CONTACT_FIELDS, *DERIVED_FACTS, *attributes))
@@ -68,10 +72,13 @@ def show(app: App, contact_id: str, as_json: bool) -> None:
     for key in DERIVED_FACTS:
         click.echo(f"{key:<{width}}  {_human(contact.get(key))}")
     suppressions = app.store.suppressions.of(contact_id)
-    click.echo("\nunsubscribed" if suppressions else "\nunsubscribed: no")
-    for s in suppressions:
-        channel = "all channels" if s["channel"] == "*" else s["channel"]
-        click.echo(f"  {channel}: {s['reason']} ({_human(_instant(s['created_at']))})")
+    for kind in ("unsubscribed", "bounced"):
+        of_kind = [s for s in suppressions if s["kind"] == kind]
+        click.echo(f"\n{kind}" if of_kind else f"\n{kind}: no")
+        for s in of_kind:
+            channel = "all channels" if s["channel"] == "*" else s["channel"]
+            source = f", {s['source']}" if s["source"] else ""
+            click.echo(f"  {channel}: {s['reason']} ({_human(_instant(s['created_at']))}{source})")
     rows = contacts.latest_deliveries(contact_id, DELIVERIES_SHOWN)
     click.echo(f"\nlatest deliveries: {len(rows) or 'none'}")
     for r in rows:
@@ -82,30 +89,71 @@ def show(app: App, contact_id: str, as_json: bool) -> None:
         )
 
 
-@contacts.command()
-@click.argument("contact_id", metavar="ID")
-@click.option(
+_channel_option = click.option(
     "--channel",
     type=click.Choice(CHANNELS),
     default=None,
     help="Only this channel (default: every channel).",
 )
+
+
+@contacts.command()
+@click.argument("key", metavar="ID|EMAIL|PHONE")
+@_channel_option
 @json_option
 @pass_app
-def unsubscribe(app: App, contact_id: str, channel: str | None, as_json: bool) -> None:
-    """Stop sending to a contact: on one channel, or (default) on all of them.
+def unsubscribe(app: App, key: str, channel: str | None, as_json: bool) -> None:
+    """Stop marketing to a contact: on one channel, or (default) on all of them.
+
+    The contact is found by id, e-mail or phone. Service messages (campaigns with
+    purpose = "service") still go; bounced addresses are another matter (see `show`).
 
     \b
       regard contacts unsubscribe 1042
+      regard contacts unsubscribe anna@example.com --channel email
       regard contacts unsubscribe 1042 --channel sms
     """
-    added = app.store.suppressions.add(contact_id, channel or "*")
+    contact_id = _find(app, key)
+    added = app.store.suppressions.add(contact_id, channel or "*", source="cli")
     if as_json:
         echo_json({"contact_id": contact_id, "channel": channel, "added": added})
         return
     what = f"the {channel} channel" if channel else "all channels"
     state = "unsubscribed from" if added else "was already unsubscribed from"
     click.echo(f"{contact_id} {state} {what}")
+
+
+@contacts.command()
+@click.argument("key", metavar="ID|EMAIL|PHONE")
+@_channel_option
+@json_option
+@pass_app
+def resubscribe(app: App, key: str, channel: str | None, as_json: bool) -> None:
+    """Undo an unsubscribe: marketing may reach the contact again on one channel, or
+    (default) on all of them (consent still applies). A bounced address stays bounced.
+
+    \b
+      regard contacts resubscribe 1042
+      regard contacts resubscribe +4917112345678 --channel sms
+    """
+    contact_id = _find(app, key)
+    removed = app.store.suppressions.remove(contact_id, channel or "*")
+    if as_json:
+        echo_json({"contact_id": contact_id, "channel": channel, "removed": removed})
+        return
+    what = f"the {channel} channel" if channel else "all channels"
+    state = "resubscribed to" if removed else "was not unsubscribed from"
+    click.echo(f"{contact_id} {state} {what}")
+
+
+def _find(app: App, key: str) -> str:
+    """The id of the contact ``key`` (an id, e-mail or phone) names; InputError if none."""
+    found = app.store.contacts.find(key)
+    if found is None:
+        raise InputError(
+            _unknown(app, key).replace("unknown contact", "no contact with id or address")
+        )
+    return found
 
 
 @contacts.command()

@@ -1,7 +1,7 @@
 """The checks a due occasion goes through, in the contract's order, and what is recorded.
 
-consent → unsubscribed → address → once_per_contact / cooldown / contact cap → holdout →
-pending. The unsubscribes of a campaign's due occasions are looked up in one query; the caps
+address → bounced → (marketing only) consent → unsubscribed → once_per_contact / cooldown /
+contact cap → holdout → pending. The bounces and unsubscribes of a campaign's due occasions are looked up in one query; the caps
 in one small indexed lookup per occasion (they count what this tick recorded just before),
 so a tick's cost follows the number of due occasions.
 """
@@ -106,6 +106,7 @@ class Decision:
             not_before=self.not_before,
             message=self.message,
             error=self.error,
+            purpose=campaign.purpose,
             exit=self.exit,
         )
 

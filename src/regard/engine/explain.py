@@ -30,6 +30,7 @@ REASONS = {
     "no_consent": "no consent for the channel",
     "unsubscribed": "unsubscribed from the channel",
     "no_address": "no address for the channel",
+    "bounced": "the address bounced (no message of any purpose goes to it)",
     "capped": "capped (once per contact, cooldown or the contact cap)",
     "render_error": "the template does not render",
     "exited": "the journey's exit came (its [exit] event after the occasion's start)",

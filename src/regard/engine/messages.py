@@ -1,5 +1,6 @@
 """Rendering at enqueue: the message is rendered when the delivery is decided and stored
-with it (``{to, subject, text, html, card}``), so what ``preview`` shows is what is sent."""
+with it (``{to, subject, text, html, card, headers}``), so what ``preview`` shows is what is
+sent. A marketing e-mail's link and headers are made here (:mod:`regard.render.unsubscribe`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from regard.channels import channel
 from regard.config import Config
 from regard.errors import TemplateError
 from regard.render import render_message
+from regard.render.unsubscribe import Links, wants_link
 from regard.times import Instant, from_epoch
 from regard.triggers import Occasion
 
@@ -18,8 +20,9 @@ from regard.triggers import Occasion
 class Renderer:
     """Renders the messages of one tick."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, links: Links | None = None) -> None:
         self.config = config
+        self.links = links
 
     def render(
         self,
@@ -29,6 +32,7 @@ class Renderer:
         to: Any,
         at: Instant,
         event: Mapping[str, Any] | None = None,
+        delivery_id: str = "",
     ) -> tuple[dict[str, Any] | None, str | None]:
         """(the stored message, None) or (None, the template error): never half a message.
 
@@ -44,6 +48,8 @@ class Renderer:
                 event,
                 occasion.occasion,
                 from_epoch(at),
+                links=self.links,
+                delivery_id=delivery_id,
             )
         except TemplateError as exc:
             return None, str(exc)
@@ -59,4 +65,7 @@ class Renderer:
             "text": parts.text,
             "html": parts.html,
             "card": parts.card,
+            "headers": self.links.headers(delivery_id)
+            if self.links is not None and wants_link(campaign)
+            else {},
         }, None

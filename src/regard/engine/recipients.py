@@ -17,13 +17,26 @@ _FALSE = {"0", "false", "no", "n", "off"}
 def consent_given(config: Config, channel: str, contact: Mapping[str, Any]) -> bool:
     """The config's ``[consent]`` rule for the channel against ``consent_<channel>``.
 
-    opt-in needs it true; opt-out needs it not false. Webhooks have no consent field of
-    their own; an attribute ``consent_webhook`` is honoured when a shop keeps one.
+    opt-in needs it true; opt-out needs it not false; existing-customer (e-mail, UWG §7(3))
+    needs it true, or not false for a contact with at least one order (``order_count`` as
+    of the tick's T, which is what the contact mapping holds). Webhooks have no consent
+    field of their own; an attribute ``consent_webhook`` is honoured when a shop keeps one.
+    Asked for marketing only: service messages need no consent.
     """
     given = _flag(contact.get(f"consent_{channel}"))
-    if config.consent.rule(channel) == "opt-in":
+    rule = config.consent.rule(channel)
+    if rule == "opt-in":
         return given is True
+    if rule == "existing-customer":
+        return given is True or (given is not False and _orders(contact) >= 1)
     return given is not False
+
+
+def _orders(contact: Mapping[str, Any]) -> int:
+    try:
+        return int(contact.get("order_count") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _flag(value: Any) -> bool | None:

@@ -23,6 +23,7 @@ from regard.engine.decisions import Decision, capped, delivery_id, exit_of, in_h
 from regard.engine.messages import Renderer
 from regard.engine.recipients import channel_address, consent_given, recipient
 from regard.engine.windows import next_opening, release_due
+from regard.render.unsubscribe import Links, link_secret
 from regard.store import Store
 from regard.store.occasions import Candidate, Started
 from regard.times import Instant, to_epoch
@@ -104,7 +105,7 @@ def run_tick(
 ) -> TickResult:
     """The tick's body inside an open write transaction (shared by tick, plan and explain)."""
     result = TickResult(at)
-    renderer = Renderer(config)
+    renderer = Renderer(config, Links.of(config, link_secret(config, store)))
     for campaign in in_priority_order(campaigns):
         span = campaign_span(config, campaign, at, contact_ids)
         if span is None:
@@ -165,11 +166,13 @@ def candidates(
 @dataclass(frozen=True)
 class Lookups:
     """What the decisions of one campaign's candidates need from the store, fetched for
-    all of them at once: who unsubscribed from the channel, the triggering events, and
-    the occasions whose ``[exit]`` has come (contact id, occasion)."""
+    all of them at once: whose address bounced, who unsubscribed from the channel (asked
+    for marketing campaigns only), the triggering events, and the occasions whose
+    ``[exit]`` has come (contact id, occasion)."""
 
     unsubscribed: frozenset[str]
     events: Mapping[str, Mapping[str, Any]]
+    bounced: frozenset[str] = frozenset()
     exited: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
@@ -185,9 +188,11 @@ class Lookups:
         channel = campaign.channel
         asked = [(c.occasion.contact_id, channel_address(channel, c.contact)) for c in due]
         event_ids = {c.occasion.event_id for c in due if c.occasion.event_id}
+        marketing = campaign.purpose == "marketing"
         return cls(
-            frozenset(store.decisions.unsubscribed(channel, asked)),
+            frozenset(store.decisions.unsubscribed(channel, asked) if marketing else ()),
             store.events.many(event_ids),
+            frozenset(store.decisions.bounced(channel, asked)),
             frozenset(exited(store, campaign, due, at, tz) if at is not None else ()),
         )
 
@@ -232,17 +237,21 @@ def decide(
         decision.reason = "exited"  # right after the audience: the journey has ended
         return decision
     decision.exit = exit_of(campaign, occasion.started_at, config.timezone)
-    if not consent_given(config, channel, contact):
-        decision.reason = "no_consent"
-        return decision
-    if occasion.contact_id in looked_up.unsubscribed:
-        decision.reason = "unsubscribed"
-        return decision
     try:
         to = recipient(channel, contact)
     except LookupError:
         decision.reason = "no_address"
         return decision
+    if occasion.contact_id in looked_up.bounced:
+        decision.reason = "bounced"
+        return decision
+    if campaign.purpose == "marketing":
+        if not consent_given(config, channel, contact):
+            decision.reason = "no_consent"
+            return decision
+        if occasion.contact_id in looked_up.unsubscribed:
+            decision.reason = "unsubscribed"
+            return decision
     if capped(store, config, campaign, occasion.contact_id, at):
         decision.reason = "capped"
         return decision
@@ -250,7 +259,9 @@ def decide(
         decision.decision = "held_out"
         return decision
     event = looked_up.events.get(occasion.event_id) if occasion.event_id else None
-    message, error = renderer.render(campaign, contact, occasion, to, at, event)
+    message, error = renderer.render(
+        campaign, contact, occasion, to, at, event, delivery_id=decision.delivery_id
+    )
     if message is None:
         decision.reason, decision.error = "render_error", error
         return decision

@@ -7,8 +7,11 @@ Test mode: the server token ``POSTMARK_API_TEST`` validates the request without 
 (https://postmarkapp.com/developer/user-guide/send-email-with-api).
 
 Postmark answers errors with a JSON ``{"ErrorCode": n, "Message": "..."}``; the code decides:
-406 (inactive recipient: hard bounce, spam complaint or manual suppression) is dead and
-unsubscribes the address, 100 (maintenance) and 429 are retried, every other code is dead.
+406 (inactive recipient: hard bounce, spam complaint or manual suppression; HTTP 422) is
+dead and records the address as bounced, 100 (maintenance) and 429 are retried, every other
+code is dead. Marketing mail goes on ``broadcast_stream`` with its List-Unsubscribe pair in
+``Headers`` (``[{"Name", "Value"}]``); Postmark's callbacks come back to
+:mod:`regard.server.hooks`.
 """
 
 from __future__ import annotations
@@ -67,7 +70,9 @@ def mailbox(name: str, address: str) -> str:
 class PostmarkOptions(StrictModel):
     server_token: SecretStr
     from_: str | None = Field(default=None, alias="from")  # default: [sender] name and email
-    message_stream: str = "outbound"
+    message_stream: str = "outbound"  # service mail: the transactional stream
+    broadcast_stream: str = "broadcast"  # marketing mail: Postmark's broadcast stream
+    callback_secret: SecretStr | None = None  # the Basic auth password of POST /hooks/<name>
     base_url: ServiceURL = "https://api.postmarkapp.com"
 
 
@@ -93,7 +98,7 @@ class PostmarkProvider(HTTPProvider):
             "To": record["to"],
             "Subject": record.get("subject") or "",
             "TextBody": record.get("text") or "",
-            "MessageStream": self.options.message_stream,
+            "MessageStream": self.stream(record),
             "Tag": record["campaign"],
             "Metadata": {
                 "delivery_id": str(record["delivery_id"]),
@@ -103,6 +108,9 @@ class PostmarkProvider(HTTPProvider):
         }
         if record.get("html"):
             message["HtmlBody"] = record["html"]
+        headers = record.get("headers") or {}
+        if headers:
+            message["Headers"] = [{"Name": k, "Value": v} for k, v in headers.items()]
         return client.build_request(
             "POST",
             self.options.base_url.rstrip("/") + "/email",
@@ -112,6 +120,15 @@ class PostmarkProvider(HTTPProvider):
                 "X-Postmark-Server-Token": self.options.server_token.get_secret_value(),
             },
         )
+
+    def stream(self, record: DeliveryRecord) -> str:
+        """Marketing mail (it carries List-Unsubscribe) goes on ``broadcast_stream``, the
+        rest on ``message_stream``: Postmark pauses servers that send promotions on the
+        transactional stream (https://postmarkapp.com/message-streams)."""
+        headers = record.get("headers") or {}
+        marketing = "List-Unsubscribe" in headers
+        stream: str = self.options.broadcast_stream if marketing else self.options.message_stream
+        return stream
 
     def read_response(self, response: httpx.Response) -> Outcome:
         answer = response_json(response)

@@ -6,7 +6,9 @@ Wire format: https://www.twilio.com/docs/messaging/api/message-resource — ``PO
 ``201 Created`` with the message's ``sid``. Errors are JSON ``{"code", "message",
 "more_info", "status"}`` (https://www.twilio.com/docs/api/errors). Test mode: the account's
 test credentials (https://www.twilio.com/docs/iam/test-credentials) with the magic sender
-``+15005550006`` send nothing and charge nothing.
+``+15005550006`` send nothing and charge nothing. With ``[server]`` each message carries
+``StatusCallback = <public_url>/hooks/<name>``; the reports and inbound STOP replies are
+:mod:`regard.server.hooks`'s.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class TwilioProvider(HTTPProvider):
             form["MessagingServiceSid"] = options.messaging_service_sid
         if options.from_:
             form["From"] = options.from_
+        if self.config.server is not None:  # delivery reports come back to regard serve
+            form["StatusCallback"] = f"{self.config.server.base_url}/hooks/{self.name}"
         url = f"{options.base_url.rstrip('/')}/2010-04-01/Accounts/{options.account_sid}/Messages.json"
         return client.build_request(
             "POST",

@@ -20,6 +20,8 @@ from regard.campaigns.model import (
 from regard.errors import TemplateError
 from regard.render.environment import SUFFIX, pick_template, template_files
 from regard.render.message import render_message, templates_for
+from regard.render.unsubscribe import SAMPLE_LINKS as LINKS
+from regard.render.unsubscribe import check_notes
 from regard.store.contacts import read_contact_sample
 from regard.times import utcnow
 
@@ -35,6 +37,8 @@ class CheckResult:
     templates: list[str] = field(default_factory=list)
     renders: int = 0
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # not problems: the footer, warnings
+    purposes: dict[str, str] = field(default_factory=dict)  # campaign id → its purpose
     # each chain of follow-ups: {"steps": [...], "describe": "...", "holdout": "..."}
     journeys: list[dict[str, Any]] = field(default_factory=list)
 
@@ -125,6 +129,7 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
     # a provider a campaign sends through must find its secrets in the environment
     for provider in sorted({c.provider for c in loaded.campaigns if c.enabled}):
         result.problems.extend(config.unset_variables(provider))
+    result.purposes = {c.id: c.purpose for c in loaded.campaigns}
     templates = templates_for(config)
     folder = config.templates_dir
     paths = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
@@ -159,7 +164,11 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
             for contact in sample_contacts(config, locale, now, store.attributes):
                 result.renders += 1
                 try:
-                    render_message(config, campaign, contact, event, "sample", now)
+                    sent = render_message(
+                        config, campaign, contact, event, "sample", now, links=LINKS
+                    )
+                    notes = check_notes(config, campaign, not sent.unsubscribe_footer)
+                    result.notes.extend(n for n in notes if n not in result.notes)
                 except TemplateError as exc:
                     if str(exc) not in seen:
                         seen.add(str(exc))

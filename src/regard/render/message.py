@@ -21,6 +21,7 @@ from jinja2.runtime import Context
 from regard.channels import channel
 from regard.errors import ProviderError, TemplateError
 from regard.providers import adapter_class
+from regard.render import unsubscribe
 from regard.render.context import Record, contact_view, event_view, no_event
 from regard.render.environment import (
     MessageEnvironment,
@@ -31,6 +32,7 @@ from regard.render.environment import (
     template_line,
 )
 from regard.render.filters import FILTERS, rendering_for
+from regard.render.unsubscribe import Links
 from regard.validation import utf8_text
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class Message:
     text: str | None = None
     html: str | None = None
     card: str | None = None
+    unsubscribe_footer: bool = False  # regard appended the unsubscribe line (render/unsubscribe.py)
 
 
 class Templates:
@@ -130,13 +133,16 @@ def render_message(
     now: datetime,
     *,
     provider: Provider | type[Provider] | None = None,
+    links: Links | None = None,
+    delivery_id: str = "",
 ) -> Message:
     """The message of ``campaign`` for ``contact`` on ``occasion``, rendered at ``now``.
 
     ``event`` is the triggering event (None where there is none: anniversaries, and the
     lapse of a contact who was never active).
     ``provider`` decides the card length limit (default: the campaign's provider).
-    Raises TemplateError naming the template file, line and the problem.
+    ``links`` and ``delivery_id`` make a marketing e-mail's ``unsubscribe_url``
+    (:mod:`regard.render.unsubscribe`). Raises TemplateError naming the template file, line and the problem.
     """
     locale = str(contact.get("locale") or config.locale)
     folder = config.templates_dir
@@ -148,6 +154,7 @@ def render_message(
         )
     templates = templates_for(config, folder)
     variables = message_context(config, campaign, contact, event, occasion, now)
+    variables.update(unsubscribe.context(links, campaign, delivery_id))
     blocks: dict[str, str] = {}
     tz = contact.get("timezone") or config.timezone
     with rendering_for(locale, str(tz), config.currency, fallback=config.locale):
@@ -180,7 +187,7 @@ def render_message(
             raise TemplateError(f"{path}: block {block} renders empty")
     if message.card is not None:
         _check_card_length(config, campaign, message.card, path, provider)
-    return message
+    return unsubscribe.with_footer(message, variables, locale, unsubscribe.shop_name(config))
 
 
 def _render(template: Template, block: str, context: Context, path: Path) -> str:

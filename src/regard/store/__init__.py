@@ -12,6 +12,8 @@ to it through its areas, each a small typed API whose docstrings are its contrac
 - ``store.ticks``        tick records and the daemon's record
 - ``store.reports``      the aggregates of the report and of ``status``
 - ``store.backtests``    the scratch copy ``simulate`` replays on, and its summary
+- ``store.inbound``      what each shop source received, per day
+- ``store.settings``     what the server keeps (the generated link secret)
 
 Writes go through :meth:`Store.write`, one ``BEGIN IMMEDIATE`` transaction (nested calls
 are savepoints), so a failed import or tick leaves the store exactly as it was. Every
@@ -34,9 +36,11 @@ from regard.store.contacts import Contacts
 from regard.store.decisions import Decisions
 from regard.store.deliveries import Deliveries
 from regard.store.events import Events
+from regard.store.inbound import Inbound
 from regard.store.occasions import Occasions
 from regard.store.reports import Reports
 from regard.store.schema import MIGRATIONS
+from regard.store.settings import Settings
 from regard.store.suppressions import Suppressions
 from regard.store.ticks import Ticks
 
@@ -79,6 +83,8 @@ class Store:
         self.ticks = Ticks(self)
         self.reports = Reports(self)
         self.backtests = Backtests(self)
+        self.inbound = Inbound(self)
+        self.settings = Settings(self)
 
     def _open(self, path: str | Path) -> None:
         # autocommit at the driver level: transactions are explicit (write()), never implicit

@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 
 from regard.store.area import Area
 from regard.store.erase import Erasure, erase_contact
+from regard.store.fields import FieldError, phone
 from regard.times import Instant, from_epoch
 
 CONTACT_FIELDS = (
@@ -59,6 +60,27 @@ class Contacts(Area):
         instant: :meth:`regard.store.occasions.Occasions.candidates`)."""
         row = self.conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
         return contact_from_row(row) if row is not None else None
+
+    def find(self, key: str) -> str | None:
+        """The id of the contact ``key`` names: its id, else its e-mail (compared folded),
+        else its phone (as typed or written as E.164); None when none does. When several
+        contacts share the address, the first by id."""
+        row = self.conn.execute("SELECT id FROM contacts WHERE id = ?", (key,)).fetchone()
+        if row is not None:
+            return str(row[0])
+        phones = [key]
+        try:
+            e164 = phone("phone", key, None)
+        except FieldError:
+            e164 = None
+        if e164:
+            phones.append(e164)
+        row = self.conn.execute(
+            "SELECT id FROM contacts WHERE lower_address(email) = lower_address(?) "
+            "OR phone IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT 1",
+            (key.strip(), json.dumps(phones)),
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def attributes(self, contact_id: str) -> dict[str, Any] | None:
         """The contact's own attributes (the columns of its import that are not fields), in

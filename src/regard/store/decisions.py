@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from regard.store.area import Area
 from regard.store.lifecycle import DeliveryState, NewDelivery, create
-from regard.store.suppressions import unsubscribed_sql
+from regard.store.suppressions import Kind, suppressed_sql
 from regard.times import Instant
 
 # when a delivery counts against caps and cooldowns: its send time if sent; for one in
@@ -54,6 +54,18 @@ class Decisions(Area):
         lower-cased, or hashed (the suppression of a contact forgotten since), the rule
         dispatch applies to the message's ``to`` before it sends.
         """
+        return self.suppressed(channel, recipients, "unsubscribed")
+
+    def bounced(self, channel: str, recipients: Iterable[tuple[str, str | None]]) -> set[str]:
+        """The contacts among ``recipients`` (contact id, address on ``channel`` or None)
+        whose address on ``channel`` has bounced, in one query."""
+        return self.suppressed(channel, recipients, "bounced")
+
+    def suppressed(
+        self, channel: str, recipients: Iterable[tuple[str, str | None]], kind: Kind
+    ) -> set[str]:
+        """The contacts among ``recipients`` that a suppression of ``kind`` stops on
+        ``channel`` (:func:`regard.store.suppressions.suppressed_sql`), in one query."""
         asked = [[contact_id, address] for contact_id, address in recipients]
         if not asked:
             return set()
@@ -64,7 +76,7 @@ class Decisions(Area):
                 FROM json_each(:asked)
             )
             SELECT a.contact_id FROM asked a
-            WHERE {unsubscribed_sql("a.contact_id", ":channel", "a.address")}
+            WHERE {suppressed_sql("a.contact_id", ":channel", "a.address", kind)}
             """,
             {"asked": json.dumps(asked), "channel": channel},
         )

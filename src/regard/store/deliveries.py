@@ -267,8 +267,8 @@ class Deliveries(Area):
         unsubscribe: str | None = None,
     ) -> bool:
         """A permanent failure: ``dead`` with ``reason``, ``error`` kept as the last error.
-        With ``unsubscribe`` (the provider says this address must not be used again) a
-        suppression of it is recorded for the contact and channel, in the same transaction.
+        With ``unsubscribe`` (the provider says this address must not be used again) the
+        address is recorded as bounced on the channel, in the same transaction.
         False when ``owner`` no longer holds the claim (nothing is recorded then)."""
         with self.store.write() as conn:
             moved = move(
@@ -280,6 +280,7 @@ class Deliveries(Area):
                 self.store.suppressions.add_unreachable(
                     claim.contact_id, claim.channel, unsubscribe,
                     reason=f"provider {claim.provider}: {reason}", at=at,
+                    source=f"send:{claim.provider}",
                 )  # fmt: skip
         return bool(moved)
 

@@ -7,10 +7,11 @@
       │          │  │       ├──► dead      a permanent failure, or attempts used up
       │          │  │       └──► cancelled the contact was forgotten mid-send
       │          │  ├──► skipped    unsubscribed after the tick decided
-      │          │  └──► cancelled  by hand, the contact was forgotten, a journey's exit
+      │          │  └──► cancelled  by hand, the contact was forgotten, its event voided,
+      │          │                  a journey's exit
       │          └──── dead         retried by hand
       ├──► held_out   in the campaign's control group (final)
-      └──► skipped    no consent, unsubscribed, no address, capped, render error (final)
+      └──► skipped    no address, bounced, no consent, unsubscribed, capped, render error (final)
 
 Every state change of a delivery is made by :func:`move` (or, for a new delivery, by
 :func:`create`): both check the change against :data:`TRANSITIONS`, make it in one
@@ -96,7 +97,7 @@ TRANSITIONS: dict[tuple[DeliveryState | None, DeliveryState], Transition] = {
             _P,
             _C,
             Reason.OPTIONAL,
-            "cancelled by hand, the contact was forgotten, or the journey's exit came",
+            "cancelled by hand, the contact forgotten, its event voided, the journey's exit",
         ),
         Transition(_D, _P, Reason.CLEAR, "retried by hand"),
     )
@@ -238,6 +239,7 @@ class NewDelivery:
     not_before: int | None = None
     message: Mapping[str, Any] | None = None
     error: str | None = None  # a render error, kept as the last error
+    purpose: str = "marketing"  # the campaign's: what send-time rules and links go by
     exit: DeliveryExit | None = None  # the campaign's [exit], re-checked at dispatch
 
 
@@ -256,15 +258,15 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
             """
             INSERT INTO deliveries (id, campaign, contact_id, occasion, event_id, channel,
                 provider, state, reason, priority, due_at, created_at, not_before, message,
-                last_error, updated_at, exit_event, exit_from, exit_where)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                last_error, updated_at, purpose, exit_event, exit_from, exit_where)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (campaign, contact_id, occasion) DO NOTHING
             """,
             (
                 d.id, d.campaign, d.contact_id, d.occasion, d.event_id, d.channel, d.provider,
                 d.state.value, d.reason, d.priority, d.due_at, at, d.not_before,
                 json.dumps(d.message, ensure_ascii=False) if d.message else None,
-                d.error, at,
+                d.error, at, d.purpose,
                 d.exit.event if d.exit else None,
                 d.exit.start if d.exit else None,
                 d.exit.where_json() if d.exit else None,

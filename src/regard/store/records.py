@@ -13,9 +13,9 @@ from regard.times import iso
 
 RECORD_FIELDS = (
     "delivery_id", "campaign", "contact_id", "occasion", "channel",
-    "to", "subject", "text", "html", "card", "created_at",
+    "to", "subject", "text", "html", "card", "headers", "created_at",
 )  # fmt: skip
-MESSAGE_FIELDS = ("to", "subject", "text", "html", "card")
+MESSAGE_FIELDS = ("to", "subject", "text", "html", "card", "headers")
 
 
 class DeliveryRecord(TypedDict):
@@ -32,6 +32,7 @@ class DeliveryRecord(TypedDict):
     text: str | None
     html: str | None
     card: dict[str, Any] | None  # a card's design, font and sender
+    headers: dict[str, str]  # mail headers: List-Unsubscribe and -Post for marketing e-mail
     created_at: str  # UTC ISO 8601
 
 
@@ -57,6 +58,7 @@ def delivery_record(row: sqlite3.Row | Mapping[str, Any]) -> DeliveryRecord:
         text=message.get("text"),
         html=message.get("html"),
         card=message.get("card"),
+        headers=dict(message.get("headers") or {}),
         created_at=iso(int(row["created_at"])) or "",
     )
 

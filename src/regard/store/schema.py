@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable
 
 from regard.store.area import ADDRESS_PREFIX, PSEUDONYM_KEY, Pseudonyms
@@ -200,6 +201,71 @@ def m003_engine_indexes(conn: sqlite3.Connection) -> None:
         CREATE INDEX contacts_first_order_day
             ON contacts (strftime('%m-%d', first_order_at, 'unixepoch'));
         CREATE INDEX deliveries_campaign_sent ON deliveries (campaign, state, sent_at);
+        """,
+    )
+
+
+@migration
+def m004_server_and_bounces(conn: sqlite3.Connection) -> None:
+    """The server and the way back.
+
+    ``settings``: facts the store keeps for the server (the generated link secret when the
+    config has none). ``suppressions.kind``: ``unsubscribed`` (stops marketing on that
+    channel) or ``bounced`` (stops every purpose); ``source`` says where it came from
+    (``cli``, ``link``, ``provider <name>``). The suppressions already there keep their
+    meaning: those a provider reported (an inactive address, a STOP at the carrier) stopped
+    every message to the address and become ``bounced``; the others are unsubscribes.
+    ``deliveries.purpose``: ``marketing`` or ``service``, fixed when the tick decides it, so
+    dispatch re-checks with the rule of the purpose the message was made for."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        ALTER TABLE suppressions ADD COLUMN kind TEXT NOT NULL DEFAULT 'unsubscribed';
+        ALTER TABLE suppressions ADD COLUMN source TEXT;
+        UPDATE suppressions SET kind = 'bounced', source = 'provider' WHERE reason LIKE 'provider %';
+        UPDATE suppressions SET source = 'cli' WHERE source IS NULL;
+        CREATE INDEX suppressions_kind ON suppressions (kind, channel);
+        ALTER TABLE deliveries ADD COLUMN purpose TEXT NOT NULL DEFAULT 'marketing';
+        """,
+    )
+
+
+@migration
+def m004b_link_secret(conn: sqlite3.Connection) -> None:
+    """The secret that signs links when the config sets none, made with the store: a tick,
+    ``plan`` and ``preview`` (the last two in transactions that are rolled back) then all
+    sign with the one kept here."""
+    conn.execute(
+        "INSERT INTO settings (key, value, created_at) VALUES ('server_secret', ?, ?) "
+        "ON CONFLICT (key) DO NOTHING",
+        (secrets.token_urlsafe(32), int(time.time())),
+    )
+
+
+@migration
+def m005_voided_events(conn: sqlite3.Connection) -> None:
+    """Voided events: ``events.voided_at`` (a cancelled or refunded order) hides an event
+    from every instant at or after it. ``inbound`` counts what each ``[sources.NAME]``
+    received per local day, for ``regard status``."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE events ADD COLUMN voided_at INTEGER;
+        CREATE INDEX events_voided ON events (voided_at) WHERE voided_at IS NOT NULL;
+
+        CREATE TABLE inbound (
+            source TEXT NOT NULL,        -- the [sources.NAME]
+            day TEXT NOT NULL,           -- YYYY-MM-DD in the config's time zone
+            received INTEGER NOT NULL,   -- requests answered 200 that day
+            last_at INTEGER NOT NULL,    -- the last one
+            last_topic TEXT,
+            PRIMARY KEY (source, day)
+        );
         """,
     )
 

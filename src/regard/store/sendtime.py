@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from regard.store.filters import event_condition
 from regard.store.lifecycle import DeliveryState, move
-from regard.store.suppressions import unsubscribed_sql
+from regard.store.suppressions import bounced_sql, unsubscribed_sql
 from regard.times import Instant
 
 # SQL and named parameters
@@ -54,12 +54,16 @@ class SendRule:
         return self.build(conn) if self.build is not None else (self.where, {})
 
 
-# the unsubscribe rule at send time, on the message's ``to`` when it is an address
-_UNSUBSCRIBED = unsubscribed_sql(
-    "d.contact_id",
-    "d.channel",
-    "(CASE WHEN json_type(d.message, '$.to') = 'text' THEN json_extract(d.message, '$.to') END)",
-)
+# the suppression rules at send time, on the message's ``to`` when it is an address
+_TO = "(CASE WHEN json_type(d.message, '$.to') = 'text' THEN json_extract(d.message, '$.to') END)"
+_BOUNCED = bounced_sql("d.contact_id", "d.channel", _TO)
+# an unsubscribe stops marketing only: the purpose is the one the delivery was made for
+_UNSUBSCRIBED = f"d.purpose = 'marketing' AND {unsubscribed_sql('d.contact_id', 'd.channel', _TO)}"
+
+# the triggering event (a cancelled or refunded order) was voided by the dispatch's instant
+_EVENT_VOIDED = """d.event_id IS NOT NULL AND EXISTS (
+    SELECT 1 FROM events v WHERE v.id = d.event_id AND v.voided_at IS NOT NULL
+      AND v.voided_at <= :at)"""
 
 
 def _exit_rule(conn: sqlite3.Connection) -> Predicate:
@@ -92,8 +96,15 @@ def _exit_rule(conn: sqlite3.Connection) -> Predicate:
 
 
 RULES: tuple[SendRule, ...] = (
+    SendRule("bounced", DeliveryState.SKIPPED, "the address bounced before it was sent", _BOUNCED),
     SendRule(
         "unsubscribed", DeliveryState.SKIPPED, "unsubscribed before it was sent", _UNSUBSCRIBED
+    ),
+    SendRule(
+        "event_voided",
+        DeliveryState.CANCELLED,
+        "its event was voided (cancelled or refunded) before it was sent",
+        _EVENT_VOIDED,
     ),
     SendRule(
         "exited",
