@@ -5,8 +5,9 @@
 
 Each shop has about five events per contact. The first ``DUE`` contacts are the same in
 every shop and carry everything that is due at T (a recent order, a lapse, a birthday, a
-fifth order); the others are history that is not due at T (orders long ago, birthdays on
-other days). So the same number of occasions is due in every shop, and a tick's time at
+fifth order, a win-back sent 14 days ago that the follow-up card follows); the others are
+history that is not due at T (orders long ago, birthdays on other days, win-backs sent
+long ago). So the same number of occasions is due in every shop, and a tick's time at
 1M must stay within 1.5× its time at 100k. Beside it, a naive per-contact loop in Python
 over the same store. Each tick runs in a child process whose peak RSS is reported.
 """
@@ -47,6 +48,11 @@ CAMPAIGNS = {
         "trigger": {"type": "milestone", "metric": "order_count", "threshold": 5},
         "priority": 5,
     },
+    # a journey's second step: 14 days after the win-back was sent, unless they ordered
+    "win-back-card": {
+        "trigger": {"type": "followup", "campaign": "win-back", "delay": "14d"},
+        "exit": {"event": "order"},
+    },
 }
 TEMPLATE = """{% block subject %}Hallo {{ contact.first_name }}{% endblock %}
 {% block text %}Danke, {{ contact.first_name }}! Bestellungen: {{ contact.order_count }}{% endblock %}
@@ -82,7 +88,7 @@ def generate(path: Path, size: int) -> None:
     """A shop of ``size`` contacts, five events each; only the first DUE have anything due."""
     now = int(T.timestamp())
     store = open_store(path)
-    contacts, events = [], []
+    contacts, events, sent = [], [], []
     for i in range(size):
         rng = random.Random(i)
         due = i < DUE
@@ -110,16 +116,21 @@ def generate(path: Path, size: int) -> None:
             times = [now - rng.randint(300, 1000) * DAY for _ in range(5)]
         for n, at in enumerate(times):
             events.append((f"e{i:07d}-{n}", cid, "order", at, round(rng.uniform(10, 200), 2)))
+        if (due and i % 8 == 2) or (not due and i % 3 == 0):
+            # a sent win-back: 14 to 16 days ago (its card is due), else long ago
+            ago = 14 * DAY + rng.randint(0, 2 * DAY - 1) if due else rng.randint(200, 600) * DAY
+            sent.append((f"d_bench{i:07d}", "win-back", cid, f"since:{i}", "email", "outbox",
+                         "sent", now - ago, now - ago, now - ago, now - ago))  # fmt: skip
         if len(events) > 200_000:
-            _flush(store, contacts, events)
-    _flush(store, contacts, events)
+            _flush(store, contacts, events, sent)
+    _flush(store, contacts, events, sent)
     with store.write() as conn:
         recompute_all(conn)
     store.conn.execute("ANALYZE")
     store.close()
 
 
-def _flush(store, contacts: list, events: list) -> None:
+def _flush(store, contacts: list, events: list, sent: list) -> None:
     with store.write() as conn:
         conn.executemany(
             "INSERT INTO contacts (id, email, consent_email, first_name, timezone, country,"
@@ -131,21 +142,30 @@ def _flush(store, contacts: list, events: list) -> None:
             " VALUES (?,?,?,?,?,0)",
             events,
         )
+        conn.executemany(
+            "INSERT INTO deliveries (id, campaign, contact_id, occasion, channel, provider,"
+            " state, due_at, created_at, sent_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            sent,
+        )
     contacts.clear()
     events.clear()
+    sent.clear()
 
 
 def child(workspace: Path, mode: str) -> None:
     """Run one measurement in this process and print it as JSON (with peak RSS)."""
     from regard.engine import plan
+    from regard.engine.tick import run_tick
     from regard.times import to_epoch
 
     cfg = config(workspace)
     store = open_store(workspace / "shop.db")
     began = time.perf_counter()
-    if mode == "tick":
-        decisions = plan(store, cfg, campaigns(), to_epoch(T))
-        found = len(decisions)
+    if mode == "tick":  # the tick itself, rolled back
+        with store.rolled_back():
+            found = len(run_tick(store, cfg, campaigns(), to_epoch(T)).decisions)
+    elif mode == "plan":  # plan: the tick after replaying the sends follow-ups need
+        found = len(plan(store, cfg, campaigns(), to_epoch(T)))
     else:
         found = naive(store, cfg)
     elapsed = time.perf_counter() - began
@@ -167,6 +187,13 @@ def naive(store, cfg: Config) -> int:
         ).fetchall()
         orders = [e for e in events if e["type"] == "order"]
         found += sum(1 for e in orders if now - 4 * DAY <= e["occurred_at"] <= now - 2 * DAY)
+        for d in conn.execute(
+            "SELECT sent_at FROM deliveries WHERE contact_id = ? AND campaign = 'win-back'"
+            " AND state = 'sent'",
+            (contact["id"],),
+        ):
+            due = d["sent_at"] + 14 * DAY
+            found += now - 2 * DAY <= due <= now
         if orders and now - 2 * DAY <= orders[-1]["occurred_at"] + 90 * DAY <= now:
             found += contact["country"] == "DE"
         tz = ZoneInfo(contact["timezone"] or cfg.timezone)
@@ -199,7 +226,7 @@ def main() -> None:
         return
     results = {}
     for size in args.sizes:
-        workspace = args.cache / f"shop-{size}"
+        workspace = args.cache / f"shop-{size}-journeys"
         if not (workspace / "shop.db").exists():
             workspace.mkdir(parents=True, exist_ok=True)
             began = time.perf_counter()
@@ -208,9 +235,11 @@ def main() -> None:
             print(f"generated {size:,} contacts in {time.perf_counter() - began:.1f}s")
         ticks = [measure(workspace, "tick") for _ in range(3)]
         best = min(ticks, key=lambda r: r["seconds"])
+        planned = measure(workspace, "plan")
         line = (
             f"{size:>9,} contacts: tick {best['seconds'] * 1000:7.1f} ms "
-            f"({best['occasions']} occasions, peak {max(t['peak_mb'] for t in ticks):.0f} MB)"
+            f"({best['occasions']} occasions, peak {max(t['peak_mb'] for t in ticks):.0f} MB); "
+            f"plan with the journey replay {planned['seconds'] * 1000:7.1f} ms"
         )
         if not args.no_naive:
             slow = measure(workspace, "naive")

@@ -40,6 +40,7 @@ class Entry:
     created_at: int
     not_before: int | None
     sent_at: int | None = None
+    exit_from: int | None = None  # the start the campaign's [exit] counts from
 
     def key(self) -> tuple[str, str, str]:
         return (self.campaign, self.contact_id, self.occasion)
@@ -103,8 +104,58 @@ class Oracle:
     # -- what is due ------------------------------------------------------------------
     def occasions(
         self, campaign: Campaign, contact: dict[str, Any], at: int
+    ) -> list[tuple[int, str, str | None, int | None]]:
+        """Every occasion of the contact as of ``at``: (due, key, event id, the start an
+        exit counts from), any due time."""
+        found = [
+            (due, key, event_id, self.start_of(campaign, event_id))
+            for due, key, event_id in self.occasions_of(campaign, contact, at)
+        ]
+        if campaign.trigger.type == "followup":
+            found = self.followups(campaign, contact, at)
+        return found
+
+    def start_of(self, campaign: Campaign, event_id: str | None) -> int | None:
+        """Event, post_purchase and milestone occasions start at their event's occurred_at."""
+        if campaign.trigger.type not in ("event", "post_purchase", "milestone"):
+            return None
+        return next(e["occurred_at"] for e in self.events if e["id"] == event_id)
+
+    def followups(
+        self, campaign: Campaign, contact: dict[str, Any], at: int
+    ) -> list[tuple[int, str, str | None, int | None]]:
+        """One occasion per sent delivery of the followed campaign to the contact."""
+        trigger = campaign.trigger
+        return [
+            (e.sent_at + secs(trigger.delay), f"after:{self.delivery_id(e)}", None, e.sent_at)
+            for e in self.ledger.values()
+            if e.campaign == trigger.campaign and e.contact_id == contact["id"]
+            and e.state == "sent" and e.sent_at is not None and e.sent_at <= at
+        ]  # fmt: skip
+
+    def exited(self, campaign: Campaign, contact_id: str, start: int | None, at: int) -> bool:
+        """The contact had the campaign's exit event after ``start`` and by ``at``."""
+        if campaign.exit is None or start is None:
+            return False
+        for e in self.events:
+            if e["contact_id"] != contact_id or e["type"] != campaign.exit.event:
+                continue
+            if not start < e["occurred_at"] <= at:
+                continue
+            if campaign.exit.where and not self.event_matches(campaign.exit.where, e):
+                continue
+            return True
+        return False
+
+    def event_matches(self, where: dict[str, Any], e: dict[str, Any]) -> bool:
+        view = dict(json.loads(e["properties"]))
+        view.update({k: v for k, v in e.items() if k != "properties"})
+        return matches(where, view, kind_of=event_kind, tz=self.config.timezone)
+
+    def occasions_of(
+        self, campaign: Campaign, contact: dict[str, Any], at: int
     ) -> list[tuple[int, str, str | None]]:
-        """Every occasion of the contact as of ``at``: (due, key, event id), any due time."""
+        """The occasions of the triggers that read events: (due, key, event id)."""
         trigger = campaign.trigger
         events = self.events_of(contact["id"], at)
         found: list[tuple[int, str, str | None]] = []
@@ -114,13 +165,8 @@ class Oracle:
             for n, e in enumerate(same, start=1):
                 if trigger.nth is not None and n != trigger.nth:
                     continue
-                if trigger.where:
-                    view = dict(json.loads(e["properties"]))
-                    view.update({k: v for k, v in e.items() if k != "properties"})
-                    if not matches(
-                        trigger.where, view, kind_of=event_kind, tz=self.config.timezone
-                    ):
-                        continue
+                if trigger.where and not self.event_matches(trigger.where, e):
+                    continue
                 found.append((e["occurred_at"] + secs(trigger.delay), e["id"], e["id"]))
         elif trigger.type == "inactivity":
             acts = [e for e in events if e["type"] in trigger.events]
@@ -148,7 +194,7 @@ class Oracle:
                     wall = datetime(year, day.month, day.day, trigger.at.hour, trigger.at.minute)
                     due = self.wall_to_epoch(wall, tz) + secs(trigger.offset)
                     found.append((due, f"{trigger.field}:{year}", None))
-        else:
+        elif trigger.type == "milestone":
             orders = [e for e in events if e["type"] == "order"]
             running = Decimal(0)
             for n, e in enumerate(orders, start=1):
@@ -203,16 +249,21 @@ class Oracle:
             if campaign.ends_at:
                 end = campaign.ends_at + timedelta(days=1)
                 hi = min(hi, epoch(datetime.combine(end, datetime.min.time(), tz)) - 1)
-            due: list[tuple[int, str, str, dict[str, Any]]] = []
+            due: list[tuple[int, str, str, dict[str, Any], int | None]] = []
             for contact in self.contacts:
-                for when, key, _event in self.occasions(campaign, contact, at):
+                for when, key, _event, start in self.occasions(campaign, contact, at):
                     if lo <= when <= hi and (campaign.id, contact["id"], key) not in self.ledger:
                         view = self.contact_as_of(contact, at)
                         if matches(campaign.audience, view, tz=self.config.timezone):
-                            due.append((when, contact["id"], key, view))
-            for when, contact_id, key, view in sorted(due, key=lambda d: d[:3]):
-                state, reason = self.decide(campaign, view, at)
+                            due.append((when, contact["id"], key, view, start))
+            for when, contact_id, key, view, start in sorted(due, key=lambda d: d[:3]):
+                if self.exited(campaign, contact_id, start, at):
+                    state, reason = "skipped", "exited"  # right after the audience
+                else:
+                    state, reason = self.decide(campaign, view, at)
                 entry = Entry(campaign.id, contact_id, key, when, state, reason, at, None)
+                if campaign.exit is not None:
+                    entry.exit_from = start
                 if state == "pending":
                     entry.not_before = self.next_opening(campaign, at, self.zone_of(view))
                 self.ledger[entry.key()] = entry
@@ -369,6 +420,20 @@ class Oracle:
         return "d_" + hashlib.sha256(key).hexdigest()[:32]
 
     # -- what the harness does between ticks ------------------------------------------
+    def stop(self, at: int) -> list[Entry]:
+        """Dispatch's exit rule: a due pending delivery whose exit has come is cancelled."""
+        by_id = {c.id: c for c in self.campaigns}
+        stopped = []
+        for e in self.ledger.values():
+            due = e.not_before if e.not_before is not None else e.due_at
+            campaign = by_id.get(e.campaign)
+            if e.state != "pending" or due > at or campaign is None:
+                continue
+            if self.exited(campaign, e.contact_id, e.exit_from, at):
+                e.state, e.reason = "cancelled", "exited"
+                stopped.append(e)
+        return stopped
+
     def send(self, key: tuple[str, str, str], at: int) -> None:
         entry = self.ledger[key]
         entry.state, entry.sent_at = "sent", at

@@ -59,12 +59,12 @@ def test_minimal_campaign_gets_the_documented_defaults(workspace: Workspace) -> 
         (
             BASE + '[trigger]\ntype = "post_purchas"\n',
             "c.toml:5: trigger.type: unknown trigger type 'post_purchas' (did you mean "
-            "'post_purchase'?); one of: event, post_purchase, inactivity, anniversary, milestone",
+            "'post_purchase'?); one of: event, post_purchase, inactivity, anniversary, milestone, followup",
         ),
         (
             BASE + '[trigger]\ndelay = "3d"\n',
             "c.toml:4: trigger.type: required key is missing "
-            "(one of: event, post_purchase, inactivity, anniversary, milestone)",
+            "(one of: event, post_purchase, inactivity, anniversary, milestone, followup)",
         ),
         (
             BASE + '[trigger]\ntype = "inactivity"\n',
@@ -272,7 +272,7 @@ def test_one_broken_file_never_hides_another(workspace: Workspace) -> None:
         "b.toml:2: TOML syntax: Invalid value",
         "d.toml:2: provider: no [providers.nope] in the config (configured: outbox)",
         "d.toml:4: trigger.type: required key is missing "
-        "(one of: event, post_purchase, inactivity, anniversary, milestone)",
+        "(one of: event, post_purchase, inactivity, anniversary, milestone, followup)",
     ]
 
 
@@ -308,7 +308,7 @@ def test_shipped_examples_are_valid(workspace: Workspace) -> None:
     assert loaded.errors == []
     assert sorted(c.id for c in loaded.campaigns) == [
         "anniversary-card", "birthday", "nps-apology", "referral-thanks",
-        "thank-you", "thank-you-card", "vip-card", "win-back",
+        "thank-you", "thank-you-card", "vip-card", "win-back", "win-back-card",
     ]  # fmt: skip
 
 

@@ -29,7 +29,7 @@ def test_check_passes_on_the_shipped_examples(workspace: Workspace) -> None:
     with_examples(workspace)
     result = workspace.cli("check")
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-1] == "ok: 8 campaigns, 16 templates, 32 sample renders"
+    assert result.stdout.splitlines()[-1] == "ok: 9 campaigns, 18 templates, 36 sample renders"
     # each campaign's purpose, and what regard adds to marketing e-mails without the link
     assert "campaign win-back: marketing" in result.stdout.splitlines()
     assert "campaign nps-apology: service" in result.stdout.splitlines()
@@ -40,7 +40,7 @@ def test_check_passes_on_the_shipped_examples(workspace: Workspace) -> None:
     report = workspace.cli_json("check")
     assert report["ok"] is True
     assert report["problems"] == []
-    assert len(report["campaigns"]) == 8
+    assert len(report["campaigns"]) == 9
 
 
 def test_check_lists_every_problem_and_exits_1(workspace: Workspace) -> None:
@@ -62,7 +62,7 @@ def test_check_lists_every_problem_and_exits_1(workspace: Workspace) -> None:
     assert lines == [
         "campaigns/broken.toml:5: trigger.type: unknown trigger type 'post_purchas' "
         "(did you mean 'post_purchase'?); one of: event, post_purchase, inactivity, "
-        "anniversary, milestone",
+        "anniversary, milestone, followup",
         "campaigns/typo.toml:6: trigger.dealy: unknown key (did you mean 'delay'?)",
         "templates/syntax.j2:1: Expected an expression, got 'end of statement block'",
         "templates/thanks.j2:3: contact has no field 'nickname' "

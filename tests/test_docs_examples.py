@@ -39,7 +39,10 @@ def test_every_campaign_of_the_campaigns_doc_loads(workspace: Workspace) -> None
         template = tomllib.loads(block)["template"]
         workspace.write(f"templates/{template}.j2", "{% block subject %}s{% endblock %}\n"
                         "{% block text %}t{% endblock %}\n")  # fmt: skip
-        workspace.write(f"campaigns/doc-{number}.toml", block)
+        # a block that names its file (``# campaigns/<id>.toml``) is that campaign: the
+        # steps of a journey refer to each other by id
+        named = re.match(r"# campaigns/([\w-]+)\.toml\n", block)
+        workspace.write(f"campaigns/{named[1] if named else f'doc-{number}'}.toml", block)
     loaded = load_campaigns(load_config(workspace.config))
     assert loaded.errors == []
     assert len(loaded.campaigns) == len(blocks)

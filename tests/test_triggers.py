@@ -209,7 +209,7 @@ def test_due_queries_never_scan_contacts_or_events(store: Store) -> None:
 
 def test_trigger_types_register_by_their_type() -> None:
     assert [t.model_fields["type"].annotation.__args__[0] for t in trigger_types()] == [
-        "event", "post_purchase", "inactivity", "anniversary", "milestone",
+        "event", "post_purchase", "inactivity", "anniversary", "milestone", "followup",
     ]  # fmt: skip
     assert trigger_class("anniversary") is AnniversaryTrigger
     with pytest.raises(TypeError, match="two trigger types claim type 'milestone'"):

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from regard.campaigns.model import Campaign
+from regard.campaigns.journeys import parent_of
+from regard.campaigns.model import EXIT_TRIGGERS, Campaign
 from regard.campaigns.templates import template_files, template_names
 from regard.channels import CHANNELS
 from regard.errors import CampaignError, ProviderError
@@ -69,12 +70,46 @@ def load_campaigns(config: Config) -> CampaignSet:
             f"{folder}: no campaigns folder (set `campaigns` in {config.path or 'regard.toml'})"
         )
         return result
-    for path in campaign_files(config):
+    files = campaign_files(config)
+    for path in files:
         campaign, problems = read_campaign(config, path)
         result.errors.extend(problems)
         if campaign is not None:
             result.campaigns.append(campaign)
+    broken = _chain_problems(result.campaigns, {p.stem for p in files}, folder)
+    result.errors.extend(problem for _, problem in broken)
+    result.campaigns = [c for c in result.campaigns if c.id not in {b for b, _ in broken}]
     return result
+
+
+def _chain_problems(
+    campaigns: Sequence[Campaign], files: set[str], folder: Path
+) -> list[tuple[str, str]]:
+    """(campaign id, problem) for every follow-up that follows a campaign with no file, or
+    that is part of a cycle (A follows B follows A), at its ``trigger.campaign`` line."""
+    parent = {c.id: p for c in campaigns if (p := parent_of(c)) is not None}
+    problems: list[tuple[str, str]] = []
+    for cid in sorted(parent):
+        path = folder / f"{cid}.toml"
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        line = nearest_line(text, ("trigger", "campaign"))
+        where = f"{path}:{line}" if line else str(path)
+        target = parent[cid]
+        if target not in files:
+            guess = difflib.get_close_matches(target, sorted(files), n=1)
+            hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+            problems.append(
+                (cid, f"{where}: trigger.campaign: no campaign {target!r} to follow{hint}")
+            )
+            continue
+        seen, step = [cid], target
+        while step in parent and step not in seen:
+            seen.append(step)
+            step = parent[step]
+        if step == cid:
+            loop = " follows ".join([*seen, cid])
+            problems.append((cid, f"{where}: trigger.campaign: a cycle: {loop}"))
+    return problems
 
 
 def load_campaign(config: Config, campaign_id: str) -> Campaign:
@@ -180,6 +215,18 @@ def _raw_problems(config: Config, data: dict[str, Any], path: Path, text: str) -
     with contextlib.suppress(KeyError):  # an unknown type is the model's to report
         for loc, reason in trigger_class(str(kind)).problems(trigger):
             problems.append(at(("trigger", *loc), reason))
+    if "exit" in data:
+        exit_ = data["exit"]
+        if isinstance(kind, str) and kind not in EXIT_TRIGGERS:
+            problems.append(
+                at(
+                    ("exit",),
+                    f"[exit] is only for {', '.join(EXIT_TRIGGERS)} triggers, not {kind} "
+                    "(its occasion has no start an exit could count from)",
+                )
+            )
+        if isinstance(exit_, dict) and isinstance(exit_.get("where"), dict):
+            problems += _filter_problems(exit_["where"], ("exit", "where"), EVENTS, path, text)
     if channel in CHANNELS and channel != "card" and "card" in data:
         problems.append(at(("card",), f"[card] is only for channel card, not {channel}"))
     return problems

@@ -19,6 +19,7 @@ from regard.grammar import Filter
 from regard.triggers import (
     AnniversaryTrigger,
     EventTrigger,
+    FollowupTrigger,
     InactivityTrigger,
     MilestoneTrigger,
     PostPurchaseTrigger,
@@ -28,13 +29,16 @@ from regard.triggers import Trigger as BaseTrigger
 from regard.validation import StrictModel
 
 __all__ = [
+    "EXIT_TRIGGERS",
     "WEEKDAYS",
     "AnniversaryTrigger",
     "Campaign",
     "Card",
     "Channel",
     "EventTrigger",
+    "Exit",
     "Filter",
+    "FollowupTrigger",
     "Goal",
     "InactivityTrigger",
     "MilestoneTrigger",
@@ -80,6 +84,19 @@ class Goal(StrictModel):
     within: Duration = timedelta(days=30)
 
 
+# the trigger types an [exit] is allowed for: those whose occasion has a start to count from
+EXIT_TRIGGERS = ("event", "post_purchase", "milestone", "followup")
+
+
+class Exit(StrictModel):
+    """``[exit]``: the journey ends for a contact with an event of this type (passing
+    ``where``) after the occasion's start: skipped ``exited`` at the tick, cancelled
+    ``exited`` at dispatch."""
+
+    event: str
+    where: Filter = {}
+
+
 class Card(StrictModel):
     design: str | None = None
     font: str | None = None
@@ -106,6 +123,7 @@ class Campaign(StrictModel):
     audience: Filter = {}
     window: Window | None = None
     goal: Goal | None = None
+    exit: Exit | None = None
     card: Card | None = None
 
     _id: str = PrivateAttr(default="")

@@ -44,6 +44,7 @@ def check(app: App, as_json: bool) -> None:
                 "warnings": result.warnings,
                 "layouts": result.layouts,
                 "sms": result.sms,
+                "journeys": result.journeys,
             }
         )
     else:
@@ -59,6 +60,8 @@ def check(app: App, as_json: bool) -> None:
             cost = info["cost_per_message"]
             priced = f"; {cost:.4g} {app.config.currency} per message" if cost is not None else ""
             click.echo(f"{campaign_id}: SMS of up to {info['summary']}{priced}")
+        for journey in result.journeys:  # notes, not problems: beside them on stderr
+            click.echo(f"journey {journey['describe']}: {journey['holdout']}", err=True)
         summary = (
             f"{len(result.campaigns)} campaigns, {len(result.templates)} templates, "
             f"{result.renders} sample renders"
@@ -88,10 +91,20 @@ def campaigns(app: App, as_json: bool) -> None:
     """
     # imported when the command runs, not when `regard campaigns --help` loads this module
     from regard.campaigns import load_campaigns
+    from regard.campaigns.journeys import journeys
     from regard.campaigns.model import describe_trigger
 
     loaded = load_campaigns(app.config)
     counts = _delivery_counts(app)
+    # a chain's steps in order, right after its first step
+    chains = journeys(loaded.campaigns)
+    step_of = {
+        s.campaign: {"first": j.first, "step": n, "steps": len(j.steps), "follows": s.follows}
+        for j in chains
+        for n, s in enumerate(j.steps, start=1)
+    }
+    order = {cid: (j.first, n) for j in chains for n, cid in enumerate(j.ids)}
+    listed = sorted(loaded.campaigns, key=lambda c: order.get(c.id, (c.id, 0)))
     rows = [
         {
             "id": c.id,
@@ -104,13 +117,17 @@ def campaigns(app: App, as_json: bool) -> None:
             "priority": c.priority,
             "holdout": c.holdout,
             "deliveries": counts.get(c.id, {}),
+            # only for a step of a chain: {first, step, steps, follows}
+            **({"journey": step_of[c.id]} if c.id in step_of else {}),
         }
-        for c in loaded.campaigns
+        for c in listed
     ]
     if as_json:
         echo_json(rows)
     else:
         _print_table(rows)
+        for journey in chains:  # each chain's steps in order (they are listed so above)
+            click.echo(f"journey {journey.describe()}")
     for problem in loaded.errors:
         click.echo(problem, err=True)
     if loaded.errors:

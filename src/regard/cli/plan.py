@@ -49,7 +49,14 @@ def plan(app: App, at: str | None, campaign_id: str | None, as_json: bool) -> No
         click.echo(f"Nothing due at {iso(when)}.")
         return
     rows = [
-        (iso(d.due_at) or "", d.campaign, d.contact_id, d.occasion, d.decision, d.reason or "")
+        (
+            iso(d.due_at) or "",
+            d.campaign,
+            d.contact_id,
+            d.occasion,
+            d.decision + (" (simulated)" if d.simulated else ""),
+            d.reason or "",
+        )
         for d in decisions
     ]
     header = ("DUE", "CAMPAIGN", "CONTACT", "OCCASION", "DECISION", "REASON")
@@ -61,3 +68,8 @@ def plan(app: App, at: str | None, campaign_id: str | None, as_json: bool) -> No
         counts[d.decision] = counts.get(d.decision, 0) + 1
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     click.echo(f"\nA tick at {iso(when)} would decide {len(decisions)} occasions: {summary}.")
+    if any(d.simulated for d in decisions):
+        click.echo(
+            "(simulated): a follow-up of an earlier step's send that a backtest up to "
+            f"{iso(when)} would have made; that send is not in the store yet."
+        )

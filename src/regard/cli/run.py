@@ -108,6 +108,7 @@ def summary_lines(result: RunResult) -> list[str]:
         + (f", {d.reclaimed} taken up after a crash" if d.reclaimed else "")
         + (f", {d.unsubscribed} skipped (unsubscribed since)" if d.unsubscribed else "")
         + (f", {d.unconfirmed} unconfirmed" if d.unconfirmed else "")
+        + (f", {exited} cancelled (journey exited)" if (exited := d.stopped.get("exited")) else "")
         + f" in {result.duration:.1f}s"
         + (f"; {result.waiting} pending for later" if result.waiting else "")
     )

@@ -7,7 +7,8 @@ deliveries to their windows and daily limits.
 
 from regard.engine.decisions import Decision, delivery_id, holdout_share, in_holdout
 from regard.engine.explain import Explanation, explain
-from regard.engine.tick import TickResult, plan, tick
+from regard.engine.journeys import plan
+from regard.engine.tick import TickResult, tick
 from regard.engine.windows import next_opening, release_due
 
 __all__ = [

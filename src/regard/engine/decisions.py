@@ -15,7 +15,7 @@ from typing import Any
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.store import Store
-from regard.store.lifecycle import DeliveryState, NewDelivery
+from regard.store.lifecycle import DeliveryExit, DeliveryState, NewDelivery
 from regard.times import Instant, iso
 
 
@@ -73,6 +73,8 @@ class Decision:
     not_before: Instant | None = None
     message: dict[str, Any] | None = field(default=None, repr=False)
     error: str | None = None
+    exit: DeliveryExit | None = None  # the campaign's [exit], for dispatch to re-check
+    simulated: bool = False  # plan/preview: a follow-up of a send the replay simulated
 
     def as_json(self) -> dict[str, Any]:
         """The ``plan --json`` object."""
@@ -83,6 +85,8 @@ class Decision:
             "due_at": iso(self.due_at),
             "decision": self.decision,
             "reason": self.reason,
+            # only for a follow-up of a send that plan's replay simulated
+            **({"simulated": True} if self.simulated else {}),
         }
 
     def as_delivery(self, campaign: Campaign) -> NewDelivery:
@@ -103,4 +107,13 @@ class Decision:
             message=self.message,
             error=self.error,
             purpose=campaign.purpose,
+            exit=self.exit,
         )
+
+
+def exit_of(campaign: Campaign, start: Instant | None, tz: str) -> DeliveryExit | None:
+    """What dispatch needs to re-check the campaign's ``[exit]`` on the delivery row: its
+    event type, the start it counts from, its ``where`` (naive dates in ``tz``)."""
+    if campaign.exit is None or start is None:
+        return None
+    return DeliveryExit(campaign.exit.event, start, campaign.exit.where or None, tz)

@@ -16,6 +16,7 @@ from typing import Any
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.engine.decisions import Decision
+from regard.engine.journeys import mark_simulated, replay_earlier_steps
 from regard.engine.tick import Campaigns, campaign_list, campaign_span, candidates, run_tick
 from regard.errors import InputError
 from regard.store import Store
@@ -32,6 +33,7 @@ REASONS = {
     "bounced": "the address bounced (no message of any purpose goes to it)",
     "capped": "capped (once per contact, cooldown or the contact cap)",
     "render_error": "the template does not render",
+    "exited": "the journey's exit came (its [exit] event after the occasion's start)",
 }
 
 
@@ -51,6 +53,7 @@ class Explanation:
     event_id: str | None = None
     message: dict[str, Any] | None = field(default=None, repr=False)
     error: str | None = None  # the template error, for render_error
+    simulated: bool = False  # a follow-up of a send the replay simulated
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +67,7 @@ class Explanation:
             "due_at": iso(self.due_at),
             "event_id": self.event_id,
             "message": self.message,
+            **({"simulated": True} if self.simulated else {}),
         }
 
 
@@ -90,7 +94,10 @@ def explain(
                 raise InputError(f"contact {contact_id!r} has no event with id {event_id!r}")
         if not campaign.enabled:
             return _none(campaign, contact_id, at, "disabled", "the campaign is disabled")
-        result = run_tick(store, config, [*others, campaign], at, contact_ids=[contact_id])
+        evaluated = [*others, campaign]
+        simulated = replay_earlier_steps(store, config, evaluated, at, contact_ids=[contact_id])
+        result = run_tick(store, config, evaluated, at, contact_ids=[contact_id])
+        mark_simulated(result.decisions, simulated)
         mine = [d for d in result.decisions if d.campaign == campaign.id and _wanted(d, event_id)]
         if mine:
             return _decided(mine[0], at)
@@ -104,6 +111,8 @@ def _wanted(item: Decision | Occasion, event_id: str | None) -> bool:
 def _decided(d: Decision, at: Instant) -> Explanation:
     if d.decision == "pending":
         detail = f"would send for occasion {d.occasion} (due {iso(d.due_at)})"
+        if d.simulated:
+            detail += ", after a send that is simulated (not in the store yet)"
         if d.not_before is not None and d.not_before > at:
             detail += f", at the window's opening {iso(d.not_before)}"
     elif d.decision == "held_out":
@@ -124,6 +133,7 @@ def _decided(d: Decision, at: Instant) -> Explanation:
         d.event_id,
         d.message,
         d.error,
+        d.simulated,
     )
 
 

@@ -1,9 +1,9 @@
 """A tick: every enabled campaign evaluated at T, in priority order, each decision recorded.
 
-``tick`` writes in one transaction; ``plan`` runs the very same code in a transaction that
-is rolled back. A recorded (campaign, contact, occasion) is never revisited: due occasions
-that already have a row are left out, and a row another tick recorded first at the same
-time is left as it is (:meth:`regard.store.decisions.Decisions.record`).
+``tick`` writes in one transaction; ``plan`` (:mod:`regard.engine.journeys`) runs the very
+same code in a transaction that is rolled back. A recorded (campaign, contact, occasion)
+is never revisited: due occasions that already have a row are left out, and a row another
+tick recorded first at the same time is left as it is (:meth:`regard.store.decisions.Decisions.record`).
 
 ``tick`` and ``plan`` take T as a datetime and convert it once; below them it travels as
 an :class:`~regard.times.Instant`.
@@ -13,19 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from regard.campaigns.loader import CampaignSet
 from regard.campaigns.model import Campaign
 from regard.config import Config
-from regard.engine.decisions import Decision, capped, delivery_id, in_holdout
+from regard.engine.decisions import Decision, capped, delivery_id, exit_of, in_holdout
 from regard.engine.messages import Renderer
 from regard.engine.recipients import channel_address, consent_given, mobile_only, recipient
 from regard.engine.windows import next_opening, release_due
 from regard.render.unsubscribe import Links, link_secret
 from regard.store import Store
-from regard.store.occasions import Candidate
+from regard.store.occasions import Candidate, Started
 from regard.times import Instant, to_epoch
 from regard.triggers import Occasion, Span, due_occasions, seconds
 from regard.triggers.anniversary import contact_zone
@@ -95,16 +95,6 @@ def tick(
     return result
 
 
-def plan(
-    store: Store, config: Config, campaigns: Campaigns, at: Instant, *, campaign: str | None = None
-) -> list[Decision]:
-    """What a tick at ``at`` would decide (optionally only for one campaign), writing
-    nothing: the tick itself, run in a transaction that is rolled back."""
-    with store.rolled_back():
-        result = run_tick(store, config, campaign_list(campaigns), at)
-    return [d for d in result.decisions if campaign is None or d.campaign == campaign]
-
-
 def run_tick(
     store: Store,
     config: Config,
@@ -125,7 +115,7 @@ def run_tick(
         due = candidates(store, config, campaign, occasions, at)
         if not due:
             continue
-        looked_up = Lookups.of(store, campaign, due)
+        looked_up = Lookups.of(store, campaign, due, at=at, tz=config.timezone)
         for candidate in due:
             decision = decide(store, config, campaign, candidate, at, renderer, looked_up)
             if record(store, campaign, decision, at):
@@ -177,14 +167,24 @@ def candidates(
 class Lookups:
     """What the decisions of one campaign's candidates need from the store, fetched for
     all of them at once: whose address bounced, who unsubscribed from the channel (asked
-    for marketing campaigns only), and the triggering events."""
+    for marketing campaigns only), the triggering events, and the occasions whose
+    ``[exit]`` has come (contact id, occasion)."""
 
     unsubscribed: frozenset[str]
     events: Mapping[str, Mapping[str, Any]]
     bounced: frozenset[str] = frozenset()
+    exited: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
-    def of(cls, store: Store, campaign: Campaign, due: Sequence[Candidate]) -> Lookups:
+    def of(
+        cls,
+        store: Store,
+        campaign: Campaign,
+        due: Sequence[Candidate],
+        *,
+        at: Instant | None = None,
+        tz: tzinfo | str = "UTC",
+    ) -> Lookups:
         channel = campaign.channel
         asked = [(c.occasion.contact_id, channel_address(channel, c.contact)) for c in due]
         event_ids = {c.occasion.event_id for c in due if c.occasion.event_id}
@@ -193,7 +193,23 @@ class Lookups:
             frozenset(store.decisions.unsubscribed(channel, asked) if marketing else ()),
             store.events.many(event_ids),
             frozenset(store.decisions.bounced(channel, asked)),
+            frozenset(exited(store, campaign, due, at, tz) if at is not None else ()),
         )
+
+
+def exited(
+    store: Store, campaign: Campaign, due: Sequence[Candidate], at: Instant, tz: tzinfo | str
+) -> set[tuple[str, str]]:
+    """The due occasions (contact id, occasion) whose contact had the campaign's ``[exit]``
+    event after the occasion's start and at or before ``at``, in one query."""
+    if campaign.exit is None:
+        return set()
+    started = [
+        Started(c.occasion.contact_id, c.occasion.occasion, c.occasion.started_at)
+        for c in due
+        if c.occasion.started_at is not None
+    ]
+    return store.occasions.exited(campaign.exit.event, campaign.exit.where, started, at, tz=tz)
 
 
 def decide(
@@ -217,6 +233,10 @@ def decide(
         delivery_id=delivery_id(campaign.id, occasion.contact_id, occasion.occasion),
     )
     channel = campaign.channel
+    if (occasion.contact_id, occasion.occasion) in looked_up.exited:
+        decision.reason = "exited"  # right after the audience: the journey has ended
+        return decision
+    decision.exit = exit_of(campaign, occasion.started_at, config.timezone)
     try:
         to = recipient(channel, contact, mobile_only=mobile_only(config, campaign.provider))
     except LookupError:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from regard.campaigns.journeys import journeys
 from regard.campaigns.loader import load_campaigns
 from regard.campaigns.model import (
     Campaign,
@@ -58,6 +59,8 @@ class CheckResult:
     # SMS campaigns: the longest sample text's segments and, with a provider cost (per
     # segment), the cost of one message
     sms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # each chain of follow-ups: {"steps": [...], "describe": "...", "holdout": "..."}
+    journeys: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -150,6 +153,10 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
     loaded = load_campaigns(config)
     result.problems.extend(loaded.errors)
     result.campaigns = [c.id for c in loaded.campaigns]
+    result.journeys = [
+        {"steps": j.ids, "describe": j.describe(), "holdout": j.holdout_note()}
+        for j in journeys(loaded.campaigns)
+    ]
     # a provider a campaign sends through must find its secrets in the environment
     for provider in sorted({c.provider for c in loaded.campaigns if c.enabled}):
         result.problems.extend(config.unset_variables(provider))

@@ -56,6 +56,7 @@ def render_html(report: Mapping[str, Any], locale: str, tz: tzinfo = UTC) -> str
         "<h2>Sent per week</h2>",
         sent_per_week_chart(report["campaigns"]),
         campaign_table(report["campaigns"], currency, locale),
+        journey_section(report.get("journeys", {})),
         "<h2>Conversion: contacted vs control group</h2>",
         conversion_section(report["campaigns"], currency, locale),
         "<h2>Retention by first-order cohort</h2>",
@@ -314,6 +315,35 @@ def campaign_table(campaigns: dict[str, Any], currency: str, locale: str) -> str
             + f'<td class="def">{escape(skip_reasons(c))}</td></tr>'
         )
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def journey_section(journeys: Mapping[str, Any]) -> str:
+    """Each chain of follow-ups as one table: its steps, who exited, and the whole
+    journey's conversion against the first step's control group."""
+    out = []
+    for first, j in journeys.items():
+        head = "".join(
+            f"<th>{h}</th>" for h in ("step", "due", "sent", "held out", "exited", "pending")
+        )
+        rows = "".join(
+            f"<tr><td>{n}. {escape(s['campaign'])}</td><td>{s['due']}</td><td>{s['sent']}</td>"
+            f"<td>{s['held_out']}</td><td>{s['exited']}</td><td>{s['pending']}</td></tr>"
+            for n, s in enumerate(j["steps"], start=1)
+        )
+        c = j["conversion"]
+        result = (
+            f"; the whole journey: contacted {percent(c['contacted_rate'])}, held out "
+            f"{percent(c['holdout_rate'])}: {escape(c['summary'])}"
+            if c is not None
+            else ""
+        )
+        out.append(
+            f"<h2>Journey {escape(first)}</h2><table><tr>{head}</tr>{rows}</table>"
+            f'<p class="def">{j["entered"]} entered, {j["exited"]} exited '
+            f"({percent(j['exited_share'])}); a contact held out of {escape(first)} gets no "
+            f"follow-up{result}</p>"
+        )
+    return "".join(out)
 
 
 def retention_table(r: Mapping[str, Any], currency: str, locale: str) -> str:

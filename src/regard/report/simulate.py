@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from regard.campaigns.journeys import parent_of
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.delivery import dispatch
@@ -93,6 +94,7 @@ def simulate(
             switched_on = c.model_copy(update={"enabled": True})
             switched_on._id = c.id
             chosen.append(switched_on)
+    chosen += earlier_steps(chosen, loaded)
     started = time.monotonic()
     _require_store(Path(store_path))
     with scratch_store(Path(store_path)) as store:
@@ -119,6 +121,22 @@ def simulate(
         }
     )
     return result
+
+
+def earlier_steps(chosen: list[Campaign], loaded: list[Campaign]) -> list[Campaign]:
+    """The enabled campaigns that the chosen follow-ups follow, up the chain, that are not
+    chosen yet: replayed too, so that a follow-up follows the simulated sends of the step
+    before it (a follow-up of a simulated send is simulated too)."""
+    by_id = {c.id: c for c in loaded if c.enabled}
+    have = {c.id for c in chosen}
+    added: list[Campaign] = []
+    for c in chosen:
+        parent = parent_of(c)
+        while parent is not None and parent in by_id and parent not in have:
+            have.add(parent)
+            added.append(by_id[parent])
+            parent = parent_of(by_id[parent])
+    return added
 
 
 def coarse_tick_warnings(chosen: list[Campaign], every: timedelta) -> list[str]:

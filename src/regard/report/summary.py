@@ -10,6 +10,7 @@ from typing import Any, NotRequired, TypedDict
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.report.counts import CampaignCounts, campaign_counts
+from regard.report.journeys import JourneyReport, journey_reports
 from regard.report.retention import RetentionReport, retention_report
 from regard.report.uplift import compare, explain
 from regard.store import Store
@@ -47,6 +48,7 @@ class ReportDocument(TypedDict):
     until: str
     currency: str
     campaigns: dict[str, CampaignReport]
+    journeys: dict[str, JourneyReport]  # chains of follow-ups, keyed by their first step
     retention: RetentionReport
 
 
@@ -137,5 +139,6 @@ def build_report(
         until=iso(end) or "",
         currency=config.currency,
         campaigns=report_campaigns,
+        journeys=journey_reports(store, known.values(), counts, start, end, only=campaign),
         retention=retention_report(store, start, end, int(horizon.total_seconds())),
     )

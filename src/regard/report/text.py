@@ -108,10 +108,40 @@ def report_lines(report: Mapping[str, Any], locale: str, tz: tzinfo = UTC) -> li
                 lines.append(f"  {cid} skipped: {skip_reasons(c)}")
     else:
         lines.append("No campaigns and no deliveries in this period.")
+    for first, j in report.get("journeys", {}).items():
+        lines += ["", *journey_lines(first, j, currency, locale)]
     for cid, c in campaigns.items():
         if "conversion" in c:
             lines += ["", *conversion_lines(cid, c["conversion"], currency, locale)]
     lines += ["", *retention_lines(report["retention"], currency, locale)]
+    return lines
+
+
+def journey_lines(first: str, j: dict[str, Any], currency: str, locale: str) -> list[str]:
+    """One journey: its steps' counts, the share that exited, its conversion."""
+    lines = [f"journey {first}: {' → '.join(s['campaign'] for s in j['steps'])}"]
+    rows = [
+        [
+            f"  {n}. {s['campaign']}" + (f" (+{s['delay_days']:g}d)" if s["follows"] else ""),
+            str(s["due"]),
+            str(s["sent"]),
+            str(s["held_out"]),
+            str(s["exited"]),
+            str(sum(s["skipped"].values()) - s["skipped"].get("exited", 0)),
+            str(s["pending"]),
+        ]
+        for n, s in enumerate(j["steps"], start=1)
+    ]
+    lines += table(["  step", "due", "sent", "held out", "exited", "other skips", "pending"], rows)
+    lines.append(
+        f"  {j['entered']} entered (first step sent), {j['exited']} exited "
+        f"({percent(j['exited_share'])}); a contact held out of {first} gets no follow-up"
+    )
+    if j["conversion"] is not None:
+        lines += [
+            "  " + line
+            for line in conversion_lines("the whole journey", j["conversion"], currency, locale)
+        ]
     return lines
 
 

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict, cast
 
+from regard.store import sendtime
 from regard.store.area import Area
+from regard.store.lifecycle import DeliveryState, move
 from regard.store.reports import week_start_sql
 from regard.times import Instant
 
@@ -111,3 +113,49 @@ class Backtests(Area):
             (start, end, size),
         )
         return [cast(SampleRecipient, dict(r)) for r in rows]
+
+    # -- the sends a journey's follow-ups need, simulated (plan and preview) -------------
+
+    def send_simulated(self, campaigns: Sequence[str], at: Instant) -> list[str]:
+        """Inside the caller's (rolled-back) transaction: the pending deliveries of
+        ``campaigns`` due at ``at`` go through the send-time rules, and those left are
+        recorded ``sent`` at ``at`` as a provider that accepts everything would have them.
+        Returns the ids sent. For ``plan`` and ``preview``, whose follow-ups need the
+        sends a backtest would have made; never on a store that is kept."""
+        with self.store.write() as conn:
+            # the replayed campaigns' pending deliveries (index: campaign, state), then
+            # the send-time rules on those alone
+            due = [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT d.id FROM deliveries d INDEXED BY deliveries_campaign_state"
+                    " WHERE d.campaign IN (SELECT value FROM json_each(:campaigns))"
+                    " AND d.state = 'pending' AND coalesce(d.not_before, d.due_at) <= :at",
+                    {"at": at, "campaigns": json.dumps(list(campaigns))},
+                )
+            ]
+            if not due:
+                return []
+            candidates, params = sendtime.among(due)
+            stopped = sendtime.stop(conn, candidates, params, at=at, now=at)
+            gone = {i for ids in stopped.values() for i in ids}
+            ids = [i for i in due if i not in gone]
+            _P, _S, _OK = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SENT
+            move(conn, ids, _P, _S, at=at, now=at, detail="simulated: claimed")
+            return move(
+                conn, ids, _S, _OK, at=at, now=at, detail="simulated: accepted",
+                values={"sent_at": at, "attempts": 1},
+            )  # fmt: skip
+
+    def forget(self, ids: Sequence[str]) -> None:
+        """Delete the deliveries ``ids`` and their history (a replay's own decisions,
+        inside the rolled-back transaction of ``plan`` or ``preview``)."""
+        with self.store.write() as conn:
+            marked = {"ids": json.dumps(list(ids))}
+            conn.execute(
+                "DELETE FROM delivery_log WHERE delivery_id IN (SELECT value FROM json_each(:ids))",
+                marked,
+            )
+            conn.execute(
+                "DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(:ids))", marked
+            )

@@ -44,8 +44,6 @@ _EXPIRED_CLAIM = (
     "state = 'sending' AND (lease_until < :now"
     " OR lease_owner IN (SELECT value FROM json_each(:gone)))"
 )
-# a pending delivery one of the send-time rules would stop
-_STOPPED = " OR ".join(f"({rule.where})" for rule in sendtime.RULES)
 _CLAIM_COLUMNS = (
     "id, campaign, contact_id, occasion, channel, provider, message, created_at,"
     " attempts AS attempt, outcome_unknown, first_attempt_at"
@@ -78,15 +76,16 @@ class Deliveries(Area):
     def due(self, at: Instant, now: Instant, gone: Sequence[str] = ()) -> list[DueDelivery]:
         """What a dispatch at ``at`` would send: due, or a claim to take up, and not
         unsubscribed since the tick; by provider, then in the order they would be claimed."""
+        stopped, extra = sendtime.stopped(self.conn)  # what a send-time rule would stop
         rows = self.conn.execute(
             f"""
             SELECT id, campaign, contact_id, occasion, channel, provider, due_at, attempts
             FROM deliveries d
             WHERE (({_DUE_PENDING}) OR ({_EXPIRED_CLAIM}))
-              AND NOT (state = 'pending' AND ({_STOPPED}))
+              AND NOT (state = 'pending' AND ({stopped}))
             ORDER BY provider, priority DESC, coalesce(not_before, due_at), id
             """,
-            {"at": at, "now": now, "gone": json.dumps(list(gone))},
+            {**extra, "at": at, "now": now, "gone": json.dumps(list(gone))},
         )
         return [cast(DueDelivery, dict(r)) for r in rows]
 

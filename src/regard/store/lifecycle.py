@@ -10,7 +10,8 @@
       │          │  │                 neither de-duplicate nor be asked; by hand:
       │          │  │                 confirmed → sent, retried → pending
       │          │  ├──► skipped    unsubscribed after the tick decided
-      │          │  └──► cancelled  by hand, the contact was forgotten, its event voided
+      │          │  └──► cancelled  by hand, the contact was forgotten, its event voided,
+      │          │                  a journey's exit
       │          ├──── dead         retried by hand
       │          └──── skipped      a render error retried by hand, rendered again
       ├──► held_out   in the campaign's control group (final)
@@ -106,7 +107,10 @@ TRANSITIONS: dict[tuple[DeliveryState | None, DeliveryState], Transition] = {
         Transition(_S, _C, Reason.OPTIONAL, "the contact was forgotten mid-send"),
         Transition(_P, _K, Reason.REQUIRED, "unsubscribed after the tick decided"),
         Transition(
-            _P, _C, Reason.OPTIONAL, "cancelled by hand, the contact forgotten, its event voided"
+            _P,
+            _C,
+            Reason.OPTIONAL,
+            "cancelled by hand, the contact forgotten, its event voided, the journey's exit",
         ),
         Transition(_D, _P, Reason.CLEAR, "retried by hand"),
         Transition(_K, _P, Reason.CLEAR, "a render error retried by hand, rendered again"),
@@ -217,6 +221,24 @@ def move(
 
 
 @dataclass(frozen=True)
+class DeliveryExit:
+    """A campaign's ``[exit]`` as its delivery carries it, for dispatch to re-check
+    (:mod:`regard.store.sendtime`): an ``event`` of the contact passing ``where`` (naive
+    dates in ``tz``) after ``start`` ends the journey."""
+
+    event: str
+    start: int
+    where: Mapping[str, Any] | None = None
+    tz: str = "UTC"
+
+    def where_json(self) -> str | None:
+        """The stored form of ``where`` and its zone (None without a where)."""
+        if not self.where:
+            return None
+        return json.dumps({"where": self.where, "tz": self.tz}, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
 class NewDelivery:
     """A tick's decision, as the row it becomes."""
 
@@ -235,6 +257,7 @@ class NewDelivery:
     message: Mapping[str, Any] | None = None
     error: str | None = None  # a render error, kept as the last error
     purpose: str = "marketing"  # the campaign's: what send-time rules and links go by
+    exit: DeliveryExit | None = None  # the campaign's [exit], re-checked at dispatch
 
 
 def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: int) -> list[str]:
@@ -252,8 +275,8 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
             """
             INSERT INTO deliveries (id, campaign, contact_id, occasion, event_id, channel,
                 provider, state, reason, priority, due_at, created_at, not_before, message,
-                last_error, updated_at, purpose)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                last_error, updated_at, purpose, exit_event, exit_from, exit_where)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (campaign, contact_id, occasion) DO NOTHING
             """,
             (
@@ -261,6 +284,9 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
                 d.state.value, d.reason, d.priority, d.due_at, at, d.not_before,
                 json.dumps(d.message, ensure_ascii=False) if d.message else None,
                 d.error, at, d.purpose,
+                d.exit.event if d.exit else None,
+                d.exit.start if d.exit else None,
+                d.exit.where_json() if d.exit else None,
             ),
         )  # fmt: skip
         if cursor.rowcount:

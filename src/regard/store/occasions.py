@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Literal, NamedTuple
 
@@ -34,12 +34,15 @@ _DATE_FIELDS = ("birthday", "signup_at", "first_order_at")
 @dataclass(frozen=True, order=True)
 class Occasion:
     """One reason to contact one contact for one campaign, due at ``due_at``; ``event_id``
-    is the triggering event, if the trigger has one."""
+    is the triggering event, if the trigger has one; ``started_at`` is the start an
+    ``[exit]`` counts from (the triggering event's occurred_at; for a follow-up the
+    earlier delivery's sent_at), for the triggers that allow one."""
 
     due_at: Instant
     contact_id: str
     occasion: str
     event_id: str | None = None
+    started_at: Instant | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,24 @@ class EventAt(NamedTuple):
     contact_id: str
     event_id: str
     occurred_at: Instant
+
+
+class SentDelivery(NamedTuple):
+    """A sent delivery of a campaign: whom, when, and its triggering event."""
+
+    delivery_id: str
+    contact_id: str
+    sent_at: Instant
+    event_id: str | None
+
+
+class Started(NamedTuple):
+    """An occasion's contact and the start its ``[exit]`` counts from (the question put
+    to :meth:`Occasions.exited`)."""
+
+    contact_id: str
+    occasion: str
+    started_at: Instant
 
 
 class LastActivity(NamedTuple):
@@ -299,6 +320,58 @@ class Occasions(Area):
         params: list[object] = [lo, hi, *ids, hi, threshold, lo]
         return [EventAt(*row) for row in self.conn.execute(sql, params)]
 
+    def sent_between(
+        self,
+        campaign_id: str,
+        lo: Instant,
+        hi: Instant,
+        *,
+        contact_ids: Sequence[str] | None = None,
+    ) -> list[SentDelivery]:
+        """Deliveries of campaign ``campaign_id`` that are ``sent`` with ``sent_at`` in
+        ``[lo, hi]`` (index: campaign, state, sent_at): what starts its follow-ups."""
+        clause, ids = _among("d.contact_id", contact_ids)
+        sql = f"""
+            SELECT d.id, d.contact_id, d.sent_at, d.event_id FROM deliveries d
+            WHERE d.campaign = ? AND d.state = 'sent' AND d.sent_at BETWEEN ? AND ?{clause}
+        """
+        rows = self.conn.execute(sql, [campaign_id, lo, hi, *ids])
+        return [SentDelivery(*row) for row in rows]
+
+    def exited(
+        self,
+        event_type: str,
+        where: Mapping[str, Any] | None,
+        started: Sequence[Started],
+        at: Instant,
+        *,
+        tz: tzinfo | str = "UTC",
+    ) -> set[tuple[str, str]]:
+        """The ``(contact_id, occasion)`` among ``started`` whose contact has an event of
+        ``event_type`` passing ``where`` (the grammar of ``[trigger] where``, naive dates in
+        ``tz``) that occurred after its start and at or before ``at``: the occasions an
+        ``[exit]`` stops. One query for them all (index: contact, type, time)."""
+        if not started:
+            return set()
+        condition, params = "1", list[Any]()
+        if where:
+            condition, params = event_condition(where, "x", tz)
+        asked = json.dumps([[s.contact_id, s.occasion, s.started_at] for s in started])
+        sql = f"""
+            WITH asked (contact_id, occasion, started_at) AS (
+                SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+                       json_extract(value, '$[2]')
+                FROM json_each(?)
+            )
+            SELECT a.contact_id, a.occasion FROM asked a
+            WHERE EXISTS (SELECT 1 FROM events x
+                          WHERE x.contact_id = a.contact_id AND x.type = ?
+                            AND x.occurred_at > a.started_at AND x.occurred_at <= ?
+                            AND ({condition}))
+        """
+        rows = self.conn.execute(sql, [asked, event_type, at, *params])
+        return {(str(r[0]), str(r[1])) for r in rows}
+
     def candidates(
         self,
         campaign_id: str,
@@ -316,16 +389,20 @@ class Occasions(Area):
         """
         if not occasions:
             return []
-        due = json.dumps([[o.contact_id, o.occasion, o.due_at, o.event_id] for o in occasions])
+        due = json.dumps(
+            [[o.contact_id, o.occasion, o.due_at, o.event_id, o.started_at] for o in occasions]
+        )
         where, params = audience_condition(audience or {}, at, tz)
         sql = f"""
-            WITH due (contact_id, occasion, due_at, event_id) AS (
+            WITH due (contact_id, occasion, due_at, event_id, started_at) AS (
                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-                       json_extract(value, '$[2]'), json_extract(value, '$[3]')
+                       json_extract(value, '$[2]'), json_extract(value, '$[3]'),
+                       json_extract(value, '$[4]')
                 FROM json_each(?)
             )
             SELECT due.occasion AS due_occasion, due.due_at AS due_due_at,
-                   due.event_id AS due_event_id, c.*, {facts_select(at)}
+                   due.event_id AS due_event_id, due.started_at AS due_started_at,
+                   c.*, {facts_select(at)}
             FROM due JOIN contacts c ON c.id = due.contact_id
             WHERE ({where})
         """
@@ -340,8 +417,9 @@ class Occasions(Area):
         for row in self.conn.execute(sql, args):
             raw = dict(row)
             occasion = Occasion(
-                raw.pop("due_due_at"), raw["id"], raw.pop("due_occasion"), raw.pop("due_event_id")
-            )
+                raw.pop("due_due_at"), raw["id"], raw.pop("due_occasion"),
+                raw.pop("due_event_id"), raw.pop("due_started_at"),
+            )  # fmt: skip
             for name in DERIVED_FACTS:
                 raw[name] = raw.pop(f"asof_{name}")
             found.append(Candidate(occasion, contact_from_row(raw)))

@@ -271,6 +271,24 @@ def m005_voided_events(conn: sqlite3.Connection) -> None:
 
 
 @migration
+def m006_journeys(conn: sqlite3.Connection) -> None:
+    """Journeys: a delivery carries its campaign's ``[exit]`` (the event type, the start it
+    counts from, and its ``where`` with the zone of its naive dates, JSON) so that
+    dispatch re-checks the exit the tick decided under; a partial index finds the
+    distinct exit filters of pending deliveries."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE deliveries ADD COLUMN exit_event TEXT;
+        ALTER TABLE deliveries ADD COLUMN exit_from INTEGER;
+        ALTER TABLE deliveries ADD COLUMN exit_where TEXT;
+        CREATE INDEX deliveries_pending_exit ON deliveries (exit_where)
+            WHERE state = 'pending' AND exit_event IS NOT NULL;
+        """,
+    )
+
+
+@migration
 def m007_unconfirmed_and_pauses(conn: sqlite3.Connection) -> None:
     """Delivery with services that do not de-duplicate (docs/delivery.md):
 

@@ -34,9 +34,13 @@ from regard.triggers.anniversary import AnniversaryTrigger
 # isort: split
 from regard.triggers.milestone import MilestoneTrigger
 
+# isort: split
+from regard.triggers.followup import FollowupTrigger
+
 __all__ = [
     "AnniversaryTrigger",
     "EventTrigger",
+    "FollowupTrigger",
     "InactivityTrigger",
     "MilestoneTrigger",
     "Occasion",

@@ -87,8 +87,12 @@ def _due(
         at=span.at,
     )
     return [
-        Occasion(Instant(e.occurred_at + wait), e.contact_id, e.event_id, e.event_id) for e in found
-    ]
+        Occasion(
+            Instant(e.occurred_at + wait), e.contact_id, e.event_id, e.event_id,
+            started_at=e.occurred_at,
+        )
+        for e in found
+    ]  # fmt: skip
 
 
 def _describe(text: str, delay: timedelta, nth: int | None, where: Filter) -> str:

@@ -46,8 +46,12 @@ class MilestoneTrigger(Trigger):
         )
         key = self.occasion_key
         return [
-            Occasion(Instant(e.occurred_at + delay), e.contact_id, key, e.event_id) for e in reached
-        ]
+            Occasion(
+                Instant(e.occurred_at + delay), e.contact_id, key, e.event_id,
+                started_at=e.occurred_at,
+            )
+            for e in reached
+        ]  # fmt: skip
 
     def describe(self) -> str:
         return f"milestone {self.metric} >= {self.threshold}"
