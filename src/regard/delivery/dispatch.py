@@ -50,6 +50,8 @@ ProviderFactory = Callable[[str, Config], Provider]
 """Builds the adapter of the provider named ``[providers.NAME]``; raises RegardError or
 ValueError when it cannot (its deliveries are then left pending)."""
 
+_STOP_POLL = 0.1  # how often a wait for a rate slot looks whether the run was stopped
+
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -178,6 +180,11 @@ class _Dispatch:
         self.sending = 0  # requests in flight
         self.on_thread = 0  # store calls handed to the store thread, not finished yet
         self.outcomes = _Outcomes(self)
+        # no attempt outlives half the lease: a claim waits for at most one attempt before
+        # its own, so together they end before the lease does (lease ≥ 2 × timeout, and
+        # each exchange is bounded by the timeout), and no other run takes up a claim
+        # whose request is still in flight
+        self.attempt_deadline = self.settings.lease.total_seconds() / 2
 
     def all_lanes(self) -> None:
         result = self.result
@@ -249,15 +256,26 @@ class _Dispatch:
         result = self.result
         concurrency = self.settings.concurrency
         lease = int(self.settings.lease.total_seconds())
-        batch = self.batch or concurrency
-        if lane.limiter is not None:
-            # never claim more than the rate lets out in a quarter of the lease
-            batch = max(1, min(batch, int(lease / 4 / lane.limiter.interval)))
+        # a rate-limited lane claims one delivery when its slot has come, and sends it at
+        # once: no claim waits for its slot (where an unsubscribe or a forget would find it
+        # already claimed), and no slot is waited for when nothing is left to claim
+        batch = 1 if lane.limiter is not None else self.batch or concurrency
         ready: deque[Claim] = deque()
         exhausted = False
         # one look-and-claim at a time: no other worker of the lane runs between the look
         # at the local batch and the claim that refills it
         claiming = asyncio.Lock()
+
+        def claim_now() -> list[Claim]:
+            return self.store.deliveries.claim(
+                provider=lane.name,
+                owner=self.owner,
+                at=self.at,
+                now=now_instant(),
+                lease_seconds=lease,
+                limit=batch,
+                gone=self.gone,
+            )
 
         async def next_claim() -> Claim | None:
             nonlocal exhausted
@@ -266,16 +284,17 @@ class _Dispatch:
                 if self.stop.is_set():
                     return None
                 if not ready and not exhausted:
-                    got = await self._claim_in_store(
-                        self.store.deliveries.claim,
-                        provider=lane.name,
-                        owner=self.owner,
-                        at=self.at,
-                        now=now_instant(),
-                        lease_seconds=lease,
-                        limit=batch,
-                        gone=self.gone,
-                    )
+                    if lane.limiter is not None:
+                        due = await self._claim_in_store(
+                            self.store.deliveries.any_claimable,
+                            provider=lane.name, at=self.at, now=now_instant(), gone=self.gone,
+                        )  # fmt: skip
+                        if not due:
+                            exhausted = True
+                            return None
+                        if not await self._pause(lane.limiter.reserve()):
+                            return None
+                    got = await self._claim_in_store(claim_now)
                     result.claimed += len(got)
                     result.reclaimed += sum(c.reclaimed for c in got)
                     exhausted = not got
@@ -284,8 +303,6 @@ class _Dispatch:
 
         async def worker() -> None:
             while not self.stop.is_set():
-                if lane.limiter is not None:
-                    await lane.limiter.acquire()
                 claimed = await next_claim()
                 if claimed is None:
                     return
@@ -303,18 +320,35 @@ class _Dispatch:
                     at=self.at,
                 )
 
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds``, waking at once when the run is stopped; False if it was."""
+        end = time.monotonic() + seconds
+        while not self.stop.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return True
+            await asyncio.sleep(min(left, _STOP_POLL))
+        return False
+
     async def _attempt(
         self, provider: Provider, claimed: Claim, client: httpx.AsyncClient
     ) -> Outcome:
         """One attempt; whatever goes wrong in it becomes a Retry, never an exception."""
+        deadline = self.attempt_deadline
         try:
             # a TypedDict is a dict at runtime; the adapters' send still types it as one
             record = claimed.record()
             self.sending += 1
             try:
-                return await provider.send(record, client)
+                async with asyncio.timeout(deadline):
+                    return await provider.send(record, client)
             finally:
                 self.sending -= 1
+        except TimeoutError:
+            # the adapter's own deadline (delivery.timeout) did not end it: its claim must
+            # not outlive the lease, so the attempt ends here
+            log.warning("delivery %s: attempt ended after %gs", claimed.id, deadline)
+            return Retry(f"timeout: the attempt took longer than {deadline:g}s")
         except Exception as exc:
             # the class only: an exception's text may carry an address or a secret
             log.warning("delivery %s: unexpected %s", claimed.id, type(exc).__name__)

@@ -131,25 +131,26 @@ class Deliveries(Area):
         if not self._any_claimable(params):
             return []
         with self.store.write() as conn:
-            found = conn.execute(
-                f"""
-                SELECT id, state, lease_owner FROM deliveries
-                WHERE provider = :provider AND (({_DUE_PENDING}) OR ({_EXPIRED_CLAIM}))
-                ORDER BY priority DESC, coalesce(not_before, due_at), id
-                LIMIT :limit
-                """,
-                params,
-            ).fetchall()
-            if not found:
-                return []
-            # the send-time rules, in this same transaction: what was stopped before it
-            # began (an unsubscribe, a voided order, …) is never claimed
-            candidates, extra = sendtime.among([str(r["id"]) for r in found])
-            stopped = sendtime.stop(conn, candidates, extra, at=at, now=now)
-            gone_ids = {i for ids in stopped.values() for i in ids}
-            found = [r for r in found if r["id"] not in gone_ids]
-            if not found:
-                return []
+            while True:
+                found = conn.execute(
+                    f"""
+                    SELECT id, state, lease_owner FROM deliveries
+                    WHERE provider = :provider AND (({_DUE_PENDING}) OR ({_EXPIRED_CLAIM}))
+                    ORDER BY priority DESC, coalesce(not_before, due_at), id
+                    LIMIT :limit
+                    """,
+                    params,
+                ).fetchall()
+                if not found:
+                    return []
+                # the send-time rules, in this same transaction: what was stopped before it
+                # began (an unsubscribe, a voided order, …) is never claimed
+                candidates, extra = sendtime.among([str(r["id"]) for r in found])
+                stopped = sendtime.stop(conn, candidates, extra, at=at, now=now)
+                gone_ids = {i for ids in stopped.values() for i in ids}
+                found = [r for r in found if r["id"] not in gone_ids]
+                if found:
+                    break  # else all were stopped (no longer pending): look again
             order = [str(r["id"]) for r in found]
             reclaimed = {r["id"] for r in found if r["state"] == _SENDING}
             detail = {}
@@ -175,6 +176,15 @@ class Deliveries(Area):
         position = {delivery_id: i for i, delivery_id in enumerate(order)}
         rows.sort(key=lambda r: position[r["id"]])  # the claiming order: priority, due time
         return [Claim(**dict(r), reclaimed=r["id"] in reclaimed) for r in rows]
+
+    def any_claimable(
+        self, *, provider: str, at: Instant, now: Instant, gone: Sequence[str] = ()
+    ) -> bool:
+        """Whether :meth:`claim` would find something of ``provider`` to look at (a due
+        delivery or a claim to take up), without taking the write lock."""
+        return self._any_claimable(
+            {"provider": provider, "at": at, "now": now, "gone": json.dumps(list(gone))}
+        )
 
     def _any_claimable(self, params: Mapping[str, object]) -> bool:
         row = self.conn.execute(
