@@ -274,7 +274,9 @@ def test_a_claim_looks_past_deliveries_its_rules_stop(store: Store) -> None:
     again in the same transaction: a lane does not end while other deliveries are due."""
     contacts = [f"c{i}" for i in range(6)]
     _add_contacts(store, contacts)
-    by_id = sorted(zip(add_pending(store, contacts, provider="outbox", due_at=T), contacts, strict=True))
+    by_id = sorted(
+        zip(add_pending(store, contacts, provider="outbox", due_at=T), contacts, strict=True)
+    )
     for _, contact in by_id[:4]:  # the first four in claiming order
         store.suppressions.add(contact)
     got = store.deliveries.claim(

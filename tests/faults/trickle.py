@@ -11,6 +11,7 @@ can see whether two requests for one key were ever in flight together.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ class HostileServer:
                 by_key.setdefault(r.key, []).append(r)
         for key, requests in by_key.items():
             requests.sort(key=lambda r: r.started)
-            for a, b in zip(requests, requests[1:], strict=False):
+            for a, b in itertools.pairwise(requests):
                 if a.ended is None or b.started < a.ended:
                     found.append(key)
                     break
