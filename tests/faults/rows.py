@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
+from regard.engine import delivery_id
 from regard.store import Store
-
-
-def delivery_id(campaign: str, contact_id: str, occasion: str) -> str:
-    """The architecture's deterministic id (and Idempotency-Key) of one occasion."""
-    raw = f"{campaign}\x1f{contact_id}\x1f{occasion}".encode()
-    return "d_" + hashlib.sha256(raw).hexdigest()[:32]
 
 
 def add_pending(

@@ -20,8 +20,14 @@ from regard.times import Instant, iso
 
 
 def delivery_id(campaign: str, contact_id: str, occasion: str) -> str:
-    """``d_`` + the first 32 hex digits of sha256(campaign ␟ contact ␟ occasion)."""
-    key = f"{campaign}\x1f{contact_id}\x1f{occasion}".encode()
+    """``d_`` + the first 32 hex digits of sha256 of the three parts, each as a netstring
+    (``<byte length>:<UTF-8 bytes>,``): no two occasions share the encoded key, whatever
+    characters their ids hold. (Rows recorded before this encoding keep their ids: an
+    occasion is recognised by its campaign, contact and occasion, never by its id.)"""
+    key = b"".join(
+        b"%d:%s," % (len(raw), raw)
+        for raw in (part.encode("utf-8") for part in (campaign, contact_id, occasion))
+    )
     return "d_" + hashlib.sha256(key).hexdigest()[:32]
 
 
