@@ -14,7 +14,8 @@ PHONE = "+491711234567"
 
 
 def delivery_id(campaign: str, contact_id: str, occasion: str) -> str:
-    key = f"{campaign}\x1f{contact_id}\x1f{occasion}".encode()
+    parts = (campaign, contact_id, occasion)
+    key = "".join(f"{len(p.encode())}:{p}," for p in parts).encode()
     return "d_" + hashlib.sha256(key).hexdigest()[:32]
 
 

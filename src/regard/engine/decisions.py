@@ -77,6 +77,7 @@ class Decision:
     event_id: str | None = None
     delivery_id: str = ""
     not_before: Instant | None = None
+    decided_at: Instant | None = None  # the tick's T
     message: dict[str, Any] | None = field(default=None, repr=False)
     error: str | None = None
 
@@ -92,7 +93,13 @@ class Decision:
         }
 
     def as_delivery(self, campaign: Campaign) -> NewDelivery:
-        """The row this decision becomes."""
+        """The row this decision becomes, with the pacing dispatch keeps from the campaign
+        as it was decided: its window, its daily limit, and when the occasion is too late
+        (``max_lateness`` after it was due, not counting the wait for a closed window)."""
+        lateness = int(campaign.max_lateness.total_seconds())
+        window_wait = 0
+        if self.not_before is not None and self.decided_at is not None:
+            window_wait = max(0, self.not_before - self.decided_at)
         return NewDelivery(
             id=self.delivery_id,
             campaign=campaign.id,
@@ -108,4 +115,7 @@ class Decision:
             not_before=self.not_before,
             message=self.message,
             error=self.error,
+            pace_window=campaign.window.model_dump_json() if campaign.window else None,
+            pace_daily_limit=campaign.daily_limit,
+            expires_at=self.due_at + lateness + window_wait,
         )

@@ -37,7 +37,7 @@ from regard.store.events import Events
 from regard.store.occasions import Occasions
 from regard.store.reports import Reports
 from regard.store.schema import MIGRATIONS
-from regard.store.suppressions import Suppressions
+from regard.store.suppressions import Suppressions, normal_address
 from regard.store.ticks import Ticks
 
 __all__ = ["Area", "Store", "address_hash", "open_store"]
@@ -87,8 +87,9 @@ class Store:
         )
         conn.row_factory = sqlite3.Row
         conn.create_function("address_hash", 1, _sql_address_hash, deterministic=True)
-        # SQLite's lower() folds ASCII only; addresses are compared folded as Python folds them
-        conn.create_function("lower_address", 1, _sql_lower_address, deterministic=True)
+        # addresses are compared in one normal form (SQLite's lower() folds ASCII only)
+        conn.create_function("normal_address", 1, _sql_normal_address, deterministic=True)
+        conn.create_function("lower_address", 1, _sql_normal_address, deterministic=True)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -221,8 +222,8 @@ def _sql_address_hash(address: object) -> str | None:
     return address_hash(address) if isinstance(address, str) else None
 
 
-def _sql_lower_address(address: object) -> str | None:
-    return address.lower() if isinstance(address, str) else None
+def _sql_normal_address(address: object) -> str | None:
+    return normal_address(address) if isinstance(address, str) else None
 
 
 def open_store(path: str | Path) -> Store:

@@ -296,20 +296,24 @@ class Deliveries(Area):
 
     # -- pacing: windows and daily limits ---------------------------------------------------
 
-    def due_paced(self, campaigns: Collection[str], at: Instant) -> list[PacedDelivery]:
-        """Pending deliveries of ``campaigns`` that are due at ``at``, with their contact's
-        time zone and total spent (a daily limit lets the best customers go first)."""
-        if not campaigns:
-            return []
+    def due_paced(self, legacy: Collection[str], at: Instant) -> list[PacedDelivery]:
+        """Pending deliveries due at ``at`` that have a window or a daily limit of their own
+        (stored when they were decided), and those recorded before deliveries kept their
+        pacing whose campaign is one of ``legacy`` (the campaigns with pacing now); each
+        with its contact's time zone and total spent (a daily limit lets the best
+        customers go first)."""
         rows = self.conn.execute(
             """
             SELECT d.id, d.campaign, d.contact_id, d.due_at, c.timezone,
-                   coalesce(c.total_spent, 0) AS total_spent
+                   coalesce(c.total_spent, 0) AS total_spent, d.pace_window, d.pace_daily_limit
             FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
-            WHERE d.state = 'pending' AND d.campaign IN (SELECT value FROM json_each(:campaigns))
+            WHERE d.state = 'pending'
               AND (d.not_before <= :at OR (d.not_before IS NULL AND d.due_at <= :at))
+              AND (d.pace_window IS NOT NULL OR d.pace_daily_limit > 0
+                   OR (d.pace_daily_limit IS NULL
+                       AND d.campaign IN (SELECT value FROM json_each(:legacy))))
             """,
-            {"campaigns": json.dumps(list(campaigns)), "at": at},
+            {"legacy": json.dumps(list(legacy)), "at": at},
         )
         return [cast(PacedDelivery, dict(r)) for r in rows]
 

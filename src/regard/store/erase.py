@@ -26,6 +26,7 @@ from regard.channels import CHANNELS, channel
 from regard.errors import InputError
 from regard.store.area import address_hash, forgotten_hash
 from regard.store.lifecycle import DeliveryState, move
+from regard.store.suppressions import normal_address
 from regard.times import now_instant
 
 if TYPE_CHECKING:
@@ -107,7 +108,9 @@ def erase_contact(store: Store, contact_id: str) -> Erasure:
             "lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE contact_id = ?",
             (alias, now, contact_id),
         ).rowcount
-        addresses = [a for a in (channel(n).address(dict(contact)) for n in CHANNELS) if a]
+        addresses = [
+            normal_address(a) for a in (channel(n).address(dict(contact)) for n in CHANNELS) if a
+        ]
         rows = conn.execute(
             "SELECT rowid, address, reason FROM suppressions WHERE contact_id = ? "
             f"OR address IN ({','.join('?' * len(addresses)) or 'NULL'})",

@@ -47,7 +47,7 @@ class DeliveryState(StrEnum):
 
 STATES: tuple[str, ...] = tuple(s.value for s in DeliveryState)
 # the states whose reason means something; elsewhere it is reported as null
-REASON_STATES = frozenset({DeliveryState.SKIPPED, DeliveryState.DEAD})
+REASON_STATES = frozenset({DeliveryState.SKIPPED, DeliveryState.DEAD, DeliveryState.CANCELLED})
 # counted against caps and cooldowns: sent, or still on its way
 IN_FLIGHT = frozenset({DeliveryState.PENDING, DeliveryState.SENDING})
 
@@ -215,6 +215,10 @@ class NewDelivery:
     not_before: int | None = None
     message: Mapping[str, Any] | None = None
     error: str | None = None  # a render error, kept as the last error
+    # the pacing dispatch keeps from the tick (see store/schema.py m008_delivery_pacing)
+    pace_window: str | None = None  # the campaign's [window] as JSON, or None
+    pace_daily_limit: int = 0
+    expires_at: int | None = None  # too late to be sent after this instant
 
 
 def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: int) -> list[str]:
@@ -232,15 +236,15 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
             """
             INSERT INTO deliveries (id, campaign, contact_id, occasion, event_id, channel,
                 provider, state, reason, priority, due_at, created_at, not_before, message,
-                last_error, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                last_error, updated_at, pace_window, pace_daily_limit, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (campaign, contact_id, occasion) DO NOTHING
             """,
             (
                 d.id, d.campaign, d.contact_id, d.occasion, d.event_id, d.channel, d.provider,
                 d.state.value, d.reason, d.priority, d.due_at, at, d.not_before,
                 json.dumps(d.message, ensure_ascii=False) if d.message else None,
-                d.error, at,
+                d.error, at, d.pace_window, d.pace_daily_limit, d.expires_at,
             ),
         )  # fmt: skip
         if cursor.rowcount:

@@ -199,3 +199,28 @@ def m003_engine_indexes(conn: sqlite3.Connection) -> None:
         CREATE INDEX deliveries_campaign_sent ON deliveries (campaign, state, sent_at);
         """,
     )
+
+
+@migration
+def m008_delivery_pacing(conn: sqlite3.Connection) -> None:
+    """What dispatch keeps from the tick that decided a delivery, so it no longer depends
+    on a campaign file that may have changed or gone since: the campaign's ``[window]``
+    (``pace_window``, JSON ``{"days": [...], "hours": [start, end]}``, NULL for none), its
+    ``daily_limit`` (``pace_daily_limit``; NULL on rows recorded before this migration,
+    which are paced by their campaign file as before) and the instant after which the
+    occasion is too late to be sent (``expires_at``: due time + ``max_lateness``, plus the
+    wait for the window the tick found closed; NULL: never).
+
+    Suppressions' addresses are brought to the one normal form the store compares them in
+    (:func:`regard.store.suppressions.normal_address`: an e-mail lower-cased whole, a phone
+    in E.164); hashed ones (``sha256:``) already are."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE deliveries ADD COLUMN pace_window TEXT;
+        ALTER TABLE deliveries ADD COLUMN pace_daily_limit INTEGER;
+        ALTER TABLE deliveries ADD COLUMN expires_at INTEGER;
+        UPDATE suppressions SET address = normal_address(address)
+        WHERE address IS NOT NULL AND address NOT LIKE 'sha256:%';
+        """,
+    )

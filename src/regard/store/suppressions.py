@@ -3,6 +3,10 @@
 Once a contact is forgotten its suppression rows stay, with the address replaced by
 :func:`address_hash`, so an address that comes back under a new id can still be recognised
 as unsubscribed without regard keeping the address itself.
+
+Addresses are stored and compared in one normal form, :func:`normal_address` (also the SQL
+function ``normal_address(text)`` of every store connection): a provider that reports
+``Spam.Complainer@example.com`` stops mail to ``spam.complainer@example.com`` too.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import TypedDict
 from regard.channels import CHANNELS
 from regard.channels import channel as channel_of
 from regard.errors import InputError
-from regard.store.area import Area
+from regard.store.area import Area, normal_address
 from regard.times import Instant, now_instant
 
 
@@ -25,6 +29,9 @@ class Suppression(TypedDict):
     address: str | None
     reason: str
     created_at: Instant
+
+
+__all__ = ["Suppression", "Suppressions", "normal_address", "unsubscribed_sql"]
 
 
 class Suppressions(Area):
@@ -41,6 +48,8 @@ class Suppressions(Area):
             if row is None:
                 raise InputError(f"unknown contact {contact_id!r}")
             address = None if channel == "*" else channel_of(channel).address(dict(row))
+            if address is not None:
+                address = normal_address(address)
             exists = conn.execute(
                 "SELECT 1 FROM suppressions WHERE contact_id = ? AND channel = ?",
                 (contact_id, channel),
@@ -59,12 +68,12 @@ class Suppressions(Area):
     ) -> None:
         """Stop ``address`` on ``channel``: a provider said it must not be used again
         (bounced, inactive, replied STOP). Recorded for the contact and by address, so it
-        holds for any contact with that address."""
+        holds for any contact with that address (compared in its normal form)."""
         with self.store.write() as conn:
             conn.execute(
                 "INSERT INTO suppressions (contact_id, channel, address, reason, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (contact_id, channel, address, reason, at),
+                (contact_id, channel, normal_address(address), reason, at),
             )
 
     def of(self, contact_id: str) -> list[Suppression]:
@@ -83,14 +92,14 @@ class Suppressions(Area):
 def unsubscribed_sql(contact: str, channel: str, address: str) -> str:
     """The one unsubscribe rule, as an SQL condition over three SQL expressions: true when
     a suppression on ``channel`` or on every channel (``'*'``) names the contact, or names
-    its ``address`` (NULL for none) as written, lower-cased or hashed (the suppression of a
-    contact forgotten since). The tick asks it of the contacts it decides for, dispatch of
-    each delivery's ``to`` before it sends."""
+    its ``address`` (NULL for none) in its normal form (suppressions are stored in it) or
+    hashed (the suppression of a contact forgotten since). The tick asks it of the contacts
+    it decides for, dispatch of each delivery's ``to`` before it sends."""
     return f"""(
         EXISTS (SELECT 1 FROM suppressions s
                 WHERE s.contact_id = {contact} AND s.channel IN ({channel}, '*'))
         OR ({address} IS NOT NULL AND EXISTS (
             SELECT 1 FROM suppressions s
             WHERE s.channel IN ({channel}, '*')
-              AND s.address IN ({address}, lower_address({address}), address_hash({address}))))
+              AND s.address IN (normal_address({address}), address_hash({address}))))
     )"""
