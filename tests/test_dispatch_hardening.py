@@ -220,8 +220,8 @@ def test_a_huge_error_answer_is_not_read_into_memory(tmp_path: Path) -> None:
 def _add_contacts(store: Store, ids: list[str]) -> None:
     with store.write() as conn:
         conn.executemany(
-            "INSERT INTO contacts (id, email, first_name, created_at, updated_at)"
-            " VALUES (?, ?, ?, 0, 0)",
+            "INSERT INTO contacts (id, email, first_name, consent_email, created_at, updated_at)"
+            " VALUES (?, ?, ?, 1, 0, 0)",
             [(i, f"{i}@example.org", f"Name-{i}") for i in ids],
         )
 
@@ -244,7 +244,9 @@ def test_an_unsubscribe_and_a_forget_mid_dispatch_stop_what_is_not_sent_yet(
 
     def meanwhile() -> None:
         try:
+            deadline = time.monotonic() + 20
             while not (outbox.exists() and outbox.read_bytes()):
+                assert time.monotonic() < deadline, "nothing was sent"
                 time.sleep(0.005)
             with open_store(tmp_path / "regard.db") as other:
                 other.suppressions.add("c5")

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from conftest import Workspace
+from faults.rows import campaign_file
 from import_helpers import rows
 
 EMAIL = "juergen.mueller@example-shop.de"
@@ -89,6 +90,7 @@ def test_forget_leaves_no_byte_of_the_contact_behind(workspace: Workspace) -> No
         + "\n"
         + '{"id": "o2", "contact_id": "7", "occurred_at": "2026-01-02T10:00:00Z", "amount": 10}\n',
     )
+    campaign_file(workspace.root, "thank-you", provider="outbox")
     assert workspace.cli("import", "contacts", str(contacts)).exit_code == 0
     assert workspace.cli("import", "events", str(events)).exit_code == 0
     enqueue(db, "1042", "o1")

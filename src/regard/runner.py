@@ -63,6 +63,7 @@ class RunResult:
             "deferred": self.deferred + self.dispatch.deferred,
             "waiting": self.waiting,
             "unsubscribed": self.dispatch.unsubscribed,
+            "stopped": dict(self.dispatch.stopped),
             "campaign_errors": list(self.campaign_errors),
             "duration": round(self.duration, 3),
         }
@@ -105,7 +106,9 @@ def run_once(
     try:
         _tick(store, config, loaded.campaigns, at, result)
         # the tick has just held back what is outside its window or over a daily limit
-        result.dispatch = dispatch(store, config, at, stop=stop, released=True)
+        result.dispatch = dispatch(
+            store, config, at, stop=stop, campaigns=loaded.campaigns, released=True
+        )
         result.waiting = store.deliveries.waiting(at)
     finally:
         result.duration = time.monotonic() - started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from regard.engine import delivery_id
@@ -57,3 +58,22 @@ def add_pending(
 def states(store: Store) -> dict[str, str]:
     """Delivery id → state."""
     return {r[0]: r[1] for r in store.conn.execute("SELECT id, state FROM deliveries")}
+
+
+def campaign_file(
+    root: Path, name: str = "thanks", provider: str = "sink", channel: str = "email"
+) -> None:
+    """A campaign file (and its template) for deliveries written straight into a store: a
+    pending delivery whose campaign has no file is cancelled at send time, as its
+    campaign was removed. Its trigger never fires (no event has its type)."""
+    (root / "campaigns").mkdir(exist_ok=True)
+    (root / "templates").mkdir(exist_ok=True)
+    (root / "campaigns" / f"{name}.toml").write_text(
+        f'channel = "{channel}"\nprovider = "{provider}"\ntemplate = "{name}"\n'
+        '[trigger]\ntype = "event"\nevent = "no-event-has-this-type"\n',
+        encoding="utf-8",
+    )
+    (root / "templates" / f"{name}.j2").write_text(
+        "{% block subject %}Danke{% endblock %}{% block text %}Danke!{% endblock %}",
+        encoding="utf-8",
+    )

@@ -31,8 +31,9 @@ from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
-from regard.campaigns.loader import load_campaigns
+from regard.campaigns.loader import campaign_files, load_campaigns
 from regard.campaigns.model import Campaign
+from regard.channels import CHANNELS
 from regard.config import Config
 from regard.delivery import claims
 from regard.delivery.owners import default_owner
@@ -42,6 +43,7 @@ from regard.errors import RegardError
 from regard.providers import Dead, Outcome, Provider, Retry, Sent, build_provider
 from regard.store import Store
 from regard.store.records import Claim
+from regard.store.sendtime import SendContext
 from regard.times import Instant, now_instant
 
 log = logging.getLogger("regard.delivery")
@@ -92,6 +94,7 @@ class DispatchResult:
             "lost": self.lost,
             "deferred": self.deferred,
             "unsubscribed": self.unsubscribed,
+            "stopped": dict(self.stopped),
             "skipped_providers": dict(self.skipped_providers),
             "duration": round(self.duration, 3),
         }
@@ -102,6 +105,20 @@ def configured_provider(name: str, config: Config) -> Provider:
     if name not in config.providers:
         raise RegardError(f"no [providers.{name}] in the config")
     return build_provider(name, config)
+
+
+def send_context(config: Config, campaigns: Iterable[Campaign]) -> SendContext:
+    """What the send-time rules need to know of this run: the config's consent rule per
+    channel, and each campaign by what its file is now (enabled, disabled, or broken: a
+    file of the campaigns folder that did not load). Without a campaigns folder the
+    campaigns are unknown, and no campaign rule applies."""
+    consent = {name: str(config.consent.rule(name)) for name in CHANNELS}
+    if not config.campaigns_dir.is_dir():
+        return SendContext(consent, None)
+    states = {path.stem: "broken" for path in campaign_files(config)}
+    for campaign in campaigns:
+        states[campaign.id] = "enabled" if campaign.enabled else "disabled"
+    return SendContext(consent, states)
 
 
 def dispatch(
@@ -119,9 +136,12 @@ def dispatch(
     """Send the deliveries due at ``at`` (pending with ``not_before ≤ at``, and claims of
     runs that are gone or whose lease has ended), then record each outcome.
 
-    First, deliveries outside their campaign's window or over its daily limit are held
-    back (``campaigns``: the loaded campaigns; read from the config when not given), and
-    those whose contact unsubscribed since the tick are skipped.
+    First, the send-time rules (:mod:`regard.store.sendtime`) stop what the world overtook
+    since the tick: the contact unsubscribed or withdrew consent, the campaign was
+    disabled or its file removed (``campaigns``: the loaded campaigns; read from the
+    config when not given; a campaign whose file does not load holds its deliveries), the
+    occasion is too late. They run again inside every claim's transaction. Then deliveries
+    outside their window or over their daily limit (as stored on each) are held back.
     ``at`` is "now" for the records (``sent_at``, the next attempt time); leases use the
     real clock, since they protect against real processes. ``released``: the caller has
     just held back deliveries for these campaigns at ``at`` (a tick ends with
@@ -132,15 +152,17 @@ def dispatch(
     """
     started = time.monotonic()
     result = DispatchResult()
-    if not released:
-        if campaigns is None:
-            campaigns = load_campaigns(config).campaigns
-        result.deferred = release_due(store, config, campaigns, at)
-    result.stopped = store.deliveries.stop_due(at)
+    loaded = list(load_campaigns(config).campaigns if campaigns is None else campaigns)
+    context = send_context(config, loaded)
+    # what the world overtook since the tick (unsubscribed, consent withdrawn, campaign
+    # disabled or removed, too late) goes first, so it holds back nothing below
+    result.stopped = store.deliveries.stop_due(at, context)
     result.unsubscribed = result.stopped.get("unsubscribed", 0)
+    if not released:
+        result.deferred = release_due(store, config, loaded, at)
     run = _Dispatch(
         store, config, at, owner or default_owner(), stop or threading.Event(),
-        provider_factory or configured_provider, batch, result,
+        provider_factory or configured_provider, batch, result, context,
     )  # fmt: skip
     run.all_lanes()
     result.duration = time.monotonic() - started
@@ -165,8 +187,10 @@ class _Dispatch:
         factory: ProviderFactory,
         batch: int | None,
         result: DispatchResult,
+        context: SendContext,
     ) -> None:
         self.store = store
+        self.context = context
         self.config = config
         self.settings = config.delivery
         self.at = at
@@ -189,7 +213,7 @@ class _Dispatch:
     def all_lanes(self) -> None:
         result = self.result
         self.gone = claims.abandoned(self.store)
-        names = self.store.deliveries.due_providers(self.at, now_instant(), self.gone)
+        names = self.store.deliveries.due_providers(self.at, now_instant(), self.gone, self.context)
         lanes: list[_Lane] = []
         for name in names:
             try:
@@ -275,6 +299,7 @@ class _Dispatch:
                 lease_seconds=lease,
                 limit=batch,
                 gone=self.gone,
+                context=self.context,
             )
 
         async def next_claim() -> Claim | None:
@@ -288,6 +313,7 @@ class _Dispatch:
                         due = await self._claim_in_store(
                             self.store.deliveries.any_claimable,
                             provider=lane.name, at=self.at, now=now_instant(), gone=self.gone,
+                            context=self.context,
                         )  # fmt: skip
                         if not due:
                             exhausted = True

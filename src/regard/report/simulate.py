@@ -95,6 +95,9 @@ def simulate(
             switched_on = c.model_copy(update={"enabled": True})
             switched_on._id = c.id
             chosen.append(switched_on)
+    # dispatch sees the campaigns as replayed (one switched on is enabled for it too)
+    replayed = {c.id: c for c in chosen}
+    loaded = [replayed.get(c.id, c) for c in loaded]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="regard-simulate-") as scratch_dir:
         scratch_path = Path(scratch_dir) / "scratch.db"

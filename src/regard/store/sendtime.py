@@ -11,14 +11,22 @@ delivery (:meth:`regard.store.deliveries.Deliveries.claim`), so nothing that was
 before a claim's transaction began is sent, and once at the start of a dispatch over
 everything due (so the counts are reported). Adding a rule is adding one entry to
 :data:`RULES`.
+
+Some rules need to know what only the run knows: the config's consent rules, which
+campaigns are enabled, disabled, or have a file that does not load. The run passes that
+as a :class:`SendContext`, bound as named parameters every rule may use (``:consent``,
+``:campaigns_known``, ``:enabled``, ``:disabled``, ``:broken``, and ``:at``). A rule whose
+``target`` is None holds a delivery instead of stopping it: it stays pending, unclaimed,
+for as long as the rule matches (a campaign file being edited must not cancel its
+deliveries for good).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from regard.store.lifecycle import DeliveryState, move
 from regard.store.suppressions import unsubscribed_sql
@@ -28,12 +36,47 @@ from regard.times import Instant
 @dataclass(frozen=True)
 class SendRule:
     """Pending deliveries matching ``where`` (SQL over the row ``d``; it may use ``:at``,
-    the dispatch's instant) go to ``target`` with ``reason``; ``detail`` is their log line."""
+    the dispatch's instant, and the parameters of :class:`SendContext`) go to ``target``
+    with ``reason``; ``detail`` is their log line. ``target`` None: they are held (stay
+    pending, never claimed) while ``where`` holds."""
 
     reason: str
-    target: DeliveryState
+    target: DeliveryState | None
     detail: str
     where: str
+
+
+@dataclass(frozen=True)
+class SendContext:
+    """What the send-time rules know of the run beyond the store.
+
+    ``consent``: the config's rule per channel (``opt-in``, ``opt-out``); a channel not
+    named, or a rule the consent check here does not know, stops nothing. ``campaigns``:
+    None when the run does not know its campaigns (no campaigns folder), then no campaign
+    rule applies; else the campaign ids by what their file is now: ``enabled``,
+    ``disabled``, or ``broken`` (a file that does not load). A delivery whose campaign is
+    none of them had its file removed."""
+
+    consent: Mapping[str, str] = field(default_factory=dict)
+    campaigns: Mapping[str, str] | None = None
+
+    def params(self) -> dict[str, object]:
+        """The named parameters the rules' SQL may use (besides ``:at``)."""
+        states = dict(self.campaigns or {})
+
+        def having(state: str) -> str:
+            return json.dumps(sorted(c for c, s in states.items() if s == state))
+
+        return {
+            "consent": json.dumps(dict(self.consent)),
+            "campaigns_known": int(self.campaigns is not None),
+            "enabled": having("enabled"),
+            "disabled": having("disabled"),
+            "broken": having("broken"),
+        }
+
+
+NO_CONTEXT = SendContext()
 
 
 # the unsubscribe rule at send time, on the message's ``to`` when it is an address
@@ -43,11 +86,70 @@ _UNSUBSCRIBED = unsubscribed_sql(
     "(CASE WHEN json_type(d.message, '$.to') = 'text' THEN json_extract(d.message, '$.to') END)",
 )
 
+# the contact's consent flag for the delivery's channel: its column, or for a channel
+# without one (webhook) an attribute consent_<channel>, read as import reads a boolean
+_FLAG = """(CASE d.channel
+    WHEN 'email' THEN c.consent_email WHEN 'sms' THEN c.consent_sms
+    WHEN 'card' THEN c.consent_card
+    ELSE (SELECT CASE WHEN v IN ('1', 'true', 'yes', 'y', 'on') THEN 1
+                      WHEN v IN ('0', 'false', 'no', 'n', 'off') THEN 0 END
+          FROM (SELECT lower(trim(CAST(json_extract(c.attributes, '$.consent_' || d.channel)
+                                       AS TEXT))) AS v))
+    END)"""
+# consent withdrawn since the tick (an import set consent_<channel> false, or no longer true)
+_NO_CONSENT = f"""EXISTS (
+    SELECT 1 FROM contacts c WHERE c.id = d.contact_id
+      AND CASE json_extract(:consent, '$.' || d.channel)
+            WHEN 'opt-in' THEN coalesce({_FLAG}, 0) != 1
+            WHEN 'opt-out' THEN coalesce({_FLAG}, 1) = 0
+            ELSE 0 END)"""
+
+
+def _campaign_in(which: str) -> str:
+    return f"d.campaign IN (SELECT value FROM json_each(:{which}))"
+
+
+_CAMPAIGN_DISABLED = f":campaigns_known AND {_campaign_in('disabled')}"
+_CAMPAIGN_REMOVED = (
+    f":campaigns_known AND NOT {_campaign_in('enabled')} AND NOT {_campaign_in('disabled')}"
+    f" AND NOT {_campaign_in('broken')}"
+)
+_CAMPAIGN_BROKEN = f":campaigns_known AND {_campaign_in('broken')}"
+# past the occasion's lateness (stored when the tick decided it)
+_TOO_LATE = "d.expires_at IS NOT NULL AND d.expires_at < :at"
+
+_CANCELLED = DeliveryState.CANCELLED
 RULES: tuple[SendRule, ...] = (
     SendRule(
         "unsubscribed", DeliveryState.SKIPPED, "unsubscribed before it was sent", _UNSUBSCRIBED
     ),
+    SendRule("no_consent", _CANCELLED, "consent withdrawn before it was sent", _NO_CONSENT),
+    SendRule(
+        "campaign_disabled",
+        _CANCELLED,
+        "its campaign was disabled before it was sent",
+        _CAMPAIGN_DISABLED,
+    ),
+    SendRule(
+        "campaign_removed",
+        _CANCELLED,
+        "its campaign file was removed before it was sent",
+        _CAMPAIGN_REMOVED,
+    ),
+    SendRule("too_late", _CANCELLED, "too late: past its campaign's max_lateness", _TOO_LATE),
+    SendRule("campaign_broken", None, "held: its campaign file does not load", _CAMPAIGN_BROKEN),
 )
+
+
+def held_sql() -> str:
+    """SQL over ``d``: the delivery is held by a rule (stays pending, is not claimed)."""
+    held = [f"({rule.where})" for rule in RULES if rule.target is None]
+    return " OR ".join(held) or "0"
+
+
+def stopped_sql() -> str:
+    """SQL over ``d``: a rule would stop or hold the delivery."""
+    return " OR ".join(f"({rule.where})" for rule in RULES) or "0"
 
 
 def stop(
@@ -57,20 +159,28 @@ def stop(
     *,
     at: Instant,
     now: Instant,
+    context: SendContext = NO_CONTEXT,
 ) -> dict[str, list[str]]:
     """In the caller's write transaction: apply every rule to the pending deliveries
-    ``d`` that ``candidates`` (a SQL predicate over ``d`` using ``params``) selects.
-    Returns the ids stopped, by reason (reasons with none are left out)."""
+    ``d`` that ``candidates`` (a SQL predicate over ``d`` using ``params``) selects, in
+    the order of :data:`RULES` (the first that matches decides). Returns the ids stopped
+    or held, by reason (reasons with none are left out); held ones are not moved."""
     stopped: dict[str, list[str]] = {}
+    bound = {**params, **context.params(), "at": at}
     for rule in RULES:
         ids = [
             str(r[0])
             for r in conn.execute(
                 f"SELECT d.id FROM deliveries d WHERE d.state = 'pending' "
                 f"AND ({candidates}) AND ({rule.where})",
-                {**params, "at": at},
+                bound,
             )
         ]
+        if rule.target is None:
+            if ids:
+                stopped[rule.reason] = ids
+            candidates = f"({candidates}) AND NOT ({rule.where})"
+            continue
         moved = move(
             conn, ids, DeliveryState.PENDING, rule.target, at=at, now=now,
             detail=rule.detail, reason=rule.reason,
