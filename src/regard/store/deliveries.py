@@ -328,9 +328,10 @@ class Deliveries(Area):
         (stored when they were decided), and those recorded before deliveries kept their
         pacing whose campaign is one of ``legacy`` (the campaigns with pacing now); each
         with its contact's time zone and total spent (a daily limit lets the best
-        customers go first)."""
+        customers go first). Deliveries a send-time rule stops (too late, unsubscribed)
+        are left out: they take no room under a daily limit."""
         rows = self.conn.execute(
-            """
+            f"""
             SELECT d.id, d.campaign, d.contact_id, d.due_at, c.timezone,
                    coalesce(c.total_spent, 0) AS total_spent, d.pace_window, d.pace_daily_limit
             FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
@@ -339,8 +340,9 @@ class Deliveries(Area):
               AND (d.pace_window IS NOT NULL OR d.pace_daily_limit > 0
                    OR (d.pace_daily_limit IS NULL
                        AND d.campaign IN (SELECT value FROM json_each(:legacy))))
+              AND NOT ({_STOPPED})
             """,
-            {"legacy": json.dumps(list(legacy)), "at": at},
+            {"legacy": json.dumps(list(legacy)), "at": at, **NO_CONTEXT.params()},
         )
         return [cast(PacedDelivery, dict(r)) for r in rows]
 
