@@ -7,7 +7,7 @@
       │          │  │       ├──► dead      a permanent failure, or attempts used up
       │          │  │       └──► cancelled the contact was forgotten mid-send
       │          │  ├──► skipped    unsubscribed after the tick decided
-      │          │  └──► cancelled  by hand, or the contact was forgotten
+      │          │  └──► cancelled  by hand, the contact forgotten, or a send-time rule
       │          └──── dead         retried by hand
       ├──► held_out   in the campaign's control group (final)
       └──► skipped    no consent, unsubscribed, no address, capped, render error (final)
@@ -92,7 +92,7 @@ TRANSITIONS: dict[tuple[DeliveryState | None, DeliveryState], Transition] = {
         Transition(_S, _D, Reason.REQUIRED, "a permanent failure: the provider's answer"),
         Transition(_S, _C, Reason.OPTIONAL, "the contact was forgotten mid-send"),
         Transition(_P, _K, Reason.REQUIRED, "unsubscribed after the tick decided"),
-        Transition(_P, _C, Reason.OPTIONAL, "cancelled by hand, or the contact was forgotten"),
+        Transition(_P, _C, Reason.OPTIONAL, "cancelled by hand, forgotten, or a send-time rule"),
         Transition(_D, _P, Reason.CLEAR, "retried by hand"),
     )
 }
