@@ -165,21 +165,21 @@ def stop(
     ``d`` that ``candidates`` (a SQL predicate over ``d`` using ``params``) selects, in
     the order of :data:`RULES` (the first that matches decides). Returns the ids stopped
     or held, by reason (reasons with none are left out); held ones are not moved."""
-    stopped: dict[str, list[str]] = {}
     bound = {**params, **context.params(), "at": at}
-    for rule in RULES:
-        ids = [
-            str(r[0])
-            for r in conn.execute(
-                f"SELECT d.id FROM deliveries d WHERE d.state = 'pending' "
-                f"AND ({candidates}) AND ({rule.where})",
-                bound,
-            )
-        ]
+    # one look for all rules: each delivery gets the first rule that matches it
+    cases = " ".join(f"WHEN ({rule.where}) THEN {i}" for i, rule in enumerate(RULES))
+    matched: dict[int, list[str]] = {}
+    for delivery_id, rule_index in conn.execute(
+        f"SELECT d.id, CASE {cases} END FROM deliveries d WHERE d.state = 'pending' "
+        f"AND ({candidates}) AND ({stopped_sql()})",
+        bound,
+    ):
+        matched.setdefault(int(rule_index), []).append(str(delivery_id))
+    stopped: dict[str, list[str]] = {}
+    for rule_index, ids in sorted(matched.items()):
+        rule = RULES[rule_index]
         if rule.target is None:
-            if ids:
-                stopped[rule.reason] = ids
-            candidates = f"({candidates}) AND NOT ({rule.where})"
+            stopped[rule.reason] = ids  # held: left pending
             continue
         moved = move(
             conn, ids, DeliveryState.PENDING, rule.target, at=at, now=now,
