@@ -101,6 +101,7 @@ def test_a_short_write_under_a_file_size_limit_is_undone(tmp_path: Path) -> None
     script = f"""
 import resource, signal, sys
 from pathlib import Path
+from regard.providers.file import append_line
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
 path = Path({str(outbox)!r})
@@ -115,9 +116,11 @@ for i in range(10):
 print(done, 0)
 """
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    out = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.split()
     assert out[0] == "2"  # two whole lines fit in 20,000 bytes, the third did not
     data = outbox.read_bytes()
     assert len(data) == 2 * 8002
