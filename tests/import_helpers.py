@@ -10,7 +10,10 @@ TABLES = ("contacts", "events", "deliveries", "suppressions", "forgotten")
 
 
 def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every data table, in a stable order: the store's content."""
+    """Every row of every data table, in a stable order: the store's content (none when
+    there is no store)."""
+    if not db.exists():
+        return {t: [] for t in TABLES}
     conn = sqlite3.connect(db)
     try:
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
@@ -19,6 +22,10 @@ def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def rows(db: Path, sql: str, *params: Any) -> list[sqlite3.Row]:
+    """The rows ``sql`` selects; none when there is no store (a failed first import
+    leaves none behind)."""
+    if not db.exists():
+        return []
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     try:

@@ -322,3 +322,43 @@ def test_a_second_signal_ends_the_daemon_at_once(shop: Any, sink: FaultySink) ->
     assert time.monotonic() - began < 1.0
     with store_of(shop) as store:  # the claims stay for their lease: nothing is lost
         assert "sending" in states(store).values()
+
+
+def _run_in_background(workspace: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*regard_command("--config", str(workspace.config)), "run"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=subprocess_env(), cwd=workspace.root,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_run_stopped_with_sigterm_finishes_its_tick(shop: Any, sink: FaultySink) -> None:
+    """SIGTERM ends `regard run` as it ends the daemon: nothing is left `sending`, and
+    `status` shows the run finished, not "still running" for ever."""
+    ids = backlog(shop, 40)
+    process = _run_in_background(shop)
+    wait_for(lambda: len(sink.hits) >= 4, what="dispatch under way")
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert "Traceback" not in stderr
+    with store_of(shop) as store:
+        states = store.deliveries.states(ids)
+        last = store.ticks.last(["run"])
+    assert "sending" not in states.values()
+    assert last is not None and last["finished_at"] is not None
+    status = regard(shop, "status", "--json")
+    assert json.loads(status.stdout)["last_tick"]["state"] == "finished"
+
+
+@pytest.mark.slow
+def test_status_tells_a_killed_run_from_a_running_one(shop: Any, sink: FaultySink) -> None:
+    backlog(shop, 400)  # about 25 s of dispatch: it is still under way when killed
+    process = _run_in_background(shop)
+    wait_for(lambda: len(sink.hits) >= 4, what="dispatch under way")
+    assert json.loads(regard(shop, "status", "--json").stdout)["last_tick"]["state"] == "running"
+    process.kill()
+    process.communicate(timeout=30)
+    report = json.loads(regard(shop, "status", "--json").stdout)
+    assert report["last_tick"]["state"] == "interrupted"
+    assert "never finished: its process is gone" in regard(shop, "status").stdout

@@ -8,6 +8,7 @@ from pathlib import Path
 from conftest import Workspace
 from faults.rows import campaign_file
 from import_helpers import rows
+from regard.store import open_store
 
 EMAIL = "juergen.mueller@example-shop.de"
 NAME = "Müllerschön"
@@ -119,7 +120,11 @@ def test_forget_leaves_no_byte_of_the_contact_behind(workspace: Workspace) -> No
     )
 
     # the anonymous counts remain
-    alias = "forgotten:" + hashlib.sha256(b"1042").hexdigest()
+    # the pseudonyms are keyed: not the plain sha256 a guess of the id could be tested with
+    with open_store(db) as opened:
+        alias = "forgotten:" + opened.pseudonyms.contact("1042")
+        hashed = opened.pseudonyms.address(EMAIL)
+    assert hashlib.sha256(b"1042").hexdigest() not in alias
     (event,) = rows(db, "SELECT * FROM events WHERE id = 'o1'")
     assert (event["contact_id"], event["amount"], event["properties"]) == (alias, 49.9, "{}")
     states = sorted(
@@ -128,7 +133,8 @@ def test_forget_leaves_no_byte_of_the_contact_behind(workspace: Workspace) -> No
     )
     assert states == [("cancelled", None), ("sent", None)]
     (suppression,) = rows(db, "SELECT * FROM suppressions")
-    assert suppression["address"] == "sha256:" + hashlib.sha256(EMAIL.encode()).hexdigest()
+    assert suppression["address"] == hashed
+    assert hashlib.sha256(EMAIL.encode()).hexdigest() not in hashed
     assert suppression["contact_id"] == alias
     # the other contact is untouched
     assert [r["contact_id"] for r in workspace.outbox()] == ["7"]
@@ -160,3 +166,95 @@ def test_forgetting_an_unknown_contact_is_an_error(workspace: Workspace) -> None
     result = workspace.cli("contacts", "forget", "nobody")
     assert result.exit_code == 1
     assert "unknown contact 'nobody'" in result.stderr
+
+
+def test_pseudonyms_are_keyed_per_store(tmp_path: Path) -> None:
+    """The same id forgotten in two stores has two unrelated pseudonyms, neither of them
+    the plain sha256 that a list of guessed ids could be hashed against."""
+    with open_store(tmp_path / "a.db") as a, open_store(tmp_path / "b.db") as b:
+        assert a.pseudonyms.contact("1042") != b.pseudonyms.contact("1042")
+        assert a.pseudonyms.contact("1042") == a.pseudonyms.contact("1042")
+        assert hashlib.sha256(b"1042").hexdigest() not in a.pseudonyms.contact("1042")
+        assert a.pseudonyms.address(" Anna@Example.de ") == a.pseudonyms.address("anna@example.de")
+
+
+def test_an_older_stores_plain_digests_are_rekeyed(tmp_path: Path) -> None:
+    """A store forgotten under the plain-sha256 scheme: after the upgrade its forgotten id
+    is still refused on import and its hashed unsubscribe still matches the address,
+    and no plain digest is left."""
+    from regard.store import schema
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)")
+    for name, fn in schema.MIGRATIONS:
+        if name == "m010_keyed_pseudonyms":
+            break
+        fn(conn)
+        conn.execute("INSERT INTO migrations VALUES (?, 0)", (name,))
+    plain_id = hashlib.sha256(b"1042").hexdigest()
+    plain_address = hashlib.sha256(b"gone@example.de").hexdigest()
+    conn.execute("INSERT INTO forgotten (id_hash, forgotten_at) VALUES (?, 0)", (plain_id,))
+    conn.execute(
+        "INSERT INTO suppressions (contact_id, channel, address, reason, created_at) "
+        "VALUES (?, '*', ?, 'unsubscribed', 0)",
+        (f"forgotten:{plain_id}", f"sha256:{plain_address}"),
+    )
+    conn.close()
+    with open_store(db) as store:
+        assert store.contacts.forgotten_at("1042") == 0
+        (row,) = store.conn.execute("SELECT contact_id, address FROM suppressions")
+        assert tuple(row) == (
+            "forgotten:" + store.pseudonyms.contact("1042"),
+            store.pseudonyms.address("gone@example.de"),
+        )
+        dump = "\n".join(store.conn.iterdump())
+    assert plain_id not in dump and plain_address not in dump
+
+
+def test_forget_erases_an_address_however_a_service_cased_it(workspace: Workspace) -> None:
+    contacts = workspace.write("c.csv", "id,email\n1042,Spam.Complainer@Example.com\n")
+    assert workspace.cli("import", "contacts", str(contacts)).exit_code == 0
+    db = workspace.root / "regard.db"
+    with open_store(db) as store:
+        store.suppressions.add_unreachable(
+            "1042", "email", "Spam.Complainer@Example.com",
+            reason="provider mail: 406 inactive recipient spam.complainer@example.com", at=0,
+        )  # fmt: skip
+    assert workspace.cli("contacts", "forget", "1042").exit_code == 0
+    data = raw_bytes(workspace).lower()
+    assert b"spam.complainer" not in data
+
+
+def _on_a_terminal(workspace: Workspace, answer: str, *args: str) -> tuple[int, str]:
+    """Run ``regard ARGS`` with a real terminal (a pty) as its stdin, typing ``answer``."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import regard_command, subprocess_env
+
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [*regard_command("--config", str(workspace.config)), *args],
+            stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=subprocess_env(), cwd=workspace.root,
+        )  # fmt: skip
+        os.write(leader, answer.encode() + b"\n")
+        output, _ = process.communicate(timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    return process.returncode, output
+
+
+def test_forget_asks_on_a_terminal(workspace: Workspace) -> None:
+    contacts = workspace.write("c.csv", "id,email\n1042,a@b.de\n")
+    assert workspace.cli("import", "contacts", str(contacts)).exit_code == 0
+    code, output = _on_a_terminal(workspace, "n", "contacts", "forget", "1042")
+    assert code == 1 and "cannot be undone" in output and "Aborted" in output
+    assert workspace.cli("contacts", "show", "1042").exit_code == 0
+    code, output = _on_a_terminal(workspace, "y", "contacts", "forget", "1042")
+    assert code == 0 and "forgot 1042" in output, output
+    assert workspace.cli("contacts", "show", "1042").exit_code == 1

@@ -5,14 +5,17 @@ must receive nothing."""
 from __future__ import annotations
 
 import hashlib
+import signal
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from conftest import Workspace
+from conftest import Workspace, regard_command, subprocess_env
 
 CONFIG_TAIL = """
 [providers.hooks]
@@ -168,3 +171,54 @@ def test_simulate_without_a_store_says_what_to_do(workspace: Workspace) -> None:
     assert result.exit_code == 1
     assert "no store yet" in result.output and "regard import contacts" in result.output
     assert not (workspace.root / "regard.db").exists()
+
+
+def _start_long_simulation(shop: Workspace, tmp: Path) -> subprocess.Popen[str]:
+    """A replay long enough to be stopped in the middle: hourly ticks over four years."""
+    return subprocess.Popen(
+        [*regard_command("--config", str(shop.config)), "simulate",
+         "--from", "2023-01-01", "--to", "2026-12-31", "--every", "1h"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=subprocess_env(TMPDIR=str(tmp)), cwd=shop.root,
+    )  # fmt: skip
+
+
+def _scratch_folders(tmp: Path) -> list[Path]:
+    return sorted(tmp.glob("regard-simulate-*"))
+
+
+def _wait_for_scratch(tmp: Path, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not any(f.glob("scratch.db") for f in _scratch_folders(tmp)):
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline, "the scratch copy never appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_stopped_simulation_leaves_no_copy_of_the_store(shop: Workspace, tmp_path: Path) -> None:
+    """The scratch copy holds every contact: SIGTERM removes it on the way out, and the
+    copy a SIGKILLed run could not remove is removed by the next run."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    process = _start_long_simulation(shop, tmp)
+    _wait_for_scratch(tmp, process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "Traceback" not in stderr
+    assert _scratch_folders(tmp) == []
+
+    killed = _start_long_simulation(shop, tmp)
+    _wait_for_scratch(tmp, killed)
+    killed.kill()
+    killed.communicate(timeout=60)
+    assert len(_scratch_folders(tmp)) == 1, "SIGKILL leaves it (nothing can run then)"
+    result = subprocess.run(
+        [*regard_command("--config", str(shop.config)), "simulate",
+         "--from", "2026-03-01", "--to", "2026-03-02"],
+        capture_output=True, text=True, env=subprocess_env(TMPDIR=str(tmp)), cwd=shop.root,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert _scratch_folders(tmp) == []

@@ -27,12 +27,12 @@ def test_write_is_all_or_nothing(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), store.write() as conn:
         conn.execute("INSERT INTO meta (key, value) VALUES ('a', '1')")
         raise RuntimeError("boom")
-    assert store.conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 0
+    assert store.conn.execute("SELECT count(*) FROM meta WHERE key = 'a'").fetchone()[0] == 0
 
 
 def test_rolled_back_writes_nothing(tmp_path: Path) -> None:
     store = open_store(tmp_path / "s.db")
     with store.rolled_back() as conn:
         conn.execute("INSERT INTO meta (key, value) VALUES ('a', '1')")
-        assert conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 1
-    assert store.conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM meta WHERE key = 'a'").fetchone()[0] == 1
+    assert store.conn.execute("SELECT count(*) FROM meta WHERE key = 'a'").fetchone()[0] == 0

@@ -145,6 +145,12 @@ class Config(StrictModel):
     _base: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)
     _text: str = PrivateAttr(default="")  # the file's text, for errors that name a line
+    # ``${NAME}`` of a [providers.*] table whose variable is not set: (key path, NAME);
+    # a provider's secrets are needed only when it is built to send
+    _unset: list[tuple[tuple[str, ...], str]] = PrivateAttr(default_factory=list)
+    # the values ``${NAME}`` brought into a [providers.*] table: (key path, value); every
+    # one is a secret of that provider, whatever the key
+    _from_env: list[tuple[tuple[str, ...], str]] = PrivateAttr(default_factory=list)
     # resolving touches the file system; a tick resolves the templates folder per message
     _resolved: dict[tuple[Path, str], Path] = PrivateAttr(default_factory=dict)
 
@@ -190,6 +196,28 @@ class Config(StrictModel):
         """The text of the config file ("" for built-in defaults)."""
         return self._text
 
+    def environment_values(self, provider: str) -> list[str]:
+        """The values that ``[providers.<provider>]`` took from the environment."""
+        return [value for loc, value in self._from_env if loc[:2] == ("providers", provider)]
+
+    def unset_keys(self, provider: str) -> set[str]:
+        """The dotted keys of ``[providers.<provider>]`` whose environment variable is not set."""
+        return {".".join(loc) for loc, _ in self._unset if loc[:2] == ("providers", provider)}
+
+    def unset_variables(self, provider: str) -> list[str]:
+        """What ``[providers.<provider>]`` needs from the environment and does not find, one
+        ``FILE:LINE: key: reason`` line per variable (empty when all are set). Such a
+        provider cannot be built: every other command works without its secrets."""
+        from regard.validation import key_line
+
+        problems = []
+        for loc, name in self._unset:
+            if loc[:2] == ("providers", provider):
+                line = key_line(self._text, loc)
+                where = f"{self._path}:{line}" if line else f"{self._path}"
+                problems.append(f"{where}: {'.'.join(loc)}: {_unset_message(name)}")
+        return problems
+
     def resolve(self, relative: str | Path) -> Path:
         """A path from the config, made absolute against the config file's folder."""
         key = (self._base, str(relative))
@@ -214,23 +242,43 @@ class Config(StrictModel):
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def substitute_env(data: Any, path: Path, loc: tuple[str, ...] = ()) -> Any:
-    """Replace ``${NAME}`` in every string of ``data`` by the environment variable NAME."""
+def _unset_message(name: str) -> str:
+    return (
+        f"environment variable {name} is not set "
+        f"(export {name}=… or put it in the service's environment file)"
+    )
+
+
+def substitute_env(
+    data: Any,
+    path: Path,
+    loc: tuple[str, ...] = (),
+    unset: list[tuple[tuple[str, ...], str]] | None = None,
+    found: list[tuple[tuple[str, ...], str]] | None = None,
+) -> Any:
+    """Replace ``${NAME}`` in every string of ``data`` by the environment variable NAME.
+
+    A variable that is not set is an error, except inside a ``[providers.NAME]`` table
+    when ``unset`` is given: there it is left as written and recorded in ``unset``, since
+    a provider's secrets are needed only by the commands that send through it. ``found``
+    collects the values substituted inside ``[providers.NAME]`` tables (its secrets)."""
     if isinstance(data, dict):
-        return {k: substitute_env(v, path, (*loc, k)) for k, v in data.items()}
+        return {k: substitute_env(v, path, (*loc, k), unset, found) for k, v in data.items()}
     if isinstance(data, list):
-        return [substitute_env(v, path, (*loc, str(i))) for i, v in enumerate(data)]
+        return [substitute_env(v, path, (*loc, str(i)), unset, found) for i, v in enumerate(data)]
     if isinstance(data, str):
 
         def repl(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in os.environ:
-                key = ".".join(loc)
-                raise ConfigError(
-                    f"{path}: {key}: environment variable {name} is not set "
-                    f"(export {name}=… or put it in the service's environment file)"
-                )
-            return os.environ[name]
+                if unset is not None and len(loc) > 2 and loc[0] == "providers":
+                    unset.append((loc, name))
+                    return m.group(0)
+                raise ConfigError(f"{path}: {'.'.join(loc)}: {_unset_message(name)}")
+            value = os.environ[name]
+            if found is not None and loc[:1] == ("providers",) and value:
+                found.append((loc, value))
+            return value
 
         return _VAR.sub(repl, data)
     return data
@@ -262,11 +310,15 @@ def read_config(explicit: str | Path | None = None) -> Config:
         data, text = read_toml(path)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    data = substitute_env(data, path)
+    unset: list[tuple[tuple[str, ...], str]] = []
+    from_env: list[tuple[tuple[str, ...], str]] = []
+    data = substitute_env(data, path, unset=unset, found=from_env)
     try:
         config = validate(Config, data, path, text)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    config._unset = unset
+    config._from_env = from_env
     config._base = path.resolve().parent
     config._path = path.resolve()
     config._text = text

@@ -148,3 +148,25 @@ def test_config_errors(make_provider, extra, problem):
         )
     assert problem in str(caught.value)
     assert TOKEN not in str(caught.value)
+
+
+def test_the_basic_credential_regard_builds_is_scrubbed(sink, make_provider, deliver, record):
+    """Twilio's Basic credential is base64 of SID and token, made by regard itself: an
+    answer echoing the Authorization header does not leak it."""
+    provider = make_provider(
+        f"""
+        type = "twilio"
+        account_sid = "AC3f9b2c1d4e5f60718293a4b5c6d7e8f9"
+        auth_token = "${{TWILIO_AUTH_TOKEN}}"
+        from = "+15005550006"
+        base_url = "{sink.url}"
+        """,
+        env={"TWILIO_AUTH_TOKEN": "f00dfeedf00dfeedf00dfeedf00dfeed"},
+    )
+    sink.script(Answer(400, "echo"))
+    deliver(provider, record("sms"))
+    credential = sink.last.headers["authorization"].removeprefix("Basic ")
+    sink.script(Answer(400, {"code": 21211, "message": f"bad header Basic {credential}"}))
+    outcome = deliver(provider, record("sms"))
+    assert isinstance(outcome, Dead)
+    assert credential not in outcome.reason, outcome.reason

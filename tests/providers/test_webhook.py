@@ -211,3 +211,26 @@ def test_a_redirect_is_not_followed(sink, make_provider, deliver, record):
     outcome = deliver(provider, record("webhook"))
     assert isinstance(outcome, Dead) and outcome.reason.startswith("HTTP 308")
     assert len(sink.requests) == 1
+
+
+def test_a_secret_inside_a_value_is_scrubbed_in_every_form(sink, make_provider, deliver, record):
+    """A token that is only part of a header value (``Bearer ${CRM_TOKEN}``) is scrubbed
+    when the answer echoes it bare, and so is any value the table took from the
+    environment, whatever its key."""
+    provider = make_provider(
+        table(
+            sink.url,
+            'headers = { "Authorization" = "Bearer ${CRM_TOKEN}", "X-Tenant" = "${CRM_TENANT}" }',
+        ),
+        env={
+            "REGARD_WEBHOOK_SECRET": RAW_SECRET,
+            "CRM_TOKEN": "tok-8f3a91c2",
+            "CRM_TENANT": "t-77",
+        },
+    )
+    sink.script(Answer(401, "token tok-8f3a91c2 of tenant t-77 expired"))
+    outcome = deliver(provider, record("webhook"))
+    assert sink.last.headers["authorization"] == "Bearer tok-8f3a91c2"
+    assert isinstance(outcome, Dead)
+    assert "tok-8f3a91c2" not in outcome.reason and "t-77" not in outcome.reason
+    assert "token *** of tenant *** expired" in outcome.reason

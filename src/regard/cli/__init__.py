@@ -113,6 +113,7 @@ class App:
         self.config_path = config_path
         self._config: Config | None = None
         self._store: Store | None = None
+        self._created_store = False
 
     @property
     def config(self) -> Config:
@@ -128,12 +129,21 @@ class App:
         if self._store is None:
             from regard.store import open_store
 
-            self._store = open_store(self.config.store_path)
+            path = self.config.store_path
+            self._created_store = not path.exists()
+            self._store = open_store(path)
         return self._store
 
     def close(self) -> None:
         if self._store is not None:
-            self._store.close()
+            if self._created_store:
+                # a command that found no store and wrote nothing to it (it only reads, or
+                # its import failed) leaves none behind: the first import or run makes it
+                from regard.store import remove_blank
+
+                remove_blank(self._store)
+            else:
+                self._store.close()
             self._store = None
 
 

@@ -6,6 +6,7 @@ every command module to list it, and stays fast.)
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
@@ -109,20 +110,30 @@ def unsubscribe(app: App, contact_id: str, channel: str | None, as_json: bool) -
 
 @contacts.command()
 @click.argument("contact_id", metavar="ID")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @json_option
 @pass_app
-def forget(app: App, contact_id: str, as_json: bool) -> None:
+def forget(app: App, contact_id: str, yes: bool, as_json: bool) -> None:
     """Erase a contact's personal data everywhere (GDPR erasure).
 
     The contact row goes; events and deliveries stay only as anonymous counts; rendered
     messages, outbox lines and addresses are erased; unsubscribes are kept as hashes.
     Rows of this id in later imports are skipped.
 
+    On a terminal it asks first; `--yes` (or a script, with no terminal) does not.
+
     \b
       regard contacts forget 1042
+      regard contacts forget 1042 --yes
     """
     # imported when the command runs, not when `regard contacts --help` loads this module
     from regard.forget import forget_contact
+
+    if not yes and not as_json and sys.stdin.isatty():
+        click.confirm(
+            f"Erase contact {contact_id}'s personal data for good (it cannot be undone)?",
+            abort=True,
+        )
 
     result = forget_contact(app.store, app.config, contact_id)
     if as_json:

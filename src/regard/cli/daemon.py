@@ -118,7 +118,10 @@ def format_status(report: dict[str, Any]) -> str:
     else:
         facts = tick_facts(tick["result"])
         enqueued = ", ".join(f"{n} {s}" for s, n in sorted(facts["enqueued"].items())) or "none"
-        took = "still running" if tick["finished_at"] is None else f"took {tick['duration']}s"
+        took = {
+            "running": "still running",
+            "interrupted": "never finished: its process is gone (killed?)",
+        }.get(tick.get("state", ""), f"took {tick['duration']}s")
         lines.append(
             f"Last tick:    {tick['at']} ({tick['kind']}, {took}): evaluated {facts['evaluated']}, "
             f"enqueued {enqueued}; sent {facts['sent']}, to retry {facts['retried']}, "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from regard.cli import App, echo_json, json_option, pass_app
@@ -45,34 +48,88 @@ def deliveries(
     if not rows:
         click.echo("no deliveries")
         return
-    for r in rows:
-        when = r["sent_at"] or r["next_attempt_at"] or r["due_at"]
-        extra = f"  {r['reason']}" if r["reason"] else ""
-        if r["state"] == "pending" and r.get("last_error"):
-            extra = f"  to retry, last: {r['last_error']}"  # why it is still waiting
-        click.echo(
-            f"{r['delivery_id']}  {r['state']:<9}  {r['campaign']}  {r['contact_id']}  "
-            f"{r['occasion']}  {r['channel']} via {r['provider']}  {when}  "
-            f"attempts {r['attempts']}{extra}"
-        )
+    from regard.cli.tables import columns
+
+    header = ["DELIVERY", "STATE", "CAMPAIGN", "CONTACT", "OCCASION", "CHANNEL", "PROVIDER",
+              "DUE", "SENT", "NEXT ATTEMPT", "ATTEMPTS", "REASON"]  # fmt: skip
+    fields = ["delivery_id", "state", "campaign", "contact_id", "occasion", "channel",
+              "provider", "due_at", "sent_at", "next_attempt_at", "attempts"]  # fmt: skip
+    plain: list[dict[str, Any]] = [dict(r) for r in rows]
+    table = [[*(r[f] for f in fields), _why(r)] for r in plain]
+    for line in columns(header, table):
+        click.echo(line)
     click.echo(f"{len(rows)} deliveries")
 
 
 @deliveries.command()
-@click.argument("ids", nargs=-1, required=True, metavar="ID…")
+@click.argument("ids", nargs=-1, metavar="[ID…]")
+@click.option(
+    "--state", "select_state", default=None, metavar="S",
+    help="Instead of ids: every delivery in this state (dead), with --campaign / --since.",
+)  # fmt: skip
+@click.option("--campaign", default=None, metavar="ID", help="With --state: only this campaign.")
+@click.option(
+    "--since", default=None, metavar="D",
+    help="With --state: only deliveries decided at or after D (ISO date or time).",
+)  # fmt: skip
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @json_option
 @pass_app
-def retry(app: App, ids: tuple[str, ...], as_json: bool) -> None:
+def retry(
+    app: App,
+    ids: tuple[str, ...],
+    select_state: str | None,
+    campaign: str | None,
+    since: str | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
     """Send dead deliveries again: back to pending, due now, attempts from zero.
 
+    Name them by id, or select them: `--state dead` with `--campaign` and `--since`. A
+    selection says how many it found and, on a terminal, asks before it retries them.
+
     \b
-    Example:
+    Examples:
       regard deliveries retry d_3f2a9c…
+      regard deliveries retry --state dead --campaign birthday --since 2026-11-28
     """
     from regard.delivery import retry_deliveries  # lazy: only this command loads the delivery code
 
-    done = retry_deliveries(app.store, ids, at=now_instant())
+    chosen = list(ids) or _select(app, select_state, campaign, since, "retry", as_json, yes)
+    done = retry_deliveries(app.store, chosen, at=now_instant()) if chosen else []
     _report(done, "retried", as_json)
+
+
+def _select(
+    app: App,
+    state: str | None,
+    campaign: str | None,
+    since: str | None,
+    verb: str,
+    as_json: bool,
+    yes: bool,
+) -> list[str]:
+    """The ids a selection (``--state`` with ``--campaign``, ``--since``) names; on a
+    terminal, confirmed first. Raises a usage error when there is neither id nor state."""
+    if state is None:
+        raise click.UsageError(f"name the deliveries to {verb}: their ids, or --state S")
+    from regard.delivery import list_deliveries
+    from regard.times import iso, parse_instant, to_epoch
+
+    rows = list_deliveries(app.store, state=state, campaign=campaign)
+    if since is not None:
+        try:
+            start = iso(to_epoch(parse_instant(since, app.config.tz))) or ""
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
+        rows = [r for r in rows if (r["created_at"] or "") >= start]
+    chosen = [r["delivery_id"] for r in rows]
+    if not as_json:
+        click.echo(f"{len(chosen)} {state} deliveries selected")
+    if chosen and not yes and not as_json and sys.stdin.isatty():
+        click.confirm(f"{verb} {len(chosen)} deliveries?", abort=True)
+    return chosen
 
 
 @deliveries.command()
@@ -90,6 +147,13 @@ def cancel(app: App, ids: tuple[str, ...], as_json: bool) -> None:
 
     done = cancel_deliveries(app.store, ids, at=now_instant())
     _report(done, "cancelled", as_json)
+
+
+def _why(row: dict[str, Any]) -> str | None:
+    """The reason column: why it was skipped or died, or why a pending one still waits."""
+    if row["state"] == "pending" and row.get("last_error"):
+        return f"to retry, last: {row['last_error']}"
+    return None if row["reason"] is None else str(row["reason"])
 
 
 def _report(done: list[str], verb: str, as_json: bool) -> None:

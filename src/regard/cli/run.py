@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -34,7 +39,8 @@ def run(app: App, at: str | None, dry_run: bool, as_json: bool) -> None:
     from regard.runner import run_once  # lazy: only this command loads the engine
 
     when = resolve_at(app, at)
-    result = run_once(app.store, app.config, when, dry_run=dry_run)
+    with stopped_by_sigterm() as stop:
+        result = run_once(app.store, app.config, when, dry_run=dry_run, stop=stop)
     if as_json:
         echo_json(result.as_dict())
     else:
@@ -51,6 +57,25 @@ def run(app: App, at: str | None, dry_run: bool, as_json: bool) -> None:
         raise DeliveriesFailed(
             f"{result.failed} deliveries failed (see `regard deliveries --state dead`)"
         )
+
+
+@contextmanager
+def stopped_by_sigterm() -> Iterator[threading.Event]:
+    """SIGTERM ends a run as it ends the daemon: the tick in progress finishes, dispatch
+    sends nothing more and gives its claims back, and the run is recorded as finished. A
+    second SIGTERM stops at once (the tick's transaction is rolled back)."""
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise SystemExit(128 + signum)
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def summary_lines(result: RunResult) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from regard.config import Config
 from regard.daemon.presence import DaemonRecord, read_record
+from regard.processes import alive
 from regard.store import Store
 from regard.store.ticks import TickRow
 from regard.times import format_duration, iso
@@ -129,8 +130,15 @@ def _tick_json(tick: TickRow | None) -> dict[str, Any] | None:
     if tick is None:
         return None
     finished = tick["finished_at"]
+    if finished is not None:
+        state = "finished"
+    elif tick["pid"] is not None and not alive(tick["pid"]):
+        state = "interrupted"  # killed before it could record its end
+    else:
+        state = "running"
     return {
         "kind": tick["kind"],
+        "state": state,
         "at": iso(tick["at"]),
         "started_at": iso(tick["started_at"]),
         "finished_at": iso(finished),

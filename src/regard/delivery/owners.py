@@ -12,7 +12,8 @@ import os
 import socket
 import uuid
 from collections.abc import Iterable
-from pathlib import Path
+
+from regard.processes import alive
 
 
 def _pid_namespace() -> str:
@@ -35,23 +36,6 @@ def gone(owners: Iterable[str]) -> list[str]:
         parts = owner.split(":")
         if len(parts) != 4 or (parts[0], parts[1]) != here or not parts[2].isdigit():
             continue
-        if not _alive(int(parts[2])):
+        if not alive(int(parts[2])):
             out.append(owner)
     return out
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    try:
-        # a killed process its parent has not reaped yet is a zombie: it will never send
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True

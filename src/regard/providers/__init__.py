@@ -60,8 +60,14 @@ def validate_provider_table(
     try:
         cls.Options.model_validate(table.options)
     except ValidationError as exc:
-        return describe(exc, cls.Options, path, text, prefix=("providers", name))
-    if config is not None:
+        problems = describe(exc, cls.Options, path, text, prefix=("providers", name))
+        # a value still waiting for its environment variable is checked once it is set
+        waiting = config.unset_keys(name) if config is not None else set()
+        problems = [p for p in problems if not any(f": {key}: " in p for key in waiting)]
+        if problems:
+            return problems
+    if config is not None and not config.unset_variables(name):
+        # (a table still missing a secret from the environment is built when it sends)
         try:
             cls(name, table, config)
         except ProviderError as exc:
@@ -75,6 +81,9 @@ def build_provider(name: str, config: Config) -> Provider:
     table = config.providers.get(name)
     if table is None:
         raise ProviderError(f"no provider {name!r} in {config.path or 'the config'}")
+    unset = config.unset_variables(name)
+    if unset:
+        raise ConfigError("\n".join(unset))
     return adapter_class(table.type)(name, table, config)
 
 

@@ -110,14 +110,24 @@ class Provider(ABC):
         """Release what the adapter holds (files, sockets). Called once after dispatch."""
 
     def secrets(self) -> list[str]:
-        """Values that must never appear in a reason, a log or the store: every SecretStr
-        option of the adapter (tokens, keys, webhook secrets), also as values of a table."""
+        """Values that must never appear in a reason, a log or the store, in every form in
+        which a service may echo them: every SecretStr option of the adapter (tokens, keys,
+        webhook secrets, also as values of a table), every value the provider's table took
+        from the environment, each word of those (the token in ``"Bearer <token>"``), and
+        what the adapter derives from them (:meth:`derived_secrets`)."""
         found: list[str] = []
         for field in type(self.options).model_fields:
             value = getattr(self.options, field)
             values = value.values() if isinstance(value, dict) else [value]
             found += [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
-        return found
+        # (a value this short is no secret, and scrubbing it would garble reasons)
+        found += [v for v in self.config.environment_values(self.name) if len(v) >= 4]
+        words = [w for s in found for w in s.split() if len(w) >= _SECRET_WORD and w != s]
+        return [*found, *words, *self.derived_secrets()]
+
+    def derived_secrets(self) -> list[str]:
+        """Forms of the secrets the adapter builds itself (a base64 Basic credential)."""
+        return []
 
     def scrub(self, outcome: Outcome) -> Outcome:
         """The outcome with every secret replaced by ``***`` (providers may echo tokens)."""
@@ -252,6 +262,10 @@ def coded_reason(
         name = names.get(code, "error")
         return f"HTTP {response.status_code}: {service} {code} ({name}): {message or ''}"
     return f"HTTP {response.status_code}: {response_excerpt(response)}"
+
+
+# a word of a secret value shorter than this is not scrubbed on its own ("Bearer", "Basic")
+_SECRET_WORD = 8
 
 
 def scrub_text(text: str, secrets: list[str]) -> str:

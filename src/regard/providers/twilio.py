@@ -75,7 +75,6 @@ class TwilioProvider(HTTPProvider):
             form["MessagingServiceSid"] = options.messaging_service_sid
         if options.from_:
             form["From"] = options.from_
-        login = f"{options.account_sid}:{options.auth_token.get_secret_value()}"
         url = f"{options.base_url.rstrip('/')}/2010-04-01/Accounts/{options.account_sid}/Messages.json"
         return client.build_request(
             "POST",
@@ -83,9 +82,17 @@ class TwilioProvider(HTTPProvider):
             data=form,
             headers={
                 "Accept": "application/json",
-                "Authorization": "Basic " + base64.b64encode(login.encode()).decode("ascii"),
+                "Authorization": "Basic " + self._credential(),
             },
         )
+
+    def _credential(self) -> str:
+        """The HTTP Basic credential: base64 of ``<account SID>:<auth token>``."""
+        login = f"{self.options.account_sid}:{self.options.auth_token.get_secret_value()}"
+        return base64.b64encode(login.encode()).decode("ascii")
+
+    def derived_secrets(self) -> list[str]:
+        return [self._credential()]
 
     def read_response(self, response: httpx.Response) -> Outcome:
         answer = response_json(response)

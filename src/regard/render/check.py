@@ -115,6 +115,9 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
     loaded = load_campaigns(config)
     result.problems.extend(loaded.errors)
     result.campaigns = [c.id for c in loaded.campaigns]
+    # a provider a campaign sends through must find its secrets in the environment
+    for provider in sorted({c.provider for c in loaded.campaigns if c.enabled}):
+        result.problems.extend(config.unset_variables(provider))
     templates = templates_for(config)
     folder = config.templates_dir
     paths = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []

@@ -17,7 +17,6 @@ and count for caps, cooldowns and once-per-contact as they really did.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
@@ -31,7 +30,8 @@ from regard.engine import release_due, tick
 from regard.errors import InputError
 from regard.providers.simulated import simulated_provider
 from regard.report.text import money, table
-from regard.store import Store, backtest, open_store
+from regard.store import Store
+from regard.store.scratch import scratch_store
 from regard.times import Instant, format_duration, iso, to_epoch
 
 SAMPLE_SIZE = 5
@@ -48,14 +48,12 @@ def tick_times(start: datetime, end: datetime, every: timedelta) -> Iterator[dat
         at += every
 
 
-def copy_store(source: Path, target: Path) -> None:
-    """A consistent copy of the store at ``source`` through the backup API, reading only."""
+def _require_store(source: Path) -> None:
     if not source.is_file():
         raise InputError(
             f"{source}: no store yet, nothing to replay (import contacts and events first: "
             "regard import contacts FILE)"
         )
-    backtest.copy_store(source, target)
 
 
 def _dispatch(store: Store, config: Config, at: Instant, loaded: list[Campaign]) -> None:
@@ -99,24 +97,19 @@ def simulate(
     replayed = {c.id: c for c in chosen}
     loaded = [replayed.get(c.id, c) for c in loaded]
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="regard-simulate-") as scratch_dir:
-        scratch_path = Path(scratch_dir) / "scratch.db"
-        copy_store(Path(store_path), scratch_path)
-        store = open_store(scratch_path)
-        try:
-            store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
-            ticks = 0
-            for at in tick_times(start, end, every):
-                moment = to_epoch(at)
-                tick(store, config, chosen, moment, kind="simulate")
-                _dispatch(store, config, moment, loaded)
-                _dispatch_openings(
-                    store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
-                )
-                ticks += 1
-            result = _summarise(store, chosen, to_epoch(start), to_epoch(end))
-        finally:
-            store.close()
+    _require_store(Path(store_path))
+    with scratch_store(Path(store_path)) as store:
+        store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
+        ticks = 0
+        for at in tick_times(start, end, every):
+            moment = to_epoch(at)
+            tick(store, config, chosen, moment, kind="simulate")
+            _dispatch(store, config, moment, loaded)
+            _dispatch_openings(
+                store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
+            )
+            ticks += 1
+        result = _summarise(store, chosen, to_epoch(start), to_epoch(end))
     result.update(
         {
             "warnings": coarse_tick_warnings(chosen, every),

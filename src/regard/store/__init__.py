@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from regard.errors import StoreError
-from regard.store.area import Area, address_hash
+from regard.store.area import PSEUDONYM_KEY, Area, Pseudonyms
 from regard.store.backtest import Backtests
 from regard.store.contacts import Contacts
 from regard.store.decisions import Decisions
@@ -40,7 +40,7 @@ from regard.store.schema import MIGRATIONS
 from regard.store.suppressions import Suppressions, normal_address
 from regard.store.ticks import Ticks
 
-__all__ = ["Area", "Store", "address_hash", "open_store"]
+__all__ = ["Area", "Pseudonyms", "Store", "open_store", "remove_blank"]
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -86,19 +86,36 @@ class Store:
             str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
         )
         conn.row_factory = sqlite3.Row
-        conn.create_function("address_hash", 1, _sql_address_hash, deterministic=True)
         # addresses are compared in one normal form (SQLite's lower() folds ASCII only)
         conn.create_function("normal_address", 1, _sql_normal_address, deterministic=True)
         conn.create_function("lower_address", 1, _sql_normal_address, deterministic=True)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")  # once; it is kept in the file
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")  # erased personal data must not linger
         self.conn = conn
         self._migrate()
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (PSEUDONYM_KEY,)).fetchone()
+        self.pseudonyms = Pseudonyms(bytes.fromhex(row[0]))
+        conn.create_function("address_hash", 1, self._sql_address_hash, deterministic=True)
+
+    def _migrations_due(self) -> bool:
+        """Whether any migration is still to apply, read without the write lock: a store
+        that is up to date is never locked just by being opened (``status`` during a long
+        import, a read-only copy being inspected)."""
+        try:
+            done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
+        except sqlite3.OperationalError:
+            return True  # no migrations table yet: a new store
+        return any(name not in done for name, _ in MIGRATIONS) or bool(
+            done - {name for name, _ in MIGRATIONS}
+        )
 
     def _migrate(self) -> None:
+        if not self._migrations_due():
+            return
         with self.write():
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)"
@@ -182,6 +199,19 @@ class Store:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
 
+    def _sql_address_hash(self, address: object) -> str | None:
+        return self.pseudonyms.address(address) if isinstance(address, str) else None
+
+    def is_blank(self) -> bool:
+        """Whether nothing was ever written to the store but its schema: no contact, event,
+        delivery, suppression, erasure, tick or kept value."""
+        tables = ("contacts", "events", "deliveries", "suppressions", "forgotten", "ticks")
+        written = any(
+            self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() for table in tables
+        )
+        kept = self.conn.execute("SELECT 1 FROM meta WHERE key != ?", (PSEUDONYM_KEY,))
+        return not written and kept.fetchone() is None
+
     def checkpoint(self, attempts: int = 20) -> bool:
         """Checkpoint the WAL into the database and truncate it to zero bytes. Returns False
         when a reader kept it busy for every attempt (the next checkpoint will finish it)."""
@@ -218,10 +248,6 @@ def _reason(exc: sqlite3.Error) -> str:
     return str(exc)
 
 
-def _sql_address_hash(address: object) -> str | None:
-    return address_hash(address) if isinstance(address, str) else None
-
-
 def _sql_normal_address(address: object) -> str | None:
     return normal_address(address) if isinstance(address, str) else None
 
@@ -229,3 +255,17 @@ def _sql_normal_address(address: object) -> str | None:
 def open_store(path: str | Path) -> Store:
     """Open (creating if needed) the store at ``path`` and bring its schema up to date."""
     return Store(path)
+
+
+def remove_blank(store: Store) -> bool:
+    """Close ``store`` and, when nothing but its schema was ever written to it, delete its
+    files (the database, its WAL and shared-memory files). A command that only reads, or
+    an import that failed, must not leave an empty store behind. Returns True when it
+    removed them."""
+    blank = str(store.path) != ":memory:" and store.is_blank()
+    store.close()
+    if blank:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{store.path}{suffix}").unlink()
+    return blank

@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypedDict
 
-from regard.store.area import Area, forgotten_hash
+from regard.store.area import Area
 from regard.store.erase import Erasure, erase_contact
 from regard.times import Instant, from_epoch
 
@@ -74,7 +74,8 @@ class Contacts(Area):
     def forgotten_at(self, contact_id: str) -> Instant | None:
         """When ``contact_id`` was erased (``regard contacts forget``), or None if never."""
         row = self.conn.execute(
-            "SELECT forgotten_at FROM forgotten WHERE id_hash = ?", (forgotten_hash(contact_id),)
+            "SELECT forgotten_at FROM forgotten WHERE id_hash = ?",
+            (self.store.pseudonyms.contact(contact_id),),
         ).fetchone()
         return None if row is None else Instant(row[0])
 

@@ -24,7 +24,6 @@ from typing import IO, Any
 from regard.config import Config
 from regard.errors import InputError
 from regard.store import Store
-from regard.store.area import forgotten_hash
 from regard.store.derived import refresh_derived_facts, track_event_changes
 from regard.store.readers import BadLine, open_rows
 from regard.store.rows import BadRow, ParsedRow, RowContext, parse_contact, parse_event
@@ -126,7 +125,7 @@ class _Import:
                 if parsed is None:
                     continue
                 owner = parsed.contact_id or parsed.id
-                if forgotten and forgotten_hash(owner) in forgotten:
+                if forgotten and self.store.pseudonyms.contact(owner) in forgotten:
                     result.skipped_forgotten += 1
                     continue
                 batch.append((line, parsed))

@@ -6,8 +6,11 @@ dates TEXT ``YYYY-MM-DD``, lists and objects TEXT JSON.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Callable
+
+from regard.store.area import ADDRESS_PREFIX, PSEUDONYM_KEY, Pseudonyms
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -126,7 +129,7 @@ def m001_initial(conn: sqlite3.Connection) -> None:
         CREATE TABLE suppressions (
             contact_id TEXT,          -- NULL when the suppression is by address only
             channel TEXT NOT NULL,    -- email | sms | card | webhook | '*' (all)
-            address TEXT,             -- the e-mail / phone, or 'sha256:<hex>' once forgotten
+            address TEXT,             -- the e-mail / phone, or 'sha256:<hex>' once forgotten (m010: hmac-sha256:)
             reason TEXT NOT NULL,
             created_at INTEGER NOT NULL
         );
@@ -202,6 +205,29 @@ def m003_engine_indexes(conn: sqlite3.Connection) -> None:
 
 
 @migration
+def m010_keyed_pseudonyms(conn: sqlite3.Connection) -> None:
+    """Forgotten ids and addresses become keyed hashes (:class:`regard.store.area.Pseudonyms`):
+    a random key for this store in ``meta``, and every plain SHA-256 digest kept so far
+    (``forgotten.id_hash``, the ``forgotten:<hex>`` contact ids of anonymous rows, the
+    ``sha256:<hex>`` addresses of suppressions) re-keyed in place."""
+    key = secrets.token_bytes(32)
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (PSEUDONYM_KEY, key.hex()))
+    keys = Pseudonyms(key)
+    conn.create_function("rekey", 1, keys.keyed, deterministic=True)
+    conn.execute("UPDATE forgotten SET id_hash = rekey(id_hash)")
+    for table in ("events", "deliveries", "suppressions"):
+        conn.execute(
+            f"UPDATE {table} SET contact_id = 'forgotten:' || rekey(substr(contact_id, 11)) "
+            "WHERE contact_id LIKE 'forgotten:%'"
+        )
+    conn.execute(
+        "UPDATE suppressions SET address = ? || rekey(substr(address, 8)) "
+        "WHERE address LIKE 'sha256:%'",
+        (ADDRESS_PREFIX,),
+    )
+
+
+@migration
 def m008_delivery_pacing(conn: sqlite3.Connection) -> None:
     """What dispatch keeps from the tick that decided a delivery, so it no longer depends
     on a campaign file that may have changed or gone since: the campaign's ``[window]``
@@ -212,8 +238,8 @@ def m008_delivery_pacing(conn: sqlite3.Connection) -> None:
     wait for the window the tick found closed; NULL: never).
 
     Suppressions' addresses are brought to the one normal form the store compares them in
-    (:func:`regard.store.suppressions.normal_address`: an e-mail lower-cased whole, a phone
-    in E.164); hashed ones (``sha256:``) already are."""
+    (:func:`regard.store.area.normal_address`: an e-mail lower-cased whole, a phone
+    in E.164); forgotten (hashed) ones already are."""
     run_script(
         conn,
         """
@@ -221,6 +247,7 @@ def m008_delivery_pacing(conn: sqlite3.Connection) -> None:
         ALTER TABLE deliveries ADD COLUMN pace_daily_limit INTEGER;
         ALTER TABLE deliveries ADD COLUMN expires_at INTEGER;
         UPDATE suppressions SET address = normal_address(address)
-        WHERE address IS NOT NULL AND address NOT LIKE 'sha256:%';
+        WHERE address IS NOT NULL AND address NOT LIKE 'sha256:%'
+          AND address NOT LIKE 'hmac-sha256:%';
         """,
     )

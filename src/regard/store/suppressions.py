@@ -1,7 +1,7 @@
 """Unsubscribes: a suppression row stops a channel (or every channel, ``'*'``) for a contact.
 
 Once a contact is forgotten its suppression rows stay, with the address replaced by
-:func:`address_hash`, so an address that comes back under a new id can still be recognised
+its keyed hash (:class:`regard.store.area.Pseudonyms`), so an address that comes back under a new id can still be recognised
 as unsubscribed without regard keeping the address itself.
 
 Addresses are stored and compared in one normal form, :func:`normal_address` (also the SQL

@@ -1,0 +1,70 @@
+"""The scratch copy ``regard simulate`` replays on, and what becomes of it.
+
+The copy holds every contact of the store in the clear, so it must not outlive its run:
+
+- it lives in a private folder (mode 0700) of the system's temporary folder (``$TMPDIR``,
+  else ``/tmp``) named ``regard-simulate-<pid>-…``;
+- it is removed when the run ends, fails, or is stopped with SIGTERM or Ctrl-C;
+- a run killed outright (SIGKILL, a power cut) cannot clean up after itself, so every
+  run first removes the folders of runs whose process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from regard.processes import alive
+from regard.store import Store, open_store
+from regard.store.backtest import copy_store
+
+PREFIX = "regard-simulate-"
+
+
+def remove_stale(folder: Path | None = None) -> list[Path]:
+    """Remove the scratch folders of runs whose process is gone; returns them."""
+    root = Path(folder or tempfile.gettempdir())
+    removed = []
+    for path in root.glob(f"{PREFIX}*"):
+        pid = path.name.removeprefix(PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not alive(int(pid)) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+class _Stopped(SystemExit):
+    """SIGTERM during a replay: unwind, so the scratch copy is removed on the way out."""
+
+
+@contextmanager
+def scratch_store(source: Path) -> Iterator[Store]:
+    """A consistent copy of the store at ``source``, open, removed afterwards whatever
+    happens (see the module docstring)."""
+    remove_stale()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            raise _Stopped(128 + signum)
+
+        previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-") as folder:
+            path = Path(folder) / "scratch.db"
+            copy_store(source, path)
+            store = open_store(path)
+            try:
+                yield store
+            finally:
+                store.close()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
