@@ -75,6 +75,15 @@ def workspace(root: Path, url: str, concurrency: int, n: int) -> Path:
     )
     (root / "campaigns").mkdir()
     (root / "templates").mkdir()
+    # the backlog's campaign: a delivery whose campaign file is gone is never sent
+    (root / "campaigns" / "bench.toml").write_text(
+        'channel = "webhook"\nprovider = "sink"\ntemplate = "bench"\n'
+        '[trigger]\ntype = "event"\nevent = "no-event-has-this-type"\n',
+        encoding="utf-8",
+    )
+    (root / "templates" / "bench.j2").write_text(
+        "{% block text %}Danke!{% endblock %}", encoding="utf-8"
+    )
     store = open_store(root / "regard.db")
     with store.write() as conn:
         conn.executemany(

@@ -416,7 +416,8 @@ class Oracle:
 
     @staticmethod
     def delivery_id(e: Entry) -> str:
-        key = f"{e.campaign}\x1f{e.contact_id}\x1f{e.occasion}".encode()
+        parts = (e.campaign, e.contact_id, e.occasion)
+        key = "".join(f"{len(p.encode())}:{p}," for p in parts).encode()
         return "d_" + hashlib.sha256(key).hexdigest()[:32]
 
     # -- what the harness does between ticks ------------------------------------------

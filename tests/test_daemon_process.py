@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import regard_command, subprocess_env
-from faults.rows import add_pending, states
+from faults.rows import add_pending, campaign_file, states
 from faults.sink import SECRET, FaultySink
 from regard.store import Store, open_store
 
@@ -117,6 +117,7 @@ def shop(
         + f'\n[providers.sink]\ntype = "webhook"\nurl = "{sink.url}"\n'
         + 'secret = "${HOOK_SECRET}"\n',
     )
+    campaign_file(workspace.root)  # the campaign of the backlogs written straight in
 
     def start() -> DaemonProcess:
         daemon = DaemonProcess(workspace)

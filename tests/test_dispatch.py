@@ -390,7 +390,9 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
         delays = {retry_delay(attempt, settings).total_seconds() for _ in range(20)}
         assert all(base <= d <= min(base + 60, 3600) for d in delays), (attempt, delays)
     assert retry_delay(20, settings).total_seconds() == 3600
-    assert retry_delay(1, settings, retry_after=7200).total_seconds() == 7200
+    assert retry_delay(1, settings, retry_after=1800).total_seconds() == 1800
+    # a Retry-After longer than max_backoff is capped by it
+    assert retry_delay(1, settings, retry_after=7200).total_seconds() == 3600
     tiny = DeliverySettings(backoff=timedelta(0), max_backoff=timedelta(0))
     assert retry_delay(1, tiny).total_seconds() == 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from conftest import Workspace
-from faults.rows import add_pending, states
+from faults.rows import add_pending, campaign_file, states
 from regard.store import open_store
 
 AT = 1_780_000_000  # 2026-05-28T20:26:40Z
@@ -16,6 +16,7 @@ KEYS = {
 
 
 def seed(workspace: Workspace, contacts: list[str], **kw: object) -> list[str]:
+    campaign_file(workspace.root, str(kw.get("campaign", "thanks")), provider="outbox")
     store = open_store(workspace.root / "regard.db")
     ids = add_pending(store, contacts, provider="outbox", due_at=AT, **kw)
     store.close()
@@ -58,6 +59,7 @@ def test_run_exits_3_when_a_delivery_died(workspace: Workspace) -> None:
         + '\n[providers.gone]\ntype = "webhook"\nurl = "http://127.0.0.1:9/closed"\nsecret = "s"\n'
         + "[delivery]\nattempts = 1\n",
     )
+    campaign_file(workspace.root, provider="gone")
     store = open_store(workspace.root / "regard.db")
     add_pending(store, ["anna"], provider="gone", due_at=AT)
     store.close()
@@ -138,6 +140,7 @@ def test_a_delivery_to_retry_says_why_in_the_list(workspace: Workspace) -> None:
         + '\n[providers.gone]\ntype = "webhook"\nurl = "http://127.0.0.1:9/closed"\n'
         + 'secret = "${HOOK_SECRET}"\n',
     )
+    campaign_file(workspace.root, provider="gone")
     store = open_store(workspace.root / "regard.db")
     add_pending(store, ["anna"], provider="gone", due_at=AT)
     store.close()

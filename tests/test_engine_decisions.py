@@ -20,7 +20,7 @@ def order(store: Store, contact_id: str, event_id: str, when: str = "2026-03-01T
 def test_holdout_is_the_contracts_hash() -> None:
     digest = hashlib.sha256(b"thank-you:1042").digest()
     assert holdout_share("thank-you", "1042") == int.from_bytes(digest[:8], "big") / 2**64
-    key = b"thank-you\x1f1042\x1fo1"
+    key = b"9:thank-you,4:1042,2:o1,"  # netstrings (docs/architecture.md, Delivery ids)
     assert delivery_id("thank-you", "1042", "o1") == "d_" + hashlib.sha256(key).hexdigest()[:32]
 
 

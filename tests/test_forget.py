@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from conftest import Workspace
+from faults.rows import campaign_file
 from import_helpers import rows
 from regard.store import open_store
 
@@ -15,7 +16,8 @@ PHONE = "+491711234567"
 
 
 def delivery_id(campaign: str, contact_id: str, occasion: str) -> str:
-    key = f"{campaign}\x1f{contact_id}\x1f{occasion}".encode()
+    parts = (campaign, contact_id, occasion)
+    key = "".join(f"{len(p.encode())}:{p}," for p in parts).encode()
     return "d_" + hashlib.sha256(key).hexdigest()[:32]
 
 
@@ -89,6 +91,7 @@ def test_forget_leaves_no_byte_of_the_contact_behind(workspace: Workspace) -> No
         + "\n"
         + '{"id": "o2", "contact_id": "7", "occurred_at": "2026-01-02T10:00:00Z", "amount": 10}\n',
     )
+    campaign_file(workspace.root, "thank-you", provider="outbox")
     assert workspace.cli("import", "contacts", str(contacts)).exit_code == 0
     assert workspace.cli("import", "events", str(events)).exit_code == 0
     enqueue(db, "1042", "o1")
@@ -184,8 +187,8 @@ def test_an_older_stores_plain_digests_are_rekeyed(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)")
-    for name, fn in schema.MIGRATIONS:
-        if name == "m010_keyed_pseudonyms":
+    for name, fn in schema.MIGRATIONS:  # a store of the first release: m001 to m003
+        if name == "m004_server_and_bounces":
             break
         fn(conn)
         conn.execute("INSERT INTO migrations VALUES (?, 0)", (name,))

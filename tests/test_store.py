@@ -11,7 +11,7 @@ from regard.store.schema import MIGRATIONS
 def test_migrations_apply_once_and_pragmas(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = open_store(path)
-    names = [r[0] for r in store.conn.execute("SELECT name FROM migrations")]
+    names = [r[0] for r in store.conn.execute("SELECT name FROM migrations ORDER BY rowid")]
     assert names == [name for name, _ in MIGRATIONS]
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1

@@ -75,7 +75,7 @@ def test_an_ambiguous_card_is_unconfirmed_then_confirmed_or_retried_by_hand(
         assert "2 unconfirmed" in result.stdout
         rows = by_id(workspace)
         assert {rows[i]["state"] for i in (first, second)} == {"unconfirmed"}
-        assert "timeout after sending" in str(rows[first]["reason"])
+        assert "outcome unknown (timeout" in str(rows[first]["reason"])
         assert service.counts() == {first: 1, second: 1}
 
         # never sent again by itself

@@ -17,8 +17,10 @@ from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.delivery import DispatchResult, dispatch
 from regard.delivery.claims import abandoned
+from regard.delivery.dispatch import send_context
 from regard.engine import tick
 from regard.store import Store
+from regard.store.sendtime import NO_CONTEXT, SendContext
 from regard.times import Instant, iso, now_instant
 
 
@@ -63,6 +65,7 @@ class RunResult:
             "deferred": self.deferred + self.dispatch.deferred,
             "waiting": self.waiting,
             "unsubscribed": self.dispatch.unsubscribed,
+            "stopped": dict(self.dispatch.stopped),
             "campaign_errors": list(self.campaign_errors),
             "duration": round(self.duration, 3),
         }
@@ -102,14 +105,16 @@ def run_once(
     if dry_run:
         with store.rolled_back():
             _tick(store, config, loaded.campaigns, at, result)
-            result.due = due_deliveries(store, at)
+            result.due = due_deliveries(store, at, send_context(config, loaded.campaigns))
         result.duration = time.monotonic() - started
         return result
     tick_id = result.tick_id = store.ticks.start(result.kind, at)
     try:
         _tick(store, config, loaded.campaigns, at, result)
         # the tick has just held back what is outside its window or over a daily limit
-        result.dispatch = dispatch(store, config, at, stop=stop, released=True)
+        result.dispatch = dispatch(
+            store, config, at, stop=stop, campaigns=loaded.campaigns, released=True
+        )
         result.waiting = store.deliveries.waiting(at)
     finally:
         result.duration = time.monotonic() - started
@@ -131,8 +136,11 @@ def _tick(
         result.decisions = [d.as_json() for d in outcome.decisions]
 
 
-def due_deliveries(store: Store, at: Instant) -> list[dict[str, Any]]:
-    """What a dispatch at ``at`` would send now: id, campaign, contact, provider, due time."""
+def due_deliveries(
+    store: Store, at: Instant, context: SendContext = NO_CONTEXT
+) -> list[dict[str, Any]]:
+    """What a dispatch at ``at`` would send now: id, campaign, contact, provider, due time
+    (not what a send-time rule would stop, under ``context``)."""
     return [
         {
             "delivery_id": d["id"],
@@ -144,5 +152,5 @@ def due_deliveries(store: Store, at: Instant) -> list[dict[str, Any]]:
             "due_at": iso(d["due_at"]),
             "attempts": d["attempts"],
         }
-        for d in store.deliveries.due(at, now_instant(), abandoned(store))
+        for d in store.deliveries.due(at, now_instant(), abandoned(store), context)
     ]

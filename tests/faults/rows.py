@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
+from regard.engine import delivery_id
 from regard.store import Store
-
-
-def delivery_id(campaign: str, contact_id: str, occasion: str) -> str:
-    """The architecture's deterministic id (and Idempotency-Key) of one occasion."""
-    raw = f"{campaign}\x1f{contact_id}\x1f{occasion}".encode()
-    return "d_" + hashlib.sha256(raw).hexdigest()[:32]
 
 
 def add_pending(
@@ -25,7 +20,13 @@ def add_pending(
     priority: int = 0,
     **columns: Any,
 ) -> list[str]:
-    """One pending e-mail delivery per contact; returns their ids in order."""
+    """One pending e-mail delivery per contact; returns their ids in order. Beside a store
+    file, the campaign gets a file too when it has none (:func:`campaign_file`): dispatch
+    cancels the deliveries of a campaign whose file was removed."""
+    if str(store.path) != ":memory:":
+        root = store.path.parent
+        if not (root / "campaigns" / f"{campaign}.toml").exists():
+            campaign_file(root, campaign, provider, str(columns.get("channel", "email")))
     ids = []
     with store.write() as conn:
         for contact in contacts:
@@ -63,3 +64,22 @@ def add_pending(
 def states(store: Store) -> dict[str, str]:
     """Delivery id → state."""
     return {r[0]: r[1] for r in store.conn.execute("SELECT id, state FROM deliveries")}
+
+
+def campaign_file(
+    root: Path, name: str = "thanks", provider: str = "sink", channel: str = "email"
+) -> None:
+    """A campaign file (and its template) for deliveries written straight into a store: a
+    pending delivery whose campaign has no file is cancelled at send time, as its
+    campaign was removed. Its trigger never fires (no event has its type)."""
+    (root / "campaigns").mkdir(exist_ok=True)
+    (root / "templates").mkdir(exist_ok=True)
+    (root / "campaigns" / f"{name}.toml").write_text(
+        f'channel = "{channel}"\nprovider = "{provider}"\ntemplate = "{name}"\n'
+        '[trigger]\ntype = "event"\nevent = "no-event-has-this-type"\n',
+        encoding="utf-8",
+    )
+    (root / "templates" / f"{name}.j2").write_text(
+        "{% block subject %}Danke{% endblock %}{% block text %}Danke!{% endblock %}",
+        encoding="utf-8",
+    )

@@ -114,7 +114,8 @@ def record_outcomes(
             else:
                 states[i] = record_retry(
                     store, claimed, owner=owner, at=at, now=now, reason=outcome.reason,
-                    retry_after=outcome.retry_after, settings=settings,
+                    retry_after=wait_asked(outcome.retry_after, outcome.retry_at, at),
+                    settings=settings,
                     schedule=attempt.schedule,
                 )  # fmt: skip
         for (message_id, cost), group in sent.items():
@@ -125,6 +126,14 @@ def record_outcomes(
                 done.discard(attempts[i].claim.id)  # a delivery is sent once
                 states[i] = "sent" if recorded else None
     return states
+
+
+def wait_asked(retry_after: float | None, retry_at: float | None, at: Instant) -> float | None:
+    """The provider's Retry-After as seconds from the run's instant ``at``: a delay as
+    given, a date measured from ``at`` (under ``--at`` too, never from the real clock)."""
+    if retry_at is not None:
+        return retry_at - at
+    return retry_after
 
 
 def record_sent(

@@ -31,8 +31,9 @@ from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
-from regard.campaigns.loader import load_campaigns
+from regard.campaigns.loader import campaign_files, load_campaigns
 from regard.campaigns.model import Campaign
+from regard.channels import CHANNELS
 from regard.config import Config
 from regard.delivery import claims
 from regard.delivery.owners import default_owner
@@ -40,8 +41,10 @@ from regard.delivery.ratelimit import RateLimiter, parse_rate
 from regard.engine import release_due
 from regard.errors import RegardError
 from regard.providers import Dead, Outcome, Paused, Provider, Retry, Sent, build_provider
+from regard.providers.base import Unknown
 from regard.store import Store
 from regard.store.records import Claim
+from regard.store.sendtime import SendContext
 from regard.times import Instant, now_instant
 
 log = logging.getLogger("regard.delivery")
@@ -49,6 +52,8 @@ log = logging.getLogger("regard.delivery")
 ProviderFactory = Callable[[str, Config], Provider]
 """Builds the adapter of the provider named ``[providers.NAME]``; raises RegardError or
 ValueError when it cannot (its deliveries are then left pending)."""
+
+_STOP_POLL = 0.1  # how often a wait for a rate slot looks whether the run was stopped
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -93,6 +98,7 @@ class DispatchResult:
             "lost": self.lost,
             "deferred": self.deferred,
             "unsubscribed": self.unsubscribed,
+            "stopped": dict(self.stopped),
             "skipped_providers": dict(self.skipped_providers),
             "paused_providers": dict(self.paused),
             "unconfirmed": self.unconfirmed,
@@ -105,6 +111,20 @@ def configured_provider(name: str, config: Config) -> Provider:
     if name not in config.providers:
         raise RegardError(f"no [providers.{name}] in the config")
     return build_provider(name, config)
+
+
+def send_context(config: Config, campaigns: Iterable[Campaign]) -> SendContext:
+    """What the send-time rules need to know of this run: the config's consent rule per
+    channel, and each campaign by what its file is now (enabled, disabled, or broken: a
+    file of the campaigns folder that did not load). Without a campaigns folder the
+    campaigns are unknown, and no campaign rule applies."""
+    consent = {name: str(config.consent.rule(name)) for name in CHANNELS}
+    if not config.campaigns_dir.is_dir():
+        return SendContext(consent, None)
+    states = {path.stem: "broken" for path in campaign_files(config)}
+    for campaign in campaigns:
+        states[campaign.id] = "enabled" if campaign.enabled else "disabled"
+    return SendContext(consent, states)
 
 
 def dispatch(
@@ -122,9 +142,12 @@ def dispatch(
     """Send the deliveries due at ``at`` (pending with ``not_before ≤ at``, and claims of
     runs that are gone or whose lease has ended), then record each outcome.
 
-    First, deliveries outside their campaign's window or over its daily limit are held
-    back (``campaigns``: the loaded campaigns; read from the config when not given), and
-    those whose contact unsubscribed since the tick are skipped.
+    First, the send-time rules (:mod:`regard.store.sendtime`) stop what the world overtook
+    since the tick: the contact unsubscribed or withdrew consent, the campaign was
+    disabled or its file removed (``campaigns``: the loaded campaigns; read from the
+    config when not given; a campaign whose file does not load holds its deliveries), the
+    occasion is too late. They run again inside every claim's transaction. Then deliveries
+    outside their window or over their daily limit (as stored on each) are held back.
     ``at`` is "now" for the records (``sent_at``, the next attempt time); leases use the
     real clock, since they protect against real processes. ``released``: the caller has
     just held back deliveries for these campaigns at ``at`` (a tick ends with
@@ -135,15 +158,17 @@ def dispatch(
     """
     started = time.monotonic()
     result = DispatchResult()
-    if not released:
-        if campaigns is None:
-            campaigns = load_campaigns(config).campaigns
-        result.deferred = release_due(store, config, campaigns, at)
-    result.stopped = store.deliveries.stop_due(at)
+    loaded = list(load_campaigns(config).campaigns if campaigns is None else campaigns)
+    context = send_context(config, loaded)
+    # what the world overtook since the tick (unsubscribed, consent withdrawn, campaign
+    # disabled or removed, too late) goes first, so it holds back nothing below
+    result.stopped = store.deliveries.stop_due(at, context)
     result.unsubscribed = result.stopped.get("unsubscribed", 0)
+    if not released:
+        result.deferred = release_due(store, config, loaded, at)
     run = _Dispatch(
         store, config, at, owner or default_owner(), stop or threading.Event(),
-        provider_factory or configured_provider, batch, result,
+        provider_factory or configured_provider, batch, result, context,
     )  # fmt: skip
     run.all_lanes()
     result.duration = time.monotonic() - started
@@ -168,8 +193,10 @@ class _Dispatch:
         factory: ProviderFactory,
         batch: int | None,
         result: DispatchResult,
+        context: SendContext,
     ) -> None:
         self.store = store
+        self.context = context
         self.config = config
         self.settings = config.delivery
         self.at = at
@@ -183,11 +210,16 @@ class _Dispatch:
         self.sending = 0  # requests in flight
         self.on_thread = 0  # store calls handed to the store thread, not finished yet
         self.outcomes = _Outcomes(self)
+        # no attempt outlives half the lease: a claim waits for at most one attempt before
+        # its own, so together they end before the lease does (lease ≥ 2 × timeout, and
+        # each exchange is bounded by the timeout), and no other run takes up a claim
+        # whose request is still in flight
+        self.attempt_deadline = self.settings.lease.total_seconds() / 2
 
     def all_lanes(self) -> None:
         result = self.result
         self.gone = claims.abandoned(self.store)
-        names = self.store.deliveries.due_providers(self.at, now_instant(), self.gone)
+        names = self.store.deliveries.due_providers(self.at, now_instant(), self.gone, self.context)
         lanes: list[_Lane] = []
         for name in names:
             try:
@@ -254,10 +286,10 @@ class _Dispatch:
         result = self.result
         concurrency = self.settings.concurrency
         lease = int(self.settings.lease.total_seconds())
-        batch = self.batch or concurrency
-        if lane.limiter is not None:
-            # never claim more than the rate lets out in a quarter of the lease
-            batch = max(1, min(batch, int(lease / 4 / lane.limiter.interval)))
+        # a rate-limited lane claims one delivery when its slot has come, and sends it at
+        # once: no claim waits for its slot (where an unsubscribe or a forget would find it
+        # already claimed), and no slot is waited for when nothing is left to claim
+        batch = 1 if lane.limiter is not None else self.batch or concurrency
         ready: deque[Claim] = deque()
         exhausted = False
         paused: str | None = None  # the account cannot send: no more claims this run
@@ -266,6 +298,18 @@ class _Dispatch:
         # at the local batch and the claim that refills it
         claiming = asyncio.Lock()
 
+        def claim_now() -> list[Claim]:
+            return self.store.deliveries.claim(
+                provider=lane.name,
+                owner=self.owner,
+                at=self.at,
+                now=now_instant(),
+                lease_seconds=lease,
+                limit=batch,
+                gone=self.gone,
+                context=self.context,
+            )
+
         async def next_claim() -> Claim | None:
             nonlocal exhausted
             async with claiming:
@@ -273,16 +317,18 @@ class _Dispatch:
                 if self.stop.is_set() or paused is not None:
                     return None
                 if not ready and not exhausted:
-                    got = await self._claim_in_store(
-                        self.store.deliveries.claim,
-                        provider=lane.name,
-                        owner=self.owner,
-                        at=self.at,
-                        now=now_instant(),
-                        lease_seconds=lease,
-                        limit=batch,
-                        gone=self.gone,
-                    )
+                    if lane.limiter is not None:
+                        due = await self._claim_in_store(
+                            self.store.deliveries.any_claimable,
+                            provider=lane.name, at=self.at, now=now_instant(), gone=self.gone,
+                            context=self.context,
+                        )  # fmt: skip
+                        if not due:
+                            exhausted = True
+                            return None
+                        if not await self._pause(lane.limiter.reserve()):
+                            return None
+                    got = await self._claim_in_store(claim_now)
                     result.claimed += len(got)
                     result.reclaimed += sum(c.reclaimed for c in got)
                     exhausted = not got
@@ -292,8 +338,6 @@ class _Dispatch:
         async def worker() -> None:
             nonlocal paused, sent_here
             while not self.stop.is_set():
-                if lane.limiter is not None:
-                    await lane.limiter.acquire()
                 claimed = await next_claim()
                 if claimed is None:
                     return
@@ -332,20 +376,39 @@ class _Dispatch:
                     at=self.at,
                 )
 
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds``, waking at once when the run is stopped; False if it was."""
+        end = time.monotonic() + seconds
+        while not self.stop.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return True
+            await asyncio.sleep(min(left, _STOP_POLL))
+        return False
+
     async def _attempt(
         self, provider: Provider, claimed: Claim, client: httpx.AsyncClient
     ) -> Outcome:
         """One attempt; whatever goes wrong in it becomes a Retry, never an exception."""
+        deadline = self.attempt_deadline
         try:
             # a TypedDict is a dict at runtime; the adapters' send still types it as one
             record = claimed.record()
             self.sending += 1
             try:
-                return await provider.attempt(
-                    record, client, uncertain=claimed.uncertain, since=claimed.first_attempt_at
-                )
+                async with asyncio.timeout(deadline):
+                    return await provider.attempt(
+                        record, client, uncertain=claimed.uncertain,
+                        since=claimed.first_attempt_at,
+                    )  # fmt: skip
             finally:
                 self.sending -= 1
+        except TimeoutError:
+            # the adapter's own deadline (delivery.timeout) did not end it: its claim must
+            # not outlive the lease, so the attempt ends here
+            log.warning("delivery %s: attempt ended after %gs", claimed.id, deadline)
+            # the request may have reached the service: what it offers decides what is next
+            return Unknown(f"timeout: the attempt took longer than {deadline:g}s")
         except Exception as exc:
             # the class only: an exception's text may carry an address or a secret
             log.warning("delivery %s: unexpected %s", claimed.id, type(exc).__name__)

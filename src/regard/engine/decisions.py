@@ -20,8 +20,14 @@ from regard.times import Instant, iso
 
 
 def delivery_id(campaign: str, contact_id: str, occasion: str) -> str:
-    """``d_`` + the first 32 hex digits of sha256(campaign ␟ contact ␟ occasion)."""
-    key = f"{campaign}\x1f{contact_id}\x1f{occasion}".encode()
+    """``d_`` + the first 32 hex digits of sha256 of the three parts, each as a netstring
+    (``<byte length>:<UTF-8 bytes>,``): no two occasions share the encoded key, whatever
+    characters their ids hold. (Rows recorded before this encoding keep their ids: an
+    occasion is recognised by its campaign, contact and occasion, never by its id.)"""
+    key = b"".join(
+        b"%d:%s," % (len(raw), raw)
+        for raw in (part.encode("utf-8") for part in (campaign, contact_id, occasion))
+    )
     return "d_" + hashlib.sha256(key).hexdigest()[:32]
 
 
@@ -71,6 +77,7 @@ class Decision:
     event_id: str | None = None
     delivery_id: str = ""
     not_before: Instant | None = None
+    decided_at: Instant | None = None  # the tick's T
     message: dict[str, Any] | None = field(default=None, repr=False)
     error: str | None = None
     exit: DeliveryExit | None = None  # the campaign's [exit], for dispatch to re-check
@@ -90,7 +97,13 @@ class Decision:
         }
 
     def as_delivery(self, campaign: Campaign) -> NewDelivery:
-        """The row this decision becomes."""
+        """The row this decision becomes, with the pacing dispatch keeps from the campaign
+        as it was decided: its window, its daily limit, and when the occasion is too late
+        (``max_lateness`` after it was due, not counting the wait for a closed window)."""
+        lateness = int(campaign.max_lateness.total_seconds())
+        window_wait = 0
+        if self.not_before is not None and self.decided_at is not None:
+            window_wait = max(0, self.not_before - self.decided_at)
         return NewDelivery(
             id=self.delivery_id,
             campaign=campaign.id,
@@ -108,6 +121,9 @@ class Decision:
             error=self.error,
             purpose=campaign.purpose,
             exit=self.exit,
+            pace_window=campaign.window.model_dump_json() if campaign.window else None,
+            pace_daily_limit=campaign.daily_limit,
+            expires_at=self.due_at + lateness + window_wait,
         )
 
 

@@ -231,6 +231,7 @@ def decide(
         "skipped",
         event_id=occasion.event_id,
         delivery_id=delivery_id(campaign.id, occasion.contact_id, occasion.occasion),
+        decided_at=at,
     )
     channel = campaign.channel
     if (occasion.contact_id, occasion.occasion) in looked_up.exited:

@@ -4,12 +4,18 @@ A pending delivery outside its campaign's ``[window]`` waits for the next openin
 the campaign's ``daily_limit`` (deliveries sent in the contact's local day) it waits for
 the next local day, the contacts with the highest ``total_spent`` going first. Both only
 move ``not_before``: the dispatcher claims pending rows with ``not_before ≤ now``.
+
+The window and the daily limit are the ones stored on the delivery when the tick decided
+it, not the campaign file's now: a campaign edited, broken or deleted since does not lose
+its deliveries their window (deliveries recorded before regard stored them fall back to
+their campaign file, as before).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -55,19 +61,33 @@ def local_day(t: int, tz: ZoneInfo) -> tuple[int, int]:
 
 def release_due(store: Store, config: Config, campaigns: Iterable[Campaign], at: Instant) -> int:
     """Hold back pending deliveries that are due (``not_before ≤ at``) but outside their
-    window or over their campaign's daily limit; returns how many were deferred.
+    window or over their daily limit; returns how many were deferred. ``campaigns``: the
+    loaded campaigns, which pace only deliveries recorded before deliveries kept their own.
 
     Called at the end of each tick and by dispatch before it claims, in one transaction
     (a savepoint of the tick's). Idempotent: the deliveries it lets through are again the
     ones it lets through a moment later.
     """
     paced = {c.id: c for c in campaigns if c.window is not None or c.daily_limit > 0}
-    if not paced:
-        return 0
     with store.write():
         deferred = _deferrals(store, config, paced, at)
         store.deliveries.defer(deferred)
     return len(deferred)
+
+
+@dataclass(frozen=True)
+class _Pacing:
+    window: Window | None
+    daily_limit: int
+
+
+def _pacing(row: PacedDelivery, paced: dict[str, Campaign]) -> _Pacing:
+    """The row's own pacing; a row recorded before rows kept it: its campaign's now."""
+    if row["pace_daily_limit"] is None:
+        campaign = paced[row["campaign"]]
+        return _Pacing(campaign.window, campaign.daily_limit)
+    window = row["pace_window"]
+    return _Pacing(Window.model_validate_json(window) if window else None, row["pace_daily_limit"])
 
 
 def _deferrals(
@@ -75,15 +95,15 @@ def _deferrals(
 ) -> list[tuple[str, Instant]]:
     """(delivery id, when it may go) of each due delivery that has to wait."""
     deferred: list[tuple[str, Instant]] = []
-    limited: dict[tuple[str, str], list[PacedDelivery]] = defaultdict(list)
+    limited: dict[tuple[str, str], list[tuple[PacedDelivery, _Pacing]]] = defaultdict(list)
     for row in store.deliveries.due_paced(list(paced), at):
-        campaign = paced[row["campaign"]]
+        pacing = _pacing(row, paced)
         tz = contact_zone(row["timezone"], config.timezone)
-        opening = next_opening(campaign.window, at, tz)
+        opening = next_opening(pacing.window, at, tz)
         if opening > at:
             deferred.append((row["id"], Instant(opening)))
-        elif campaign.daily_limit > 0:
-            limited[(campaign.id, tz.key)].append(row)
+        elif pacing.daily_limit > 0:
+            limited[(row["campaign"], tz.key)].append((row, pacing))
     days = {key: local_day(at, contact_zone(key[1], config.timezone)) for key in limited}
     used = store.deliveries.used_in(
         [
@@ -92,10 +112,15 @@ def _deferrals(
         ]
     )
     for ((campaign_id, tz_name), group), already in zip(limited.items(), used, strict=True):
-        campaign = paced[campaign_id]
         tz = contact_zone(tz_name, config.timezone)
-        room = max(0, campaign.daily_limit - already)
-        group.sort(key=lambda r: (-r["total_spent"], r["due_at"], r["contact_id"], r["id"]))
-        tomorrow = Instant(next_opening(campaign.window, days[(campaign_id, tz_name)][1], tz))
-        deferred.extend((row["id"], tomorrow) for row in group[room:])
+        group.sort(
+            key=lambda p: (-p[0]["total_spent"], p[0]["due_at"], p[0]["contact_id"], p[0]["id"])
+        )
+        granted = already
+        for row, pacing in group:
+            if granted < pacing.daily_limit:
+                granted += 1
+                continue
+            tomorrow = next_opening(pacing.window, days[(campaign_id, tz_name)][1], tz)
+            deferred.append((row["id"], Instant(tomorrow)))
     return deferred

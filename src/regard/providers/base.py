@@ -18,9 +18,11 @@ becomes ``unconfirmed``.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import email.utils
 import ipaddress
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
@@ -49,10 +51,13 @@ class Sent:
 
 @dataclass(frozen=True)
 class Retry:
-    """A transient failure: try again, not before ``retry_after`` seconds if the provider said."""
+    """A transient failure: try again, not before ``retry_after`` seconds after the run's
+    instant, or not before the instant ``retry_at`` (UTC epoch seconds, a Retry-After HTTP
+    date), if the provider said. Dispatch caps either by ``delivery.max_backoff``."""
 
     reason: str
     retry_after: float | None = None
+    retry_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -273,16 +278,26 @@ class HTTPProvider(Provider):
     async def exchange(
         self, request: httpx.Request, client: httpx.AsyncClient
     ) -> httpx.Response | Retry | Unknown:
-        """Send ``request`` and read the whole answer (httpx errors never leave the adapter).
+        """Send ``request`` and read the answer, at most :data:`RESPONSE_LIMIT` bytes of its
+        body (httpx errors never leave the adapter).
 
-        A failure before the request was wholly written (no connection, a refused or failed
-        write, no free connection) is a Retry: the service cannot have acted on it. A
-        failure after (a read timeout, the connection lost before or during the answer) is
-        Unknown: the service may have acted on it.
+        ``delivery.timeout`` bounds the whole exchange, connecting, sending and reading
+        together (httpx's own timeout bounds each read, which a server sending a byte a
+        second never exceeds). A failure before the request was wholly written (no
+        connection, a refused or failed write, no free connection) is a Retry: the service
+        cannot have acted on it. A failure after (a read timeout, the connection lost before
+        or during the answer, the whole deadline passed) is Unknown: it may have.
         """
+        deadline = self.config.delivery.timeout.total_seconds()
         try:
-            response = await client.send(request)
-            await response.aread()
+            async with asyncio.timeout(deadline):
+                response = await client.send(request, stream=True)
+                try:
+                    body = await read_bounded(response, RESPONSE_LIMIT)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            return Unknown(f"timeout: no whole answer within {deadline:g}s")
         except NOT_SENT as exc:
             if isinstance(exc, httpx.TimeoutException):
                 return Retry(f"timeout: {type(exc).__name__} (not sent)")
@@ -291,7 +306,38 @@ class HTTPProvider(Provider):
             return Unknown(f"timeout after sending: {type(exc).__name__}")
         except httpx.TransportError as exc:
             return Unknown(f"connection lost after sending: {type(exc).__name__}: {exc}")
-        return response
+        return bounded_response(response, body)
+
+
+RESPONSE_LIMIT = 64 * 1024
+"""How much of a provider's answer is read: more than any service's answer to one send
+(and than the 500 characters a reason keeps); the rest is never read into memory."""
+
+
+async def read_bounded(response: httpx.Response, limit: int) -> bytes:
+    """The first ``limit`` bytes of a streamed response's (decoded) body; the rest is left
+    unread."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk[: limit - size])
+        size += len(chunks[-1])
+        if size >= limit:
+            break
+    return b"".join(chunks)
+
+
+_UNBOUND_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def bounded_response(response: httpx.Response, body: bytes) -> httpx.Response:
+    """``response`` with ``body`` (already decoded, maybe cut) as its whole content."""
+    headers = [
+        (k, v) for k, v in response.headers.multi_items() if k.lower() not in _UNBOUND_HEADERS
+    ]
+    return httpx.Response(
+        response.status_code, headers=headers, content=body, request=response.request
+    )
 
 
 # httpx errors raised before the request was wholly written: the service never had it
@@ -325,8 +371,17 @@ def classify_failure(
         return Dead(reason, unsubscribe=unsubscribe)
     status = response.status_code
     if retry or status in RETRYABLE_STATUS or status >= 500:
-        return Retry(reason, parse_retry_after(response.headers.get("Retry-After")))
+        return retry_with(reason, response.headers.get("Retry-After"))
     return Dead(reason)
+
+
+def retry_with(reason: str, retry_after: str | None) -> Retry:
+    """A Retry carrying a ``Retry-After`` header's wish: seconds (``retry_after``), or an
+    HTTP date as an instant (``retry_at``), which dispatch measures from its own T."""
+    value = (retry_after or "").strip()
+    if value.isdigit():
+        return Retry(reason, retry_after=parse_retry_after(value))
+    return Retry(reason, retry_at=retry_after_instant(value))
 
 
 def coded_reason(
@@ -366,21 +421,40 @@ def response_excerpt(response: httpx.Response, limit: int = 500) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+RETRY_AFTER_LIMIT = 10 * 365 * 86400.0
+"""The longest wait a Retry-After is read as (dispatch caps it by ``max_backoff`` anyway);
+a longer one, e.g. ``99999999999999999999``, is read as this, never as an overflow."""
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After as seconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    """Retry-After as seconds from ``now`` (default: the real clock): delta-seconds or an
+    HTTP date (RFC 9110 §10.2.3), at most :data:`RETRY_AFTER_LIMIT`; None when absent or
+    unreadable."""
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        # digits only: int() reads any length exactly, float() of it never overflows here
+        return float(min(int(value), int(RETRY_AFTER_LIMIT)))
+    when = retry_after_instant(value)
+    if when is None:
+        return None
+    current = now if now is not None else time.time()
+    return min(max(0.0, when - current), RETRY_AFTER_LIMIT)
+
+
+def retry_after_instant(value: str | None) -> float | None:
+    """A Retry-After HTTP date as UTC epoch seconds; None when it is not one."""
+    if not value:
+        return None
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    current = now if now is not None else time.time()
-    return max(0.0, when.timestamp() - current)
+    stamp = when.timestamp()
+    return stamp if math.isfinite(stamp) else None
 
 
 def check_url(url: str) -> str:

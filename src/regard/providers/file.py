@@ -1,13 +1,18 @@
 """``type = "file"``: append each delivery record as one JSON line; any channel.
 
 The line is flushed and fsynced before the delivery counts as sent, so a crash right
-after ``Sent`` cannot lose a message that the store calls sent. A forgotten contact's
+after ``Sent`` cannot lose a message that the store calls sent. A line is written whole
+or not at all: a short write (a full disk, a file-size limit) is undone by truncating the
+file back to its length before, and the delivery is retried later; a torn last line left
+by an older version or a crash is ended with a newline before the next record, so every
+record stays readable (and ``forget`` can find it). A forgotten contact's
 lines are removed again (:func:`remove_outbox_lines`, called by :mod:`regard.forget`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import tempfile
@@ -17,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from regard.errors import InputError
-from regard.providers.base import OnUnknown, Outcome, Provider, Sent
+from regard.providers.base import OnUnknown, Outcome, Provider, Retry, Sent
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
@@ -102,16 +107,37 @@ class FileProvider(Provider):
 
     async def send(self, record: DeliveryRecord, client: httpx.AsyncClient) -> Outcome:
         line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
-        async with self._lock:
-            await asyncio.to_thread(self._append, line.encode("utf-8"))
+        try:
+            async with self._lock:
+                await asyncio.to_thread(append_line, self.path, line.encode("utf-8"))
+        except OSError as exc:
+            # the disk is full, the folder read-only…: nothing of the line is left, try later
+            return Retry(f"outbox {self.path}: cannot write: {exc.strerror or type(exc).__name__}")
         return Sent(message_id=None)
 
-    def _append(self, data: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # O_APPEND writes of one line are atomic with respect to other processes appending
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+def append_line(path: Path, data: bytes) -> None:
+    """Append ``data`` (one line, ending in a newline) to ``path`` whole and fsync it, or
+    raise OSError leaving the file as it was (a short write is truncated away)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_APPEND: each write lands at the end, also when other processes append
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        start = os.fstat(fd).st_size
+        if start and os.pread(fd, 1, start - 1) != b"\n":
+            data = b"\n" + data  # end a torn line (a crash mid-write) before this record
+        written = 0
         try:
-            os.write(fd, data)
+            while written < len(data):
+                n = os.write(fd, data[written:])
+                if n <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                written += n
             os.fsync(fd)
-        finally:
-            os.close(fd)
+        except OSError:
+            if written and os.fstat(fd).st_size == start + written:
+                os.ftruncate(fd, start)  # no torn line behind (nobody appended since)
+                os.fsync(fd)
+            raise
+    finally:
+        os.close(fd)

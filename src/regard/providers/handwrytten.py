@@ -71,9 +71,9 @@ from regard.providers.base import (
     Undeliverable,
     Unknown,
     classify_failure,
-    parse_retry_after,
     response_excerpt,
     response_json,
+    retry_with,
 )
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
@@ -166,7 +166,7 @@ class HandwryttenProvider(HTTPProvider):
         transient = answer.status_code in RETRYABLE_STATUS or answer.status_code >= 500
         reason = f"Handwrytten {path}: HTTP {answer.status_code}: {problem}"
         if transient:
-            return Retry(reason, parse_retry_after(answer.headers.get("Retry-After")))
+            return retry_with(reason, answer.headers.get("Retry-After"))
         return Paused(f"{reason}; check the provider's base_url and api_key")
 
     async def _check_mode(self, client: httpx.AsyncClient) -> Outcome | None:
@@ -248,7 +248,7 @@ class HandwryttenProvider(HTTPProvider):
         reason = f"HTTP {response.status_code}: Handwrytten: {problem}"
         code = _code(response, answer)
         if code in RETRYABLE_STATUS:
-            return Retry(reason, parse_retry_after(response.headers.get("Retry-After")))
+            return retry_with(reason, response.headers.get("Retry-After"))
         if code >= 500 or response.status_code >= 500:
             # the order may have been placed before the error: never placed twice
             return Unknown(reason)

@@ -95,6 +95,9 @@ def simulate(
             switched_on._id = c.id
             chosen.append(switched_on)
     chosen += earlier_steps(chosen, loaded)
+    # dispatch sees the campaigns as replayed (one switched on is enabled for it too)
+    replayed = {c.id: c for c in chosen}
+    loaded = [replayed.get(c.id, c) for c in loaded]
     started = time.monotonic()
     _require_store(Path(store_path))
     with scratch_store(Path(store_path)) as store:

@@ -42,7 +42,7 @@ from regard.store.pauses import Pauses
 from regard.store.reports import Reports
 from regard.store.schema import MIGRATIONS
 from regard.store.settings import Settings
-from regard.store.suppressions import Suppressions
+from regard.store.suppressions import Suppressions, normal_address
 from regard.store.ticks import Ticks
 
 __all__ = ["Area", "Pseudonyms", "Store", "open_store", "remove_blank"]
@@ -94,8 +94,9 @@ class Store:
             str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
         )
         conn.row_factory = sqlite3.Row
-        # SQLite's lower() folds ASCII only; addresses are compared folded as Python folds them
-        conn.create_function("lower_address", 1, _sql_lower_address, deterministic=True)
+        # addresses are compared in one normal form (SQLite's lower() folds ASCII only)
+        conn.create_function("normal_address", 1, _sql_normal_address, deterministic=True)
+        conn.create_function("lower_address", 1, _sql_normal_address, deterministic=True)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode = WAL")  # once; it is kept in the file
@@ -255,8 +256,8 @@ def _reason(exc: sqlite3.Error) -> str:
     return str(exc)
 
 
-def _sql_lower_address(address: object) -> str | None:
-    return address.lower() if isinstance(address, str) else None
+def _sql_normal_address(address: object) -> str | None:
+    return normal_address(address) if isinstance(address, str) else None
 
 
 def open_store(path: str | Path) -> Store:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import sqlite3
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,30 @@ if TYPE_CHECKING:
 
 PSEUDONYM_KEY = "pseudonym_key"  # the row of ``meta`` holding the store's key
 ADDRESS_PREFIX = "hmac-sha256:"  # how a forgotten address is kept in ``suppressions``
+
+
+_PHONE_PUNCTUATION = re.compile(r"[\s().\-/]")
+_E164 = re.compile(r"\+[1-9][0-9]{5,14}")
+
+
+def normal_address(address: str) -> str:
+    """The one form addresses are stored and compared in: an e-mail address lower-cased
+    whole (local part too: no mail system regard talks to tells ``Anna@`` from ``anna@``,
+    and a bounce must stop both); a phone number in E.164 (``+49 30 1234-567``,
+    ``0049301234567`` → ``+49301234567``); anything else stripped, as it is. A forgotten
+    address (``hmac-sha256:…``, or ``sha256:…`` of older stores) is left as it is.
+
+    Also registered as the SQL function ``normal_address(text)`` on every store connection.
+    """
+    text = address.strip()
+    if text.startswith((ADDRESS_PREFIX, "sha256:")):
+        return text
+    if "@" in text:
+        return text.lower()
+    phone = _PHONE_PUNCTUATION.sub("", text)
+    if phone.startswith("00"):
+        phone = "+" + phone[2:]
+    return phone if _E164.fullmatch(phone) else text
 
 
 class Pseudonyms:
@@ -39,13 +64,13 @@ class Pseudonyms:
         return self.keyed(hashlib.sha256(contact_id.encode("utf-8")).hexdigest())
 
     def address(self, address: str) -> str:
-        """``hmac-sha256:<hex>`` of an address, trimmed and lower-cased (how a forgotten
-        address is kept in ``suppressions``).
+        """``hmac-sha256:<hex>`` of an address in its normal form (:func:`normal_address`;
+        how a forgotten address is kept in ``suppressions``).
 
         Also registered as the SQL function ``address_hash(text)`` on the store's
         connection, so queries recognise a hashed suppression the way Python code does.
         """
-        normal = address.strip().lower().encode("utf-8")
+        normal = normal_address(address).encode("utf-8")
         return ADDRESS_PREFIX + self.keyed(hashlib.sha256(normal).hexdigest())
 
 

@@ -30,6 +30,7 @@ from regard.store.records import (
     PacedDelivery,
     RenderFailure,
 )
+from regard.store.sendtime import NO_CONTEXT, SendContext
 from regard.times import Instant, now_instant
 
 _PENDING, _SENDING, _SENT = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SENT
@@ -44,6 +45,8 @@ _EXPIRED_CLAIM = (
     "state = 'sending' AND (lease_until < :now"
     " OR lease_owner IN (SELECT value FROM json_each(:gone)))"
 )
+# what a claim looks at: due and not held by a send-time rule, or a claim to take up
+_CLAIMABLE = f"(({_DUE_PENDING}) AND NOT ({sendtime.held_sql()})) OR ({_EXPIRED_CLAIM})"
 _CLAIM_COLUMNS = (
     "id, campaign, contact_id, occasion, channel, provider, message, created_at,"
     " attempts AS attempt, outcome_unknown, first_attempt_at"
@@ -63,19 +66,32 @@ class Deliveries(Area):
         )
         return [str(r[0]) for r in rows if r[0]]
 
-    def due_providers(self, at: Instant, now: Instant, gone: Sequence[str] = ()) -> list[str]:
-        """The providers that have deliveries due at ``at``, or claims to take up (lease
-        ended before ``now``, or held by a run that is ``gone``), sorted by name."""
+    def due_providers(
+        self,
+        at: Instant,
+        now: Instant,
+        gone: Sequence[str] = (),
+        context: SendContext = NO_CONTEXT,
+    ) -> list[str]:
+        """The providers that have deliveries due at ``at`` (and not held by a send-time
+        rule under ``context``), or claims to take up (lease ended before ``now``, or held
+        by a run that is ``gone``), sorted by name."""
         rows = self.conn.execute(
-            f"SELECT DISTINCT provider FROM deliveries "
-            f"WHERE ({_DUE_PENDING}) OR ({_EXPIRED_CLAIM})",
-            {"at": at, "now": now, "gone": json.dumps(list(gone))},
+            f"SELECT DISTINCT provider FROM deliveries d WHERE {_CLAIMABLE}",
+            {"at": at, "now": now, "gone": json.dumps(list(gone)), **context.params()},
         )
         return sorted(str(r[0]) for r in rows)
 
-    def due(self, at: Instant, now: Instant, gone: Sequence[str] = ()) -> list[DueDelivery]:
+    def due(
+        self,
+        at: Instant,
+        now: Instant,
+        gone: Sequence[str] = (),
+        context: SendContext = NO_CONTEXT,
+    ) -> list[DueDelivery]:
         """What a dispatch at ``at`` would send: due, or a claim to take up, and not
-        unsubscribed since the tick; by provider, then in the order they would be claimed."""
+        stopped or held by a send-time rule (under ``context``) since the tick; by
+        provider, then in the order they would be claimed."""
         stopped, extra = sendtime.stopped(self.conn)  # what a send-time rule would stop
         rows = self.conn.execute(
             f"""
@@ -85,7 +101,7 @@ class Deliveries(Area):
               AND NOT (state = 'pending' AND ({stopped}))
             ORDER BY provider, priority DESC, coalesce(not_before, due_at), id
             """,
-            {**extra, "at": at, "now": now, "gone": json.dumps(list(gone))},
+            {**extra, "at": at, "now": now, "gone": json.dumps(list(gone)), **context.params()},
         )
         return [cast(DueDelivery, dict(r)) for r in rows]
 
@@ -98,12 +114,15 @@ class Deliveries(Area):
         ).fetchone()
         return int(row[0])
 
-    def stop_due(self, at: Instant) -> dict[str, int]:
-        """Apply the send-time rules (:mod:`regard.store.sendtime`) to every delivery due
-        at ``at``: those the world has overtaken since the tick decided (unsubscribed, …)
-        go to their final state and are never sent. Returns how many, by reason."""
+    def stop_due(self, at: Instant, context: SendContext = NO_CONTEXT) -> dict[str, int]:
+        """Apply the send-time rules (:mod:`regard.store.sendtime`, under ``context``) to
+        every delivery due at ``at``: those the world has overtaken since the tick decided
+        (unsubscribed, consent withdrawn, campaign disabled, too late, …) go to their final
+        state and are never sent. Returns how many, by reason (held ones included)."""
         with self.store.write() as conn:
-            stopped = sendtime.stop(conn, _DUE_PENDING, {}, at=at, now=now_instant())
+            stopped = sendtime.stop(
+                conn, _DUE_PENDING, {}, at=at, now=now_instant(), context=context
+            )
         return {reason: len(ids) for reason, ids in stopped.items()}
 
     def claim(
@@ -116,41 +135,45 @@ class Deliveries(Area):
         lease_seconds: int,
         limit: int,
         gone: Sequence[str] = (),
+        context: SendContext = NO_CONTEXT,
     ) -> list[Claim]:
         """Claim up to ``limit`` due deliveries of ``provider`` for ``owner``, atomically.
 
         Higher campaign priority and earlier due time are claimed first. Claims whose lease
         ended before ``now``, or whose run is ``gone``, are taken up too. The lease lasts
         ``lease_seconds`` from ``now``. Each claim counts as an attempt (a crashed attempt
-        may have reached the provider, so it counts too).
+        may have reached the provider, so it counts too). The send-time rules run first,
+        in the same transaction, under ``context``: what they stop is never claimed, what
+        they hold is left pending.
         """
         params = {
             "provider": provider, "at": at, "now": now, "limit": limit,
-            "gone": json.dumps(list(gone)),
+            "gone": json.dumps(list(gone)), **context.params(),
         }  # fmt: skip
         # a first look without the write lock: when nothing is due, nobody is kept waiting
         if not self._any_claimable(params):
             return []
         with self.store.write() as conn:
-            found = conn.execute(
-                f"""
-                SELECT id, state, lease_owner FROM deliveries
-                WHERE provider = :provider AND (({_DUE_PENDING}) OR ({_EXPIRED_CLAIM}))
-                ORDER BY priority DESC, coalesce(not_before, due_at), id
-                LIMIT :limit
-                """,
-                params,
-            ).fetchall()
-            if not found:
-                return []
-            # the send-time rules, in this same transaction: what was stopped before it
-            # began (an unsubscribe, a voided order, …) is never claimed
-            candidates, extra = sendtime.among([str(r["id"]) for r in found])
-            stopped = sendtime.stop(conn, candidates, extra, at=at, now=now)
-            gone_ids = {i for ids in stopped.values() for i in ids}
-            found = [r for r in found if r["id"] not in gone_ids]
-            if not found:
-                return []
+            while True:
+                found = conn.execute(
+                    f"""
+                    SELECT id, state, lease_owner FROM deliveries d
+                    WHERE provider = :provider AND ({_CLAIMABLE})
+                    ORDER BY priority DESC, coalesce(not_before, due_at), id
+                    LIMIT :limit
+                    """,
+                    params,
+                ).fetchall()
+                if not found:
+                    return []
+                # the send-time rules, in this same transaction: what was stopped before it
+                # began (an unsubscribe, a voided order, …) is never claimed
+                candidates, extra = sendtime.among([str(r["id"]) for r in found])
+                stopped = sendtime.stop(conn, candidates, extra, at=at, now=now, context=context)
+                gone_ids = {i for ids in stopped.values() for i in ids}
+                found = [r for r in found if r["id"] not in gone_ids]
+                if found:
+                    break  # else all were stopped (no longer pending): look again
             order = [str(r["id"]) for r in found]
             reclaimed = {r["id"] for r in found if r["state"] == _SENDING}
             detail = {}
@@ -182,11 +205,25 @@ class Deliveries(Area):
             for r in rows
         ]  # fmt: skip
 
+    def any_claimable(
+        self,
+        *,
+        provider: str,
+        at: Instant,
+        now: Instant,
+        gone: Sequence[str] = (),
+        context: SendContext = NO_CONTEXT,
+    ) -> bool:
+        """Whether :meth:`claim` would find something of ``provider`` to look at (a due
+        delivery not held, or a claim to take up), without taking the write lock."""
+        params = {"provider": provider, "at": at, "now": now, "gone": json.dumps(list(gone))}
+        return self._any_claimable({**params, **context.params()})
+
     def _any_claimable(self, params: Mapping[str, object]) -> bool:
         row = self.conn.execute(
             f"""
-            SELECT 1 FROM deliveries
-            WHERE provider = :provider AND (({_DUE_PENDING}) OR ({_EXPIRED_CLAIM})) LIMIT 1
+            SELECT 1 FROM deliveries d
+            WHERE provider = :provider AND ({_CLAIMABLE}) LIMIT 1
             """,
             params,
         ).fetchone()
@@ -339,20 +376,27 @@ class Deliveries(Area):
 
     # -- pacing: windows and daily limits ---------------------------------------------------
 
-    def due_paced(self, campaigns: Collection[str], at: Instant) -> list[PacedDelivery]:
-        """Pending deliveries of ``campaigns`` that are due at ``at``, with their contact's
-        time zone and total spent (a daily limit lets the best customers go first)."""
-        if not campaigns:
-            return []
+    def due_paced(self, legacy: Collection[str], at: Instant) -> list[PacedDelivery]:
+        """Pending deliveries due at ``at`` that have a window or a daily limit of their own
+        (stored when they were decided), and those recorded before deliveries kept their
+        pacing whose campaign is one of ``legacy`` (the campaigns with pacing now); each
+        with its contact's time zone and total spent (a daily limit lets the best
+        customers go first). Deliveries a send-time rule stops (too late, unsubscribed)
+        are left out: they take no room under a daily limit."""
+        stopped, extra = sendtime.stopped(self.conn)
         rows = self.conn.execute(
-            """
+            f"""
             SELECT d.id, d.campaign, d.contact_id, d.due_at, c.timezone,
-                   coalesce(c.total_spent, 0) AS total_spent
+                   coalesce(c.total_spent, 0) AS total_spent, d.pace_window, d.pace_daily_limit
             FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
-            WHERE d.state = 'pending' AND d.campaign IN (SELECT value FROM json_each(:campaigns))
+            WHERE d.state = 'pending'
               AND (d.not_before <= :at OR (d.not_before IS NULL AND d.due_at <= :at))
+              AND (d.pace_window IS NOT NULL OR d.pace_daily_limit > 0
+                   OR (d.pace_daily_limit IS NULL
+                       AND d.campaign IN (SELECT value FROM json_each(:legacy))))
+              AND NOT ({stopped})
             """,
-            {"campaigns": json.dumps(list(campaigns)), "at": at},
+            {"legacy": json.dumps(list(legacy)), "at": at, **extra, **NO_CONTEXT.params()},
         )
         return [cast(PacedDelivery, dict(r)) for r in rows]
 
@@ -418,12 +462,16 @@ class Deliveries(Area):
     def retry_by_hand(self, ids: Collection[str], *, at: Instant) -> list[str]:
         """Dead and unconfirmed deliveries among ``ids`` back to ``pending``, due again at
         the occasion's own due time, attempts counted from zero, sent without asking the
-        service first; returns those that moved."""
+        service first, and never too late (whoever retries it by hand wants it sent);
+        returns those that moved."""
         with self.store.write() as conn:
             moved = move(
                 conn, ids, (_DEAD, _UNCONFIRMED), _PENDING, at=at, now=at,
                 detail="retried by hand",
-                values={"attempts": 0, "not_before": Expression("due_at"), "outcome_unknown": 0},
+                values={
+                    "attempts": 0, "not_before": Expression("due_at"), "outcome_unknown": 0,
+                    "expires_at": None,
+                },
             )  # fmt: skip
         return moved
 

@@ -42,11 +42,22 @@ def text(field: str, value: Any) -> str | None:
 
 
 def required(field: str, value: Any) -> str:
-    """A text value that must be there (``id``, ``contact_id``)."""
+    """A text value that must be there (``id``, ``contact_id``): an id, so printable: a
+    control character (a tab, a newline, U+001F …) is refused."""
     result = text(field, value)
     if result is None:
         raise FieldError(field, "is required")
+    bad = _CONTROL.search(result)
+    if bad is not None:
+        raise FieldError(
+            field,
+            f"contains the control character U+{ord(bad.group()):04X}; ids are printable text",
+        )
     return result
+
+
+# Unicode category Cc: C0 controls, DEL and C1 controls
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 _BOOLEANS = {"true": 1, "yes": 1, "1": 1, "false": 0, "no": 0, "0": 0}

@@ -10,8 +10,9 @@
       │          │  │                 neither de-duplicate nor be asked; by hand:
       │          │  │                 confirmed → sent, retried → pending
       │          │  ├──► skipped    unsubscribed after the tick decided
-      │          │  └──► cancelled  by hand, the contact was forgotten, its event voided,
-      │          │                  a journey's exit
+      │          │  └──► cancelled  by hand, the contact was forgotten, or a send-time rule
+      │          │                  (its event voided, a journey's exit, consent withdrawn,
+      │          │                  its campaign disabled or removed, too late)
       │          ├──── dead         retried by hand
       │          └──── skipped      a render error retried by hand, rendered again
       ├──► held_out   in the campaign's control group (final)
@@ -107,10 +108,7 @@ TRANSITIONS: dict[tuple[DeliveryState | None, DeliveryState], Transition] = {
         Transition(_S, _C, Reason.OPTIONAL, "the contact was forgotten mid-send"),
         Transition(_P, _K, Reason.REQUIRED, "unsubscribed after the tick decided"),
         Transition(
-            _P,
-            _C,
-            Reason.OPTIONAL,
-            "cancelled by hand, the contact forgotten, its event voided, the journey's exit",
+            _P, _C, Reason.OPTIONAL, "cancelled by hand, the contact forgotten, or a send-time rule"
         ),
         Transition(_D, _P, Reason.CLEAR, "retried by hand"),
         Transition(_K, _P, Reason.CLEAR, "a render error retried by hand, rendered again"),
@@ -258,6 +256,10 @@ class NewDelivery:
     error: str | None = None  # a render error, kept as the last error
     purpose: str = "marketing"  # the campaign's: what send-time rules and links go by
     exit: DeliveryExit | None = None  # the campaign's [exit], re-checked at dispatch
+    # the pacing dispatch keeps from the tick (see store/schema.py m008_delivery_pacing)
+    pace_window: str | None = None  # the campaign's [window] as JSON, or None
+    pace_daily_limit: int = 0
+    expires_at: int | None = None  # too late to be sent after this instant
 
 
 def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: int) -> list[str]:
@@ -275,8 +277,9 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
             """
             INSERT INTO deliveries (id, campaign, contact_id, occasion, event_id, channel,
                 provider, state, reason, priority, due_at, created_at, not_before, message,
-                last_error, updated_at, purpose, exit_event, exit_from, exit_where)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                last_error, updated_at, purpose, exit_event, exit_from, exit_where,
+                pace_window, pace_daily_limit, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (campaign, contact_id, occasion) DO NOTHING
             """,
             (
@@ -287,6 +290,7 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
                 d.exit.event if d.exit else None,
                 d.exit.start if d.exit else None,
                 d.exit.where_json() if d.exit else None,
+                d.pace_window, d.pace_daily_limit, d.expires_at,
             ),
         )  # fmt: skip
         if cursor.rowcount:

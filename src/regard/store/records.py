@@ -149,8 +149,9 @@ class RenderFailure(TypedDict):
 
 
 class PacedDelivery(TypedDict):
-    """A due pending delivery of a campaign with a window or a daily limit, with what the
-    pacing needs of its contact."""
+    """A due pending delivery with a window or a daily limit, with what the pacing needs of
+    its contact. The pacing is the one stored on the delivery when it was decided; both
+    are None on a delivery recorded before regard stored it (its campaign file paces it)."""
 
     id: str
     campaign: str
@@ -158,3 +159,5 @@ class PacedDelivery(TypedDict):
     due_at: int
     timezone: str | None  # the contact's own zone, if it has one
     total_spent: float
+    pace_window: str | None  # the window as JSON ({"days": [...], "hours": [a, b]}), or None
+    pace_daily_limit: int | None

@@ -349,6 +349,32 @@ def m007_unconfirmed_and_pauses(conn: sqlite3.Connection) -> None:
 
 
 @migration
+def m008_delivery_pacing(conn: sqlite3.Connection) -> None:
+    """What dispatch keeps from the tick that decided a delivery, so it no longer depends
+    on a campaign file that may have changed or gone since: the campaign's ``[window]``
+    (``pace_window``, JSON ``{"days": [...], "hours": [start, end]}``, NULL for none), its
+    ``daily_limit`` (``pace_daily_limit``; NULL on rows recorded before this migration,
+    which are paced by their campaign file as before) and the instant after which the
+    occasion is too late to be sent (``expires_at``: due time + ``max_lateness``, plus the
+    wait for the window the tick found closed; NULL: never).
+
+    Suppressions' addresses are brought to the one normal form the store compares them in
+    (:func:`regard.store.area.normal_address`: an e-mail lower-cased whole, a phone
+    in E.164); forgotten (hashed) ones already are."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE deliveries ADD COLUMN pace_window TEXT;
+        ALTER TABLE deliveries ADD COLUMN pace_daily_limit INTEGER;
+        ALTER TABLE deliveries ADD COLUMN expires_at INTEGER;
+        UPDATE suppressions SET address = normal_address(address)
+        WHERE address IS NOT NULL AND address NOT LIKE 'sha256:%'
+          AND address NOT LIKE 'hmac-sha256:%';
+        """,
+    )
+
+
+@migration
 def m010_keyed_pseudonyms(conn: sqlite3.Connection) -> None:
     """Forgotten ids and addresses become keyed hashes (:class:`regard.store.area.Pseudonyms`):
     a random key for this store in ``meta``, and every plain SHA-256 digest kept so far

@@ -10,7 +10,15 @@ The rules run in the same write transaction as the claim that would otherwise ta
 delivery (:meth:`regard.store.deliveries.Deliveries.claim`), so nothing that was stopped
 before a claim's transaction began is sent, and once at the start of a dispatch over
 everything due (so the counts are reported). Adding a rule is adding one entry to
-:data:`RULES`.
+:data:`RULES`; the first rule that matches a delivery decides.
+
+Some rules need to know what only the run knows: the config's consent rules, which
+campaigns are enabled, disabled, or have a file that does not load. The run passes that
+as a :class:`SendContext`, bound as named parameters every rule may use (``:consent``,
+``:campaigns_known``, ``:enabled``, ``:disabled``, ``:broken``, and ``:at``). A rule whose
+``target`` is None holds a delivery instead of stopping it: it stays pending, unclaimed,
+for as long as the rule matches (a campaign file being edited must not cancel its
+deliveries for good).
 
 A rule whose SQL depends on what the pending deliveries carry gives ``build`` instead of
 a fixed ``where``: called with the connection at the moment the rules run, it returns
@@ -24,8 +32,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from regard.store.filters import event_condition
 from regard.store.lifecycle import DeliveryState, move
@@ -39,12 +47,14 @@ Predicate = tuple[str, dict[str, object]]
 @dataclass(frozen=True)
 class SendRule:
     """Pending deliveries matching ``where`` (SQL over the row ``d``; it may use ``:at``,
-    the dispatch's instant) go to ``target`` with ``reason``; ``detail`` is their log line.
-    ``build``, when given, makes the predicate from the store at the moment the rules run
-    (``where`` is then only its description)."""
+    the dispatch's instant, and the parameters of :class:`SendContext`) go to ``target``
+    with ``reason``; ``detail`` is their log line. ``target`` None: they are held (stay
+    pending, never claimed) while ``where`` holds. ``build``, when given, makes the
+    predicate from the store at the moment the rules run (``where`` is then only its
+    description)."""
 
     reason: str
-    target: DeliveryState
+    target: DeliveryState | None
     detail: str
     where: str
     build: Callable[[sqlite3.Connection], Predicate] | None = None
@@ -54,11 +64,64 @@ class SendRule:
         return self.build(conn) if self.build is not None else (self.where, {})
 
 
+@dataclass(frozen=True)
+class SendContext:
+    """What the send-time rules know of the run beyond the store.
+
+    ``consent``: the config's rule per channel (``opt-in``, ``opt-out``); a channel not
+    named, or a rule the consent check here does not know, stops nothing. ``campaigns``:
+    None when the run does not know its campaigns (no campaigns folder), then no campaign
+    rule applies; else the campaign ids by what their file is now: ``enabled``,
+    ``disabled``, or ``broken`` (a file that does not load). A delivery whose campaign is
+    none of them had its file removed."""
+
+    consent: Mapping[str, str] = field(default_factory=dict)
+    campaigns: Mapping[str, str] | None = None
+
+    def params(self) -> dict[str, object]:
+        """The named parameters the rules' SQL may use (besides ``:at``)."""
+        states = dict(self.campaigns or {})
+
+        def having(state: str) -> str:
+            return json.dumps(sorted(c for c, s in states.items() if s == state))
+
+        return {
+            "consent": json.dumps(dict(self.consent)),
+            "campaigns_known": int(self.campaigns is not None),
+            "enabled": having("enabled"),
+            "disabled": having("disabled"),
+            "broken": having("broken"),
+        }
+
+
+NO_CONTEXT = SendContext()
+
+
 # the suppression rules at send time, on the message's ``to`` when it is an address
 _TO = "(CASE WHEN json_type(d.message, '$.to') = 'text' THEN json_extract(d.message, '$.to') END)"
 _BOUNCED = bounced_sql("d.contact_id", "d.channel", _TO)
 # an unsubscribe stops marketing only: the purpose is the one the delivery was made for
 _UNSUBSCRIBED = f"d.purpose = 'marketing' AND {unsubscribed_sql('d.contact_id', 'd.channel', _TO)}"
+
+# the contact's consent flag for the delivery's channel: its column, or for a channel
+# without one (webhook) an attribute consent_<channel>, read as import reads a boolean
+_FLAG = """(CASE d.channel
+    WHEN 'email' THEN c.consent_email WHEN 'sms' THEN c.consent_sms
+    WHEN 'card' THEN c.consent_card
+    ELSE (SELECT CASE WHEN v IN ('1', 'true', 'yes', 'y', 'on') THEN 1
+                      WHEN v IN ('0', 'false', 'no', 'n', 'off') THEN 0 END
+          FROM (SELECT lower(trim(CAST(json_extract(c.attributes, '$.consent_' || d.channel)
+                                       AS TEXT))) AS v))
+    END)"""
+# marketing whose consent was withdrawn since the tick (an import set consent_<channel>
+# false, or no longer true); service messages need none
+_NO_CONSENT = f"""d.purpose = 'marketing' AND EXISTS (
+    SELECT 1 FROM contacts c WHERE c.id = d.contact_id
+      AND CASE json_extract(:consent, '$.' || d.channel)
+            WHEN 'opt-in' THEN coalesce({_FLAG}, 0) != 1
+            WHEN 'opt-out' THEN coalesce({_FLAG}, 1) = 0
+            WHEN 'existing-customer' THEN coalesce({_FLAG}, 1) = 0
+            ELSE 0 END)"""
 
 # the triggering event (a cancelled or refunded order) was voided by the dispatch's instant
 _EVENT_VOIDED = """d.event_id IS NOT NULL AND EXISTS (
@@ -95,29 +158,63 @@ def _exit_rule(conn: sqlite3.Connection) -> Predicate:
     return sql, params
 
 
+def _campaign_in(which: str) -> str:
+    return f"d.campaign IN (SELECT value FROM json_each(:{which}))"
+
+
+_CAMPAIGN_DISABLED = f":campaigns_known AND {_campaign_in('disabled')}"
+_CAMPAIGN_REMOVED = (
+    f":campaigns_known AND NOT {_campaign_in('enabled')} AND NOT {_campaign_in('disabled')}"
+    f" AND NOT {_campaign_in('broken')}"
+)
+_CAMPAIGN_BROKEN = f":campaigns_known AND {_campaign_in('broken')}"
+# past the occasion's lateness (stored when the tick decided it)
+_TOO_LATE = "d.expires_at IS NOT NULL AND d.expires_at < :at"
+
+_SKIPPED, _CANCELLED = DeliveryState.SKIPPED, DeliveryState.CANCELLED
 RULES: tuple[SendRule, ...] = (
-    SendRule("bounced", DeliveryState.SKIPPED, "the address bounced before it was sent", _BOUNCED),
-    SendRule(
-        "unsubscribed", DeliveryState.SKIPPED, "unsubscribed before it was sent", _UNSUBSCRIBED
-    ),
+    SendRule("bounced", _SKIPPED, "the address bounced before it was sent", _BOUNCED),
+    SendRule("unsubscribed", _SKIPPED, "unsubscribed before it was sent", _UNSUBSCRIBED),
+    SendRule("no_consent", _CANCELLED, "consent withdrawn before it was sent", _NO_CONSENT),
     SendRule(
         "event_voided",
-        DeliveryState.CANCELLED,
+        _CANCELLED,
         "its event was voided (cancelled or refunded) before it was sent",
         _EVENT_VOIDED,
     ),
     SendRule(
         "exited",
-        DeliveryState.CANCELLED,
+        _CANCELLED,
         "the journey's exit came before it was sent",
         "the campaign's [exit] event after the occasion's start",
         build=_exit_rule,
     ),
+    SendRule(
+        "campaign_disabled",
+        _CANCELLED,
+        "its campaign was disabled before it was sent",
+        _CAMPAIGN_DISABLED,
+    ),
+    SendRule(
+        "campaign_removed",
+        _CANCELLED,
+        "its campaign file was removed before it was sent",
+        _CAMPAIGN_REMOVED,
+    ),
+    SendRule("too_late", _CANCELLED, "too late: past its campaign's max_lateness", _TOO_LATE),
+    SendRule("campaign_broken", None, "held: its campaign file does not load", _CAMPAIGN_BROKEN),
 )
 
 
+def held_sql() -> str:
+    """SQL over ``d``: the delivery is held by a rule (stays pending, is not claimed)."""
+    held = [f"({rule.where})" for rule in RULES if rule.target is None and rule.build is None]
+    return " OR ".join(held) or "0"
+
+
 def stopped(conn: sqlite3.Connection) -> Predicate:
-    """A predicate over ``d``: some rule would stop it (for listings of what is due)."""
+    """A predicate over ``d``: some rule would stop or hold it (for listings of what is
+    due), with its named parameters (besides those of :class:`SendContext` and ``:at``)."""
     parts, params = [], {}
     for rule in RULES:
         sql, extra = rule.predicate(conn)
@@ -133,21 +230,31 @@ def stop(
     *,
     at: Instant,
     now: Instant,
+    context: SendContext = NO_CONTEXT,
 ) -> dict[str, list[str]]:
     """In the caller's write transaction: apply every rule to the pending deliveries
-    ``d`` that ``candidates`` (a SQL predicate over ``d`` using ``params``) selects.
-    Returns the ids stopped, by reason (reasons with none are left out)."""
+    ``d`` that ``candidates`` (a SQL predicate over ``d`` using ``params``) selects, in
+    the order of :data:`RULES` (the first that matches decides). Returns the ids stopped
+    or held, by reason (reasons with none are left out); held ones are not moved."""
+    predicates = [rule.predicate(conn) for rule in RULES]
+    bound: dict[str, object] = {**params, **context.params(), "at": at}
+    for _, extra in predicates:
+        bound.update(extra)
+    # one look for all rules: each delivery gets the first rule that matches it
+    cases = " ".join(f"WHEN ({sql}) THEN {i}" for i, (sql, _) in enumerate(predicates))
+    matched: dict[int, list[str]] = {}
+    for delivery_id, rule_index in conn.execute(
+        f"SELECT d.id, CASE {cases} END AS rule FROM deliveries d WHERE d.state = 'pending' "
+        f"AND ({candidates}) AND rule IS NOT NULL",
+        bound,
+    ):
+        matched.setdefault(int(rule_index), []).append(str(delivery_id))
     stopped: dict[str, list[str]] = {}
-    for rule in RULES:
-        where, extra = rule.predicate(conn)
-        ids = [
-            str(r[0])
-            for r in conn.execute(
-                f"SELECT d.id FROM deliveries d WHERE d.state = 'pending' "
-                f"AND ({candidates}) AND ({where})",
-                {**params, **extra, "at": at},
-            )
-        ]
+    for rule_index, ids in sorted(matched.items()):
+        rule = RULES[rule_index]
+        if rule.target is None:
+            stopped[rule.reason] = ids  # held: left pending
+            continue
         moved = move(
             conn, ids, DeliveryState.PENDING, rule.target, at=at, now=now,
             detail=rule.detail, reason=rule.reason,

@@ -13,6 +13,10 @@ recognised without regard keeping the address itself.
 
 :func:`suppressed_sql` is the one rule, asked by the tick of the contacts it decides for
 and by dispatch of each delivery's ``to`` before it sends.
+
+Addresses are stored and compared in one normal form, :func:`normal_address` (also the SQL
+function ``normal_address(text)`` of every store connection): a provider that reports
+``Spam.Complainer@example.com`` stops mail to ``spam.complainer@example.com`` too.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Literal, TypedDict
 from regard.channels import CHANNELS
 from regard.channels import channel as channel_of
 from regard.errors import InputError
-from regard.store.area import Area
+from regard.store.area import Area, normal_address
 from regard.times import Instant, now_instant
 
 Kind = Literal["unsubscribed", "bounced"]
@@ -40,6 +44,12 @@ class Suppression(TypedDict):
     reason: str
     source: str | None
     created_at: Instant
+
+
+__all__ = [
+    "Suppression", "Suppressions", "bounced_sql", "normal_address", "suppressed_sql",
+    "unsubscribed_sql",
+]  # fmt: skip
 
 
 class LinkTarget(TypedDict):
@@ -74,6 +84,8 @@ class Suppressions(Area):
             if row is None:
                 raise InputError(f"unknown contact {contact_id!r}")
             address = None if channel == "*" else channel_of(channel).address(dict(row))
+            if address is not None:
+                address = normal_address(address)
             exists = conn.execute(
                 "SELECT 1 FROM suppressions WHERE contact_id = ? AND channel IN (?, '*') "
                 "AND kind = 'unsubscribed'",
@@ -155,7 +167,7 @@ class Suppressions(Area):
             conn.execute(
                 "INSERT INTO suppressions (contact_id, channel, address, kind, reason, source, "
                 "created_at) VALUES (?, ?, ?, 'bounced', ?, ?, ?)",
-                (contact_id, channel, address, reason, source or "provider", at),
+                (contact_id, channel, normal_address(address), reason, source or "provider", at),
             )
 
     def link_target(self, delivery_id: str) -> LinkTarget | None:
@@ -302,7 +314,7 @@ def _check_channel(channel: str) -> None:
 
 
 def _lower(address: str | None) -> str | None:
-    return None if address is None else address.lower()
+    return None if address is None else normal_address(address)
 
 
 def suppressed_sql(contact: str, channel: str, address: str, kind: Kind) -> str:
