@@ -48,6 +48,8 @@ class Sender(StrictModel):
     postal_code: str = ""
     city: str = ""
     country: str = ""
+    address2: str = ""  # a second address line (a card's return address)
+    state: str = ""  # state or province, where the country needs one (US, CA)
 
 
 class ConsentRules(StrictModel):

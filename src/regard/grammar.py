@@ -40,7 +40,7 @@ Filter = dict[str, Any]
 CONTACT_KINDS: dict[str, Kind] = {
     "id": "text", "email": "text", "phone": "text", "first_name": "text", "last_name": "text",
     "salutation": "text", "company": "text", "locale": "text", "timezone": "text",
-    "country": "text", "street": "text", "postal_code": "text", "city": "text",
+    "country": "text", "street": "text", "address2": "text", "postal_code": "text", "city": "text",
     "birthday": "date", "signup_at": "instant", "consent_email": "bool", "consent_sms": "bool",
     "consent_card": "bool", "tags": "list", "first_order_at": "instant",
     "last_order_at": "instant", "order_count": "number", "total_spent": "number",

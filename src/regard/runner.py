@@ -68,6 +68,10 @@ class RunResult:
         }
         if self.dispatch.skipped_providers:
             data["skipped_providers"] = dict(self.dispatch.skipped_providers)
+        if self.dispatch.paused:
+            data["paused_providers"] = dict(self.dispatch.paused)
+        if self.dispatch.unconfirmed:
+            data["unconfirmed"] = self.dispatch.unconfirmed
         if self.dry_run:
             data["decisions"] = list(self.decisions)
             data["would_dispatch"] = list(self.due)

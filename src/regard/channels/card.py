@@ -1,6 +1,8 @@
 """A handwritten card by post: to the contact's full postal address; the card's text.
 
-A full postal address is a name or a company, street, postal_code, city and country. The
+A full postal address is a name or a company, street, postal_code, city and country; the
+``to`` object also carries ``address2`` (a second line) when the contact has one and, when
+the contact has a ``state`` attribute, ``state`` (US and Canadian addresses need one). The
 delivery's ``text`` is the handwritten text (the template's ``card`` block); its ``card``
 holds the design, the font and the sender, the card's return address.
 """
@@ -36,6 +38,11 @@ class Card(Channel):
             postal[k] for k in ("street", "postal_code", "city", "country")
         ):
             raise LookupError(self.name)
+        if text(contact.get("address2")):
+            postal["address2"] = text(contact.get("address2"))
+        state = text(contact.get("state"))  # an attribute: where the country needs one (US, CA)
+        if state:
+            postal["state"] = state
         return postal
 
     def parts(

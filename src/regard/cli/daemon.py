@@ -131,6 +131,11 @@ def format_status(report: dict[str, Any]) -> str:
         detail = ", ".join(f"{p} {n}" for p, n in by_provider.items())
         parts.append(f"{state} {total}" + (f" ({detail})" if detail else ""))
     lines.append(f"Backlog:      {'; '.join(parts)}")
+    for failing in report.get("providers_failing", []):
+        lines.append(
+            f"Failing:      provider {failing['provider']} since {failing['since']} "
+            f"(last {failing['last_at']}), its deliveries wait: {failing['reason']}"
+        )
     dead = report["dead_letters"]
     lines.append(f"Dead letters: {dead['count']}")
     for letter in dead["latest"]:

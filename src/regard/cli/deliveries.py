@@ -1,4 +1,5 @@
-"""``regard deliveries``: list deliveries; retry dead ones; cancel pending ones."""
+"""``regard deliveries``: list deliveries; retry dead or unconfirmed ones; confirm
+unconfirmed ones; cancel pending ones."""
 
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ def deliveries(
     contact: str | None,
     as_json: bool,
 ) -> None:
-    """List deliveries, oldest first; retry dead ones or cancel pending ones.
+    """List deliveries, oldest first; retry dead or unconfirmed ones, confirm unconfirmed
+    ones, cancel pending ones.
 
     \b
     Examples:
       regard deliveries --state dead
+      regard deliveries --state unconfirmed
       regard deliveries --campaign thank-you --json
       regard deliveries retry d_3f2a…
+      regard deliveries confirm d_3f2a…
       regard deliveries cancel d_3f2a… d_9b1c…
     """
     if ctx.invoked_subcommand is not None:
@@ -63,7 +67,8 @@ def deliveries(
 @json_option
 @pass_app
 def retry(app: App, ids: tuple[str, ...], as_json: bool) -> None:
-    """Send dead deliveries again: back to pending, due now, attempts from zero.
+    """Send dead or unconfirmed deliveries again: back to pending, due now, attempts from
+    zero. Retry an unconfirmed one only once the service says it did not arrive.
 
     \b
     Example:
@@ -73,6 +78,24 @@ def retry(app: App, ids: tuple[str, ...], as_json: bool) -> None:
 
     done = retry_deliveries(app.store, ids, at=now_instant())
     _report(done, "retried", as_json)
+
+
+@deliveries.command()
+@click.argument("ids", nargs=-1, required=True, metavar="ID…")
+@json_option
+@pass_app
+def confirm(app: App, ids: tuple[str, ...], as_json: bool) -> None:
+    """Mark unconfirmed deliveries sent: the service says they arrived (its dashboard, the
+    card order's status). They are never sent again.
+
+    \b
+    Example:
+      regard deliveries confirm d_3f2a9c…
+    """
+    from regard.delivery import confirm_deliveries  # lazy: only this command loads it
+
+    done = confirm_deliveries(app.store, ids, at=now_instant())
+    _report(done, "confirmed", as_json)
 
 
 @deliveries.command()

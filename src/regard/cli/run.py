@@ -23,7 +23,8 @@ def run(app: App, at: str | None, dry_run: bool, as_json: bool) -> None:
     """Evaluate every campaign now (or at T), then send what is due.
 
     A broken campaign file is reported and skipped; the others run, and the exit status
-    is 1. Exit status 3 when the run finished but some deliveries failed for good (dead).
+    is 1. Exit status 3 when the run finished but some deliveries failed for good (dead),
+    or a provider's account cannot send (its deliveries stay pending).
 
     \b
     Examples:
@@ -46,11 +47,16 @@ def run(app: App, at: str | None, dry_run: bool, as_json: bool) -> None:
         raise CampaignError(
             "\n".join(result.campaign_errors) + "\n(these campaigns were skipped; the others ran)"
         )
+    problems = []
     if result.failed:
-        # the summary (or JSON document) is already out; only the exit status remains
-        raise DeliveriesFailed(
-            f"{result.failed} deliveries failed (see `regard deliveries --state dead`)"
+        problems.append(f"{result.failed} deliveries failed (see `regard deliveries --state dead`)")
+    for name, why in result.dispatch.paused.items():
+        problems.append(
+            f"provider {name} paused, its deliveries stay pending until it can send: {why}"
         )
+    if problems:
+        # the summary (or JSON document) is already out; only the exit status remains
+        raise DeliveriesFailed("\n".join(problems))
 
 
 def summary_lines(result: RunResult) -> list[str]:
@@ -76,9 +82,16 @@ def summary_lines(result: RunResult) -> list[str]:
         + (f", {d.released} released" if d.released else "")
         + (f", {d.reclaimed} taken up after a crash" if d.reclaimed else "")
         + (f", {d.unsubscribed} skipped (unsubscribed since)" if d.unsubscribed else "")
+        + (f", {d.unconfirmed} unconfirmed" if d.unconfirmed else "")
         + f" in {result.duration:.1f}s"
         + (f"; {result.waiting} pending for later" if result.waiting else "")
     )
     for name, why in d.skipped_providers.items():
         lines.append(f"provider {name} skipped, its deliveries wait: {why}")
+    if d.unconfirmed:
+        lines.append(
+            f"{d.unconfirmed} deliveries unconfirmed: the service cannot say whether they "
+            "arrived; check, then `regard deliveries confirm` or `retry` "
+            "(see `regard deliveries --state unconfirmed`)"
+        )
     return lines

@@ -62,6 +62,11 @@ def build_status(
         "next_tick": next_tick,
         "backlog": store.reports.backlog(),
         "dead_letters": _dead_letters_json(store, dead_letters),
+        # providers whose account could not send at their last run: deliveries wait
+        "providers_failing": [
+            {**pause, "since": iso(pause["since"]), "last_at": iso(pause["last_at"])}
+            for pause in store.pauses.current()
+        ],
     }
 
 

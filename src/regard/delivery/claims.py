@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from regard.config import DeliverySettings
 from regard.delivery import owners
 from regard.delivery.backoff import retry_delay
-from regard.providers import Dead, Outcome, Sent
+from regard.providers import Dead, Outcome, Paused, Sent, Unconfirmed, Unknown
 from regard.store import Store
 from regard.store.records import Claim
 from regard.times import Instant
@@ -46,6 +47,8 @@ class Attempt:
     claim: Claim
     outcome: Outcome
     cost: Decimal | None  # what a sent one costs: the provider's ``cost``
+    # the provider's own retry schedule (seconds after each failed attempt), if it has one
+    schedule: tuple[int, ...] | None = None
 
 
 def record_outcomes(
@@ -58,7 +61,12 @@ def record_outcomes(
     settings: DeliverySettings,
 ) -> list[str | None]:
     """Record what each attempt did to its delivery, in one transaction; returns each one's
-    new state (sent, pending, dead), or None where the claim was lost."""
+    new state (sent, pending, dead, unconfirmed), or None where the claim was lost.
+
+    An unknown outcome is retried with the delivery marked, so the next attempt asks the
+    service first; when its attempts are used up it becomes ``unconfirmed``, not dead (it
+    may have arrived). A paused provider's claim is ``pending`` again at once, the attempt
+    not counted."""
     states: list[str | None] = [None] * len(attempts)
     sent: dict[tuple[str | None, Decimal | None], list[int]] = {}
     with store.write():
@@ -67,6 +75,23 @@ def record_outcomes(
             if isinstance(outcome, Sent):
                 # accepted ones that share their message id (none) and cost: one change
                 sent.setdefault((outcome.message_id, attempt.cost), []).append(i)
+            elif isinstance(outcome, Unconfirmed):
+                ok = store.deliveries.record_unconfirmed(
+                    claimed, owner=owner, at=at, now=now, reason=_short(outcome.reason),
+                    detail=f"attempt {claimed.attempt}: {_short(outcome.reason)}",
+                )  # fmt: skip
+                states[i] = "unconfirmed" if ok else None
+            elif isinstance(outcome, Paused):
+                n = store.deliveries.release_paused(
+                    [claimed.id], owner=owner, at=at, now=now, reason=_short(outcome.reason)
+                )
+                states[i] = "paused" if n else None
+            elif isinstance(outcome, Unknown):
+                states[i] = record_retry(
+                    store, claimed, owner=owner, at=at, now=now, reason=outcome.reason,
+                    retry_after=outcome.retry_after, settings=settings, unknown=True,
+                    schedule=attempt.schedule,
+                )  # fmt: skip
             elif isinstance(outcome, Dead):
                 ok = record_dead(
                     store, claimed, owner=owner, at=at, now=now,
@@ -77,6 +102,7 @@ def record_outcomes(
                 states[i] = record_retry(
                     store, claimed, owner=owner, at=at, now=now, reason=outcome.reason,
                     retry_after=outcome.retry_after, settings=settings,
+                    schedule=attempt.schedule,
                 )  # fmt: skip
         for (message_id, cost), group in sent.items():
             claims = [attempts[i].claim for i in group]
@@ -128,21 +154,40 @@ def record_retry(
     reason: str,
     retry_after: float | None,
     settings: DeliverySettings,
+    unknown: bool = False,
+    schedule: tuple[int, ...] | None = None,
 ) -> str | None:
     """A passing failure: pending again after the backoff, or ``dead`` when attempts are
-    used up. Returns the new state, or None when the claim was lost."""
+    used up. ``unknown``: the attempt may have reached the service; used up, the delivery
+    is ``unconfirmed`` instead of dead. Returns the new state, or None when the claim was
+    lost. ``schedule``: the provider's own waits after each attempt (then the attempts are
+    the schedule's length plus one, and a ``retry_after`` is honoured up to
+    ``delivery.max_backoff``)."""
     reason = _short(reason)
-    if claimed.attempt >= settings.attempts:
+    attempts = settings.attempts if schedule is None else len(schedule) + 1
+    if claimed.attempt >= attempts and unknown:
+        final = _short(f"outcome unknown after {claimed.attempt} attempts: {reason}")
+        ok = store.deliveries.record_unconfirmed(
+            claimed, owner=owner, at=at, now=now, reason=final, detail=final
+        )
+        return "unconfirmed" if ok else None
+    if claimed.attempt >= attempts:
         final = _short(f"gave up after {claimed.attempt} attempts: {reason}")
         ok = store.deliveries.record_dead(
             claimed, owner=owner, at=at, now=now, reason=final, error=reason, detail=final
         )
         return "dead" if ok else None
-    delay = retry_delay(claimed.attempt, settings, retry_after)
+    if schedule is None:
+        delay = retry_delay(claimed.attempt, settings, retry_after)
+    else:
+        wait = float(schedule[max(1, claimed.attempt) - 1])
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, settings.max_backoff.total_seconds()))
+        delay = timedelta(seconds=max(1, round(wait)))
     ok = store.deliveries.record_retry_later(
         claimed, owner=owner, at=at, now=now,
         not_before=Instant(at + int(delay.total_seconds())), error=reason,
-        detail=f"attempt {claimed.attempt}: {reason}",
+        detail=f"attempt {claimed.attempt}: {reason}", unknown=unknown,
     )  # fmt: skip
     return "pending" if ok else None
 

@@ -39,7 +39,7 @@ from regard.delivery.owners import default_owner
 from regard.delivery.ratelimit import RateLimiter, parse_rate
 from regard.engine import release_due
 from regard.errors import RegardError
-from regard.providers import Dead, Outcome, Provider, Retry, Sent, build_provider
+from regard.providers import Dead, Outcome, Paused, Provider, Retry, Sent, build_provider
 from regard.store import Store
 from regard.store.records import Claim
 from regard.times import Instant, now_instant
@@ -77,6 +77,9 @@ class DispatchResult:
     # stopped by a send-time rule at the start (regard.store.sendtime), by reason
     stopped: dict[str, int] = field(default_factory=dict)
     skipped_providers: dict[str, str] = field(default_factory=dict)  # name → why
+    # providers whose account cannot send, paused for this run: name → what to fix
+    paused: dict[str, str] = field(default_factory=dict)
+    unconfirmed: int = 0  # outcome unknown and the service cannot tell: a person decides
     duration: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -91,6 +94,8 @@ class DispatchResult:
             "deferred": self.deferred,
             "unsubscribed": self.unsubscribed,
             "skipped_providers": dict(self.skipped_providers),
+            "paused_providers": dict(self.paused),
+            "unconfirmed": self.unconfirmed,
             "duration": round(self.duration, 3),
         }
 
@@ -255,6 +260,8 @@ class _Dispatch:
             batch = max(1, min(batch, int(lease / 4 / lane.limiter.interval)))
         ready: deque[Claim] = deque()
         exhausted = False
+        paused: str | None = None  # the account cannot send: no more claims this run
+        sent_here = 0  # accepted by the service in this lane
         # one look-and-claim at a time: no other worker of the lane runs between the look
         # at the local batch and the claim that refills it
         claiming = asyncio.Lock()
@@ -263,7 +270,7 @@ class _Dispatch:
             nonlocal exhausted
             async with claiming:
                 self.outcomes.check()
-                if self.stop.is_set():
+                if self.stop.is_set() or paused is not None:
                     return None
                 if not ready and not exhausted:
                     got = await self._claim_in_store(
@@ -283,6 +290,7 @@ class _Dispatch:
                 return ready.popleft() if ready else None
 
         async def worker() -> None:
+            nonlocal paused, sent_here
             while not self.stop.is_set():
                 if lane.limiter is not None:
                     await lane.limiter.acquire()
@@ -290,10 +298,25 @@ class _Dispatch:
                 if claimed is None:
                     return
                 outcome = await self._attempt(lane.provider, claimed, client)
-                self.outcomes.record(claims.Attempt(claimed, outcome, lane.provider.table.cost))
+                self.outcomes.record(
+                    claims.Attempt(
+                        claimed, outcome, lane.provider.table.cost, lane.provider.retry_schedule()
+                    )
+                )
+                sent_here += isinstance(outcome, Sent)
+                if isinstance(outcome, Paused) and paused is None:
+                    paused = outcome.reason
+                    result.paused[lane.name] = outcome.reason
+                    log.error("provider %s paused for this run: %s", lane.name, outcome.reason)
 
         try:
             await asyncio.gather(*(worker() for _ in range(concurrency)))
+            await self.outcomes.drain()
+            # failing since the first failure of a streak; one that sends again is not
+            if paused is not None:
+                await self._in_store(self.store.pauses.record, lane.name, paused, now=now_instant())
+            elif sent_here:
+                await self._in_store(self.store.pauses.clear, [lane.name])
         finally:
             if ready:
                 result.released += await self._in_store(
@@ -312,7 +335,9 @@ class _Dispatch:
             record = claimed.record()
             self.sending += 1
             try:
-                return await provider.send(record, client)
+                return await provider.attempt(
+                    record, client, uncertain=claimed.uncertain, since=claimed.first_attempt_at
+                )
             finally:
                 self.sending -= 1
         except Exception as exc:
@@ -370,7 +395,11 @@ class _Outcomes:
 
     def _count(self, attempt: claims.Attempt, state: str | None) -> None:
         result, outcome = self.run.result, attempt.outcome
-        if isinstance(outcome, Sent):
+        if state == "unconfirmed":
+            result.unconfirmed += 1
+        elif state == "paused":
+            result.released += 1
+        elif isinstance(outcome, Sent):
             result.sent += state is not None
         elif isinstance(outcome, Dead):
             result.failed += state is not None

@@ -1,4 +1,5 @@
-"""What people do with deliveries by hand: list them, retry dead ones, cancel pending ones."""
+"""What people do with deliveries by hand: list them, retry dead or unconfirmed ones,
+confirm unconfirmed ones, cancel pending ones."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ __all__ = [
     "STATES",
     "ListedDelivery",
     "cancel_deliveries",
+    "confirm_deliveries",
     "list_deliveries",
     "retry_deliveries",
 ]
@@ -81,17 +83,30 @@ def _public(row: DeliveryRow) -> ListedDelivery:
 
 
 def retry_deliveries(store: Store, ids: Sequence[str], *, at: Instant) -> list[str]:
-    """Dead deliveries back to ``pending``, due again at once, attempts counted from zero.
+    """Dead or unconfirmed deliveries back to ``pending``, due again at once, attempts
+    counted from zero. An unconfirmed one is sent again without asking the service: the
+    person retrying it has checked that it did not arrive.
 
     "At once" is the occasion's own due time, so the next run sends it also when that run
     acts at an earlier instant (``regard run --at``) than the clock of the retry.
 
-    All or nothing: an unknown id, or one that is not dead, changes nothing and raises.
+    All or nothing: an unknown id, or one that is neither dead nor unconfirmed, changes
+    nothing and raises.
     """
     wanted = list(dict.fromkeys(ids))
     with store.write():
-        _check(store, wanted, DeliveryState.DEAD, "retried")
+        _check(store, wanted, (DeliveryState.DEAD, DeliveryState.UNCONFIRMED), "retried")
         store.deliveries.retry_by_hand(wanted, at=at)
+    return wanted
+
+
+def confirm_deliveries(store: Store, ids: Sequence[str], *, at: Instant) -> list[str]:
+    """Unconfirmed deliveries to ``sent`` at ``at``: someone checked with the service that
+    they arrived. All or nothing."""
+    wanted = list(dict.fromkeys(ids))
+    with store.write():
+        _check(store, wanted, (DeliveryState.UNCONFIRMED,), "confirmed")
+        store.deliveries.confirm_by_hand(wanted, at=at)
     return wanted
 
 
@@ -99,19 +114,20 @@ def cancel_deliveries(store: Store, ids: Sequence[str], *, at: Instant) -> list[
     """Pending deliveries to ``cancelled``: they will never be sent. All or nothing."""
     wanted = list(dict.fromkeys(ids))
     with store.write():
-        _check(store, wanted, DeliveryState.PENDING, "cancelled")
+        _check(store, wanted, (DeliveryState.PENDING,), "cancelled")
         store.deliveries.cancel_by_hand(wanted, at=at)
     return wanted
 
 
-def _check(store: Store, wanted: list[str], allowed: DeliveryState, verb: str) -> None:
-    """Raise InputError unless every one of ``wanted`` exists and is ``allowed``."""
+def _check(store: Store, wanted: list[str], allowed: tuple[DeliveryState, ...], verb: str) -> None:
+    """Raise InputError unless every one of ``wanted`` exists and is in an ``allowed`` state."""
     found = store.deliveries.states(wanted)
     unknown = [i for i in wanted if i not in found]
     if unknown:
         raise InputError(f"no such delivery: {', '.join(unknown)} (nothing was {verb})")
-    wrong = [f"{i} is {found[i]}" for i in wanted if found[i] != allowed]
+    wrong = [f"{i} is {found[i]}" for i in wanted if found[i] not in allowed]
     if wrong:
+        states = " or ".join(str(s) for s in allowed)
         raise InputError(
-            f"only {allowed} deliveries can be {verb}: {'; '.join(wrong)} (nothing was {verb})"
+            f"only {states} deliveries can be {verb}: {'; '.join(wrong)} (nothing was {verb})"
         )

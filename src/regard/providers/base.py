@@ -1,8 +1,19 @@
 """The contract every provider adapter keeps, and the registry that finds them by ``type``.
 
 An adapter turns one delivery record into one attempt and says how it went: ``Sent``,
-``Retry`` (try again later) or ``Dead`` (permanent). It never raises for a failed delivery
-and never lets an httpx error escape: the dispatcher only ever sees an ``Outcome``.
+``Retry`` (try again later, the request surely did not get through), ``Dead`` (permanent),
+``Unknown`` (the request may have reached the service, no answer came), ``Unconfirmed``
+(unknown, and the service can neither de-duplicate nor be asked: never sent again by
+itself) or ``Paused`` (the service says the *account* cannot send). It never raises for a
+failed delivery and never lets an httpx error escape: the dispatcher only ever sees an
+``Outcome``.
+
+What a service offers when an outcome is unknown is declared on the adapter class as
+``on_unknown`` (:class:`OnUnknown`), and :meth:`Provider.attempt` acts on it before it
+sends again: a service that de-duplicates by ``Idempotency-Key`` gets the request again;
+one that can be asked is asked (:meth:`Provider.lookup`) and the delivery is ``sent``
+without a new request when the service has it; for one that can do neither the delivery
+becomes ``unconfirmed``.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from datetime import UTC
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -52,7 +64,43 @@ class Dead:
     unsubscribe: str | None = None
 
 
-Outcome = Sent | Retry | Dead
+@dataclass(frozen=True)
+class Unknown:
+    """The request may have reached the service, but no answer came (a timeout after it
+    was sent, the connection lost mid-answer). The next attempt asks the service first
+    where it can be asked (``OnUnknown.LOOKUP``)."""
+
+    reason: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Unconfirmed:
+    """The outcome is unknown and the service can neither de-duplicate nor be asked: the
+    delivery becomes ``unconfirmed`` and is never sent again by itself."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Paused:
+    """The service says the *account* cannot send (bad credentials, no credit, sender not
+    confirmed, the endpoint gone): not this delivery's fault. The provider is paused for
+    the run; its deliveries stay ``pending``, the attempt not counted. ``reason`` says what
+    the service said and what to fix."""
+
+    reason: str
+
+
+Outcome = Sent | Retry | Dead | Unknown | Unconfirmed | Paused
+
+
+class OnUnknown(StrEnum):
+    """What a service offers when an attempt's outcome is unknown (docs/delivery.md)."""
+
+    DEDUPLICATES = "deduplicates"  # by Idempotency-Key (webhook receivers, the file outbox)
+    LOOKUP = "lookup"  # can be asked whether it has the message (postmark, twilio)
+    NEITHER = "neither"  # neither (handwrytten): the delivery becomes unconfirmed
 
 
 class Undeliverable(Exception):
@@ -74,6 +122,8 @@ class Provider(ABC):
     channels: ClassVar[frozenset[str]]
     Options: ClassVar[builtins.type[StrictModel]] = StrictModel
     card_max_chars: ClassVar[int | None] = None  # longest card text the service accepts
+    # what the service offers when an outcome is unknown; the safe default is neither
+    on_unknown: ClassVar[OnUnknown] = OnUnknown.NEITHER
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -100,6 +150,63 @@ class Provider(ABC):
         ``record["delivery_id"]`` is the idempotency key. Must not raise for delivery
         failures: classify them as Retry or Dead.
         """
+
+    async def attempt(
+        self,
+        record: DeliveryRecord,
+        client: httpx.AsyncClient,
+        *,
+        uncertain: bool = False,
+        since: int | None = None,
+    ) -> Outcome:
+        """One attempt as the contract wants it when services do not all de-duplicate.
+
+        ``uncertain``: an earlier attempt may have reached the service (it timed out after
+        sending, or its run was killed mid-send); ``since``: the real time of the first
+        attempt. A service that de-duplicates gets the request again; one that can be asked
+        is asked first (found: ``Sent`` without a new request; lookup failed: ``Unknown``
+        again, nothing sent); for one that can do neither the outcome is ``Unconfirmed``
+        without a request. An ``Unknown`` answer of this attempt becomes ``Retry`` (the
+        service de-duplicates), stays ``Unknown`` (it can be asked next time) or becomes
+        ``Unconfirmed``.
+        """
+        if uncertain and self.on_unknown is OnUnknown.NEITHER:
+            return Unconfirmed(
+                "outcome unknown: an earlier attempt may have reached the service, which "
+                "can neither de-duplicate nor be asked; check with the service, then "
+                "`regard deliveries confirm` or `regard deliveries retry`"
+            )
+        if uncertain and self.on_unknown is OnUnknown.LOOKUP:
+            found = await self.lookup(record, client, since)
+            if isinstance(found, Sent):
+                return found
+            if found is not None:
+                return self.scrub(found)
+        outcome = await self.send(record, client)
+        if not isinstance(outcome, Unknown):
+            return outcome
+        if self.on_unknown is OnUnknown.DEDUPLICATES:
+            return Retry(outcome.reason, outcome.retry_after)
+        if self.on_unknown is OnUnknown.NEITHER:
+            return Unconfirmed(
+                f"outcome unknown ({outcome.reason}); the service can neither de-duplicate "
+                "nor be asked: check with it, then `regard deliveries confirm` or "
+                "`regard deliveries retry`"
+            )
+        return outcome
+
+    async def lookup(
+        self, record: DeliveryRecord, client: httpx.AsyncClient, since: int | None
+    ) -> Sent | Unknown | Paused | None:
+        """Ask the service whether it has ``record``'s message (``OnUnknown.LOOKUP``
+        adapters implement it): ``Sent`` with its id when it has, None when it has not
+        (send it again), ``Unknown`` when the question got no answer (nothing is sent)."""
+        return None
+
+    def retry_schedule(self) -> tuple[int, ...] | None:
+        """The wait in seconds after each failed attempt, when the service has a schedule of
+        its own (the webhook provider's); None: ``[delivery]`` backoff and attempts."""
+        return None
 
     async def aclose(self) -> None:  # noqa: B027  (optional hook)
         """Release what the adapter holds (files, sockets). Called once after dispatch."""
@@ -142,25 +249,44 @@ class HTTPProvider(Provider):
             return self.scrub(Dead(str(exc)))
         request.headers["Idempotency-Key"] = str(record["delivery_id"])
         answer = await self.exchange(request, client)
-        if isinstance(answer, Retry):
+        if isinstance(answer, (Retry, Unknown)):
             return self.scrub(answer)
         return self.scrub(self.read_response(answer))
 
     async def exchange(
         self, request: httpx.Request, client: httpx.AsyncClient
-    ) -> httpx.Response | Retry:
-        """Send ``request`` and read the whole answer; a timeout or a broken connection is a
-        Retry (httpx errors never leave the adapter)."""
+    ) -> httpx.Response | Retry | Unknown:
+        """Send ``request`` and read the whole answer (httpx errors never leave the adapter).
+
+        A failure before the request was wholly written (no connection, a refused or failed
+        write, no free connection) is a Retry: the service cannot have acted on it. A
+        failure after (a read timeout, the connection lost before or during the answer) is
+        Unknown: the service may have acted on it.
+        """
         try:
             response = await client.send(request)
             await response.aread()
-        except httpx.TimeoutException as exc:
-            return Retry(f"timeout: {type(exc).__name__}")
-        except httpx.TransportError as exc:
+        except NOT_SENT as exc:
+            if isinstance(exc, httpx.TimeoutException):
+                return Retry(f"timeout: {type(exc).__name__} (not sent)")
             return Retry(f"connection error: {type(exc).__name__}: {exc}")
+        except httpx.TimeoutException as exc:
+            return Unknown(f"timeout after sending: {type(exc).__name__}")
+        except httpx.TransportError as exc:
+            return Unknown(f"connection lost after sending: {type(exc).__name__}: {exc}")
         return response
 
 
+# httpx errors raised before the request was wholly written: the service never had it
+NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+)
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 

@@ -1,18 +1,47 @@
 """``type = "handwrytten"``: a robot-handwritten card, mailed by post, via Handwrytten.
 
-Wire format: Handwrytten's single-step order, https://www.handwrytten.com/api-redoc
-("Single Step Order", ``POST /orders/singleStepOrder``): JSON ``card_id``, ``message``,
-``font_label``, ``date_send``, ``client_metadata``, ``sender_*`` and ``recipient_*`` address
-fields; the API key alone in the ``Authorization`` header (no ``Bearer``). Countries: the
-API takes ``*_country_id`` (1 United States, 2 Canada, the only ids it documents; both need
-a ``*_state``) or the country's English name in ``*_country``; regard sends the name for
-every ISO code and the id for US and CA. Errors come as ``{"httpCode", "status": "error",
-"message"}``, sometimes with HTTP 200, so the body's status decides.
+API version: v2 (``https://api.handwrytten.com/v2``), the base URL of Handwrytten's own
+current SDKs (github.com/handwrytten/handwrytten-python-sdk, ``DEFAULT_BASE_URL``), whose
+bundled OpenAPI description ("Handwrytten API", servers ``…/api/v1`` and ``…/api/v2``, the
+same paths) documents every endpoint used here. The order is the one-request
+``POST /orders/singleStepOrder`` ("Create's a complete order from one json API call"), not
+the SDK's ``orders/placeBasket`` + ``basket/send``: the basket is one per account, so two
+workers (or two processes) filling and sending it at once would send each other's cards.
 
-Test mode is a switch on the account: in it, orders are accepted but not fulfilled
-(nothing is written or mailed), and payments are authorised but not captured. ``test_mode = true`` turns it on with
-``POST /auth/setTestMode`` before the first order of a run, and sends no order unless that
-succeeded; ``false`` leaves the account as it is.
+Request: JSON ``card_id``, ``message``, ``font_label``, ``date_send``, ``client_metadata``
+(the delivery id), and for ``sender_`` and ``recipient_``: ``first_name``, ``last_name``,
+``address1``, ``address2``, ``city``, ``zip``, ``state`` ("required for US and Canada"),
+``country_id`` — the fields that operation documents (the older ``*_name`` and
+``*_business_name`` are not sent). A company goes on the first address line, the street on
+the second (with a contact's ``address2`` after it). The API key alone is the
+``Authorization`` header (no ``Bearer``). Answer: ``{"httpCode": 200, "status": "ok",
+"order_id": n}``.
+
+Countries: the ids come from ``GET /countries/list`` (``{"countries": [{"id", "name",
+"aliases", "states": [{"short_name", …}]}]}``), fetched once and kept for a day; a country
+not on it, or a US/CA address without a state on its list, is dead without an order.
+
+Errors: the body decides, whatever the HTTP status: ``{"httpCode": 4xx, "error": "…"}``
+(what the API documents for singleStepOrder), ``"status": "error"`` or ``"success": false``
+is an error; a 2xx answer without an ``order_id`` is not ``sent`` either (it is
+``unconfirmed``: the order may exist). Authentication failures (401, "no uid") and payment
+errors ("no credit cards", "cannot buy", "error processing payment", …) pause the provider
+for the run; 408/425/429 are retried; a 5xx may come after the order was placed, so it is an
+unknown outcome.
+
+Handwrytten documents no idempotency key and regard treats it as a service that can
+neither de-duplicate nor be asked: an attempt whose outcome is unknown (a timeout after
+sending, a lost connection, a run killed mid-send, a 5xx, a 2xx without an order id) makes
+the delivery ``unconfirmed``; it is never sent again by itself (``regard deliveries confirm``
+once the order is seen in the Handwrytten dashboard, ``retry`` once it is not there).
+
+Test mode is the *account's* setting (orders accepted but never written or mailed, payments
+authorised, not captured), switched only by the account's owner (dashboard, or ``POST
+/auth/setTestMode``); regard never switches it. Before its first order of a run it reads the
+setting (``GET /checkauth/auth``, ``test_mode`` 0/1): with ``test_mode = true`` it sends only
+while the account is in test mode, with ``false`` (the default) only while it is live;
+otherwise the provider is paused with what to switch. So a "live" card is never recorded as
+sent while the account would throw it away, nor a test card paid for.
 
 The card text limit: Handwrytten documents no number (what fits depends on the card and
 the handwriting). regard refuses card texts over 320 characters, a conservative choice of
@@ -22,36 +51,55 @@ its own, so that a text that passes ``regard check`` is not cut short on a small
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+import time
 from datetime import datetime
 from typing import Any
 
 import httpx
-from babel import Locale
 from pydantic import SecretStr
 
 from regard.providers.base import (
     RETRYABLE_STATUS,
     HTTPProvider,
+    OnUnknown,
     Outcome,
+    Paused,
     Retry,
     Sent,
     ServiceURL,
+    Unconfirmed,
     Undeliverable,
+    Unknown,
     classify_failure,
+    parse_retry_after,
     response_excerpt,
     response_json,
 )
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
-COUNTRY_IDS = {"US": 1, "CA": 2}  # the ids Handwrytten documents; others go by name
-_COUNTRY_NAMES = Locale("en").territories
+STATE_COUNTRIES = frozenset({"US", "CA"})  # "required for US and Canada"
+COUNTRIES_TTL = 24 * 3600  # seconds the countries list is kept
+# answers about the account, not the card: the provider pauses
+AUTH_ERRORS = ("no uid", "unauthorized", "not authorized", "invalid api key", "no auth")
+PAYMENT_ERRORS = (
+    "no credit cards",
+    "credit_card id error",
+    "no such credit card",
+    "cannot buy",
+    "no free cards",
+    "error processing payment",
+    "authorize.net",
+    "insufficient",
+)
+# countries lists by base URL: (fetched at, ISO code → country entry)
+_COUNTRIES: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
 
 
 class HandwryttenOptions(StrictModel):
     api_key: SecretStr
     base_url: ServiceURL = "https://api.handwrytten.com/v2"
+    # what the account must be set to for regard to send: test (true) or live (false)
     test_mode: bool = False
     card_id: int | None = None  # the card used when a campaign names no design
     font: str | None = None  # the handwriting (font_label) when a campaign names none
@@ -66,32 +114,100 @@ class HandwryttenProvider(HTTPProvider):
     channels = frozenset({"card"})
     Options = HandwryttenOptions
     card_max_chars = 320
+    on_unknown = OnUnknown.NEITHER
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._test_mode_on = False
-        self._test_mode_lock = asyncio.Lock()
+        self._mode_checked = False
+        self._ready_lock = asyncio.Lock()
+        self._countries: dict[str, dict[str, Any]] | None = None
 
     async def send(self, record: DeliveryRecord, client: httpx.AsyncClient) -> Outcome:
-        if self.options.test_mode and not self._test_mode_on:
-            async with self._test_mode_lock:
-                if not self._test_mode_on:
-                    refused = await self._switch_to_test_mode(client)
-                    if refused is not None:
-                        return self.scrub(refused)
-                    self._test_mode_on = True
+        async with self._ready_lock:
+            refused = await self._get_ready(client)
+        if refused is not None:
+            return self.scrub(refused)
         return await super().send(record, client)
 
-    async def _switch_to_test_mode(self, client: httpx.AsyncClient) -> Outcome | None:
-        request = client.build_request(
-            "POST", self._url("auth/setTestMode"), json={"test_mode": 1}, headers=self._headers()
-        )
-        exchanged = await self.exchange(request, client)
-        answer = exchanged if isinstance(exchanged, Retry) else self.read_response(exchanged)
-        if isinstance(answer, Sent):
+    async def _get_ready(self, client: httpx.AsyncClient) -> Outcome | None:
+        """Once a run: the account's test mode is what the config says, and the countries
+        list is at hand. None when ready, else the outcome for the delivery (nothing sent)."""
+        if not self._mode_checked:
+            refused = await self._check_mode(client)
+            if refused is not None:
+                return refused
+            self._mode_checked = True
+        if self._countries is None:
+            cached = _COUNTRIES.get(self.options.base_url)
+            if cached is not None and time.monotonic() - cached[0] < COUNTRIES_TTL:
+                self._countries = cached[1]
+            else:
+                loaded = await self._load_countries(client)
+                if not isinstance(loaded, dict):
+                    return loaded
+                _COUNTRIES[self.options.base_url] = (time.monotonic(), loaded)
+                self._countries = loaded
+        return None
+
+    async def _get(self, path: str, client: httpx.AsyncClient) -> dict[str, Any] | Outcome:
+        """A GET of the API: its JSON answer, or the outcome for the delivery (Paused for
+        the account, Retry when no answer came: a GET places no order)."""
+        request = client.build_request("GET", self._url(path), headers=self._headers())
+        answer = await self.exchange(request, client)
+        if isinstance(answer, (Retry, Unknown)):
+            return Retry(f"Handwrytten {path}: {answer.reason}")
+        body = response_json(answer)
+        problem = _error(answer, body)
+        if problem is None:
+            return body
+        paused = _account_failure(answer, body, problem)
+        if paused is not None:
+            return paused
+        transient = answer.status_code in RETRYABLE_STATUS or answer.status_code >= 500
+        reason = f"Handwrytten {path}: HTTP {answer.status_code}: {problem}"
+        if transient:
+            return Retry(reason, parse_retry_after(answer.headers.get("Retry-After")))
+        return Paused(f"{reason}; check the provider's base_url and api_key")
+
+    async def _check_mode(self, client: httpx.AsyncClient) -> Outcome | None:
+        got = await self._get("checkauth/auth", client)
+        if not isinstance(got, dict):
+            return got
+        mode = got.get("test_mode")
+        wanted = self.options.test_mode
+        where = f"providers.{self.name}.test_mode"
+        if mode is None:
+            if wanted:
+                return Paused(
+                    "Handwrytten did not say whether the account is in test mode, so no "
+                    f"test card is sent ({where} = true)"
+                )
             return None
-        # no order goes out unless the account is surely in test mode
-        return replace(answer, reason=f"could not switch the account to test mode: {answer.reason}")
+        in_test = str(mode) not in ("0", "False", "false", "")
+        if wanted and not in_test:
+            return Paused(
+                f"the Handwrytten account is live but {where} = true: switch the account to "
+                "test mode in Handwrytten (regard never switches it), or set test_mode = false "
+                "to send real cards"
+            )
+        if not wanted and in_test:
+            return Paused(
+                "the Handwrytten account is in test mode: its cards are accepted but never "
+                "written or mailed; switch it back to live in Handwrytten, or set "
+                f"{where} = true to send test cards"
+            )
+        return None
+
+    async def _load_countries(
+        self, client: httpx.AsyncClient
+    ) -> dict[str, dict[str, Any]] | Outcome:
+        got = await self._get("countries/list", client)
+        if not isinstance(got, dict):
+            return got
+        entries = got.get("countries")
+        if not isinstance(entries, list) or not entries:
+            return Retry("Handwrytten countries/list: no countries in the answer")
+        return countries_by_code(entries)
 
     def build_request(self, record: DeliveryRecord, client: httpx.AsyncClient) -> httpx.Request:
         card = record.get("card") or {}
@@ -99,14 +215,15 @@ class HandwryttenProvider(HTTPProvider):
         if not isinstance(to, dict):
             raise Undeliverable(f"a card needs a postal address, not {to!r}")
         sender = card.get("sender") or self.config.sender.model_dump()
+        countries = self._countries or {}
         order: dict[str, Any] = {
             "card_id": self._card_id(card.get("design")),
             "font_label": self._font(card.get("font")),
             "message": record.get("text") or "",
             "date_send": datetime.now(self.config.tz).date().isoformat(),
             "client_metadata": str(record["delivery_id"]),
-            **address_fields("sender", sender),
-            **address_fields("recipient", to),
+            **address_fields("sender", sender, countries),
+            **address_fields("recipient", to, countries),
         }
         return client.build_request(
             "POST", self._url("orders/singleStepOrder"), json=order, headers=self._headers()
@@ -114,14 +231,28 @@ class HandwryttenProvider(HTTPProvider):
 
     def read_response(self, response: httpx.Response) -> Outcome:
         answer = response_json(response)
-        status = answer.get("httpCode", response.status_code)
-        failed = answer.get("status") == "error" or not 200 <= response.status_code < 300
-        if not failed:
-            return Sent(order_id(answer))
-        message = answer.get("message") or response_excerpt(response)
-        reason = f"HTTP {response.status_code}: Handwrytten: {message}"
-        transient = isinstance(status, int) and (status in RETRYABLE_STATUS or status >= 500)
-        return classify_failure(response, reason, retry=transient)
+        problem = _error(response, answer)
+        if problem is None:
+            found = order_id(answer)
+            if found is not None:
+                return Sent(found)
+            return Unconfirmed(
+                f"HTTP {response.status_code} from Handwrytten without an order id "
+                f"({response_excerpt(response, 200)}): look for client_metadata "
+                "<delivery id> in the Handwrytten dashboard, then `regard deliveries confirm` "
+                "or `retry`"
+            )
+        paused = _account_failure(response, answer, problem)
+        if paused is not None:
+            return paused
+        reason = f"HTTP {response.status_code}: Handwrytten: {problem}"
+        code = _code(response, answer)
+        if code in RETRYABLE_STATUS:
+            return Retry(reason, parse_retry_after(response.headers.get("Retry-After")))
+        if code >= 500 or response.status_code >= 500:
+            # the order may have been placed before the error: never placed twice
+            return Unknown(reason)
+        return classify_failure(response, reason)
 
     def _card_id(self, design: str | None) -> int:
         if design is None:
@@ -161,23 +292,70 @@ class HandwryttenProvider(HTTPProvider):
         }
 
 
-def address_fields(role: str, address: dict[str, Any]) -> dict[str, Any]:
-    """``<role>_name``, ``<role>_address1``… of a regard postal address (name, company,
-    street, postal_code, city, country as ISO 3166-1 alpha-2, optional state)."""
-    country = str(address.get("country") or "").upper()
-    name, company = address.get("name") or "", address.get("company") or ""
+def countries_by_code(entries: list[Any]) -> dict[str, dict[str, Any]]:
+    """Handwrytten's countries list keyed by ISO 3166-1 alpha-2 code: each entry's
+    ``aliases`` (``"US"``, or several separated by commas or spaces) and, for entries whose
+    aliases name no two-letter code, the English name babel gives that code."""
+    from babel import Locale  # only where a countries list is read
+
+    names = {name.casefold(): code for code, name in Locale("en").territories.items()}
+    found: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("id") is None:
+            continue
+        aliases = str(entry.get("aliases") or "").replace(",", " ").split()
+        codes = [a.upper() for a in aliases if len(a) == 2 and a.isalpha()]
+        by_name = names.get(str(entry.get("name") or "").casefold())
+        for code in codes or ([by_name] if by_name else []):
+            found.setdefault(code, entry)
+    return found
+
+
+def address_fields(
+    role: str, address: dict[str, Any], countries: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """``<role>_first_name``, ``<role>_address1``… of a regard postal address (name,
+    company, street, address2, postal_code, city, country as ISO 3166-1 alpha-2, state).
+    Raises Undeliverable for a country Handwrytten does not list, or a US/CA address
+    without a state it knows."""
+    code = str(address.get("country") or "").strip().upper()
+    entry = countries.get(code)
+    if entry is None:
+        raise Undeliverable(
+            f"{role} country {code or '(none)'!r} is not on Handwrytten's countries list"
+        )
+    name = str(address.get("name") or "").strip()
+    company = str(address.get("company") or "").strip()
+    first, _, last = name.rpartition(" ")
+    if not name:
+        first, last = "", company
+    lines = [str(address.get("street") or "").strip(), str(address.get("address2") or "").strip()]
+    if name and company:
+        lines = [company, ", ".join(line for line in lines if line)]
     fields: dict[str, Any] = {
-        f"{role}_name": name or company,
-        f"{role}_business_name": company if name else "",
-        f"{role}_address1": address.get("street") or "",
-        f"{role}_city": address.get("city") or "",
-        f"{role}_zip": address.get("postal_code") or "",
-        f"{role}_country": _COUNTRY_NAMES.get(country, country),
+        f"{role}_first_name": first,
+        f"{role}_last_name": last,
+        f"{role}_address1": lines[0],
+        f"{role}_address2": lines[1],
+        f"{role}_city": str(address.get("city") or "").strip(),
+        f"{role}_zip": str(address.get("postal_code") or "").strip(),
+        f"{role}_country_id": entry["id"],
     }
-    if address.get("state"):
-        fields[f"{role}_state"] = address["state"]
-    if country in COUNTRY_IDS:
-        fields[f"{role}_country_id"] = COUNTRY_IDS[country]
+    state = str(address.get("state") or "").strip()
+    if code in STATE_COUNTRIES:
+        known = {
+            str(s.get("short_name") or "").upper()
+            for s in entry.get("states") or []
+            if isinstance(s, dict)
+        }
+        if not state or (known and state.upper() not in known):
+            raise Undeliverable(
+                f"{role} address in {code} needs a state Handwrytten knows "
+                f"(two letters, e.g. {'NY' if code == 'US' else 'ON'}), not {state or 'none'!r}"
+            )
+        fields[f"{role}_state"] = state.upper()
+    elif state:
+        fields[f"{role}_state"] = state
     return {k: v for k, v in fields.items() if v != ""}
 
 
@@ -187,8 +365,62 @@ def order_id(answer: dict[str, Any]) -> str | None:
     for value in (
         answer.get("order_id"),
         nested.get("id") if isinstance(nested, dict) else None,
-        answer.get("id"),
     ):
-        if value is not None:
+        if value not in (None, "", 0, "0"):
             return str(value)
+    return None
+
+
+def _code(response: httpx.Response, answer: dict[str, Any]) -> int:
+    """The answer's own ``httpCode`` (Handwrytten sends errors with HTTP 200), else the
+    HTTP status."""
+    code = answer.get("httpCode", answer.get("code"))
+    if isinstance(code, int):
+        return code
+    if isinstance(code, str) and code.isdigit():
+        return int(code)
+    return response.status_code
+
+
+def _error(response: httpx.Response, answer: dict[str, Any]) -> str | None:
+    """What went wrong, or None when the answer is a success: the HTTP status, the body's
+    ``httpCode``, ``status: "error"``, ``success: false`` or an ``error`` each say so."""
+    status = response.status_code
+    code = _code(response, answer)
+    message = answer.get("error") or answer.get("message") or answer.get("errors")
+    failed = (
+        not 200 <= status < 300
+        or not 200 <= code < 300
+        or str(answer.get("status", "")).lower() == "error"
+        or answer.get("success") is False
+        or bool(answer.get("error"))
+    )
+    if not failed:
+        return None
+    text = str(message) if message else response_excerpt(response)
+    if code != status:
+        text = f"httpCode {code}: {text}"
+    return text
+
+
+def _account_failure(
+    response: httpx.Response, answer: dict[str, Any], problem: str
+) -> Paused | None:
+    """Paused when the answer is about the account (its key, its payment), not the card."""
+    lowered = problem.lower()
+    code = _code(response, answer)
+    if (
+        code in (401, 403)
+        or response.status_code in (401, 403)
+        or any(e in lowered for e in AUTH_ERRORS)
+    ):
+        return Paused(
+            f"Handwrytten refused the API key (HTTP {response.status_code}: {problem}); "
+            "check api_key (Handwrytten: Profile → API key)"
+        )
+    if any(e in lowered for e in PAYMENT_ERRORS):
+        return Paused(
+            f"Handwrytten cannot charge the account ({problem}); add credit or a credit "
+            "card to the Handwrytten account"
+        )
     return None

@@ -8,7 +8,22 @@ Test mode: the server token ``POSTMARK_API_TEST`` validates the request without 
 
 Postmark answers errors with a JSON ``{"ErrorCode": n, "Message": "..."}``; the code decides:
 406 (inactive recipient: hard bounce, spam complaint or manual suppression) is dead and
-unsubscribes the address, 100 (maintenance) and 429 are retried, every other code is dead.
+unsubscribes the address, 100 (maintenance) and 429 are retried; the codes that say the
+*account* cannot send — 10 (bad or missing server token), 400 (sender signature not found),
+401 (sender signature not confirmed), 405 (not allowed to send: no credits), 412 (account
+pending approval), 413 (account may not send) — and an HTTP 401/403 without a code pause
+the provider for the run (its deliveries stay pending); every other code is dead.
+
+Postmark has no idempotency keys: the ``Idempotency-Key`` header regard sends is ignored.
+What it offers instead is a search of the messages it accepted, by metadata
+(https://postmarkapp.com/developer/api/messages-api#outbound-message-search, ``GET
+/messages/outbound`` with ``count``, ``offset`` and ``metadata_<key>=<value>``; answer
+``{"TotalCount", "Messages": [{"MessageID", …}]}``). Every message carries ``Metadata
+{"delivery_id": …}``, so when an attempt's outcome is unknown the next one first asks
+``/messages/outbound?count=1&offset=0&metadata_delivery_id=<id>``: found, the delivery is
+sent (with that MessageID) without a new request; not found, it is sent again. The search
+sees what Postmark accepted within seconds, not at once: the retry's backoff (at least
+``delivery.backoff``) is that margin.
 """
 
 from __future__ import annotations
@@ -23,10 +38,13 @@ from pydantic import Field, SecretStr
 from regard.errors import ProviderError
 from regard.providers.base import (
     HTTPProvider,
+    OnUnknown,
     Outcome,
+    Paused,
     Sent,
     ServiceURL,
     Undeliverable,
+    Unknown,
     classify_failure,
     coded_reason,
     response_json,
@@ -36,6 +54,15 @@ from regard.validation import StrictModel
 
 INACTIVE_RECIPIENT = 406
 RETRYABLE_CODES = frozenset({100, 429})  # maintenance, rate limit exceeded
+# the account cannot send, whatever the message: pause the provider, fix the account
+ACCOUNT_CODES = {
+    10: "check server_token: it must be the Server API token of a Postmark server",
+    400: "add and confirm a sender signature for the From address in Postmark",
+    401: "confirm the sender signature of the From address (Postmark sent a confirmation mail)",
+    405: "the Postmark account has no credits or may not send: check its billing",
+    412: "the Postmark account is pending approval: wait for it or contact Postmark",
+    413: "the Postmark account may not send: contact Postmark support",
+}
 ERROR_NAMES = {
     10: "bad or missing server token",
     100: "maintenance",
@@ -77,6 +104,7 @@ class PostmarkProvider(HTTPProvider):
     type = "postmark"
     channels = frozenset({"email"})
     Options = PostmarkOptions
+    on_unknown = OnUnknown.LOOKUP
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,6 +141,52 @@ class PostmarkProvider(HTTPProvider):
             },
         )
 
+    async def lookup(
+        self, record: DeliveryRecord, client: httpx.AsyncClient, since: int | None
+    ) -> Sent | Unknown | Paused | None:
+        request = client.build_request(
+            "GET",
+            self.options.base_url.rstrip("/") + "/messages/outbound",
+            params={
+                "count": "1",
+                "offset": "0",
+                "metadata_delivery_id": str(record["delivery_id"]),
+            },
+            headers={
+                "Accept": "application/json",
+                "X-Postmark-Server-Token": self.options.server_token.get_secret_value(),
+            },
+        )
+        answer = await self.exchange(request, client)
+        if not isinstance(answer, httpx.Response):
+            return Unknown(f"could not ask Postmark whether it has the message: {answer.reason}")
+        found = response_json(answer)
+        if not 200 <= answer.status_code < 300 or found.get("ErrorCode"):
+            paused = self._account_failure(answer, found)
+            if paused is not None:
+                return paused
+            return Unknown(
+                f"could not ask Postmark whether it has the message: HTTP {answer.status_code}"
+            )
+        messages = found.get("Messages")
+        if isinstance(messages, list) and messages and isinstance(messages[0], dict):
+            message_id = messages[0].get("MessageID")
+            return Sent(str(message_id) if message_id else None)
+        return None
+
+    def _account_failure(self, response: httpx.Response, answer: dict[str, Any]) -> Paused | None:
+        """Paused when Postmark's answer says the account (not the message) cannot send."""
+        code = answer.get("ErrorCode")
+        if isinstance(code, int) and code in ACCOUNT_CODES:
+            reason = coded_reason(response, "Postmark", code, ERROR_NAMES, answer.get("Message"))
+            return Paused(f"{reason}; {ACCOUNT_CODES[code]}")
+        if response.status_code in (401, 403) and not code:
+            return Paused(
+                f"HTTP {response.status_code} from Postmark: the server token was refused; "
+                "check server_token"
+            )
+        return None
+
     def read_response(self, response: httpx.Response) -> Outcome:
         answer = response_json(response)
         code = answer.get("ErrorCode")
@@ -120,6 +194,9 @@ class PostmarkProvider(HTTPProvider):
         if 200 <= status < 300 and not code:
             message_id = answer.get("MessageID")
             return Sent(str(message_id) if message_id else None)
+        paused = self._account_failure(response, answer)
+        if paused is not None:
+            return paused
         reason = coded_reason(response, "Postmark", code, ERROR_NAMES, answer.get("Message"))
         unsubscribe = _recipient(response.request) if code == INACTIVE_RECIPIENT else None
         return classify_failure(

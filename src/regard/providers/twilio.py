@@ -7,11 +7,30 @@ Wire format: https://www.twilio.com/docs/messaging/api/message-resource — ``PO
 "more_info", "status"}`` (https://www.twilio.com/docs/api/errors). Test mode: the account's
 test credentials (https://www.twilio.com/docs/iam/test-credentials) with the magic sender
 ``+15005550006`` send nothing and charge nothing.
+
+Error codes: 20429 (too many requests) and 21611 (the sender's queue is full,
+https://www.twilio.com/docs/api/errors/21611: slow down and try again) are retried; the
+codes that say the *account* cannot send — 20003 (authentication failed), 10001 and 20005
+(account not active), 21606 and 21659 (``From`` is not a message-capable number of this
+account), 21212 (invalid ``From``) — and an HTTP 401/403 without a code pause the provider
+for the run (its deliveries stay pending); 21610 is dead and unsubscribes the number.
+
+Twilio's Messages API has no idempotency keys (the ``Idempotency-Key`` header regard sends
+is ignored), but it can be asked: when an attempt's outcome is unknown, the next one first
+lists the messages sent to that number (``GET …/Messages.json?To=<number>&PageSize=50``,
+with ``From`` when one is configured; https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources)
+and looks for one with the same ``body`` created since the first attempt (a few minutes'
+margin for clock skew), following ``next_page_uri`` while the page still reaches back that
+far. Found, the delivery is sent with that ``sid`` and no new request; not found, it is sent
+again. ``DateSent`` is not used as a filter: a message still queued has no ``date_sent``
+yet, and it is exactly the one an unknown outcome may have left behind.
 """
 
 from __future__ import annotations
 
 import base64
+import email.utils
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -19,10 +38,13 @@ from pydantic import Field, SecretStr, model_validator
 
 from regard.providers.base import (
     HTTPProvider,
+    OnUnknown,
     Outcome,
+    Paused,
     Sent,
     ServiceURL,
     Undeliverable,
+    Unknown,
     classify_failure,
     coded_reason,
     response_json,
@@ -31,9 +53,25 @@ from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
 UNSUBSCRIBED_RECIPIENT = 21610  # the recipient replied STOP
-RETRYABLE_CODES = frozenset({20429})  # too many requests
+RETRYABLE_CODES = frozenset({20429, 21611})  # too many requests; the sender's queue is full
+# the account cannot send, whatever the message: pause the provider, fix the account
+ACCOUNT_CODES = {
+    10001: "the Twilio account is not active: check it in the Twilio Console",
+    20003: "check account_sid and auth_token (the Console's Account Info)",
+    20005: "the Twilio account is not active (suspended or closed): check it in the Console",
+    21212: "`from` is not a valid phone number or sender id",
+    21606: "`from` must be an SMS-capable number of this Twilio account",
+    21659: "`from` must be a Twilio number of this account",
+}
+LOOKUP_MARGIN = 300  # seconds before the first attempt a found message may have been created
+LOOKUP_PAGES = 5
 ERROR_NAMES = {
+    10001: "account not active",
     20003: "authentication failed",
+    20005: "account not active",
+    21212: "invalid 'From' number",
+    21611: "the 'From' number's queue is full",
+    21659: "'From' is not a Twilio number",
     20429: "too many requests",
     21211: "invalid 'To' phone number",
     21408: "sending to this region is not enabled",
@@ -65,6 +103,73 @@ class TwilioProvider(HTTPProvider):
     type = "twilio"
     channels = frozenset({"sms"})
     Options = TwilioOptions
+    on_unknown = OnUnknown.LOOKUP
+
+    def _auth(self) -> dict[str, str]:
+        options = self.options
+        login = f"{options.account_sid}:{options.auth_token.get_secret_value()}"
+        return {
+            "Accept": "application/json",
+            "Authorization": "Basic " + base64.b64encode(login.encode()).decode("ascii"),
+        }
+
+    async def lookup(
+        self, record: DeliveryRecord, client: httpx.AsyncClient, since: int | None
+    ) -> Sent | Unknown | Paused | None:
+        to, body = record.get("to"), record.get("text") or ""
+        if not isinstance(to, str) or not to:
+            return None
+        options = self.options
+        base = options.base_url.rstrip("/")
+        params: dict[str, str] = {"To": to, "PageSize": "50"}
+        if options.from_:
+            params["From"] = options.from_
+        url: str | None = f"{base}/2010-04-01/Accounts/{options.account_sid}/Messages.json"
+        earliest = (since or 0) - LOOKUP_MARGIN
+        for _ in range(LOOKUP_PAGES):
+            assert url is not None
+            request = client.build_request("GET", url, params=params, headers=self._auth())
+            answer = await self.exchange(request, client)
+            if not isinstance(answer, httpx.Response):
+                return Unknown(f"could not ask Twilio whether it has the message: {answer.reason}")
+            page = response_json(answer)
+            if not 200 <= answer.status_code < 300:
+                paused = self._account_failure(answer, page)
+                return paused or Unknown(
+                    f"could not ask Twilio whether it has the message: HTTP {answer.status_code}"
+                )
+            messages = page.get("messages")
+            if not isinstance(messages, list):
+                return Unknown("could not ask Twilio whether it has the message: no list")
+            reaches_back = False
+            for message in messages:
+                if not isinstance(message, dict):
+                    continue
+                created = _instant(message.get("date_created"))
+                if created is not None and created < earliest:
+                    reaches_back = True
+                    continue
+                if message.get("body") == body and message.get("to") == to:
+                    sid = message.get("sid")
+                    return Sent(str(sid) if sid else None)
+            next_uri = page.get("next_page_uri")
+            if reaches_back or not isinstance(next_uri, str) or not next_uri:
+                return None
+            url, params = base + next_uri, {}  # the next page's URI carries the filters
+        return None
+
+    def _account_failure(self, response: httpx.Response, answer: dict[str, Any]) -> Paused | None:
+        """Paused when Twilio's answer says the account (not the message) cannot send."""
+        code = answer.get("code")
+        if isinstance(code, int) and code in ACCOUNT_CODES:
+            reason = coded_reason(response, "Twilio", code, ERROR_NAMES, answer.get("message"))
+            return Paused(f"{reason}; {ACCOUNT_CODES[code]}")
+        if response.status_code in (401, 403) and not code:
+            return Paused(
+                f"HTTP {response.status_code} from Twilio: the credentials were refused; "
+                "check account_sid and auth_token"
+            )
+        return None
 
     def build_request(self, record: DeliveryRecord, client: httpx.AsyncClient) -> httpx.Request:
         if not isinstance(record.get("to"), str) or not record["to"]:
@@ -93,6 +198,9 @@ class TwilioProvider(HTTPProvider):
         if 200 <= status < 300:
             sid = answer.get("sid")
             return Sent(str(sid) if sid else None)
+        paused = self._account_failure(response, answer)
+        if paused is not None:
+            return paused
         code = answer.get("code")
         reason = coded_reason(response, "Twilio", code, ERROR_NAMES, answer.get("message"))
         unsubscribe = _recipient(response.request) if code == UNSUBSCRIBED_RECIPIENT else None
@@ -105,3 +213,13 @@ def _recipient(request: httpx.Request) -> str | None:
     """The ``To`` of the refused message, from the form that was sent."""
     values = parse_qs(request.content.decode("utf-8")).get("To")
     return values[0] if values else None
+
+
+def _instant(value: Any) -> int | None:
+    """Twilio's RFC 2822 time (``Wed, 18 Aug 2010 20:01:40 +0000``) as unix seconds."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError):
+        return None

@@ -10,6 +10,18 @@ The signing key: a secret written ``whsec_<base64>`` (the form Standard Webhooks
 generate) is base64-decoded, exactly as every Standard Webhooks library does; any other
 secret is used as its UTF-8 bytes, as written. Receivers verify with
 ``Webhook("whsec_…")`` or ``Webhook(secret.encode())`` respectively (docs/providers.md).
+
+Retries: by default the contract's ``[delivery]`` backoff and attempts, like every provider.
+``retry_schedule = "standard"`` uses the schedule Standard Webhooks recommends ("Retry
+schedule": after the first attempt 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10
+hours and 10 hours again, about 28 hours in all), and a list of durations (``["1m", "1h",
+"1d", "2d"]``) any schedule; with a schedule the delivery is dead once it is used up, and a
+``Retry-After`` longer than the next step is honoured up to ``delivery.max_backoff``. A ``410 Gone`` means the endpoint is gone (Standard Webhooks:
+disable it): the provider is paused, its deliveries stay pending and ``regard status`` shows
+it, until the URL is fixed; 401 and 403 (the receiver refuses regard's credentials) pause it
+too. Other answers follow the contract: 2xx sent; 408, 425, 429 and 5xx retried; any other
+4xx dead. Receivers de-duplicate by ``webhook-id`` (the delivery id), so a delivery whose
+outcome is unknown is simply sent again.
 """
 
 from __future__ import annotations
@@ -18,18 +30,31 @@ import base64
 import binascii
 import json
 import time
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from standardwebhooks import Webhook
 
-from regard.providers.base import HTTPProvider, ServiceURL
+from regard.config import Duration
+from regard.providers.base import (
+    HTTPProvider,
+    OnUnknown,
+    Outcome,
+    Paused,
+    ServiceURL,
+    classify_status,
+    response_excerpt,
+)
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
 SECRET_PREFIX = "whsec_"
+# Standard Webhooks' recommended schedule: the waits after attempt 1, 2, …
+STANDARD_SCHEDULE = tuple(
+    timedelta(seconds=s) for s in (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
+)
 RESERVED_HEADERS = frozenset(
     {"webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "idempotency-key"}
 )
@@ -60,6 +85,11 @@ class WebhookOptions(StrictModel):
     secret: SecretStr
     # extra static headers, e.g. the receiver's Authorization: treated as secrets
     headers: dict[str, SecretStr] = {}
+    # the wait after each failed attempt ("standard": Standard Webhooks'); used up, the
+    # delivery is dead. None: the [delivery] backoff and attempts
+    retry_schedule: Literal["standard"] | Annotated[list[Duration], Field(min_length=1)] | None = (
+        None
+    )
 
     @field_validator("secret")
     @classmethod
@@ -82,6 +112,28 @@ class WebhookProvider(HTTPProvider):
     type = "webhook"
     channels = frozenset({"email", "sms", "card", "webhook"})
     Options = WebhookOptions
+    on_unknown = OnUnknown.DEDUPLICATES  # by webhook-id / Idempotency-Key
+
+    def retry_schedule(self) -> tuple[int, ...] | None:
+        chosen = self.options.retry_schedule
+        if chosen is None:
+            return None
+        steps = STANDARD_SCHEDULE if chosen == "standard" else chosen
+        return tuple(max(1, int(d.total_seconds())) for d in steps)
+
+    def read_response(self, response: httpx.Response) -> Outcome:
+        status = response.status_code
+        if status == 410:
+            return Paused(
+                f"HTTP 410 Gone from {self.options.url}: the endpoint is gone; fix "
+                f"providers.{self.name}.url (deliveries wait for it)"
+            )
+        if status in (401, 403):
+            return Paused(
+                f"HTTP {status} from the webhook receiver ({response_excerpt(response, 200)}): "
+                f"it refuses regard's credentials; check providers.{self.name}.secret and headers"
+            )
+        return classify_status(response)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

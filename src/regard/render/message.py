@@ -243,5 +243,12 @@ def address_line(to: Mapping[str, Any]) -> str:
     """A postal address on one line, as people write it: ``Eva Schön, Am Markt 2, 04109
     Leipzig, DE`` (the postal code and city together, empty parts left out)."""
     place = f"{to.get('postal_code') or ''} {to.get('city') or ''}".strip()
-    parts = [to.get("name"), to.get("company"), to.get("street"), place, to.get("country")]
+    parts = [
+        to.get("name"),
+        to.get("company"),
+        to.get("street"),
+        to.get("address2"),
+        place,
+        to.get("country"),
+    ]
     return ", ".join(str(p) for p in parts if p)

@@ -29,6 +29,7 @@ class CampaignCounts:
     pending: int = 0
     dead: int = 0
     cancelled: int = 0
+    unconfirmed: int = 0  # may have arrived; the service cannot say (a person decides)
     skipped: dict[str, int] = field(default_factory=dict)
     contacts: int = 0
     cost: float | None = None

@@ -32,6 +32,7 @@ class CampaignReport(TypedDict):
     pending: int
     dead: int
     cancelled: int
+    unconfirmed: int  # may have arrived; the service cannot say
     skipped: dict[str, int]  # by reason, reasons in order
     contacts: int
     cost: float | None
@@ -107,6 +108,7 @@ def build_report(
             pending=c.pending,
             dead=c.dead,
             cancelled=c.cancelled,
+            unconfirmed=c.unconfirmed,
             skipped=dict(sorted(c.skipped.items())),
             contacts=c.contacts,
             cost=c.cost,

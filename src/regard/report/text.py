@@ -22,7 +22,9 @@ RETENTION_LINES = (
      "average order value × purchase frequency / churn rate"),
     ("nps", "NPS", "nps", "% promoters (9–10) − % detractors (0–6), latest answer each"),
 )  # fmt: skip
-CAMPAIGN_COLUMNS = ("campaign", "due", "sent", "held out", "skipped", "pending", "dead", "cost")
+CAMPAIGN_COLUMNS = (
+    "campaign", "due", "sent", "held out", "skipped", "pending", "unconfirmed", "dead", "cost",
+)  # fmt: skip
 
 
 def percent(value: float | None) -> str:
@@ -59,6 +61,7 @@ def campaign_cells(c: dict[str, Any], currency: str, locale: str) -> list[str]:
         str(c["held_out"]),
         str(sum(c["skipped"].values())),
         str(c["pending"]),
+        str(c.get("unconfirmed", 0)),
         str(c["dead"]),
         money(c["cost"], currency, locale) if c["cost"] is not None else "",
     ]

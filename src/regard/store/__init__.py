@@ -35,6 +35,7 @@ from regard.store.decisions import Decisions
 from regard.store.deliveries import Deliveries
 from regard.store.events import Events
 from regard.store.occasions import Occasions
+from regard.store.pauses import Pauses
 from regard.store.reports import Reports
 from regard.store.schema import MIGRATIONS
 from regard.store.suppressions import Suppressions
@@ -78,6 +79,7 @@ class Store:
         self.suppressions = Suppressions(self)
         self.ticks = Ticks(self)
         self.reports = Reports(self)
+        self.pauses = Pauses(self)
         self.backtests = Backtests(self)
 
     def _open(self, path: str | Path) -> None:

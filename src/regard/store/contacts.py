@@ -18,7 +18,7 @@ from regard.times import Instant, from_epoch
 CONTACT_FIELDS = (
     "id", "email", "phone", "first_name", "last_name", "salutation", "company", "locale",
     "timezone", "country", "street", "postal_code", "city", "birthday", "signup_at",
-    "consent_email", "consent_sms", "consent_card", "tags",
+    "consent_email", "consent_sms", "consent_card", "tags", "address2",
 )  # fmt: skip
 DERIVED_FACTS = ("first_order_at", "last_order_at", "order_count", "total_spent", "last_event_at")
 INSTANT_FIELDS = frozenset(

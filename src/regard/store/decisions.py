@@ -20,7 +20,7 @@ _INSTANT = (
     " ELSE coalesce(d.not_before, d.created_at) END"
 )
 # the states that count: sent, or still on its way
-_COUNTED = "('sent', 'sending', 'pending')"
+_COUNTED = "('sent', 'sending', 'pending', 'unconfirmed')"  # an unconfirmed one may have arrived
 
 
 @dataclass(frozen=True)

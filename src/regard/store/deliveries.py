@@ -33,6 +33,7 @@ from regard.times import Instant, now_instant
 
 _PENDING, _SENDING, _SENT = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SENT
 _DEAD, _SKIPPED, _CANCELLED = DeliveryState.DEAD, DeliveryState.SKIPPED, DeliveryState.CANCELLED
+_UNCONFIRMED = DeliveryState.UNCONFIRMED
 
 # a pending delivery is due when its next attempt time (or, before any attempt, the
 # occasion's due time) has come
@@ -46,7 +47,7 @@ _EXPIRED_CLAIM = (
 _STOPPED = " OR ".join(f"({rule.where})" for rule in sendtime.RULES)
 _CLAIM_COLUMNS = (
     "id, campaign, contact_id, occasion, channel, provider, message, created_at,"
-    " attempts AS attempt"
+    " attempts AS attempt, outcome_unknown, first_attempt_at"
 )
 _IDS = "id IN (SELECT value FROM json_each(:ids))"
 
@@ -166,6 +167,7 @@ class Deliveries(Area):
                     "lease_owner": owner,
                     "lease_until": now + lease_seconds,
                     "attempts": Expression("attempts + 1"),
+                    "first_attempt_at": Expression(f"coalesce(first_attempt_at, {int(now)})"),
                 },
             )  # fmt: skip
             rows = conn.execute(
@@ -174,7 +176,11 @@ class Deliveries(Area):
             ).fetchall()
         position = {delivery_id: i for i, delivery_id in enumerate(order)}
         rows.sort(key=lambda r: position[r["id"]])  # the claiming order: priority, due time
-        return [Claim(**dict(r), reclaimed=r["id"] in reclaimed) for r in rows]
+        return [
+            Claim(**{**dict(r), "outcome_unknown": bool(r["outcome_unknown"])},
+                  reclaimed=r["id"] in reclaimed)
+            for r in rows
+        ]  # fmt: skip
 
     def _any_claimable(self, params: Mapping[str, object]) -> bool:
         row = self.conn.execute(
@@ -225,6 +231,7 @@ class Deliveries(Area):
                     "sent_at": at,
                     "provider_message_id": message_id,
                     "cost": float(cost) if cost is not None else None,
+                    "outcome_unknown": 0,
                     "lease_owner": None,
                     "lease_until": None,
                 },
@@ -240,15 +247,18 @@ class Deliveries(Area):
         not_before: Instant,
         error: str,
         detail: str,
+        unknown: bool = False,
     ) -> bool:
         """A passing failure: pending again, due at ``not_before``, ``error`` kept as the
-        last error. False when ``owner`` no longer holds the claim."""
+        last error. ``unknown``: the attempt may have reached the service (the next one asks
+        the service first). False when ``owner`` no longer holds the claim."""
         with self.store.write() as conn:
             moved = move(
                 conn, [claim.id], _SENDING, _PENDING, at=at, now=now, owner=owner, detail=detail,
                 values={
                     "not_before": not_before,
                     "last_error": error,
+                    "outcome_unknown": int(unknown),
                     "lease_owner": None,
                     "lease_until": None,
                 },
@@ -283,6 +293,48 @@ class Deliveries(Area):
                     reason=f"provider {claim.provider}: {reason}", at=at,
                 )  # fmt: skip
         return bool(moved)
+
+    def record_unconfirmed(
+        self,
+        claim: Claim,
+        *,
+        owner: str,
+        at: Instant,
+        now: Instant,
+        reason: str,
+        detail: str,
+    ) -> bool:
+        """The attempt may have reached a service that neither de-duplicates nor can be
+        asked: ``unconfirmed`` with ``reason``, never sent again by itself. False when
+        ``owner`` no longer holds the claim."""
+        with self.store.write() as conn:
+            moved = move(
+                conn, [claim.id], _SENDING, _UNCONFIRMED, at=at, now=now, owner=owner,
+                detail=detail, reason=reason,
+                values={"last_error": reason, "outcome_unknown": 1, "lease_owner": None,
+                        "lease_until": None},
+            )  # fmt: skip
+        return bool(moved)
+
+    def release_paused(
+        self, ids: Sequence[str], *, owner: str, at: Instant, now: Instant, reason: str
+    ) -> int:
+        """Claims of ``owner`` whose provider's account cannot send: ``pending`` again at
+        once, the attempt not counted, ``reason`` kept as the last error. Returns how many."""
+        if not ids:
+            return 0
+        with self.store.write() as conn:
+            moved = move(
+                conn, ids, _SENDING, _PENDING, at=at, now=now, owner=owner,
+                detail=f"provider paused, not sent: {reason}",
+                values={
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "last_error": reason,
+                    "attempts": Expression("max(attempts - 1, 0)"),
+                },
+            )  # fmt: skip
+        return len(moved)
 
     # -- pacing: windows and daily limits ---------------------------------------------------
 
@@ -363,14 +415,25 @@ class Deliveries(Area):
         return {str(r["id"]): str(r["state"]) for r in rows}
 
     def retry_by_hand(self, ids: Collection[str], *, at: Instant) -> list[str]:
-        """Dead deliveries among ``ids`` back to ``pending``, due again at the occasion's
-        own due time, attempts counted from zero; returns those that moved."""
+        """Dead and unconfirmed deliveries among ``ids`` back to ``pending``, due again at
+        the occasion's own due time, attempts counted from zero, sent without asking the
+        service first; returns those that moved."""
         with self.store.write() as conn:
             moved = move(
-                conn, ids, _DEAD, _PENDING, at=at, now=at, detail="retried by hand",
-                values={"attempts": 0, "not_before": Expression("due_at")},
+                conn, ids, (_DEAD, _UNCONFIRMED), _PENDING, at=at, now=at,
+                detail="retried by hand",
+                values={"attempts": 0, "not_before": Expression("due_at"), "outcome_unknown": 0},
             )  # fmt: skip
         return moved
+
+    def confirm_by_hand(self, ids: Collection[str], *, at: Instant) -> list[str]:
+        """Unconfirmed deliveries among ``ids`` to ``sent`` at ``at``: someone checked with
+        the service that they did arrive; returns those that moved."""
+        with self.store.write() as conn:
+            return move(
+                conn, ids, _UNCONFIRMED, _SENT, at=at, now=at, detail="confirmed by hand",
+                values={"sent_at": at, "outcome_unknown": 0},
+            )  # fmt: skip
 
     def cancel_by_hand(self, ids: Collection[str], *, at: Instant) -> list[str]:
         """Pending deliveries among ``ids`` to ``cancelled``: never sent; returns those

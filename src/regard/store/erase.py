@@ -32,7 +32,9 @@ from regard.times import now_instant
 if TYPE_CHECKING:
     from regard.store import Store
 
-PERSONAL_FIELDS = ("email", "phone", "first_name", "last_name", "company", "street")
+PERSONAL_FIELDS = (
+    "email", "phone", "first_name", "last_name", "company", "street", "address2",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,10 @@
       │          │  │       │ └─┘ an expired claim, taken up again
       │          │  │       ├──► pending   released unsent, or a passing failure (backoff)
       │          │  │       ├──► dead      a permanent failure, or attempts used up
-      │          │  │       └──► cancelled the contact was forgotten mid-send
+      │          │  │       ├──► cancelled the contact was forgotten mid-send
+      │          │  │       └──► unconfirmed  the outcome is unknown and the service can
+      │          │  │                 neither de-duplicate nor be asked; by hand:
+      │          │  │                 confirmed → sent, retried → pending
       │          │  ├──► skipped    unsubscribed after the tick decided
       │          │  └──► cancelled  by hand, or the contact was forgotten
       │          └──── dead         retried by hand
@@ -34,7 +37,8 @@ log = logging.getLogger("regard.delivery")
 
 class DeliveryState(StrEnum):
     """Where a delivery stands. ``held_out``, ``skipped``, ``sent`` and ``cancelled`` are
-    final; ``dead`` is final unless retried by hand."""
+    final; ``dead`` is final unless retried by hand; ``unconfirmed`` waits for a person
+    (``regard deliveries confirm`` or ``retry``)."""
 
     PENDING = "pending"
     SENDING = "sending"
@@ -43,13 +47,17 @@ class DeliveryState(StrEnum):
     HELD_OUT = "held_out"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    # the attempt may have reached a service that neither de-duplicates nor can be asked:
+    # never sent again by itself (docs/delivery.md)
+    UNCONFIRMED = "unconfirmed"
 
 
 STATES: tuple[str, ...] = tuple(s.value for s in DeliveryState)
 # the states whose reason means something; elsewhere it is reported as null
-REASON_STATES = frozenset({DeliveryState.SKIPPED, DeliveryState.DEAD})
-# counted against caps and cooldowns: sent, or still on its way
-IN_FLIGHT = frozenset({DeliveryState.PENDING, DeliveryState.SENDING})
+REASON_STATES = frozenset({DeliveryState.SKIPPED, DeliveryState.DEAD, DeliveryState.UNCONFIRMED})
+# counted against caps and cooldowns: sent, or still on its way (an unconfirmed one may
+# have reached its contact)
+IN_FLIGHT = frozenset({DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.UNCONFIRMED})
 
 
 class Reason(Enum):
@@ -78,6 +86,7 @@ _P, _S, _OK, _D = (
     DeliveryState.DEAD,
 )
 _H, _K, _C = DeliveryState.HELD_OUT, DeliveryState.SKIPPED, DeliveryState.CANCELLED
+_U = DeliveryState.UNCONFIRMED
 
 TRANSITIONS: dict[tuple[DeliveryState | None, DeliveryState], Transition] = {
     (t.source, t.target): t
@@ -94,6 +103,9 @@ TRANSITIONS: dict[tuple[DeliveryState | None, DeliveryState], Transition] = {
         Transition(_P, _K, Reason.REQUIRED, "unsubscribed after the tick decided"),
         Transition(_P, _C, Reason.OPTIONAL, "cancelled by hand, or the contact was forgotten"),
         Transition(_D, _P, Reason.CLEAR, "retried by hand"),
+        Transition(_S, _U, Reason.REQUIRED, "outcome unknown, and the service cannot tell"),
+        Transition(_U, _OK, Reason.CLEAR, "confirmed by hand: it did arrive"),
+        Transition(_U, _P, Reason.CLEAR, "retried by hand: send it again"),
     )
 }
 

@@ -75,6 +75,15 @@ class Claim:
     created_at: int
     attempt: int  # the number of this attempt (1 = the first)
     reclaimed: bool  # taken over from an expired claim (a crashed or stuck run)
+    # the last attempt may have reached the service without an answer coming back
+    outcome_unknown: bool = False
+    first_attempt_at: int | None = None  # real time of the first attempt
+
+    @property
+    def uncertain(self) -> bool:
+        """An earlier attempt may have reached the service: it timed out after sending,
+        or its run was killed while it was ``sending``."""
+        return self.reclaimed or self.outcome_unknown
 
     def record(self) -> DeliveryRecord:
         """The delivery record to send. Raises ValueError for a broken stored message."""

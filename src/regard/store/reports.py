@@ -18,7 +18,7 @@ from regard.store.retention import RetentionQueries
 from regard.times import Instant
 
 # the states ``status`` reports as waiting: not settled yet
-BACKLOG_STATES = (DeliveryState.PENDING, DeliveryState.SENDING)
+BACKLOG_STATES = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.UNCONFIRMED)
 
 
 def week_start_sql(column: str) -> str:
@@ -245,11 +245,12 @@ class Reports(RetentionQueries):
 
     def backlog(self) -> dict[str, dict[str, int]]:
         """Deliveries not yet settled, by state and provider: ``{"pending": {"outbox": 3},
-        "sending": {}}``; both states are always there, providers in name order."""
+        "sending": {}, "unconfirmed": {}}``; every state is always there, providers in name
+        order."""
         backlog: dict[str, dict[str, int]] = {state.value: {} for state in BACKLOG_STATES}
         rows = self.conn.execute(
             "SELECT state, provider, count(*) FROM deliveries "
-            "WHERE state IN ('pending', 'sending') GROUP BY state, provider "
+            "WHERE state IN ('pending', 'sending', 'unconfirmed') GROUP BY state, provider "
             "ORDER BY state, provider"
         )
         for state, provider, count in rows:

@@ -28,6 +28,7 @@ CONTACT_PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "timezone": fields.time_zone,
     "country": fields.country,
     "street": fields.text,
+    "address2": fields.text,  # a second address line (c/o, floor, building)
     "postal_code": fields.text,
     "city": fields.text,
     "birthday": fields.calendar_date,

@@ -225,3 +225,63 @@ def m010_keyed_pseudonyms(conn: sqlite3.Connection) -> None:
         "WHERE address LIKE 'sha256:%'",
         (ADDRESS_PREFIX,),
     )
+
+
+@migration
+def m007_unconfirmed_and_pauses(conn: sqlite3.Connection) -> None:
+    """Delivery with services that do not de-duplicate (docs/delivery.md):
+
+    - the state ``unconfirmed`` (SQLite cannot alter a CHECK constraint, so the table is
+      rebuilt from its own stored definition, whatever columns earlier migrations added);
+    - ``first_attempt_at``: the real time of the first attempt (a service is asked about
+      the messages since then), and ``outcome_unknown``: the last attempt may have
+      reached the service, so the next one asks first where the service can be asked;
+    - ``provider_pauses``: a provider whose account cannot send, since when and why;
+    - the contact field ``address2``, a second address line.
+    """
+    table_sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'deliveries'"
+    ).fetchone()[0]
+    old_states = "'held_out', 'skipped', 'cancelled')"
+    if old_states not in table_sql:
+        raise RuntimeError("deliveries: the state constraint is not the one m001 created")
+    new_sql = table_sql.replace(old_states, "'held_out', 'skipped', 'cancelled', 'unconfirmed')")
+    new_sql = new_sql.replace("CREATE TABLE deliveries", "CREATE TABLE deliveries_m007", 1)
+    indexes = [
+        r[0]
+        for r in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries' "
+            "AND sql IS NOT NULL"
+        )
+    ]
+    # delivery_log references deliveries: with foreign keys on, dropping the old table would
+    # cascade into the log. ``defer_foreign_keys`` only defers; so the log is kept aside.
+    run_script(
+        conn,
+        f"""
+        {new_sql};
+        INSERT INTO deliveries_m007 SELECT * FROM deliveries;
+        CREATE TEMP TABLE delivery_log_m007 AS SELECT * FROM delivery_log;
+        DELETE FROM delivery_log;
+        DROP TABLE deliveries;
+        ALTER TABLE deliveries_m007 RENAME TO deliveries;
+        INSERT INTO delivery_log SELECT * FROM delivery_log_m007;
+        DROP TABLE temp.delivery_log_m007;
+        """,
+    )
+    for index in indexes:
+        conn.execute(index)
+    run_script(
+        conn,
+        """
+        ALTER TABLE deliveries ADD COLUMN first_attempt_at INTEGER;  -- real time, first claim
+        ALTER TABLE deliveries ADD COLUMN outcome_unknown INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE provider_pauses (
+            provider TEXT PRIMARY KEY,
+            since INTEGER NOT NULL,      -- the first failure of this streak (real time)
+            last_at INTEGER NOT NULL,    -- the latest one
+            reason TEXT NOT NULL         -- what the service said, and what to fix
+        );
+        ALTER TABLE contacts ADD COLUMN address2 TEXT;
+        """,
+    )
