@@ -44,7 +44,7 @@ class _Handler:
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:  # noqa: E501
+    ) -> list[str]:
         session.host_name = hostname
         with self.lock:
             self.connections += 1
@@ -52,9 +52,9 @@ class _Handler:
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:  # noqa: E501
+    ) -> str:
         if address.startswith("unknown@"):
-            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -117,7 +117,7 @@ class _Authenticator:
 
     def __call__(
         self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
-    ) -> AuthResult:  # noqa: E501
+    ) -> AuthResult:
         ok = (
             isinstance(data, LoginPassword)
             and (

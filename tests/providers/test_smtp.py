@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from smtpsink import SmtpSink, self_signed, server_context
 
 from regard.config import Sender
 from regard.errors import ConfigError
 from regard.providers import Dead, Outcome, Paused, Provider, Retry, Sent, Unconfirmed, Unknown
+from smtpsink import SmtpSink, self_signed, server_context
 
 DELIVERY_ID = "d_3f2a9c1e5b7d4f6a8c0e2b4d6f8a1c3e"
 

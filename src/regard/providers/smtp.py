@@ -216,7 +216,7 @@ class SmtpProvider(Provider):
             hostname=options.host,
             port=self.port,
             use_tls=options.tls == "implicit",
-            start_tls=True if options.tls == "starttls" else False,
+            start_tls=options.tls == "starttls",
             tls_context=None if options.tls == "none" else tls_context(self.ca_file),
             username=options.username,
             password=options.password.get_secret_value() if options.password else None,
