@@ -52,12 +52,12 @@ from regard.providers.base import (
     OnUnknown,
     Outcome,
     Paused,
-    Provider,
     Retry,
     Sent,
     Unknown,
     is_loopback,
 )
+from regard.providers.resend import MayResend, OnUnknownChoice
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
@@ -80,7 +80,7 @@ class SmtpOptions(StrictModel):
     ca_file: str | None = None  # a CA (or self-signed certificate) to trust, PEM
     helo: str | None = None  # the name to greet with (default: this machine's name)
     max_connections: int | None = Field(default=None, ge=1)  # default: [delivery] concurrency
-    on_unknown: Literal["unconfirmed", "resend"] = "unconfirmed"
+    on_unknown: OnUnknownChoice = "unconfirmed"
 
     @model_validator(mode="after")
     def _safe(self) -> SmtpOptions:
@@ -94,7 +94,7 @@ class SmtpOptions(StrictModel):
         return self
 
 
-class SmtpProvider(Provider):
+class SmtpProvider(MayResend):
     """E-mail through an SMTP server; the message id is the mail's own ``Message-ID``."""
 
     type = "smtp"
@@ -129,18 +129,6 @@ class SmtpProvider(Provider):
         self._pool: _Pool | None = None
 
     # -- the attempt ------------------------------------------------------------------
-    async def attempt(
-        self,
-        record: DeliveryRecord,
-        client: httpx.AsyncClient,
-        *,
-        uncertain: bool = False,
-        since: int | None = None,
-    ) -> Outcome:
-        if self.options.on_unknown == "resend":
-            uncertain = False  # the user chose to send again rather than ask a person
-        return await super().attempt(record, client, uncertain=uncertain, since=since)
-
     async def send(self, record: DeliveryRecord, client: httpx.AsyncClient) -> Outcome:
         to = record.get("to")
         if not isinstance(to, str) or "@" not in to:
@@ -152,8 +140,6 @@ class SmtpProvider(Provider):
         except (ValueError, TypeError, IndexError) as exc:
             return Dead(f"cannot build the message: {exc}")
         outcome = await self._deliver(to, payload, utf8, str(message["Message-ID"]))
-        if isinstance(outcome, Unknown) and self.options.on_unknown == "resend":
-            outcome = Retry(f'{outcome.reason}; sent again (on_unknown = "resend")')
         return self.scrub(outcome)
 
     def message(self, record: DeliveryRecord) -> EmailMessage:
