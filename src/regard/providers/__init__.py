@@ -12,6 +12,7 @@ from regard.providers import (  # noqa: F401  (importing registers the adapters)
     file,
     handwrytten,
     postmark,
+    seven,
     smtp,
     twilio,
     webhook,
