@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from regard.errors import ConfigError, ProviderError
 from regard.providers import (  # noqa: F401  (importing registers the adapters)
+    brevo,
     file,
     handwrytten,
     postmark,
