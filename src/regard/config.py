@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -143,6 +144,8 @@ class Config(StrictModel):
     delivery: DeliverySettings = DeliverySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     providers: dict[str, ProviderTable] = {}
+    # channel → the provider a campaign of that channel uses when it names none
+    channels: dict[str, str] = {}
 
     _base: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)
@@ -173,6 +176,20 @@ class Config(StrictModel):
     def _currency_code(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Z]{3}", value):
             raise ValueError(f"{value!r} is not an ISO 4217 currency code like EUR")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_defaults(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        providers = info.data.get("providers") or {}
+        for name, provider in value.items():
+            if name not in CHANNELS:
+                raise ValueError(
+                    f"{name}: no such channel (channels: {', '.join(sorted(CHANNELS))})"
+                )
+            if provider not in providers:
+                known = ", ".join(sorted(providers)) or "none"
+                raise ValueError(f"{name}: no [providers.{provider}] in the config ({known})")
         return value
 
     # -- derived -------------------------------------------------------------------------
