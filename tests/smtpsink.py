@@ -78,6 +78,7 @@ class SmtpSink:
         tls: ssl.SSLContext | None = None,
         implicit_tls: ssl.SSLContext | None = None,
         login: tuple[str, str] | None = None,
+        smtputf8: bool = False,
     ) -> None:
         self.handler = _Handler()
         self.port = free_port()
@@ -89,6 +90,8 @@ class SmtpSink:
         if login is not None:
             kwargs.update(authenticator=_Authenticator(login), auth_required=True)
             kwargs.update(auth_require_tls=tls is not None)
+        if smtputf8:
+            kwargs.update(enable_SMTPUTF8=True)
         self.controller = Controller(
             self.handler, hostname="127.0.0.1", port=self.port, server_hostname="localhost",
             **kwargs,

@@ -106,6 +106,48 @@ def test_a_text_only_mail_is_one_part_and_the_message_id_is_the_same_on_each_att
     assert first["Reply-To"] is None
 
 
+def test_the_wire_bytes_mean_what_the_email_package_would_write(make_provider, record):
+    from email import message_from_bytes, policy
+
+    provider = make_provider(plain(25))
+    long_line = "Lieber Jürgen, " + "wir freuen uns sehr über Ihre Treue und Ihre Bestellung. " * 4
+    mail = record(
+        "email",
+        subject="Ihr persönlicher Gutschein über 10 € – nur für treue Kundinnen und Kunden in München",
+        text=f"{long_line}\n.Punkt am Anfang\nLeerzeichen am Ende   \n\nGrüße",
+        html=f"<p>{long_line}</p>\n<p>=_regard_ und = Zeichen</p>",
+        headers={"List-Unsubscribe": "<https://regard.blumen-rosa.de/u/" + "t" * 200 + ">"},
+    )
+    fast = message_from_bytes(provider.message_bytes(mail), policy=policy.default)
+    slow = message_from_bytes(
+        provider.message(mail).as_bytes(policy=policy.SMTP), policy=policy.default
+    )
+    names = ("From", "To", "Subject", "Message-ID", "List-Unsubscribe", "MIME-Version")
+    assert [str(fast[n]) for n in names] == [str(slow[n]) for n in names]
+    assert fast["Subject"] == mail["subject"]
+    assert [p.get_content_type() for p in fast.walk()] == [
+        p.get_content_type() for p in slow.walk()
+    ]
+    fast_parts = [p.get_content() for p in fast.iter_parts()]
+    assert fast_parts == [p.get_content() for p in slow.iter_parts()]
+    assert fast_parts[0].replace("\r\n", "\n") == mail["text"] + "\n"
+    assert max(len(line) for line in provider.message_bytes(mail).split(b"\r\n")) <= 998
+
+
+def test_an_address_that_is_not_ascii_goes_with_smtputf8(make_provider, record):
+    sink = SmtpSink(smtputf8=True).start()
+    try:
+        [outcome] = attempts(
+            make_provider(plain(sink.port)), [record("email", to="jürgen@example.de")]
+        )
+        assert isinstance(outcome, Sent)
+        [mail] = sink.mails
+        assert mail.rcpt_tos == ["jürgen@example.de"]
+        assert mail.parsed()["To"] == "jürgen@example.de"
+    finally:
+        sink.stop()
+
+
 def test_reply_to_comes_from_the_sender(smtp_sink, make_provider, record, workspace):
     if "reply_to" not in Sender.model_fields:
         pytest.skip("[sender] has no reply_to in this build")
