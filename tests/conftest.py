@@ -137,3 +137,14 @@ def sink() -> Any:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_handwrytten_countries() -> Iterator[None]:
+    """Handwrytten's countries list is kept per base URL for a day; a test's fake server may
+    get the port of an earlier test's, so each test starts without it."""
+    from regard.providers.handwrytten import _COUNTRIES
+
+    _COUNTRIES.clear()
+    yield
+    _COUNTRIES.clear()

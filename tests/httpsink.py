@@ -105,6 +105,7 @@ class Sink:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # the default 5 drops connections when 8 workers connect at once
     sink: Sink
 
 

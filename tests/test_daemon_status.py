@@ -87,7 +87,12 @@ def test_healthy_daemon_reports_last_and_next_tick_backlog_and_dead_letters(
     assert report["last_tick"]["kind"] == "daemon" and report["last_tick"]["result"] == result
     assert report["last_tick"]["duration"] == 2
     assert report["next_tick"] is not None and report["next_tick"] > report["last_tick"]["at"]
-    assert report["backlog"] == {"pending": {"outbox": 3}, "sending": {"hooks": 1}}
+    assert report["backlog"] == {
+        "pending": {"outbox": 3},
+        "sending": {"hooks": 1},
+        "unconfirmed": {},
+    }
+    assert report["providers_failing"] == []
     dead = report["dead_letters"]
     assert dead["count"] == 7 and len(dead["latest"]) == 5
     assert dead["latest"][0]["delivery_id"] == "d_0010"  # the latest first

@@ -75,11 +75,17 @@ def attempt(
     record: dict[str, Any],
     timeout: float = 5.0,
     transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    uncertain: bool = False,
+    since: int | None = None,
 ) -> Outcome:
+    """One attempt as dispatch makes it (``uncertain``: an earlier one may have reached the
+    service; ``since``: when the first was made)."""
+
     async def go() -> Outcome:
         async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
             try:
-                return await provider.send(record, client)
+                return await provider.attempt(record, client, uncertain=uncertain, since=since)
             finally:
                 await provider.aclose()
 

@@ -87,7 +87,12 @@ def services(request: Received) -> Answer:
     if request.path == TWILIO_PATH:
         return Answer(201, {"sid": "SM1f0e2d3c4b5a69788796a5b4c3d2e1f0", "status": "queued"})
     if request.path == "/orders/singleStepOrder":
-        return Answer(200, {"status": "ok", "order_id": 4711})
+        return Answer(200, {"httpCode": 200, "status": "ok", "order_id": 4711})
+    if request.path == "/checkauth/auth":
+        return Answer(200, {"httpCode": 200, "status": "ok", "test_mode": 0})
+    if request.path == "/countries/list":
+        countries = [{"id": 81, "name": "Germany", "aliases": "DE", "states": []}]
+        return Answer(200, {"httpCode": 200, "status": "OK", "countries": countries})
     return Answer(404, {"message": "no such endpoint"})
 
 
@@ -124,7 +129,9 @@ def test_one_order_reaches_postmark_twilio_and_handwrytten(workspace, sink, monk
     assert result.exit_code == 0, result.output + result.stderr
 
     by_path = {r.path: r for r in sink.requests}
-    assert set(by_path) == {"/email", TWILIO_PATH, "/orders/singleStepOrder"}
+    assert set(by_path) == {
+        "/email", TWILIO_PATH, "/orders/singleStepOrder", "/checkauth/auth", "/countries/list"
+    }  # fmt: skip
     mail = by_path["/email"]
     assert mail.headers["x-postmark-server-token"] == "secret-postmark_server_token"
     assert mail.json()["To"] == "juergen@example.de"
@@ -142,16 +149,14 @@ def test_one_order_reaches_postmark_twilio_and_handwrytten(workspace, sink, monk
     card = by_path["/orders/singleStepOrder"].json()
     assert card["card_id"] == 25019 and card["font_label"] == "Casual David"
     assert card["message"] == "Liebe Jürgen, von Herzen danke!"
-    assert (card["recipient_name"], card["recipient_address1"]) == (
-        "Jürgen Müller",
-        "Königstraße 3",
-    )
-    assert (card["recipient_zip"], card["recipient_city"], card["recipient_country"]) == (
+    assert (card["recipient_first_name"], card["recipient_last_name"]) == ("Jürgen", "Müller")
+    assert card["recipient_address1"] == "Königstraße 3"
+    assert (card["recipient_zip"], card["recipient_city"], card["recipient_country_id"]) == (
         "70173",
         "Stuttgart",
-        "Germany",
+        81,
     )
-    assert (card["sender_name"], card["sender_city"]) == ("Blumen Rosa GmbH", "Berlin")
+    assert (card["sender_last_name"], card["sender_city"]) == ("GmbH", "Berlin")
     assert card["client_metadata"] == by_path["/orders/singleStepOrder"].headers["idempotency-key"]
 
     rows = workspace.cli_json("deliveries")

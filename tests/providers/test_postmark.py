@@ -9,7 +9,7 @@ import pytest
 
 from httpsink import Answer
 from regard.errors import ConfigError
-from regard.providers import Dead, Retry, Sent
+from regard.providers import Dead, Paused, Retry, Sent, Unknown
 from regard.providers.postmark import mailbox
 
 TOKEN = "5a1d9c0e-3b7f-4e2a-9c8d-1f0e2d3c4b5a"
@@ -103,13 +103,15 @@ def test_inactive_recipient_is_dead_and_unsubscribes(sink, postmark, deliver, re
     ("status", "body", "expected", "in_reason"),
     [
         (200, OK, Sent, None),
-        (401, {"ErrorCode": 10, "Message": "Bad or missing Server API token."}, Dead, "10 (bad"),
+        (401, {"ErrorCode": 10, "Message": "Bad or missing Server API token."}, Paused, "10 (bad"),
         (422, {"ErrorCode": 300, "Message": "Invalid 'To' address: 'erika@'."}, Dead, "300"),
-        (422, {"ErrorCode": 400, "Message": "Sender signature not found"}, Dead, "400"),
-        (422, {"ErrorCode": 401, "Message": "Sender signature not confirmed"}, Dead, "401"),
-        (422, {"ErrorCode": 405, "Message": "Not allowed to send"}, Dead, "out of credits"),
-        (422, {"ErrorCode": 412, "Message": "Account is pending"}, Dead, "412"),
-        (422, {"ErrorCode": 413, "Message": "Account may not send"}, Dead, "413"),
+        (422, {"ErrorCode": 400, "Message": "Sender signature not found"}, Paused, "confirm a"),
+        (422, {"ErrorCode": 401, "Message": "Sender signature not confirmed"}, Paused, "confirm"),
+        (422, {"ErrorCode": 405, "Message": "Not allowed to send"}, Paused, "no credits"),
+        (422, {"ErrorCode": 412, "Message": "Account is pending"}, Paused, "pending approval"),
+        (422, {"ErrorCode": 413, "Message": "Account may not send"}, Paused, "413"),
+        (422, {"ErrorCode": 402, "Message": "Invalid JSON"}, Dead, "402"),
+        (403, None, Paused, "check server_token"),
         (422, {"ErrorCode": 100, "Message": "Maintenance"}, Retry, "maintenance"),
         (429, {"ErrorCode": 429, "Message": "Rate limit exceeded"}, Retry, "429"),
         (500, {"ErrorCode": 0, "Message": "Internal Server Error"}, Retry, "HTTP 500"),
@@ -135,7 +137,7 @@ def test_an_echoed_token_is_scrubbed(make_provider, answer_with, record):
     )
     body = {"ErrorCode": 10, "Message": f"The Server Token '{TOKEN}' you provided was invalid."}
     outcome = answer_with(provider, record("email"), 401, body)
-    assert isinstance(outcome, Dead)
+    assert isinstance(outcome, Paused)
     assert TOKEN not in outcome.reason and "'***'" in outcome.reason
 
 
@@ -172,3 +174,76 @@ def test_config_errors(make_provider, extra):
 )
 def test_mailbox(name, address, expected):
     assert mailbox(name, address) == expected
+
+
+# -- an unknown outcome: Postmark can be asked (its outbound message search by metadata) ---
+
+
+@pytest.fixture
+def service():
+    from services import FakePostmark
+
+    with FakePostmark(TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def on_fake(service, make_provider):
+    return make_provider(table(service.url), env={"POSTMARK_SERVER_TOKEN": TOKEN})
+
+
+def test_after_an_unknown_outcome_a_message_postmark_has_is_sent_without_a_new_request(
+    service, on_fake, deliver, record
+):
+    service.stall, service.hold = 1.0, 0.6
+    sent = record("email")
+    first = deliver(on_fake, sent, timeout=0.2)
+    assert isinstance(first, Unknown)
+    [accepted] = service.accepted  # Postmark has it, regard did not hear
+
+    again = deliver(on_fake, sent, uncertain=True, since=int(accepted.created))
+
+    assert again == Sent(accepted.id)
+    assert service.counts() == {sent["delivery_id"]: 1}
+    ask = service.server.last
+    assert (ask.method, ask.path) == ("GET", "/messages/outbound")
+    assert ask.query == {
+        "count": ["1"],
+        "offset": ["0"],
+        "metadata_delivery_id": [sent["delivery_id"]],
+    }
+    assert ask.headers["x-postmark-server-token"] == TOKEN
+    assert ask.headers["accept"] == "application/json"
+
+
+def test_after_an_unknown_outcome_a_message_postmark_lacks_is_sent_again(
+    service, on_fake, deliver, record
+):
+    sent = record("email")
+    outcome = deliver(on_fake, sent, uncertain=True, since=0)
+    assert isinstance(outcome, Sent)
+    assert [(r.method, r.path) for r in service.server.requests] == [
+        ("GET", "/messages/outbound"),
+        ("POST", "/email"),
+    ]
+    assert service.counts() == {sent["delivery_id"]: 1}
+
+
+def test_a_search_without_an_answer_sends_nothing(service, on_fake, deliver, record):
+    service.server.script(Answer(200, {}, delay=0.6))
+    outcome = deliver(on_fake, record("email"), timeout=0.2, uncertain=True, since=0)
+    assert isinstance(outcome, Unknown) and "could not ask Postmark" in outcome.reason
+    assert service.accepted == []
+
+
+def test_a_refused_token_pauses_the_provider(service, make_provider, deliver, record):
+    provider = make_provider(table(service.url), env={"POSTMARK_SERVER_TOKEN": "wrong"})
+    outcome = deliver(provider, record("email"))
+    assert isinstance(outcome, Paused) and "check server_token" in outcome.reason
+    assert "wrong" not in outcome.reason
+
+
+def test_postmark_declares_that_it_can_be_asked():
+    from regard.providers import adapter_class
+
+    assert adapter_class("postmark").on_unknown == "lookup"

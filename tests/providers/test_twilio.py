@@ -9,7 +9,7 @@ import pytest
 
 from httpsink import Answer
 from regard.errors import ConfigError
-from regard.providers import Dead, Retry, Sent
+from regard.providers import Dead, Paused, Retry, Sent, Unknown
 
 SID = "AC3f9b2c1d4e5f60718293a4b5c6d7e8f9"
 TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -113,9 +113,15 @@ def test_replied_stop_is_dead_and_unsubscribes(sink, make_provider, deliver, rec
                 21606,
                 "The 'From' phone number provided is not a valid message-capable Twilio phone number for this request.",
             ),
-            Dead,
+            Paused,
         ),
-        (401, error(20003, "Authentication Error - invalid username", 401), Dead),
+        (401, error(20003, "Authentication Error - invalid username", 401), Paused),
+        (
+            400,
+            error(21611, "This 'From' number has exceeded the maximum number of queued messages"),
+            Retry,
+        ),
+        (401, None, Paused),
         (429, error(20429, "Too Many Requests", 429), Retry),
         (400, error(20429, "Too Many Requests"), Retry),
         (500, error(20500, "Internal Server Error", 500), Retry),
@@ -127,6 +133,8 @@ def test_error_codes(make_provider, answer_with, record, status, body, expected)
     provider = make_provider(table("https://api.twilio.com"), env={"TWILIO_AUTH_TOKEN": TOKEN})
     outcome = answer_with(provider, record("sms"), status, body)
     assert type(outcome) is expected
+    if isinstance(outcome, Paused):
+        assert "check" in outcome.reason or "must" in outcome.reason  # says what to fix
     if isinstance(outcome, Dead):
         assert outcome.unsubscribe is None
         assert f"Twilio {body['code']}" in outcome.reason
@@ -148,3 +156,83 @@ def test_config_errors(make_provider, extra, problem):
         )
     assert problem in str(caught.value)
     assert TOKEN not in str(caught.value)
+
+
+# -- an unknown outcome: Twilio can be asked (the messages to that number since then) -----
+
+
+@pytest.fixture
+def service():
+    from services import FakeTwilio
+
+    with FakeTwilio(SID, TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def on_fake(service, make_provider):
+    return make_provider(table(service.url), env={"TWILIO_AUTH_TOKEN": TOKEN})
+
+
+def test_after_an_unknown_outcome_a_message_twilio_has_is_sent_without_a_new_request(
+    service, on_fake, deliver, record
+):
+    service.stall, service.hold = 1.0, 0.6
+    sent = record("sms")
+    first = deliver(on_fake, sent, timeout=0.2)
+    assert isinstance(first, Unknown)
+    [accepted] = service.accepted
+
+    again = deliver(on_fake, sent, uncertain=True, since=int(accepted.created))
+
+    assert again == Sent(accepted.id)
+    assert len(service.accepted) == 1
+    ask = service.server.last
+    assert (ask.method, ask.path) == ("GET", f"/2010-04-01/Accounts/{SID}/Messages.json")
+    assert ask.query["To"] == ["+4915112345678"] and ask.query["From"] == ["+15005550006"]
+    assert ask.headers["authorization"] == basic_auth()
+
+
+def test_an_older_message_with_the_same_text_does_not_count(service, on_fake, deliver, record):
+    sent = record("sms")
+    assert isinstance(deliver(on_fake, sent), Sent)  # last year's, same words
+    service.accepted[0].body["date_created"] = "Mon, 01 Jun 2025 09:00:00 +0000"
+
+    outcome = deliver(on_fake, sent, uncertain=True, since=1_780_300_000)
+
+    assert isinstance(outcome, Sent)
+    assert len(service.accepted) == 2  # not found among the recent ones: sent again
+
+
+def test_another_text_to_the_same_number_does_not_count(service, on_fake, deliver, record):
+    deliver(on_fake, record("sms", text="Ihr Gutschein: 10 %"))
+    outcome = deliver(on_fake, record("sms"), uncertain=True, since=0)
+    assert isinstance(outcome, Sent) and len(service.accepted) == 2
+
+
+def test_the_lookup_follows_the_pages_back_to_the_first_attempt(service, on_fake, deliver, record):
+    sent = record("sms")
+    assert isinstance(deliver(on_fake, sent), Sent)
+    for i in range(60):  # newer messages to the same number push it to the second page
+        deliver(on_fake, record("sms", text=f"Nachricht {i}"))
+    before = len(service.accepted)
+    outcome = deliver(on_fake, sent, uncertain=True, since=0)
+    assert outcome == Sent(service.accepted[0].id)
+    assert len(service.accepted) == before
+    assert service.server.last.query.get("Page") == ["1"]
+
+
+def test_refused_credentials_pause_the_provider(service, make_provider, deliver, record):
+    provider = make_provider(table(service.url), env={"TWILIO_AUTH_TOKEN": "0" * 32})
+    outcome = deliver(provider, record("sms"))
+    assert isinstance(outcome, Paused) and "20003" in outcome.reason
+
+
+def test_twilio_declares_that_it_can_be_asked():
+    from regard.providers import adapter_class
+
+    assert adapter_class("twilio").on_unknown == "lookup"
+
+
+def basic_auth() -> str:
+    return "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()

@@ -100,7 +100,9 @@ def test_every_attempt_keeps_the_id_and_signs_afresh(sink, make_provider, delive
         (Answer(204), Sent),
         (Answer(400, {"error": "bad payload"}), Dead),
         (Answer(401, "unauthorized"), Dead),
+        (Answer(403, "forbidden"), Dead),
         (Answer(410, "gone"), Dead),
+        (Answer(404, "no such path"), Dead),
         (Answer(408), Retry),
         (Answer(425), Retry),
         (Answer(429, headers={"Retry-After": "7"}), Retry),
@@ -211,3 +213,37 @@ def test_a_redirect_is_not_followed(sink, make_provider, deliver, record):
     outcome = deliver(provider, record("webhook"))
     assert isinstance(outcome, Dead) and outcome.reason.startswith("HTTP 308")
     assert len(sink.requests) == 1
+
+
+def test_a_gone_endpoint_says_what_to_fix(sink, make_provider, deliver, record):
+    provider = make_provider(table(sink.url), env={"REGARD_WEBHOOK_SECRET": B64_SECRET})
+    sink.script(Answer(410, "gone"))
+    outcome = deliver(provider, record("webhook"))
+    assert isinstance(outcome, Dead) and "HTTP 410" in outcome.reason  # the contract: dead
+    assert outcome.pause and "410 Gone" in outcome.pause and "providers.svc.url" in outcome.pause
+    sink.script(Answer(404, "no such path"))
+    assert deliver(provider, record("webhook")).pause is None
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("", None),
+        ('retry_schedule = "standard"', (5, 300, 1800, 7200, 18000, 36000, 36000)),
+        ('retry_schedule = ["1m", "1h", "1d", "3d"]', (60, 3600, 86400, 259200)),
+    ],
+)
+def test_the_retry_schedule(make_provider, setting, expected):
+    provider = make_provider(
+        table("https://crm.example.com/hook", setting), env={"REGARD_WEBHOOK_SECRET": B64_SECRET}
+    )
+    assert provider.retry_schedule() == expected
+
+
+def test_a_bad_retry_schedule_is_a_config_error(make_provider):
+    with pytest.raises(ConfigError) as caught:
+        make_provider(
+            table("https://crm.example.com/hook", 'retry_schedule = ["soon"]'),
+            env={"REGARD_WEBHOOK_SECRET": B64_SECRET},
+        )
+    assert "providers.svc.retry_schedule" in str(caught.value)

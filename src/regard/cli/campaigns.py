@@ -39,11 +39,16 @@ def check(app: App, as_json: bool) -> None:
                 "templates": result.templates,
                 "renders": result.renders,
                 "problems": result.problems,
+                "sms": result.sms,
             }
         )
     else:
         for problem in result.problems:
             click.echo(problem)
+        for campaign_id, info in result.sms.items():
+            cost = info["cost_per_message"]
+            priced = f"; {cost:.4g} {app.config.currency} per message" if cost is not None else ""
+            click.echo(f"{campaign_id}: SMS of up to {info['summary']}{priced}")
         summary = (
             f"{len(result.campaigns)} campaigns, {len(result.templates)} templates, "
             f"{result.renders} sample renders"

@@ -7,6 +7,7 @@ every command module to list it, and stays fast.)
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import click
@@ -60,7 +61,9 @@ def preview(
     if as_json:
         echo_json(answer.as_json())
     else:
-        for line in describe(answer, campaign.channel):
+        table = app.config.providers.get(campaign.provider)
+        price = (table.cost, app.config.currency) if table and table.cost is not None else None
+        for line in describe(answer, campaign.channel, price):
             click.echo(line)
     if answer.reason == "render_error":
         # a template that does not render is bad input (exit 1), even where the answer
@@ -68,8 +71,11 @@ def preview(
         raise TemplateError(answer.error or answer.detail)
 
 
-def describe(answer: Explanation, channel: str) -> list[str]:
-    """The preview for people: the message as it would go out, or why not."""
+def describe(
+    answer: Explanation, channel: str, price: tuple[Decimal, str] | None = None
+) -> list[str]:
+    """The preview for people: the message as it would go out, or why not. ``price``: the
+    provider's cost (for SMS, per segment) and currency."""
     from regard.render import address_line, wrap_card
     from regard.times import iso
 
@@ -95,6 +101,15 @@ def describe(answer: Explanation, channel: str) -> list[str]:
         lines.append(f"Card:    design {card.get('design') or '-'}, font {card.get('font') or '-'}")
         lines += ["", wrap_card(message.get("text") or "")]
         return lines
+    if channel == "sms" and message.get("text"):
+        from regard.channels.sms import describe as sms_length
+        from regard.channels.sms import segments
+
+        cost = ""
+        if price is not None:
+            each = price[0] * segments(message["text"]).segments
+            cost = f"; {each:.4g} {price[1]} per message"
+        lines.append(f"SMS:     {sms_length(message['text'])}{cost}")
     lines += ["", message.get("text") or ""]
     if message.get("html"):
         lines += ["", "--- html ---", message["html"]]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from regard.channels import sms
 from regard.config import DeliverySettings
 from regard.delivery import owners
 from regard.delivery.backoff import retry_delay
@@ -49,6 +50,18 @@ class Attempt:
     cost: Decimal | None  # what a sent one costs: the provider's ``cost``
     # the provider's own retry schedule (seconds after each failed attempt), if it has one
     schedule: tuple[int, ...] | None = None
+
+
+def attempt_cost(claimed: Claim, cost: Decimal | None) -> Decimal | None:
+    """What a sent delivery costs: the provider's ``cost``; for an SMS that is the price of
+    one segment, so the message costs it times its segments."""
+    if cost is None or claimed.channel != "sms":
+        return cost
+    try:
+        text = claimed.record().get("text") or ""
+    except ValueError:
+        return cost
+    return cost * sms.segments(text).segments
 
 
 def record_outcomes(

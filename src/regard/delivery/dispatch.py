@@ -300,14 +300,20 @@ class _Dispatch:
                 outcome = await self._attempt(lane.provider, claimed, client)
                 self.outcomes.record(
                     claims.Attempt(
-                        claimed, outcome, lane.provider.table.cost, lane.provider.retry_schedule()
+                        claimed,
+                        outcome,
+                        claims.attempt_cost(claimed, lane.provider.table.cost),
+                        lane.provider.retry_schedule(),
                     )
                 )
                 sent_here += isinstance(outcome, Sent)
-                if isinstance(outcome, Paused) and paused is None:
-                    paused = outcome.reason
-                    result.paused[lane.name] = outcome.reason
-                    log.error("provider %s paused for this run: %s", lane.name, outcome.reason)
+                pause = outcome.reason if isinstance(outcome, Paused) else None
+                if isinstance(outcome, Dead) and outcome.pause:
+                    pause = outcome.pause
+                if pause is not None and paused is None:
+                    paused = pause
+                    result.paused[lane.name] = pause
+                    log.error("provider %s paused for this run: %s", lane.name, pause)
 
         try:
             await asyncio.gather(*(worker() for _ in range(concurrency)))

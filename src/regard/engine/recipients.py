@@ -8,7 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from regard.channels import channel
+from regard.channels.sms import is_fixed_line
 from regard.config import Config
+from regard.errors import ProviderError
+from regard.providers import adapter_class
 
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
@@ -44,7 +47,24 @@ def channel_address(channel_name: str, contact: Mapping[str, Any]) -> str | None
     return channel(channel_name).address(contact)
 
 
-def recipient(channel_name: str, contact: Mapping[str, Any]) -> Any:
+def recipient(channel_name: str, contact: Mapping[str, Any], *, mobile_only: bool = False) -> Any:
     """The delivery's ``to``: e-mail, E.164 phone, postal address object, or None for a
-    webhook. Raises LookupError when the channel's address is missing or incomplete."""
-    return channel(channel_name).recipient(contact)
+    webhook. Raises LookupError when the channel's address is missing or incomplete, or
+    (``mobile_only``: the campaign's provider texts phones) when an SMS would go to a
+    number the phone-number metadata calls a fixed line."""
+    to = channel(channel_name).recipient(contact)
+    if mobile_only and channel_name == "sms" and isinstance(to, str) and is_fixed_line(to):
+        raise LookupError(channel_name)
+    return to
+
+
+def mobile_only(config: Config, provider: str) -> bool:
+    """Whether ``[providers.NAME]`` is an SMS service that texts phones (fixed lines are no
+    address for it)."""
+    table = config.providers.get(provider)
+    if table is None:
+        return False
+    try:
+        return adapter_class(table.type).sms_mobile_only
+    except ProviderError:
+        return False

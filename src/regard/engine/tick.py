@@ -21,7 +21,7 @@ from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.engine.decisions import Decision, capped, delivery_id, in_holdout
 from regard.engine.messages import Renderer
-from regard.engine.recipients import channel_address, consent_given, recipient
+from regard.engine.recipients import channel_address, consent_given, mobile_only, recipient
 from regard.engine.windows import next_opening, release_due
 from regard.store import Store
 from regard.store.occasions import Candidate
@@ -219,7 +219,7 @@ def decide(
         decision.reason = "unsubscribed"
         return decision
     try:
-        to = recipient(channel, contact)
+        to = recipient(channel, contact, mobile_only=mobile_only(config, campaign.provider))
     except LookupError:
         decision.reason = "no_address"
         return decision

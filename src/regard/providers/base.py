@@ -58,10 +58,14 @@ class Retry:
 @dataclass(frozen=True)
 class Dead:
     """A permanent failure. ``unsubscribe``: the provider says this address must not be used
-    again (bounced, inactive, replied STOP); regard records a suppression for it."""
+    again (bounced, inactive, replied STOP); regard records a suppression for it. ``pause``:
+    the answer also says the endpoint itself is unusable (a webhook's 410 Gone, 401, 403):
+    the delivery is dead as the contract wants, and the provider is paused for the rest of
+    the run, with this as what to fix."""
 
     reason: str
     unsubscribe: str | None = None
+    pause: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,9 @@ class Provider(ABC):
     card_max_chars: ClassVar[int | None] = None  # longest card text the service accepts
     # what the service offers when an outcome is unknown; the safe default is neither
     on_unknown: ClassVar[OnUnknown] = OnUnknown.NEITHER
+    # an SMS service that texts phones: a fixed-line number is no address for it (file and
+    # webhook pass any number on, to whatever texts or calls it)
+    sms_mobile_only: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from regard.errors import InputError
-from regard.providers.base import Outcome, Provider, Sent
+from regard.providers.base import OnUnknown, Outcome, Provider, Sent
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
@@ -92,6 +92,8 @@ class FileProvider(Provider):
     channels = frozenset({"email", "sms", "card", "webhook"})
     Options = FileOptions
     card_max_chars = 1000
+    # the same record twice carries the same delivery id: readers of the outbox drop it
+    on_unknown = OnUnknown.DEDUPLICATES
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

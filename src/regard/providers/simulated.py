@@ -17,7 +17,7 @@ import httpx
 
 from regard.channels import CHANNELS
 from regard.config import ProviderTable
-from regard.providers.base import Outcome, Provider, Sent
+from regard.providers.base import OnUnknown, Outcome, Provider, Sent
 from regard.store.records import DeliveryRecord
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ class SimulatedProvider(Provider):
     """Answers Sent to every delivery without any I/O."""
 
     channels: ClassVar[frozenset[str]] = frozenset(CHANNELS)
+    on_unknown: ClassVar[OnUnknown] = OnUnknown.DEDUPLICATES  # nothing ever leaves
 
     def __init__(self, name: str, table: ProviderTable, config: Config) -> None:
         # only the cost is kept: the configured adapter's own keys are not validated

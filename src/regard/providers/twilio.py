@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -104,6 +105,7 @@ class TwilioProvider(HTTPProvider):
     channels = frozenset({"sms"})
     Options = TwilioOptions
     on_unknown = OnUnknown.LOOKUP
+    sms_mobile_only = True
 
     def _auth(self) -> dict[str, str]:
         options = self.options
@@ -121,9 +123,10 @@ class TwilioProvider(HTTPProvider):
             return None
         options = self.options
         base = options.base_url.rstrip("/")
-        params: dict[str, str] = {"To": to, "PageSize": "50"}
+        first: dict[str, str] = {"To": to, "PageSize": "50"}
         if options.from_:
-            params["From"] = options.from_
+            first["From"] = options.from_
+        params: dict[str, str] | None = first
         url: str | None = f"{base}/2010-04-01/Accounts/{options.account_sid}/Messages.json"
         earliest = (since or 0) - LOOKUP_MARGIN
         for _ in range(LOOKUP_PAGES):
@@ -155,7 +158,7 @@ class TwilioProvider(HTTPProvider):
             next_uri = page.get("next_page_uri")
             if reaches_back or not isinstance(next_uri, str) or not next_uri:
                 return None
-            url, params = base + next_uri, {}  # the next page's URI carries the filters
+            url, params = base + next_uri, None  # the next page's URI carries the filters
         return None
 
     def _account_failure(self, response: httpx.Response, answer: dict[str, Any]) -> Paused | None:
@@ -220,6 +223,9 @@ def _instant(value: Any) -> int | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return int(email.utils.parsedate_to_datetime(value).timestamp())
+        when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000": UTC, said without commitment
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())

@@ -16,11 +16,12 @@ Retries: by default the contract's ``[delivery]`` backoff and attempts, like eve
 schedule": after the first attempt 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10
 hours and 10 hours again, about 28 hours in all), and a list of durations (``["1m", "1h",
 "1d", "2d"]``) any schedule; with a schedule the delivery is dead once it is used up, and a
-``Retry-After`` longer than the next step is honoured up to ``delivery.max_backoff``. A ``410 Gone`` means the endpoint is gone (Standard Webhooks:
-disable it): the provider is paused, its deliveries stay pending and ``regard status`` shows
-it, until the URL is fixed; 401 and 403 (the receiver refuses regard's credentials) pause it
-too. Other answers follow the contract: 2xx sent; 408, 425, 429 and 5xx retried; any other
-4xx dead. Receivers de-duplicate by ``webhook-id`` (the delivery id), so a delivery whose
+``Retry-After`` longer than the next step is honoured up to ``delivery.max_backoff``. Answers
+follow the contract: 2xx sent; 408, 425, 429 and 5xx retried; any other status dead at once.
+A ``410 Gone`` also means the endpoint is gone (Standard Webhooks: disable it), and 401 or
+403 that the receiver refuses regard's credentials: that delivery is dead, and the provider
+is paused for the rest of the run (the other deliveries stay pending, ``regard status`` shows
+it failing) until the URL or the credentials are fixed. Receivers de-duplicate by ``webhook-id`` (the delivery id), so a delivery whose
 outcome is unknown is simply sent again.
 """
 
@@ -30,6 +31,7 @@ import base64
 import binascii
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -39,13 +41,12 @@ from standardwebhooks import Webhook
 
 from regard.config import Duration
 from regard.providers.base import (
+    Dead,
     HTTPProvider,
     OnUnknown,
     Outcome,
-    Paused,
     ServiceURL,
     classify_status,
-    response_excerpt,
 )
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
@@ -123,17 +124,20 @@ class WebhookProvider(HTTPProvider):
 
     def read_response(self, response: httpx.Response) -> Outcome:
         status = response.status_code
-        if status == 410:
-            return Paused(
-                f"HTTP 410 Gone from {self.options.url}: the endpoint is gone; fix "
-                f"providers.{self.name}.url (deliveries wait for it)"
+        outcome = classify_status(response)
+        if status == 410 and isinstance(outcome, Dead):
+            return replace(
+                outcome,
+                pause=f"HTTP 410 Gone from {self.options.url}: the endpoint is gone; fix "
+                f"providers.{self.name}.url (the other deliveries wait for it)",
             )
-        if status in (401, 403):
-            return Paused(
-                f"HTTP {status} from the webhook receiver ({response_excerpt(response, 200)}): "
-                f"it refuses regard's credentials; check providers.{self.name}.secret and headers"
+        if status in (401, 403) and isinstance(outcome, Dead):
+            return replace(
+                outcome,
+                pause=f"HTTP {status} from the webhook receiver: it refuses regard's "
+                f"credentials; check providers.{self.name}.secret and headers",
             )
-        return classify_status(response)
+        return outcome
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

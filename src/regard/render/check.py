@@ -16,6 +16,7 @@ from regard.campaigns.loader import load_campaigns
 from regard.campaigns.model import (
     Campaign,
 )
+from regard.channels import sms
 from regard.errors import TemplateError
 from regard.render.environment import SUFFIX, pick_template, template_files
 from regard.render.message import render_message, templates_for
@@ -34,6 +35,9 @@ class CheckResult:
     templates: list[str] = field(default_factory=list)
     renders: int = 0
     problems: list[str] = field(default_factory=list)
+    # SMS campaigns: the longest sample text's segments and, with a provider cost (per
+    # segment), the cost of one message
+    sms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -152,7 +156,9 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
             for contact in sample_contacts(config, locale, now, store.attributes):
                 result.renders += 1
                 try:
-                    render_message(config, campaign, contact, event, "sample", now)
+                    rendered = render_message(config, campaign, contact, event, "sample", now)
+                    if campaign.channel == "sms" and rendered.text:
+                        _note_sms(config, campaign, rendered.text, result)
                 except TemplateError as exc:
                     if str(exc) not in seen:
                         seen.add(str(exc))
@@ -161,3 +167,20 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
                             f"{exc} (campaign {campaign.id}, locale {locale}, contact {sample})"
                         )
     return result
+
+
+def _note_sms(config: Config, campaign: Campaign, text: str, result: CheckResult) -> None:
+    """Keep the sample with the most segments of an SMS campaign, and what it costs."""
+    found = sms.segments(text)
+    known = result.sms.get(campaign.id)
+    if known is not None and known["segments"] >= found.segments:
+        return
+    table = config.providers.get(campaign.provider)
+    cost = table.cost if table is not None else None
+    result.sms[campaign.id] = {
+        "segments": found.segments,
+        "encoding": found.encoding,
+        "characters": len(text),
+        "summary": sms.describe(text),
+        "cost_per_message": float(cost * found.segments) if cost is not None else None,
+    }

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Template, TemplateNotFound, TemplateSyntaxError
 from jinja2.runtime import Context
 
-from regard.channels import channel
+from regard.channels import channel, sms
 from regard.errors import ProviderError, TemplateError
 from regard.providers import adapter_class
 from regard.render.context import Record, contact_view, event_view, no_event
@@ -180,6 +180,11 @@ def render_message(
             raise TemplateError(f"{path}: block {block} renders empty")
     if message.card is not None:
         _check_card_length(config, campaign, message.card, path, provider)
+    if campaign.channel == "sms" and message.text and len(message.text) > sms.MAX_CHARS:
+        raise TemplateError(
+            f"{path}: the SMS text is {len(message.text)} characters long "
+            f"({sms.describe(message.text)}); an SMS takes at most {sms.MAX_CHARS}"
+        )
     return message
 
 
