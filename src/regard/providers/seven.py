@@ -101,6 +101,7 @@ class SevenProvider(MayResend, HTTPProvider):
     channels = frozenset({"sms"})
     Options = SevenOptions
     on_unknown = OnUnknown.NEITHER
+    sms_mobile_only = True  # it texts phones: a fixed-line number is no address for it
 
     def build_request(self, record: DeliveryRecord, client: httpx.AsyncClient) -> httpx.Request:
         to = record.get("to")
