@@ -205,29 +205,6 @@ def m003_engine_indexes(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m010_keyed_pseudonyms(conn: sqlite3.Connection) -> None:
-    """Forgotten ids and addresses become keyed hashes (:class:`regard.store.area.Pseudonyms`):
-    a random key for this store in ``meta``, and every plain SHA-256 digest kept so far
-    (``forgotten.id_hash``, the ``forgotten:<hex>`` contact ids of anonymous rows, the
-    ``sha256:<hex>`` addresses of suppressions) re-keyed in place."""
-    key = secrets.token_bytes(32)
-    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (PSEUDONYM_KEY, key.hex()))
-    keys = Pseudonyms(key)
-    conn.create_function("rekey", 1, keys.keyed, deterministic=True)
-    conn.execute("UPDATE forgotten SET id_hash = rekey(id_hash)")
-    for table in ("events", "deliveries", "suppressions"):
-        conn.execute(
-            f"UPDATE {table} SET contact_id = 'forgotten:' || rekey(substr(contact_id, 11)) "
-            "WHERE contact_id LIKE 'forgotten:%'"
-        )
-    conn.execute(
-        "UPDATE suppressions SET address = ? || rekey(substr(address, 8)) "
-        "WHERE address LIKE 'sha256:%'",
-        (ADDRESS_PREFIX,),
-    )
-
-
-@migration
 def m007_unconfirmed_and_pauses(conn: sqlite3.Connection) -> None:
     """Delivery with services that do not de-duplicate (docs/delivery.md):
 
@@ -284,4 +261,27 @@ def m007_unconfirmed_and_pauses(conn: sqlite3.Connection) -> None:
         );
         ALTER TABLE contacts ADD COLUMN address2 TEXT;
         """,
+    )
+
+
+@migration
+def m010_keyed_pseudonyms(conn: sqlite3.Connection) -> None:
+    """Forgotten ids and addresses become keyed hashes (:class:`regard.store.area.Pseudonyms`):
+    a random key for this store in ``meta``, and every plain SHA-256 digest kept so far
+    (``forgotten.id_hash``, the ``forgotten:<hex>`` contact ids of anonymous rows, the
+    ``sha256:<hex>`` addresses of suppressions) re-keyed in place."""
+    key = secrets.token_bytes(32)
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (PSEUDONYM_KEY, key.hex()))
+    keys = Pseudonyms(key)
+    conn.create_function("rekey", 1, keys.keyed, deterministic=True)
+    conn.execute("UPDATE forgotten SET id_hash = rekey(id_hash)")
+    for table in ("events", "deliveries", "suppressions"):
+        conn.execute(
+            f"UPDATE {table} SET contact_id = 'forgotten:' || rekey(substr(contact_id, 11)) "
+            "WHERE contact_id LIKE 'forgotten:%'"
+        )
+    conn.execute(
+        "UPDATE suppressions SET address = ? || rekey(substr(address, 8)) "
+        "WHERE address LIKE 'sha256:%'",
+        (ADDRESS_PREFIX,),
     )
