@@ -138,7 +138,8 @@ def test_minimal_campaign_gets_the_documented_defaults(workspace: Workspace) -> 
         ),
         (
             'channel = "email"\ntemplate = "t"\n[trigger]\ntype = "post_purchase"\n',
-            "c.toml: provider: required key is missing",
+            "c.toml:1: provider: required key is missing: name a [providers.NAME] here, "
+            "or a default for channel 'email' in [channels] of the config",
         ),
         (
             BASE + '[trigger]\ntype = "post_purchase"\nnth = 0\n',

@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -264,6 +265,8 @@ class Config(StrictModel):
     providers: dict[str, ProviderTable] = {}
     sources: dict[str, SourceTable] = {}
     server: ServerSettings | None = None  # [server]: regard serve, links in messages
+    # channel → the provider a campaign of that channel uses when it names none
+    channels: dict[str, str] = {}
 
     _base: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)
@@ -297,6 +300,20 @@ class Config(StrictModel):
     def _currency_code(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Z]{3}", value):
             raise ValueError(f"{value!r} is not an ISO 4217 currency code like EUR")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_defaults(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        providers = info.data.get("providers") or {}
+        for name, provider in value.items():
+            if name not in CHANNELS:
+                raise ValueError(
+                    f"{name}: no such channel (channels: {', '.join(sorted(CHANNELS))})"
+                )
+            if provider not in providers:
+                known = ", ".join(sorted(providers)) or "none"
+                raise ValueError(f"{name}: no [providers.{provider}] in the config ({known})")
         return value
 
     # -- derived -------------------------------------------------------------------------

@@ -132,6 +132,9 @@ def read_campaign(config: Config, path: Path) -> tuple[Campaign | None, list[str
         data, text = read_toml(path)
     except ValueError as exc:
         return None, [str(exc)]
+    channel = data.get("channel")
+    if "provider" not in data and isinstance(channel, str) and channel in config.channels:
+        data = {**data, "provider": config.channels[channel]}  # the channel's default
     try:
         campaign: Campaign | None = Campaign.model_validate(data)
     except ValidationError as exc:
@@ -139,6 +142,13 @@ def read_campaign(config: Config, path: Path) -> tuple[Campaign | None, list[str
         problems = describe(exc, Campaign, path, text)
     else:
         problems = []
+    if "provider" not in data:
+        line = nearest_line(text, ("channel",))
+        where = f"{path}:{line}" if line else str(path)
+        problems = [p for p in problems if ": provider: " not in p] + [
+            f"{where}: provider: required key is missing: name a [providers.NAME] here, "
+            f"or a default for channel {channel!r} in [channels] of the config"
+        ]
     problems += _raw_problems(config, data, path, text)
     problems.sort(key=_line_number)
     if campaign is None or problems:

@@ -1,7 +1,8 @@
 """The campaign model: one TOML file in the campaigns folder, its stem is its id.
 
-Only ``channel``, ``provider``, ``template`` and ``[trigger]`` are required; every other
-key has the contract's default. Unknown keys are errors.
+Only ``channel``, ``provider``, ``template`` and ``[trigger]`` are required (``provider``
+not when the config's ``[channels]`` names one for the channel: the loader fills it in);
+every other key has the contract's default. Unknown keys are errors.
 """
 
 from __future__ import annotations

@@ -9,9 +9,12 @@ from pydantic import ValidationError
 
 from regard.errors import ConfigError, ProviderError
 from regard.providers import (  # noqa: F401  (importing registers the adapters)
+    brevo,
     file,
     handwrytten,
     postmark,
+    seven,
+    smtp,
     twilio,
     webhook,
 )
