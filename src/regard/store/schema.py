@@ -250,13 +250,20 @@ def m004b_link_secret(conn: sqlite3.Connection) -> None:
 @migration
 def m005_voided_events(conn: sqlite3.Connection) -> None:
     """Voided events: ``events.voided_at`` (a cancelled or refunded order) hides an event
-    from every instant at or after it. ``inbound`` counts what each ``[sources.NAME]``
+    from every instant at or after it; the event indexes carry it, so that the as-of-T
+    queries stay index-only. ``inbound`` counts what each ``[sources.NAME]``
     received per local day, for ``regard status``."""
     run_script(
         conn,
         """
         ALTER TABLE events ADD COLUMN voided_at INTEGER;
         CREATE INDEX events_voided ON events (voided_at) WHERE voided_at IS NOT NULL;
+        -- every query asks whether an event is voided as of T: the (type, time) and
+        -- (contact, type, time) indexes carry voided_at, so they still answer alone
+        DROP INDEX events_contact_type_time;
+        DROP INDEX events_type_time;
+        CREATE INDEX events_contact_type_time ON events (contact_id, type, occurred_at, voided_at);
+        CREATE INDEX events_type_time ON events (type, occurred_at, voided_at);
 
         CREATE TABLE inbound (
             source TEXT NOT NULL,        -- the [sources.NAME]
