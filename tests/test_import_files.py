@@ -91,7 +91,7 @@ def test_files_that_cannot_be_read(workspace: Workspace) -> None:
         assert result.exit_code == 1
     root = workspace.root
     assert f"{root}/missing.csv: no such file" in messages["missing.csv"].stderr
-    assert "unknown file type '.xlsx': use .csv or .jsonl" in messages["c.xlsx"].stderr
+    assert "unknown file type '.xlsx': use .csv, .jsonl or .json" in messages["c.xlsx"].stderr
     assert f"{root}/latin1.csv:2: the file is not UTF-8 text" in messages["latin1.csv"].stderr
     assert "the file is empty (expected a header row)" in messages["empty.csv"].stderr
     assert f"{root}/twice.csv:1: email: the column appears twice" in messages["twice.csv"].stderr

@@ -51,11 +51,18 @@ class ParsedRow(NamedTuple):
 
 
 class BadRow(Exception):
-    """Every problem of one row."""
+    """Every problem of one row. ``salvaged`` is the row without its bad fields when only
+    optional ones are bad (what ``--skip-invalid`` imports), else None."""
 
-    def __init__(self, problems: list[FieldError]) -> None:
+    def __init__(self, problems: list[FieldError], salvaged: ParsedRow | None = None) -> None:
         super().__init__("; ".join(f"{p.field}: {p.reason}" for p in problems))
         self.problems = problems
+        self.salvaged = salvaged
+
+
+# fields without which a row cannot be imported; any other bad field can be dropped alone
+CONTACT_REQUIRED = frozenset({"id"})
+EVENT_REQUIRED = frozenset({"id", "contact_id", "type", "occurred_at"})
 
 
 @dataclass(frozen=True)
@@ -99,13 +106,7 @@ def parse_contact(row: dict[str, Any], ctx: RowContext) -> ParsedRow:
             region = row["country"].strip().upper()
         key.append("phone")
         values.append(_take(problems, fields.phone, "phone", row["phone"], region))
-    if attributes:
-        key.append("attributes")
-        values.append(_dumps(attributes))
-    if problems:
-        raise BadRow(problems)
-    assert contact_id is not None
-    return ParsedRow(contact_id, tuple(key), tuple(values))
+    return _finish(contact_id, key, values, "attributes", attributes, problems, CONTACT_REQUIRED)
 
 
 def parse_event(row: dict[str, Any], ctx: RowContext) -> ParsedRow:
@@ -146,13 +147,39 @@ def parse_event(row: dict[str, Any], ctx: RowContext) -> ParsedRow:
             problems.append(FieldError("amount", "an NPS answer needs its score from 0 to 10"))
         elif score is not None and not 0 <= score <= 10:
             problems.append(FieldError("amount", f"an NPS score is from 0 to 10, not {score:g}"))
-    if properties:
-        key.append("properties")
-        values.append(_dumps(properties))
-    if problems:
+    required = EVENT_REQUIRED | {"amount"} if kind == "nps" else EVENT_REQUIRED
+    return _finish(
+        event_id, key, values, "properties", properties, problems, required, contact_id
+    )
+
+
+def _finish(
+    row_id: str | None,
+    key: list[str],
+    values: list[Any],
+    patch_name: str,
+    patch: dict[str, Any],
+    problems: list[FieldError],
+    required: frozenset[str],
+    contact_id: str | None = None,
+) -> ParsedRow:
+    """The row, its JSON patch column last; with problems, BadRow carrying the row without
+    its bad fields, or nothing when a required one is bad."""
+    bad = {p.field for p in problems}
+    if bad & required:
         raise BadRow(problems)
-    assert event_id is not None
-    return ParsedRow(event_id, tuple(key), tuple(values), contact_id)
+    if bad:
+        kept = [(k, v) for k, v in zip(key, values, strict=True) if k not in bad]
+        key, values = [k for k, _ in kept], [v for _, v in kept]
+        patch = {k: v for k, v in patch.items() if k not in bad}
+    if patch:
+        key.append(patch_name)
+        values.append(_dumps(patch))
+    assert row_id is not None
+    parsed = ParsedRow(row_id, tuple(key), tuple(values), contact_id)
+    if problems:
+        raise BadRow(problems, parsed)
+    return parsed
 
 
 def _take(problems: list[FieldError], parser: Callable[..., Any], *args: Any) -> Any:

@@ -6,6 +6,7 @@ dates TEXT ``YYYY-MM-DD``, lists and objects TEXT JSON.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 
@@ -197,5 +198,40 @@ def m003_engine_indexes(conn: sqlite3.Connection) -> None:
         CREATE INDEX contacts_first_order_day
             ON contacts (strftime('%m-%d', first_order_at, 'unixepoch'));
         CREATE INDEX deliveries_campaign_sent ON deliveries (campaign, state, sent_at);
+        """,
+    )
+
+
+@migration
+def m009_sync_and_tags(conn: sqlite3.Connection) -> None:
+    """Shop exports and sync: stored tags lower-cased (audiences compare tags
+    case-insensitively; Python's lower-casing, which SQLite's ASCII-only ``lower()`` cannot
+    do for ``Ü``), contacts found by e-mail without regard to case (Shopify's order export
+    names its customer by ``Email`` only), and ``sync_cursors``: where each source's sync of
+    each resource stopped, and what its last run brought."""
+    rows = conn.execute("SELECT id, tags FROM contacts WHERE tags <> '[]'").fetchall()
+    for contact_id, stored in rows:
+        tags = json.loads(stored)
+        if not isinstance(tags, list):
+            continue
+        folded = list(dict.fromkeys(t.lower() if isinstance(t, str) else t for t in tags))
+        if folded != tags:
+            conn.execute(
+                "UPDATE contacts SET tags = ? WHERE id = ?",
+                (json.dumps(folded, ensure_ascii=False, separators=(",", ":")), contact_id),
+            )
+    run_script(
+        conn,
+        """
+        CREATE INDEX contacts_email_nocase ON contacts (email COLLATE NOCASE);
+        CREATE TABLE sync_cursors (
+            source TEXT NOT NULL,         -- [sources.NAME]
+            resource TEXT NOT NULL,       -- customers | orders
+            cursor TEXT,                  -- the API's own mark: a time, or an opaque cursor
+            synced_at INTEGER NOT NULL,   -- the last run that reached the end
+            contacts INTEGER NOT NULL DEFAULT 0,  -- what that run brought
+            events INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, resource)
+        );
         """,
     )
