@@ -25,6 +25,8 @@ LAYERS: list[set[str]] = [
     {"delivery"},
     {"report"},
     {"runner", "workspace", "forget"},
+    {"sources"},
+    {"server"},
     {"daemon"},
     {"demo"},
     {"cli"},

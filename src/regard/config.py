@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -128,6 +128,17 @@ class ProviderTable(BaseModel):
         yield "options", sorted(self.options)
 
 
+class SourceTable(StrictModel):
+    """``[sources.NAME]``: where the shop's data comes in, at ``POST /ingest/NAME``.
+
+    ``type`` is the shop (``shopify``, ``woocommerce``) or ``api`` (regard's own JSON);
+    ``secret`` verifies the shop's webhook signatures, and is the bearer token of ``api``.
+    """
+
+    type: Literal["shopify", "woocommerce", "api"]
+    secret: str = Field(min_length=1, repr=False)
+
+
 class Config(StrictModel):
     timezone: str = "UTC"
     locale: str = "en"
@@ -141,6 +152,7 @@ class Config(StrictModel):
     delivery: DeliverySettings = DeliverySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     providers: dict[str, ProviderTable] = {}
+    sources: dict[str, SourceTable] = {}
 
     _base: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)

@@ -12,6 +12,7 @@ to it through its areas, each a small typed API whose docstrings are its contrac
 - ``store.ticks``        tick records and the daemon's record
 - ``store.reports``      the aggregates of the report and of ``status``
 - ``store.backtests``    the scratch copy ``simulate`` replays on, and its summary
+- ``store.inbound``      what each shop source received, per day
 
 Writes go through :meth:`Store.write`, one ``BEGIN IMMEDIATE`` transaction (nested calls
 are savepoints), so a failed import or tick leaves the store exactly as it was. Every
@@ -34,6 +35,7 @@ from regard.store.contacts import Contacts
 from regard.store.decisions import Decisions
 from regard.store.deliveries import Deliveries
 from regard.store.events import Events
+from regard.store.inbound import Inbound
 from regard.store.occasions import Occasions
 from regard.store.reports import Reports
 from regard.store.schema import MIGRATIONS
@@ -79,6 +81,7 @@ class Store:
         self.ticks = Ticks(self)
         self.reports = Reports(self)
         self.backtests = Backtests(self)
+        self.inbound = Inbound(self)
 
     def _open(self, path: str | Path) -> None:
         # autocommit at the driver level: transactions are explicit (write()), never implicit

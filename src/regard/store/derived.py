@@ -12,7 +12,8 @@ import sqlite3
 
 from regard.store.schema import run_script
 
-# the facts as aggregates over one contact's events (``e``)
+# the facts as aggregates over one contact's events (``e``); a voided event (a cancelled
+# or refunded order) counts for nothing (the join leaves voided events out)
 FACTS_SQL = """
     min(CASE WHEN e.type = 'order' THEN e.occurred_at END) AS first_order_at,
     max(CASE WHEN e.type = 'order' THEN e.occurred_at END) AS last_order_at,
@@ -37,7 +38,7 @@ def track_event_changes(conn: sqlite3.Connection) -> None:
             INSERT INTO affected_contacts (id) VALUES (new.contact_id);
         END;
         CREATE TEMP TRIGGER IF NOT EXISTS affected_by_update
-        AFTER UPDATE OF contact_id, type, occurred_at, amount ON main.events
+        AFTER UPDATE OF contact_id, type, occurred_at, amount, voided_at ON main.events
         BEGIN
             INSERT INTO affected_contacts (id) VALUES (old.contact_id);
             INSERT INTO affected_contacts (id) VALUES (new.contact_id);
@@ -82,7 +83,8 @@ def _update_facts(conn: sqlite3.Connection, contact_ids_sql: str) -> None:
             last_event_at = f.last_event_at
         FROM (
             SELECT a.id AS id, {FACTS_SQL}
-            FROM ({contact_ids_sql}) AS a LEFT JOIN events AS e ON e.contact_id = a.id
+            FROM ({contact_ids_sql}) AS a
+            LEFT JOIN events AS e ON e.contact_id = a.id AND e.voided_at IS NULL
             GROUP BY a.id
         ) AS f
         WHERE contacts.id = f.id

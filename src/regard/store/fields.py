@@ -309,12 +309,16 @@ def items(field: str, value: Any) -> list[dict[str, Any]] | None:
     for n, item in enumerate(value, start=1):
         for key in ("quantity", "price"):
             amount = item.get(key)
+            if isinstance(amount, str) and _DECIMAL.match(amount.strip()):
+                # the shops send prices as decimal strings ("49.90"); stored as numbers
+                item = value[n - 1] = {**item, key: float(amount.strip().replace(",", "."))}
+                amount = item[key]
             if amount is not None and (
                 isinstance(amount, bool)
                 or not isinstance(amount, int | float)
                 or not math.isfinite(amount)
             ):
-                raise FieldError(field, f"item {n}: {key} must be a number")
+                raise FieldError(field, f"item {n}: {key} must be a number or a decimal string")
             if amount is not None and abs(amount) >= LARGEST_AMOUNT:
                 raise FieldError(field, f"item {n}: {key} {amount!r} is too large")
     return value

@@ -133,6 +133,9 @@ def parse_event(row: dict[str, Any], ctx: RowContext) -> ParsedRow:
         elif name == "currency":
             key.append(name)
             values.append(_take(problems, fields.currency, name, value))
+        elif name == "voided_at":
+            key.append(name)
+            values.append(_take(problems, fields.instant, name, value, ctx.timezone))
         elif name == "properties":
             _merge_object(problems, name, value, properties)
         elif name == "items":

@@ -203,6 +203,29 @@ def m003_engine_indexes(conn: sqlite3.Connection) -> None:
 
 
 @migration
+def m005_voided_events(conn: sqlite3.Connection) -> None:
+    """Voided events: ``events.voided_at`` (a cancelled or refunded order) hides an event
+    from every instant at or after it. ``inbound`` counts what each ``[sources.NAME]``
+    received per local day, for ``regard status``."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE events ADD COLUMN voided_at INTEGER;
+        CREATE INDEX events_voided ON events (voided_at) WHERE voided_at IS NOT NULL;
+
+        CREATE TABLE inbound (
+            source TEXT NOT NULL,        -- the [sources.NAME]
+            day TEXT NOT NULL,           -- YYYY-MM-DD in the config's time zone
+            received INTEGER NOT NULL,   -- requests answered 200 that day
+            last_at INTEGER NOT NULL,    -- the last one
+            last_topic TEXT,
+            PRIMARY KEY (source, day)
+        );
+        """,
+    )
+
+
+@migration
 def m009_sync_and_tags(conn: sqlite3.Connection) -> None:
     """Shop exports and sync: stored tags lower-cased (audiences compare tags
     case-insensitively; Python's lower-casing, which SQLite's ASCII-only ``lower()`` cannot
