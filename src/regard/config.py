@@ -139,6 +139,17 @@ class SourceTable(StrictModel):
     secret: str = Field(min_length=1, repr=False)
 
 
+class ImportSettings(StrictModel):
+    """``[import]``: how ``regard import`` reads files by default. ``format`` is the layout
+    (``plain``: regard's own fields; ``shopify``, ``woocommerce``: the shops' exports);
+    ``map`` renames columns of the plain format, file column → field
+    (``{ Kundennr = "id", "E-Mail" = "email" }``), for contacts and events alike; a
+    ``--map`` given on the command line adds to it and wins."""
+
+    format: Literal["plain", "shopify", "woocommerce"] = "plain"
+    map: dict[str, str] = {}
+
+
 class Config(StrictModel):
     timezone: str = "UTC"
     locale: str = "en"
@@ -153,6 +164,7 @@ class Config(StrictModel):
     scheduler: SchedulerSettings = SchedulerSettings()
     providers: dict[str, ProviderTable] = {}
     sources: dict[str, SourceTable] = {}
+    imports: ImportSettings = Field(default=ImportSettings(), alias="import")
 
     _base: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)

@@ -25,8 +25,8 @@ from regard.grammar import (
     check_filter,
     contact_kind,
     event_kind,
-    normal_value,
     fold_wanted,
+    normal_value,
     operations,
 )
 from regard.store.contacts import DERIVED_FACTS

@@ -39,6 +39,13 @@ class BadLine:
     reason: str
 
 
+@dataclass(frozen=True)
+class Ignored:
+    """A row a shop format leaves out on purpose (an order not yet paid); ``reason`` says why."""
+
+    reason: str
+
+
 @dataclass
 class Source:
     """An open import file. ``name`` is how errors refer to it; ``size`` is its length in

@@ -151,9 +151,7 @@ def parse_event(row: dict[str, Any], ctx: RowContext) -> ParsedRow:
         elif score is not None and not 0 <= score <= 10:
             problems.append(FieldError("amount", f"an NPS score is from 0 to 10, not {score:g}"))
     required = EVENT_REQUIRED | {"amount"} if kind == "nps" else EVENT_REQUIRED
-    return _finish(
-        event_id, key, values, "properties", properties, problems, required, contact_id
-    )
+    return _finish(event_id, key, values, "properties", properties, problems, required, contact_id)
 
 
 def _finish(
