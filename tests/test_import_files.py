@@ -45,8 +45,9 @@ def test_jsonl_from_stdin(workspace: Workspace) -> None:
     result = workspace.cli("import", "contacts", "-", "--skip-invalid", "--json", input=lines)
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert (data["inserted"], data["invalid"]) == (1, 1)
+    assert (data["inserted"], data["invalid"], data["dropped"]) == (2, 0, 1)
     assert data["problems"][0].startswith("<stdin>:2: email: ")
+    assert data["problems"][0].endswith("(dropped)")
 
 
 def test_stdin_through_a_real_pipe_shows_no_progress_bar(workspace: Workspace) -> None:

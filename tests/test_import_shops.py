@@ -74,7 +74,9 @@ def test_shopify_customer_export(workspace: Workspace) -> None:
 
 
 def test_shopify_orders_export_one_row_per_line_item(workspace: Workspace) -> None:
-    workspace.cli("import", "contacts", str(workspace.write("c.csv", CUSTOMERS)), "--format", "shopify")
+    workspace.cli(
+        "import", "contacts", str(workspace.write("c.csv", CUSTOMERS)), "--format", "shopify"
+    )
     path = workspace.write("orders_export.csv", ORDERS)
     result = workspace.cli_json("import", "events", str(path), "--format", "shopify")
     assert result["problems"] == []

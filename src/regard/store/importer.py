@@ -327,16 +327,14 @@ class _Import:
         if self.lines:
             self.conn.executemany("INSERT INTO temp.import_lines VALUES (?, ?, ?)", self.lines)
             self.lines = []
-        if result.problems and not self.skip_invalid:
-            return  # the file is rejected: validate on, write nothing more
-        if contacts:
+        if contacts and not (result.problems and not self.skip_invalid):
             for key, params in _runs(contacts, self.now):
                 self.conn.executemany(_contact_sql(key), params)
             result.contacts_written += len(contacts)
         if self.kind == "events" and batch:
             batch = self._known_contacts_only(name, batch, result)
         if result.problems and not self.skip_invalid:
-            return
+            return  # the file is rejected: validate on, write nothing more
         for key, params in _runs(batch, self.now):
             cursor = self.conn.executemany(self.sql(key), params)
             self.changed += cursor.rowcount
