@@ -127,38 +127,52 @@ class Source:
 
     # -- CSV ---------------------------------------------------------------------------
     def _csv_rows(self) -> Iterator[tuple[int, Row | BadLine]]:
-        lines = self._text(newline="")
-        try:
-            header_line = next(lines)
-        except StopIteration:
-            raise InputError(f"{self.name}: the file is empty (expected a header row)") from None
-        delimiter = (
-            ";" if _unquoted_count(header_line, ";") > _unquoted_count(header_line, ",") else ","
-        )
-        header = next(csv.reader([header_line], delimiter=delimiter))
-        columns = tuple(self.rename.get(c.strip(), c.strip()) for c in header)
-        _check_header(self.name, columns, self.required)
-        self.columns = columns
-        width = len(columns)
-        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        # the csv reader iterates the text layer itself (in C): no Python code per line
+        text = io.TextIOWrapper(self.binary, encoding="utf-8-sig", newline="")
         previous_end = 1
-        while True:
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield previous_end + 1, BadLine(f"malformed CSV: {exc}")
+        try:
+            header_line = text.readline()
+            if not header_line:
+                raise InputError(f"{self.name}: the file is empty (expected a header row)")
+            delimiter = (
+                ";"
+                if _unquoted_count(header_line, ";") > _unquoted_count(header_line, ",")
+                else ","
+            )
+            header = next(csv.reader([header_line], delimiter=delimiter))
+            columns = tuple(self.rename.get(c.strip(), c.strip()) for c in header)
+            _check_header(self.name, columns, self.required)
+            self.columns = columns
+            width = len(columns)
+            reader = csv.reader(text, delimiter=delimiter, strict=True)
+            while True:
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield previous_end + 1, BadLine(f"malformed CSV: {exc}")
+                    previous_end = reader.line_num + 1
+                    continue
+                start = previous_end + 1
                 previous_end = reader.line_num + 1
-                continue
-            start = previous_end + 1
-            previous_end = reader.line_num + 1
-            if not values or (len(values) == 1 and not values[0].strip() and width > 1):
-                continue  # a blank line
-            if len(values) != width:
-                yield start, BadLine(f"{len(values)} values, but the header has {width} columns")
-                continue
-            yield start, dict(zip(columns, values, strict=True))
+                if len(values) != width:
+                    if not values or (len(values) == 1 and not values[0].strip() and width > 1):
+                        continue  # a blank line
+                    yield (
+                        start,
+                        BadLine(f"{len(values)} values, but the header has {width} columns"),
+                    )
+                    continue
+                yield start, dict(zip(columns, values, strict=True))
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{self.name}:{self._first_bad_line() or previous_end + 1}: the file is not "
+                "UTF-8 text (save or export it as UTF-8)"
+            ) from None
+        finally:
+            with contextlib.suppress(ValueError):  # the file was closed first
+                text.detach()  # so that closing the text layer never closes stdin
 
     # -- JSONL -------------------------------------------------------------------------
     def _jsonl_rows(self) -> Iterator[tuple[int, Row | BadLine]]:
