@@ -137,6 +137,14 @@ class SourceTable(StrictModel):
 
     type: Literal["shopify", "woocommerce", "api"]
     secret: str = Field(min_length=1, repr=False)
+    # `regard sync` (docs/sources.md): woocommerce: the shop's address and a REST API key
+    url: str | None = None
+    consumer_key: str | None = Field(default=None, repr=False)
+    consumer_secret: str | None = Field(default=None, repr=False)
+    # shopify: <name>.myshopify.com and an Admin API access token
+    shop: str | None = None
+    token: str | None = Field(default=None, repr=False)
+    sync_interval: Duration | None = None  # the daemon syncs this often (default: never)
 
 
 class ImportSettings(StrictModel):

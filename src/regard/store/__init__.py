@@ -40,6 +40,7 @@ from regard.store.occasions import Occasions
 from regard.store.reports import Reports
 from regard.store.schema import MIGRATIONS
 from regard.store.suppressions import Suppressions
+from regard.store.syncs import Syncs
 from regard.store.ticks import Ticks
 
 __all__ = ["Area", "Store", "address_hash", "open_store"]
@@ -82,6 +83,7 @@ class Store:
         self.reports = Reports(self)
         self.backtests = Backtests(self)
         self.inbound = Inbound(self)
+        self.syncs = Syncs(self)
 
     def _open(self, path: str | Path) -> None:
         # autocommit at the driver level: transactions are explicit (write()), never implicit
