@@ -137,3 +137,23 @@ def sink() -> Any:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def served() -> Iterator[Any]:
+    """``served(config_path, server_table="", env=None)``: ``regard serve`` as a real
+    subprocess on a free 127.0.0.1 port (tests/serve.py); stopped at teardown."""
+    from serve import Served, start_serve
+
+    started: list[Served] = []
+
+    def start(config: Path, server_table: str = "", **kwargs: Any) -> Served:
+        server = start_serve(config, server_table, **kwargs)
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

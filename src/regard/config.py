@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     create_model,
     field_validator,
     model_validator,
@@ -102,6 +103,56 @@ class SchedulerSettings(StrictModel):
     interval: Duration = timedelta(minutes=5)
 
 
+class ServerSettings(StrictModel):
+    """``[server]``: where ``regard serve`` listens and what links in messages start with.
+
+    ``secret`` signs unsubscribe links; without it a random one is generated once and kept
+    in the store (``store.settings``), so links stay valid across restarts."""
+
+    listen: str = "127.0.0.1:8787"
+    public_url: str = ""  # default: http://<listen>
+    secret: SecretStr | None = None
+    unsubscribe_mailto: str | None = None  # an address for List-Unsubscribe's mailto: form
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        split_listen(value)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f"{value!r} is not an http(s) URL like https://regard.example.com")
+        return value.rstrip("/")
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
+
+    @property
+    def base_url(self) -> str:
+        """What links start with: ``public_url``, else ``http://<listen>``."""
+        return self.public_url or f"http://{self.listen}"
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8787`` for IPv6) → (host, port); ValueError otherwise."""
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([^\s:\[\]]+):(\d+)", value)
+    if not m:
+        raise ValueError(f"{value!r} is not host:port like 127.0.0.1:8787")
+    host = m.group(1) or m.group(3)
+    port = int(m.group(2) or m.group(4))
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} of {value!r} is not between 1 and 65535")
+    return host, port
+
+
 class ProviderTable(BaseModel):
     """``[providers.NAME]``: ``type`` picks the adapter, which validates the other keys."""
 
@@ -136,14 +187,22 @@ class SourceTable(StrictModel):
     """
 
     type: Literal["shopify", "woocommerce", "api"]
-    secret: str = Field(min_length=1, repr=False)
+    secret: SecretStr
+
+    @field_validator("secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError('the secret is empty (set it, e.g. secret = "${SHOP_WEBHOOK_SECRET}")')
+        return value
+
     # `regard sync` (docs/sources.md): woocommerce: the shop's address and a REST API key
     url: str | None = None
-    consumer_key: str | None = Field(default=None, repr=False)
-    consumer_secret: str | None = Field(default=None, repr=False)
+    consumer_key: SecretStr | None = None
+    consumer_secret: SecretStr | None = None
     # shopify: <name>.myshopify.com and an Admin API access token
     shop: str | None = None
-    token: str | None = Field(default=None, repr=False)
+    token: SecretStr | None = None
     sync_interval: Duration | None = None  # the daemon syncs this often (default: never)
 
 
@@ -172,6 +231,7 @@ class Config(StrictModel):
     scheduler: SchedulerSettings = SchedulerSettings()
     providers: dict[str, ProviderTable] = {}
     sources: dict[str, SourceTable] = {}
+    server: ServerSettings | None = None  # [server]: regard serve, links in messages
     imports: ImportSettings = Field(default=ImportSettings(), alias="import")
 
     _base: Path = PrivateAttr(default=Path("."))

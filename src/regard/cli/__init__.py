@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "plan": "regard.cli.plan:plan",
     "run": "regard.cli.run:run",
     "daemon": "regard.cli.daemon:daemon",
+    "serve": "regard.cli.serve:serve",
     "status": "regard.cli.daemon:status",
     "deliveries": "regard.cli.deliveries:deliveries",
     "report": "regard.cli.report:report",

@@ -138,6 +138,13 @@ def format_status(report: dict[str, Any]) -> str:
             f"  {letter['dead_at']} {letter['delivery_id']} {letter['campaign']} → "
             f"{letter['contact_id']} via {letter['provider']}: {letter['reason']}"
         )
+    for name, source in report.get("sources", {}).items():
+        last = (
+            f"last {source['last_at']} ({source['last_topic']})"
+            if source["last_at"]
+            else "nothing received yet"
+        )
+        lines.append(f"Source:       {name} ({source['type']}): {last}, {source['today']} today")
     health = "OK" if report["healthy"] else f"UNHEALTHY: {report['problem']}"
     lines.append(f"Health:       {health}")
     return "\n".join(lines)

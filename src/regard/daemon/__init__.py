@@ -7,7 +7,9 @@ while the others keep running.
 
 One daemon per store (an OS lock the kernel releases when the process dies). SIGTERM or
 SIGINT stops new claims; requests in flight finish, the tick records its result, and the
-process exits 0. A second signal ends it at once (deliveries left in ``sending`` are
+process exits 0. With a ``[server]`` table the HTTP server (:mod:`regard.server`) runs
+beside the scheduler on its own thread and stops with it: it keeps answering while the
+tick in flight finishes, then drains its requests. A second signal ends it at once (deliveries left in ``sending`` are
 taken up again after their lease, with the same idempotency key).
 """
 
@@ -23,6 +25,7 @@ from types import FrameType
 from regard.daemon.lock import DaemonAlreadyRunning, DaemonLock
 from regard.daemon.logs import LOG_FORMATS, LogFormat, config_secrets, logger, setup_logging
 from regard.daemon.loop import Daemon, TickFunction, run_once_tick
+from regard.server.run import ServerThread
 from regard.times import format_duration
 from regard.workspace import load_config
 
@@ -86,7 +89,18 @@ def run_daemon(
                     "interval": daemon.interval,
                 },
             )
-            daemon.serve()
+            if config.server is not None:
+                # the HTTP server beside the scheduler; leaving the block drains it
+                with ServerThread(config):
+                    logger.info(
+                        "regard server listening on %s (links start %s)",
+                        config.server.listen,
+                        config.server.base_url,
+                        extra={"event": "server_started", "listen": config.server.listen},
+                    )
+                    daemon.serve()
+            else:
+                daemon.serve()
             logger.info(
                 "regard daemon stopped cleanly after %d ticks (%d failed)",
                 daemon.ticks,

@@ -15,7 +15,7 @@ Health, so that a monitoring check can call ``regard status`` and read its exit 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from regard.config import Config
@@ -62,7 +62,25 @@ def build_status(
         "next_tick": next_tick,
         "backlog": store.reports.backlog(),
         "dead_letters": _dead_letters_json(store, dead_letters),
+        "sources": _sources_json(store, config, now),
     }
+
+
+def _sources_json(store: Store, config: Config, now: int) -> dict[str, Any]:
+    """Per ``[sources.NAME]``: its type, its last webhook (time and topic) and how many
+    requests it took today (the config's time zone)."""
+    today = datetime.fromtimestamp(now, config.tz).date().isoformat()
+    seen = store.inbound.latest(today)
+    sources: dict[str, Any] = {}
+    for name, table in config.sources.items():
+        row = seen.get(name)
+        sources[name] = {
+            "type": table.type,
+            "last_at": iso(row["last_at"]) if row else None,
+            "last_topic": row["last_topic"] if row else None,
+            "today": row["received"] if row else 0,
+        }
+    return sources
 
 
 def _health(

@@ -112,7 +112,7 @@ def unwrap(value: Any) -> Any:
     return value._data if isinstance(value, Record) else value
 
 
-EVENT_INSTANTS = ("occurred_at", "imported_at")
+EVENT_INSTANTS = ("occurred_at", "imported_at", "voided_at")
 
 
 class Amount(float):

@@ -13,7 +13,7 @@ is an upsert by id; a void keeps its first time; a forgotten contact stays forgo
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +34,7 @@ __all__ = [
     "Unauthorized",
     "UnknownSource",
     "commit",
+    "commit_many",
     "ingest",
     "prepare",
 ]
@@ -79,7 +80,7 @@ def prepare(
     Raises UnknownSource, Unauthorized or MalformedBody; touches no store."""
     table = source_table(config, name)
     kind = source_type(table.type)
-    if not kind.verify(table.secret, headers, body):
+    if not kind.verify(table.secret.get_secret_value(), headers, body):
         what = "token" if table.type == "api" else "signature"
         raise Unauthorized(f"source {name!r}: the {what} is wrong or missing")
     return kind.receive(headers, body, now)
@@ -113,6 +114,34 @@ def commit(store: Store, config: Config, name: str, batch: Batch, now: Instant) 
         # the field's name and why, never its value (personal data stays out of logs)
         log.warning("source %s: %s: dropped %s", name, batch.topic, dropped.split(":", 1)[0])
     return received
+
+
+def commit_many(
+    store: Store, config: Config, batches: Sequence[tuple[str, Batch, Instant]]
+) -> list[Received | RejectedRecords]:
+    """:func:`commit` for many requests in ONE transaction (the server's group commit: the
+    requests that arrived while the store was busy share one ``BEGIN``/``COMMIT``). Each
+    batch is a savepoint: one rejected batch is rolled back alone and its
+    RejectedRecords returned in its place; everything else is committed when this returns.
+    Batches that forget (``customers/redact``) are committed one by one before the rest."""
+    results: dict[int, Received | RejectedRecords] = {}
+    for n, (name, batch, now) in enumerate(batches):
+        if batch.forget:
+            results[n] = _one(store, config, name, batch, now)
+    with store.write():
+        for n, (name, batch, now) in enumerate(batches):
+            if n not in results:
+                results[n] = _one(store, config, name, batch, now)
+    return [results[n] for n in range(len(batches))]
+
+
+def _one(
+    store: Store, config: Config, name: str, batch: Batch, now: Instant
+) -> Received | RejectedRecords:
+    try:
+        return commit(store, config, name, batch, now)
+    except RejectedRecords as rejected:
+        return rejected
 
 
 def ingest(

@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -305,6 +306,7 @@ def sync_source(
 def require(table: SourceTable, name: str, *keys: str) -> list[str]:
     """The values of ``keys`` of ``[sources.NAME]``; ConfigError naming the missing ones."""
     values = [getattr(table, key) for key in keys]
+    values = [v.get_secret_value() if isinstance(v, SecretStr) else v for v in values]
     missing = [k for k, v in zip(keys, values, strict=True) if not v]
     if missing:
         raise ConfigError(

@@ -13,6 +13,7 @@ to it through its areas, each a small typed API whose docstrings are its contrac
 - ``store.reports``      the aggregates of the report and of ``status``
 - ``store.backtests``    the scratch copy ``simulate`` replays on, and its summary
 - ``store.inbound``      what each shop source received, per day
+- ``store.settings``     what the server keeps (the generated link secret)
 
 Writes go through :meth:`Store.write`, one ``BEGIN IMMEDIATE`` transaction (nested calls
 are savepoints), so a failed import or tick leaves the store exactly as it was. Every
@@ -39,6 +40,7 @@ from regard.store.inbound import Inbound
 from regard.store.occasions import Occasions
 from regard.store.reports import Reports
 from regard.store.schema import MIGRATIONS
+from regard.store.settings import Settings
 from regard.store.suppressions import Suppressions
 from regard.store.syncs import Syncs
 from regard.store.ticks import Ticks
@@ -83,6 +85,7 @@ class Store:
         self.reports = Reports(self)
         self.backtests = Backtests(self)
         self.inbound = Inbound(self)
+        self.settings = Settings(self)
         self.syncs = Syncs(self)
 
     def _open(self, path: str | Path) -> None:

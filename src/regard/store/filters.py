@@ -88,25 +88,33 @@ def event_column(name: str, alias: str = "e") -> Column:
 # -- derived facts as of an instant ---------------------------------------------------------
 
 
+def visible(alias: str, at: Instant) -> str:
+    """SQL: event ``alias`` exists as of ``at`` as far as its voiding goes — it was not
+    voided, or voided only after ``at`` (a cancelled or refunded order vanishes from every
+    instant at or after its ``voided_at``). ``occurred_at <= at`` is the caller's part."""
+    return f"({alias}.voided_at IS NULL OR {alias}.voided_at > {int(at)})"
+
+
 def fact_sql(name: str, at: Instant, contact: str = "c.id") -> str:
     """The SQL expression for derived fact ``name`` of ``contact`` as of ``at``.
 
     A tick at T sees the store as of T: ``order_count``, ``total_spent``, ``first_order_at``,
     ``last_order_at`` and ``last_event_at`` are computed from the events that had occurred by
-    T (through the (contact, type, time) index), never read from the stored "now" facts.
+    T and were not voided by T (through the (contact, type, time) index), never read from
+    the stored "now" facts.
     ``at`` is an integer the engine computed, so it is written into the SQL as a literal
     (audience filters bring their own positional parameters).
     """
     at = Instant(int(at))
-    orders = f"FROM events x WHERE x.contact_id = {contact} AND x.type = 'order' AND x.occurred_at <= {at}"
+    seen = f"x.occurred_at <= {at} AND {visible('x', at)}"
+    orders = f"FROM events x WHERE x.contact_id = {contact} AND x.type = 'order' AND {seen}"
     expressions = {
         "order_count": f"(SELECT count(*) {orders})",
         "total_spent": f"(SELECT round(coalesce(sum(x.amount), 0), 2) {orders})",
         "first_order_at": f"(SELECT min(x.occurred_at) {orders})",
         "last_order_at": f"(SELECT max(x.occurred_at) {orders})",
         "last_event_at": (
-            f"(SELECT max(x.occurred_at) FROM events x"
-            f" WHERE x.contact_id = {contact} AND x.occurred_at <= {at})"
+            f"(SELECT max(x.occurred_at) FROM events x WHERE x.contact_id = {contact} AND {seen})"
         ),
     }
     return expressions[name]

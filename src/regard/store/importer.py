@@ -37,7 +37,12 @@ from regard.config import Config
 from regard.errors import InputError
 from regard.store import Store
 from regard.store.area import forgotten_hash
-from regard.store.derived import note_inserted_since, refresh_derived_facts, track_event_changes
+from regard.store.derived import (
+    note_inserted_since,
+    refresh_contacts,
+    refresh_derived_facts,
+    track_event_changes,
+)
 from regard.store.readers import BadLine, Ignored, Row, open_rows
 from regard.store.rows import (
     BadRow,
@@ -614,7 +619,15 @@ def import_records(
     if problems:
         raise RejectedRecords(problems)
     with store.write() as conn:
-        forgotten = {r[0] for r in conn.execute("SELECT id_hash FROM forgotten")}
+        owners = {p.id for _, p in parsed_contacts} | {p.contact_id for _, p in parsed_events}
+        hashes = json.dumps(sorted(forgotten_hash(o) for o in owners if o))
+        forgotten = {
+            r[0]
+            for r in conn.execute(
+                "SELECT id_hash FROM forgotten WHERE id_hash IN (SELECT value FROM json_each(?))",
+                (hashes,),
+            )
+        }
 
         def remembered(owner: str) -> bool:
             if forgotten and forgotten_hash(owner) in forgotten:
@@ -643,7 +656,15 @@ def import_records(
         if problems:
             raise RejectedRecords(problems)
         if kept_events or voids:
-            track_event_changes(conn)
+            # the facts to recompute: the events' contacts, before (one may move) and after
+            touched = {p.id for _, p in kept_events} | {event_id for event_id, _ in voids}
+            affected = {p.contact_id or "" for _, p in kept_events} | {
+                r[0]
+                for r in conn.execute(
+                    "SELECT contact_id FROM events WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(sorted(touched)),),
+                )
+            }
             for key, params in _runs(kept_events, stamp):
                 conn.executemany(_event_sql(key), params)
             for event_id, at in voids:
@@ -652,7 +673,7 @@ def import_records(
                     "WHERE id = ? AND voided_at IS NULL",
                     (at, stamp, event_id),
                 ).rowcount
-            refresh_derived_facts(conn)
+            refresh_contacts(conn, affected)
         result.events = len(kept_events)
     return result
 

@@ -7,7 +7,7 @@
       │          │  │       ├──► dead      a permanent failure, or attempts used up
       │          │  │       └──► cancelled the contact was forgotten mid-send
       │          │  ├──► skipped    unsubscribed after the tick decided
-      │          │  └──► cancelled  by hand, or the contact was forgotten
+      │          │  └──► cancelled  by hand, the contact was forgotten, its event voided
       │          └──── dead         retried by hand
       ├──► held_out   in the campaign's control group (final)
       └──► skipped    no consent, unsubscribed, no address, capped, render error (final)
@@ -47,7 +47,7 @@ class DeliveryState(StrEnum):
 
 STATES: tuple[str, ...] = tuple(s.value for s in DeliveryState)
 # the states whose reason means something; elsewhere it is reported as null
-REASON_STATES = frozenset({DeliveryState.SKIPPED, DeliveryState.DEAD})
+REASON_STATES = frozenset({DeliveryState.SKIPPED, DeliveryState.DEAD, DeliveryState.CANCELLED})
 # counted against caps and cooldowns: sent, or still on its way
 IN_FLIGHT = frozenset({DeliveryState.PENDING, DeliveryState.SENDING})
 
@@ -92,7 +92,9 @@ TRANSITIONS: dict[tuple[DeliveryState | None, DeliveryState], Transition] = {
         Transition(_S, _D, Reason.REQUIRED, "a permanent failure: the provider's answer"),
         Transition(_S, _C, Reason.OPTIONAL, "the contact was forgotten mid-send"),
         Transition(_P, _K, Reason.REQUIRED, "unsubscribed after the tick decided"),
-        Transition(_P, _C, Reason.OPTIONAL, "cancelled by hand, or the contact was forgotten"),
+        Transition(
+            _P, _C, Reason.OPTIONAL, "cancelled by hand, the contact forgotten, its event voided"
+        ),
         Transition(_D, _P, Reason.CLEAR, "retried by hand"),
     )
 }

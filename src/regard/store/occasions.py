@@ -20,7 +20,7 @@ from typing import Any, Literal, NamedTuple
 
 from regard.store.area import Area
 from regard.store.contacts import DERIVED_FACTS, contact_from_row
-from regard.store.filters import audience_condition, event_condition, facts_select
+from regard.store.filters import audience_condition, event_condition, facts_select, visible
 from regard.times import Instant
 
 # money is summed as REAL; six places absorb binary rounding (0.1 + 0.2) without ever
@@ -110,22 +110,26 @@ class Occasions(Area):
         where: Mapping[str, Any] | None = None,
         tz: tzinfo | str = "UTC",
         contact_ids: Sequence[str] | None = None,
+        at: Instant | None = None,
     ) -> list[EventAt]:
-        """Events of ``event_type`` that occurred in ``[lo, hi]`` (index: type, time).
+        """Events of ``event_type`` that occurred in ``[lo, hi]`` (index: type, time) and
+        are not voided as of ``at`` (default ``hi``).
 
         ``nth``: only the contact's n-th event of that type, counted by time, ties by id
-        (only earlier events count, so the rank is the same as of any instant ≥ ``hi``).
+        (only earlier events not voided as of ``at`` count).
         ``where``: only events passing that filter (``[trigger] where``, its naive dates in
         ``tz``). Raises ValueError for an invalid filter.
         """
+        seen_at = hi if at is None else at
         params: list[object] = [event_type, lo, hi]
-        sql = """
+        sql = f"""
             SELECT e.contact_id, e.id, e.occurred_at FROM events e
-            WHERE e.type = ? AND e.occurred_at BETWEEN ? AND ?"""
+            WHERE e.type = ? AND e.occurred_at BETWEEN ? AND ? AND {visible("e", seen_at)}"""
         if nth is not None:
-            sql += """
+            sql += f"""
               AND (SELECT count(*) FROM events p
                    WHERE p.contact_id = e.contact_id AND p.type = e.type
+                     AND {visible("p", seen_at)}
                      AND (p.occurred_at < e.occurred_at
                           OR (p.occurred_at = e.occurred_at AND p.id < e.id))) = ?"""
             params.append(nth - 1)
@@ -147,7 +151,7 @@ class Occasions(Area):
         contact_ids: Sequence[str] | None = None,
     ) -> list[LastActivity]:
         """Contacts whose last event of ``types`` as of ``at`` lies in ``[lo, hi]``, with at
-        least ``min_events`` such events by then.
+        least ``min_events`` such events by then (events voided by ``at`` do not count).
 
         The range scan on (type, time) finds the candidates; the per-contact index on
         (contact, type, time) confirms that nothing newer happened by ``at``.
@@ -159,19 +163,20 @@ class Occasions(Area):
             SELECT contact_id, last, (
                 SELECT max(l.id) FROM events l
                 WHERE l.contact_id = cand.contact_id AND l.type IN ({marks})
-                  AND l.occurred_at = last
+                  AND l.occurred_at = last AND {visible("l", at)}
             ) FROM (
                 SELECT e.contact_id, max(e.occurred_at) AS last FROM events e
                 WHERE e.type IN ({marks}) AND e.occurred_at BETWEEN ? AND ?{clause}
+                  AND {visible("e", at)}
                 GROUP BY e.contact_id
             ) cand
             WHERE NOT EXISTS (
                 SELECT 1 FROM events x
                 WHERE x.contact_id = cand.contact_id AND x.type IN ({marks})
-                  AND x.occurred_at > last AND x.occurred_at <= ?)
+                  AND x.occurred_at > last AND x.occurred_at <= ? AND {visible("x", at)})
               AND (SELECT count(*) FROM events y
                    WHERE y.contact_id = cand.contact_id AND y.type IN ({marks})
-                     AND y.occurred_at <= last) >= ?
+                     AND y.occurred_at <= last AND {visible("y", at)}) >= ?
         """
         params: list[object] = [*types, *types, lo, hi, *ids, *types, at, *types, min_events]
         return [LastActivity(*row) for row in self.conn.execute(sql, params)]
@@ -186,14 +191,15 @@ class Occasions(Area):
         contact_ids: Sequence[str] | None = None,
     ) -> list[SignedUp]:
         """Contacts who signed up in ``[lo, hi]`` and had no event of ``types`` by ``at``
-        (index: signup_at)."""
+        (one voided by ``at`` is none; index: signup_at)."""
         types = list(dict.fromkeys(types))
         clause, ids = _among("c.id", contact_ids)
         sql = f"""
             SELECT c.id, c.signup_at FROM contacts c
             WHERE c.signup_at BETWEEN ? AND ?{clause}
               AND NOT EXISTS (SELECT 1 FROM events x WHERE x.contact_id = c.id
-                              AND x.type IN ({_marks(types)}) AND x.occurred_at <= ?)
+                              AND x.type IN ({_marks(types)}) AND x.occurred_at <= ?
+                              AND {visible("x", at)})
         """
         rows = self.conn.execute(sql, [lo, hi, *ids, *types, at])
         return [SignedUp(*row) for row in rows]
@@ -225,7 +231,8 @@ class Occasions(Area):
             # the stored fact finds the candidates; the events say what it was as of `at`
             value = (
                 "(SELECT min(x.occurred_at) FROM events x"
-                " WHERE x.contact_id = c.id AND x.type = 'order' AND x.occurred_at <= ?)"
+                " WHERE x.contact_id = c.id AND x.type = 'order' AND x.occurred_at <= ?"
+                f" AND {visible('x', at)})"
             )
             key = "strftime('%m-%d', c.first_order_at, 'unixepoch')"
             index = "contacts_first_order_day"
@@ -255,25 +262,29 @@ class Occasions(Area):
         hi: Instant,
         *,
         contact_ids: Sequence[str] | None = None,
+        at: Instant | None = None,
     ) -> list[EventAt]:
         """Per contact, the order that first took ``metric`` (the count of orders, or their
-        summed amount) to at least ``threshold``, if it occurred in ``[lo, hi]``.
+        summed amount) to at least ``threshold``, if it occurred in ``[lo, hi]``; orders
+        voided as of ``at`` (default ``hi``) do not count.
 
         Candidates are the contacts with an order in ``[lo, hi]`` (index: type, time); only
         their orders up to ``hi`` are ranked and summed, by time, ties by id.
         """
+        seen_at = hi if at is None else at
         measure = "n" if metric == "order_count" else f"round(running, {_SCALE})"
         clause, ids = _among("e.contact_id", contact_ids)
         sql = f"""
             WITH candidates AS (
                 SELECT DISTINCT e.contact_id FROM events e
                 WHERE e.type = 'order' AND e.occurred_at BETWEEN ? AND ?{clause}
+                  AND {visible("e", seen_at)}
             ), ranked AS (
                 SELECT o.contact_id, o.id, o.occurred_at,
                        row_number() OVER w AS n,
                        sum(coalesce(o.amount, 0)) OVER w AS running
                 FROM candidates cand JOIN events o ON o.contact_id = cand.contact_id
-                WHERE o.type = 'order' AND o.occurred_at <= ?
+                WHERE o.type = 'order' AND o.occurred_at <= ? AND {visible("o", seen_at)}
                 WINDOW w AS (PARTITION BY o.contact_id ORDER BY o.occurred_at, o.id
                              ROWS UNBOUNDED PRECEDING)
             ), reached AS (

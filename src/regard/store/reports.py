@@ -158,6 +158,7 @@ class Reports(RetentionQueries):
                     WHERE e.contact_id = arm.contact_id AND e.type = :goal
                       AND e.occurred_at > arm.anchor
                       AND e.occurred_at <= min(arm.anchor + :within, :until)
+                      AND (e.voided_at IS NULL OR e.voided_at > :until)
                 ) AS converted
                 FROM arm
             )

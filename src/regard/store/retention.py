@@ -61,7 +61,7 @@ class RetentionQueries(Area):
             WITH per AS (
                 SELECT contact_id, count(*) AS n, count(amount) AS priced, sum(amount) AS total
                 FROM events
-                WHERE type = 'order' AND occurred_at BETWEEN :since AND :until
+                WHERE type = 'order' AND (voided_at IS NULL OR voided_at > :until) AND occurred_at BETWEEN :since AND :until
                 GROUP BY contact_id
             )
             SELECT count(*), count(CASE WHEN n >= 2 THEN 1 END), coalesce(sum(n), 0),
@@ -74,16 +74,16 @@ class RetentionQueries(Area):
             """
             WITH first AS (
                 SELECT contact_id, min(occurred_at) AS first_at FROM events
-                WHERE type = 'order' GROUP BY contact_id
+                WHERE type = 'order' AND (voided_at IS NULL OR voided_at > :until) GROUP BY contact_id
             ),
             at_start AS (
                 SELECT DISTINCT contact_id FROM events
-                WHERE type = 'order' AND occurred_at >= :since - :horizon
+                WHERE type = 'order' AND (voided_at IS NULL OR voided_at > :until) AND occurred_at >= :since - :horizon
                   AND occurred_at < :since
             ),
             at_end AS (
                 SELECT DISTINCT contact_id FROM events
-                WHERE type = 'order' AND occurred_at > :until - :horizon
+                WHERE type = 'order' AND (voided_at IS NULL OR voided_at > :until) AND occurred_at > :until - :horizon
                   AND occurred_at <= :until
             )
             SELECT
@@ -102,7 +102,7 @@ class RetentionQueries(Area):
                 SELECT amount, row_number() OVER (
                     PARTITION BY contact_id ORDER BY occurred_at DESC, id DESC) AS rank
                 FROM events
-                WHERE type = 'nps' AND amount IS NOT NULL
+                WHERE type = 'nps' AND (voided_at IS NULL OR voided_at > :until) AND amount IS NOT NULL
                   AND occurred_at BETWEEN :since AND :until
             )
             SELECT count(*), count(CASE WHEN amount >= 9 THEN 1 END),
@@ -138,7 +138,7 @@ class RetentionQueries(Area):
             f"""
             WITH first AS (
                 SELECT contact_id, min(occurred_at) AS first_at FROM events
-                WHERE type = 'order' GROUP BY contact_id
+                WHERE type = 'order' AND (voided_at IS NULL OR voided_at > :until) GROUP BY contact_id
             ),
             cohort AS (
                 SELECT contact_id, strftime('%Y-%m', first_at, 'unixepoch') AS cohort,
@@ -149,7 +149,7 @@ class RetentionQueries(Area):
                 SELECT DISTINCT c.contact_id, c.cohort,
                        {_MONTH.format("e.occurred_at")} - c.m0 AS k
                 FROM cohort c JOIN events e
-                  ON e.contact_id = c.contact_id AND e.type = 'order' AND e.occurred_at <= :until
+                  ON e.contact_id = c.contact_id AND e.type = 'order' AND (e.voided_at IS NULL OR e.voided_at > :until) AND e.occurred_at <= :until
             )
             SELECT cohort, NULL AS k, count(*) AS n, max({end_month} - m0) AS last_k
             FROM cohort GROUP BY cohort

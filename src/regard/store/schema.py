@@ -203,6 +203,36 @@ def m003_engine_indexes(conn: sqlite3.Connection) -> None:
 
 
 @migration
+def m004_server_and_bounces(conn: sqlite3.Connection) -> None:
+    """The server and the way back.
+
+    ``settings``: facts the store keeps for the server (the generated link secret when the
+    config has none). ``suppressions.kind``: ``unsubscribed`` (stops marketing on that
+    channel) or ``bounced`` (stops every purpose); ``source`` says where it came from
+    (``cli``, ``link``, ``provider <name>``). The suppressions already there keep their
+    meaning: those a provider reported (an inactive address, a STOP at the carrier) stopped
+    every message to the address and become ``bounced``; the others are unsubscribes.
+    ``deliveries.purpose``: ``marketing`` or ``service``, fixed when the tick decides it, so
+    dispatch re-checks with the rule of the purpose the message was made for."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        ALTER TABLE suppressions ADD COLUMN kind TEXT NOT NULL DEFAULT 'unsubscribed';
+        ALTER TABLE suppressions ADD COLUMN source TEXT;
+        UPDATE suppressions SET kind = 'bounced', source = 'provider' WHERE reason LIKE 'provider %';
+        UPDATE suppressions SET source = 'cli' WHERE source IS NULL;
+        CREATE INDEX suppressions_kind ON suppressions (kind, channel);
+        ALTER TABLE deliveries ADD COLUMN purpose TEXT NOT NULL DEFAULT 'marketing';
+        """,
+    )
+
+
+@migration
 def m005_voided_events(conn: sqlite3.Connection) -> None:
     """Voided events: ``events.voided_at`` (a cancelled or refunded order) hides an event
     from every instant at or after it. ``inbound`` counts what each ``[sources.NAME]``

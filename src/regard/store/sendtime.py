@@ -43,9 +43,20 @@ _UNSUBSCRIBED = unsubscribed_sql(
     "(CASE WHEN json_type(d.message, '$.to') = 'text' THEN json_extract(d.message, '$.to') END)",
 )
 
+# the triggering event (a cancelled or refunded order) was voided by the dispatch's instant
+_EVENT_VOIDED = """d.event_id IS NOT NULL AND EXISTS (
+    SELECT 1 FROM events v WHERE v.id = d.event_id AND v.voided_at IS NOT NULL
+      AND v.voided_at <= :at)"""
+
 RULES: tuple[SendRule, ...] = (
     SendRule(
         "unsubscribed", DeliveryState.SKIPPED, "unsubscribed before it was sent", _UNSUBSCRIBED
+    ),
+    SendRule(
+        "event_voided",
+        DeliveryState.CANCELLED,
+        "its event was voided (cancelled or refunded) before it was sent",
+        _EVENT_VOIDED,
     ),
 )
 

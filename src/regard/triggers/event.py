@@ -84,6 +84,7 @@ def _due(
         where=where,
         tz=config.timezone,
         contact_ids=span.contact_ids,
+        at=span.at,
     )
     return [
         Occasion(Instant(e.occurred_at + wait), e.contact_id, e.event_id, e.event_id) for e in found

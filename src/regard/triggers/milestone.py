@@ -42,7 +42,7 @@ class MilestoneTrigger(Trigger):
         delay = seconds(self.delay)
         lo, hi = Instant(span.lo - delay), Instant(min(span.hi - delay, span.at))
         reached = store.occasions.milestones_reached(
-            self.metric, float(self.threshold), lo, hi, contact_ids=span.contact_ids
+            self.metric, float(self.threshold), lo, hi, contact_ids=span.contact_ids, at=span.at
         )
         key = self.occasion_key
         return [
