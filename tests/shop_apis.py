@@ -81,13 +81,13 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return False
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         seen = self._record()
         if self._fault():
             return
         woo_get(self, seen)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         seen = self._record()
         if self._fault():
             return

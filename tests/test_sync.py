@@ -10,6 +10,11 @@ import pytest
 
 from conftest import Workspace
 from import_helpers import contact, rows, snapshot
+from regard.errors import ConfigError
+from regard.sources import SYNC_RUNNERS
+from regard.sources.sync import SyncError, sync_source
+from regard.store import open_store
+from regard.workspace import load_config
 from shop_apis import (
     SHOPIFY_TOKEN,
     THROTTLED,
@@ -21,10 +26,6 @@ from shop_apis import (
     gql_order,
 )
 from shop_exports import woo_customer, woo_order
-from regard.errors import ConfigError
-from regard.sources.sync import SyncError, sync_source
-from regard.store import open_store
-from regard.workspace import load_config
 
 
 def configure(workspace: Workspace, table: str) -> None:
@@ -56,7 +57,13 @@ def sync(workspace: Workspace, full: bool = False, sleeps: list[float] | None = 
     config = load_config(str(workspace.config))
     with open_store(config.store_path) as store:
         return sync_source(
-            store, config, "shop", full=full, backoff=0.01, sleep=(sleeps if sleeps is not None else []).append
+            store,
+            config,
+            "shop",
+            SYNC_RUNNERS,
+            full=full,
+            backoff=0.01,
+            sleep=(sleeps if sleeps is not None else []).append,
         )
 
 
@@ -104,7 +111,7 @@ def test_woocommerce_retries_429_and_5xx_and_refuses_a_wrong_key(workspace: Work
         assert result.retries == 3 and sleeps[0] == 0.0 and len(sleeps) == 3
         assert result.events == 231
         shop.faults.extend([(500, {}, {})] * 6)
-        with pytest.raises(SyncError, match="HTTP 500 .gave up after 6 attempts"):
+        with pytest.raises(SyncError, match=r"HTTP 500 .gave up after 6 attempts"):
             sync(workspace)
     with fake_shop(woo_shop()) as shop:
         workspace.config.write_text(workspace.config.read_text().replace(WOO_KEY, "ck_wrong"))
@@ -122,10 +129,10 @@ def test_plain_http_only_to_loopback(workspace: Workspace) -> None:
     configure(workspace, woo_table("http://shop.example.com"))
     answer = workspace.cli("sync", "shop")
     assert answer.exit_code == 1 and "plain http:// only to this machine" in answer.stderr
-    with pytest.raises(ConfigError, match="no \\[sources.other\\]"):
+    with pytest.raises(ConfigError, match=r"no \[sources.other\]"):
         config = load_config(str(workspace.config))
         with open_store(config.store_path) as store:
-            sync_source(store, config, "other")
+            sync_source(store, config, "other", SYNC_RUNNERS)
 
 
 def shopify_shop() -> FakeShop:

@@ -23,9 +23,10 @@ def sync(app: App, source: str, full: bool, as_json: bool) -> None:
       regard sync shop
       regard sync shop --full --json
     """
+    from regard.sources import SYNC_RUNNERS
     from regard.sources.sync import sync_source
 
-    result = sync_source(app.store, app.config, source, full=full)
+    result = sync_source(app.store, app.config, source, SYNC_RUNNERS, full=full)
     if as_json:
         echo_json(result.as_dict())
         return

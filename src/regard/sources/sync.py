@@ -265,27 +265,28 @@ class SyncRun:
         )
 
 
+Runner = Callable[[SyncRun], None]
+
+
 def sync_source(
     store: Store,
     config: Config,
     name: str,
+    runners: Mapping[str, Runner],
     *,
     full: bool = False,
     transport: httpx.BaseTransport | None = None,
     backoff: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SyncResult:
-    """Sync ``[sources.NAME]`` from where it stopped (``full``: everything). Raises
-    ConfigError for a source that cannot sync (unknown, ``type = "api"``, keys missing) and
-    SyncError when the shop refuses or keeps failing."""
-    from regard.sources.shopify.sync import sync_shopify
-    from regard.sources.woocommerce.sync import sync_woocommerce
-
+    """Sync ``[sources.NAME]`` from where it stopped (``full``: everything) with the
+    runner of its type (:data:`regard.sources.SYNC_RUNNERS`). Raises ConfigError for a
+    source that cannot sync (unknown, ``type = "api"``, keys missing) and SyncError when
+    the shop refuses or keeps failing."""
     table = config.sources.get(name)
     if table is None:
         known = ", ".join(sorted(config.sources)) or "none"
         raise ConfigError(f"no [sources.{name}] in the config (sources: {known})")
-    runners = {"woocommerce": sync_woocommerce, "shopify": sync_shopify}
     runner = runners.get(table.type)
     if runner is None:
         raise ConfigError(
