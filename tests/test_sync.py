@@ -197,3 +197,26 @@ def test_shopify_refuses_a_wrong_token(workspace: Workspace) -> None:
         configure(workspace, shopify_table(shop.url, token="shpat_wrong"))
         answer = workspace.cli("sync", "shop")
         assert answer.exit_code == 1 and "Shopify refused the access token" in answer.stderr
+
+
+def test_the_daemon_syncs_every_sync_interval(workspace: Workspace) -> None:
+    import threading
+    import time
+
+    from regard.daemon import Daemon
+
+    with fake_shop(woo_shop()) as shop:
+        configure(workspace, woo_table(shop.url) + 'sync_interval = "1s"\n')
+        config = load_config(str(workspace.config))
+        daemon = Daemon(config, lambda store, config, at, stop: {"evaluated": 0})
+        thread = threading.Thread(target=daemon.serve)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(shop.requests("/orders")) < 4:
+            time.sleep(0.05)  # the first sync reads 3 pages of orders, the next one 1
+        daemon.stop.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+        orders = shop.requests("/orders")
+        assert len(orders) >= 4 and "modified_after" in orders[3].query
+        assert rows(workspace.root / "regard.db", "SELECT count(*) AS n FROM events")[0]["n"] == 231
