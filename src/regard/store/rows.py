@@ -49,6 +49,9 @@ class ParsedRow(NamedTuple):
     key: tuple[str, ...]
     values: tuple[Any, ...]
     contact_id: str | None = None
+    # the JSON patch column as a new row stores it (its nulls left out), when the parser
+    # knows it cheaply; None: the store computes it (``json_patch('{}', patch)``)
+    fresh: str | None = None
 
 
 class BadRow(Exception):
@@ -296,8 +299,10 @@ def event_parser(
                     cache.clear()
                 cache[(name, value)] = found
             values.append(found)
+        fresh = None
         if named_props:
             parts = []
+            kept = []
             for prefix, name in named_props:
                 value = row[name]
                 if type(value) is not str:
@@ -309,8 +314,12 @@ def event_parser(
                     if len(encoded) > _CACHE_LIMIT:
                         encoded.clear()
                     encoded[value] = text
-                parts.append(prefix + text)
+                part = prefix + text
+                parts.append(part)
+                if text != "null":
+                    kept.append(part)
             values.append("{" + ",".join(parts) + "}")
-        return ParsedRow(event_id, key, tuple(values), contact_id)
+            fresh = "{" + ",".join(kept) + "}"
+        return ParsedRow(event_id, key, tuple(values), contact_id, fresh)
 
     return parse
