@@ -168,3 +168,51 @@ def test_woocommerce_rest_arrays(workspace: Workspace) -> None:
     assert events["505"]["voided_at"] is not None
     assert contact(db, "17")["order_count"] == 2
     assert contact(db, "18")["order_count"] == 0
+
+
+def test_shopify_admin_rest_arrays_through_the_webhooks_mapping(workspace: Workspace) -> None:
+    customer = {
+        "id": 7012345678903, "email": "Ilse@Example.AT", "first_name": "Ilse",
+        "last_name": "Öztürk", "locale": "de-AT", "tags": "VIP, Stammkundin",
+        "default_address": {"address1": "Mariahilfer Straße 1", "city": "Wien", "zip": "1060",
+                            "country_code": "AT", "phone": "+43 1 5123456"},
+    }  # fmt: skip
+    path = workspace.write("customers.json", json.dumps([customer], ensure_ascii=False))
+    assert (
+        workspace.cli_json("import", "contacts", str(path), "--format", "shopify")["inserted"] == 1
+    )
+    db = workspace.root / "regard.db"
+    c = contact(db, "7012345678903")
+    assert (c["locale"], c["city"], c["phone"]) == ("de", "Wien", "+4315123456")
+    assert json.loads(c["tags"]) == ["vip", "stammkundin"]
+    orders = [
+        {"id": 820001, "name": "#2001", "processed_at": "2026-03-10T15:03:07+01:00",
+         "current_total_price": "80.00", "total_price": "100.00", "currency": "EUR",
+         "financial_status": "partially_refunded", "customer": customer,
+         "line_items": [{"sku": "ROSE-1", "title": "Rosen", "quantity": 2, "price": "50.00"}]},
+        {"id": 820002, "name": "#2002", "processed_at": "2026-03-11T10:00:00+01:00",
+         "total_price": "5.00", "currency": "EUR", "customer": None, "line_items": []},
+    ]  # fmt: skip
+    path = workspace.write("orders.json", json.dumps(orders, ensure_ascii=False))
+    result = workspace.cli_json("import", "events", str(path), "--format", "shopify")
+    assert (result["inserted"], result["ignored"]) == (1, 1)
+    event = rows(db, "SELECT amount, occurred_at FROM events WHERE id = '820001'")[0]
+    assert event["amount"] == 80.0 and event["occurred_at"] == 1773151387
+
+
+def test_woocommerce_skip_invalid_keeps_the_order_of_a_customer_with_a_bad_phone(
+    workspace: Workspace,
+) -> None:
+    order = woo_order(701, 0, "gast@example.ch", "19.90", currency="CHF")
+    order["billing"]["phone"] = "12"
+    path = workspace.write("orders.json", json.dumps([order]))
+    rejected = workspace.cli("import", "events", str(path), "--format", "woocommerce")
+    assert (
+        rejected.exit_code == 1
+        and f"{path}:1: phone: '12' is not a valid phone number" in rejected.stderr
+    )
+    result = workspace.cli_json(
+        "import", "events", str(path), "--format", "woocommerce", "--skip-invalid"
+    )
+    assert result["inserted"] == 1 and result["dropped"] == 1
+    assert contact(workspace.root / "regard.db", "guest:gast@example.ch")["order_count"] == 1
