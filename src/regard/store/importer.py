@@ -182,6 +182,7 @@ class _Import:
         self.changed = 0
         self.lines: list[tuple[str, int, int]] = []  # (id, line, digest) of the batch
         self.emails: dict[str, str | None] = {}
+        self.emails_indexed = False
         self.parsers: dict[tuple[str, ...], Callable[[dict[str, Any]], ParsedRow]] = {}
 
     def run(
@@ -288,12 +289,22 @@ class _Import:
         key = email.strip().lower()
         if not key:
             return None
+        if not self.emails_indexed:
+            # once per import: the store's e-mails, any case, each with its first contact id
+            for statement in (
+                "CREATE TEMP TABLE IF NOT EXISTS import_emails "
+                "(email TEXT PRIMARY KEY COLLATE NOCASE, id TEXT NOT NULL)",
+                "DELETE FROM temp.import_emails",
+                "INSERT OR IGNORE INTO temp.import_emails (email, id) SELECT email, id "
+                "FROM contacts WHERE email IS NOT NULL ORDER BY id",
+            ):
+                self.conn.execute(statement)
+            self.emails_indexed = True
         if key not in self.emails:
             if len(self.emails) > 100_000:
                 self.emails.clear()
             found = self.conn.execute(
-                "SELECT id FROM contacts WHERE email = ? COLLATE NOCASE ORDER BY id LIMIT 1",
-                (key,),
+                "SELECT id FROM temp.import_emails WHERE email = ?", (key,)
             ).fetchone()
             self.emails[key] = found[0] if found else None
         return self.emails[key]

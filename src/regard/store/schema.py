@@ -259,9 +259,10 @@ def m005_voided_events(conn: sqlite3.Connection) -> None:
 def m009_sync_and_tags(conn: sqlite3.Connection) -> None:
     """Shop exports and sync: stored tags lower-cased (audiences compare tags
     case-insensitively; Python's lower-casing, which SQLite's ASCII-only ``lower()`` cannot
-    do for ``Ü``), contacts found by e-mail without regard to case (Shopify's order export
-    names its customer by ``Email`` only), and ``sync_cursors``: where each source's sync of
-    each resource stopped, and what its last run brought."""
+    do for ``Ü``) and ``sync_cursors``: where each source's sync of each resource stopped,
+    and what its last run brought. (Shopify's order export names its customer by ``Email``
+    only; that import builds its own temporary e-mail index, so that no contacts import
+    pays for one.)"""
     rows = conn.execute("SELECT id, tags FROM contacts WHERE tags <> '[]'").fetchall()
     for contact_id, stored in rows:
         tags = json.loads(stored)
@@ -276,7 +277,6 @@ def m009_sync_and_tags(conn: sqlite3.Connection) -> None:
     run_script(
         conn,
         """
-        CREATE INDEX contacts_email_nocase ON contacts (email COLLATE NOCASE);
         CREATE TABLE sync_cursors (
             source TEXT NOT NULL,         -- [sources.NAME]
             resource TEXT NOT NULL,       -- customers | orders
