@@ -12,8 +12,9 @@ with a bad required field (an id, an event's contact or time) is skipped and lis
 One file naming the same id on two lines with different values is rejected (with or
 without ``skip_invalid``: which line is right is for the shop to say), naming both lines.
 It is found without holding the file in memory: every row's (id, line, digest) goes to a
-plain temporary table, and a temporary trigger notes each stored row the import rewrites
-(an upsert that changes nothing does not fire it); only ids rewritten are looked up.
+plain temporary table (no index: an append), grouped once at the end. (A trigger noting
+rewritten rows was tried: an AFTER UPDATE trigger makes SQLite's upsert of every row
+markedly slower.)
 
 A :class:`RowFormat` reads a shop's own layout (Shopify's CSV exports, WooCommerce's REST
 arrays; see :mod:`regard.sources`) into rows of the import's fields. Its event rows may
@@ -430,32 +431,22 @@ def _watch_rewrites(conn: Any, table: str) -> None:
     """Start noting what a same-id-twice check needs (see the module's docstring)."""
     for statement in (
         "CREATE TEMP TABLE IF NOT EXISTS import_lines (id TEXT, line INTEGER, digest INTEGER)",
-        "CREATE TEMP TABLE IF NOT EXISTS import_rewritten (id TEXT)",
         "DELETE FROM temp.import_lines",
-        "DELETE FROM temp.import_rewritten",
-        f"CREATE TEMP TRIGGER IF NOT EXISTS import_rewrites AFTER UPDATE ON main.{table} "
-        "BEGIN INSERT INTO import_rewritten (id) VALUES (old.id); END",
     ):
         conn.execute(statement)
 
 
 def _stop_watching(conn: Any) -> None:
-    for statement in (
-        "DROP TRIGGER IF EXISTS temp.import_rewrites",
-        "DROP TABLE IF EXISTS temp.import_lines",
-        "DROP TABLE IF EXISTS temp.import_rewritten",
-    ):
-        conn.execute(statement)
+    conn.execute("DROP TABLE IF EXISTS temp.import_lines")
 
 
 def _conflicting_lines(conn: Any, name: str, table: str) -> list[str]:
     """``FILE:LINE: id: …`` for each id this import wrote from two lines that differ."""
-    if conn.execute("SELECT 1 FROM temp.import_rewritten LIMIT 1").fetchone() is None:
-        return []
     rows = conn.execute(
         """
         SELECT id, line, digest FROM temp.import_lines
-        WHERE id IN (SELECT id FROM temp.import_rewritten) ORDER BY id, line
+        WHERE id IN (SELECT id FROM temp.import_lines GROUP BY id HAVING count(DISTINCT digest) > 1)
+        ORDER BY id, line
         """
     )
     seen: dict[str, tuple[int, int]] = {}
