@@ -96,7 +96,11 @@ def contacts(draw: st.DrawFn) -> list[dict[str, Any]]:
                 ),
                 "consent_email": draw(st.sampled_from([None, 0, 1])),
                 "tags": draw(
-                    st.lists(st.sampled_from(["vip", "b2b", "newsletter"]), max_size=3, unique=True)
+                    st.lists(
+                        st.sampled_from(["vip", "VIP", "b2b", "B2b", "newsletter", "Über"]),
+                        max_size=3,
+                        unique=True,
+                    )
                 ),
                 "attributes": attributes,
             }
@@ -123,7 +127,7 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     "signup_at": st.dates(date(2024, 11, 1), date(2027, 2, 1)).map(date.isoformat),
     "birthday": st.dates(date(1950, 1, 1), date(2010, 12, 31)),
     "consent_email": st.booleans(),
-    "tags": st.sampled_from(["vip", "b2b", "newsletter", "other"]),
+    "tags": st.sampled_from(["vip", "B2B", "newsletter", "other", "über", "ÜBER"]),
     "segment": st.one_of(
         st.sampled_from(["gold", "silver", "12", "true", "2026-03-01"]),
         st.integers(-3, 15),

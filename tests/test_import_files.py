@@ -45,8 +45,9 @@ def test_jsonl_from_stdin(workspace: Workspace) -> None:
     result = workspace.cli("import", "contacts", "-", "--skip-invalid", "--json", input=lines)
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert (data["inserted"], data["invalid"]) == (1, 1)
+    assert (data["inserted"], data["invalid"], data["dropped"]) == (2, 0, 1)
     assert data["problems"][0].startswith("<stdin>:2: email: ")
+    assert data["problems"][0].endswith("(dropped)")
 
 
 def test_stdin_through_a_real_pipe_shows_no_progress_bar(workspace: Workspace) -> None:
@@ -91,7 +92,7 @@ def test_files_that_cannot_be_read(workspace: Workspace) -> None:
         assert result.exit_code == 1
     root = workspace.root
     assert f"{root}/missing.csv: no such file" in messages["missing.csv"].stderr
-    assert "unknown file type '.xlsx': use .csv or .jsonl" in messages["c.xlsx"].stderr
+    assert "unknown file type '.xlsx': use .csv, .jsonl or .json" in messages["c.xlsx"].stderr
     assert f"{root}/latin1.csv:2: the file is not UTF-8 text" in messages["latin1.csv"].stderr
     assert "the file is empty (expected a header row)" in messages["empty.csv"].stderr
     assert f"{root}/twice.csv:1: email: the column appears twice" in messages["twice.csv"].stderr

@@ -249,6 +249,26 @@ class SourceTable(StrictModel):
             raise ValueError('the secret is empty (set it, e.g. secret = "${SHOP_WEBHOOK_SECRET}")')
         return value
 
+    # `regard sync` (docs/sources.md): woocommerce: the shop's address and a REST API key
+    url: str | None = None
+    consumer_key: SecretStr | None = None
+    consumer_secret: SecretStr | None = None
+    # shopify: <name>.myshopify.com and an Admin API access token
+    shop: str | None = None
+    token: SecretStr | None = None
+    sync_interval: Duration | None = None  # the daemon syncs this often (default: never)
+
+
+class ImportSettings(StrictModel):
+    """``[import]``: how ``regard import`` reads files by default. ``format`` is the layout
+    (``plain``: regard's own fields; ``shopify``, ``woocommerce``: the shops' exports);
+    ``map`` renames columns of the plain format, file column → field
+    (``{ Kundennr = "id", "E-Mail" = "email" }``), for contacts and events alike; a
+    ``--map`` given on the command line adds to it and wins."""
+
+    format: Literal["plain", "shopify", "woocommerce"] = "plain"
+    map: dict[str, str] = {}
+
 
 class Config(StrictModel):
     timezone: str = "UTC"
@@ -267,6 +287,7 @@ class Config(StrictModel):
     server: ServerSettings | None = None  # [server]: regard serve, links in messages
     # channel → the provider a campaign of that channel uses when it names none
     channels: dict[str, str] = {}
+    imports: ImportSettings = Field(default=ImportSettings(), alias="import")
 
     _base: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)

@@ -18,6 +18,10 @@ Every field is seen as a set of *elements*: a plain field has one element when i
 value and none when it is missing (NULL or empty text); a list has its items; an attribute
 holding a JSON list has its items. A missing value therefore never equals anything, never
 satisfies ``min``/``max``/``any``/``all``, and always satisfies ``not``.
+
+Tags compare case-insensitively (``CASELESS``): the filter's values are lower-cased
+(:func:`fold_wanted`) and so is each element, with the ASCII-only lowering SQLite's
+``lower()`` does (:func:`fold_element`; the importer stores tags fully lower-cased already).
 """
 
 from __future__ import annotations
@@ -50,6 +54,21 @@ EVENT_KINDS: dict[str, Kind] = {
     "id": "text", "contact_id": "text", "type": "text", "occurred_at": "instant",
     "amount": "number", "currency": "text",
 }  # fmt: skip
+
+
+# list fields whose elements compare case-insensitively
+CASELESS = frozenset({"tags"})
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold_wanted(value: Any) -> Any:
+    """A filter value of a caseless field, as compared: text lower-cased."""
+    return value.lower() if isinstance(value, str) else value
+
+
+def fold_element(value: Any) -> Any:
+    """A stored element of a caseless field, as SQLite's ``lower()`` sees it (ASCII only)."""
+    return value.translate(_ASCII_LOWER) if isinstance(value, str) else value
 
 
 def contact_kind(name: str) -> Kind:

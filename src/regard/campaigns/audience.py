@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from regard.grammar import (
+    CASELESS,
     CONTACT_KINDS,
     EVENT_KINDS,
     FALSE_WORDS,
@@ -25,6 +26,8 @@ from regard.grammar import (
     check_filter,
     contact_kind,
     event_kind,
+    fold_element,
+    fold_wanted,
     normal_value,
     operations,
     validate_filter,
@@ -121,6 +124,8 @@ def matches(
         kind = kind_of(name)
         typed = kind not in ("list", "json")
         elements = _elements(kind, record, name)
+        if kind == "list" and name in CASELESS:
+            elements = [fold_element(e) for e in elements]
         for op, arg in operations(cond):
             if not _holds(kind, typed, elements, record, name, op, arg, zone_):
                 return False
@@ -154,6 +159,8 @@ def _holds(
         return any(_element_value(domain, e, typed) == target for e in elements)
 
     wanted = [normal_value(kind, v, tz) for v in arg]
+    if kind == "list" and name in CASELESS:
+        wanted = [(domain, fold_wanted(v)) for domain, v in wanted]
     if op == "all":
         return all(contains(w) for w in wanted)
     found = any(contains(w) for w in wanted)

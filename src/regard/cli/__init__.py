@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "init": "regard.cli.workspace:init",
     "demo": "regard.cli.demo:demo",
     "import": "regard.cli.imports:import_group",
+    "sync": "regard.cli.sync:sync",
     "contacts": "regard.cli.contacts:contacts",
     "check": "regard.cli.campaigns:check",
     "campaigns": "regard.cli.campaigns:campaigns",

@@ -153,6 +153,11 @@ def format_status(report: dict[str, Any]) -> str:
             else "nothing received yet"
         )
         lines.append(f"Source:       {name} ({source['type']}): {last}, {source['today']} today")
+        for resource, synced in (source.get("sync") or {}).items():
+            lines.append(
+                f"  synced {resource} at {synced['synced_at']}: {synced['contacts']} contacts, "
+                f"{synced['events']} events"
+            )
     health = "OK" if report["healthy"] else f"UNHEALTHY: {report['problem']}"
     lines.append(f"Health:       {health}")
     return "\n".join(lines)

@@ -21,11 +21,14 @@ if TYPE_CHECKING:
 
 @click.group("import")
 def import_group() -> None:
-    """Bring contacts and events into the store (CSV or JSONL; upsert by id).
+    """Bring contacts and events into the store (CSV, JSONL or a JSON array; upsert by id).
 
     \b
       regard import contacts customers.csv
       regard import events orders.jsonl --skip-invalid
+      regard import contacts kunden.csv --map "Kundennr=id,E-Mail=email"
+      regard import contacts customers_export.csv --format shopify
+      regard import events orders.json --format woocommerce
       shop-export | regard import events -
     """
 
@@ -35,7 +38,24 @@ def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--skip-invalid",
         is_flag=True,
-        help="Import the good rows and list the bad ones (default: a bad row rejects the file).",
+        help="Drop bad optional fields, skip rows with a bad required field, list both "
+        "(default: a bad row rejects the file).",
+    )(fn)
+    fn = click.option(
+        "--format",
+        "format_name",
+        type=click.Choice(["plain", "shopify", "woocommerce"]),
+        default=None,
+        help="The file's layout: plain (regard's fields; the default, or [import] format), "
+        "shopify (its customer or orders CSV export), woocommerce (its REST JSON arrays).",
+    )(fn)
+    fn = click.option(
+        "--map",
+        "mapping",
+        metavar="COLUMN=FIELD,…",
+        default=None,
+        help='Rename columns of the plain format, e.g. "Kundennr=id,E-Mail=email" '
+        "(adds to [import] map).",
     )(fn)
     return json_option(fn)
 
@@ -43,8 +63,15 @@ def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @import_group.command("contacts")
 @_options
 @pass_app
-def contacts(app: App, file: str, skip_invalid: bool, as_json: bool) -> None:
-    """Import contacts from FILE (.csv, .jsonl, or - for JSONL on stdin).
+def contacts(
+    app: App,
+    file: str,
+    skip_invalid: bool,
+    format_name: str | None,
+    mapping: str | None,
+    as_json: bool,
+) -> None:
+    """Import contacts from FILE (.csv, .jsonl, .json, or - for JSONL on stdin).
 
     A file with a bad row is rejected whole (every bad row listed, exit 1) unless
     --skip-invalid. Importing the same file twice changes nothing.
@@ -55,13 +82,20 @@ def contacts(app: App, file: str, skip_invalid: bool, as_json: bool) -> None:
     """
     from regard.store.importer import import_contacts
 
-    _run(app, import_contacts, file, skip_invalid, as_json)
+    _run(app, "contacts", import_contacts, file, skip_invalid, format_name, mapping, as_json)
 
 
 @import_group.command("events")
 @_options
 @pass_app
-def events(app: App, file: str, skip_invalid: bool, as_json: bool) -> None:
+def events(
+    app: App,
+    file: str,
+    skip_invalid: bool,
+    format_name: str | None,
+    mapping: str | None,
+    as_json: bool,
+) -> None:
     """Import events (orders, sign-ups, NPS answers, …) from FILE.
 
     Every event's contact_id must be a contact in the store. The contacts' derived facts
@@ -71,31 +105,72 @@ def events(app: App, file: str, skip_invalid: bool, as_json: bool) -> None:
     \b
       regard import events orders.csv
       regard import events - < events.jsonl
+      regard import events orders_export.csv --format shopify
+
+    An import that adds events too late for an enabled campaign (due + max_lateness
+    already past) says how many, per campaign: those events get no message.
     """
     from regard.store.importer import import_events
 
-    _run(app, import_events, file, skip_invalid, as_json)
+    _run(app, "events", import_events, file, skip_invalid, format_name, mapping, as_json)
+
+
+def parse_map(text: str) -> dict[str, str]:
+    """``"Kundennr=id,E-Mail=email"`` → ``{"Kundennr": "id", "E-Mail": "email"}``."""
+    mapping: dict[str, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        column, sep, field = part.partition("=")
+        if not sep or not column.strip() or not field.strip():
+            raise click.BadParameter(
+                f"{part.strip()!r}: write COLUMN=FIELD, e.g. Kundennr=id", param_hint="--map"
+            )
+        mapping[column.strip()] = field.strip()
+    return mapping
 
 
 def _run(
     app: App,
+    kind: str,
     importer: Callable[..., ImportResult],
     file: str,
     skip_invalid: bool,
+    format_name: str | None,
+    mapping: str | None,
     as_json: bool,
 ) -> None:
+    from regard.campaigns.lateness import late_events
     from regard.errors import InputError
+    from regard.sources.formats import row_format
     from regard.store.importer import RejectedFile
 
-    config, store = app.config, app.store
+    config = app.config
+    name = format_name or config.imports.format
+    rename = dict(config.imports.map) if name == "plain" else {}
+    if mapping is not None:
+        if name != "plain":
+            raise click.UsageError(f"--map renames columns of the plain format, not of {name}")
+        rename.update(parse_map(mapping))
+    store = app.store
     try:
         with _progress(file) as progress:
-            result = importer(store, config, file, skip_invalid=skip_invalid, progress=progress)
+            result = importer(
+                store,
+                config,
+                file,
+                skip_invalid=skip_invalid,
+                progress=progress,
+                rename=rename,
+                format=row_format(name),
+            )
     except RejectedFile as rejected:
         # one bad field per line, each starting with FILE:LINE, then the verdict
         for problem in rejected.problems:
             click.echo(problem, err=True)
         raise InputError(rejected.summary) from None
+    if kind == "events":
+        result.late = late_events(store, config, result)
     if as_json:
         echo_json(result.as_dict())
         return
@@ -107,9 +182,19 @@ def _run(
     )
     if result.invalid:
         summary += f", {result.invalid} invalid (not imported)"
+    if result.dropped:
+        summary += f", {result.dropped} bad optional fields dropped"
     click.echo(summary)
+    if result.ignored:
+        click.echo(f"ignored: {result.ignored} (orders not paid yet, or without a customer)")
     if result.skipped_forgotten:
         click.echo(f"skipped: {result.skipped_forgotten} rows of forgotten contacts")
+    for campaign, count in result.late.items():
+        events = "event" if count == 1 else "events"
+        click.echo(
+            f"too late: {count} {events} for campaign {campaign} (due + max_lateness already "
+            "past: they get no message)"
+        )
 
 
 @contextlib.contextmanager

@@ -11,6 +11,10 @@ Each tick opens the store afresh, re-reads campaigns and templates (through the 
 function), and never lets an exception escape: a failing tick is logged and the next one
 runs on schedule. Setting the ``stop`` event means no new claims: the tick in flight sees
 it, lets its requests finish, and ``serve`` returns once it has.
+
+A ``[sources.NAME]`` with ``sync_interval`` is synced (``regard sync NAME``) that often, as
+its own job on its own worker thread, so a slow shop API never delays a tick; the first
+sync runs at start, a failed one is logged and the next runs on schedule.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from regard.daemon.presence import DaemonRecord, write_record
 from regard.daemon.summary import log_tick
 from regard.errors import RegardError
 from regard.runner import run_once
+from regard.sources import SYNC_RUNNERS
+from regard.sources.sync import sync_source
 from regard.store import Store, open_store
 from regard.times import format_duration, iso, to_epoch, utcnow
 
@@ -72,8 +78,28 @@ class Daemon:
         with open_store(self.config.store_path) as store:
             write_record(store, self.record)
         scheduler = BackgroundScheduler(
-            timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=1)}
+            timezone=UTC,
+            executors={
+                "default": ThreadPoolExecutor(max_workers=1),
+                "sync": ThreadPoolExecutor(max_workers=1),
+            },
         )
+        for name, source in self.config.sources.items():
+            if source.sync_interval is not None:
+                scheduler.add_job(
+                    self._sync,
+                    IntervalTrigger(
+                        seconds=max(1, int(source.sync_interval.total_seconds())), timezone=UTC
+                    ),
+                    args=[name],
+                    id=f"sync:{name}",
+                    name=f"regard sync {name}",
+                    executor="sync",
+                    next_run_time=datetime.now(UTC),
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=None,
+                )
         scheduler.add_listener(self._slot_while_running, EVENT_JOB_MAX_INSTANCES)
         scheduler.add_listener(self._tick_ended, EVENT_JOB_EXECUTED)
         scheduler.add_job(
@@ -119,6 +145,38 @@ class Daemon:
             self.ticks += 1
             self._last_error = None
             log_tick(at, result, time.monotonic() - began)
+
+    def _sync(self, name: str) -> None:
+        """``regard sync NAME``; a failure is logged, never raised."""
+        if self.stop.is_set():
+            return
+        try:
+            with open_store(self.config.store_path) as store:
+                result = sync_source(store, self.config, name, SYNC_RUNNERS)
+        except RegardError as exc:
+            logger.error(
+                "sync of %s failed: %s (the next sync runs as scheduled)",
+                name,
+                exc,
+                extra={"event": "sync_failed", "source": name},
+            )
+        except Exception as exc:  # the daemon never dies of a sync
+            logger.error(
+                "sync of %s failed: %s: %s",
+                name,
+                type(exc).__name__,
+                exc,
+                exc_info=True,
+                extra={"event": "sync_failed", "source": name},
+            )
+        else:
+            logger.info(
+                "synced %s: %d contacts, %d events",
+                name,
+                result.contacts,
+                result.events,
+                extra={"event": "synced", "source": name},
+            )
 
     def _failed(self, at: datetime, error: str, *, trace: bool) -> None:
         self.ticks += 1

@@ -85,7 +85,16 @@ def _sources_json(store: Store, config: Config, now: int) -> dict[str, Any]:
             "last_at": iso(row["last_at"]) if row else None,
             "last_topic": row["last_topic"] if row else None,
             "today": row["received"] if row else 0,
+            "sync": {},
         }
+    for cursor in store.syncs.all():  # `regard sync`: each resource's last run, what it brought
+        if cursor["source"] in sources:
+            sources[cursor["source"]]["sync"][cursor["resource"]] = {
+                "synced_at": iso(cursor["synced_at"]),
+                "contacts": cursor["contacts"],
+                "events": cursor["events"],
+                "cursor": cursor["cursor"],
+            }
     return sources
 
 

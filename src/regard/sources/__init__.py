@@ -18,9 +18,12 @@ from typing import Protocol
 from regard.sources.api import ApiSource
 from regard.sources.base import Batch
 from regard.sources.shopify import ShopifySource
+from regard.sources.shopify.sync import sync_shopify
+from regard.sources.sync import Runner
 from regard.sources.woocommerce import WooCommerceSource
+from regard.sources.woocommerce.sync import sync_woocommerce
 
-__all__ = ["SOURCE_TYPES", "SourceType", "source_type"]
+__all__ = ["SOURCE_TYPES", "SYNC_RUNNERS", "SourceType", "source_type"]
 
 
 class SourceType(Protocol):
@@ -50,3 +53,7 @@ for _source in (ShopifySource(), WooCommerceSource(), ApiSource()):
 def source_type(name: str) -> SourceType:
     """The source type called ``name`` (config validation keeps it to the known ones)."""
     return SOURCE_TYPES[name]
+
+
+# `regard sync`: the runner of each source type that has an API to pull from
+SYNC_RUNNERS: dict[str, Runner] = {"shopify": sync_shopify, "woocommerce": sync_woocommerce}

@@ -43,6 +43,7 @@ from regard.store.reports import Reports
 from regard.store.schema import MIGRATIONS
 from regard.store.settings import Settings
 from regard.store.suppressions import Suppressions, normal_address
+from regard.store.syncs import Syncs
 from regard.store.ticks import Ticks
 
 __all__ = ["Area", "Pseudonyms", "Store", "open_store", "remove_blank"]
@@ -87,6 +88,7 @@ class Store:
         self.backtests = Backtests(self)
         self.inbound = Inbound(self)
         self.settings = Settings(self)
+        self.syncs = Syncs(self)
 
     def _open(self, path: str | Path) -> None:
         # autocommit at the driver level: transactions are explicit (write()), never implicit

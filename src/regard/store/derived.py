@@ -25,20 +25,29 @@ FACTS_SQL = """
 """
 
 
-def track_event_changes(conn: sqlite3.Connection) -> None:
+def track_event_changes(conn: sqlite3.Connection, *, inserts: bool = True) -> None:
     """Start noting affected contacts (inside the import's transaction).
 
     The noted ids may repeat: a plain table takes a row per event for about a tenth of
     the cost of a keyed one (an index probe per event), and the refresh reads it DISTINCT.
+    ``inserts=False``: new events are not noted one by one (a trigger per inserted row
+    costs about as much as the insert); the caller notes them at the end with
+    :func:`note_inserted_since`.
     """
+    run_script(conn, "CREATE TEMP TABLE IF NOT EXISTS affected_contacts (id TEXT);")
+    if inserts:
+        run_script(
+            conn,
+            """
+            CREATE TEMP TRIGGER IF NOT EXISTS affected_by_insert AFTER INSERT ON main.events
+            BEGIN
+                INSERT INTO affected_contacts (id) VALUES (new.contact_id);
+            END;
+            """,
+        )
     run_script(
         conn,
         """
-        CREATE TEMP TABLE IF NOT EXISTS affected_contacts (id TEXT);
-        CREATE TEMP TRIGGER IF NOT EXISTS affected_by_insert AFTER INSERT ON main.events
-        BEGIN
-            INSERT INTO affected_contacts (id) VALUES (new.contact_id);
-        END;
         CREATE TEMP TRIGGER IF NOT EXISTS affected_by_update
         AFTER UPDATE OF contact_id, type, occurred_at, amount, voided_at ON main.events
         BEGIN
@@ -50,6 +59,15 @@ def track_event_changes(conn: sqlite3.Connection) -> None:
             INSERT INTO affected_contacts (id) VALUES (old.contact_id);
         END;
         """,
+    )
+
+
+def note_inserted_since(conn: sqlite3.Connection, first_rowid: int) -> None:
+    """Note the contacts of the events inserted from ``first_rowid`` on (new rows get a
+    rowid above every existing one), in one set-based statement."""
+    conn.execute(
+        "INSERT INTO temp.affected_contacts (id) SELECT contact_id FROM events WHERE rowid >= ?",
+        (first_rowid,),
     )
 
 

@@ -289,17 +289,21 @@ def _e164_number(digits: str) -> phonenumbers.PhoneNumber | None:
     return None
 
 
+_TAG_SEPARATORS = re.compile(r"[|,]")
+
+
 def tags(field: str, value: Any) -> list[str]:
-    """``vip|b2b`` in CSV, a list of strings in JSON; empty → no tags."""
+    """``vip|b2b`` or ``B2B, Großkunde`` in CSV (``|`` or ``,``), a list of strings in JSON;
+    empty → no tags. Tags are kept lower-cased: audiences compare them case-insensitively."""
     if value is None:
         return []
     if isinstance(value, str):
-        parts = value.split("|")
+        parts: list[str] = _TAG_SEPARATORS.split(value)
     elif isinstance(value, list) and all(isinstance(t, str) for t in value):
         parts = value
     else:
-        raise FieldError(field, "must be a list of strings (in CSV: tags separated by |)")
-    return list(dict.fromkeys(t.strip() for t in parts if t.strip()))
+        raise FieldError(field, "must be a list of strings (in CSV: tags separated by | or ,)")
+    return list(dict.fromkeys(t.strip().lower() for t in parts if t.strip()))
 
 
 def items(field: str, value: Any) -> list[dict[str, Any]] | None:

@@ -16,6 +16,7 @@ from datetime import tzinfo
 from typing import Any
 
 from regard.grammar import (
+    CASELESS,
     FALSE_WORDS,
     TRUE_WORDS,
     Domain,
@@ -24,6 +25,7 @@ from regard.grammar import (
     check_filter,
     contact_kind,
     event_kind,
+    fold_wanted,
     normal_value,
     operations,
 )
@@ -49,12 +51,14 @@ class Column:
 
     ``sql`` is an expression of the field's value; ``kind`` says how values compare. For
     ``kind="json"`` (attributes, event properties) ``sql`` is the JSON document and ``path``
-    the JSON path of the value inside it (bound as a parameter, never pasted).
+    the JSON path of the value inside it (bound as a parameter, never pasted). ``caseless``
+    elements compare lower-cased (tags).
     """
 
     sql: str
     kind: Kind
     path: str | None = None
+    caseless: bool = False
 
 
 def json_path(name: str) -> str:
@@ -70,7 +74,7 @@ def contact_column(name: str, alias: str = "c") -> Column:
     kind = contact_kind(name)
     if kind == "json":
         return Column(f"{alias}.attributes", "json", json_path(name))
-    return Column(f"{alias}.{name}", kind)
+    return Column(f"{alias}.{name}", kind, caseless=name in CASELESS)
 
 
 def event_column(name: str, alias: str = "e") -> Column:
@@ -240,23 +244,27 @@ def _operator_sql(out: _Sql, column: Column, op: str, arg: Any, tz: tzinfo) -> N
             out.add(f"coalesce({_element_sql(domain, column.sql, None)} {sign} ?, 0)", value)
         return
     values = [normal_value(column.kind, v, tz) for v in arg]
+    if column.caseless:
+        values = [(domain, fold_wanted(v)) for domain, v in values]
     if op == "all":
         out.add("(")
         for i, one in enumerate(values):
             if i:
                 out.add(" AND ")
-            _some_element(out, column, _equals_one_of([one]))
+            _some_element(out, column, _equals_one_of([one], column.caseless))
         out.add(")")
         return
     out.add("NOT " if op == "not" else "")
-    _some_element(out, column, _equals_one_of(values))
+    _some_element(out, column, _equals_one_of(values, column.caseless))
 
 
 ElementTest = Callable[[_Sql, str, str | None], None]
 
 
-def _equals_one_of(values: list[tuple[Domain, Any]]) -> ElementTest:
+def _equals_one_of(values: list[tuple[Domain, Any]], caseless: bool = False) -> ElementTest:
     def test(out: _Sql, value: str, type_: str | None) -> None:
+        if caseless:
+            value = f"lower({value})"
         by_domain: dict[Domain, list[Any]] = {}
         for domain, v in values:
             by_domain.setdefault(domain, []).append(v)

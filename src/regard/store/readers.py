@@ -7,7 +7,12 @@ wrong number of fields). ``-`` is JSONL from stdin.
 
 CSV: UTF-8 with or without a byte-order mark, a header row, ``,`` or ``;`` (whichever the
 header uses more), quoted fields (which may span lines). Values are strings; ``""`` means
-empty. JSONL: one JSON object per line; blank lines are ignored.
+empty. JSONL: one JSON object per line; blank lines are ignored. JSON (``.json``): one
+array of objects (what a shop's REST API answers), read object by object so that a large
+file streams too; each row's line is the one its object starts on.
+
+``rename`` (``--map``, ``[import] map``) renames columns as they are read: a CSV header
+once, a JSON object's keys per row.
 """
 
 from __future__ import annotations
@@ -34,22 +39,42 @@ class BadLine:
     reason: str
 
 
+@dataclass(frozen=True)
+class Ignored:
+    """A row a shop format leaves out on purpose (an order not yet paid); ``reason`` says why."""
+
+    reason: str
+
+
 @dataclass
 class Source:
     """An open import file. ``name`` is how errors refer to it; ``size`` is its length in
     bytes (None for stdin) and ``bytes_read`` how far reading has come, for progress."""
 
     name: str
-    kind: str  # "csv" | "jsonl"
+    kind: str  # "csv" | "jsonl" | "json"
     size: int | None
     binary: IO[bytes]
     columns: tuple[str, ...] | None = None
     required: tuple[str, ...] = ()
+    rename: dict[str, str] = field(default_factory=dict)
     _owned: bool = field(default=True, repr=False)
 
     def rows(self) -> Iterator[tuple[int, Row | BadLine]]:
         """Every data row with the line it starts on."""
-        return self._csv_rows() if self.kind == "csv" else self._jsonl_rows()
+        if self.kind == "csv":
+            return self._csv_rows()
+        rows = self._json_rows() if self.kind == "json" else self._jsonl_rows()
+        return self._renamed(rows) if self.rename else rows
+
+    def _renamed(
+        self, rows: Iterator[tuple[int, Row | BadLine]]
+    ) -> Iterator[tuple[int, Row | BadLine]]:
+        rename = self.rename
+        for line, row in rows:
+            if isinstance(row, dict):
+                row = {rename.get(k, k): v for k, v in row.items()}
+            yield line, row
 
     def close(self) -> None:
         if self._owned:
@@ -102,38 +127,52 @@ class Source:
 
     # -- CSV ---------------------------------------------------------------------------
     def _csv_rows(self) -> Iterator[tuple[int, Row | BadLine]]:
-        lines = self._text(newline="")
-        try:
-            header_line = next(lines)
-        except StopIteration:
-            raise InputError(f"{self.name}: the file is empty (expected a header row)") from None
-        delimiter = (
-            ";" if _unquoted_count(header_line, ";") > _unquoted_count(header_line, ",") else ","
-        )
-        header = next(csv.reader([header_line], delimiter=delimiter))
-        columns = tuple(c.strip() for c in header)
-        _check_header(self.name, columns, self.required)
-        self.columns = columns
-        width = len(columns)
-        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        # the csv reader iterates the text layer itself (in C): no Python code per line
+        text = io.TextIOWrapper(self.binary, encoding="utf-8-sig", newline="")
         previous_end = 1
-        while True:
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield previous_end + 1, BadLine(f"malformed CSV: {exc}")
+        try:
+            header_line = text.readline()
+            if not header_line:
+                raise InputError(f"{self.name}: the file is empty (expected a header row)")
+            delimiter = (
+                ";"
+                if _unquoted_count(header_line, ";") > _unquoted_count(header_line, ",")
+                else ","
+            )
+            header = next(csv.reader([header_line], delimiter=delimiter))
+            columns = tuple(self.rename.get(c.strip(), c.strip()) for c in header)
+            _check_header(self.name, columns, self.required)
+            self.columns = columns
+            width = len(columns)
+            reader = csv.reader(text, delimiter=delimiter, strict=True)
+            while True:
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield previous_end + 1, BadLine(f"malformed CSV: {exc}")
+                    previous_end = reader.line_num + 1
+                    continue
+                start = previous_end + 1
                 previous_end = reader.line_num + 1
-                continue
-            start = previous_end + 1
-            previous_end = reader.line_num + 1
-            if not values or (len(values) == 1 and not values[0].strip() and width > 1):
-                continue  # a blank line
-            if len(values) != width:
-                yield start, BadLine(f"{len(values)} values, but the header has {width} columns")
-                continue
-            yield start, dict(zip(columns, values, strict=True))
+                if len(values) != width:
+                    if not values or (len(values) == 1 and not values[0].strip() and width > 1):
+                        continue  # a blank line
+                    yield (
+                        start,
+                        BadLine(f"{len(values)} values, but the header has {width} columns"),
+                    )
+                    continue
+                yield start, dict(zip(columns, values, strict=True))
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{self.name}:{self._first_bad_line() or previous_end + 1}: the file is not "
+                "UTF-8 text (save or export it as UTF-8)"
+            ) from None
+        finally:
+            with contextlib.suppress(ValueError):  # the file was closed first
+                text.detach()  # so that closing the text layer never closes stdin
 
     # -- JSONL -------------------------------------------------------------------------
     def _jsonl_rows(self) -> Iterator[tuple[int, Row | BadLine]]:
@@ -149,6 +188,90 @@ class Source:
                 yield number, BadLine("expected a JSON object per line")
                 continue
             yield number, value
+
+    # -- JSON --------------------------------------------------------------------------
+    def _json_rows(self) -> Iterator[tuple[int, Row | BadLine]]:
+        """The objects of one top-level array, each decoded as soon as it is complete."""
+        decoder = json.JSONDecoder()
+        chunks = self._chunks()
+        buffer, at, line, done = "", 0, 1, False
+
+        def more() -> bool:
+            nonlocal buffer, at, done
+            chunk = next(chunks, None)
+            if chunk is None:
+                done = True
+                return False
+            buffer = buffer[at:] + chunk
+            at = 0
+            return True
+
+        def skip_space() -> None:
+            nonlocal at, line
+            while True:
+                while at < len(buffer) and buffer[at] in " \t\r\n":
+                    line += buffer[at] == "\n"
+                    at += 1
+                if at < len(buffer) or not more():
+                    return
+
+        skip_space()
+        if at >= len(buffer) or buffer[at] != "[":
+            raise InputError(
+                f"{self.name}:{line}: expected a JSON array of objects ([{{...}}, {{...}}])"
+            )
+        at += 1
+        expect_item = True
+        while True:
+            skip_space()
+            if at >= len(buffer):
+                raise InputError(f"{self.name}:{line}: the JSON array is not closed (missing ])")
+            if buffer[at] == "]":
+                return
+            if not expect_item:
+                if buffer[at] != ",":
+                    raise InputError(f"{self.name}:{line}: not valid JSON: expected , or ]")
+                at += 1
+                expect_item = True
+                continue
+            while True:
+                try:
+                    value, end = decoder.raw_decode(buffer, at)
+                except json.JSONDecodeError as exc:
+                    if len(buffer) - at < _LARGEST_OBJECT and not done and more():
+                        continue  # the value goes on in the next chunk
+                    raise InputError(
+                        f"{self.name}:{line + buffer.count(chr(10), at, exc.pos)}: "
+                        f"not valid JSON: {exc.msg}"
+                    ) from None
+                break
+            start = line
+            line += buffer.count("\n", at, end)
+            at = end
+            expect_item = False
+            if isinstance(value, dict):
+                yield start, value
+            else:
+                yield start, BadLine("expected a JSON object in the array")
+
+    def _chunks(self) -> Iterator[str]:
+        """The text in pieces of 1 MiB (a byte-order mark dropped): a REST answer is often
+        one long line, so this reads by size, not by line."""
+        text = io.TextIOWrapper(self.binary, encoding="utf-8-sig", newline="")
+        try:
+            while chunk := text.read(1 << 20):
+                yield chunk
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{self.name}:{self._first_bad_line() or 1}: the file is not UTF-8 text "
+                "(save or export it as UTF-8)"
+            ) from None
+        finally:
+            with contextlib.suppress(ValueError):
+                text.detach()
+
+
+_LARGEST_OBJECT = 64 << 20  # an object not complete after this much text is not valid JSON
 
 
 def _unquoted_count(line: str, char: str) -> int:
@@ -179,15 +302,27 @@ def _check_header(name: str, columns: tuple[str, ...], required: tuple[str, ...]
 
 
 def open_rows(
-    path: str | Path, *, required: tuple[str, ...] = (), stdin: IO[bytes] | None = None
+    path: str | Path,
+    *,
+    required: tuple[str, ...] = (),
+    stdin: IO[bytes] | None = None,
+    rename: dict[str, str] | None = None,
 ) -> Source:
-    """Open ``path`` for reading rows: ``.csv``, ``.jsonl`` (or ``.ndjson``), or ``-`` for
-    JSONL on stdin. Raises InputError for a missing file or an unknown format, and (when
-    reading starts) for a CSV header without one of the ``required`` columns."""
+    """Open ``path`` for reading rows: ``.csv``, ``.jsonl`` (or ``.ndjson``), ``.json`` (an
+    array of objects), or ``-`` for JSONL on stdin. Raises InputError for a missing file or
+    an unknown format, and (when reading starts) for a CSV header without one of the
+    ``required`` columns. ``rename`` maps a column's name in the file to the one read."""
+    rename = dict(rename or {})
     if str(path) == "-":
         stream = stdin if stdin is not None else sys.stdin.buffer
         return Source(
-            name="<stdin>", kind="jsonl", size=None, binary=stream, required=required, _owned=False
+            name="<stdin>",
+            kind="jsonl",
+            size=None,
+            binary=stream,
+            required=required,
+            rename=rename,
+            _owned=False,
         )
     p = Path(path)
     suffix = p.suffix.lower()
@@ -195,8 +330,12 @@ def open_rows(
         kind = "csv"
     elif suffix in (".jsonl", ".ndjson"):
         kind = "jsonl"
+    elif suffix == ".json":
+        kind = "json"
     else:
-        raise InputError(f"{p}: unknown file type {suffix or '(none)'!r}: use .csv or .jsonl")
+        raise InputError(
+            f"{p}: unknown file type {suffix or '(none)'!r}: use .csv, .jsonl or .json"
+        )
     try:
         binary = p.open("rb")
     except FileNotFoundError:
@@ -204,4 +343,6 @@ def open_rows(
     except OSError as exc:
         raise InputError(f"{p}: cannot read: {exc.strerror}") from None
     size = p.stat().st_size
-    return Source(name=str(p), kind=kind, size=size, binary=binary, required=required)
+    return Source(
+        name=str(p), kind=kind, size=size, binary=binary, required=required, rename=rename
+    )

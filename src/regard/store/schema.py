@@ -6,6 +6,7 @@ dates TEXT ``YYYY-MM-DD``, lists and objects TEXT JSON.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 import time
@@ -377,6 +378,41 @@ def m008_delivery_pacing(conn: sqlite3.Connection) -> None:
         UPDATE suppressions SET address = normal_address(address)
         WHERE address IS NOT NULL AND address NOT LIKE 'sha256:%'
           AND address NOT LIKE 'hmac-sha256:%';
+        """,
+    )
+
+
+@migration
+def m009_sync_and_tags(conn: sqlite3.Connection) -> None:
+    """Shop exports and sync: stored tags lower-cased (audiences compare tags
+    case-insensitively; Python's lower-casing, which SQLite's ASCII-only ``lower()`` cannot
+    do for ``Ü``) and ``sync_cursors``: where each source's sync of each resource stopped,
+    and what its last run brought. (Shopify's order export names its customer by ``Email``
+    only; that import builds its own temporary e-mail index, so that no contacts import
+    pays for one.)"""
+    rows = conn.execute("SELECT id, tags FROM contacts WHERE tags <> '[]'").fetchall()
+    for contact_id, stored in rows:
+        tags = json.loads(stored)
+        if not isinstance(tags, list):
+            continue
+        folded = list(dict.fromkeys(t.lower() if isinstance(t, str) else t for t in tags))
+        if folded != tags:
+            conn.execute(
+                "UPDATE contacts SET tags = ? WHERE id = ?",
+                (json.dumps(folded, ensure_ascii=False, separators=(",", ":")), contact_id),
+            )
+    run_script(
+        conn,
+        """
+        CREATE TABLE sync_cursors (
+            source TEXT NOT NULL,         -- [sources.NAME]
+            resource TEXT NOT NULL,       -- customers | orders
+            cursor TEXT,                  -- the API's own mark: a time, or an opaque cursor
+            synced_at INTEGER NOT NULL,   -- the last run that reached the end
+            contacts INTEGER NOT NULL DEFAULT 0,  -- what that run brought
+            events INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, resource)
+        );
         """,
     )
 
