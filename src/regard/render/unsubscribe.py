@@ -21,6 +21,7 @@ import html
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -46,6 +47,7 @@ HTML_FOOTERS = {
 }
 
 
+@lru_cache(maxsize=8)
 def _signer(secret: str) -> Signer:
     return Signer(secret, salt=SALT, digest_method=hashlib.sha256)
 

@@ -22,6 +22,9 @@ class Settings(Area):
     def get_or_create(self, key: str, make: Callable[[], str]) -> str:
         """The value of ``key``; when there is none, ``make()`` is stored and returned. Two
         processes asking at once get the same value (the first one's)."""
+        found = self.get(key)
+        if found is not None:
+            return found  # read, no write transaction: the usual case
         with self.store.write() as conn:
             conn.execute(
                 "INSERT INTO settings (key, value, created_at) VALUES (?, ?, ?) "
