@@ -41,6 +41,7 @@ class Entry:
     not_before: int | None
     sent_at: int | None = None
     exit_from: int | None = None  # the start the campaign's [exit] counts from
+    event_id: str | None = None  # the triggering event (a follow-up: the earlier one's)
 
     def key(self) -> tuple[str, str, str]:
         return (self.campaign, self.contact_id, self.occasion)
@@ -127,7 +128,8 @@ class Oracle:
         """One occasion per sent delivery of the followed campaign to the contact."""
         trigger = campaign.trigger
         return [
-            (e.sent_at + secs(trigger.delay), f"after:{self.delivery_id(e)}", None, e.sent_at)
+            (e.sent_at + secs(trigger.delay), f"after:{self.delivery_id(e)}", e.event_id,
+             e.sent_at)
             for e in self.ledger.values()
             if e.campaign == trigger.campaign and e.contact_id == contact["id"]
             and e.state == "sent" and e.sent_at is not None and e.sent_at <= at
@@ -137,8 +139,8 @@ class Oracle:
         """The contact had the campaign's exit event after ``start`` and by ``at``."""
         if campaign.exit is None or start is None:
             return False
-        for e in self.events:
-            if e["contact_id"] != contact_id or e["type"] != campaign.exit.event:
+        for e in self.events_of(contact_id, at):  # voided ones do not exist
+            if e["type"] != campaign.exit.event:
                 continue
             if not start < e["occurred_at"] <= at:
                 continue
@@ -251,17 +253,18 @@ class Oracle:
                 hi = min(hi, epoch(datetime.combine(end, datetime.min.time(), tz)) - 1)
             due: list[tuple[int, str, str, dict[str, Any], int | None]] = []
             for contact in self.contacts:
-                for when, key, _event, start in self.occasions(campaign, contact, at):
+                for when, key, event_id, start in self.occasions(campaign, contact, at):
                     if lo <= when <= hi and (campaign.id, contact["id"], key) not in self.ledger:
                         view = self.contact_as_of(contact, at)
                         if matches(campaign.audience, view, tz=self.config.timezone):
-                            due.append((when, contact["id"], key, view, start))
-            for when, contact_id, key, view, start in sorted(due, key=lambda d: d[:3]):
+                            due.append((when, contact["id"], key, view, start, event_id))
+            for when, contact_id, key, view, start, event_id in sorted(due, key=lambda d: d[:3]):
                 if self.exited(campaign, contact_id, start, at):
                     state, reason = "skipped", "exited"  # right after the audience
                 else:
                     state, reason = self.decide(campaign, view, at)
                 entry = Entry(campaign.id, contact_id, key, when, state, reason, at, None)
+                entry.event_id = event_id
                 if campaign.exit is not None:
                     entry.exit_from = start
                 if state == "pending":
@@ -422,13 +425,18 @@ class Oracle:
 
     # -- what the harness does between ticks ------------------------------------------
     def stop(self, at: int) -> list[Entry]:
-        """Dispatch's exit rule: a due pending delivery whose exit has come is cancelled."""
+        """Dispatch's send-time rules on due pending deliveries, in their order: its event
+        voided → cancelled ``event_voided``; its exit come → cancelled ``exited`` (returned)."""
         by_id = {c.id: c for c in self.campaigns}
         stopped = []
         for e in self.ledger.values():
             due = e.not_before if e.not_before is not None else e.due_at
             campaign = by_id.get(e.campaign)
             if e.state != "pending" or due > at or campaign is None:
+                continue
+            voided = next((v["voided_at"] for v in self.events if v["id"] == e.event_id), None)
+            if voided is not None and voided <= at:  # the rule before it: event_voided
+                e.state, e.reason = "cancelled", "event_voided"
                 continue
             if self.exited(campaign, e.contact_id, e.exit_from, at):
                 e.state, e.reason = "cancelled", "exited"

@@ -367,7 +367,7 @@ class Occasions(Area):
             WHERE EXISTS (SELECT 1 FROM events x
                           WHERE x.contact_id = a.contact_id AND x.type = ?
                             AND x.occurred_at > a.started_at AND x.occurred_at <= ?
-                            AND ({condition}))
+                            AND {visible("x", at)} AND ({condition}))
         """
         rows = self.conn.execute(sql, [asked, event_type, at, *params])
         return {(str(r[0]), str(r[1])) for r in rows}

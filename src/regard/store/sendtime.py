@@ -154,7 +154,8 @@ def _exit_rule(conn: sqlite3.Connection) -> Predicate:
     matching = " OR ".join(["d.exit_where IS NULL", *wheres])
     sql = f"""d.exit_event IS NOT NULL AND EXISTS (
         SELECT 1 FROM events x WHERE x.contact_id = d.contact_id AND x.type = d.exit_event
-          AND x.occurred_at > d.exit_from AND x.occurred_at <= :at AND ({matching}))"""
+          AND x.occurred_at > d.exit_from AND x.occurred_at <= :at
+          AND (x.voided_at IS NULL OR x.voided_at > :at) AND ({matching}))"""
     return sql, params
 
 
