@@ -40,6 +40,7 @@ class Entry:
     created_at: int
     not_before: int | None
     sent_at: int | None = None
+    expires_at: int | None = None  # too late after this: never paced (dispatch cancels it)
 
     def key(self) -> tuple[str, str, str]:
         return (self.campaign, self.contact_id, self.occasion)
@@ -209,6 +210,8 @@ class Oracle:
                 entry = Entry(campaign.id, contact_id, key, when, state, reason, at, None)
                 if state == "pending":
                     entry.not_before = self.next_opening(campaign, at, self.zone_of(view))
+                    # max_lateness after it was due, not counting the wait for the window
+                    entry.expires_at = when + secs(campaign.max_lateness) + entry.not_before - at
                 self.ledger[entry.key()] = entry
                 made.append(entry)
         self.release(at)
@@ -305,6 +308,7 @@ class Oracle:
             for e in self.ledger.values()
             if e.state == "pending"
             and (e.not_before if e.not_before is not None else e.due_at) <= at
+            and not (e.expires_at is not None and e.expires_at < at)
         ]
         groups: dict[tuple[str, str], list[Entry]] = {}
         for e in ready:
