@@ -42,6 +42,7 @@ class Entry:
     sent_at: int | None = None
     exit_from: int | None = None  # the start the campaign's [exit] counts from
     event_id: str | None = None  # the triggering event (a follow-up: the earlier one's)
+    expires_at: int | None = None  # too late after this: never paced (dispatch cancels it)
 
     def key(self) -> tuple[str, str, str]:
         return (self.campaign, self.contact_id, self.occasion)
@@ -269,6 +270,8 @@ class Oracle:
                     entry.exit_from = start
                 if state == "pending":
                     entry.not_before = self.next_opening(campaign, at, self.zone_of(view))
+                    # max_lateness after it was due, not counting the wait for the window
+                    entry.expires_at = when + secs(campaign.max_lateness) + entry.not_before - at
                 self.ledger[entry.key()] = entry
                 made.append(entry)
         self.release(at)
@@ -376,6 +379,7 @@ class Oracle:
             for e in self.ledger.values()
             if e.state == "pending"
             and (e.not_before if e.not_before is not None else e.due_at) <= at
+            and not (e.expires_at is not None and e.expires_at < at)
         ]
         groups: dict[tuple[str, str], list[Entry]] = {}
         for e in ready:
