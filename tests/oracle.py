@@ -379,7 +379,7 @@ class Oracle:
             for e in self.ledger.values()
             if e.state == "pending"
             and (e.not_before if e.not_before is not None else e.due_at) <= at
-            and not (e.expires_at is not None and e.expires_at < at)
+            and self.stopped_by(e, at) is None  # dispatch cancels it: it takes no room
         ]
         groups: dict[tuple[str, str], list[Entry]] = {}
         for e in ready:
@@ -430,7 +430,8 @@ class Oracle:
     # -- what the harness does between ticks ------------------------------------------
     def stop(self, at: int) -> list[Entry]:
         """Dispatch's send-time rules on due pending deliveries, in their order: its event
-        voided → cancelled ``event_voided``; its exit come → cancelled ``exited`` (returned)."""
+        voided → cancelled ``event_voided``; its exit come → cancelled ``exited`` (returned);
+        past its lateness → cancelled ``too_late``."""
         by_id = {c.id: c for c in self.campaigns}
         stopped = []
         for e in self.ledger.values():
@@ -438,14 +439,25 @@ class Oracle:
             campaign = by_id.get(e.campaign)
             if e.state != "pending" or due > at or campaign is None:
                 continue
-            voided = next((v["voided_at"] for v in self.events if v["id"] == e.event_id), None)
-            if voided is not None and voided <= at:  # the rule before it: event_voided
-                e.state, e.reason = "cancelled", "event_voided"
-                continue
-            if self.exited(campaign, e.contact_id, e.exit_from, at):
-                e.state, e.reason = "cancelled", "exited"
-                stopped.append(e)
+            reason = self.stopped_by(e, at)
+            if reason is not None:
+                e.state, e.reason = "cancelled", reason
+                if reason == "exited":
+                    stopped.append(e)
         return stopped
+
+    def stopped_by(self, e: Entry, at: int) -> str | None:
+        """The send-time rule that cancels the pending ``e`` at ``at``, in the rules' order:
+        its event voided, its journey's exit come, past its lateness; None if none."""
+        voided = next((v["voided_at"] for v in self.events if v["id"] == e.event_id), None)
+        if voided is not None and voided <= at:
+            return "event_voided"
+        campaign = next((c for c in self.campaigns if c.id == e.campaign), None)
+        if campaign is not None and self.exited(campaign, e.contact_id, e.exit_from, at):
+            return "exited"
+        if e.expires_at is not None and e.expires_at < at:
+            return "too_late"
+        return None
 
     def send(self, key: tuple[str, str, str], at: int) -> None:
         entry = self.ledger[key]

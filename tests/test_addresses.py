@@ -61,8 +61,9 @@ def test_a_bounce_in_another_case_stops_the_tick_and_the_dispatch(workspace: Wor
     shop.order("o1", "b", "2026-03-01T09:00:00Z")
     shop.tick("2026-03-01T10:00:00Z")
     by_contact = {d["contact_id"]: (d["state"], d["reason"]) for d in shop.deliveries()}
-    assert by_contact["b"] == ("skipped", "unsubscribed")
-    assert by_contact["c"] == ("skipped", "unsubscribed")
+    # a provider's refusal is a bounce: it stops every purpose, at the tick and at dispatch
+    assert by_contact["b"] == ("skipped", "bounced")
+    assert by_contact["c"] == ("skipped", "bounced")
     assert shop.outbox() == []
     with open_store(shop.root / "regard.db") as store:
         assert states(store)[waiting] == "skipped"

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from faults.rows import add_pending, states
+from faults.rows import add_pending, campaign_file, states
 from faults.sink import SECRET, FaultySink
 from regard.config import Config, DeliverySettings
 from regard.delivery import dispatch
@@ -274,6 +274,7 @@ def test_stop_before_start_claims_nothing(tmp_path: Path, store: Store) -> None:
 
 def test_unknown_provider_leaves_its_deliveries_pending(tmp_path: Path, store: Store) -> None:
     config = make_config(tmp_path)
+    campaign_file(tmp_path, provider="scripted")  # the campaign loads; its old rows name "removed"
     [gone] = add_pending(store, ["c1"], provider="removed", due_at=to_epoch(AT))
     [ok] = add_pending(store, ["c2"], provider="scripted", due_at=to_epoch(AT))
     result = dispatch(store, config, to_epoch(AT))
@@ -299,6 +300,7 @@ def test_simulated_sends_cover_providers_the_config_no_longer_has(
     tmp_path: Path, store: Store
 ) -> None:
     config = make_config(tmp_path)
+    campaign_file(tmp_path, provider="scripted")  # the campaign loads; its old rows name "removed"
     [did] = add_pending(store, ["c1"], provider="removed", due_at=to_epoch(AT))
     result = dispatch(store, config, to_epoch(AT), provider_factory=simulated_provider)
     assert (result.sent, result.skipped_providers) == (1, {})

@@ -34,8 +34,10 @@ values: dict[str, st.SearchStrategy[Any]] = {
 
 
 def outcome(parse: Any, row: dict[str, Any]) -> Any:
+    """What a parser makes of ``row``; ``fresh`` left out: it is what a parser may add when
+    it knows it cheaply (None: the store computes the same)."""
     try:
-        return parse(dict(row))
+        return parse(dict(row))._replace(fresh=None)
     except BadRow as bad:
         return ("bad", [(p.field, p.reason) for p in bad.problems], bad.salvaged)
 

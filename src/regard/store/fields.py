@@ -60,6 +60,11 @@ def required(field: str, value: Any) -> str:
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
+def has_control(value: str) -> bool:
+    """Whether ``value`` holds a control character (refused in ids, see :func:`required`)."""
+    return _CONTROL.search(value) is not None
+
+
 _BOOLEANS = {"true": 1, "yes": 1, "1": 1, "false": 0, "no": 0, "0": 0}
 
 

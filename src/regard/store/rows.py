@@ -269,6 +269,8 @@ def event_parser(
         if type(event_id) is not str or type(contact_id) is not str:
             return parse_event(row, ctx)
         event_id, contact_id = event_id.strip(), contact_id.strip()
+        if fields.has_control(event_id) or fields.has_control(contact_id):
+            return parse_event(row, ctx)  # refused there, naming the field
         kind = row["type"] if has_type else ""
         if not event_id or not contact_id or type(kind) is not str:
             return parse_event(row, ctx)
