@@ -207,7 +207,9 @@ def test_a_huge_error_answer_is_not_read_into_memory(tmp_path: Path) -> None:
         peak, took = _peak_rss_of_dispatch(tmp_path)
         written = server.written
     print(f"peak RSS {peak / 1024:.0f} MiB, {took:.1f} s, {written / 2**20:.0f} MiB sent")
-    assert peak < 150 * 1024, peak  # was: ~1.2 GB for three bodies
+    # a bound far below the bodies (900 MB; ~2.6 GB peak before), well above the process's
+    # own size with its imports (which vary with the installed wheels)
+    assert peak < 256 * 1024, peak
     assert written < 3 * 300 * 1024 * 1024
     with open_store(tmp_path / "regard.db") as store:
         errors = [row(store, i)["last_error"] for i in ids]
