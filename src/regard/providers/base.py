@@ -25,6 +25,7 @@ import ipaddress
 import math
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC
 from enum import StrEnum
@@ -382,6 +383,26 @@ def retry_with(reason: str, retry_after: str | None) -> Retry:
     if value.isdigit():
         return Retry(reason, retry_after=parse_retry_after(value))
     return Retry(reason, retry_at=retry_after_instant(value))
+
+
+def coded_account_failure(
+    response: httpx.Response,
+    service: str,
+    code: object,
+    message: object,
+    account_codes: Mapping[int, str],
+    names: dict[int, str],
+    refused: str,
+) -> Paused | None:
+    """Paused when a service's answer says the *account* cannot send: its error ``code`` is
+    one of ``account_codes`` (code → what to fix), or an HTTP 401/403 came without a code
+    (``refused``: which credentials to check). None when the answer is about the message."""
+    if isinstance(code, int) and code in account_codes:
+        reason = coded_reason(response, service, code, names, message)
+        return Paused(f"{reason}; {account_codes[code]}")
+    if response.status_code in (401, 403) and not code:
+        return Paused(f"HTTP {response.status_code} from {service}: {refused}")
+    return None
 
 
 def coded_reason(

@@ -49,6 +49,7 @@ from regard.providers.base import (
     Undeliverable,
     Unknown,
     classify_failure,
+    coded_account_failure,
     coded_reason,
     response_json,
 )
@@ -195,16 +196,10 @@ class PostmarkProvider(HTTPProvider):
 
     def _account_failure(self, response: httpx.Response, answer: dict[str, Any]) -> Paused | None:
         """Paused when Postmark's answer says the account (not the message) cannot send."""
-        code = answer.get("ErrorCode")
-        if isinstance(code, int) and code in ACCOUNT_CODES:
-            reason = coded_reason(response, "Postmark", code, ERROR_NAMES, answer.get("Message"))
-            return Paused(f"{reason}; {ACCOUNT_CODES[code]}")
-        if response.status_code in (401, 403) and not code:
-            return Paused(
-                f"HTTP {response.status_code} from Postmark: the server token was refused; "
-                "check server_token"
-            )
-        return None
+        return coded_account_failure(
+            response, "Postmark", answer.get("ErrorCode"), answer.get("Message"), ACCOUNT_CODES,
+            ERROR_NAMES, "the server token was refused; check server_token",
+        )  # fmt: skip
 
     def read_response(self, response: httpx.Response) -> Outcome:
         answer = response_json(response)

@@ -49,6 +49,7 @@ from regard.providers.base import (
     Undeliverable,
     Unknown,
     classify_failure,
+    coded_account_failure,
     coded_reason,
     response_json,
 )
@@ -165,16 +166,10 @@ class TwilioProvider(HTTPProvider):
 
     def _account_failure(self, response: httpx.Response, answer: dict[str, Any]) -> Paused | None:
         """Paused when Twilio's answer says the account (not the message) cannot send."""
-        code = answer.get("code")
-        if isinstance(code, int) and code in ACCOUNT_CODES:
-            reason = coded_reason(response, "Twilio", code, ERROR_NAMES, answer.get("message"))
-            return Paused(f"{reason}; {ACCOUNT_CODES[code]}")
-        if response.status_code in (401, 403) and not code:
-            return Paused(
-                f"HTTP {response.status_code} from Twilio: the credentials were refused; "
-                "check account_sid and auth_token"
-            )
-        return None
+        return coded_account_failure(
+            response, "Twilio", answer.get("code"), answer.get("message"), ACCOUNT_CODES,
+            ERROR_NAMES, "the credentials were refused; check account_sid and auth_token",
+        )  # fmt: skip
 
     def build_request(self, record: DeliveryRecord, client: httpx.AsyncClient) -> httpx.Request:
         if not isinstance(record.get("to"), str) or not record["to"]:
