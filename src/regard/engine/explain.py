@@ -9,6 +9,7 @@ audience, or decided earlier.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,11 +21,15 @@ from regard.engine.journeys import mark_simulated, replay_earlier_steps
 from regard.engine.tick import Campaigns, campaign_list, campaign_span, candidates, run_tick
 from regard.errors import InputError
 from regard.store import Store
+from regard.store.history import History
 from regard.times import Instant, format_duration, iso
 from regard.triggers import Occasion, Span, due_occasions, seconds
 
-# how far explain looks for the occasion it reports as "was due" or "will be due"
+# the span around T explain first looks in for the occasion it reports as "was due" or
+# "will be due"
 _HORIZON = int(timedelta(days=400).total_seconds())
+# beyond that span it looks further, in spans twice as long each time, up to a century
+_FARTHEST = int(timedelta(days=36525).total_seconds())
 
 REASONS = {
     "no_consent": "no consent for the channel",
@@ -161,15 +166,29 @@ def _why_not(
     event_id: str | None,
 ) -> Explanation:
     lateness = seconds(campaign.max_lateness)
-    wide = Span(Instant(at - _HORIZON), Instant(at + _HORIZON), at, [contact_id])
     trigger = campaign.trigger
-    found = [o for o in due_occasions(store, config, trigger, wide) if _wanted(o, event_id)]
-    for o in found:
-        recorded = store.decisions.recorded(campaign.id, contact_id, o.occasion)
-        if recorded is not None and o.due_at <= at:
-            how = recorded.state + (f" ({recorded.reason})" if recorded.reason else "")
-            detail = f"already decided by the tick at {iso(recorded.created_at)}: {how}"
-            return _none(campaign, contact_id, at, "already_decided", detail, o)
+
+    def occasions(lo: int, hi: int) -> list[Occasion]:
+        span = Span(Instant(lo), Instant(hi), at, [contact_id])
+        return [o for o in due_occasions(store, config, trigger, span) if _wanted(o, event_id)]
+
+    near_lo, near_hi = at - lateness - _HORIZON, at + _HORIZON
+    found = occasions(near_lo, near_hi)
+    past = [o for o in found if o.due_at < at - lateness]
+    future = [o for o in found if o.due_at > at]
+    if not past:
+        past = _further(occasions, near_lo - 1, -1)
+    if not future:
+        future = _further(occasions, near_hi + 1, +1)
+    # what was decided, whatever its age: the campaign's deliveries of this contact
+    decided = History(store).decided(campaign.id, contact_id)
+    earlier = [o for o in [*found, *past] if o.due_at <= at and o.occasion in decided]
+    if earlier:
+        o = max(earlier)
+        recorded = decided[o.occasion]
+        how = recorded.state + (f" ({recorded.reason})" if recorded.reason else "")
+        detail = f"already decided by the tick at {iso(recorded.created_at)}: {how}"
+        return _none(campaign, contact_id, at, "already_decided", detail, o)
     current = [o for o in found if at - lateness <= o.due_at <= at]
     if current:
         span = campaign_span(config, campaign, at, [contact_id])
@@ -180,8 +199,6 @@ def _why_not(
         if not candidates(store, config, campaign, inside, at, unrecorded=False):
             return _none(campaign, contact_id, at, "not_in_audience",
                          "not in the campaign's audience", inside[0])  # fmt: skip
-    future = [o for o in found if o.due_at > at]
-    past = [o for o in found if o.due_at < at - lateness]
     missed = ""
     if past:
         o = past[-1]
@@ -197,3 +214,22 @@ def _why_not(
     if past:
         return _none(campaign, contact_id, at, "too_late", missed, past[-1])
     return _none(campaign, contact_id, at, "no_occasion", trigger.no_occasion())
+
+
+def _further(
+    occasions: Callable[[int, int], list[Occasion]], edge: int, way: int
+) -> list[Occasion]:
+    """The occasions nearest to ``edge`` beyond it (``way`` -1: before it, back to 1970;
+    +1: after it, up to a century ahead): the trigger is asked for spans twice as long each
+    time, from ``edge`` outwards, until one has an occasion. Each is one of the trigger's
+    indexed queries for this contact, and only the occasions of the span that holds the
+    nearest are read, however long the contact's history."""
+    bound = 0 if way < 0 else edge + _FARTHEST
+    length, near = _HORIZON, edge
+    while (near >= bound) if way < 0 else (near <= bound):
+        far = max(near - length, bound) if way < 0 else min(near + length, bound)
+        found = occasions(min(near, far), max(near, far))
+        if found:
+            return found
+        near, length = far + way, length * 2
+    return []

@@ -1,0 +1,253 @@
+"""How far the store's history reaches, and whom a campaign can reach today: what
+``check`` and ``import`` say about the store as a whole, and what ``preview``'s explanation
+asks about one contact's decided occasions.
+
+A first-order thank-you (``nth = 1``) and a milestone are only as good as the order history
+imported: a customer whose older orders were never imported looks like a new one. The
+shops' exports keep the shop's own lifetime counters as the attributes ``shop_order_count``
+and ``shop_total_spent`` (:mod:`regard.sources`); :func:`order_history` counts the contacts
+whose shop counts more orders than the store holds.
+
+:func:`read_order_history` and :func:`read_reach` open a store file read-only, as
+:func:`regard.store.contacts.read_contact_sample` does: ``check`` never creates, migrates
+or changes a store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+from regard.store.area import PSEUDONYM_KEY, Area, Pseudonyms, normal_address
+from regard.store.decisions import Recorded
+from regard.store.filters import audience_condition, fact_sql, visible
+from regard.store.lifecycle import DeliveryState
+from regard.store.suppressions import suppressed_sql
+from regard.times import Instant
+
+# the shop's own lifetime counters, as the shops' mappings name the attributes
+SHOP_ORDER_COUNT = "shop_order_count"
+SHOP_TOTAL_SPENT = "shop_total_spent"
+
+ConsentRule = Literal["opt-in", "opt-out", "existing-customer"]
+
+
+class OrderHistory(TypedDict):
+    """The store's orders (not voided): how many, of how many contacts, the first's and the
+    latest's instant (None without orders), and ``short``: the contacts whose shop counts
+    more orders (attribute ``shop_order_count``) than the store holds for them."""
+
+    orders: int
+    contacts: int
+    first_at: Instant | None
+    last_at: Instant | None
+    short: int
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Of a campaign's audience today (``audience`` contacts), how many have the channel's
+    address, how many of those may be written to (consent, for marketing), and how many of
+    those no suppression stops (``reachable``). ``contacts``: every contact of the store."""
+
+    contacts: int
+    audience: int
+    with_address: int
+    consented: int
+    reachable: int
+
+
+def order_history(conn: sqlite3.Connection, at: Instant) -> OrderHistory:
+    """:class:`OrderHistory` as of ``at``, in two aggregate queries."""
+    seen = f"e.type = 'order' AND e.occurred_at <= {int(at)} AND {visible('e', at)}"
+    orders, contacts, first, last = conn.execute(
+        f"SELECT count(*), count(DISTINCT e.contact_id), min(e.occurred_at), "
+        f"max(e.occurred_at) FROM events e WHERE {seen}"
+    ).fetchone()
+    short = conn.execute(
+        "SELECT count(*) FROM contacts c WHERE "
+        "CAST(json_extract(c.attributes, ?) AS INTEGER) > c.order_count",
+        (f'$."{SHOP_ORDER_COUNT}"',),
+    ).fetchone()[0]
+    return OrderHistory(
+        orders=int(orders),
+        contacts=int(contacts),
+        first_at=None if first is None else Instant(first),
+        last_at=None if last is None else Instant(last),
+        short=int(short or 0),
+    )
+
+
+def _address_sql(channel: str) -> tuple[str, str]:
+    """(SQL: contact ``c`` has a complete address on ``channel``; SQL of the address a
+    suppression by address names, or NULL) — what :meth:`regard.channels.base.Channel.
+    recipient` asks of a contact, written over the stored columns."""
+
+    def filled(column: str) -> str:
+        return f"coalesce(trim(c.{column}), '') <> ''"
+
+    if channel == "email":
+        return filled("email"), "NULLIF(trim(c.email), '')"
+    if channel == "sms":
+        return filled("phone"), "NULLIF(trim(c.phone), '')"
+    if channel == "card":
+        whole = " AND ".join(filled(k) for k in ("street", "postal_code", "city", "country"))
+        named = f"({filled('first_name')} OR {filled('last_name')} OR {filled('company')})"
+        return f"({whole} AND {named})", "NULL"
+    return "1", "NULL"  # a webhook needs no address
+
+
+_TRUE_TEXT = "('1', 'true', 'yes', 'y', 'on')"
+_FALSE_TEXT = "('0', 'false', 'no', 'n', 'off')"
+
+
+def _consent_sql(channel: str, rule: ConsentRule | None, at: Instant) -> str:
+    """SQL: contact ``c`` may get marketing on ``channel`` under ``rule`` (None: a service
+    message, which needs none) — :func:`regard.engine.recipients.consent_given` over the
+    stored columns (``consent_webhook`` is an attribute)."""
+    if rule is None:
+        return "1"
+    if channel == "webhook":
+        value = "lower(CAST(json_extract(c.attributes, '$.\"consent_webhook\"') AS TEXT))"
+        given, refused = f"{value} IN {_TRUE_TEXT}", f"{value} IN {_FALSE_TEXT}"
+    else:
+        column = f"c.consent_{channel}"
+        given, refused = f"{column} = 1", f"{column} = 0"
+    if rule == "opt-in":
+        return f"coalesce({given}, 0)"
+    not_refused = f"NOT coalesce({refused}, 0)"
+    if rule == "existing-customer":
+        return f"(coalesce({given}, 0) OR ({not_refused} AND {fact_sql('order_count', at)} >= 1))"
+    return not_refused
+
+
+def reach(
+    conn: sqlite3.Connection,
+    *,
+    audience: Mapping[str, Any],
+    channel: str,
+    consent: ConsentRule | None,
+    at: Instant,
+    tz: str,
+) -> Reach:
+    """:class:`Reach` of a campaign on ``channel`` with ``audience`` (derived facts as of
+    ``at``), ``consent`` its channel's rule for marketing (None for service), in one
+    set-based query. Bounces stop every purpose, unsubscribes marketing only (the tick's
+    rules; SMS to a fixed line, which only the provider knows, is counted as reachable)."""
+    who, params = audience_condition(audience, at, tz)
+    has, address = _address_sql(channel)
+    consented = _consent_sql(channel, consent, at)
+    quoted = f"'{channel}'"
+    stopped = suppressed_sql("c.id", quoted, address, "bounced")
+    if consent is not None:
+        stopped = f"({stopped} OR {suppressed_sql('c.id', quoted, address, 'unsubscribed')})"
+    row = conn.execute(
+        f"""
+        SELECT count(*),
+               coalesce(sum(CASE WHEN {has} THEN 1 ELSE 0 END), 0),
+               coalesce(sum(CASE WHEN {has} AND {consented} THEN 1 ELSE 0 END), 0),
+               coalesce(sum(CASE WHEN {has} AND {consented} AND NOT {stopped}
+                                 THEN 1 ELSE 0 END), 0)
+        FROM contacts c WHERE {who}
+        """,
+        params,
+    ).fetchone()
+    total = conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
+    return Reach(int(total), *(int(v) for v in row))
+
+
+def decided(conn: sqlite3.Connection, campaign_id: str, contact_id: str) -> dict[str, Recorded]:
+    """Every occasion of ``campaign_id`` decided for ``contact_id``, whatever its age, with
+    what was recorded: one indexed query (the unique key campaign, contact, occasion)."""
+    rows = conn.execute(
+        "SELECT occasion, state, reason, created_at FROM deliveries "
+        "WHERE campaign = ? AND contact_id = ?",
+        (campaign_id, contact_id),
+    )
+    return {r[0]: Recorded(DeliveryState(r[1]), r[2], Instant(r[3])) for r in rows}
+
+
+class History(Area):
+    """The history questions of an open store (import, explain)."""
+
+    def orders(self, at: Instant) -> OrderHistory:
+        """:func:`order_history` as of ``at``."""
+        return order_history(self.conn, at)
+
+    def decided(self, campaign_id: str, contact_id: str) -> dict[str, Recorded]:
+        """:func:`decided`."""
+        return decided(self.conn, campaign_id, contact_id)
+
+
+def _read_only(path: Path) -> sqlite3.Connection | None:
+    """The store file at ``path`` opened read-only with the SQL functions suppressions
+    need; None when there is no such file."""
+    if not path.is_file():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.create_function("lower_address", 1, _normal, deterministic=True)
+    conn.create_function("normal_address", 1, _normal, deterministic=True)
+    try:
+        key = conn.execute("SELECT value FROM meta WHERE key = ?", (PSEUDONYM_KEY,)).fetchone()
+    except sqlite3.Error:
+        conn.close()
+        raise
+    if key is not None:
+        pseudonyms = Pseudonyms(bytes.fromhex(key[0]))
+
+        def hashed(address: object) -> str | None:
+            return pseudonyms.address(address) if isinstance(address, str) else None
+
+        conn.create_function("address_hash", 1, hashed, deterministic=True)
+    else:
+        conn.create_function("address_hash", 1, lambda _a: None, deterministic=True)
+    return conn
+
+
+def _normal(address: object) -> str | None:
+    return normal_address(address) if isinstance(address, str) else None
+
+
+def read_order_history(path: Path, at: Instant) -> OrderHistory | None:
+    """:func:`order_history` of the store file at ``path``, read-only; None when there is
+    no store file or it cannot be read (not a store, an older schema)."""
+    try:
+        conn = _read_only(path)
+    except sqlite3.Error:
+        return None
+    if conn is None:
+        return None
+    try:
+        return order_history(conn, at)
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def read_reach(
+    path: Path,
+    *,
+    audience: Mapping[str, Any],
+    channel: str,
+    consent: ConsentRule | None,
+    at: Instant,
+    tz: str,
+) -> Reach | None:
+    """:func:`reach` in the store file at ``path``, read-only; None when there is no store
+    file or it cannot be read."""
+    try:
+        conn = _read_only(path)
+    except sqlite3.Error:
+        return None
+    if conn is None:
+        return None
+    try:
+        return reach(conn, audience=audience, channel=channel, consent=consent, at=at, tz=tz)
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
