@@ -481,5 +481,6 @@ def test_check_warns_on_the_placeholder_sender_of_init(tmp_path: Path) -> None:
     assert "sender.name: 'Mein Laden' is the placeholder of regard init" in result.stderr
     assert "sender.email: 'hallo@example.com' is the placeholder" in result.stderr
     report = json.loads(runner.invoke(cli, ["--config", config, "check", "--json"]).stdout)
-    assert len(report["warnings"]) == 2 and report["ok"] is True
+    # the placeholders and the empty store
+    assert len(report["warnings"]) == 3 and report["ok"] is True
     assert (tmp_path / "shop" / "templates" / "_layout.j2").is_file()

@@ -20,7 +20,13 @@ def check(app: App, as_json: bool) -> None:
     """Check every campaign and template: keys, providers, audiences, and a render of each
     template in each of its locales for sample contacts with and without names.
 
+    Then, from the store: how many contacts each campaign can reach today (its audience,
+    with the channel's address, with consent for marketing, not unsubscribed or bounced)
+    and how far back the order history reaches.
+
     Lists every problem (FILE:LINE: key: reason) and exits with status 1 if there is one.
+    Warnings (an empty store, a campaign that reaches nobody, a partial order history for
+    campaigns that count orders) are listed on stderr and do not change the exit status.
 
     \b
     Examples:
@@ -45,11 +51,22 @@ def check(app: App, as_json: bool) -> None:
                 "layouts": result.layouts,
                 "sms": result.sms,
                 "journeys": result.journeys,
+                "contacts": result.contacts,
+                "reach": result.reach,
+                "history": result.history,
             }
         )
     else:
         for campaign_id, purpose in result.purposes.items():
             click.echo(f"campaign {campaign_id}: {purpose}")
+        for campaign_id, counts in result.reach.items():
+            click.echo(f"campaign {campaign_id} {_reach_text(counts, result.contacts or 0)}")
+        if result.history is not None:
+            from regard.campaigns.history import describe_history
+
+            history = describe_history(result.history)
+            # a note, not a problem: beside the warnings on stderr
+            click.echo(f"store: {result.contacts} contacts, {history}", err=True)
         for note in result.notes:
             click.echo(note)
         for problem in result.problems:
@@ -68,13 +85,25 @@ def check(app: App, as_json: bool) -> None:
         )
         if result.real_renders:
             summary += f" ({result.real_renders} for the store's own contacts)"
-        if result.ok:
+        if result.ok and result.warnings:
+            count = len(result.warnings)
+            click.echo(f"no problems, {count} warning{'s' if count != 1 else ''}: {summary}")
+        elif result.ok:
             click.echo(f"ok: {summary}")
         else:
             count = len(result.problems)
             click.echo(f"{count} problem{'s' if count != 1 else ''} ({summary})", err=True)
     if not result.ok:
         click.get_current_context().exit(1)
+
+
+def _reach_text(counts: dict[str, int], contacts: int) -> str:
+    """``reaches 120 of 400 contacts today (audience 300, with the address 280, …)``."""
+    return (
+        f"reaches {counts['reachable']} of {contacts} contacts today (in the audience "
+        f"{counts['audience']}, with the channel's address {counts['with_address']}, "
+        f"with consent {counts['consented']}, not unsubscribed or bounced {counts['reachable']})"
+    )
 
 
 @click.command()

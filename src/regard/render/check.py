@@ -9,7 +9,14 @@ contacts in its audience, each with its latest event that the trigger matches (a
 has the properties a real shop sends, ``items`` or not). A template that prints a field
 without checking it first fails here, not in a customer's inbox.
 
-Warnings do not fail the check: the placeholder sender that ``regard init`` writes.
+Then it asks the store what the campaigns will meet (read-only, SQLite files only): how
+many contacts each campaign can reach today (its audience, with the channel's address,
+with consent for marketing, not unsubscribed or bounced), and how far back the order
+history reaches.
+
+Warnings do not fail the check (exit status 0, ``ok`` true): the placeholder sender that
+``regard init`` writes; an empty store; an enabled campaign that reaches no contact today;
+campaigns counting orders (``nth``, milestones) on an order history that may be partial.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from regard.campaigns.history import history_json, history_warnings
 from regard.campaigns.journeys import journeys
 from regard.campaigns.loader import load_campaigns
 from regard.campaigns.model import (
@@ -32,6 +40,7 @@ from regard.render.message import render_message, templates_for
 from regard.render.unsubscribe import SAMPLE_LINKS as LINKS
 from regard.render.unsubscribe import check_notes
 from regard.store.contacts import read_contact_sample
+from regard.store.history import Reach, read_order_history, read_reach
 from regard.store.samples import RealSample, read_real_sample
 from regard.times import to_epoch, utcnow
 
@@ -61,6 +70,12 @@ class CheckResult:
     sms: dict[str, dict[str, Any]] = field(default_factory=dict)
     # each chain of follow-ups: {"steps": [...], "describe": "...", "holdout": "..."}
     journeys: list[dict[str, Any]] = field(default_factory=list)
+    # the store's contacts (None: no store file, or a server store check does not read)
+    contacts: int | None = None
+    # campaign id → {audience, with_address, consented, reachable}: whom it can reach today
+    reach: dict[str, dict[str, int]] = field(default_factory=dict)
+    # how far back the store's orders reach: {orders, contacts, first_order_at, …}
+    history: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -213,7 +228,92 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
                             f"{exc} (campaign {campaign.id}, locale {locale}, contact {sample})"
                         )
     result.warnings.extend(sender_warnings(config))
+    _check_store(config, loaded.campaigns, sum(store.locales.values()), now, result)
     return result
+
+
+# what each channel's address is called in check's warnings
+ADDRESS_NAMES = {
+    "email": "an e-mail address",
+    "sms": "a phone number",
+    "card": "a complete postal address",
+    "webhook": "an address",
+}
+
+
+def _check_store(
+    config: Config, campaigns: list[Campaign], contacts: int, now: datetime, result: CheckResult
+) -> None:
+    """Whom each campaign can reach today, and how far back the order history reaches, with
+    the warnings of an empty store, a campaign that reaches nobody and a partial history."""
+    if "://" in str(config.store):
+        return  # a server store: check reads SQLite files only, never a live database
+    path = config.store_path
+    at = to_epoch(now)
+    history = read_order_history(path, at) if contacts else None
+    if not contacts:
+        result.contacts = 0 if path.is_file() else None
+        result.warnings.append(
+            f"{path}: the store has no contacts yet, so no campaign reaches anyone: import the "
+            "shop's customers and their full order history first "
+            "(regard import contacts FILE, then regard import events FILE)"
+        )
+        return
+    result.contacts = contacts
+    for campaign in campaigns:
+        rule = None if campaign.purpose == "service" else config.consent.rule(campaign.channel)
+        found = read_reach(
+            path,
+            audience=campaign.audience,
+            channel=campaign.channel,
+            consent=rule,
+            at=at,
+            tz=config.timezone,
+        )
+        if found is None:
+            continue
+        result.reach[campaign.id] = {
+            "audience": found.audience,
+            "with_address": found.with_address,
+            "consented": found.consented,
+            "reachable": found.reachable,
+        }
+        if campaign.enabled and not found.reachable:
+            result.warnings.append(_nobody(config, campaign, rule, found))
+    if history is not None:
+        result.history = history_json(history)
+        result.warnings.extend(history_warnings(campaigns, history, at))
+
+
+def _nobody(config: Config, campaign: Campaign, rule: str | None, found: Reach) -> str:
+    """Why an enabled campaign reaches no contact today: where its count falls to 0."""
+    where = f"campaign {campaign.id} reaches no contact today"
+    channel = campaign.channel
+    if not found.audience:
+        return f"{where}: none of the store's {found.contacts} contacts is in its audience"
+    if not found.with_address:
+        return (
+            f"{where}: none of the {found.audience} contacts in its audience has "
+            f"{ADDRESS_NAMES.get(channel, 'an address')}"
+        )
+    if not found.consented:
+        needs = {
+            "opt-in": f"needs consent_{channel} = true, which none of them has",
+            "existing-customer": (
+                f"needs consent_{channel} = true, or an order and consent_{channel} not false"
+            ),
+            "opt-out": f"and every one of them has consent_{channel} = false",
+        }.get(rule or "", "")
+        return (
+            f"{where}: none of the {found.with_address} contacts with "
+            f"{ADDRESS_NAMES.get(channel, 'an address')} may get marketing on {channel} "
+            f'([consent] {channel} = "{rule}" {needs}): import the shop\'s consent '
+            "(a WooCommerce export has none), or check the campaign's purpose"
+        )
+    return (
+        f"{where}: all {found.consented} contacts it may write to are unsubscribed or "
+        f"bounced on {channel}"
+    )
 
 
 def _real_samples(config: Config, campaign: Campaign, now: datetime) -> list[RealSample]:

@@ -19,8 +19,9 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
+from regard.channels.base import ConsentRule
 from regard.store.area import PSEUDONYM_KEY, Area, Pseudonyms, normal_address
 from regard.store.decisions import Recorded
 from regard.store.filters import audience_condition, fact_sql, visible
@@ -32,18 +33,18 @@ from regard.times import Instant
 SHOP_ORDER_COUNT = "shop_order_count"
 SHOP_TOTAL_SPENT = "shop_total_spent"
 
-ConsentRule = Literal["opt-in", "opt-out", "existing-customer"]
-
 
 class OrderHistory(TypedDict):
     """The store's orders (not voided): how many, of how many contacts, the first's and the
-    latest's instant (None without orders), and ``short``: the contacts whose shop counts
-    more orders (attribute ``shop_order_count``) than the store holds for them."""
+    latest's instant (None without orders); ``counted``: the contacts with the shop's own
+    count of their orders (attribute ``shop_order_count``), ``short``: those whose shop
+    counts more orders than the store holds for them."""
 
     orders: int
     contacts: int
     first_at: Instant | None
     last_at: Instant | None
+    counted: int
     short: int
 
 
@@ -67,17 +68,20 @@ def order_history(conn: sqlite3.Connection, at: Instant) -> OrderHistory:
         f"SELECT count(*), count(DISTINCT e.contact_id), min(e.occurred_at), "
         f"max(e.occurred_at) FROM events e WHERE {seen}"
     ).fetchone()
-    short = conn.execute(
-        "SELECT count(*) FROM contacts c WHERE "
-        "CAST(json_extract(c.attributes, ?) AS INTEGER) > c.order_count",
-        (f'$."{SHOP_ORDER_COUNT}"',),
-    ).fetchone()[0]
+    shop = "json_extract(c.attributes, ?)"
+    counted, short = conn.execute(
+        f"SELECT coalesce(sum(CASE WHEN {shop} IS NOT NULL THEN 1 ELSE 0 END), 0), "
+        f"coalesce(sum(CASE WHEN CAST({shop} AS INTEGER) > c.order_count THEN 1 ELSE 0 END), 0) "
+        "FROM contacts c",
+        (f'$."{SHOP_ORDER_COUNT}"',) * 2,
+    ).fetchone()
     return OrderHistory(
         orders=int(orders),
         contacts=int(contacts),
         first_at=None if first is None else Instant(first),
         last_at=None if last is None else Instant(last),
-        short=int(short or 0),
+        counted=int(counted),
+        short=int(short),
     )
 
 
