@@ -11,7 +11,7 @@ from datetime import timedelta
 from conftest import Workspace
 from regard.store import open_store
 from regard.times import iso, now_instant
-from shop_payloads import woo_customer
+from shop_payloads import shopify_customer, woo_customer
 from shop_rows import add_contact, add_event
 
 TEXT = "{% block subject %}Hallo{% endblock %}{% block text %}Hallo{% endblock %}"
@@ -117,8 +117,8 @@ def test_check_warns_when_first_orders_rest_on_a_partial_history(workspace: Work
     last_month = now_instant() - int(timedelta(days=20).total_seconds())
     with store.write() as conn:
         # the shop says 8 orders; only last month's one was imported
-        add_contact(conn, "vera", country="DE", attributes={"shop_order_count": 8})
-        add_contact(conn, "nina", country="DE", attributes={"shop_order_count": 1})
+        add_contact(conn, "vera", country="DE", attributes={"shop_orders": 8})
+        add_contact(conn, "nina", country="DE", attributes={"shop_orders": 1})
         add_event(conn, "o1", "vera", last_month, amount=30)
         add_event(conn, "o2", "nina", last_month, amount=30)
         conn.execute("UPDATE contacts SET order_count = 1")
@@ -131,7 +131,7 @@ def test_check_warns_when_first_orders_rest_on_a_partial_history(workspace: Work
     }  # fmt: skip
     warned = [w for w in report["warnings"] if "order history" in w]  # type: ignore[attr-defined]
     assert warned == [
-        "1 contact has more orders in the shop (attribute shop_order_count) than in the "
+        "1 contact has more orders in the shop (attribute shop_orders) than in the "
         "store: campaigns thanks (post_purchase nth = 1) count a contact's orders, and a "
         "customer whose earlier orders are not in the store counts as new; import the full "
         "order history first (regard import events FILE)"
@@ -149,3 +149,48 @@ def test_check_warns_when_first_orders_rest_on_a_partial_history(workspace: Work
     # a campaign that counts no orders is not warned about
     workspace.write("campaigns/thanks.toml", THANKS)
     assert not [w for w in check(workspace)["warnings"] if "order history" in w]  # type: ignore[attr-defined]
+
+
+def test_import_says_how_far_back_the_orders_reach(workspace: Workspace) -> None:
+    workspace.write("templates/thanks.j2", TEXT)
+    workspace.write("campaigns/thanks.toml", FIRST)
+    contacts = workspace.write(
+        "customers.csv",
+        "id,email,country,shop_orders\nvera,vera@example.com,DE,8\nnina,n@example.com,DE,1\n",
+    )
+    assert workspace.cli("import", "contacts", str(contacts)).exit_code == 0
+    day = iso(now_instant() - 20 * 86400)[:10]  # type: ignore[index]
+    orders = workspace.write(
+        "orders.csv",
+        f"id,contact_id,type,occurred_at,amount\no1,vera,order,{day}T10:00:00Z,30\n"
+        f"o2,nina,order,{day}T11:00:00Z,20\n",
+    )
+    result = workspace.cli("import", "events", str(orders))
+    assert result.exit_code == 0, result.output
+    assert f"order history: orders from {day} to {day} (2 orders of 2 contacts)" in result.stdout
+    assert (
+        "warning: 1 contact has more orders in the shop (attribute shop_orders) than in "
+        "the store: campaigns thanks (post_purchase nth = 1)"
+    ) in result.stderr
+    again = workspace.cli_json("import", "events", str(orders))
+    assert again["history"]["orders"] == 2 and again["history"]["short"] == 1
+    assert len(again["warnings"]) == 1
+
+
+def test_an_audience_can_use_the_shops_own_counters(workspace: Workspace) -> None:
+    workspace.write("templates/thanks.j2", TEXT)
+    workspace.write(
+        "campaigns/thanks.toml",
+        THANKS.replace('country = "DE"', 'country = "DE"\nshop_orders = { min = 5 }'),
+    )
+    customers = [
+        shopify_customer(id=1, email="a@example.de", orders_count=8, total_spent="800.00",
+                         default_address={"country_code": "DE"}),
+        shopify_customer(id=2, email="b@example.de", orders_count=2, total_spent="80.00",
+                         default_address={"country_code": "DE"}),
+    ]  # fmt: skip
+    path = workspace.write("customers.json", json.dumps(customers))
+    imported = workspace.cli("import", "contacts", str(path), "--format", "shopify")
+    assert imported.exit_code == 0, imported.output
+    reach = check(workspace)["reach"]
+    assert reach == {"thanks": {"audience": 1, "with_address": 1, "consented": 1, "reachable": 1}}

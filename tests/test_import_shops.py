@@ -68,8 +68,13 @@ def test_shopify_customer_export(workspace: Workspace) -> None:
     assert c["phone"] == "+493511234567" and c["email"] == "Juergen.Weiss@example.de"
     assert (c["consent_email"], c["consent_sms"]) == (1, 0)
     assert json.loads(c["tags"]) == ["b2b", "großkunde"]
-    assert "Total Spent" not in json.loads(c["attributes"])
+    # the shop's own lifetime counters, as attributes beside the orders regard derives
+    attributes = json.loads(c["attributes"])
+    assert "Total Spent" not in attributes
+    assert (attributes["shop_orders"], attributes["shop_spent"]) == (2, 129.8)
+    assert c["order_count"] == 0  # no order imported yet
     zoe = contact(db, "7012345678902")
+    assert "shop_orders" not in json.loads(zoe["attributes"])  # an empty cell
     assert zoe["phone"] == "+41446681800" and zoe["tags"] == "[]"
 
 

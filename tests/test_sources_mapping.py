@@ -145,3 +145,16 @@ def test_woocommerce_ping_is_answered_without_a_signature() -> None:
         assert source.receive(headers, b"webhook_id=12", 0).ignored
     assert not source.verify("geheim", {}, b'{"id": 1}')
     assert not source.verify("geheim", {"X-WC-Webhook-Signature": "x"}, b"webhook_id=12")
+
+
+def test_the_shops_lifetime_counters_are_kept_as_attributes() -> None:
+    # Shopify's Customer resource (customers.json, customers/* webhooks, the sync)
+    row = shopify.customer_row(shopify_customer(orders_count=8, total_spent="1240.50"))
+    assert (row["shop_orders"], row["shop_spent"]) == (8, 1240.5)
+    # an order's customer no longer has them (API 2022-04): nothing is set, nothing cleared
+    contact, _ = shopify.order_rows(shopify_order())
+    assert contact is not None and "shop_orders" not in contact
+    # WooCommerce's v2 customers have them, v3's do not
+    row = woo.customer_row(woo_customer(orders_count=3, total_spent="99.90"))
+    assert (row["shop_orders"], row["shop_spent"]) == (3, 99.9)
+    assert "shop_orders" not in woo.customer_row(woo_customer())

@@ -5,7 +5,7 @@ A first-order thank-you (``nth = 1``, or any ``nth``) and a milestone (``order_c
 ``total_spent`` reaching a threshold) are only as good as the orders imported: with only
 last month's orders in the store, a customer with eight orders gets "thank you for your
 first order". The warning is given for enabled campaigns of those triggers unless the
-shop's own lifetime counters (attribute ``shop_order_count``) confirm that every contact's
+shop's own lifetime counters (attribute ``shop_orders``) confirm that every contact's
 orders are in the store; it also names how many contacts the store is short of orders for.
 """
 
@@ -38,7 +38,7 @@ def counts_orders(campaign: Campaign) -> str | None:
 def history_json(history: OrderHistory) -> dict[str, Any]:
     """The history as ``check --json`` and ``import --json`` show it: ``orders``,
     ``contacts`` (with an order), ``first_order_at``, ``last_order_at`` (ISO 8601 UTC or
-    null), ``shop_counted`` (contacts with the shop's ``shop_order_count``) and ``short``
+    null), ``shop_counted`` (contacts with the shop's ``shop_orders``) and ``short``
     (those the store holds fewer orders for)."""
     return {
         "orders": history["orders"],

@@ -169,10 +169,16 @@ def _run(
         for problem in rejected.problems:
             click.echo(problem, err=True)
         raise InputError(rejected.summary) from None
+    history: dict[str, Any] | None = None
+    warnings: list[str] = []
     if kind == "events":
         result.late = late_events(store, config, result)
+        history, warnings = _history(app)
     if as_json:
-        echo_json(result.as_dict())
+        answer = result.as_dict()
+        if history is not None:
+            answer["history"], answer["warnings"] = history, warnings
+        echo_json(answer)
         return
     for problem in result.problems:
         click.echo(problem, err=True)
@@ -195,6 +201,27 @@ def _run(
             f"too late: {count} {events} for campaign {campaign} (due + max_lateness already "
             "past: they get no message)"
         )
+    if history is not None:
+        from regard.campaigns.history import describe_history
+
+        click.echo(f"order history: {describe_history(history)}")
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _history(app: App) -> tuple[dict[str, Any], list[str]]:
+    """How far back the store's orders reach now (``history`` of ``--json``), and the
+    warning for enabled campaigns that count orders on a history that may be partial."""
+    from regard.campaigns.history import history_json, history_warnings
+    from regard.campaigns.loader import load_campaigns
+    from regard.store.history import History
+    from regard.times import now_instant
+
+    now = now_instant()
+    history = History(app.store).orders(now)
+    config = app.config
+    enabled = load_campaigns(config).enabled if config.campaigns_dir.is_dir() else []
+    return history_json(history), history_warnings(enabled, history, now)
 
 
 @contextlib.contextmanager

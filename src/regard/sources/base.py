@@ -16,6 +16,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from regard.errors import InputError, RegardError
@@ -117,3 +118,21 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == wanted:
             return value
     return None
+
+
+def counter(value: Any, *, whole: bool) -> Any:
+    """A shop's lifetime counter (``8``, ``"129.80"``) as a JSON number: an int when
+    ``whole``, else a float of the decimal; None for an empty one, text that is no number
+    as it is (the import keeps it as written)."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text
+    if whole and number == number.to_integral_value():
+        return int(number)
+    return float(number)

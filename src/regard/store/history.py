@@ -4,8 +4,8 @@ asks about one contact's decided occasions.
 
 A first-order thank-you (``nth = 1``) and a milestone are only as good as the order history
 imported: a customer whose older orders were never imported looks like a new one. The
-shops' exports keep the shop's own lifetime counters as the attributes ``shop_order_count``
-and ``shop_total_spent`` (:mod:`regard.sources`); :func:`order_history` counts the contacts
+shops' exports keep the shop's own lifetime counters as the attributes ``shop_orders``
+and ``shop_spent`` (:mod:`regard.sources`); :func:`order_history` counts the contacts
 whose shop counts more orders than the store holds.
 
 :func:`read_order_history` and :func:`read_reach` open a store file read-only, as
@@ -30,14 +30,14 @@ from regard.store.suppressions import suppressed_sql
 from regard.times import Instant
 
 # the shop's own lifetime counters, as the shops' mappings name the attributes
-SHOP_ORDER_COUNT = "shop_order_count"
-SHOP_TOTAL_SPENT = "shop_total_spent"
+SHOP_ORDER_COUNT = "shop_orders"
+SHOP_TOTAL_SPENT = "shop_spent"
 
 
 class OrderHistory(TypedDict):
     """The store's orders (not voided): how many, of how many contacts, the first's and the
     latest's instant (None without orders); ``counted``: the contacts with the shop's own
-    count of their orders (attribute ``shop_order_count``), ``short``: those whose shop
+    count of their orders (attribute ``shop_orders``), ``short``: those whose shop
     counts more orders than the store holds for them."""
 
     orders: int

@@ -7,7 +7,10 @@ Layouts as Shopify's help center documents them:
   ``Default Address Address2``, ``Default Address City``, ``Default Address Province Code``,
   ``Default Address Country Code``, ``Default Address Zip``, ``Default Address Phone``,
   ``Phone``, ``Accepts SMS Marketing``, ``Total Spent``, ``Total Orders``, ``Note``,
-  ``Tax Exempt``, ``Tags`` (comma-separated).
+  ``Tax Exempt``, ``Tags`` (comma-separated). ``Total Orders`` and ``Total Spent`` are the
+  shop's lifetime counters: kept as the attributes ``shop_orders`` and
+  ``shop_spent`` (regard's own ``order_count`` and ``total_spent`` count the orders
+  imported).
 - Orders → Export (https://help.shopify.com/en/manual/fulfillment/managing-orders/exporting-orders,
   "Order CSV file format"): one row per line item, the order's own fields on its first row
   and empty on the others; ``Name`` (``#1001``) groups them. Times are written
@@ -27,7 +30,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from regard.sources.base import MalformedBody
+from regard.sources.base import MalformedBody, counter
 from regard.sources.shopify import webhook
 from regard.store.importer import CONTACT_EMAIL, CONTACT_ROW, Lines
 from regard.store.readers import BadLine, Ignored, Row
@@ -53,8 +56,10 @@ CUSTOMER_ATTRIBUTES = {
     "Note": "note",
     "Tax Exempt": "tax_exempt",
 }
-# derived from the orders by regard itself: never imported as attributes
-CUSTOMER_SKIPPED = frozenset({"Total Spent", "Total Orders"})
+# the shop's own lifetime counters: regard derives order_count and total_spent from the
+# orders imported, and keeps the shop's as attributes (an audience can use them, and
+# `check` compares them with the orders the store holds)
+CUSTOMER_COUNTERS = {"Total Orders": "shop_orders", "Total Spent": "shop_spent"}
 _YES = {"yes": True, "true": True, "no": False, "false": False}
 _SHOPIFY_TIME = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2})?)\s*(?:([+-]\d{2}):?(\d{2})|(Z|UTC))?$"
@@ -114,6 +119,9 @@ def customer_row(row: Row) -> Row:
     for column, name in CUSTOMER_ATTRIBUTES.items():
         if column in row:
             out[name] = unquote(row[column]) or None
+    for column, name in CUSTOMER_COUNTERS.items():
+        if column in row:
+            out[name] = counter(unquote(row[column]), whole=name == "shop_orders")
     return out
 
 

@@ -10,6 +10,11 @@ Shapes as documented by Shopify:
   address2, city, zip, country_code, phone}``). Since API version 2025-01 customer webhooks
   leave out ``tags`` and the consent objects (https://shopify.dev/changelog/new-customer-s-
   webhook-and-changes-to-existing-customer-s-webhooks-payload): absent, they stay as stored.
+  The Customer resource also carries the shop's lifetime counters ``orders_count`` and
+  ``total_spent`` (a decimal string); an order's ``customer`` no longer does since API
+  version 2022-04 (https://shopify.dev/changelog/property-deprecations-in-the-rest-admin-
+  api-order-resource). Where present they are kept as the attributes ``shop_orders``
+  and ``shop_spent``.
 - Order resource: https://shopify.dev/docs/api/admin-rest/latest/resources/order
   (``id``, ``name``, ``processed_at``, ``created_at``, ``updated_at``, ``cancelled_at``,
   ``current_total_price`` / ``total_price`` — decimal strings —, ``currency``,
@@ -25,12 +30,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from regard.sources.base import MalformedBody, Mapped, Row, identifier, obj, objects
+from regard.sources.base import MalformedBody, Mapped, Row, counter, identifier, obj, objects
 
 SOURCE = "shopify"
 
 # Shopify's marketing states → consent; other states (pending, invalid, redacted) say nothing
 CONSENT_STATES = {"subscribed": True, "unsubscribed": False, "not_subscribed": False}
+# the Customer resource's lifetime counters → the attributes they are kept as
+COUNTERS = {"orders_count": "shop_orders", "total_spent": "shop_spent"}
 # a refunded or voided order has not happened, as far as thanking for it goes
 VOIDING_STATUSES = frozenset({"refunded", "voided"})
 
@@ -105,6 +112,9 @@ def customer_row(customer: dict[str, Any], *, locale: Any = None) -> Row:
                 row[f"consent_{channel}"] = given
     if "tags" in customer:
         row["tags"] = split_tags(customer["tags"])
+    for key, name in COUNTERS.items():
+        if customer.get(key) not in (None, ""):
+            row[name] = counter(customer[key], whole=name == "shop_orders")
     return row
 
 

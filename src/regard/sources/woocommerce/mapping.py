@@ -5,7 +5,12 @@ regard's import rows. The one place that knows WooCommerce's field names: the we
 Shapes as documented by WooCommerce:
 - Customers: https://woocommerce.github.io/woocommerce-rest-api-docs/#customer-properties
   (``id``, ``email``, ``first_name``, ``last_name``, ``billing`` ``{first_name, last_name,
-  company, address_1, address_2, city, postcode, country, email, phone}``).
+  company, address_1, address_2, city, postcode, country, email, phone}``). The v1 and
+  v2 customer endpoints (``/wc/v2/customers``) also send the shop's lifetime counters
+  ``orders_count`` and ``total_spent``; v3 does not (WC_REST_Customers_V2_Controller,
+  https://woocommerce.com/wc-apidocs/files/woocommerce-includes-rest-api-controllers-version2-class-wc-rest-customers-v2-controller.html).
+  Where present they are kept as the attributes ``shop_orders`` and
+  ``shop_spent``.
 - Orders: https://woocommerce.github.io/woocommerce-rest-api-docs/#order-properties
   (``id``, ``number``, ``status``, ``currency``, ``total`` — a decimal string —,
   ``customer_id`` — 0 for a guest —, ``date_created_gmt``, ``date_paid_gmt``,
@@ -20,10 +25,12 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from regard.sources.base import MalformedBody, Mapped, Row, identifier, obj, objects
+from regard.sources.base import MalformedBody, Mapped, Row, counter, identifier, obj, objects
 
 SOURCE = "woocommerce"
 
+# the v1/v2 customers' lifetime counters → the attributes they are kept as
+COUNTERS = {"orders_count": "shop_orders", "total_spent": "shop_spent"}
 ORDER_STATUSES = frozenset({"processing", "completed"})
 VOIDED_STATUSES = frozenset({"cancelled", "refunded", "failed", "trash"})
 # not (yet) an order: nothing is stored until it becomes one
@@ -72,6 +79,9 @@ def customer_row(customer: dict[str, Any]) -> Row:
         if name in customer:
             row[name] = customer[name] or billing.get(name) or None
     _address(billing, row)
+    for key, name in COUNTERS.items():
+        if customer.get(key) not in (None, ""):
+            row[name] = counter(customer[key], whole=name == "shop_orders")
     return row
 
 
