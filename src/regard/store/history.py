@@ -145,17 +145,26 @@ def reach(
     has, address = _address_sql(channel)
     consented = _consent_sql(channel, consent, at)
     quoted = f"'{channel}'"
-    stopped = suppressed_sql("c.id", quoted, address, "bounced")
-    if consent is not None:
-        stopped = f"({stopped} OR {suppressed_sql('c.id', quoted, address, 'unsubscribed')})"
+    kinds = ("bounced", "unsubscribed") if consent is not None else ("bounced",)
+    # a shop without suppressions on the channel (most, at first) asks nothing per contact
+    any_row = conn.execute(
+        f"SELECT 1 FROM suppressions WHERE channel IN (?, '*') "
+        f"AND kind IN ({', '.join('?' for _ in kinds)}) LIMIT 1",
+        (channel, *kinds),
+    ).fetchone()
+    stopped = "0"
+    if any_row is not None:
+        stopped = "(" + " OR ".join(suppressed_sql("c.id", quoted, address, k) for k in kinds) + ")"
+    # how far each contact gets, each condition asked once and only when the one before held
     row = conn.execute(
         f"""
         SELECT count(*),
-               coalesce(sum(CASE WHEN {has} THEN 1 ELSE 0 END), 0),
-               coalesce(sum(CASE WHEN {has} AND {consented} THEN 1 ELSE 0 END), 0),
-               coalesce(sum(CASE WHEN {has} AND {consented} AND NOT {stopped}
-                                 THEN 1 ELSE 0 END), 0)
-        FROM contacts c WHERE {who}
+               coalesce(sum(CASE WHEN r.level >= 1 THEN 1 ELSE 0 END), 0),
+               coalesce(sum(CASE WHEN r.level >= 2 THEN 1 ELSE 0 END), 0),
+               coalesce(sum(CASE WHEN r.level = 3 THEN 1 ELSE 0 END), 0)
+        FROM (SELECT CASE WHEN NOT ({has}) THEN 0 WHEN NOT ({consented}) THEN 1
+                          WHEN {stopped} THEN 2 ELSE 3 END AS level
+              FROM contacts c WHERE {who}) AS r
         """,
         params,
     ).fetchone()
