@@ -26,7 +26,7 @@ from regard.store.area import PSEUDONYM_KEY, Area, Pseudonyms, normal_address
 from regard.store.decisions import Recorded
 from regard.store.filters import audience_condition, fact_sql, visible
 from regard.store.lifecycle import DeliveryState
-from regard.store.suppressions import suppressed_sql
+from regard.store.suppressions import Kind, suppressed_sql
 from regard.times import Instant
 
 # the shop's own lifetime counters, as the shops' mappings name the attributes
@@ -145,7 +145,7 @@ def reach(
     has, address = _address_sql(channel)
     consented = _consent_sql(channel, consent, at)
     quoted = f"'{channel}'"
-    kinds = ("bounced", "unsubscribed") if consent is not None else ("bounced",)
+    kinds: tuple[Kind, ...] = ("bounced", "unsubscribed") if consent is not None else ("bounced",)
     # a shop without suppressions on the channel (most, at first) asks nothing per contact
     any_row = conn.execute(
         f"SELECT 1 FROM suppressions WHERE channel IN (?, '*') "
