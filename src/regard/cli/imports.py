@@ -177,7 +177,8 @@ def _run(
     if as_json:
         answer = result.as_dict()
         if history is not None:
-            answer["history"], answer["warnings"] = history, warnings
+            answer["history"] = history
+            answer["warnings"] = [*answer.get("warnings", []), *warnings]
         echo_json(answer)
         return
     for problem in result.problems:
