@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from conftest import Workspace
 from regard.store import open_store
 from regard.times import iso, now_instant
@@ -194,3 +196,44 @@ def test_an_audience_can_use_the_shops_own_counters(workspace: Workspace) -> Non
     assert imported.exit_code == 0, imported.output
     reach = check(workspace)["reach"]
     assert reach == {"thanks": {"audience": 1, "with_address": 1, "consented": 1, "reachable": 1}}
+
+
+@pytest.mark.parametrize("rule", ["opt-in", "opt-out", "existing-customer"])
+def test_reach_follows_the_consent_rule_as_the_tick_does(workspace: Workspace, rule: str) -> None:
+    workspace.write(
+        "regard.toml", workspace.config.read_text() + f'\n[consent]\nemail = "{rule}"\n'
+    )
+    workspace.write("templates/thanks.j2", TEXT)
+    workspace.write("campaigns/thanks.toml", THANKS)
+    store = open_store(workspace.root / "regard.db")
+    recent = iso(now_instant() - 3600)
+    with store.write() as conn:
+        for name, consent in (("yes", 1), ("no", 0), ("unsaid", None), ("unsaid2", None)):
+            add_contact(conn, name, country="DE", consent_email=consent)
+            add_event(conn, f"o-{name}", name, str(recent))
+        add_contact(conn, "new", country="DE", consent_email=None)  # no order: not planned
+    store.close()
+    reach = check(workspace)["reach"]["thanks"]  # type: ignore[index]
+    planned = workspace.cli_json("plan")
+    pending = [p["contact_id"] for p in planned if p["decision"] == "pending"]
+    expected = {"opt-in": 1, "opt-out": 3 + 1, "existing-customer": 3}[rule]
+    assert reach["consented"] == reach["reachable"] == expected
+    # the tick agrees for those with an order (the one without is no occasion)
+    assert len(pending) == expected - (1 if rule == "opt-out" else 0)
+
+
+def test_reach_of_a_webhook_campaign_reads_its_consent_attribute(workspace: Workspace) -> None:
+    workspace.write(
+        "regard.toml", workspace.config.read_text() + '\n[consent]\nwebhook = "opt-in"\n'
+    )
+    workspace.write("templates/thanks.j2", TEXT)
+    workspace.write("campaigns/thanks.toml", THANKS.replace('"email"', '"webhook"'))
+    store = open_store(workspace.root / "regard.db")
+    with store.write() as conn:
+        add_contact(conn, "a", country="DE", email=None, attributes={"consent_webhook": True})
+        add_contact(conn, "b", country="DE", attributes={"consent_webhook": "yes"})
+        add_contact(conn, "c", country="DE", attributes={"consent_webhook": "no"})
+        add_contact(conn, "d", country="DE")
+    store.close()
+    reach = check(workspace)["reach"]
+    assert reach == {"thanks": {"audience": 4, "with_address": 4, "consented": 2, "reachable": 2}}

@@ -86,7 +86,7 @@ def order_history(conn: sqlite3.Connection, at: Instant) -> OrderHistory:
 
 
 def _address_sql(channel: str) -> tuple[str, str]:
-    """(SQL: contact ``c`` has a complete address on ``channel``; SQL of the address a
+    """(SQL, never NULL: contact ``c`` has a complete address on ``channel``; SQL of the address a
     suppression by address names, or NULL) — what :meth:`regard.channels.base.Channel.
     recipient` asks of a contact, written over the stored columns."""
 
@@ -101,7 +101,7 @@ def _address_sql(channel: str) -> tuple[str, str]:
         whole = " AND ".join(filled(k) for k in ("street", "postal_code", "city", "country"))
         named = f"({filled('first_name')} OR {filled('last_name')} OR {filled('company')})"
         return f"({whole} AND {named})", "NULL"
-    return "1", "NULL"  # a webhook needs no address
+    return "1 = 1", "NULL"  # a webhook needs no address
 
 
 _TRUE_TEXT = "('1', 'true', 'yes', 'y', 'on')"
@@ -111,21 +111,22 @@ _FALSE_TEXT = "('0', 'false', 'no', 'n', 'off')"
 def _consent_sql(channel: str, rule: ConsentRule | None, at: Instant) -> str:
     """SQL: contact ``c`` may get marketing on ``channel`` under ``rule`` (None: a service
     message, which needs none) — :func:`regard.engine.recipients.consent_given` over the
-    stored columns (``consent_webhook`` is an attribute)."""
+    stored columns (``consent_webhook`` is an attribute). Never NULL."""
     if rule is None:
-        return "1"
+        return "1 = 1"
     if channel == "webhook":
-        value = "lower(CAST(json_extract(c.attributes, '$.\"consent_webhook\"') AS TEXT))"
+        value = (
+            "coalesce(lower(CAST(json_extract(c.attributes, '$.\"consent_webhook\"') AS TEXT)), '')"
+        )
         given, refused = f"{value} IN {_TRUE_TEXT}", f"{value} IN {_FALSE_TEXT}"
     else:
         column = f"c.consent_{channel}"
-        given, refused = f"{column} = 1", f"{column} = 0"
+        given, refused = f"coalesce({column}, 0) = 1", f"coalesce({column}, 1) = 0"
     if rule == "opt-in":
-        return f"coalesce({given}, 0)"
-    not_refused = f"NOT coalesce({refused}, 0)"
+        return given
     if rule == "existing-customer":
-        return f"(coalesce({given}, 0) OR ({not_refused} AND {fact_sql('order_count', at)} >= 1))"
-    return not_refused
+        return f"({given} OR (NOT {refused} AND {fact_sql('order_count', at)} >= 1))"
+    return f"NOT {refused}"
 
 
 def reach(
@@ -152,7 +153,7 @@ def reach(
         f"AND kind IN ({', '.join('?' for _ in kinds)}) LIMIT 1",
         (channel, *kinds),
     ).fetchone()
-    stopped = "0"
+    stopped = "1 = 0"
     if any_row is not None:
         stopped = "(" + " OR ".join(suppressed_sql("c.id", quoted, address, k) for k in kinds) + ")"
     # how far each contact gets, each condition asked once and only when the one before held
