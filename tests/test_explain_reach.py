@@ -76,3 +76,16 @@ def test_no_occasion_still_says_never(workspace: Workspace) -> None:
     answer = _why(store, workspace, milestone)
     assert answer.reason == "no_occasion"
     assert "has not reached 5000" in answer.detail
+
+
+def test_the_latest_occasion_is_explained_not_an_older_decided_one(workspace: Workspace) -> None:
+    store = _shop(workspace)
+    # the first order was thanked for in 2024; the latest (2026-03-01) came too late
+    add_delivery(store, "c", "vera", "sent", "2024-01-06T09:00:00Z", occasion="v0")
+    answer = _why(store, workspace, {"type": "post_purchase"})
+    assert (answer.reason, answer.occasion) == ("too_late", "v4")
+    # asked for the first order, it is the decided one
+    config = load_config(workspace.config)
+    first = explain(store, config, campaign("c", {"type": "post_purchase"}), "vera",
+                    instant(AT), "v0")  # fmt: skip
+    assert (first.reason, first.occasion) == ("already_decided", "v0")

@@ -180,16 +180,18 @@ def _why_not(
         past = _further(occasions, near_lo - 1, -1)
     if not future:
         future = _further(occasions, near_hi + 1, +1)
-    # what was decided, whatever its age: the campaign's deliveries of this contact
+    current = [o for o in found if at - lateness <= o.due_at <= at]
+    # what was decided, whatever its age (the campaign's deliveries of this contact): an
+    # occasion due now, else the latest one before, when that one was decided
     decided = History(store).decided(campaign.id, contact_id)
-    earlier = [o for o in [*found, *past] if o.due_at <= at and o.occasion in decided]
-    if earlier:
-        o = max(earlier)
+    latest = current if current else past[-1:]
+    recorded_ones = [o for o in latest if o.occasion in decided]
+    if recorded_ones:
+        o = recorded_ones[-1]
         recorded = decided[o.occasion]
         how = recorded.state + (f" ({recorded.reason})" if recorded.reason else "")
         detail = f"already decided by the tick at {iso(recorded.created_at)}: {how}"
         return _none(campaign, contact_id, at, "already_decided", detail, o)
-    current = [o for o in found if at - lateness <= o.due_at <= at]
     if current:
         span = campaign_span(config, campaign, at, [contact_id])
         inside = [o for o in current if span is not None and span.lo <= o.due_at <= span.hi]
