@@ -9,12 +9,16 @@ import subprocess
 import xml.etree.ElementTree as ET
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.report import build_report
-from regard.report.html import render_html
+from regard.report.html import COHORT_CUSTOMERS, COHORT_LINES, pooled_cohorts, render_html
+from regard.report.text import report_lines
+from regard.report.uplift import explain
 from regard.store import Store, open_store
 from shop_rows import add_contact, add_delivery, add_event, campaign, moment
 
@@ -105,3 +109,94 @@ def read_png(data: bytes) -> tuple[int, int, float]:
     raw = zlib.decompress(idat)
     inked = sum(1 for b in raw[:: max(1, len(raw) // 200_000)] if b not in (0, 255))
     return width, height, inked / len(raw[:: max(1, len(raw) // 200_000)])
+
+
+def chart_of(html: str, label: str) -> str:
+    (chart,) = (c for c in re.findall(r"<svg.*?</svg>", html, flags=re.S) if label in c)
+    return chart
+
+
+def report_of(store: Store, *campaigns: Campaign, until: str = "2026-08-01") -> dict[str, Any]:
+    config = Config.model_validate({"providers": {"outbox": {"type": "file", "path": "o"}}})
+    return build_report(
+        store, config, list(campaigns), since=moment("2026-01-01"), until=moment(until)
+    )
+
+
+def test_page_and_text_give_one_verdict(tmp_path: Path) -> None:
+    """A campaign whose every contact was held out: the text says there are too few
+    contacts to tell, and so does the page, in its paragraph and its chart."""
+    store = open_store(tmp_path / "shop.db")
+    for i in range(12):
+        add_contact(store, f"k{i}")
+        add_event(store, f"o{i}", f"k{i}", "2026-02-01", amount=30)
+        add_delivery(store, "thanks", f"k{i}", "held_out", "2026-02-02T12:00")
+    thanks = campaign("thanks", holdout=0.2, goal={"event": "order", "within": "45d"})
+    data = report_of(store, thanks)
+    text = "\n".join(report_lines(data, "de"))
+    html = render_html(data, "de")
+    said = explain(data["campaigns"]["thanks"]["conversion"]["verdict"])
+    assert said == "too few contacts to tell yet" and said in text
+    chart = chart_of(html, "conversion of contacted vs control, and the uplift")
+    assert said in chart and "no control group" not in html
+
+
+def test_week_axis_names_the_year(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "shop.db")
+    for i in range(30):
+        add_contact(store, f"k{i}")
+        day = f"{2025 + i // 15}-{1 + i % 12:02d}-05T12:00"
+        add_delivery(store, "thanks", f"k{i}", "sent", day, sent=day)
+    data = build_report(
+        store,
+        Config.model_validate({"providers": {"outbox": {"type": "file", "path": "o"}}}),
+        [campaign("thanks")],
+        since=moment("2025-01-01"),
+        until=moment("2026-12-31"),
+    )
+    chart = chart_of(render_html(data, "de"), "messages sent per week and campaign")
+    labels = [t.text for t in ET.fromstring(chart).iter("{http://www.w3.org/2000/svg}text")]
+    assert "2025" in labels and "2026" in labels  # under the first week shown of each year
+
+
+def test_cohort_chart_of_a_small_shop_draws_few_lines_of_enough_customers(
+    tmp_path: Path,
+) -> None:
+    """50 customers whose first orders spread over nine months: not nine lines of five
+    or six customers each, but a few of at least fifteen (months pooled into quarters)."""
+    store = open_store(tmp_path / "shop.db")
+    for i in range(50):
+        add_contact(store, f"k{i}")
+        month = 1 + i % 9
+        add_event(store, f"f{i}", f"k{i}", f"2026-{month:02d}-03", amount=20)
+        if i % 2:
+            add_event(store, f"r{i}", f"k{i}", f"2026-{month + 1:02d}-20", amount=20)
+    data = report_of(store, until="2026-11-30")
+    assert len([c for c in data["retention"]["cohorts"] if len(c["active"]) > 1]) == 9
+    pooled = pooled_cohorts(data["retention"]["cohorts"])
+    assert 1 < len(pooled) <= COHORT_LINES
+    assert all(p["customers"] >= COHORT_CUSTOMERS for p in pooled)
+    assert sum(p["customers"] for p in pooled) == 50
+    # a pooled share is of the customers behind it: half of them ordered the next month
+    assert all(p["active"][1] == pytest.approx(0.5, abs=0.1) for p in pooled)
+    chart = chart_of(render_html(data, "de"), "retention by first-order cohort")
+    assert chart.count("<polyline") == len(pooled)
+
+
+def test_cohort_chart_of_a_large_shop_keeps_its_months(tmp_path: Path) -> None:
+    cohorts = [
+        {"cohort": f"2026-{m:02d}", "customers": 400, "active": [1.0, 0.3, 0.2]}
+        for m in range(1, 5)
+    ]
+    assert [p["cohort"] for p in pooled_cohorts(cohorts)] == [c["cohort"] for c in cohorts]
+    many = [
+        {"cohort": f"{y}-{m:02d}", "customers": 400, "active": [1.0, 0.3]}
+        for y in (2025, 2026)
+        for m in range(1, 13)
+    ]
+    assert [p["cohort"] for p in pooled_cohorts(many)] == [
+        "2025 H1",
+        "2025 H2",
+        "2026 H1",
+        "2026 H2",
+    ]
