@@ -20,10 +20,14 @@ import sqlite3
 
 
 def converted(alias: str) -> str:
-    """SQL: the amount of event row ``alias`` in the config's currency (NULL without one)."""
+    """SQL: the amount of event row ``alias`` in the config's currency (NULL without one).
+
+    Without any rate (a shop in one currency) it is the amount itself: the uncorrelated
+    test is evaluated once per statement, and no row looks a rate up."""
     return (
-        f"({alias}.amount * coalesce((SELECT r.rate FROM currency_rates r "
-        f"WHERE r.currency = {alias}.currency), 1))"
+        f"(CASE WHEN (SELECT 1 FROM currency_rates LIMIT 1) IS NULL THEN {alias}.amount "
+        f"ELSE {alias}.amount * coalesce((SELECT r.rate FROM currency_rates r "
+        f"WHERE r.currency = {alias}.currency), 1) END)"
     )
 
 
