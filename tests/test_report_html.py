@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import struct
@@ -200,3 +201,77 @@ def test_cohort_chart_of_a_large_shop_keeps_its_months(tmp_path: Path) -> None:
         "2026 H1",
         "2026 H2",
     ]
+
+
+CHART_TEXTS = """(() => {
+  const out = {};
+  for (const svg of document.querySelectorAll('svg')) {
+    const b = svg.getBoundingClientRect();
+    const texts = [...svg.querySelectorAll('text')].map(t => {
+      const r = t.getBoundingClientRect();
+      return [r.left, r.right, r.top, r.bottom, t.textContent];
+    });
+    out[svg.getAttribute('aria-label')] = {
+      box: [b.left, b.right, b.top, b.bottom], texts: texts,
+      lines: svg.querySelectorAll('polyline').length,
+    };
+  }
+  return out;
+})()"""
+
+
+def shop_of(path: Path, customers: int, months: int) -> Store:
+    """``customers`` whose first orders and messages spread over ``months`` months."""
+    store = open_store(path)
+    for i in range(customers):
+        cid = f"k{i}"
+        add_contact(store, cid)
+        year, month = 2025 + (i % months) // 12, 1 + (i % months) % 12
+        add_event(store, f"f{i}", cid, f"{year}-{month:02d}-{1 + i % 27:02d}", amount=30)
+        if i % 3:
+            add_event(store, f"r{i}", cid, f"{year + month // 12}-{month % 12 + 1:02d}-28")
+        day = f"{year}-{month:02d}-{1 + i % 27:02d}T12:00"
+        add_delivery(store, "thanks", cid, "sent", day, sent=day)
+    return store
+
+
+@pytest.mark.parametrize(("customers", "months"), [(50, 9), (2_000, 24)])
+def test_charts_are_readable_in_chromium_at_any_shop_size(
+    tmp_path: Path, customers: int, months: int
+) -> None:
+    """In a real Chromium: no two labels of the sent-per-week and cohort charts overlap,
+    every label lies inside its chart, and the cohort chart has at most five lines."""
+    from test_way_back_browser import BROWSERS as binaries
+    from test_way_back_browser import Browser
+
+    binary = next((b for b in binaries if shutil.which(b)), None)
+    if binary is None:
+        pytest.skip("no Chromium on this machine (.ci/run installs chromium-headless-shell)")
+    store = shop_of(tmp_path / "shop.db", customers, months)
+    config = Config.model_validate({"providers": {"outbox": {"type": "file", "path": "o"}}})
+    data = build_report(
+        store, config, [campaign("thanks")], since=moment("2025-01-01"), until=moment("2026-12-31")
+    )
+    target = tmp_path / "report.html"
+    target.write_text(render_html(data, "de"), encoding="utf-8")
+    browser = Browser(binary, str(tmp_path / "profile"))
+    try:
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1000, height=1600, deviceScaleFactor=1, mobile=False,
+        )  # fmt: skip
+        browser.open(target.as_uri())
+        charts = browser.evaluate(CHART_TEXTS)
+    finally:
+        browser.close()
+    for label in ("messages sent per week and campaign", "retention by first-order cohort"):
+        chart = charts[label]
+        left, right, top, bottom = chart["box"]
+        texts = chart["texts"]
+        for x0, x1, y0, y1, text in texts:
+            assert left <= x0 and x1 <= right and top <= y0 and y1 <= bottom, (label, text)
+        for a, b in itertools.combinations(texts, 2):
+            overlap_x = min(a[1], b[1]) - max(a[0], b[0])
+            overlap_y = min(a[3], b[3]) - max(a[2], b[2])
+            assert overlap_x <= 0.5 or overlap_y <= 0.5, (label, a[4], b[4])
+    assert 1 <= charts["retention by first-order cohort"]["lines"] <= COHORT_LINES

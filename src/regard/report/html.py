@@ -171,12 +171,12 @@ def sent_per_week_chart(campaigns: dict[str, Any]) -> str:
                 f"{escape(week)}: {n}</title></rect>"
             )
         if wi % label_every == 0:
-            body.append(_text(x + bar / 2, plot_top + plot_h + 16, week[5:], "middle"))
+            body.append(_text(x + bar / 2, plot_top + plot_h + 20, week[5:], "middle"))
             if week[:4] != shown_year:  # the year under the first day of each year shown
                 shown_year = week[:4]
-                body.append(_text(x + bar / 2, plot_top + plot_h + 30, shown_year, "middle"))
+                body.append(_text(x + bar / 2, plot_top + plot_h + 34, shown_year, "middle"))
     body += _legend(names, colours, left + plot_w + 16, plot_top + 12)
-    return _svg(width, plot_top + plot_h + 40, body, "messages sent per week and campaign")
+    return _svg(width, plot_top + plot_h + 42, body, "messages sent per week and campaign")
 
 
 def conversion_section(campaigns: dict[str, Any], currency: str, locale: str) -> str:
@@ -318,9 +318,9 @@ def cohort_chart(cohorts: Sequence[Mapping[str, Any]]) -> str:
     body += _grid(left, plot_w, plot_top, plot_h, top, lambda v: f"{100 * v:g}%")
     for k in range(1, months + 1):
         x = left + plot_w * (k - 1) / max(1, months - 1)
-        body.append(_text(x, plot_top + plot_h + 16, str(k), "middle"))
+        body.append(_text(x, plot_top + plot_h + 20, str(k), "middle"))
     body.append(
-        _text(left + plot_w / 2, plot_top + plot_h + 32, "months after the first order", "middle")
+        _text(left + plot_w / 2, plot_top + plot_h + 36, "months after the first order", "middle")
     )
     names, colours = [], []
     for i, cohort in enumerate(cohorts):
@@ -341,7 +341,7 @@ def cohort_chart(cohorts: Sequence[Mapping[str, Any]]) -> str:
         colours.append(colour)
     body += _legend(names, colours, left + plot_w + 16, plot_top + 12)
     return _svg(
-        left + plot_w + right, plot_top + plot_h + 40, body, "retention by first-order cohort"
+        left + plot_w + right, plot_top + plot_h + 44, body, "retention by first-order cohort"
     )
 
 
