@@ -102,19 +102,26 @@ def test_report_json_has_the_contract_shape(shop: Workspace) -> None:
 
 def test_report_table_and_html(shop: Workspace) -> None:
     html = shop.root / "report.html"
-    result = shop.cli("report", "--since", "2026-01-01", "--html", str(html))
+    result = shop.cli("report", "--since", "2026-01-01")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "winback" in out and "held out" in out
     assert "did it work?" in out and "95% interval" in out
     assert "too few contacts to tell yet" in out  # 10 held out
     assert "repeat purchase rate" in out and "NPS" in out
-    assert html.read_text(encoding="utf-8").count("<svg") == 3
+    # --html writes the page and says so; the text report is not printed as well
+    written = shop.cli("report", "--since", "2026-01-01", "--html", str(html))
+    assert written.exit_code == 0, written.output
+    assert written.stdout == f"Wrote {html}\n"
+    page = html.read_text(encoding="utf-8")
+    assert page.count("<svg") == 3
+    # the page says what the text says, in the paragraph and in the chart
+    assert page.count("too few contacts to tell yet") == out.count("too few contacts to tell yet")
+    assert "no control group" not in page and "no control group" not in out
     # the period as asked for, in the config's time zone, not its UTC boundaries
-    period = shop.cli(
-        "report", "--since", "2026-01-01", "--until", "2026-06-30", "--html", str(html)
-    )
+    period = shop.cli("report", "--since", "2026-01-01", "--until", "2026-06-30")
     assert period.stdout.startswith("Report 2026-01-01 to 2026-06-30\n")
+    shop.cli("report", "--since", "2026-01-01", "--until", "2026-06-30", "--html", str(html))
     assert '<p class="period">2026-01-01 to 2026-06-30</p>' in html.read_text(encoding="utf-8")
 
 

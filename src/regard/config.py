@@ -6,6 +6,7 @@ are relative to the config file; ``${NAME}`` in any string is the environment va
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from datetime import timedelta
@@ -288,6 +289,8 @@ class Config(StrictModel):
     # channel → the provider a campaign of that channel uses when it names none
     channels: dict[str, str] = {}
     imports: ImportSettings = Field(default=ImportSettings(), alias="import")
+    # [currencies]: CHF = 1.04 — one CHF is worth 1.04 of `currency` (see docs/import.md)
+    currencies: dict[str, float] = {}
 
     _base: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)
@@ -322,6 +325,28 @@ class Config(StrictModel):
         if not re.fullmatch(r"[A-Z]{3}", value):
             raise ValueError(f"{value!r} is not an ISO 4217 currency code like EUR")
         return value
+
+    @field_validator("currencies")
+    @classmethod
+    def _rates(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        base = info.data.get("currency", "EUR")
+        rates: dict[str, float] = {}
+        for code, rate in value.items():
+            if not re.fullmatch(r"[A-Z]{3}", code):
+                raise ValueError(f"{code!r} is not an ISO 4217 currency code like CHF")
+            if not math.isfinite(rate) or rate <= 0:
+                raise ValueError(f"{code}: a rate is a positive number of {base} per {code}")
+            if code == base:
+                raise ValueError(f"{code}: is the config's own currency (its rate is 1)")
+            rates[code] = float(rate)
+        return rates
+
+    def rate(self, code: str | None) -> float | None:
+        """What one unit of ``code`` is worth in the config's currency: 1 for the config's
+        own currency (and for amounts without a currency), None without a rate."""
+        if code is None or code == self.currency:
+            return 1.0
+        return self.currencies.get(code)
 
     @field_validator("channels")
     @classmethod

@@ -108,6 +108,7 @@ def run_once(
             result.due = due_deliveries(store, at, send_context(config, loaded.campaigns))
         result.duration = time.monotonic() - started
         return result
+    store.contacts.use_rates(config.currencies)  # a daemon sees a changed [currencies]
     tick_id = result.tick_id = store.ticks.start(result.kind, at)
     try:
         _tick(store, config, loaded.campaigns, at, result)

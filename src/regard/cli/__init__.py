@@ -134,6 +134,8 @@ class App:
             path = self.config.store_path
             self._created_store = not path.exists()
             self._store = open_store(path)
+            # every sum of amounts converts with the config's [currencies] as it is now
+            self._store.contacts.use_rates(self.config.currencies)
         return self._store
 
     def close(self) -> None:

@@ -46,7 +46,8 @@ def daemon(app: App, log_format: LogFormat, log_level: str) -> None:
     Examples:
       regard daemon
       regard --config /etc/regard/regard.toml daemon --log-format json
-      systemctl start regard      # see deploy/regard.service
+      systemctl start regard      # its unit: share/regard/systemd/regard.service
+                                  # in regard's virtualenv
     """
     # imported when the command runs, not when `regard daemon --help` loads this module
     from regard.daemon import run_daemon

@@ -183,6 +183,8 @@ def _run(
         return
     for problem in result.problems:
         click.echo(problem, err=True)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     summary = (
         f"{result.file}: {result.rows} rows: {result.inserted} new, {result.updated} updated, "
         f"{result.unchanged} unchanged"

@@ -82,7 +82,7 @@ def duration_option(
     "--html",
     "html_file",
     type=click.Path(dir_okay=False, writable=True),
-    help="Also write the report as one self-contained HTML page with charts.",
+    help="Write the report as one self-contained HTML page with charts, instead of printing it.",
 )
 @json_option
 @pass_app
@@ -128,6 +128,7 @@ def report(
       regard report --html report.html
     """
     # imported when the command runs, not when `regard report --help` loads this module
+    from regard.render.filters import regional_locale
     from regard.report import build_report
     from regard.report.text import report_lines
 
@@ -151,10 +152,12 @@ def report(
         ) from None
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    # money as the shop writes it: a Swiss shop's `de` reads CHF 145.00
+    locale = regional_locale(app.config.locale, app.config.sender.country)
     if html_file:
         from regard.report.html import render_html  # only needed with --html
 
-        page = render_html(data, app.config.locale, app.config.tz)
+        page = render_html(data, locale, app.config.tz)
         try:
             Path(html_file).write_text(page, encoding="utf-8")
         except OSError as exc:
@@ -162,10 +165,11 @@ def report(
     if as_json:
         echo_json(data)
         return
-    for line in report_lines(data, app.config.locale, app.config.tz):
-        click.echo(line)
     if html_file:
-        click.echo(f"\nWrote {html_file}")
+        click.echo(f"Wrote {html_file}")
+        return
+    for line in report_lines(data, locale, app.config.tz):
+        click.echo(line)
 
 
 @click.command()

@@ -43,6 +43,11 @@ class Formatting:
     locale: Locale
     tz: tzinfo
     currency: str
+    money_locale: Locale | None = None  # numbers as written in the contact's country
+
+    @property
+    def money(self) -> Locale:
+        return self.money_locale or self.locale
 
     @property
     def language(self) -> str:
@@ -64,14 +69,39 @@ def babel_locale(name: str | None, fallback: str = "en") -> Locale:
     return Locale("en")
 
 
+@functools.lru_cache(maxsize=256)
+def regional_locale(locale: str, country: str | None) -> str:
+    """The locale money is written in for someone of ``locale`` in ``country``: a locale
+    that names no region takes the country's when babel knows the pair (``de`` in ``CH``
+    → ``de_CH``: ``CHF 145.00``, not ``145,00 CHF``; ``de`` in ``AT`` → ``de_AT``); a
+    locale with its own region, or a pair babel does not know (``de`` in ``US``), stays."""
+    name = locale.replace("-", "_")
+    region = (country or "").strip().upper()
+    if "_" in name or not re.fullmatch(r"[A-Z]{2}", region):
+        return locale
+    try:
+        Locale.parse(f"{name}_{region}")
+    except (UnknownLocaleError, ValueError, TypeError):
+        return locale
+    return f"{name}_{region}"
+
+
 @contextmanager
 def rendering_for(
-    locale: str | None, tz: str | tzinfo | None, currency: str, *, fallback: str = "en"
+    locale: str | None,
+    tz: str | tzinfo | None,
+    currency: str,
+    *,
+    fallback: str = "en",
+    country: str | None = None,
 ) -> Iterator[None]:
     """Format with ``locale`` (``fallback`` when babel does not know it), ``tz`` and
-    ``currency`` inside the block."""
+    ``currency`` inside the block; money as written in ``country`` (the contact's:
+    :func:`regional_locale`)."""
     timezone = tz if isinstance(tz, tzinfo) else _zone_or_utc(tz)
-    token = _current.set(Formatting(babel_locale(locale, fallback), timezone, currency))
+    words = babel_locale(locale, fallback)
+    money = babel_locale(regional_locale(str(words), country)) if country else None
+    token = _current.set(Formatting(words, timezone, currency, money))
     try:
         yield
     finally:
@@ -108,7 +138,8 @@ def _text(value: str) -> str:
 
 
 def money(value: Any, currency: str | None = None) -> str:
-    """An amount in the locale's format: ``49,90 €`` (de), ``€49.90`` (en)."""
+    """An amount in the locale's format: ``49,90 €`` (de), ``€49.90`` (en), ``CHF 145.00``
+    (de for a contact in CH)."""
     raw = _present(value, "money")
     try:
         amount = Decimal(str(raw))
@@ -121,7 +152,7 @@ def money(value: Any, currency: str | None = None) -> str:
     code = str(_present(currency, "currency") if currency is not None else fmt.currency).upper()
     if not _is_currency(code):
         raise ValueError(f"money: {code!r} is not a currency code like EUR")
-    return _currency(amount, code, fmt.locale)
+    return _currency(amount, code, fmt.money)
 
 
 # A message prints its order's amount and date in the text and again in the HTML, and a

@@ -176,7 +176,10 @@ def render_message(
     blocks: dict[str, str] = {}
     tz = contact.get("timezone") or config.timezone
     kind = channel(campaign.channel)
-    with rendering_for(locale, str(tz), config.currency, fallback=config.locale):
+    country = contact.get("country")
+    with rendering_for(
+        locale, str(tz), config.currency, fallback=config.locale, country=country or None
+    ):
         reset_budget()
         needed = kind.required_blocks
         plain = templates.load(path)

@@ -3,6 +3,7 @@ scripts and nothing fetched from the network, so it opens anywhere and can be ma
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, tzinfo
 from html import escape
@@ -19,6 +20,7 @@ from regard.report.text import (
     points,
     skip_reasons,
 )
+from regard.report.uplift import verdict_label
 
 PALETTE = ("#2f6f9f", "#d9822b", "#3a9d5d", "#b8457a", "#7a6bb5", "#8c8c3a", "#4aa3a8", "#c0504d")
 CONTACTED, CONTROL = "#2f6f9f", "#a0a0a0"
@@ -152,6 +154,8 @@ def sent_per_week_chart(campaigns: dict[str, Any]) -> str:
     bar = plot_w / len(weeks)
     body = []
     body += _grid(left, plot_w, plot_top, plot_h, top, lambda v: f"{v:g}")
+    shown_year = ""
+    label_every = max(1, math.ceil(44 / bar))  # a label (MM-DD) is about 36 pixels wide
     for wi, week in enumerate(weeks):
         x = left + wi * bar
         base = plot_top + plot_h
@@ -166,10 +170,13 @@ def sent_per_week_chart(campaigns: dict[str, Any]) -> str:
                 f'height="{h:.1f}" fill="{colour}"><title>{escape(name)}, week of '
                 f"{escape(week)}: {n}</title></rect>"
             )
-        if wi % max(1, len(weeks) // 8) == 0:
-            body.append(_text(x + bar / 2, plot_top + plot_h + 16, week[5:], "middle"))
+        if wi % label_every == 0:
+            body.append(_text(x + bar / 2, plot_top + plot_h + 20, week[5:], "middle"))
+            if week[:4] != shown_year:  # the year under the first day of each year shown
+                shown_year = week[:4]
+                body.append(_text(x + bar / 2, plot_top + plot_h + 34, shown_year, "middle"))
     body += _legend(names, colours, left + plot_w + 16, plot_top + 12)
-    return _svg(width, plot_top + plot_h + 28, body, "messages sent per week and campaign")
+    return _svg(width, plot_top + plot_h + 42, body, "messages sent per week and campaign")
 
 
 def conversion_section(campaigns: dict[str, Any], currency: str, locale: str) -> str:
@@ -234,7 +241,7 @@ def conversion_chart(goals: dict[str, Any]) -> str:
             )
             body.append(_text(left + w + 4, yy + 12, f"{label} {percent(c[key])}"))
         if c["uplift"] is None:
-            body.append(_text(zero, y + 24, "no control group", "middle"))
+            body.append(_text(zero, y + 24, verdict_label(c["verdict"]), "middle"))
             continue
 
         def at(v: float) -> float:
@@ -261,9 +268,46 @@ def conversion_chart(goals: dict[str, Any]) -> str:
     return _svg(width, height, body, "conversion of contacted vs control, and the uplift")
 
 
+# the cohort chart draws at most this many lines, each of at least this many customers
+# where the shop has them: months are pooled into quarters, half-years or years until so
+COHORT_LINES, COHORT_CUSTOMERS = 5, 15
+_POOLS = ((1, "{y}-{m:02d}"), (3, "{y} Q{q}"), (6, "{y} H{q}"), (12, "{y}"))
+
+
+def pooled_cohorts(cohorts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The cohorts the chart draws: months pooled into the shortest calendar span
+    (month, quarter, half-year, year) that gives at most ``COHORT_LINES`` lines of at least
+    ``COHORT_CUSTOMERS`` customers each (years, the latest lines, when nothing does). A
+    pool's share in month k is of its customers whose cohort has reached month k."""
+    usable = [c for c in cohorts if len(c["active"]) > 1]
+    pooled: list[dict[str, Any]] = []
+    for span, label in _POOLS:
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for c in usable:
+            year, month = int(c["cohort"][:4]), int(c["cohort"][5:7])
+            q = (month - 1) // span + 1
+            groups.setdefault(label.format(y=year, m=month, q=q), []).append(c)
+        pooled = [_pool(name, members) for name, members in groups.items()]
+        fits = len(pooled) <= COHORT_LINES
+        if fits and min((p["customers"] for p in pooled), default=0) >= COHORT_CUSTOMERS:
+            return pooled
+    return pooled[-COHORT_LINES:]
+
+
+def _pool(name: str, members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    months = max(len(c["active"]) for c in members)
+    active = []
+    for k in range(months):
+        reached = [c for c in members if len(c["active"]) > k]
+        size = sum(c["customers"] for c in reached)
+        active.append(sum(c["active"][k] * c["customers"] for c in reached) / size)
+    return {"cohort": name, "customers": sum(c["customers"] for c in members), "active": active}
+
+
 def cohort_chart(cohorts: Sequence[Mapping[str, Any]]) -> str:
-    """One line per first-order month: the share of the cohort ordering in month k."""
-    cohorts = [c for c in cohorts if len(c["active"]) > 1][-12:]  # the latest twelve
+    """One line per first-order month (or quarter, half-year, year, for a shop whose months
+    are small: :func:`pooled_cohorts`): the share of the cohort ordering in month k."""
+    cohorts = pooled_cohorts(cohorts)
     if not cohorts:
         return '<p class="empty">Not enough history for a cohort curve yet.</p>'
     months = max(len(c["active"]) for c in cohorts) - 1
@@ -274,9 +318,9 @@ def cohort_chart(cohorts: Sequence[Mapping[str, Any]]) -> str:
     body += _grid(left, plot_w, plot_top, plot_h, top, lambda v: f"{100 * v:g}%")
     for k in range(1, months + 1):
         x = left + plot_w * (k - 1) / max(1, months - 1)
-        body.append(_text(x, plot_top + plot_h + 16, str(k), "middle"))
+        body.append(_text(x, plot_top + plot_h + 20, str(k), "middle"))
     body.append(
-        _text(left + plot_w / 2, plot_top + plot_h + 32, "months after the first order", "middle")
+        _text(left + plot_w / 2, plot_top + plot_h + 36, "months after the first order", "middle")
     )
     names, colours = [], []
     for i, cohort in enumerate(cohorts):
@@ -295,9 +339,9 @@ def cohort_chart(cohorts: Sequence[Mapping[str, Any]]) -> str:
             body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"/>')
         names.append(f"{cohort['cohort']} ({cohort['customers']})")
         colours.append(colour)
-    body += _legend(names[:12], colours[:12], left + plot_w + 16, plot_top + 12)
+    body += _legend(names, colours, left + plot_w + 16, plot_top + 12)
     return _svg(
-        left + plot_w + right, plot_top + plot_h + 40, body, "retention by first-order cohort"
+        left + plot_w + right, plot_top + plot_h + 44, body, "retention by first-order cohort"
     )
 
 

@@ -131,15 +131,23 @@ def compare(
     )
 
 
+# the one wording of each verdict, for the text, the page and its chart: what it says, and
+# what to do about it where there is something to do
 VERDICTS = {
-    "no_control": "no control group (set `holdout` in the campaign to measure its effect)",
-    "too_small": "too few contacts to tell yet",
-    "better": "contacted customers converted more: the campaign works",
-    "worse": "contacted customers converted less",
-    "unclear": "no clear difference yet",
+    "no_control": ("no control group", "set `holdout` in the campaign to measure its effect"),
+    "too_small": ("too few contacts to tell yet", ""),
+    "better": ("contacted customers converted more: the campaign works", ""),
+    "worse": ("contacted customers converted less", ""),
+    "unclear": ("no clear difference yet", ""),
 }
 
 
 def explain(verdict: str) -> str:
-    """One plain sentence for a verdict."""
-    return VERDICTS[verdict]
+    """One plain sentence for a verdict (the report's ``summary``)."""
+    label, advice = VERDICTS[verdict]
+    return f"{label} ({advice})" if advice else label
+
+
+def verdict_label(verdict: str) -> str:
+    """The verdict alone, as a chart labels it: :func:`explain` without the advice."""
+    return VERDICTS[verdict][0]

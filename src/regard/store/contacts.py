@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, TypedDict
 
 from regard.store.area import Area
+from regard.store.currencies import stored_rates
+from regard.store.derived import apply_rates
 from regard.store.erase import Erasure, erase_contact
 from regard.store.fields import FieldError, phone
 from regard.times import Instant, from_epoch
@@ -60,6 +63,17 @@ class Contacts(Area):
         instant: :meth:`regard.store.occasions.Occasions.candidates`)."""
         row = self.conn.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
         return contact_from_row(row) if row is not None else None
+
+    def use_rates(self, rates: Mapping[str, float]) -> bool:
+        """Convert every sum of amounts with ``rates``, the config's ``[currencies]``
+        (currency → worth of one unit in the config's currency; :mod:`.currencies`).
+        Rates that differ from the stored ones replace them, and every contact's stored
+        facts are recomputed, in one transaction; returns whether anything changed (a
+        store already up to date is only read)."""
+        if stored_rates(self.conn) == {code: float(rate) for code, rate in rates.items()}:
+            return False
+        with self.store.write() as conn:
+            return apply_rates(conn, rates)
 
     def find(self, key: str) -> str | None:
         """The id of the contact ``key`` names: its id, else its e-mail (compared folded),

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
+from regard.store.currencies import converted, stored_rates
 from regard.store.schema import run_script
 
 # the facts as aggregates over one contact's events (``e``); a voided event (a cancelled
-# or refunded order) counts for nothing (the join leaves voided events out)
-FACTS_SQL = """
+# or refunded order) counts for nothing (the join leaves voided events out); amounts in the
+# config's currency (regard.store.currencies)
+FACTS_SQL = f"""
     min(CASE WHEN e.type = 'order' THEN e.occurred_at END) AS first_order_at,
     max(CASE WHEN e.type = 'order' THEN e.occurred_at END) AS last_order_at,
     count(CASE WHEN e.type = 'order' THEN 1 END) AS order_count,
-    coalesce(sum(CASE WHEN e.type = 'order' THEN e.amount END), 0) AS total_spent,
+    coalesce(sum(CASE WHEN e.type = 'order' THEN {converted("e")} END), 0) AS total_spent,
     max(e.occurred_at) AS last_event_at
 """
 
@@ -105,6 +107,22 @@ def _sql_text(text: str) -> str:
 def recompute_all(conn: sqlite3.Connection) -> None:
     """Recompute every contact's facts from scratch (repairs; tests compare against it)."""
     _update_facts(conn, "SELECT id FROM contacts")
+
+
+def apply_rates(conn: sqlite3.Connection, rates: Mapping[str, float]) -> bool:
+    """Make ``rates`` (currency → worth of one unit in the config's currency) the ones
+    every sum of amounts converts with (:mod:`regard.store.currencies`), inside the
+    caller's write transaction. When they differ from the stored ones they are replaced
+    and every contact's stored facts recomputed; returns whether anything changed."""
+    wanted = {code: float(rate) for code, rate in rates.items()}
+    if stored_rates(conn) == wanted:
+        return False
+    conn.execute("DELETE FROM currency_rates")
+    conn.executemany(
+        "INSERT INTO currency_rates (currency, rate) VALUES (?, ?)", sorted(wanted.items())
+    )
+    recompute_all(conn)
+    return True
 
 
 def _update_facts(conn: sqlite3.Connection, contact_ids_sql: str) -> None:

@@ -30,6 +30,7 @@ from regard.grammar import (
     operations,
 )
 from regard.store.contacts import DERIVED_FACTS
+from regard.store.currencies import converted
 from regard.times import Instant
 
 __all__ = [
@@ -110,7 +111,7 @@ def fact_sql(name: str, at: Instant, contact: str = "c.id") -> str:
     orders = f"FROM events x WHERE x.contact_id = {contact} AND x.type = 'order' AND {seen}"
     expressions = {
         "order_count": f"(SELECT count(*) {orders})",
-        "total_spent": f"(SELECT round(coalesce(sum(x.amount), 0), 2) {orders})",
+        "total_spent": f"(SELECT round(coalesce(sum({converted('x')}), 0), 2) {orders})",
         "first_order_at": f"(SELECT min(x.occurred_at) {orders})",
         "last_order_at": f"(SELECT max(x.occurred_at) {orders})",
         "last_event_at": (

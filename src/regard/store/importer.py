@@ -97,6 +97,9 @@ class ImportResult:
     contacts_written: int = 0
     derived_refreshed: int = 0
     problems: list[str] = field(default_factory=list)
+    # ``FILE:LINE: field: …`` of what was imported but needs the user's eye: the first row
+    # of each currency without a rate in [currencies]
+    warnings: list[str] = field(default_factory=list)
     late: dict[str, int] = field(default_factory=dict)
     stamp: int = 0  # the import's time (imported_at / updated_at of what it wrote)
     first_new_rowid: int = 1  # events inserted by this import have a rowid from here on
@@ -115,6 +118,7 @@ class ImportResult:
             "ignored": self.ignored,
             "skipped_forgotten": self.skipped_forgotten,
             "problems": self.problems,
+            "warnings": self.warnings,
             "late": self.late,
         }
 
@@ -184,6 +188,10 @@ class _Import:
         self.emails: dict[str, str | None] = {}
         self.emails_indexed = False
         self.parsers: dict[tuple[str, ...], Callable[[dict[str, Any]], ParsedRow]] = {}
+        # amounts in a currency without a rate: currency → [first line, rows]
+        self.priced = frozenset({config.currency, *config.currencies})
+        self.base = config.currency
+        self.unpriced: dict[str, list[int]] = {}
 
     def run(
         self, path: str | Path, stdin: IO[bytes] | None, rename: Mapping[str, str] | None
@@ -240,6 +248,8 @@ class _Import:
                     continue
                 if contact is not None:
                     contacts.append((line, contact))
+                if "currency" in parsed.key:
+                    self._note_currency(line, parsed)
                 batch.append((line, parsed))
                 if len(batch) >= BATCH_ROWS:
                     self._flush(source.name, batch, contacts, result)
@@ -263,7 +273,28 @@ class _Import:
             result.unchanged = (
                 result.rows - result.invalid - result.skipped_forgotten - self.changed
             )
+            result.warnings = self._currency_warnings(source.name)
             return result
+
+    def _note_currency(self, line: int, parsed: ParsedRow) -> None:
+        """Note an event whose amount is in a currency the config has no rate for."""
+        code = parsed.values[parsed.key.index("currency")]
+        if code is None or code in self.priced or "amount" not in parsed.key:
+            return
+        if parsed.values[parsed.key.index("amount")] is None:
+            return
+        self.unpriced.setdefault(code, [line, 0])[1] += 1
+
+    def _currency_warnings(self, name: str) -> list[str]:
+        """One line per currency without a rate, naming its first row (regard.store.currencies)."""
+        base = self.base
+        return [
+            f"{name}:{first}: currency: no rate for {code} in [currencies] of the config "
+            f"({rows} {'row' if rows == 1 else 'rows'} with an amount in {code}): until "
+            f"there is one, these amounts count as {base} as they are in total_spent, "
+            f"milestones and the report; add {code} = <what one {code} is worth in {base}>"
+            for code, (first, rows) in sorted(self.unpriced.items())
+        ]
 
     def _ride_along(
         self, name: str, line: int, row: Row | BadLine, result: ImportResult
@@ -623,6 +654,7 @@ def import_records(
     stamp = to_epoch(utcnow()) if now is None else now
     region = config.sender.country.upper() or None
     ctx = RowContext(timezone=config.tz, default_region=region)
+    store.contacts.use_rates(config.currencies)  # a daemon's webhooks see a changed rate
     result = RecordsResult()
     problems: list[str] = []
     parsed_contacts = _parse_records(

@@ -20,6 +20,7 @@ from typing import Any, Literal, NamedTuple
 
 from regard.store.area import Area
 from regard.store.contacts import DERIVED_FACTS, contact_from_row
+from regard.store.currencies import converted
 from regard.store.filters import audience_condition, event_condition, facts_select, visible
 from regard.times import Instant
 
@@ -303,7 +304,7 @@ class Occasions(Area):
             ), ranked AS (
                 SELECT o.contact_id, o.id, o.occurred_at,
                        row_number() OVER w AS n,
-                       sum(coalesce(o.amount, 0)) OVER w AS running
+                       sum(coalesce({converted("o")}, 0)) OVER w AS running
                 FROM candidates cand JOIN events o ON o.contact_id = cand.contact_id
                 WHERE o.type = 'order' AND o.occurred_at <= ? AND {visible("o", seen_at)}
                 WINDOW w AS (PARTITION BY o.contact_id ORDER BY o.occurred_at, o.id

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from regard.store.area import Area
+from regard.store.currencies import converted
 from regard.times import Instant
 
 # the month of an epoch column as one integer (year × 12 + month), UTC
@@ -57,9 +58,10 @@ class RetentionQueries(Area):
         """The counts for orders and NPS answers in [since, until]; ``horizon`` in seconds."""
         params = {"since": since, "until": until, "horizon": horizon}
         customers, repeat, orders, priced, revenue = self.conn.execute(
-            """
+            f"""
             WITH per AS (
-                SELECT contact_id, count(*) AS n, count(amount) AS priced, sum(amount) AS total
+                SELECT contact_id, count(*) AS n, count(amount) AS priced,
+                       sum({converted("events")}) AS total
                 FROM events
                 WHERE type = 'order' AND (voided_at IS NULL OR voided_at > :until) AND occurred_at BETWEEN :since AND :until
                 GROUP BY contact_id

@@ -438,3 +438,20 @@ def m010_keyed_pseudonyms(conn: sqlite3.Connection) -> None:
         "WHERE address LIKE 'sha256:%'",
         (ADDRESS_PREFIX,),
     )
+
+
+@migration
+def m012_currencies(conn: sqlite3.Connection) -> None:
+    """``currency_rates``: the ``[currencies]`` of the config the store last ran with (one
+    row per currency: what one unit of it is worth in the config's currency). Every sum
+    of amounts converts through it (:func:`regard.store.currencies.converted`); events
+    keep their own amount and currency."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE currency_rates (
+            currency TEXT PRIMARY KEY,   -- ISO 4217
+            rate REAL NOT NULL           -- one unit of it, in the config's currency
+        );
+        """,
+    )
