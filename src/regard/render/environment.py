@@ -336,9 +336,9 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
         self.binop_table.update({"*": _mul, "**": _pow, "%": _mod, "+": _add})
         # format's arguments are the values it formats: any number (its widths are bounded)
         self.filters = {
-            name: _bounded_filter(name, fn) if name == "format" else _limit_arguments(
-                _bounded_filter(name, fn)
-            )
+            name: _bounded_filter(name, fn)
+            if name == "format"
+            else _limit_arguments(_bounded_filter(name, fn))
             for name, fn in self.filters.items()
         }
 

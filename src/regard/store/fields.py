@@ -297,6 +297,27 @@ def _e164_number(digits: str) -> phonenumbers.PhoneNumber | None:
 _TAG_SEPARATORS = re.compile(r"[|,]")
 
 
+MAX_JSON_DEPTH = 32  # levels of [ and { in one row; an order's items need three
+TOO_DEEP = f"nested too deeply (more than {MAX_JSON_DEPTH} levels of [ and {{)"
+
+
+def too_deep(value: Any) -> bool:
+    """Whether ``value`` (decoded JSON) nests more than MAX_JSON_DEPTH levels: a value
+    that deep cannot be stored, read back and rendered without running out of stack."""
+    level: list[Any] = [value]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
+
+
 def tags(field: str, value: Any) -> list[str]:
     """``vip|b2b`` or ``B2B, Großkunde`` in CSV (``|`` or ``,``), a list of strings in JSON;
     empty → no tags. Tags are kept lower-cased: audiences compare them case-insensitively."""
@@ -320,6 +341,10 @@ def items(field: str, value: Any) -> list[dict[str, Any]] | None:
             value = json.loads(value)
         except ValueError:
             raise FieldError(field, "is not valid JSON (expected a list of items)") from None
+        except RecursionError:
+            raise FieldError(field, TOO_DEEP) from None
+    if too_deep(value):
+        raise FieldError(field, TOO_DEEP)
     if not isinstance(value, list) or not all(isinstance(i, dict) for i in value):
         raise FieldError(field, "must be a list of objects like {sku, name, quantity, price}")
     for n, item in enumerate(value, start=1):

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from regard.errors import InputError
+from regard.store import fields
 
 Row = dict[str, Any]
 
@@ -184,6 +185,12 @@ class Source:
             except ValueError as exc:
                 yield number, BadLine(f"not valid JSON: {exc}")
                 continue
+            except RecursionError:
+                yield number, BadLine(TOO_DEEP)
+                continue
+            if too_deep(value):
+                yield number, BadLine(TOO_DEEP)
+                continue
             if not isinstance(value, dict):
                 yield number, BadLine("expected a JSON object per line")
                 continue
@@ -237,6 +244,8 @@ class Source:
             while True:
                 try:
                     value, end = decoder.raw_decode(buffer, at)
+                except RecursionError:
+                    raise InputError(f"{self.name}:{line}: {TOO_DEEP}") from None
                 except json.JSONDecodeError as exc:
                     if len(buffer) - at < _LARGEST_OBJECT and not done and more():
                         continue  # the value goes on in the next chunk
@@ -249,10 +258,12 @@ class Source:
             line += buffer.count("\n", at, end)
             at = end
             expect_item = False
-            if isinstance(value, dict):
-                yield start, value
-            else:
+            if not isinstance(value, dict):
                 yield start, BadLine("expected a JSON object in the array")
+            elif too_deep(value):
+                yield start, BadLine(TOO_DEEP)
+            else:
+                yield start, value
 
     def _chunks(self) -> Iterator[str]:
         """The text in pieces of 1 MiB (a byte-order mark dropped): a REST answer is often
@@ -271,6 +282,8 @@ class Source:
                 text.detach()
 
 
+TOO_DEEP = fields.TOO_DEEP
+too_deep = fields.too_deep
 _LARGEST_OBJECT = 64 << 20  # an object not complete after this much text is not valid JSON
 
 

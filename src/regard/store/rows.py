@@ -209,10 +209,16 @@ def _merge_object(problems: list[FieldError], name: str, value: Any, into: dict[
             value = json.loads(value)
         except ValueError:
             value = None
+        except RecursionError:
+            problems.append(FieldError(name, fields.TOO_DEEP))
+            return
     elif isinstance(value, str) or value is None:
         return
     if not isinstance(value, dict):
         problems.append(FieldError(name, "must be a JSON object"))
+        return
+    if fields.too_deep(value):
+        problems.append(FieldError(name, fields.TOO_DEEP))
         return
     for k, v in value.items():
         into.setdefault(k, v)
