@@ -129,3 +129,24 @@ def test_a_template_error_inside_the_worker_names_its_line(workspace: Workspace)
     error, _ = render_text(workspace, "{{ contact.nickname }}")
     assert error == f"{workspace.root / 'templates' / 'm.de.j2'}:5: contact has no field 'nickname'"
     assert Path(error.split(":")[0]).exists()
+
+
+@pytest.mark.parametrize(
+    "payload", ["{{ now.astimezone }}", "{{ contact.first_name.upper }}", "{{ range }}"]
+)
+def test_a_method_is_not_printed_with_its_memory_address(
+    workspace: Workspace, payload: str
+) -> None:
+    """Before: ``<built-in method astimezone of datetime.datetime object at 0x7f…>``."""
+    error, _ = render_text(workspace, payload)
+    assert ": refused: " in error and "is a method or function: call it" in error
+    assert "0x" not in error
+
+
+def test_printing_values_and_calls_still_works(workspace: Workspace) -> None:
+    config = setup(
+        workspace,
+        {"m.de.j2": email("Hallo", "{{ now.astimezone().year }} {{ contact.first_name.upper() }}")},
+    )
+    message = render_message(config, load_campaign(config, "c"), contact(), ORDER, "o-1", NOW)
+    assert message.text == "Liebe Frau Schmidt,\n\n2026 ANNA"

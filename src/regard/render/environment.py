@@ -24,7 +24,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from jinja2 import BaseLoader, Environment, FileSystemLoader, Template, UndefinedError
+from jinja2 import (
+    BaseLoader,
+    Environment,
+    FileSystemLoader,
+    Template,
+    Undefined,
+    UndefinedError,
+)
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.runtime import Context
 from jinja2.sandbox import (
@@ -296,6 +303,15 @@ class _EscapeFormatter(_BoundedFields, SandboxedEscapeFormatter):
     pass
 
 
+def _printable(value: Any) -> Any:
+    """What ``{{ … }}`` prints: never a method, function or class, whose text is Python's
+    repr with a memory address (``{{ now.astimezone }}``, a call without its brackets)."""
+    if callable(value) and not isinstance(value, str | Undefined):
+        name = getattr(value, "__name__", type(value).__name__)
+        raise SecurityError(f"{name} is a method or function: call it ({name}()) to print it")
+    return value
+
+
 class InliningLoader(FileSystemLoader):
     """The templates folder, with the CSS of HTML layouts inlined as they are read."""
 
@@ -330,6 +346,7 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
             lstrip_blocks=True,
             keep_trailing_newline=False,
             auto_reload=True,
+            finalize=_printable,
         )
         self.globals["range"] = budget_range
         self.globals.pop("lipsum", None)
@@ -393,7 +410,7 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
             if is_map:
                 if kwargs or len(args) != 1:
                     raise TypeError("format_map() takes exactly one argument")
-                args, kwargs = (), args[0]
+                return kind(formatter.vformat(template, (), args[0]))
             return kind(formatter.vformat(template, args, kwargs))
 
         return functools.update_wrapper(wrapper, value)
