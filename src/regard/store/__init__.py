@@ -40,6 +40,7 @@ from regard.store.inbound import Inbound
 from regard.store.occasions import Occasions
 from regard.store.pauses import Pauses
 from regard.store.reports import Reports
+from regard.store.rows import merge_patch
 from regard.store.schema import MIGRATIONS
 from regard.store.settings import Settings
 from regard.store.suppressions import Suppressions, normal_address
@@ -99,6 +100,7 @@ class Store:
         # addresses are compared in one normal form (SQLite's lower() folds ASCII only)
         conn.create_function("normal_address", 1, _sql_normal_address, deterministic=True)
         conn.create_function("lower_address", 1, _sql_normal_address, deterministic=True)
+        conn.create_function("merge_patch", 2, merge_patch, deterministic=True)  # linear
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode = WAL")  # once; it is kept in the file

@@ -90,11 +90,16 @@ class Source:
     # -- lines -------------------------------------------------------------------------
     def _text(self, newline: str | None) -> Iterator[str]:
         """Decoded lines (a leading byte-order mark dropped); bytes that are not UTF-8 stop
-        the import with the line they are on."""
+        the import with the line they are on. A line longer than MAX_ROW_CHARS is never
+        held whole: it comes as its first MAX_ROW_CHARS + 1 characters, without its end."""
         text = io.TextIOWrapper(self.binary, encoding="utf-8-sig", newline=newline)
         number = 0
         try:
-            for number, line in enumerate(text, start=1):  # noqa: B007 (used after the loop)
+            while line := text.readline(fields.MAX_ROW_CHARS + 1):
+                number += 1
+                if len(line) > fields.MAX_ROW_CHARS and not line.endswith("\n"):
+                    while (rest := text.readline(fields.MAX_ROW_CHARS)) and not rest.endswith("\n"):
+                        pass  # the rest of the line, dropped as it is read
                 yield line
         except UnicodeDecodeError:
             raise InputError(
@@ -143,6 +148,11 @@ class Source:
             header = next(csv.reader([header_line], delimiter=delimiter))
             columns = tuple(self.rename.get(c.strip(), c.strip()) for c in header)
             _check_header(self.name, columns, self.required)
+            if len(columns) > fields.MAX_COLUMNS:
+                raise InputError(
+                    f"{self.name}:1: the header has {len(columns)} columns; a row may have at "
+                    f"most {fields.MAX_COLUMNS} (see docs/import.md, Limits)"
+                )
             self.columns = columns
             width = len(columns)
             reader = csv.reader(text, delimiter=delimiter, strict=True)
@@ -180,6 +190,9 @@ class Source:
         for number, line in enumerate(self._text(newline=None), start=1):
             if not line.strip():
                 continue
+            if len(line) > fields.MAX_ROW_CHARS:
+                yield number, BadLine(fields.TOO_LONG)
+                continue
             try:
                 value = json.loads(line)
             except ValueError as exc:
@@ -188,8 +201,9 @@ class Source:
             except RecursionError:
                 yield number, BadLine(TOO_DEEP)
                 continue
-            if too_deep(value):
-                yield number, BadLine(TOO_DEEP)
+            problem = fields.row_problem(value) if isinstance(value, dict) else None
+            if problem is not None:
+                yield number, BadLine(problem)
                 continue
             if not isinstance(value, dict):
                 yield number, BadLine("expected a JSON object per line")
@@ -247,7 +261,9 @@ class Source:
                 except RecursionError:
                     raise InputError(f"{self.name}:{line}: {TOO_DEEP}") from None
                 except json.JSONDecodeError as exc:
-                    if len(buffer) - at < _LARGEST_OBJECT and not done and more():
+                    if len(buffer) - at > fields.MAX_ROW_CHARS:
+                        raise InputError(f"{self.name}:{line}: {fields.TOO_LONG}") from None
+                    if not done and more():
                         continue  # the value goes on in the next chunk
                     raise InputError(
                         f"{self.name}:{line + buffer.count(chr(10), at, exc.pos)}: "
@@ -260,8 +276,8 @@ class Source:
             expect_item = False
             if not isinstance(value, dict):
                 yield start, BadLine("expected a JSON object in the array")
-            elif too_deep(value):
-                yield start, BadLine(TOO_DEEP)
+            elif (problem := fields.row_problem(value)) is not None:
+                yield start, BadLine(problem)
             else:
                 yield start, value
 
@@ -283,8 +299,6 @@ class Source:
 
 
 TOO_DEEP = fields.TOO_DEEP
-too_deep = fields.too_deep
-_LARGEST_OBJECT = 64 << 20  # an object not complete after this much text is not valid JSON
 
 
 def _unquoted_count(line: str, char: str) -> int:
