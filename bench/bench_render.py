@@ -37,8 +37,8 @@ import jinja2
 
 from regard.campaigns import load_campaign
 from regard.render import render_message
-from regard.render.message import render_message as render_here
 from regard.render.filters import FILTERS, rendering_for
+from regard.render.message import render_message as render_here
 from regard.workspace import load_config
 
 SKELETON = Path(__file__).resolve().parent.parent / "src" / "regard" / "skeleton"
