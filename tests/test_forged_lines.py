@@ -5,20 +5,12 @@ provider's reason never starts a line of its own in ``campaigns``, ``run``, ``de
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from pathlib import Path
 
-from conftest import regard_command, subprocess_env
+from conftest import run_regard as regard
 
 FORGED = "evil\nFORGED line\x1b[31m"
 T = "2026-06-01T09:00:00Z"
-
-
-def regard(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        regard_command("--config", str(root / "regard.toml"), *args),
-        capture_output=True, text=True, env=subprocess_env(), cwd=root, timeout=120, check=False,
-    )  # fmt: skip
 
 
 def shop(root: Path, campaign: str) -> Path:

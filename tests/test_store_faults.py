@@ -8,22 +8,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import regard_command, subprocess_env
+from conftest import run_regard as regard
+from conftest import tmpfs
 
 T = "2026-06-01T09:00:00Z"
-
-
-def regard(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        regard_command("--config", str(root / "regard.toml"), *args),
-        capture_output=True, text=True, env=subprocess_env(), cwd=root, timeout=120, check=False,
-    )  # fmt: skip
 
 
 def workspace(root: Path, store: Path, contacts: int) -> Path:
@@ -75,18 +68,8 @@ def no_traceback(done: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / f"disk-{uuid.uuid4().hex[:8]}"
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)],
-        capture_output=True, check=False,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (not root)")
-    try:
+    with tmpfs(tmp_path, "1m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def fill(disk: Path, leave: int) -> None:

@@ -6,23 +6,15 @@ from __future__ import annotations
 import json
 import resource
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import regard_command, subprocess_env
+from conftest import run_regard as regard
 from regard.store import open_store
 from regard.store.fields import MAX_COLUMNS, MAX_FIELD_CHARS, MAX_ROW_CHARS
 from regard.store.rows import merge_patch
-
-
-def regard(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        regard_command("--config", str(root / "regard.toml"), *args),
-        capture_output=True, text=True, env=subprocess_env(), cwd=root, timeout=120, check=False,
-    )  # fmt: skip
 
 
 @pytest.fixture
