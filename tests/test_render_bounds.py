@@ -15,6 +15,7 @@ from regard.campaigns import load_campaign
 from regard.config import Config
 from regard.errors import TemplateError
 from regard.render import isolation, render_message
+from regard.workspace import load_config
 from test_render import NOW, ORDER, contact, email, setup
 
 
@@ -109,7 +110,18 @@ def test_a_render_that_runs_too_long_is_stopped(
     path = workspace.root / "templates" / "m.de.j2"
     assert error == f"{path}: refused: rendering took longer than 1 s"
     assert took < 3
-    good(setup(workspace, {"m.de.j2": email("Hallo", "ok")}))  # the next message renders
+    # the next contact's message of the same file is refused at once, not after 1 s more
+    config = load_config(workspace.config)
+    started = time.monotonic()
+    with pytest.raises(TemplateError) as info:
+        render_message(config, load_campaign(config, "c"), contact(id="c-2"), ORDER, "o-2", NOW)
+    error, took = str(info.value), time.monotonic() - started
+    assert error == (
+        f"{path}: refused: a message of this template took longer than 1 s; it is not "
+        "rendered again until the file changes"
+    )
+    assert took < 0.5
+    good(setup(workspace, {"m.de.j2": email("Hallo", "ok")}))  # a changed file renders
 
 
 def test_a_render_that_needs_too_much_memory_is_stopped(workspace: Workspace) -> None:

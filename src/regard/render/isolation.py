@@ -228,6 +228,13 @@ def render_message(
     kwargs = {"provider": provider, "links": links, "delivery_id": delivery_id}
     if not hasattr(os, "fork"):
         return render_here(*args, **kwargs)  # type: ignore[arg-type]
+    if _too_slow:
+        where = _where(config, campaign, contact)
+        if where in _too_slow and _too_slow[where] == _stamp(where):
+            raise TemplateError(
+                f"{where}: refused: a message of this template took longer than "
+                f"{MAX_RENDER_SECONDS:g} s; it is not rendered again until the file changes"
+            )
     with _lock:
         worker = _running()
         request = worker.request(args, kwargs)
@@ -235,9 +242,10 @@ def render_message(
             kind, value, leaving = worker.ask(request, MAX_RENDER_SECONDS)
         except TimeoutError:
             _retire()
+            where = _where(config, campaign, contact)
+            _too_slow[where] = _stamp(where)
             raise TemplateError(
-                f"{_where(config, campaign, contact)}: refused: rendering took longer than "
-                f"{MAX_RENDER_SECONDS:g} s"
+                f"{where}: refused: rendering took longer than {MAX_RENDER_SECONDS:g} s"
             ) from None
         except _Gone:
             _retire()
@@ -258,6 +266,19 @@ def render_message(
         raise value
     message: Message = value
     return message
+
+
+# message files a render of which ran out of time, with their modification time then: the
+# next contacts' messages are refused at once (a tick of a thousand contacts would otherwise
+# wait five seconds for each), until the file is changed
+_too_slow: dict[Path, int | None] = {}
+
+
+def _stamp(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _where(config: Config, campaign: Campaign, contact: Mapping[str, Any]) -> Path:
