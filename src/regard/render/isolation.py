@@ -88,6 +88,23 @@ def _address_space() -> int | None:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
+def _close_inherited(keep: set[int]) -> None:
+    """Close what the worker inherited and has no use for: the store's files, the daemon's
+    lock (an flock shared with the parent would outlive a parent killed outright), sockets,
+    and stdin/stdout (a caller reading the parent's output to its end must not wait for us)."""
+    try:
+        open_fds = {int(name) for name in os.listdir("/proc/self/fd")}
+    except OSError:
+        open_fds = set(range(3, 256))
+    for fd in sorted(open_fds - keep - {2}):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(null, fd)
+    os.close(null)
+
+
 def _serve(requests: int, answers: int) -> None:
     """The worker: render each request, answer, until the parent closes its end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which ends us
@@ -140,8 +157,7 @@ class Worker:
         if pid == 0:  # pragma: no cover - the worker's side (its coverage is not collected)
             code = 0
             try:
-                os.close(self._requests)
-                os.close(self._answers)
+                _close_inherited(keep={requests_read, answers_write})
                 _serve(requests_read, answers_write)
             except BaseException:
                 code = 1
