@@ -30,7 +30,8 @@ import signal
 import struct
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -203,6 +204,21 @@ class Worker:
                 os.close(fd)
 
 
+_own_templates: ContextVar[bool] = ContextVar("own_templates", default=False)
+
+
+@contextlib.contextmanager
+def own_templates() -> Iterator[None]:
+    """Render in this process while the block runs: for regard's own templates alone (the
+    demo's, written a moment before into a folder of its own), whose renders need no bound
+    and whose thousands of messages should not pay a process's round trip each."""
+    token = _own_templates.set(True)
+    try:
+        yield
+    finally:
+        _own_templates.reset(token)
+
+
 _lock = threading.Lock()
 _worker: list[Worker] = []  # the running worker of this process, if any
 _owner: list[int] = []  # the pid that forked it: a forked child of ours starts its own
@@ -242,7 +258,7 @@ def render_message(
     args = (config, campaign, dict(contact), dict(event) if event is not None else None,
             occasion, now)  # fmt: skip
     kwargs = {"provider": provider, "links": links, "delivery_id": delivery_id}
-    if not hasattr(os, "fork"):
+    if not hasattr(os, "fork") or _own_templates.get():
         return render_here(*args, **kwargs)  # type: ignore[arg-type]
     if _too_slow:
         where = _where(config, campaign, contact)
