@@ -3,11 +3,13 @@ subprocess, and a workspace with a config that delivers to a file provider."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,33 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.update(extra)
     return env
+
+
+def run_regard(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``regard --config ROOT/regard.toml ARGS`` in its own process, in ROOT; its output."""
+    return subprocess.run(
+        regard_command("--config", str(root / "regard.toml"), *args),
+        capture_output=True, text=True, env=subprocess_env(), cwd=root, timeout=timeout,
+        check=False,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
+    """A real tmpfs of ``size`` (``64k``, ``1m``) mounted in ``tmp_path`` while the block runs,
+    or a skip where nothing can be mounted (not root)."""
+    where = tmp_path / f"disk-{uuid.uuid4().hex[:8]}"
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 @pytest.fixture

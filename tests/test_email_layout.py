@@ -216,6 +216,7 @@ def test_the_css_is_inlined_once_per_template(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from regard.render import environment
+    from regard.render.message import render_message  # in this process, where it counts
 
     calls: list[int] = []
     real = environment.inline_css

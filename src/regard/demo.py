@@ -31,6 +31,7 @@ from regard.config import Config
 from regard.errors import InputError
 from regard.providers.file import outbox_path
 from regard.render import address_line
+from regard.render.isolation import own_templates
 from regard.report import ReportDocument, build_report
 from regard.runner import run_once
 from regard.store import Store, open_store
@@ -147,7 +148,8 @@ def run_demo(
         responses, ticks = 0, 0
         for n in range(days):
             for at in _tick_times(config, first_day + timedelta(days=n)):
-                run_once(store, config, to_epoch(at))
+                with own_templates():  # the skeleton's, just written: no worker process
+                    run_once(store, config, to_epoch(at))
                 responses += _plant_responses(store, config, folder, at, goals)
                 ticks += 1
             if n % 30 == 29:

@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import regard_command, subprocess_env
+from conftest import regard_command, subprocess_env, tmpfs
 from faults.rows import states
 from faults.sink import SECRET
 from faults.trickle import HostileServer
@@ -154,19 +153,8 @@ def test_the_daemon_stops_promptly_while_a_provider_trickles(tmp_path: Path) -> 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / f"disk-{uuid.uuid4().hex[:8]}"
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (not root)")
-    try:
+    with tmpfs(tmp_path, "64k") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def test_a_run_on_a_full_disk_sends_only_whole_lines(tmp_path: Path, small_disk: Path) -> None:

@@ -8,14 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from conftest import SRC
+from conftest import SRC, tmpfs
 from faults.rows import add_pending, states
 from regard.delivery import dispatch
 from regard.store import open_store
@@ -29,19 +28,8 @@ BIG_TEXT = "Lieber Kunde, " + "ä" * 6000  # about 12 KB a record
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs, or a skip where nothing can be mounted."""
-    where = tmp_path / f"disk-{uuid.uuid4().hex[:8]}"
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (not root); the RLIMIT_FSIZE test covers it")
-    try:
+    with tmpfs(tmp_path, "64k") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def outbox_workspace(tmp_path: Path, outbox: Path) -> Path:

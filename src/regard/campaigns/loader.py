@@ -126,8 +126,21 @@ def load_campaign(config: Config, campaign_id: str) -> Campaign:
     return campaign
 
 
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def read_campaign(config: Config, path: Path) -> tuple[Campaign | None, list[str]]:
     """One campaign file: the campaign (None if invalid) and its problems."""
+    bad = _CONTROL.search(path.stem)
+    if bad is not None:
+        # its name is the campaign's id: in delivery ids, the store and every listing, where
+        # a newline would start a forged line
+        shown = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), path.name)
+        return None, [
+            f"{path.parent / shown}: the file name contains the control character "
+            f"U+{ord(bad.group()):04X}; a campaign's id is its file name: rename the file"
+        ]
     try:
         data, text = read_toml(path)
     except ValueError as exc:

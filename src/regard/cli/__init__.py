@@ -79,6 +79,16 @@ class LazyGroup(click.Group):
         except RegardError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except Exception as exc:
+            # a full disk or a damaged page met while reading (writes say so themselves)
+            from regard.store import fault_reason
+
+            reason = fault_reason(exc)
+            app = ctx.find_object(App)
+            if reason is None or app is None:
+                raise
+            click.echo(f"error: {app.store_path()}: {reason}", err=True)
+            ctx.exit(1)
 
 
 # commands that make a workspace rather than read one
@@ -137,6 +147,12 @@ class App:
             # every sum of amounts converts with the config's [currencies] as it is now
             self._store.contacts.use_rates(self.config.currencies)
         return self._store
+
+    def store_path(self) -> str:
+        """The store's path, as far as it is known (for an error about it)."""
+        if self._store is not None:
+            return str(self._store.path)
+        return str(self._config.store_path) if self._config is not None else "the store"
 
     def close(self) -> None:
         if self._store is not None:

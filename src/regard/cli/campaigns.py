@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from regard.cli import App, echo_json, json_option, pass_app
+from regard.cli.tables import columns
 
 
 @click.command()
@@ -191,7 +192,5 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         ]
         for r in rows
     ]
-    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in table:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    for line in columns(headers, table):  # no cell can forge a line
+        click.echo(line)

@@ -110,6 +110,7 @@ def status(app: App, max_age: str | None, dead_letters: int, as_json: bool) -> N
 
 def format_status(report: dict[str, Any]) -> str:
     """The status report for a person."""
+    from regard.cli.tables import printable
     from regard.daemon.summary import tick_facts  # the daemon package, only when it runs
 
     lines = [f"Daemon:       {_daemon_line(report)}"]
@@ -161,7 +162,8 @@ def format_status(report: dict[str, Any]) -> str:
             )
     health = "OK" if report["healthy"] else f"UNHEALTHY: {report['problem']}"
     lines.append(f"Health:       {health}")
-    return "\n".join(lines)
+    # ids, reasons and names come from files and services: none may start a line of its own
+    return "\n".join(printable(line) for line in lines)
 
 
 def _daemon_line(report: dict[str, Any]) -> str:

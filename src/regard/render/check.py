@@ -36,7 +36,8 @@ from regard.campaigns.model import (
 from regard.channels import sms
 from regard.errors import TemplateError
 from regard.render.environment import SUFFIX, is_message_file, pick_template, template_files
-from regard.render.message import render_message, templates_for
+from regard.render.isolation import render_message
+from regard.render.message import templates_for
 from regard.render.unsubscribe import SAMPLE_LINKS as LINKS
 from regard.render.unsubscribe import check_notes
 from regard.store.contacts import read_contact_sample

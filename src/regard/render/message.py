@@ -25,6 +25,7 @@ from regard.providers import adapter_class
 from regard.render import unsubscribe
 from regard.render.context import Record, contact_view, event_view, no_event, wrap
 from regard.render.environment import (
+    MAX_RENDER_MEMORY,
     MessageEnvironment,
     SecurityError,
     pick_template,
@@ -264,7 +265,9 @@ def _template_error(exc: BaseException, path: Path) -> TemplateError:
         shown = path if Path(filename).name == path.name else path.parent / Path(filename).name
         where = f"{shown}:{line}"
     reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    kind = "refused: " if isinstance(exc, SecurityError) else ""
+    if isinstance(exc, MemoryError):
+        reason = f"rendering needed more than {MAX_RENDER_MEMORY >> 20} MB"
+    kind = "refused: " if isinstance(exc, SecurityError | MemoryError) else ""
     return TemplateError(f"{where}: {kind}{reason}")
 
 

@@ -3,6 +3,7 @@ goal, and the retention figures with their one-line definitions."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -72,8 +73,17 @@ def skip_reasons(c: dict[str, Any]) -> str:
     return ", ".join(f"{r} {n}" for r, n in c["skipped"].items())
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(cell: str) -> str:
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), cell)
+
+
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Columns aligned: the first left, the others right."""
+    """Columns aligned: the first left, the others right; a control character in a cell
+    (a newline in a campaign's id) is written as its escape, so no cell starts a line."""
+    header, rows = [_escaped(c) for c in header], [[_escaped(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:

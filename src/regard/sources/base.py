@@ -14,7 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -57,6 +57,40 @@ class Batch:
             self.contacts.append(contact)
         if event is not None:
             self.events.append(event)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """A shop's webhook topics: those whose body is a customer, those whose body is an
+    order, and every topic regard reads (``known``), with the shop's mappings."""
+
+    customers: frozenset[str]
+    orders: frozenset[str]
+    known: frozenset[str]
+    customer_row: Callable[[dict[str, Any]], Row]
+    order_rows: Callable[[dict[str, Any]], Mapped]
+    no_rows: str  # why an order topic whose body maps to nothing stores nothing
+
+    def receive(self, topic: str, body: bytes) -> tuple[Batch, dict[str, Any] | None]:
+        """The batch of one verified webhook of ``topic``: ignored for an unknown topic, the
+        customer's or order's rows for those topics. For another known topic the decoded
+        body comes too (the shop's own topics: consent, erasure, deletion), else None.
+        Raises MalformedBody."""
+        batch = Batch(topic=topic or "(none)")
+        if topic not in self.known:
+            batch.ignored = "unknown topic"
+            return batch, None
+        data = json_object(body)
+        if topic in self.customers:
+            batch.contacts.append(self.customer_row(data))
+        elif topic in self.orders:
+            mapped = self.order_rows(data)
+            if mapped == (None, None):
+                batch.ignored = self.no_rows
+            batch.add(mapped)
+        else:
+            return batch, data
+        return batch, None
 
 
 def hmac_base64(secret: str, body: bytes) -> str:

@@ -40,13 +40,14 @@ from regard.store.inbound import Inbound
 from regard.store.occasions import Occasions
 from regard.store.pauses import Pauses
 from regard.store.reports import Reports
+from regard.store.rows import merge_patch
 from regard.store.schema import MIGRATIONS
 from regard.store.settings import Settings
 from regard.store.suppressions import Suppressions, normal_address
 from regard.store.syncs import Syncs
 from regard.store.ticks import Ticks
 
-__all__ = ["Area", "Pseudonyms", "Store", "open_store", "remove_blank"]
+__all__ = ["Area", "Pseudonyms", "Store", "fault_reason", "open_store", "remove_blank"]
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -99,6 +100,7 @@ class Store:
         # addresses are compared in one normal form (SQLite's lower() folds ASCII only)
         conn.create_function("normal_address", 1, _sql_normal_address, deterministic=True)
         conn.create_function("lower_address", 1, _sql_normal_address, deterministic=True)
+        conn.create_function("merge_patch", 2, merge_patch, deterministic=True)  # linear
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode = WAL")  # once; it is kept in the file
@@ -173,10 +175,13 @@ class Store:
         self._begin()
         try:
             yield conn
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             self._rollback()
-            if _is_read_only(exc):
-                raise StoreError(f"{self.path}: cannot write the store: {_reason(exc)}") from None
+            if _is_read_only(exc) or _is_fault(exc):
+                raise StoreError(
+                    f"{self.path}: cannot write the store: {_reason(exc)}"
+                    + ("; nothing of this change was written" if _is_fault(exc) else "")
+                ) from None
             raise
         except BaseException:
             self._rollback()
@@ -247,8 +252,34 @@ def _is_read_only(exc: sqlite3.Error) -> bool:
     return code & 0xFF == sqlite3.SQLITE_READONLY or "readonly" in str(exc)
 
 
+# what a store's file system or file can do wrong: SQLite's primary result codes
+_FAULTS = {
+    sqlite3.SQLITE_FULL: "the disk holding it is full (free some space, then run the command "
+    "again)",
+    sqlite3.SQLITE_CORRUPT: "the store file is damaged (restore it from a backup, "
+    "docs/operations.md)",
+    sqlite3.SQLITE_NOTADB: "the file is not a regard store (SQLite database); check `store` "
+    "in the config",
+    sqlite3.SQLITE_IOERR: "the disk holding it failed to read or write (check the disk)",
+}
+
+
+def _is_fault(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.DatabaseError) and code is not None and code & 0xFF in _FAULTS
+
+
+def fault_reason(exc: BaseException) -> str | None:
+    """What a person is told of ``exc`` when it is a fault of the store's disk or file (a
+    full disk, a damaged page, an I/O error) reached outside a write: None for anything
+    else (a bug, raised as it is)."""
+    return _reason(exc) if _is_fault(exc) else None  # type: ignore[arg-type]
+
+
 def _reason(exc: sqlite3.Error) -> str:
     """What went wrong and what to do, for the errors a person can cause."""
+    if _is_fault(exc):
+        return f"{_FAULTS[exc.sqlite_errorcode & 0xFF]} ({exc})"
     if _is_read_only(exc):
         return "it is read-only (check the permissions of the file and its folder)"
     if "not a database" in str(exc):

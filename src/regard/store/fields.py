@@ -297,6 +297,68 @@ def _e164_number(digits: str) -> phonenumbers.PhoneNumber | None:
 _TAG_SEPARATORS = re.compile(r"[|,]")
 
 
+MAX_JSON_DEPTH = 32  # levels of [ and { in one row; an order's items need three
+MAX_COLUMNS = 1_000  # fields of one row: a CSV header's columns, a JSON row's keys and those
+# of its attributes (or properties) object
+MAX_FIELD_CHARS = 131_072  # one value (the csv module's own limit for a CSV field)
+MAX_ROW_CHARS = 1 << 20  # the text of one JSONL line or one object of a JSON array
+TOO_DEEP = f"nested too deeply (more than {MAX_JSON_DEPTH} levels of [ and {{)"
+TOO_LONG = f"the row is longer than {MAX_ROW_CHARS} characters (see docs/import.md, Limits)"
+_OBJECTS = ("attributes", "properties")
+
+
+def row_problem(row: dict[str, Any]) -> str | None:
+    """What makes a decoded JSON row too large to import, None if nothing: more than
+    MAX_COLUMNS fields, a text longer than MAX_FIELD_CHARS, or more than MAX_JSON_DEPTH
+    levels (a value that deep cannot be stored, read back and rendered without running out
+    of stack). One pass over the row."""
+    width = len(row) + sum(len(v) for k, v in row.items() if k in _OBJECTS and isinstance(v, dict))
+    if width > MAX_COLUMNS:
+        return f"{width} fields; a row may have at most {MAX_COLUMNS} (see docs/import.md, Limits)"
+    for key, value in row.items():
+        if isinstance(value, str):
+            if len(value) > MAX_FIELD_CHARS:
+                return f"{key}: {len(value)} characters; a value may have at most {MAX_FIELD_CHARS}"
+            continue
+        level: list[Any] = [value]
+        for _ in range(MAX_JSON_DEPTH + 1):
+            nested: list[Any] = []
+            for item in level:
+                if isinstance(item, str):
+                    if len(item) > MAX_FIELD_CHARS:
+                        return (
+                            f"{key}: holds a text of {len(item)} characters; a value may have "
+                            f"at most {MAX_FIELD_CHARS}"
+                        )
+                elif isinstance(item, dict):
+                    nested.extend(item.values())
+                elif isinstance(item, list):
+                    nested.extend(item)
+            level = [v for v in nested if isinstance(v, str | dict | list)]
+            if not level:
+                break
+        else:
+            return TOO_DEEP
+    return None
+
+
+def too_deep(value: Any) -> bool:
+    """Whether ``value`` (decoded JSON, a field of a CSV row) nests more than
+    MAX_JSON_DEPTH levels."""
+    level: list[Any] = [value]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
+
+
 def tags(field: str, value: Any) -> list[str]:
     """``vip|b2b`` or ``B2B, Großkunde`` in CSV (``|`` or ``,``), a list of strings in JSON;
     empty → no tags. Tags are kept lower-cased: audiences compare them case-insensitively."""
@@ -320,6 +382,10 @@ def items(field: str, value: Any) -> list[dict[str, Any]] | None:
             value = json.loads(value)
         except ValueError:
             raise FieldError(field, "is not valid JSON (expected a list of items)") from None
+        except RecursionError:
+            raise FieldError(field, TOO_DEEP) from None
+    if too_deep(value):
+        raise FieldError(field, TOO_DEEP)
     if not isinstance(value, list) or not all(isinstance(i, dict) for i in value):
         raise FieldError(field, "must be a list of objects like {sku, name, quantity, price}")
     for n, item in enumerate(value, start=1):

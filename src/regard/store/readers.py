@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from regard.errors import InputError
+from regard.store import fields
 
 Row = dict[str, Any]
 
@@ -89,11 +90,16 @@ class Source:
     # -- lines -------------------------------------------------------------------------
     def _text(self, newline: str | None) -> Iterator[str]:
         """Decoded lines (a leading byte-order mark dropped); bytes that are not UTF-8 stop
-        the import with the line they are on."""
+        the import with the line they are on. A line longer than MAX_ROW_CHARS is never
+        held whole: it comes as its first MAX_ROW_CHARS + 1 characters, without its end."""
         text = io.TextIOWrapper(self.binary, encoding="utf-8-sig", newline=newline)
         number = 0
         try:
-            for number, line in enumerate(text, start=1):  # noqa: B007 (used after the loop)
+            while line := text.readline(fields.MAX_ROW_CHARS + 1):
+                number += 1
+                if len(line) > fields.MAX_ROW_CHARS and not line.endswith("\n"):
+                    while (rest := text.readline(fields.MAX_ROW_CHARS)) and not rest.endswith("\n"):
+                        pass  # the rest of the line, dropped as it is read
                 yield line
         except UnicodeDecodeError:
             raise InputError(
@@ -142,6 +148,11 @@ class Source:
             header = next(csv.reader([header_line], delimiter=delimiter))
             columns = tuple(self.rename.get(c.strip(), c.strip()) for c in header)
             _check_header(self.name, columns, self.required)
+            if len(columns) > fields.MAX_COLUMNS:
+                raise InputError(
+                    f"{self.name}:1: the header has {len(columns)} columns; a row may have at "
+                    f"most {fields.MAX_COLUMNS} (see docs/import.md, Limits)"
+                )
             self.columns = columns
             width = len(columns)
             reader = csv.reader(text, delimiter=delimiter, strict=True)
@@ -179,10 +190,20 @@ class Source:
         for number, line in enumerate(self._text(newline=None), start=1):
             if not line.strip():
                 continue
+            if len(line) > fields.MAX_ROW_CHARS:
+                yield number, BadLine(fields.TOO_LONG)
+                continue
             try:
                 value = json.loads(line)
             except ValueError as exc:
                 yield number, BadLine(f"not valid JSON: {exc}")
+                continue
+            except RecursionError:
+                yield number, BadLine(TOO_DEEP)
+                continue
+            problem = fields.row_problem(value) if isinstance(value, dict) else None
+            if problem is not None:
+                yield number, BadLine(problem)
                 continue
             if not isinstance(value, dict):
                 yield number, BadLine("expected a JSON object per line")
@@ -237,8 +258,12 @@ class Source:
             while True:
                 try:
                     value, end = decoder.raw_decode(buffer, at)
+                except RecursionError:
+                    raise InputError(f"{self.name}:{line}: {TOO_DEEP}") from None
                 except json.JSONDecodeError as exc:
-                    if len(buffer) - at < _LARGEST_OBJECT and not done and more():
+                    if len(buffer) - at > fields.MAX_ROW_CHARS:
+                        raise InputError(f"{self.name}:{line}: {fields.TOO_LONG}") from None
+                    if not done and more():
                         continue  # the value goes on in the next chunk
                     raise InputError(
                         f"{self.name}:{line + buffer.count(chr(10), at, exc.pos)}: "
@@ -249,10 +274,12 @@ class Source:
             line += buffer.count("\n", at, end)
             at = end
             expect_item = False
-            if isinstance(value, dict):
-                yield start, value
-            else:
+            if not isinstance(value, dict):
                 yield start, BadLine("expected a JSON object in the array")
+            elif (problem := fields.row_problem(value)) is not None:
+                yield start, BadLine(problem)
+            else:
+                yield start, value
 
     def _chunks(self) -> Iterator[str]:
         """The text in pieces of 1 MiB (a byte-order mark dropped): a REST answer is often
@@ -271,7 +298,7 @@ class Source:
                 text.detach()
 
 
-_LARGEST_OBJECT = 64 << 20  # an object not complete after this much text is not valid JSON
+TOO_DEEP = fields.TOO_DEEP
 
 
 def _unquoted_count(line: str, char: str) -> int:

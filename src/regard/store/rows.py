@@ -41,6 +41,34 @@ COMPUTED = frozenset({*DERIVED_FACTS, "created_at", "updated_at", "imported_at"}
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def merge_patch(target: str | None, patch: str | None) -> str | None:
+    """``target`` (a JSON object's text, or NULL) with the JSON merge patch ``patch`` applied
+    (RFC 7386: a null removes the key, an object merges into the object it meets), as the
+    same compact text the importer stores. One pass over each object: SQLite's own
+    ``json_patch`` finds every key of the patch by scanning the target, which made one row
+    of 100,000 attributes take 48.7 s. The store registers it as the SQL function
+    ``merge_patch``, which the import's upserts call for a wide patch."""
+    if patch is None:
+        return target
+    changes = json.loads(patch)
+    if not isinstance(changes, dict):
+        return patch
+    current = json.loads(target) if target else {}
+    return _dumps(_merged(current if isinstance(current, dict) else {}, changes))
+
+
+def _merged(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict):
+            inner = target.get(key)
+            target[key] = _merged(inner if isinstance(inner, dict) else {}, value)
+        else:
+            target[key] = value
+    return target
+
+
 class ParsedRow(NamedTuple):
     """The columns a row sets (``key``, in order) and their values; ``attributes`` /
     ``properties`` in ``key`` carry a JSON merge patch. (A NamedTuple: one is made per
@@ -51,7 +79,7 @@ class ParsedRow(NamedTuple):
     values: tuple[Any, ...]
     contact_id: str | None = None
     # the JSON patch column as a new row stores it (its nulls left out), when the parser
-    # knows it cheaply; None: the store computes it (``json_patch('{}', patch)``)
+    # knows it cheaply; None: the store computes it (``importer._patched``)
     fresh: str | None = None
 
 
@@ -209,10 +237,16 @@ def _merge_object(problems: list[FieldError], name: str, value: Any, into: dict[
             value = json.loads(value)
         except ValueError:
             value = None
+        except RecursionError:
+            problems.append(FieldError(name, fields.TOO_DEEP))
+            return
     elif isinstance(value, str) or value is None:
         return
     if not isinstance(value, dict):
         problems.append(FieldError(name, "must be a JSON object"))
+        return
+    if fields.too_deep(value):
+        problems.append(FieldError(name, fields.TOO_DEEP))
         return
     for k, v in value.items():
         into.setdefault(k, v)

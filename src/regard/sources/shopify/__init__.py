@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from regard.sources.base import Batch, MalformedBody, header, identifier, json_object, obj
+from regard.sources.base import Batch, MalformedBody, Topics, header, identifier, obj
 from regard.sources.base import signature_matches as _matches
 from regard.sources.shopify.webhook import consent_row, customer_row, order_rows
 
@@ -28,6 +28,9 @@ PRIVACY_TOPICS = frozenset({"customers/data_request", "shop/redact"})
 TOPICS = frozenset(
     {*CUSTOMER_TOPICS, *ORDER_TOPICS, *CONSENT_TOPICS, *PRIVACY_TOPICS, "customers/redact"}
 )
+WEBHOOK = Topics(
+    CUSTOMER_TOPICS, ORDER_TOPICS, TOPICS, customer_row, order_rows, "an order without a customer"
+)
 
 
 class ShopifySource:
@@ -42,18 +45,9 @@ class ShopifySource:
     def receive(self, headers: Mapping[str, str], body: bytes, now: int) -> Batch:
         """A verified webhook → what to store. Raises MalformedBody."""
         topic = (header(headers, "X-Shopify-Topic") or "").strip()
-        batch = Batch(topic=topic or "(none)")
-        if topic not in TOPICS:
-            batch.ignored = "unknown topic"
-            return batch
-        data = json_object(body)
-        if topic in CUSTOMER_TOPICS:
-            batch.contacts.append(customer_row(data))
-        elif topic in ORDER_TOPICS:
-            mapped = order_rows(data)
-            if mapped == (None, None):
-                batch.ignored = "an order without a customer"
-            batch.add(mapped)
+        batch, data = WEBHOOK.receive(topic, body)
+        if data is None:
+            pass  # unknown, or a customer's or an order's topic: done
         elif topic in CONSENT_TOPICS:
             batch.contacts.append(consent_row(data, CONSENT_TOPICS[topic]))
         elif topic == "customers/redact":

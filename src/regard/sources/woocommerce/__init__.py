@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from regard.sources.base import Batch, header, identifier, json_object
+from regard.sources.base import Batch, Topics, header, identifier
 from regard.sources.base import signature_matches as _matches
 from regard.sources.woocommerce.mapping import customer_row, order_rows
 
@@ -22,6 +22,9 @@ __all__ = ["TOPICS", "WooCommerceSource"]
 CUSTOMER_TOPICS = frozenset({"customer.created", "customer.updated"})
 ORDER_TOPICS = frozenset({"order.created", "order.updated", "order.restored"})
 TOPICS = frozenset({*CUSTOMER_TOPICS, *ORDER_TOPICS, "order.deleted"})
+WEBHOOK = Topics(
+    CUSTOMER_TOPICS, ORDER_TOPICS, TOPICS, customer_row, order_rows, "not an order (yet)"
+)
 _PING = re.compile(rb"^webhook_id=\d+$")
 
 
@@ -49,18 +52,7 @@ class WooCommerceSource:
         if is_ping(headers, body):
             return Batch(topic="ping", ignored="the ping of a new webhook")
         topic = (header(headers, "X-WC-Webhook-Topic") or "").strip()
-        batch = Batch(topic=topic or "(none)")
-        if topic not in TOPICS:
-            batch.ignored = "unknown topic"
-            return batch
-        data = json_object(body)
-        if topic in CUSTOMER_TOPICS:
-            batch.contacts.append(customer_row(data))
-        elif topic in ORDER_TOPICS:
-            mapped = order_rows(data)
-            if mapped == (None, None):
-                batch.ignored = "not an order (yet)"
-            batch.add(mapped)
-        else:  # order.deleted: {"id": n}
+        batch, data = WEBHOOK.receive(topic, body)
+        if data is not None:  # order.deleted: {"id": n}
             batch.voids.append((identifier(data.get("id"), "id"), now))
         return batch

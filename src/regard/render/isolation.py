@@ -1,0 +1,320 @@
+"""Rendering in a process of its own, with a hard bound on its time and memory.
+
+The sandbox (:mod:`regard.render.environment`) refuses the known ways a template makes the
+renderer build huge texts or spin, each with the template's line. It cannot bound a single
+operation that runs inside the interpreter without returning to Python code in between:
+comparing two nested lists that share their parts (``a6 == b6`` compares 10^6 leaves at
+six levels, 10^10 at ten, in one call), printing one, sorting one. No check in Python runs
+during such a call, and a clock checked between calls never fires. So every message is
+rendered in a worker process: forked from this one when the first message is rendered
+(it inherits the loaded code, nothing is imported again), kept for the next messages, and
+given at most :data:`MAX_RENDER_MEMORY` more address space than it had when it started
+(``RLIMIT_AS``: an allocation beyond it fails inside the worker, which answers "refused" and
+leaves) and :data:`MAX_RENDER_SECONDS` per message (then it is killed, and the next message
+starts a new one). A message the worker refused, or that killed it, is a
+:class:`~regard.errors.TemplateError` naming the template file, as any other template
+problem; nothing else changes for the caller (the tick, ``check``, ``preview``).
+
+Where ``fork`` does not exist the message is rendered in this process (the sandbox's checks
+only). Measured figures: docs/templates.md, "The sandbox".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import resource
+import select
+import signal
+import struct
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from regard.errors import TemplateError
+from regard.render.environment import MAX_RENDER_MEMORY, MAX_RENDER_SECONDS, pick_template
+from regard.render.message import Message
+from regard.render.message import render_message as render_here
+
+if TYPE_CHECKING:
+    from regard.campaigns.model import Campaign
+    from regard.config import Config
+    from regard.providers.base import Provider
+    from regard.render.unsubscribe import Links
+
+_HEADER = struct.Struct(">Q")
+
+
+class _Gone(Exception):
+    """The worker ended (or was ended) before it answered."""
+
+
+def _write(fd: int, payload: bytes) -> None:
+    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read(fd: int, size: int, deadline: float | None) -> bytes:
+    chunks: list[bytes] = []
+    while size:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            raise _Gone
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _receive(fd: int, deadline: float | None) -> bytes:
+    (size,) = _HEADER.unpack(_read(fd, _HEADER.size, deadline))
+    return _read(fd, size, deadline)
+
+
+def _address_space() -> int | None:
+    """This process's address space in bytes (Linux), None where it cannot be read."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def _close_inherited(keep: set[int]) -> None:
+    """Close what the worker inherited and has no use for: the store's files, the daemon's
+    lock (an flock shared with the parent would outlive a parent killed outright), sockets,
+    and stdin/stdout (a caller reading the parent's output to its end must not wait for us)."""
+    try:
+        open_fds = {int(name) for name in os.listdir("/proc/self/fd")}
+    except OSError:
+        open_fds = set(range(3, 256))
+    for fd in sorted(open_fds - keep - {2}):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(null, fd)
+    os.close(null)
+
+
+def _serve(requests: int, answers: int) -> None:
+    """The worker: render each request, answer, until the parent closes its end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which ends us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handlers (cleanups)
+    used = _address_space()
+    if used is not None:
+        limit = used + MAX_RENDER_MEMORY
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    known: dict[int, Any] = {}  # the config and campaign objects sent once, by their key
+    while True:
+        try:
+            request = _receive(requests, None)
+        except _Gone:
+            return
+        reset, defined, (config, campaign, *rest), kwargs = pickle.loads(request)
+        if reset:
+            known.clear()
+        known.update(defined)
+        args = (known[config], known[campaign], *rest)
+        leave = False
+        answer: tuple[str, Any]
+        try:
+            answer = ("ok", render_here(*args, **kwargs))
+        except TemplateError as exc:
+            answer = ("error", str(exc))
+            leave = isinstance(exc.__context__, MemoryError)  # start afresh after that
+        except MemoryError:
+            answer, leave = ("memory", None), True
+        except Exception as exc:  # a fault of regard's, raised in the caller as it was here
+            answer = ("raise", exc)
+        try:
+            payload = pickle.dumps((*answer, leave))
+        except Exception:
+            payload = pickle.dumps(("raise", RuntimeError(repr(answer[1])), leave))
+        _write(answers, payload)
+        if leave:
+            return
+
+
+class Worker:
+    """One forked render worker and the pipes to it."""
+
+    def __init__(self) -> None:
+        requests_read, self._requests = os.pipe()
+        self._answers, answers_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the worker's side (its coverage is not collected)
+            code = 0
+            try:
+                _close_inherited(keep={requests_read, answers_write})
+                _serve(requests_read, answers_write)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(requests_read)
+        os.close(answers_write)
+        self.pid = pid
+        self._sent: dict[int, Any] = {}  # what the worker holds, by id (kept alive here)
+
+    def request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+        """The request for one render: the config and the campaign (the same objects for
+        many messages) are sent once and named by a key after that."""
+        config, campaign, *rest = args
+        reset = len(self._sent) > 64
+        if reset:
+            self._sent.clear()
+        defined = {id(o): o for o in (config, campaign) if id(o) not in self._sent}
+        self._sent.update(defined)
+        return pickle.dumps((reset, defined, (id(config), id(campaign), *rest), kwargs))
+
+    def ask(self, request: bytes, seconds: float) -> tuple[str, Any, bool]:
+        """The worker's answer to ``request`` (what it is, its value, whether the worker
+        leaves after it); TimeoutError when it takes longer than ``seconds``, _Gone when the
+        worker ended without answering."""
+        try:
+            _write(self._requests, request)
+        except BrokenPipeError:
+            raise _Gone from None
+        answer: tuple[str, Any, bool] = pickle.loads(
+            _receive(self._answers, time.monotonic() + seconds)
+        )
+        return answer
+
+    def end(self) -> None:
+        """Kill the worker (if it still runs) and collect it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        for fd in (self._requests, self._answers):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+_own_templates: ContextVar[bool] = ContextVar("own_templates", default=False)
+
+
+@contextlib.contextmanager
+def own_templates() -> Iterator[None]:
+    """Render in this process while the block runs: for regard's own templates alone (the
+    demo's, written a moment before into a folder of its own), whose renders need no bound
+    and whose thousands of messages should not pay a process's round trip each."""
+    token = _own_templates.set(True)
+    try:
+        yield
+    finally:
+        _own_templates.reset(token)
+
+
+_lock = threading.Lock()
+_worker: list[Worker] = []  # the running worker of this process, if any
+_owner: list[int] = []  # the pid that forked it: a forked child of ours starts its own
+
+
+def _running() -> Worker:
+    if _worker and _owner == [os.getpid()]:
+        return _worker[0]
+    _worker[:] = [Worker()]
+    _owner[:] = [os.getpid()]
+    return _worker[0]
+
+
+def _retire() -> None:
+    if _worker and _owner == [os.getpid()]:
+        _worker[0].end()
+    _worker.clear()
+
+
+def render_message(
+    config: Config,
+    campaign: Campaign,
+    contact: Mapping[str, Any],
+    event: Mapping[str, Any] | None,
+    occasion: str,
+    now: datetime,
+    *,
+    provider: Provider | type[Provider] | None = None,
+    links: Links | None = None,
+    delivery_id: str = "",
+) -> Message:
+    """:func:`regard.render.message.render_message`, run in the worker process, bounded by
+    :data:`MAX_RENDER_SECONDS` and :data:`MAX_RENDER_MEMORY`. Raises TemplateError as the
+    in-process render does, and for a message that broke a bound."""
+    if provider is not None and not isinstance(provider, type):
+        provider = type(provider)  # what the render asks of it is its class's card limit
+    args = (config, campaign, dict(contact), dict(event) if event is not None else None,
+            occasion, now)  # fmt: skip
+    kwargs = {"provider": provider, "links": links, "delivery_id": delivery_id}
+    if not hasattr(os, "fork") or _own_templates.get():
+        return render_here(*args, **kwargs)  # type: ignore[arg-type]
+    if _too_slow:
+        where = _where(config, campaign, contact)
+        if where in _too_slow and _too_slow[where] == _stamp(where):
+            raise TemplateError(
+                f"{where}: refused: a message of this template took longer than "
+                f"{MAX_RENDER_SECONDS:g} s; it is not rendered again until the file changes"
+            )
+    with _lock:
+        worker = _running()
+        request = worker.request(args, kwargs)
+        try:
+            kind, value, leaving = worker.ask(request, MAX_RENDER_SECONDS)
+        except TimeoutError:
+            _retire()
+            where = _where(config, campaign, contact)
+            _too_slow[where] = _stamp(where)
+            raise TemplateError(
+                f"{where}: refused: rendering took longer than {MAX_RENDER_SECONDS:g} s"
+            ) from None
+        except _Gone:
+            _retire()
+            raise TemplateError(
+                f"{_where(config, campaign, contact)}: refused: the process rendering it "
+                "ended before it answered"
+            ) from None
+        if leaving:
+            _retire()
+        if kind == "memory":
+            raise TemplateError(
+                f"{_where(config, campaign, contact)}: refused: rendering needed more than "
+                f"{MAX_RENDER_MEMORY // 2**20} MB"
+            )
+    if kind == "error":
+        raise TemplateError(str(value))
+    if kind == "raise":
+        raise value
+    message: Message = value
+    return message
+
+
+# message files a render of which ran out of time, with their modification time then: the
+# next contacts' messages are refused at once (a tick of a thousand contacts would otherwise
+# wait five seconds for each), until the file is changed
+_too_slow: dict[Path, int | None] = {}
+
+
+def _stamp(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def _where(config: Config, campaign: Campaign, contact: Mapping[str, Any]) -> Path:
+    """The message file the contact's locale picks (what a bound-breaking render was)."""
+    locale = str(contact.get("locale") or config.locale)
+    folder = config.templates_dir
+    return pick_template(folder, campaign.template, locale) or folder / f"{campaign.template}.j2"
