@@ -7,8 +7,10 @@ was killed shows up as one without ``finished_at``).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +112,11 @@ def run_once(
         return result
     tick_id = result.tick_id = store.ticks.start(result.kind, at)
     try:
-        _tick(store, config, loaded.campaigns, at, result)
+        # one tick evaluates at a time on a store (PostgreSQL: an advisory lock, however
+        # many daemons and runs; SQLite's write lock already makes it so); dispatch, after
+        # it, is shared across them by the claims
+        with _one_tick_at_a_time(store):
+            _tick(store, config, loaded.campaigns, at, result)
         # the tick has just held back what is outside its window or over a daily limit
         result.dispatch = dispatch(
             store, config, at, stop=stop, campaigns=loaded.campaigns, released=True
@@ -120,6 +126,11 @@ def run_once(
         result.duration = time.monotonic() - started
         store.ticks.finish(tick_id, result.as_dict())
     return result
+
+
+def _one_tick_at_a_time(store: Store) -> AbstractContextManager[object]:
+    lock = getattr(store, "advisory_lock", None)
+    return lock("tick") if lock is not None else contextlib.nullcontext()
 
 
 def _tick(

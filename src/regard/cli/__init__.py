@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "deliveries": "regard.cli.deliveries:deliveries",
     "report": "regard.cli.report:report",
     "simulate": "regard.cli.report:simulate",
+    "migrate-store": "regard.cli.store:migrate_store",
 }
 
 
@@ -131,9 +132,10 @@ class App:
         if self._store is None:
             from regard.store import open_store
 
-            path = self.config.store_path
-            self._created_store = not path.exists()
-            self._store = open_store(path)
+            target = self.config.store_target
+            # a database server's store is never removed; a SQLite file made just now is
+            self._created_store = not isinstance(target, str) and not target.exists()
+            self._store = open_store(target)
         return self._store
 
     def close(self) -> None:

@@ -112,6 +112,14 @@ def format_status(report: dict[str, Any]) -> str:
     from regard.daemon.summary import tick_facts  # the daemon package, only when it runs
 
     lines = [f"Daemon:       {_daemon_line(report)}"]
+    live = report.get("daemons") or []
+    if len(live) > 1 or (live and report["daemon"] and live[0]["pid"] != report["daemon"]["pid"]):
+        lines.append(f"Daemons:      {len(live)} running on this store")
+        for row in live:
+            lines.append(
+                f"  pid {row['pid']} on {row['host']}, every {row['interval']}, since "
+                f"{row['started_at']}, last heartbeat {row['heartbeat_at']}, {row['ticks']} ticks"
+            )
     tick = report["last_tick"]
     if tick is None:
         lines.append("Last tick:    none yet")

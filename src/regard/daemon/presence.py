@@ -1,10 +1,12 @@
 """What a daemon tells the store about itself, for ``regard status``: its record (pid,
-host, interval, start, heartbeat, clean stop), kept by ``store.ticks``.
+host, interval, start, heartbeat, clean stop), kept by ``store.ticks`` (the last daemon
+that beat), and its row among every daemon running on the store (``store.daemons``).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from dataclasses import asdict, dataclass, replace
 
@@ -33,6 +35,12 @@ class DaemonRecord:
 
     def stopped(self, now: int) -> DaemonRecord:
         return replace(self, heartbeat_at=now, stopped_at=now)
+
+
+def daemon_id(record: DaemonRecord) -> str:
+    """The id a daemon registers under in ``store.daemons``: ``host:pid:random``, unique
+    even when a pid comes back on another start."""
+    return f"{record.host}:{record.pid}:{secrets.token_hex(4)}"
 
 
 def write_record(store: Store, record: DaemonRecord) -> None:

@@ -10,6 +10,7 @@ to it through its areas, each a small typed API whose docstrings are its contrac
 - ``store.deliveries``   claims, outcomes, pacing, listings
 - ``store.suppressions`` unsubscribes and unreachable addresses
 - ``store.ticks``        tick records and the daemon's record
+- ``store.daemons``      the daemons running on the store, by their heartbeats
 - ``store.reports``      the aggregates of the report and of ``status``
 - ``store.backtests``    the scratch copy ``simulate`` replays on, and its summary
 - ``store.inbound``      what each shop source received, per day
@@ -33,6 +34,7 @@ from regard.errors import StoreError
 from regard.store.area import PSEUDONYM_KEY, Area, Pseudonyms
 from regard.store.backtest import Backtests
 from regard.store.contacts import Contacts
+from regard.store.daemons import Daemons
 from regard.store.decisions import Decisions
 from regard.store.deliveries import Deliveries
 from regard.store.events import Events
@@ -89,6 +91,7 @@ class Store:
         self.inbound = Inbound(self)
         self.settings = Settings(self)
         self.syncs = Syncs(self)
+        self.daemons = Daemons(self)
 
     def _open(self, path: str | Path) -> None:
         # autocommit at the driver level: transactions are explicit (write()), never implicit

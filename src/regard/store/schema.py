@@ -438,3 +438,27 @@ def m010_keyed_pseudonyms(conn: sqlite3.Connection) -> None:
         "WHERE address LIKE 'sha256:%'",
         (ADDRESS_PREFIX,),
     )
+
+
+@migration
+def m011_daemons(conn: sqlite3.Connection) -> None:
+    """``daemons``: one row per running ``regard daemon`` on this store (on PostgreSQL any
+    number of them, on one machine or many), registered at start, its heartbeat renewed
+    while it runs, removed when it stops; ``regard status`` lists the live ones. A daemon
+    killed outright leaves its row, which goes stale when its heartbeat does."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE daemons (
+            id TEXT PRIMARY KEY,            -- host:pid:random, made at start
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            every_seconds INTEGER NOT NULL, -- its scheduler.interval
+            started_at INTEGER NOT NULL,
+            heartbeat_at INTEGER NOT NULL,
+            ticks INTEGER NOT NULL DEFAULT 0,
+            failed_ticks INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX daemons_heartbeat ON daemons (heartbeat_at);
+        """,
+    )
