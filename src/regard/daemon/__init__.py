@@ -8,7 +8,7 @@ while the others keep running.
 One daemon per SQLite store (an OS lock the kernel releases when the process dies); on a
 PostgreSQL store any number, on one machine or many: each tick's evaluation takes the
 store's ``tick`` advisory lock (one evaluates at a time) and their dispatch claims share
-the work (``FOR UPDATE SKIP LOCKED``). Each daemon registers in ``store.daemons`` and
+the work (a claimed row is skipped by the others). Each daemon registers in ``store.daemons`` and
 renews its heartbeat there, for ``regard status``. SIGTERM or
 SIGINT stops new claims; requests in flight finish, the tick records its result, and the
 process exits 0. With a ``[server]`` table the HTTP server (:mod:`regard.server`) runs

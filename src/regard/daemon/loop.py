@@ -233,6 +233,8 @@ class Daemon:
         )
 
     def _slot_while_running(self, event: JobEvent) -> None:
+        if event.job_id != JOB_ID:
+            return  # a sync or the heartbeat
         if not self._overran:
             logger.warning(
                 "a tick is still running at the next slot; the next tick starts when it ends "
@@ -243,6 +245,8 @@ class Daemon:
         self._overran = True
 
     def _tick_ended(self, event: JobEvent) -> None:
+        if event.job_id != JOB_ID:
+            return
         if self._overran and not self.stop.is_set() and self._scheduler is not None:
             self._overran = False
             self._scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
