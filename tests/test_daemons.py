@@ -115,4 +115,3 @@ def test_on_sqlite_a_second_daemon_is_still_refused(shop: Any) -> None:  # noqa:
 
 def regard_status(workspace: Any) -> dict[str, Any]:
     return status(workspace)[1]
-
