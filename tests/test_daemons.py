@@ -78,8 +78,7 @@ def test_status_lists_every_live_daemon(workspace: Any, store: Store) -> None:
 
 
 def test_status_without_daemons_lists_none(workspace: Any, store: Store) -> None:
-    code, report = status(workspace)
-    assert report["daemons"] == []
+    assert status(workspace)[1]["daemons"] == []
     assert "Daemons:" not in workspace.cli("status").output
 
 
