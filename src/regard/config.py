@@ -392,6 +392,13 @@ class Config(StrictModel):
         return self.resolve(self.store)
 
     @property
+    def store_target(self) -> str | Path:
+        """What the store is: a ``postgresql://`` URL as written, else the file's path."""
+        if self.store.startswith(("postgresql://", "postgres://")):
+            return self.store
+        return self.store_path
+
+    @property
     def campaigns_dir(self) -> Path:
         return self.resolve(self.campaigns)
 

@@ -131,9 +131,9 @@ class App:
         if self._store is None:
             from regard.store import open_store
 
-            path = self.config.store_path
-            self._created_store = not path.exists()
-            self._store = open_store(path)
+            target = self.config.store_target
+            self._created_store = not isinstance(target, str) and not target.exists()
+            self._store = open_store(target)
         return self._store
 
     def close(self) -> None:

@@ -75,7 +75,7 @@ class Daemon:
 
     def serve(self) -> None:
         """Tick until ``stop`` is set; return once the tick in flight has finished."""
-        with open_store(self.config.store_path) as store:
+        with open_store(self.config.store_target) as store:
             write_record(store, self.record)
         scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -122,7 +122,7 @@ class Daemon:
         finally:
             scheduler.shutdown(wait=True)  # waits for the tick in flight
             self._scheduler = None
-            with open_store(self.config.store_path) as store:
+            with open_store(self.config.store_target) as store:
                 write_record(store, self.record.stopped(to_epoch(utcnow())))
 
     def _tick(self) -> None:
@@ -131,7 +131,7 @@ class Daemon:
         at = utcnow()
         began = time.monotonic()
         try:
-            with open_store(self.config.store_path) as store:
+            with open_store(self.config.store_target) as store:
                 self.record = self.record.beat(
                     to_epoch(at), ticks=self.ticks + 1, failed_ticks=self.failed_ticks
                 )
@@ -151,7 +151,7 @@ class Daemon:
         if self.stop.is_set():
             return
         try:
-            with open_store(self.config.store_path) as store:
+            with open_store(self.config.store_target) as store:
                 result = sync_source(store, self.config, name, SYNC_RUNNERS)
         except RegardError as exc:
             logger.error(
