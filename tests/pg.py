@@ -118,12 +118,8 @@ class Cluster:
         if self._template_ready:
             return
         self._admin(f"CREATE DATABASE {TEMPLATE}")
-        try:
-            from regard.store.backends.postgres import close_pools
-        except ModuleNotFoundError:  # no PostgreSQL store yet: an empty template
-            self._template_ready = True
-            return
         from regard.store import open_store
+        from regard.store.backends.postgres import close_pools
 
         with open_store(self.url(TEMPLATE)):
             pass
@@ -140,10 +136,9 @@ class Cluster:
 
     def drop(self, url: str) -> None:
         """Drop a test's database (closing whatever connections are left to it)."""
-        with contextlib.suppress(ModuleNotFoundError):
-            from regard.store.backends.postgres import close_pools
+        from regard.store.backends.postgres import close_pools
 
-            close_pools(url)
+        close_pools(url)
         name = url.rsplit("/", 1)[1]
         with contextlib.suppress(Exception):
             self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
