@@ -199,7 +199,7 @@ def test_simulate_on_postgresql_replays_a_sqlite_copy(
 
     def replay() -> Any:
         data = workspace.cli_json(*args)
-        data.pop("duration", None)
+        data.pop("duration_seconds")
         return data
 
     on_sqlite = replay()

@@ -7,10 +7,8 @@ was killed shows up as one without ``finished_at``).
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,7 +113,7 @@ def run_once(
         # one tick evaluates at a time on a store (PostgreSQL: an advisory lock, however
         # many daemons and runs; SQLite's write lock already makes it so); dispatch, after
         # it, is shared across them by the claims
-        with _one_tick_at_a_time(store):
+        with store.advisory_lock("tick"):
             _tick(store, config, loaded.campaigns, at, result)
         # the tick has just held back what is outside its window or over a daily limit
         result.dispatch = dispatch(
@@ -126,11 +124,6 @@ def run_once(
         result.duration = time.monotonic() - started
         store.ticks.finish(tick_id, result.as_dict())
     return result
-
-
-def _one_tick_at_a_time(store: Store) -> AbstractContextManager[object]:
-    lock = getattr(store, "advisory_lock", None)
-    return lock("tick") if lock is not None else contextlib.nullcontext()
 
 
 def _tick(

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -55,7 +56,7 @@ class TableCheck:
 
 def dialect(store: Store) -> str:
     """``sqlite`` or ``postgresql``."""
-    return str(getattr(store, "dialect", "sqlite"))
+    return store.dialect
 
 
 def tables(store: Store) -> list[str]:
@@ -74,7 +75,9 @@ def tables(store: Store) -> list[str]:
 
 
 def columns(store: Store, table: str) -> list[str]:
-    """The columns of ``table`` in the order they were made."""
+    """The columns of ``table`` in the order they were made, as SQLite has them: the
+    ``rowid`` PostgreSQL keeps for the order of insertion is SQLite's implicit one, not a
+    column of the copy (rows are read in that order, and take it on in the target)."""
     if dialect(store) == "postgresql":
         rows = store.conn.execute(
             "SELECT column_name FROM information_schema.columns "
@@ -85,7 +88,19 @@ def columns(store: Store, table: str) -> list[str]:
         rows = store.conn.execute(
             "SELECT name FROM pragma_table_info(?) ORDER BY cid", (table,)
         ).fetchall()
-    return [str(r[0]) for r in rows]
+    return [str(r[0]) for r in rows if str(r[0]) != "rowid"]
+
+
+def _in_insertion_order(store: Store, table: str) -> str:
+    """``ORDER BY rowid`` where the table keeps an order of insertion, else nothing."""
+    if dialect(store) == "sqlite":
+        return " ORDER BY rowid"
+    found = store.conn.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = ? AND column_name = 'rowid'",
+        (table,),
+    ).fetchone()
+    return " ORDER BY rowid" if found else ""
 
 
 def is_empty(store: Store) -> list[str]:
@@ -150,7 +165,8 @@ class _Tally:
 
 
 def _read(store: Store, table: str, names: Sequence[str]) -> Iterable[Sequence[Any]]:
-    cursor = store.conn.execute(f"SELECT {', '.join(names)} FROM {table}")
+    order = _in_insertion_order(store, table)
+    cursor = store.conn.execute(f"SELECT {', '.join(names)} FROM {table}{order}")
     for row in cursor:
         yield tuple(row)
 
@@ -184,7 +200,7 @@ def copy_rows(source: Store, target: Store, progress: Progress | None = None) ->
         )
     target_tables = set(tables(target))
     read: list[TableCheck] = []
-    with source.rolled_back(), target.write() as conn:
+    with _snapshot(source), target.write() as conn:
         for table in tables(source):
             if table not in target_tables:
                 raise StoreError(f"{label(target)}: has no table {table}; upgrade regard there")
@@ -228,6 +244,22 @@ def copy_rows(source: Store, target: Store, progress: Progress | None = None) ->
     return read
 
 
+@contextmanager
+def _snapshot(store: Store) -> Iterator[None]:
+    """One read-only snapshot of ``store`` for the whole copy: every table as of one
+    instant, taking no lock that would hold up a writer (SQLite: a read transaction of its
+    WAL; PostgreSQL: ``REPEATABLE READ READ ONLY``)."""
+    if dialect(store) == "postgresql":
+        store.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    else:
+        store.conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if store.conn.in_transaction:
+            store.conn.execute("ROLLBACK")
+
+
 def _reset_sequences(store: Store) -> None:
     """PostgreSQL: every column numbered by a sequence continues after the copied rows."""
     if dialect(store) != "postgresql":
@@ -247,7 +279,7 @@ def _reset_sequences(store: Store) -> None:
 
 def label(store: Store) -> str:
     """The store for messages: its file, or its URL without the password."""
-    return str(getattr(store, "label", store.path))
+    return store.label
 
 
 @dataclass(frozen=True)
