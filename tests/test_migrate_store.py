@@ -211,3 +211,21 @@ def test_simulate_on_postgresql_replays_a_sqlite_copy(
     assert replay() == on_sqlite
     with open_store(postgres) as pg:
         assert checks(pg) == untouched  # the live store was only read
+
+
+@pytest.mark.sqlite_only
+def test_a_copy_that_differs_is_rolled_back(workspace: Workspace) -> None:
+    from regard.errors import StoreError
+    from regard.store.copy import copy_rows
+
+    shop(workspace)
+    with open_store(workspace.root / "copy.db") as target:
+        # a target that changes what it is given: the check must catch it
+        target.conn.execute(
+            "CREATE TRIGGER tamper AFTER INSERT ON events BEGIN "
+            "UPDATE events SET amount = amount + 1 WHERE id = NEW.id; END"
+        )
+        with open_store(workspace.root / "regard.db") as source:
+            with pytest.raises(StoreError, match="table events: the copy does not match"):
+                copy_rows(source, target)
+        assert target.conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0

@@ -39,8 +39,9 @@ def daemon(app: App, log_format: LogFormat, log_level: str) -> None:
 
     Each tick re-reads the campaigns and templates, evaluates them and sends what is due;
     one log line per tick and per failure goes to stderr. On SIGTERM/SIGINT no new
-    deliveries are claimed, requests in flight finish, and it exits 0. Only one daemon
-    runs per store; `regard run` from cron is safe beside it.
+    deliveries are claimed, requests in flight finish, and it exits 0. On a SQLite store
+    one daemon runs per store file; on PostgreSQL any number, on one machine or many (one
+    tick evaluates at a time, dispatch is shared). `regard run` from cron is safe beside.
 
     \b
     Examples:
@@ -75,7 +76,8 @@ def daemon(app: App, log_format: LogFormat, log_level: str) -> None:
 @json_option
 @pass_app
 def status(app: App, max_age: str | None, dead_letters: int, as_json: bool) -> None:
-    """The last tick and its result, the backlog, dead letters and the next tick.
+    """The last tick and its result, the backlog, dead letters, the next tick, and every
+    daemon running on the store.
 
     Exits 1 when the daemon's last tick is older than three intervals (or --max-age),
     or when nothing has ever ticked on the store, so a monitoring check can call it.

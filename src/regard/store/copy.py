@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from regard.config import is_store_url, redact_url
@@ -165,9 +165,18 @@ class _Tally:
 
 
 def _read(store: Store, table: str, names: Sequence[str]) -> Iterable[Sequence[Any]]:
-    order = _in_insertion_order(store, table)
-    cursor = store.conn.execute(f"SELECT {', '.join(names)} FROM {table}{order}")
-    for row in cursor:
+    """Every row of ``table``, in insertion order, streamed: on PostgreSQL through a
+    server-side cursor inside the caller's transaction, so a table of millions of rows is
+    never held in memory at once."""
+    statement = f"SELECT {', '.join(names)} FROM {table}{_in_insertion_order(store, table)}"
+    if dialect(store) == "postgresql" and store.conn.in_transaction:
+        raw: Any = cast(Any, store.conn).raw
+        with raw.cursor(name=f"regard_copy_{table}") as cursor:
+            cursor.itersize = BATCH
+            cursor.execute(statement)
+            yield from cursor
+        return
+    for row in store.conn.execute(statement):
         yield tuple(row)
 
 
@@ -186,12 +195,15 @@ def checks(store: Store) -> list[TableCheck]:
 Progress = Callable[[str, int], None]
 
 
-def copy_rows(source: Store, target: Store, progress: Progress | None = None) -> list[TableCheck]:
+def copy_rows(
+    source: Store, target: Store, progress: Progress | None = None, *, check: bool = True
+) -> list[TableCheck]:
     """Copy every row of ``source`` into the empty ``target`` in one transaction of the
     target; then check the target row for row against what was read. Returns the checks
     (the same for both stores). StoreError when the target is not empty, a table or
     column of the source is missing in the target, or the check finds a difference (the
-    target is then left as it was)."""
+    target is then left as it was). ``check=False`` (a scratch copy, thrown away after
+    use) copies without digesting: the counts alone are returned, digests empty."""
     held = is_empty(target)
     if held:
         raise StoreError(
@@ -218,7 +230,10 @@ def copy_rows(source: Store, target: Store, progress: Progress | None = None) ->
             tally = _Tally()
             batch: list[Sequence[Any]] = []
             for row in _read(source, table, names):
-                tally.add(names, row)
+                if check:
+                    tally.add(names, row)
+                else:
+                    tally.rows += 1
                 batch.append(row)
                 if len(batch) >= BATCH:
                     conn.executemany(statement, batch)
@@ -229,16 +244,18 @@ def copy_rows(source: Store, target: Store, progress: Progress | None = None) ->
                 conn.executemany(statement, batch)
             if progress is not None:
                 progress(table, tally.rows)
-            read.append(tally.check(table))
+            read.append(tally.check(table) if check else TableCheck(table, tally.rows, ""))
         _reset_sequences(target)
+        if not check:
+            return read
         found = {c.table: c for c in checks(target)}
-        for check in read:
-            if found.get(check.table) != check:
-                got = found.get(check.table)
+        for want in read:
+            got = found.get(want.table)
+            if got != want:
                 raise StoreError(
-                    f"{label(target)}: table {check.table}: the copy does not match the source "
-                    f"({check.rows} rows read, {got.rows if got else 0} found; digests "
-                    f"{check.digest[:12]} and {got.digest[:12] if got else '-'}); "
+                    f"{label(target)}: table {want.table}: the copy does not match the source "
+                    f"({want.rows} rows read, {got.rows if got else 0} found; digests "
+                    f"{want.digest[:12]} and {got.digest[:12] if got else '-'}); "
                     "nothing was written"
                 )
     return read
