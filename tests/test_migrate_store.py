@@ -225,7 +225,9 @@ def test_a_copy_that_differs_is_rolled_back(workspace: Workspace) -> None:
             "CREATE TRIGGER tamper AFTER INSERT ON events BEGIN "
             "UPDATE events SET amount = amount + 1 WHERE id = NEW.id; END"
         )
-        with open_store(workspace.root / "regard.db") as source:
-            with pytest.raises(StoreError, match="table events: the copy does not match"):
-                copy_rows(source, target)
+        with (
+            open_store(workspace.root / "regard.db") as source,
+            pytest.raises(StoreError, match="table events: the copy does not match"),
+        ):
+            copy_rows(source, target)
         assert target.conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0
