@@ -133,8 +133,10 @@ def test_redaction() -> None:
 def test_commands_speak_of_the_store_without_the_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("regard.store.backends.postgres")
+    postgres = pytest.importorskip("regard.store.backends.postgres")
     from click.testing import CliRunner
+
+    monkeypatch.setattr(postgres, "CONNECT_TIMEOUT_S", 1)  # the pool gives up after a second
 
     from regard.cli import cli
 
