@@ -77,6 +77,28 @@ def test_status_lists_every_live_daemon(workspace: Any, store: Store) -> None:
     assert "shop-3" not in text.output
 
 
+def test_a_daemon_of_this_host_whose_process_is_gone_is_not_listed(
+    workspace: Any, store: Store
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from regard.delivery.owners import default_owner
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(done.stdout)
+    me = default_owner()  # host:pidns:pid:random, as a daemon registers
+    host, pidns, _, _ = me.split(":")
+    killed = f"{host}:{pidns}:{dead_pid}:0bad"
+    now = to_epoch(utcnow())
+    store.daemons.register(me, socket.gethostname(), 1, 300, Instant(now))
+    store.daemons.register(killed, socket.gethostname(), dead_pid, 300, Instant(now))
+    # heartbeats fresh, but this host can tell the second's process has ended
+    assert [d["id"] for d in status(workspace)[1]["daemons"]] == [me]
+
+
 def test_status_without_daemons_lists_none(workspace: Any, store: Store) -> None:
     assert status(workspace)[1]["daemons"] == []
     assert "Daemons:" not in workspace.cli("status").output

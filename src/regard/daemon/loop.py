@@ -32,7 +32,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from regard.config import Config
 from regard.daemon.logs import logger
-from regard.daemon.presence import DaemonRecord, daemon_id, write_record
+from regard.daemon.presence import DaemonRecord, daemon_id, running, write_record
 from regard.daemon.summary import log_tick
 from regard.errors import RegardError
 from regard.runner import run_once
@@ -69,7 +69,7 @@ class Daemon:
         self.ticks = 0
         self.failed_ticks = 0
         self.record = DaemonRecord.starting(self.interval, to_epoch(utcnow()))
-        self.daemon_id = daemon_id(self.record)
+        self.daemon_id = daemon_id()
         self._scheduler: BackgroundScheduler | None = None
         self._overran = False
         self._last_error: str | None = None
@@ -143,7 +143,8 @@ class Daemon:
             with open_store(self.config.store_target) as store:
                 store.daemons.unregister(self.daemon_id)
                 # the store's record says "stopped" only when no other daemon still runs
-                if not store.daemons.live(to_epoch(utcnow())):
+                # (one of this host whose process is gone was killed: it runs no more)
+                if not running(store.daemons.live(to_epoch(utcnow()))):
                     write_record(store, self.record.stopped(to_epoch(utcnow())))
 
     def _tick(self) -> None:

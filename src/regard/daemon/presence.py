@@ -6,11 +6,13 @@ that beat), and its row among every daemon running on the store (``store.daemons
 from __future__ import annotations
 
 import os
-import secrets
 import socket
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
+from regard.delivery import owners
 from regard.store import Store
+from regard.store.daemons import DaemonRow
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,19 @@ class DaemonRecord:
         return replace(self, heartbeat_at=now, stopped_at=now)
 
 
-def daemon_id(record: DaemonRecord) -> str:
-    """The id a daemon registers under in ``store.daemons``: ``host:pid:random``, unique
-    even when a pid comes back on another start."""
-    return f"{record.host}:{record.pid}:{secrets.token_hex(4)}"
+def daemon_id() -> str:
+    """The id this daemon registers under in ``store.daemons``: the name its claims carry
+    (``host:pidns:pid:random``, :func:`regard.delivery.owners.default_owner`), unique even
+    when a pid comes back, and telling a daemon of this host whose process is gone."""
+    return owners.default_owner()
+
+
+def running(rows: Iterable[DaemonRow]) -> list[DaemonRow]:
+    """``rows`` (live by their heartbeat) without the daemons this host can tell are gone
+    (killed outright: their process has ended, their heartbeat not yet aged)."""
+    rows = list(rows)
+    gone = set(owners.gone(row["id"] for row in rows))
+    return [row for row in rows if row["id"] not in gone]
 
 
 def write_record(store: Store, record: DaemonRecord) -> None:

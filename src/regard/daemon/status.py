@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from regard.config import Config
-from regard.daemon.presence import DaemonRecord, read_record
+from regard.daemon.presence import DaemonRecord, read_record, running
 from regard.processes import alive
 from regard.store import Store
 from regard.store.daemons import DaemonRow
@@ -63,7 +63,7 @@ def build_status(
         "stale_after": format_duration(timedelta(seconds=threshold)),
         "daemon": _daemon_json(record),
         # every daemon running on the store now (PostgreSQL: any number of them)
-        "daemons": [_live_json(row) for row in store.daemons.live(Instant(now))],
+        "daemons": [_live_json(row) for row in running(store.daemons.live(Instant(now)))],
         "last_tick": _tick_json(last_tick),
         "last_daemon_tick": _tick_json(last_daemon_tick),
         "next_tick": next_tick,

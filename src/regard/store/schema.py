@@ -450,7 +450,7 @@ def m011_daemons(conn: sqlite3.Connection) -> None:
         conn,
         """
         CREATE TABLE daemons (
-            id TEXT PRIMARY KEY,            -- host:pid:random, made at start
+            id TEXT PRIMARY KEY,            -- host:pidns:pid:random, made at start
             host TEXT NOT NULL,
             pid INTEGER NOT NULL,
             every_seconds INTEGER NOT NULL, -- its scheduler.interval
