@@ -409,10 +409,11 @@ class Deliveries(Area):
             """
             SELECT (SELECT count(*) FROM deliveries
                     WHERE campaign = json_extract(span.value, '$[0]')
-                      AND ((state = 'sent' AND sent_at >= json_extract(span.value, '$[1]')
-                                           AND sent_at < json_extract(span.value, '$[2]'))
+                      AND ((state = 'sent'
+                            AND sent_at >= CAST(json_extract(span.value, '$[1]') AS INTEGER)
+                            AND sent_at < CAST(json_extract(span.value, '$[2]') AS INTEGER))
                            OR state = 'sending'))
-            FROM json_each(:spans) AS span ORDER BY span.key
+            FROM json_each(:spans) AS span ORDER BY CAST(span.key AS INTEGER)
             """,
             {"spans": json.dumps([list(s) for s in spans])},
         )

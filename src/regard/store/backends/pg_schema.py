@@ -158,6 +158,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   END
 $$;
 
+-- sum(a = b): SQLite's comparisons are 0/1 and add up; the sum of no values is NULL
+CREATE OR REPLACE FUNCTION regard_sum_bool(total bigint, b boolean) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN b IS NULL THEN total ELSE coalesce(total, 0) + b::int END
+$$;
+
+CREATE OR REPLACE AGGREGATE sum(boolean) (SFUNC = regard_sum_bool, STYPE = bigint);
+
 -- SQLite's two-argument (scalar) max and min: NULL when either is NULL
 CREATE OR REPLACE FUNCTION max(a anycompatible, b anycompatible) RETURNS anycompatible
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
