@@ -31,7 +31,7 @@ from regard.engine import release_due, tick
 from regard.errors import InputError
 from regard.providers.simulated import simulated_provider
 from regard.report.text import money, table
-from regard.store import Store
+from regard.store import Store, open_store
 from regard.store.scratch import scratch_store
 from regard.times import Instant, format_duration, iso, to_epoch
 
@@ -50,7 +50,14 @@ def tick_times(start: datetime, end: datetime, every: timedelta) -> Iterator[dat
 
 
 def _require_store(source: Path | str) -> None:
-    if not is_store_url(source) and not Path(source).is_file():
+    if is_store_url(source):
+        with open_store(str(source)) as store:
+            if store.is_blank():
+                raise InputError(
+                    f"{store.label}: nothing in the store yet, nothing to replay (import "
+                    "contacts and events first: regard import contacts FILE)"
+                )
+    elif not Path(source).is_file():
         raise InputError(
             f"{source}: no store yet, nothing to replay (import contacts and events first: "
             "regard import contacts FILE)"
