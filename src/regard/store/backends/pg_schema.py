@@ -16,6 +16,8 @@ rows read through the store leave them out unless a statement names them.
 
 from __future__ import annotations
 
+import hashlib
+
 BASELINE_THROUGH = "m010_keyed_pseudonyms"
 
 FUNCTIONS = r"""
@@ -107,36 +109,48 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT * FROM regard_json_children(regard_json_at(doc, path))
 $$;
 
--- RFC 7396 merge patch, as SQLite's json_patch: a null in the patch removes the key
-CREATE OR REPLACE FUNCTION regard_merge_patch(target jsonb, patch jsonb) RETURNS jsonb
+-- RFC 7396 merge patch, as SQLite's json_patch: a null in the patch removes the key; the
+-- result minified, members in the order of the target, then the patch's new ones (json,
+-- not jsonb: jsonb would reorder them and space them out)
+CREATE OR REPLACE FUNCTION regard_merge_patch(target json, patch json) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
   k text;
-  v jsonb;
-  result jsonb;
+  v json;
+  parts text[] := '{}';
+  seen text[] := '{}';
+  found json;
 BEGIN
-  IF patch IS NULL OR jsonb_typeof(patch) <> 'object' THEN
-    RETURN patch;
+  IF patch IS NULL THEN
+    RETURN NULL;
   END IF;
-  IF target IS NULL OR jsonb_typeof(target) <> 'object' THEN
-    result := '{}'::jsonb;
-  ELSE
-    result := target;
+  IF json_typeof(patch) <> 'object' THEN
+    RETURN patch::text;
   END IF;
-  FOR k, v IN SELECT * FROM jsonb_each(patch) LOOP
-    IF jsonb_typeof(v) = 'null' THEN
-      result := result - k;
-    ELSE
-      result := jsonb_set(result, ARRAY[k], regard_merge_patch(result -> k, v), true);
+  IF target IS NOT NULL AND json_typeof(target) = 'object' THEN
+    FOR k, v IN SELECT * FROM json_each(target) LOOP
+      found := patch -> k;
+      seen := seen || k;
+      IF found IS NULL THEN
+        parts := parts || (to_json(k)::text || ':' || v::text);
+      ELSIF json_typeof(found) <> 'null' THEN
+        parts := parts || (to_json(k)::text || ':' || regard_merge_patch(v, found));
+      END IF;
+    END LOOP;
+  END IF;
+  FOR k, v IN SELECT * FROM json_each(patch) LOOP
+    IF json_typeof(v) <> 'null' AND NOT (k = ANY (seen)) THEN
+      parts := parts || (to_json(k)::text || ':' || regard_merge_patch(NULL, v));
+      seen := seen || k;
     END IF;
   END LOOP;
-  RETURN result;
+  RETURN '{' || array_to_string(parts, ',') || '}';
 END
 $$;
 
 CREATE OR REPLACE FUNCTION json_patch(target text, patch text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT regard_merge_patch(target::jsonb, patch::jsonb)::text
+  SELECT CASE WHEN target IS NOT NULL THEN regard_merge_patch(target::json, patch::json) END
 $$;
 
 -- SQLite's strftime(format, instant, 'unixepoch') for the formats the store uses
@@ -423,3 +437,7 @@ CREATE INDEX events_rowid ON events (rowid);
 CREATE TRIGGER events_note_changes AFTER INSERT OR UPDATE OR DELETE ON events
     FOR EACH ROW EXECUTE FUNCTION regard_note_event_change();
 """
+
+# kept in ``settings`` under FUNCTIONS_KEY: a store whose functions differ gets them anew
+FUNCTIONS_KEY = "postgresql_functions"
+FUNCTIONS_VERSION = hashlib.sha256(FUNCTIONS.encode("utf-8")).hexdigest()[:16]
