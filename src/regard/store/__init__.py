@@ -258,8 +258,14 @@ class Store:
                 self.conn.execute("SELECT pg_advisory_unlock(?)", (key,))
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, *, shared: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints.
+
+        On PostgreSQL, ``BEGIN`` and the store-wide write lock (an advisory lock held to
+        the end of the transaction), so writers take turns as on SQLite. ``shared=True``
+        leaves that lock out: the transaction locks the rows it changes instead (claims,
+        ``SELECT … FOR UPDATE SKIP LOCKED``), so several daemons claim side by side.
+        SQLite has one writer at a time whatever ``shared`` says.
 
         Whatever fails inside is rolled back and raised as it was: when SQLite has already
         ended the whole transaction (a full disk, an interrupt), the savepoint is gone too,
@@ -281,7 +287,7 @@ class Store:
             else:
                 conn.execute(f"RELEASE SAVEPOINT {name}")
             return
-        self._begin()
+        self._begin(serialised=not shared)
         try:
             yield conn
         except sqlite3.OperationalError as exc:

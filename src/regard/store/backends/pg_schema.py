@@ -81,32 +81,53 @@ EXCEPTION WHEN others THEN
 END
 $$;
 
+-- the same for json (not jsonb) values, which keep their text as written: SQLite's
+-- minified arrays and objects stay as they are
+CREATE OR REPLACE FUNCTION regard_json_value(j json) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE json_typeof(j)
+    WHEN 'string' THEN j #>> '{}'
+    WHEN 'number' THEN btrim(j::text)
+    WHEN 'boolean' THEN CASE WHEN btrim(j::text) = 'true' THEN '1' ELSE '0' END
+    WHEN 'null' THEN NULL
+    ELSE j::text END
+$$;
+
+CREATE OR REPLACE FUNCTION regard_json_type(j json) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE json_typeof(j)
+    WHEN 'string' THEN 'text'
+    WHEN 'number' THEN CASE WHEN j::text ~ '[.eE]' THEN 'real' ELSE 'integer' END
+    WHEN 'boolean' THEN btrim(j::text)
+    ELSE json_typeof(j) END
+$$;
+
 -- the children of a JSON value as SQLite's json_each lists them (key: the index of an
 -- array element, as text; the name of an object member), a scalar as one row
-CREATE OR REPLACE FUNCTION regard_json_children(j jsonb)
+CREATE OR REPLACE FUNCTION regard_json_children(j json)
 RETURNS TABLE (key text, value text, type text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT (e.n - 1)::text, regard_json_value(e.v), regard_json_type(e.v)
-    FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j) = 'array' THEN j ELSE '[]' END)
+    FROM json_array_elements(CASE WHEN json_typeof(j) = 'array' THEN j ELSE '[]' END)
          WITH ORDINALITY AS e(v, n)
   UNION ALL
   SELECT o.k, regard_json_value(o.v), regard_json_type(o.v)
-    FROM jsonb_each(CASE WHEN jsonb_typeof(j) = 'object' THEN j ELSE '{}' END) AS o(k, v)
+    FROM json_each(CASE WHEN json_typeof(j) = 'object' THEN j ELSE '{}' END) AS o(k, v)
   UNION ALL
   SELECT NULL, regard_json_value(j), regard_json_type(j)
-   WHERE jsonb_typeof(j) NOT IN ('array', 'object')
+   WHERE json_typeof(j) NOT IN ('array', 'object')
 $$;
 
 CREATE OR REPLACE FUNCTION json_each(doc text)
 RETURNS TABLE (key text, value text, type text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT * FROM regard_json_children(doc::jsonb)
+  SELECT * FROM regard_json_children(doc::json)
 $$;
 
 CREATE OR REPLACE FUNCTION json_each(doc text, path text)
 RETURNS TABLE (key text, value text, type text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT * FROM regard_json_children(regard_json_at(doc, path))
+  SELECT * FROM regard_json_children(regard_json_at(doc, path)::json)
 $$;
 
 -- RFC 7396 merge patch, as SQLite's json_patch: a null in the patch removes the key; the
