@@ -27,6 +27,7 @@ The store is a SQLite file, or a PostgreSQL database (``open_store("postgresql:/
 from __future__ import annotations
 
 import contextlib
+import secrets
 import sqlite3
 import time
 import zlib
@@ -153,8 +154,15 @@ class Store:
         that is up to date is never locked just by being opened (``status`` during a long
         import, a read-only copy being inspected)."""
         if self.dialect == "postgresql":
+            from regard.store.backends import pg_schema
+
             found = self.conn.execute("SELECT to_regclass('migrations')").fetchone()
             if found is None or found[0] is None:
+                return True
+            version = self.conn.execute(
+                "SELECT value FROM settings WHERE key = ?", (pg_schema.FUNCTIONS_KEY,)
+            ).fetchone()
+            if version is None or version[0] != pg_schema.FUNCTIONS_VERSION:
                 return True
         try:
             done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
@@ -194,8 +202,6 @@ class Store:
         ``BASELINE_THROUGH`` (:mod:`regard.store.backends.pg_schema`), made in one step;
         its SQL functions are (re)made on every migration. Returns the migrations the
         baseline stands for."""
-        import secrets
-
         from regard.store.backends import pg_schema
 
         names = [name for name, _ in MIGRATIONS]
@@ -203,10 +209,21 @@ class Store:
         conn: Any = self.conn
         # the functions may name tables the baseline is about to make
         conn.script("SET LOCAL check_function_bodies = off;\n" + pg_schema.FUNCTIONS)
-        if covered <= done:
-            return covered
-        conn.script(pg_schema.BASELINE)
         now = int(time.time())
+        if not covered <= done:
+            self._postgresql_tables(names, covered, now)
+        conn.execute(
+            "INSERT INTO settings (key, value, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (pg_schema.FUNCTIONS_KEY, pg_schema.FUNCTIONS_VERSION, now),
+        )
+        return covered
+
+    def _postgresql_tables(self, names: list[str], covered: set[str], now: int) -> None:
+        from regard.store.backends import pg_schema
+
+        conn: Any = self.conn
+        conn.script(pg_schema.BASELINE)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
             (PSEUDONYM_KEY, secrets.token_bytes(32).hex()),
@@ -219,7 +236,6 @@ class Store:
             "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
             [(name, now) for name in names if name in covered],
         )
-        return covered
 
     @contextmanager
     def advisory_lock(self, name: str, *, wait: bool = True) -> Iterator[bool]:
@@ -245,8 +261,14 @@ class Store:
                 self.conn.execute("SELECT pg_advisory_unlock(?)", (key,))
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, *, shared: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints.
+
+        On PostgreSQL, ``BEGIN`` and the store-wide write lock (an advisory lock held to
+        the end of the transaction), so writers take turns as on SQLite. ``shared=True``
+        leaves that lock out: the transaction locks the rows it changes instead (claims,
+        ``SELECT … FOR UPDATE SKIP LOCKED``), so several daemons claim side by side.
+        SQLite has one writer at a time whatever ``shared`` says.
 
         Whatever fails inside is rolled back and raised as it was: when SQLite has already
         ended the whole transaction (a full disk, an interrupt), the savepoint is gone too,
@@ -268,7 +290,7 @@ class Store:
             else:
                 conn.execute(f"RELEASE SAVEPOINT {name}")
             return
-        self._begin()
+        self._begin(serialised=not shared)
         try:
             yield conn
         except sqlite3.OperationalError as exc:

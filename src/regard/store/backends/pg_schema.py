@@ -9,12 +9,14 @@ PostgreSQL's types of the same range) and the store's SQL functions
 migration is written once, in portable DDL, and runs on both engines through the
 connection (``INTEGER`` and ``REAL`` become ``BIGINT`` and ``DOUBLE PRECISION`` there).
 
-Two columns only PostgreSQL has: ``events.rowid`` and ``suppressions.rowid``, the order of
-insertion that SQLite keeps as its implicit rowid (and the store orders and ranges by);
+Columns only PostgreSQL has: ``rowid`` of ``events``, ``suppressions`` and ``delivery_log``,
+the order of insertion that SQLite keeps as its implicit rowid (and the store orders and ranges by);
 rows read through the store leave them out unless a statement names them.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 BASELINE_THROUGH = "m010_keyed_pseudonyms"
 
@@ -79,64 +81,103 @@ EXCEPTION WHEN others THEN
 END
 $$;
 
+-- the same for json (not jsonb) values, which keep their text as written: SQLite's
+-- minified arrays and objects stay as they are
+CREATE OR REPLACE FUNCTION regard_json_value(j json) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE json_typeof(j)
+    WHEN 'string' THEN j #>> '{}'
+    WHEN 'number' THEN btrim(j::text)
+    WHEN 'boolean' THEN CASE WHEN btrim(j::text) = 'true' THEN '1' ELSE '0' END
+    WHEN 'null' THEN NULL
+    ELSE j::text END
+$$;
+
+CREATE OR REPLACE FUNCTION regard_json_type(j json) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE json_typeof(j)
+    WHEN 'string' THEN 'text'
+    WHEN 'number' THEN CASE WHEN j::text ~ '[.eE]' THEN 'real' ELSE 'integer' END
+    WHEN 'boolean' THEN btrim(j::text)
+    ELSE json_typeof(j) END
+$$;
+
 -- the children of a JSON value as SQLite's json_each lists them (key: the index of an
 -- array element, as text; the name of an object member), a scalar as one row
-CREATE OR REPLACE FUNCTION regard_json_children(j jsonb)
+CREATE OR REPLACE FUNCTION regard_json_children(j json)
 RETURNS TABLE (key text, value text, type text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT (e.n - 1)::text, regard_json_value(e.v), regard_json_type(e.v)
-    FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j) = 'array' THEN j ELSE '[]' END)
+    FROM json_array_elements(CASE WHEN json_typeof(j) = 'array' THEN j ELSE '[]' END)
          WITH ORDINALITY AS e(v, n)
   UNION ALL
   SELECT o.k, regard_json_value(o.v), regard_json_type(o.v)
-    FROM jsonb_each(CASE WHEN jsonb_typeof(j) = 'object' THEN j ELSE '{}' END) AS o(k, v)
+    FROM json_each(CASE WHEN json_typeof(j) = 'object' THEN j ELSE '{}' END) AS o(k, v)
   UNION ALL
   SELECT NULL, regard_json_value(j), regard_json_type(j)
-   WHERE jsonb_typeof(j) NOT IN ('array', 'object')
+   WHERE json_typeof(j) NOT IN ('array', 'object')
 $$;
 
 CREATE OR REPLACE FUNCTION json_each(doc text)
 RETURNS TABLE (key text, value text, type text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT * FROM regard_json_children(doc::jsonb)
+  SELECT * FROM regard_json_children(doc::json)
 $$;
 
 CREATE OR REPLACE FUNCTION json_each(doc text, path text)
 RETURNS TABLE (key text, value text, type text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT * FROM regard_json_children(regard_json_at(doc, path))
+  SELECT * FROM regard_json_children(regard_json_at(doc, path)::json)
 $$;
 
--- RFC 7396 merge patch, as SQLite's json_patch: a null in the patch removes the key
-CREATE OR REPLACE FUNCTION regard_merge_patch(target jsonb, patch jsonb) RETURNS jsonb
+-- RFC 7396 merge patch, as SQLite's json_patch: a null in the patch removes the key; the
+-- result minified, members in the order of the target, then the patch's new ones (json,
+-- not jsonb: jsonb would reorder them and space them out)
+CREATE OR REPLACE FUNCTION regard_merge_patch(target json, patch json) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
   k text;
-  v jsonb;
-  result jsonb;
+  v json;
+  parts text[] := '{}';
+  seen text[] := '{}';
+  found json;
 BEGIN
-  IF patch IS NULL OR jsonb_typeof(patch) <> 'object' THEN
-    RETURN patch;
+  IF patch IS NULL THEN
+    RETURN NULL;
   END IF;
-  IF target IS NULL OR jsonb_typeof(target) <> 'object' THEN
-    result := '{}'::jsonb;
-  ELSE
-    result := target;
+  IF json_typeof(patch) <> 'object' THEN
+    RETURN patch::text;
   END IF;
-  FOR k, v IN SELECT * FROM jsonb_each(patch) LOOP
-    IF jsonb_typeof(v) = 'null' THEN
-      result := result - k;
-    ELSE
-      result := jsonb_set(result, ARRAY[k], regard_merge_patch(result -> k, v), true);
+  IF target IS NOT NULL AND json_typeof(target) = 'object' THEN
+    FOR k, v IN SELECT * FROM json_each(target) LOOP
+      found := patch -> k;
+      seen := seen || k;
+      IF found IS NULL THEN
+        parts := parts || (to_json(k)::text || ':' || v::text);
+      ELSIF json_typeof(found) <> 'null' THEN
+        parts := parts || (to_json(k)::text || ':' || regard_merge_patch(v, found));
+      END IF;
+    END LOOP;
+  END IF;
+  FOR k, v IN SELECT * FROM json_each(patch) LOOP
+    IF json_typeof(v) <> 'null' AND NOT (k = ANY (seen)) THEN
+      parts := parts || (to_json(k)::text || ':' || regard_merge_patch(NULL, v));
+      seen := seen || k;
     END IF;
   END LOOP;
-  RETURN result;
+  RETURN '{' || array_to_string(parts, ',') || '}';
 END
 $$;
 
 CREATE OR REPLACE FUNCTION json_patch(target text, patch text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT regard_merge_patch(target::jsonb, patch::jsonb)::text
+  SELECT CASE WHEN target IS NOT NULL THEN regard_merge_patch(target::json, patch::json) END
+$$;
+
+-- SQLite's json_set(doc, '$.key', value) for a text value at a top-level key
+CREATE OR REPLACE FUNCTION json_set(doc text, path text, value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT jsonb_set(doc::jsonb, ARRAY[btrim(substr(path, 3), '"')], to_jsonb(value), true)::text
 $$;
 
 -- SQLite's strftime(format, instant, 'unixepoch') for the formats the store uses
@@ -398,6 +439,7 @@ CREATE INDEX deliveries_campaign_sent ON deliveries (campaign, state, sent_at);
 CREATE INDEX deliveries_pending_exit ON deliveries (exit_where)
     WHERE state = 'pending' AND exit_event IS NOT NULL;
 CREATE TABLE delivery_log (
+    rowid BIGINT GENERATED BY DEFAULT AS IDENTITY,  -- the order of insertion (SQLite's rowid)
     delivery_id TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
     at BIGINT NOT NULL,
     state TEXT NOT NULL,
@@ -423,3 +465,7 @@ CREATE INDEX events_rowid ON events (rowid);
 CREATE TRIGGER events_note_changes AFTER INSERT OR UPDATE OR DELETE ON events
     FOR EACH ROW EXECUTE FUNCTION regard_note_event_change();
 """
+
+# kept in ``settings`` under FUNCTIONS_KEY: a store whose functions differ gets them anew
+FUNCTIONS_KEY = "postgresql_functions"
+FUNCTIONS_VERSION = hashlib.sha256(FUNCTIONS.encode("utf-8")).hexdigest()[:16]

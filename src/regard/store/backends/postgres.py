@@ -2,10 +2,9 @@
 part of ``sqlite3.Connection`` the store's areas use.
 
 psycopg 3 (https://www.psycopg.org/psycopg3/docs/) speaks the server's protocol;
-``psycopg_pool.ConnectionPool`` (https://www.psycopg.org/psycopg3/docs/advanced/pool.html)
-keeps connections open across the many short-lived stores a daemon, a server or a test
-opens (one per tick, per request batch), so each costs no new connection and no new
-server process. Connections are in autocommit mode, like SQLite's with
+a small pool (:class:`Pool`) keeps connections open across the many short-lived stores a
+daemon, a server or a test opens (one per tick, per request batch), so each costs no new
+connection and no new server process. Connections are in autocommit mode, like SQLite's with
 ``isolation_level=None``: transactions are explicit (``Store.write()`` sends ``BEGIN``).
 
 Each statement text is translated once (:func:`translate`, cached): ``?``, ``?NNN`` and
@@ -28,7 +27,6 @@ from typing import Any
 
 import psycopg
 from psycopg import pq
-from psycopg_pool import ConnectionPool
 
 from regard.errors import StoreError
 from regard.store.backends import redact
@@ -279,9 +277,6 @@ def _code(code: str) -> tuple[str, bool]:
 
 # -- pools ----------------------------------------------------------------------------------
 
-_POOLS: dict[str, ConnectionPool[Any]] = {}
-_POOLS_LOCK = threading.Lock()
-
 
 class _NumericLoader(psycopg.adapt.Loader):
     """``numeric`` (``sum`` of integers, ``avg``, literals) as SQLite gives it: an int when
@@ -294,8 +289,58 @@ class _NumericLoader(psycopg.adapt.Loader):
         return int(text)
 
 
-def _configure(conn: psycopg.Connection[Any]) -> None:
-    conn.adapters.register_loader("numeric", _NumericLoader)
+class Pool:
+    """The open connections of one process to one database, kept for the next store.
+
+    A store takes one (made then, in the caller's thread, when none is idle) and gives it
+    back on close; up to ``POOL_SIZE`` idle ones are kept. No background threads: a bad
+    URL or password is the caller's error at once (``cannot connect …``), not a timeout
+    after retries, and nothing runs behind the process's back."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+
+    def getconn(self) -> psycopg.Connection[Any]:
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                return self._connect()
+            if not conn.closed and conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                return conn
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        conn.adapters.register_loader("numeric", _NumericLoader)
+        return conn
+
+    def putconn(self, conn: psycopg.Connection[Any]) -> None:
+        try:
+            _reset(conn)
+        except Exception:
+            with contextlib.suppress(Exception):
+                conn.close()
+            return
+        with self._lock:
+            if len(self._idle) < POOL_SIZE:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+_POOLS: dict[str, Pool] = {}
+_POOLS_LOCK = threading.Lock()
 
 
 def _reset(conn: psycopg.Connection[Any]) -> None:
@@ -306,31 +351,19 @@ def _reset(conn: psycopg.Connection[Any]) -> None:
     conn.execute("DISCARD TEMP")
 
 
-def pool_for(url: str) -> ConnectionPool[Any]:
+def pool_for(url: str) -> Pool:
     """The process's pool of connections to ``url`` (made on first use)."""
     with _POOLS_LOCK:
         pool = _POOLS.get(url)
         if pool is None:
-            pool = ConnectionPool(
-                url,
-                min_size=1,
-                max_size=POOL_SIZE,
-                kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-                configure=_configure,
-                reset=_reset,
-                timeout=CONNECT_TIMEOUT_S,
-                name=redact(url),
-                open=True,
-            )
-            _POOLS[url] = pool
+            pool = _POOLS[url] = Pool(url)
         return pool
 
 
 def close_pools(url: str | None = None) -> None:
-    """Close the pool of ``url`` (every pool when None): its connections end."""
+    """Close the idle connections to ``url`` (to every database when None)."""
     with _POOLS_LOCK:
         urls = list(_POOLS) if url is None else [u for u in _POOLS if u == url]
         pools = [_POOLS.pop(u) for u in urls]
     for pool in pools:
-        with contextlib.suppress(Exception):
-            pool.close()
+        pool.close()
