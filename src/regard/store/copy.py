@@ -32,6 +32,7 @@ from regard.config import is_store_url, redact_url
 from regard.errors import StoreError
 from regard.store import Store, open_store, remove_blank
 from regard.store.area import PSEUDONYM_KEY
+from regard.store.backends.pg_schema import FUNCTIONS_KEY
 from regard.store.settings import SERVER_SECRET
 from regard.times import Instant
 
@@ -39,6 +40,9 @@ SKIPPED = frozenset({"migrations"})  # each store records its own
 # what every new store makes for itself (its pseudonym key, its link secret): in the
 # target it gives way to the source's, so forgotten ids and signed links keep working
 MADE_WITH_STORE = {"meta": PSEUDONYM_KEY, "settings": SERVER_SECRET}
+# what an engine keeps for itself (PostgreSQL: the version of its SQL functions): neither
+# copied nor replaced, nor counted in the check
+ENGINE_OWN = {"settings": FUNCTIONS_KEY}
 # tables others reference, copied first (foreign keys are checked as rows arrive)
 PARENTS = ("contacts", "deliveries")
 BATCH = 5000
@@ -110,7 +114,8 @@ def is_empty(store: Store) -> list[str]:
     for table in tables(store):
         if table in MADE_WITH_STORE:
             row = store.conn.execute(
-                f"SELECT 1 FROM {table} WHERE key <> ? LIMIT 1", (MADE_WITH_STORE[table],)
+                f"SELECT 1 FROM {table} WHERE key <> ? AND key <> ? LIMIT 1",
+                (MADE_WITH_STORE[table], ENGINE_OWN.get(table, "")),
             ).fetchone()
         else:
             row = store.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
@@ -168,7 +173,9 @@ def _read(store: Store, table: str, names: Sequence[str]) -> Iterable[Sequence[A
     """Every row of ``table``, in insertion order, streamed: on PostgreSQL through a
     server-side cursor inside the caller's transaction, so a table of millions of rows is
     never held in memory at once."""
-    statement = f"SELECT {', '.join(names)} FROM {table}{_in_insertion_order(store, table)}"
+    own = f" WHERE key <> '{ENGINE_OWN[table]}'" if table in ENGINE_OWN else ""
+    order = _in_insertion_order(store, table)
+    statement = f"SELECT {', '.join(names)} FROM {table}{own}{order}"
     if dialect(store) == "postgresql" and store.conn.in_transaction:
         raw: Any = cast(Any, store.conn).raw
         with raw.cursor(name=f"regard_copy_{table}") as cursor:
@@ -223,7 +230,7 @@ def copy_rows(
                     f"{label(target)}: table {table} has no column {', '.join(sorted(missing))}"
                 )
             if table in MADE_WITH_STORE:  # the target's own key gives way to the source's
-                conn.execute(f"DELETE FROM {table}")
+                conn.execute(f"DELETE FROM {table} WHERE key <> ?", (ENGINE_OWN.get(table, ""),))
             statement = (
                 f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
             )
