@@ -1,5 +1,10 @@
 """Shared fixtures: real SQLite files in tmp_path, the real CLI through CliRunner or a
-subprocess, and a workspace with a config that delivers to a file provider."""
+subprocess, and a workspace with a config that delivers to a file provider.
+
+With ``REGARD_TEST_STORE=postgresql`` the ``workspace`` and ``store`` fixtures use a fresh
+database of a private PostgreSQL cluster (tests/pg.py) instead of a SQLite file; tests
+that read the SQLite file itself are marked ``sqlite_only`` and skipped there. ``pg_url``
+is a fresh PostgreSQL database whatever the setting."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, settings
 
+import pg
 from regard.cli import cli
 from regard.store import Store, open_store
 
@@ -53,19 +59,31 @@ path = "outbox/messages.jsonl"
 
 
 class Workspace:
-    """A folder with regard.toml, campaigns/ and templates/, and helpers to drive the CLI."""
+    """A folder with regard.toml, campaigns/ and templates/, and helpers to drive the CLI.
 
-    def __init__(self, root: Path) -> None:
+    ``store_url``, when set, is the PostgreSQL database the workspace's store lives in: a
+    ``regard.toml`` written through :meth:`write` with ``store = "regard.db"`` gets it."""
+
+    def __init__(self, root: Path, store_url: str | None = None) -> None:
         self.root = root
         self.config = root / "regard.toml"
+        self.store_url = store_url
         (root / "campaigns").mkdir(exist_ok=True)
         (root / "templates").mkdir(exist_ok=True)
 
     def write(self, relative: str, text: str) -> Path:
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        text = textwrap.dedent(text)
+        if self.store_url and relative == "regard.toml":
+            text = text.replace('store = "regard.db"', f'store = "{self.store_url}"', 1)
+        path.write_text(text, encoding="utf-8")
         return path
+
+    @property
+    def store_target(self) -> str | Path:
+        """What ``open_store`` opens for this workspace: its database URL or file."""
+        return self.store_url or self.root / "regard.db"
 
     def cli(
         self, *args: str, input: str | None = None, env: dict[str, str] | None = None
@@ -139,19 +157,49 @@ def tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if pg.wanted():
+        skip = pytest.mark.skip(reason="reads or writes the SQLite store file itself")
+        for item in items:
+            if "sqlite_only" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Workspace:
-    ws = Workspace(tmp_path)
+def pg_url() -> Iterator[str]:
+    """A fresh, migrated, empty PostgreSQL database of the session's private cluster
+    (tests/pg.py); dropped after the test."""
+    if pg.server_bin() is None:
+        pytest.skip("no PostgreSQL server installed (.ci/run installs the distribution's)")
+    cluster = pg.cluster()
+    url = cluster.database()
+    try:
+        yield url
+    finally:
+        cluster.drop(url)
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """The PostgreSQL database of this test's store under ``REGARD_TEST_STORE=postgresql``,
+    else None (a SQLite file in tmp_path)."""
+    if not pg.wanted():
+        return None
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, store_url: str | None) -> Workspace:
+    ws = Workspace(tmp_path, store_url)
     ws.write("regard.toml", BASIC_CONFIG)
     return ws
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A real, empty store file in tmp_path, closed after the test."""
-    with open_store(tmp_path / "regard.db") as opened:
+def store(tmp_path: Path, store_url: str | None) -> Iterator[Store]:
+    """A real, empty store (a file in tmp_path, or a PostgreSQL database under
+    ``REGARD_TEST_STORE=postgresql``), closed after the test."""
+    with open_store(store_url or tmp_path / "regard.db") as opened:
         yield opened
 
 

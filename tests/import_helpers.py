@@ -6,12 +6,20 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from regard.store import open_store
+
 TABLES = ("contacts", "events", "deliveries", "suppressions", "forgotten")
 
 
-def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+def snapshot(db: Path | str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every data table, in a stable order: the store's content (none when
-    there is no store)."""
+    there is no store). ``db``: the SQLite file, or a PostgreSQL store's URL."""
+    if isinstance(db, str):
+        with open_store(db) as store:
+            return {
+                t: sorted((tuple(r) for r in store.conn.execute(f"SELECT * FROM {t}")), key=repr)
+                for t in TABLES
+            }
     if not db.exists():
         return {t: [] for t in TABLES}
     conn = sqlite3.connect(db)
@@ -21,9 +29,12 @@ def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         conn.close()
 
 
-def rows(db: Path, sql: str, *params: Any) -> list[sqlite3.Row]:
+def rows(db: Path | str, sql: str, *params: Any) -> list[Any]:
     """The rows ``sql`` selects; none when there is no store (a failed first import
-    leaves none behind)."""
+    leaves none behind). ``db``: the SQLite file, or a PostgreSQL store's URL."""
+    if isinstance(db, str):
+        with open_store(db) as store:
+            return store.conn.execute(sql, params).fetchall()
     if not db.exists():
         return []
     conn = sqlite3.connect(db)
@@ -34,7 +45,7 @@ def rows(db: Path, sql: str, *params: Any) -> list[sqlite3.Row]:
         conn.close()
 
 
-def contact(db: Path, contact_id: str) -> dict[str, Any]:
+def contact(db: Path | str, contact_id: str) -> dict[str, Any]:
     found = rows(db, "SELECT * FROM contacts WHERE id = ?", contact_id)
     assert found, f"no contact {contact_id}"
     return dict(found[0])

@@ -46,7 +46,7 @@ def test_a_bounce_in_another_case_stops_the_tick_and_the_dispatch(workspace: Wor
         {"id": "b", "email": "spam.complainer@example.com"},
         {"id": "c", "email": "spam.complainer@example.com"},
     )
-    with open_store(shop.root / "regard.db") as store:
+    with open_store(shop.ws.store_target) as store:
         # what a provider's 406 for contact a's address records
         store.suppressions.add_unreachable(
             "a", "email", "Spam.Complainer@example.com", reason="inactive", at=0
@@ -65,7 +65,7 @@ def test_a_bounce_in_another_case_stops_the_tick_and_the_dispatch(workspace: Wor
     assert by_contact["b"] == ("skipped", "bounced")
     assert by_contact["c"] == ("skipped", "bounced")
     assert shop.outbox() == []
-    with open_store(shop.root / "regard.db") as store:
+    with open_store(shop.ws.store_target) as store:
         assert states(store)[waiting] == "skipped"
 
 

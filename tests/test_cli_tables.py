@@ -20,7 +20,7 @@ def test_cells_are_escaped_and_columns_aligned() -> None:
 
 
 def test_deliveries_has_a_header_and_one_line_per_delivery(workspace: Workspace) -> None:
-    with open_store(workspace.root / "regard.db") as store, store.write() as conn:
+    with open_store(workspace.store_target) as store, store.write() as conn:
         add_contact(conn, "c1\nforged  sent")
         add_delivery(conn, "thanks", "c1\nforged  sent", "pending", "2026-11-30T10:00:00Z")
         add_contact(conn, "c2")
@@ -39,7 +39,7 @@ def test_deliveries_has_a_header_and_one_line_per_delivery(workspace: Workspace)
 
 
 def test_retry_a_selection_of_dead_deliveries(workspace: Workspace) -> None:
-    with open_store(workspace.root / "regard.db") as store, store.write() as conn:
+    with open_store(workspace.store_target) as store, store.write() as conn:
         for contact, campaign, created in (
             ("c1", "birthday", "2026-11-20T10:00:00Z"),
             ("c2", "birthday", "2026-11-29T10:00:00Z"),

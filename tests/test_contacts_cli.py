@@ -67,7 +67,7 @@ def test_unsubscribe_all_channels_once(workspace: Workspace) -> None:
     assert email.stdout.strip() == "1042 was already unsubscribed from the email channel"
     stored = [
         (r["channel"], r["address"], r["reason"], r["kind"], r["source"])
-        for r in rows(workspace.root / "regard.db", "SELECT * FROM suppressions ORDER BY rowid")
+        for r in rows(workspace.store_target, "SELECT * FROM suppressions ORDER BY rowid")
     ]
     assert stored == [("*", None, "unsubscribed", "unsubscribed", "cli")]
     assert workspace.cli("contacts", "unsubscribe", "nope").exit_code == 1

@@ -155,7 +155,7 @@ def test_stop_mid_tick_waits_for_the_tick_and_records_a_clean_stop(workspace: An
     daemon = Daemon(config, recorder)
     serve_for(daemon, until=lambda: recorder.running == 1)
     assert len(recorder.ends) == len(recorder.starts) == 1
-    with open_store(config.store_path) as store:
+    with open_store(config.store_target) as store:
         record = read_record(store)
     assert record is not None and record.stopped_at is not None
     assert record.ticks == 1 and record.interval == 1

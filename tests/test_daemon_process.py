@@ -129,7 +129,7 @@ def shop(
 
 
 def store_of(workspace: Any) -> Store:
-    return open_store(workspace.root / "regard.db")
+    return open_store(workspace.store_target)
 
 
 def backlog(workspace: Any, n: int, **columns: Any) -> list[str]:

@@ -52,7 +52,7 @@ def store(workspace: Any) -> Iterator[Store]:
     text = workspace.config.read_text(encoding="utf-8")
     workspace.write("regard.toml", text + '\n[scheduler]\ninterval = "5m"\n')
     config = load_config(workspace.config)
-    with open_store(config.store_path) as s:
+    with open_store(config.store_target) as s:
         yield s
 
 

@@ -54,7 +54,7 @@ def test_occasions_whose_old_ids_collide_are_both_recorded(workspace: Workspace)
     workspace.write("templates/thanks.j2", THANKS)
     config = load_config(workspace.config)
     thanks = campaign("thanks", {"type": "post_purchase"}, template="thanks")
-    with open_store(workspace.root / "regard.db") as store:
+    with open_store(workspace.store_target) as store:
         with store.write() as conn:
             add_contact(conn, "x")
             add_contact(conn, "x\x1fe")
@@ -73,7 +73,7 @@ def test_an_occasion_recorded_under_the_old_id_is_not_decided_again(
     config = load_config(workspace.config)
     thanks = campaign("thanks", {"type": "post_purchase"}, template="thanks")
     old = old_delivery_id("thanks", "anna", "o1")
-    with open_store(workspace.root / "regard.db") as store:
+    with open_store(workspace.store_target) as store:
         with store.write() as conn:
             add_contact(conn, "anna")
             add_event(conn, "o1", "anna", "2026-03-02T10:00:00Z", amount=10)

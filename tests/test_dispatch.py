@@ -349,6 +349,7 @@ class LockProbe(Provider):
         return Sent()
 
 
+@pytest.mark.sqlite_only
 def test_requests_go_on_while_the_store_waits_for_a_lock(tmp_path: Path, store: Store) -> None:
     """An outcome waiting for another process's write lock does not stop the event loop:
     the other request in flight finishes meanwhile, and both are recorded afterwards."""

@@ -17,7 +17,7 @@ KEYS = {
 
 def seed(workspace: Workspace, contacts: list[str], **kw: object) -> list[str]:
     campaign_file(workspace.root, str(kw.get("campaign", "thanks")), provider="outbox")
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     ids = add_pending(store, contacts, provider="outbox", due_at=AT, **kw)
     store.close()
     return ids
@@ -31,7 +31,7 @@ def test_run_sends_what_is_due_and_records_the_tick(workspace: Workspace) -> Non
     assert (summary["sent"], summary["failed"], summary["retried"]) == (2, 0, 0)
     assert summary["at"] == "2026-05-29T00:00:00Z"
     assert sorted(r["delivery_id"] for r in workspace.outbox()) == sorted(ids)
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     tick = store.conn.execute("SELECT kind, at, finished_at, result FROM ticks").fetchone()
     assert tick["kind"] == "run"
     assert tick["finished_at"] is not None
@@ -46,7 +46,7 @@ def test_run_dry_run_writes_and_sends_nothing(workspace: Workspace) -> None:
     summary = json.loads(result.stdout)
     assert [d["delivery_id"] for d in summary["would_dispatch"]] == ids
     assert workspace.outbox() == []
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     assert states(store) == {ids[0]: "pending"}
     assert store.conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 0
     store.close()
@@ -60,7 +60,7 @@ def test_run_exits_3_when_a_delivery_died(workspace: Workspace) -> None:
         + "[delivery]\nattempts = 1\n",
     )
     campaign_file(workspace.root, provider="gone")
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     add_pending(store, ["anna"], provider="gone", due_at=AT)
     store.close()
     result = workspace.cli("run", "--at", "2026-05-29T00:00:00Z")
@@ -97,7 +97,7 @@ def test_deliveries_lists_with_the_contract_fields(workspace: Workspace) -> None
 
 def test_retry_and_cancel(workspace: Workspace) -> None:
     dead, pending = seed(workspace, ["anna", "bernd"])
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     with store.write() as conn:
         conn.execute(
             "UPDATE deliveries SET state = 'dead', attempts = 8, reason = 'HTTP 500' WHERE id = ?",
@@ -141,7 +141,7 @@ def test_a_delivery_to_retry_says_why_in_the_list(workspace: Workspace) -> None:
         + 'secret = "${HOOK_SECRET}"\n',
     )
     campaign_file(workspace.root, provider="gone")
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     add_pending(store, ["anna"], provider="gone", due_at=AT)
     store.close()
     env = {"HOOK_SECRET": "hook-secret-never-shown"}

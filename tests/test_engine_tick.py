@@ -27,7 +27,7 @@ ADDRESS = {"street": "Lindenstraße 5", "postal_code": "10969", "city": "Berlin"
 
 def shop(workspace: Workspace) -> Store:
     workspace.write("templates/thanks.j2", THANKS)
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     with store.write() as conn:
         add_contact(conn, "anna", first_name="Anna", locale="de", timezone="Europe/Berlin",
                     **ADDRESS)  # fmt: skip
@@ -150,7 +150,7 @@ def test_window_defers_to_the_next_opening_in_local_time(workspace: Workspace) -
 
 def test_daily_limit_lets_the_best_customers_go_first(workspace: Workspace) -> None:
     workspace.write("templates/thanks.j2", THANKS)
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     with store.write() as conn:
         for name, spent in (("low", 10.0), ("top", 900.0), ("mid", 300.0)):
             add_contact(conn, name, first_name=name, timezone="UTC", total_spent=spent)
@@ -181,7 +181,7 @@ from regard.workspace import load_config
 from regard.engine import tick
 from regard.store import open_store
 config = load_config({config!r})
-store = open_store(config.store_path)
+store = open_store(config.store_target)
 thanks = campaign("thanks", {{"type": "post_purchase"}}, template="thanks")
 sys.stdin.readline()  # both start together
 result = tick(store, config, [thanks], instant("2026-03-02T12:00:00Z"))
@@ -192,7 +192,7 @@ print(len(result.decisions))
 @pytest.mark.slow
 def test_two_ticks_at_once_record_each_occasion_once(workspace: Workspace) -> None:
     workspace.write("templates/thanks.j2", THANKS)
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     with store.write() as conn:
         for i in range(300):
             add_contact(conn, f"c{i}", first_name="Eva")
@@ -215,7 +215,7 @@ def test_two_ticks_at_once_record_each_occasion_once(workspace: Workspace) -> No
         p.stdin.flush()
     counts = [int(p.communicate(timeout=120)[0].strip()) for p in procs]
     assert sorted(counts) == [0, 300]
-    again = open_store(workspace.root / "regard.db")
+    again = open_store(workspace.store_target)
     assert again.conn.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 300
     assert (
         again.conn.execute("SELECT count(DISTINCT delivery_id) FROM delivery_log").fetchone()[0]
@@ -235,7 +235,7 @@ def cli_shop(workspace: Workspace) -> None:
         [audience]
         country = "DE"
         """))  # fmt: skip
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     with store.write() as conn:
         add_contact(conn, "anna", first_name="Anna", locale="de", **ADDRESS)
         add_contact(conn, "bob", first_name="Bob", country="AT")
@@ -273,7 +273,7 @@ def test_plan_command_json_and_table(workspace: Workspace) -> None:
     unknown = workspace.cli("plan", "--campaign", "nope")
     assert unknown.exit_code == 1
     # nothing was written
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     assert store.conn.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 0
 
 

@@ -5,6 +5,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from conftest import Workspace
 from faults.rows import campaign_file
 from import_helpers import rows
@@ -68,8 +70,9 @@ def raw_bytes(workspace: Workspace) -> bytes:
     return data
 
 
+@pytest.mark.sqlite_only
 def test_forget_leaves_no_byte_of_the_contact_behind(workspace: Workspace) -> None:
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     contacts = workspace.write(
         "contacts.csv",
         "id,email,phone,first_name,last_name,street,consent_email,note\n"
@@ -156,7 +159,7 @@ def test_a_forgotten_contact_is_not_imported_again(workspace: Workspace) -> None
     assert again.exit_code == 0
     assert "skipped: 1 rows of forgotten contacts" in again.stdout
     assert workspace.cli_json("import", "events", str(events))["skipped_forgotten"] == 1
-    assert [r["id"] for r in rows(workspace.root / "regard.db", "SELECT id FROM contacts")] == ["7"]
+    assert [r["id"] for r in rows(workspace.store_target, "SELECT id FROM contacts")] == ["7"]
     assert (
         workspace.cli("contacts", "forget", "1042").stdout.strip() == "1042 was already forgotten"
     )
@@ -215,7 +218,7 @@ def test_an_older_stores_plain_digests_are_rekeyed(tmp_path: Path) -> None:
 def test_forget_erases_an_address_however_a_service_cased_it(workspace: Workspace) -> None:
     contacts = workspace.write("c.csv", "id,email\n1042,Spam.Complainer@Example.com\n")
     assert workspace.cli("import", "contacts", str(contacts)).exit_code == 0
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     with open_store(db) as store:
         store.suppressions.add_unreachable(
             "1042", "email", "Spam.Complainer@Example.com",

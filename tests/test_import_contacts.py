@@ -22,7 +22,7 @@ def test_a_csv_of_contacts_is_stored_with_every_field_normalised(workspace: Work
     result = workspace.cli("import", "contacts", str(path))
     assert result.exit_code == 0, result.output
     assert "2 rows: 2 new, 0 updated, 0 unchanged" in result.stdout
-    c = contact(workspace.root / "regard.db", "1042")
+    c = contact(workspace.store_target, "1042")
     assert c["email"] == "Juergen.Mueller@web.de"
     assert c["phone"] == "+491712345678"  # read in the row's country
     assert (c["first_name"], c["last_name"], c["country"]) == ("Jürgen", "Müller", "DE")
@@ -32,7 +32,7 @@ def test_a_csv_of_contacts_is_stored_with_every_field_normalised(workspace: Work
     assert json.loads(c["tags"]) == ["vip", "newsletter"]
     assert json.loads(c["attributes"]) == {"shoe_size": "44"}
     assert c["order_count"] == 0 and c["total_spent"] == 0
-    other = contact(workspace.root / "regard.db", "7")
+    other = contact(workspace.store_target, "7")
     assert other["last_name"] == "O'Brien, Jr." and other["phone"] == "+447400123456"
     assert other["consent_email"] == 0 and other["tags"] == "[]" and other["birthday"] is None
     assert other["signup_at"] == 1740819600
@@ -70,13 +70,13 @@ def test_each_bad_value_is_named_with_file_line_and_field(
     result = workspace.cli("import", "contacts", str(path))
     assert result.exit_code == 1
     assert f"{path}:3: {column}: {reason}" in result.stderr
-    assert rows(workspace.root / "regard.db", "SELECT * FROM contacts") == []
+    assert rows(workspace.store_target, "SELECT * FROM contacts") == []
 
 
 def test_phone_without_country_code_uses_the_senders_country(workspace: Workspace) -> None:
     path = workspace.write("c.csv", "id,phone\n1,030 1234567\n")
     assert workspace.cli("import", "contacts", str(path)).exit_code == 0
-    assert contact(workspace.root / "regard.db", "1")["phone"] == "+49301234567"
+    assert contact(workspace.store_target, "1")["phone"] == "+49301234567"
 
 
 def test_a_missing_id_and_a_bad_value_are_both_listed(workspace: Workspace) -> None:
@@ -90,7 +90,7 @@ def test_a_missing_id_and_a_bad_value_are_both_listed(workspace: Workspace) -> N
 
 
 def test_a_rejected_file_leaves_the_store_exactly_as_it_was(workspace: Workspace) -> None:
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     good = workspace.write("good.csv", HEADER + "1,a@b.de,,Ann,Alt,DE,,,,,40\n")
     assert workspace.cli("import", "contacts", str(good)).exit_code == 0
     before = snapshot(db)
@@ -117,12 +117,12 @@ def test_skip_invalid_imports_the_good_rows_and_lists_the_bad(workspace: Workspa
         "4 rows: 3 new, 0 updated, 0 unchanged, 1 invalid (not imported), "
         "1 bad optional fields dropped" in result.stdout
     )
-    found = rows(workspace.root / "regard.db", "SELECT id, email FROM contacts ORDER BY id")
+    found = rows(workspace.store_target, "SELECT id, email FROM contacts ORDER BY id")
     assert [(r["id"], r["email"]) for r in found] == [("1", "a@b.de"), ("2", None), ("3", "c@d.de")]
 
 
 def test_importing_the_same_file_twice_changes_nothing(workspace: Workspace) -> None:
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     path = workspace.write("c.csv", HEADER + "1,a@b.de,,Ann,Alt,DE,1990-01-01,,true,vip,40\n")
     assert workspace.cli("import", "contacts", str(path)).exit_code == 0
     before = snapshot(db)
@@ -132,7 +132,7 @@ def test_importing_the_same_file_twice_changes_nothing(workspace: Workspace) -> 
 
 
 def test_absent_columns_keep_stored_values_and_empty_ones_clear_them(workspace: Workspace) -> None:
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     first = workspace.write(
         "a.csv", "id,email,city,tags,shoe_size,team\n1,a@b.de,Köln,vip,40,red\n"
     )
@@ -150,7 +150,7 @@ def test_absent_columns_keep_stored_values_and_empty_ones_clear_them(workspace: 
 
 
 def test_jsonl_contacts_with_native_values_and_attributes(workspace: Workspace) -> None:
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     path = workspace.write(
         "c.jsonl",
         '{"id": 1042, "email": "a@b.de", "consent_sms": false, "tags": ["vip"], '

@@ -21,7 +21,7 @@ def shop(workspace: Workspace) -> Workspace:
 
 
 def facts(ws: Workspace, contact_id: str) -> tuple[object, ...]:
-    c = contact(ws.root / "regard.db", contact_id)
+    c = contact(ws.store_target, contact_id)
     return tuple(c[f] for f in FACTS)
 
 
@@ -36,7 +36,7 @@ def test_events_are_stored_and_derived_facts_follow(shop: Workspace) -> None:
     )
     result = shop.cli("import", "events", str(path))
     assert result.exit_code == 0, result.output
-    stored = {r["id"]: dict(r) for r in rows(shop.root / "regard.db", "SELECT * FROM events")}
+    stored = {r["id"]: dict(r) for r in rows(shop.store_target, "SELECT * FROM events")}
     assert stored["o1"]["type"] == "order" and stored["o1"]["amount"] == 49.9
     assert stored["o1"]["currency"] == "EUR"
     assert json.loads(stored["o1"]["properties"]) == {"channel": "web"}
@@ -81,7 +81,7 @@ def test_events_are_stored_and_derived_facts_follow(shop: Workspace) -> None:
 def test_each_bad_event_is_named_with_file_line_and_field(
     shop: Workspace, line: str, field: str, reason: str
 ) -> None:
-    before = snapshot(shop.root / "regard.db")
+    before = snapshot(shop.store_target)
     path = shop.write(
         "e.csv",
         f"id,contact_id,type,occurred_at,amount,currency,note\nok,bob,order,2026-01-01,5,,\n{line}\n",
@@ -89,7 +89,7 @@ def test_each_bad_event_is_named_with_file_line_and_field(
     result = shop.cli("import", "events", str(path))
     assert result.exit_code == 1
     assert f"{path}:3: {field}: {reason}" in result.stderr
-    assert snapshot(shop.root / "regard.db") == before
+    assert snapshot(shop.store_target) == before
 
 
 def test_jsonl_events_with_properties_and_items(shop: Workspace) -> None:
@@ -115,7 +115,7 @@ def test_jsonl_events_with_properties_and_items(shop: Workspace) -> None:
     assert f"{path}:2: items: is not valid JSON (expected a list of items)" in result.stderr
     shop.write("e.jsonl", path.read_text().splitlines()[0] + "\n")
     assert shop.cli("import", "events", str(path)).exit_code == 0
-    (event,) = rows(shop.root / "regard.db", "SELECT * FROM events")
+    (event,) = rows(shop.store_target, "SELECT * FROM events")
     assert event["type"] == "order"
     assert json.loads(event["properties"]) == {
         "coupon": "X",
@@ -159,7 +159,7 @@ def test_incremental_facts_equal_a_recomputation_from_scratch(shop: Workspace) -
         ]
         path = shop.write(f"r{round_}.csv", header + "".join(lines))
         assert shop.cli("import", "events", str(path)).exit_code == 0
-    db = shop.root / "regard.db"
+    db = shop.store_target
     incremental = {c: facts(shop, c) for c in ("ann", "bob", "cid")}
     with open_store(db) as store, store.write() as conn:
         conn.execute("UPDATE contacts SET order_count = -1, total_spent = -1, last_event_at = 0")
@@ -170,7 +170,7 @@ def test_incremental_facts_equal_a_recomputation_from_scratch(shop: Workspace) -
 def test_reimporting_events_changes_nothing(shop: Workspace) -> None:
     path = shop.write("e.csv", "id,contact_id,occurred_at,amount,note\no1,ann,2026-01-01,5,hi\n")
     assert shop.cli("import", "events", str(path)).exit_code == 0
-    before = snapshot(shop.root / "regard.db")
+    before = snapshot(shop.store_target)
     result = shop.cli_json("import", "events", str(path))
     assert (result["unchanged"], result["updated"]) == (1, 0)
-    assert snapshot(shop.root / "regard.db") == before
+    assert snapshot(shop.store_target) == before

@@ -22,7 +22,7 @@ def test_semicolon_csv_with_bom_and_quoted_multiline_fields(workspace: Workspace
     assert f"{path}:6: row: 2 values, but the header has 4 columns" in result.stderr
     path.write_bytes(b"\xef\xbb\xbf" + text.replace("3;x\r\n", "").encode("utf-8"))
     assert workspace.cli("import", "contacts", str(path)).exit_code == 0
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     c = contact(db, "1")  # the BOM did not become part of the first column's name
     assert c["first_name"] == "Jürgen" and c["street"] == "Lindenstraße 5; Hinterhaus"
     assert json.loads(c["attributes"]) == {"note": "zwei\r\nZeilen"}
@@ -32,9 +32,7 @@ def test_semicolon_csv_with_bom_and_quoted_multiline_fields(workspace: Workspace
 def test_comma_csv_with_semicolons_inside_quotes(workspace: Workspace) -> None:
     path = workspace.write("c.csv", 'id,city,note\n1,Köln,"a;b;c;d"\n')
     assert workspace.cli("import", "contacts", str(path)).exit_code == 0
-    assert json.loads(contact(workspace.root / "regard.db", "1")["attributes"]) == {
-        "note": "a;b;c;d"
-    }
+    assert json.loads(contact(workspace.store_target, "1")["attributes"]) == {"note": "a;b;c;d"}
 
 
 def test_jsonl_from_stdin(workspace: Workspace) -> None:

@@ -37,7 +37,7 @@ def test_csv_text_fields_survive_any_quoting(
         path = root / "contacts.csv"
         path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + buffer.getvalue().encode("utf-8"))
         config = load_config(root / "regard.toml")
-        with open_store(config.store_path) as store:
+        with open_store(config.store_target) as store:
             result = import_contacts(store, config, path)
             assert result.inserted == len(rows)
             for n, (first, city, note) in enumerate(rows):

@@ -60,7 +60,7 @@ def test_shopify_customer_export(workspace: Workspace) -> None:
     path = workspace.write("customers_export.csv", CUSTOMERS)
     result = workspace.cli_json("import", "contacts", str(path), "--format", "shopify")
     assert result["inserted"] == 2 and result["problems"] == []
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     c = contact(db, "7012345678901")  # the leading ' is gone
     assert (c["first_name"], c["last_name"], c["company"]) == ("Jürgen", "Weiß", "Blumenhaus Weiß")
     assert c["street"] == "Lindenstraße 5, Hinterhaus"
@@ -86,7 +86,7 @@ def test_shopify_orders_export_one_row_per_line_item(workspace: Workspace) -> No
     result = workspace.cli_json("import", "events", str(path), "--format", "shopify")
     assert result["problems"] == []
     assert (result["rows"], result["inserted"], result["ignored"]) == (3, 3, 1)
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     events = {r["id"]: r for r in rows(db, "SELECT * FROM events ORDER BY id")}
     first = events["5550001"]
     assert first["contact_id"] == "7012345678901"
@@ -119,7 +119,7 @@ def test_shopify_order_of_an_unknown_customer_is_a_bad_row(workspace: Workspace)
         f"{path}:2: Email: no contact has the e-mail 'juergen.weiss@example.de' "
         "(import the customer export first)" in result.stderr
     )
-    assert rows(workspace.root / "regard.db", "SELECT id FROM events") == []
+    assert rows(workspace.store_target, "SELECT id FROM events") == []
 
 
 def test_skip_invalid_keeps_the_customer_with_a_bad_phone_and_their_orders(
@@ -134,7 +134,7 @@ def test_skip_invalid_keeps_the_customer_with_a_bad_phone_and_their_orders(
     assert result.exit_code == 0, result.output
     assert f"{path}:2: phone: '0351 12' is not a valid phone number (dropped)" in result.stderr
     assert "2 rows: 2 new" in result.stdout and "1 bad optional fields dropped" in result.stdout
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     c = contact(db, "7012345678901")
     assert c["phone"] is None and c["city"] == "Dresden"
     orders = workspace.write("orders_export.csv", ORDERS)
@@ -151,7 +151,7 @@ def test_woocommerce_rest_arrays(workspace: Workspace) -> None:
     path = workspace.write("customers.json", json.dumps(customers, ensure_ascii=False, indent=2))
     result = workspace.cli_json("import", "contacts", str(path), "--format", "woocommerce")
     assert result["inserted"] == 2, result
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     c = contact(db, "17")
     assert (c["city"], c["country"], c["phone"]) == ("Zürich", "CH", "+41446681800")
     orders = [
@@ -186,7 +186,7 @@ def test_shopify_admin_rest_arrays_through_the_webhooks_mapping(workspace: Works
     assert (
         workspace.cli_json("import", "contacts", str(path), "--format", "shopify")["inserted"] == 1
     )
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     c = contact(db, "7012345678903")
     assert (c["locale"], c["city"], c["phone"]) == ("de", "Wien", "+4315123456")
     assert json.loads(c["tags"]) == ["vip", "stammkundin"]
@@ -220,4 +220,4 @@ def test_woocommerce_skip_invalid_keeps_the_order_of_a_customer_with_a_bad_phone
         "import", "events", str(path), "--format", "woocommerce", "--skip-invalid"
     )
     assert result["inserted"] == 1 and result["dropped"] == 1
-    assert contact(workspace.root / "regard.db", "guest:gast@example.ch")["order_count"] == 1
+    assert contact(workspace.store_target, "guest:gast@example.ch")["order_count"] == 1

@@ -53,7 +53,7 @@ def server(workspace: Workspace, served: Any) -> Any:
 
 
 def rows(workspace: Workspace, table: str) -> list[dict[str, Any]]:
-    with open_store(workspace.root / "regard.db") as store:
+    with open_store(workspace.store_target) as store:
         return [dict(r) for r in store.conn.execute(f"SELECT * FROM {table} ORDER BY id")]
 
 

@@ -19,7 +19,7 @@ TEMPLATE = "{% block subject %}Hallo{% endblock %}{% block text %}{{ occasion }}
 
 def shop(workspace: Workspace) -> Store:
     workspace.write("templates/thank-you.j2", TEMPLATE)
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     with store.write() as conn:
         for name in ("anna", "ben", "cem"):
             add_contact(conn, name)

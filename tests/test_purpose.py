@@ -112,7 +112,7 @@ def test_service_needs_no_consent_and_ignores_unsubscribes_but_not_bounces(
 
     # while they wait: "yes" unsubscribes, the address of "gone" bounces
     assert workspace.cli("contacts", "unsubscribe", "yes").exit_code == 0
-    with open_store(workspace.root / "regard.db") as store:
+    with open_store(workspace.store_target) as store:
         store.suppressions.add_unreachable(
             "gone", "email", "gone@example.com", reason="provider x: bounced", at=now_instant()
         )

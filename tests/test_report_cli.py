@@ -43,7 +43,7 @@ def shop(workspace: Workspace) -> Workspace:
     workspace.write("campaigns/winback.toml", CAMPAIGN)
     workspace.write("campaigns/thanks.toml", PLAIN)
     workspace.write("templates/winback.j2", TEMPLATE)
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     for i in range(40):
         cid = f"k{i}"
         add_contact(store, cid, first_name="Jürgen", email=f"k{i}@example.org")

@@ -11,21 +11,25 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import Workspace
 from regard.store import open_store, remove_blank
 
 CONTACTS = "id,email,first_name\n1,anna@example.de,Anna\n"
 
 
+@pytest.mark.sqlite_only
 def test_reading_commands_create_no_store(workspace: Workspace) -> None:
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     for args in (("status",), ("deliveries", "--json"), ("report", "--json")):
         workspace.cli(*args)
         assert not db.exists(), f"`regard {' '.join(args)}` created {db.name}"
 
 
+@pytest.mark.sqlite_only
 def test_a_failed_import_creates_no_store(workspace: Workspace) -> None:
-    db = workspace.root / "regard.db"
+    db = workspace.store_target
     bad = workspace.write("bad.csv", "id,email\n,anna@example.de\n")
     result = workspace.cli("import", "contacts", str(bad))
     assert result.exit_code == 1, result.output
@@ -53,6 +57,7 @@ def test_an_existing_blank_store_is_kept(tmp_path: Path) -> None:
     assert (tmp_path / "regard.db").exists()
 
 
+@pytest.mark.sqlite_only
 def test_reading_commands_answer_during_a_writers_transaction(workspace: Workspace) -> None:
     """Another process holds the write lock (a long import): reading commands answer
     well inside the store's 30 s busy timeout instead of waiting for it."""

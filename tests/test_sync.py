@@ -55,7 +55,7 @@ def woo_shop() -> FakeShop:
 
 def sync(workspace: Workspace, full: bool = False, sleeps: list[float] | None = None) -> Any:
     config = load_config(str(workspace.config))
-    with open_store(config.store_path) as store:
+    with open_store(config.store_target) as store:
         return sync_source(
             store,
             config,
@@ -78,7 +78,7 @@ def test_woocommerce_first_sync_then_only_what_changed(workspace: Workspace) -> 
         orders = [s.query for s in shop.requests("/orders")]
         assert [q["page"] for q in orders] == ["1", "2", "3"]
         assert all(q["per_page"] == "100" and "modified_after" not in q for q in orders)
-        db = workspace.root / "regard.db"
+        db = workspace.store_target
         assert contact(db, "guest:gast@example.de")["order_count"] == 1
         guest = rows(db, "SELECT amount, currency FROM events WHERE id = '6000'")[0]
         assert (guest["amount"], guest["currency"]) == (20.0, "CHF")
@@ -131,7 +131,7 @@ def test_plain_http_only_to_loopback(workspace: Workspace) -> None:
     assert answer.exit_code == 1 and "plain http:// only to this machine" in answer.stderr
     with pytest.raises(ConfigError, match=r"no \[sources.other\]"):
         config = load_config(str(workspace.config))
-        with open_store(config.store_path) as store:
+        with open_store(config.store_target) as store:
             sync_source(store, config, "other", SYNC_RUNNERS)
 
 
@@ -172,7 +172,7 @@ def test_shopify_graphql_pages_cursor_and_throttle(workspace: Workspace) -> None
         assert [s.body["variables"]["after"] for s in posts if "customers(" in s.body["query"]][
             -2:
         ] == [None, "100"]
-        db = workspace.root / "regard.db"
+        db = workspace.store_target
         c = contact(db, "703")
         assert json.loads(c["tags"]) == ["b2b", "großkunde"] and c["consent_email"] == 1
         assert c["locale"] == "de" and c["country"] == "DE"
@@ -219,4 +219,4 @@ def test_the_daemon_syncs_every_sync_interval(workspace: Workspace) -> None:
         assert not thread.is_alive()
         orders = shop.requests("/orders")
         assert len(orders) >= 4 and "modified_after" in orders[3].query
-        assert rows(workspace.root / "regard.db", "SELECT count(*) AS n FROM events")[0]["n"] == 231
+        assert rows(workspace.store_target, "SELECT count(*) AS n FROM events")[0]["n"] == 231

@@ -39,7 +39,7 @@ def configure(workspace: Workspace, table: str, delivery: str = "") -> None:
 
 
 def seed_cards(workspace: Workspace, contacts: list[str]) -> list[str]:
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     ids = []
     for contact in contacts:
         message = {"to": CARD_TO, "subject": None, "text": f"Danke, {contact}!", "html": None,
@@ -110,7 +110,7 @@ def test_a_card_caught_in_sending_by_a_crash_is_unconfirmed(workspace: Workspace
     with FakeHandwrytten(KEY) as service:
         configure(workspace, cards_table(service.url))
         [did] = seed_cards(workspace, ["anna"])
-        store = open_store(workspace.root / "regard.db")
+        store = open_store(workspace.store_target)
         with store.write() as conn:  # a run that died mid-send: its lease long over
             conn.execute(
                 "UPDATE deliveries SET state = 'sending', lease_owner = 'gone:1', "
@@ -131,7 +131,7 @@ def test_an_account_that_cannot_send_pauses_its_provider(workspace: Workspace) -
             f'[providers.mail]\ntype = "postmark"\nserver_token = "{TOKEN}"\n'
             f'base_url = "{service.url}"\n',
         )
-        store = open_store(workspace.root / "regard.db")
+        store = open_store(workspace.store_target)
         ids = add_pending(store, [f"c{i}" for i in range(25)], provider="mail", due_at=AT)
         store.close()
 
@@ -172,7 +172,7 @@ def test_refused_twilio_credentials_pause_and_say_what_to_fix(workspace: Workspa
             f'[providers.sms]\ntype = "twilio"\naccount_sid = "{SID}"\n'
             f'auth_token = "wrong-token"\nfrom = "+15005550006"\nbase_url = "{service.url}"\n',
         )
-        store = open_store(workspace.root / "regard.db")
+        store = open_store(workspace.store_target)
         ids = add_pending(store, ["anna"], provider="sms", due_at=AT, channel="sms")
         with store.write() as conn:
             conn.execute(
@@ -196,7 +196,7 @@ def test_a_gone_webhook_endpoint_pauses_the_provider(workspace: Workspace, sink)
         f'[providers.hooks]\ntype = "webhook"\nurl = "{sink.url}/hook"\nsecret = "whs"\n',
         delivery="concurrency = 1\n",
     )
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     ids = add_pending(store, ["anna", "bernd"], provider="hooks", due_at=AT)
     store.close()
     result = workspace.cli("run", "--at", RUN_AT)

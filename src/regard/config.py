@@ -13,6 +13,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -304,6 +305,15 @@ class Config(StrictModel):
     # resolving touches the file system; a tick resolves the templates folder per message
     _resolved: dict[tuple[Path, str], Path] = PrivateAttr(default_factory=dict)
 
+    @field_validator("store")
+    @classmethod
+    def _store_target(cls, value: str) -> str:
+        if _SCHEME.match(value):
+            check_store_url(value)
+        elif not value.strip():
+            raise ValueError('is empty (a SQLite file like "regard.db", or postgresql://…)')
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -362,6 +372,11 @@ class Config(StrictModel):
                 raise ValueError(f"{name}: no [providers.{provider}] in the config ({known})")
         return value
 
+    def __repr_args__(self) -> Any:
+        # a store URL may carry the database password: a repr shows it without
+        for key, value in super().__repr_args__():
+            yield key, (redact_url(value) if key == "store" and is_store_url(value) else value)
+
     # -- derived -------------------------------------------------------------------------
     @property
     def tz(self) -> ZoneInfo:
@@ -413,7 +428,31 @@ class Config(StrictModel):
         return self._resolved[key]
 
     @property
+    def store_is_url(self) -> bool:
+        """Whether ``store`` names a PostgreSQL database (a ``postgresql://`` URL)."""
+        return _SCHEME.match(self.store) is not None
+
+    @property
+    def store_target(self) -> Path | str:
+        """What :func:`regard.store.open_store` opens: the SQLite file (absolute), or the
+        PostgreSQL URL as written (its password included: never print it, print
+        :attr:`store_label`)."""
+        return self.store if self.store_is_url else self.store_path
+
+    @property
+    def store_label(self) -> str:
+        """The store for messages and logs: the file, or the URL without its password."""
+        return redact_url(self.store) if self.store_is_url else str(self.store_path)
+
+    @property
     def store_path(self) -> Path:
+        """The SQLite store file. A PostgreSQL store has none: asking is a bug of the
+        caller, which must use :attr:`store_target`."""
+        if self.store_is_url:
+            raise ConfigError(
+                f"{self._path or 'the config'}: store: {self.store_label} is a PostgreSQL "
+                "database, not a file; this command works on SQLite stores only"
+            )
         return self.resolve(self.store)
 
     @property
@@ -426,6 +465,67 @@ class Config(StrictModel):
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# a store that is a URL (anything else is a SQLite file path)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+STORE_SCHEMES = ("postgresql", "postgres")
+
+
+def is_store_url(target: str | Path) -> bool:
+    """Whether ``target`` (a config's ``store``, a ``--to`` argument) is a URL."""
+    return isinstance(target, str) and _SCHEME.match(target) is not None
+
+
+def check_store_url(url: str) -> None:
+    """ValueError unless ``url`` is a PostgreSQL connection URL regard can open:
+    ``postgresql://user@host:5432/db`` (also ``postgres://``; libpq's query parameters,
+    ``?host=/run/postgresql`` for a unix socket, are allowed). The messages never show
+    the password."""
+    shown = redact_url(url)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in STORE_SCHEMES:
+        raise ValueError(
+            f"{shown!r}: unknown kind of store {parts.scheme!r}: a SQLite file "
+            '(store = "regard.db") or a PostgreSQL URL (store = "postgresql://user@host/db")'
+        )
+    if any(c.isspace() for c in url):
+        raise ValueError(f"{shown!r} contains a space; percent-encode it (%20)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{shown!r}: the port is not a number between 1 and 65535") from None
+    if port == 0:
+        raise ValueError(f"{shown!r}: the port is not a number between 1 and 65535")
+    database = unquote(parts.path.lstrip("/"))
+    if not database or "/" in database:
+        raise ValueError(
+            f"{shown!r}: name one database after the host, as in "
+            "postgresql://regard@db.example.com:5432/regard"
+        )
+    if parts.fragment:
+        raise ValueError(f"{shown!r}: a URL of a database has no #fragment")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and a ``password=`` query parameter) replaced by ``***``:
+    what messages and logs may show of a store URL."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        netloc = f"{userinfo}@{host}"
+    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def url_password(url: str) -> str | None:
+    """The password a store URL carries (in its user part or a ``password=`` parameter)."""
+    parts = urlsplit(url)
+    if parts.password:
+        return unquote(parts.password)
+    found = re.search(r"(?i)(?:^|&)password=([^&]*)", parts.query)
+    return unquote(found.group(1)) if found else None
 
 
 def _unset_message(name: str) -> str:

@@ -137,7 +137,7 @@ def run_demo(
     )
     say(f"generating {customers} customers with {HISTORY_YEARS} years of orders")
     contacts_csv, events_csv = shop.write_csv(folder / "data")
-    store = open_store(config.store_path)
+    store = open_store(config.store_target)
     try:
         imported = import_contacts(store, config, contacts_csv)
         events = import_events(store, config, events_csv)

@@ -3,7 +3,10 @@
 First the store (:mod:`regard.store.erase`: the contact row goes, events and deliveries
 stay as anonymous counts, unsubscribes as hashes), then the contact's lines in the outbox
 files of ``file`` providers, then the store's write-ahead log is checkpointed and
-truncated, so that no old page with the data lingers in it.
+truncated, so that no old page with the data lingers in it. PostgreSQL keeps the old
+versions of changed and deleted rows in the tables' files until VACUUM reclaims them
+(``until_vacuum`` names those tables), and in its write-ahead log, archives and backups
+until they expire: the command says so.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ class ForgetResult(Erasure):
 
     outbox_lines: int = 0
     wal_truncated: bool = False
+    # PostgreSQL: the tables whose old row versions stay on disk until VACUUM
+    until_vacuum: tuple[str, ...] = ()
+
+
+# the tables an erasure changes or deletes rows of (regard.store.erase)
+ERASED_TABLES = ("contacts", "events", "deliveries", "delivery_log", "suppressions")
 
 
 def forget_contact(store: Store, config: Config, contact_id: str) -> ForgetResult:
@@ -38,5 +47,8 @@ def forget_contact(store: Store, config: Config, contact_id: str) -> ForgetResul
         return ForgetResult(**asdict(erased))
     outbox_lines = sum(remove_outbox_lines(path, contact_id) for path in outbox_files(config))
     return ForgetResult(
-        **asdict(erased), outbox_lines=outbox_lines, wal_truncated=store.checkpoint()
+        **asdict(erased),
+        outbox_lines=outbox_lines,
+        wal_truncated=store.checkpoint(),
+        until_vacuum=ERASED_TABLES if store.dialect == "postgresql" else (),
     )

@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "deliveries": "regard.cli.deliveries:deliveries",
     "report": "regard.cli.report:report",
     "simulate": "regard.cli.report:simulate",
+    "migrate-store": "regard.cli.store:migrate_store",
 }
 
 
@@ -141,9 +142,10 @@ class App:
         if self._store is None:
             from regard.store import open_store
 
-            path = self.config.store_path
-            self._created_store = not path.exists()
-            self._store = open_store(path)
+            target = self.config.store_target
+            # a database server's store is never removed; a SQLite file made just now is
+            self._created_store = not isinstance(target, str) and not target.exists()
+            self._store = open_store(target)
             # every sum of amounts converts with the config's [currencies] as it is now
             self._store.contacts.use_rates(self.config.currencies)
         return self._store
@@ -151,8 +153,8 @@ class App:
     def store_path(self) -> str:
         """The store's path, as far as it is known (for an error about it)."""
         if self._store is not None:
-            return str(self._store.path)
-        return str(self._config.store_path) if self._config is not None else "the store"
+            return self._store.label
+        return self._config.store_label if self._config is not None else "the store"
 
     def close(self) -> None:
         if self._store is not None:

@@ -169,7 +169,7 @@ STATES = ("pending", "sending", "sent", "held_out", "skipped", "dead", "cancelle
 
 def _delivery_counts(app: App) -> dict[str, dict[str, int]]:
     """Deliveries by campaign and state (empty when there is no store yet; none is created)."""
-    if not app.config.store_path.is_file():
+    if not app.config.store_is_url and not app.config.store_path.is_file():
         return {}
     counts: dict[str, dict[str, int]] = app.store.reports.deliveries_by_campaign()
     return counts

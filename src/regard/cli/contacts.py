@@ -195,6 +195,13 @@ def forget(app: App, contact_id: str, yes: bool, as_json: bool) -> None:
         f"anonymised ({result.cancelled} unsent ones cancelled), {result.suppressions} "
         f"unsubscribes hashed, {result.outbox_lines} outbox lines removed"
     )
+    if result.until_vacuum:
+        click.echo(
+            "note: PostgreSQL keeps the old versions of the erased rows in the files of "
+            f"{', '.join(result.until_vacuum)} until VACUUM reclaims them (autovacuum does "
+            f"so on its own; `VACUUM FULL {', '.join(result.until_vacuum)}` frees them now), "
+            "and in its write-ahead log, archives, replicas and backups until those expire"
+        )
     if not result.wal_truncated:
         click.echo(
             "warning: another process kept the write-ahead log busy; it is cleared at the "

@@ -39,8 +39,9 @@ def daemon(app: App, log_format: LogFormat, log_level: str) -> None:
 
     Each tick re-reads the campaigns and templates, evaluates them and sends what is due;
     one log line per tick and per failure goes to stderr. On SIGTERM/SIGINT no new
-    deliveries are claimed, requests in flight finish, and it exits 0. Only one daemon
-    runs per store; `regard run` from cron is safe beside it.
+    deliveries are claimed, requests in flight finish, and it exits 0. On a SQLite store
+    one daemon runs per store file; on PostgreSQL any number, on one machine or many (one
+    tick evaluates at a time, dispatch is shared). `regard run` from cron is safe beside.
 
     \b
     Examples:
@@ -76,7 +77,8 @@ def daemon(app: App, log_format: LogFormat, log_level: str) -> None:
 @json_option
 @pass_app
 def status(app: App, max_age: str | None, dead_letters: int, as_json: bool) -> None:
-    """The last tick and its result, the backlog, dead letters and the next tick.
+    """The last tick and its result, the backlog, dead letters, the next tick, and every
+    daemon running on the store.
 
     Exits 1 when the daemon's last tick is older than three intervals (or --max-age),
     or when nothing has ever ticked on the store, so a monitoring check can call it.
@@ -114,6 +116,14 @@ def format_status(report: dict[str, Any]) -> str:
     from regard.daemon.summary import tick_facts  # the daemon package, only when it runs
 
     lines = [f"Daemon:       {_daemon_line(report)}"]
+    live = report.get("daemons") or []
+    if len(live) > 1 or (live and report["daemon"] and live[0]["pid"] != report["daemon"]["pid"]):
+        lines.append(f"Daemons:      {len(live)} running on this store")
+        for row in live:
+            lines.append(
+                f"  pid {row['pid']} on {row['host']}, every {row['interval']}, since "
+                f"{row['started_at']}, last heartbeat {row['heartbeat_at']}, {row['ticks']} ticks"
+            )
     tick = report["last_tick"]
     if tick is None:
         lines.append("Last tick:    none yet")

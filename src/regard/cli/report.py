@@ -213,10 +213,10 @@ def simulate(
         raise click.BadParameter(
             f"no campaign {campaign_id!r} in {app.config.campaigns_dir}", param_hint="--campaign"
         )
-    store_path = app.config.store_path
+    target = app.config.store_target
     app.close()  # the backup reads the file itself; nothing of ours holds it open
     result = run_simulation(
-        store_path, app.config, campaigns, start=first, end=last, every=every, campaign=campaign_id
+        target, app.config, campaigns, start=first, end=last, every=every, campaign=campaign_id
     )
     if as_json:
         echo_json(result)

@@ -5,7 +5,11 @@ restart the service. Campaigns and templates are read again at every tick, so ed
 campaign needs no restart, and a campaign file broken meanwhile is skipped and logged
 while the others keep running.
 
-One daemon per store (an OS lock the kernel releases when the process dies). SIGTERM or
+One daemon per SQLite store (an OS lock the kernel releases when the process dies); on a
+PostgreSQL store any number, on one machine or many: each tick's evaluation takes the
+store's ``tick`` advisory lock (one evaluates at a time) and their dispatch claims share
+the work (a claimed row is skipped by the others). Each daemon registers in ``store.daemons`` and
+renews its heartbeat there, for ``regard status``. SIGTERM or
 SIGINT stops new claims; requests in flight finish, the tick records its result, and the
 process exits 0. With a ``[server]`` table the HTTP server (:mod:`regard.server`) runs
 beside the scheduler on its own thread and stops with it: it keeps answering while the
@@ -15,6 +19,7 @@ taken up again after their lease, with the same idempotency key).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -59,7 +64,9 @@ def run_daemon(
     stop = threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     try:
-        with DaemonLock(config.store_path):
+        # SQLite: one daemon per store file; PostgreSQL: any number, one tick at a time
+        lock = contextlib.nullcontext() if config.store_is_url else DaemonLock(config.store_path)
+        with lock:
 
             def on_signal(signum: int, frame: FrameType | None) -> None:
                 stop.set()
@@ -78,14 +85,14 @@ def run_daemon(
             logger.info(
                 "regard daemon started: pid %d, store %s, every %s, campaigns %s, providers %s",
                 os.getpid(),
-                config.store_path,
+                config.store_label,
                 format_duration(config.scheduler.interval),
                 config.campaigns_dir,
                 providers or "none",
                 extra={
                     "event": "started",
                     "pid": os.getpid(),
-                    "store": str(config.store_path),
+                    "store": config.store_label,
                     "interval": daemon.interval,
                 },
             )

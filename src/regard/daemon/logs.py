@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TextIO
 
-from regard.config import Config
+from regard.config import Config, url_password
 from regard.times import iso
 
 LogFormat = Literal["text", "json"]
@@ -41,6 +41,8 @@ def config_secrets(config: Config) -> set[str]:
     if config.path is not None and config.path.is_file():
         text = config.path.read_text(encoding="utf-8")
         secrets.update(os.environ.get(name, "") for name in _ENV_REF.findall(text))
+    if config.store_is_url:  # a database password written into the URL itself
+        secrets.add(url_password(config.store) or "")
     for table in config.providers.values():
         for key, value in table.options.items():
             if _SECRET_KEY.search(key):

@@ -32,14 +32,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from regard.config import Config
 from regard.daemon.logs import logger
-from regard.daemon.presence import DaemonRecord, write_record
+from regard.daemon.presence import DaemonRecord, daemon_id, running, write_record
 from regard.daemon.summary import log_tick
 from regard.errors import RegardError
 from regard.runner import run_once
 from regard.sources import SYNC_RUNNERS
 from regard.sources.sync import sync_source
 from regard.store import Store, open_store
-from regard.times import format_duration, iso, to_epoch, utcnow
+from regard.times import Instant, format_duration, iso, now_instant, to_epoch, utcnow
 
 TickResult = Mapping[str, Any] | None
 TickFunction = Callable[[Store, Config, datetime, threading.Event], TickResult]
@@ -69,20 +69,38 @@ class Daemon:
         self.ticks = 0
         self.failed_ticks = 0
         self.record = DaemonRecord.starting(self.interval, to_epoch(utcnow()))
+        self.daemon_id = daemon_id()
         self._scheduler: BackgroundScheduler | None = None
         self._overran = False
         self._last_error: str | None = None
 
     def serve(self) -> None:
         """Tick until ``stop`` is set; return once the tick in flight has finished."""
-        with open_store(self.config.store_path) as store:
+        with open_store(self.config.store_target) as store:
             write_record(store, self.record)
+            store.daemons.register(
+                self.daemon_id, self.record.host, self.record.pid, self.interval,
+                Instant(self.record.started_at),
+            )  # fmt: skip
         scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={
                 "default": ThreadPoolExecutor(max_workers=1),
                 "sync": ThreadPoolExecutor(max_workers=1),
+                "heartbeat": ThreadPoolExecutor(max_workers=1),
             },
+        )
+        # the heartbeat has its own job: a tick longer than three intervals (a big
+        # backlog) must not make a working daemon look dead
+        scheduler.add_job(
+            self._heartbeat,
+            IntervalTrigger(seconds=self.interval, timezone=UTC),
+            id="heartbeat",
+            name="regard heartbeat",
+            executor="heartbeat",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
         )
         for name, source in self.config.sources.items():
             if source.sync_interval is not None:
@@ -122,8 +140,12 @@ class Daemon:
         finally:
             scheduler.shutdown(wait=True)  # waits for the tick in flight
             self._scheduler = None
-            with open_store(self.config.store_path) as store:
-                write_record(store, self.record.stopped(to_epoch(utcnow())))
+            with open_store(self.config.store_target) as store:
+                store.daemons.unregister(self.daemon_id)
+                # the store's record says "stopped" only when no other daemon still runs
+                # (one of this host whose process is gone was killed: it runs no more)
+                if not running(store.daemons.live(to_epoch(utcnow()))):
+                    write_record(store, self.record.stopped(to_epoch(utcnow())))
 
     def _tick(self) -> None:
         if self.stop.is_set():
@@ -131,11 +153,14 @@ class Daemon:
         at = utcnow()
         began = time.monotonic()
         try:
-            with open_store(self.config.store_path) as store:
+            with open_store(self.config.store_target) as store:
                 self.record = self.record.beat(
                     to_epoch(at), ticks=self.ticks + 1, failed_ticks=self.failed_ticks
                 )
                 write_record(store, self.record)
+                store.daemons.heartbeat(
+                    self.daemon_id, to_epoch(at), ticks=self.ticks + 1, failed=self.failed_ticks
+                )
                 result = self.tick_function(store, self.config, at, self.stop)
         except RegardError as exc:
             self._failed(at, str(exc), trace=False)
@@ -146,12 +171,27 @@ class Daemon:
             self._last_error = None
             log_tick(at, result, time.monotonic() - began)
 
+    def _heartbeat(self) -> None:
+        """Renew this daemon's heartbeat; a failure is logged, never raised."""
+        try:
+            with open_store(self.config.store_target) as store:
+                store.daemons.heartbeat(
+                    self.daemon_id, now_instant(), ticks=self.ticks, failed=self.failed_ticks
+                )
+        except Exception as exc:  # the next beat, or the next tick, tries again
+            logger.warning(
+                "heartbeat failed: %s: %s",
+                type(exc).__name__,
+                exc,
+                extra={"event": "heartbeat_failed"},
+            )
+
     def _sync(self, name: str) -> None:
         """``regard sync NAME``; a failure is logged, never raised."""
         if self.stop.is_set():
             return
         try:
-            with open_store(self.config.store_path) as store:
+            with open_store(self.config.store_target) as store:
                 result = sync_source(store, self.config, name, SYNC_RUNNERS)
         except RegardError as exc:
             logger.error(
@@ -194,6 +234,8 @@ class Daemon:
         )
 
     def _slot_while_running(self, event: JobEvent) -> None:
+        if event.job_id != JOB_ID:
+            return  # a sync or the heartbeat
         if not self._overran:
             logger.warning(
                 "a tick is still running at the next slot; the next tick starts when it ends "
@@ -204,6 +246,8 @@ class Daemon:
         self._overran = True
 
     def _tick_ended(self, event: JobEvent) -> None:
+        if event.job_id != JOB_ID:
+            return
         if self._overran and not self.stop.is_set() and self._scheduler is not None:
             self._overran = False
             self._scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))

@@ -1,14 +1,18 @@
 """What a daemon tells the store about itself, for ``regard status``: its record (pid,
-host, interval, start, heartbeat, clean stop), kept by ``store.ticks``.
+host, interval, start, heartbeat, clean stop), kept by ``store.ticks`` (the last daemon
+that beat), and its row among every daemon running on the store (``store.daemons``).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
+from regard.delivery import owners
 from regard.store import Store
+from regard.store.daemons import DaemonRow
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,21 @@ class DaemonRecord:
 
     def stopped(self, now: int) -> DaemonRecord:
         return replace(self, heartbeat_at=now, stopped_at=now)
+
+
+def daemon_id() -> str:
+    """The id this daemon registers under in ``store.daemons``: the name its claims carry
+    (``host:pidns:pid:random``, :func:`regard.delivery.owners.default_owner`), unique even
+    when a pid comes back, and telling a daemon of this host whose process is gone."""
+    return owners.default_owner()
+
+
+def running(rows: Iterable[DaemonRow]) -> list[DaemonRow]:
+    """``rows`` (live by their heartbeat) without the daemons this host can tell are gone
+    (killed outright: their process has ended, their heartbeat not yet aged)."""
+    rows = list(rows)
+    gone = set(owners.gone(row["id"] for row in rows))
+    return [row for row in rows if row["id"] not in gone]
 
 
 def write_record(store: Store, record: DaemonRecord) -> None:

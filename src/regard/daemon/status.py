@@ -9,6 +9,9 @@ Health, so that a monitoring check can call ``regard status`` and read its exit 
   unhealthy, so cron setups can be monitored too.
 - Nothing has ever ticked: unhealthy (a daemon that never started must not look fine).
 
+``daemons`` lists every daemon running on the store now (its heartbeat at most three of
+its intervals old): one on SQLite, any number on PostgreSQL.
+
 ``--max-age`` replaces the three intervals in every case.
 """
 
@@ -19,11 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from regard.config import Config
-from regard.daemon.presence import DaemonRecord, read_record
+from regard.daemon.presence import DaemonRecord, read_record, running
 from regard.processes import alive
 from regard.store import Store
+from regard.store.daemons import DaemonRow
 from regard.store.ticks import TickRow
-from regard.times import format_duration, iso
+from regard.times import Instant, format_duration, iso
 
 STALE_INTERVALS = 3
 TICK_KINDS = ("daemon", "run")  # dry runs change nothing and say nothing about health
@@ -58,6 +62,8 @@ def build_status(
         "mode": mode,
         "stale_after": format_duration(timedelta(seconds=threshold)),
         "daemon": _daemon_json(record),
+        # every daemon running on the store now (PostgreSQL: any number of them)
+        "daemons": [_live_json(row) for row in running(store.daemons.live(Instant(now)))],
         "last_tick": _tick_json(last_tick),
         "last_daemon_tick": _tick_json(last_daemon_tick),
         "next_tick": next_tick,
@@ -188,6 +194,19 @@ def _daemon_json(record: DaemonRecord | None) -> dict[str, Any] | None:
         data[key] = iso(data[key])
     data["interval"] = format_duration(timedelta(seconds=record.interval))
     return data
+
+
+def _live_json(row: DaemonRow) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "host": row["host"],
+        "pid": row["pid"],
+        "interval": format_duration(timedelta(seconds=row["interval"])),
+        "started_at": iso(row["started_at"]),
+        "heartbeat_at": iso(row["heartbeat_at"]),
+        "ticks": row["ticks"],
+        "failed_ticks": row["failed_ticks"],
+    }
 
 
 def _dead_letters_json(store: Store, latest: int) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from regard.render.isolation import render_message
 from regard.render.message import templates_for
 from regard.render.unsubscribe import SAMPLE_LINKS as LINKS
 from regard.render.unsubscribe import check_notes
-from regard.store.contacts import read_contact_sample
+from regard.store.contacts import ContactSample, read_contact_sample
 from regard.store.history import Reach, read_order_history, read_reach
 from regard.store.samples import RealSample, read_real_sample
 from regard.times import to_epoch, utcnow
@@ -189,7 +189,11 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
                 if str(exc) not in result.problems:
                     result.problems.append(str(exc))
     seen = set(result.problems)
-    store = read_contact_sample(config.store_path, default_locale=config.locale)
+    store = (
+        ContactSample()  # a server store: check reads SQLite files only, never a live database
+        if config.store_is_url
+        else read_contact_sample(config.store_path, default_locale=config.locale)
+    )
     for campaign in loaded.campaigns:
         files = template_files(folder, campaign.template)
         locales = [loc for loc in files if loc] or [config.locale]
@@ -320,7 +324,7 @@ def _nobody(config: Config, campaign: Campaign, rule: str | None, found: Reach) 
 def _real_samples(config: Config, campaign: Campaign, now: datetime) -> list[RealSample]:
     """Up to REAL_SAMPLE of the store's contacts in the campaign's audience, each with its
     latest event that the trigger matches, most recent first."""
-    if "://" in str(config.store):
+    if config.store_is_url:
         return []  # a server store: check reads SQLite files only, never a live database
     trigger = campaign.trigger
     return read_real_sample(

@@ -25,13 +25,13 @@ from typing import Any
 
 from regard.campaigns.journeys import parent_of
 from regard.campaigns.model import Campaign
-from regard.config import Config
+from regard.config import Config, is_store_url
 from regard.delivery import dispatch
 from regard.engine import release_due, tick
 from regard.errors import InputError
 from regard.providers.simulated import simulated_provider
 from regard.report.text import money, table
-from regard.store import Store
+from regard.store import Store, open_store
 from regard.store.scratch import scratch_store
 from regard.times import Instant, format_duration, iso, to_epoch
 
@@ -49,8 +49,15 @@ def tick_times(start: datetime, end: datetime, every: timedelta) -> Iterator[dat
         at += every
 
 
-def _require_store(source: Path) -> None:
-    if not source.is_file():
+def _require_store(source: Path | str) -> None:
+    if is_store_url(source):
+        with open_store(str(source)) as store:
+            if store.is_blank():
+                raise InputError(
+                    f"{store.label}: nothing in the store yet, nothing to replay (import "
+                    "contacts and events first: regard import contacts FILE)"
+                )
+    elif not Path(source).is_file():
         raise InputError(
             f"{source}: no store yet, nothing to replay (import contacts and events first: "
             "regard import contacts FILE)"
@@ -66,7 +73,7 @@ def _dispatch(store: Store, config: Config, at: Instant, loaded: list[Campaign])
 
 
 def simulate(
-    store_path: str | Path,
+    store_target: str | Path,
     config: Config,
     campaigns: Iterable[Campaign],
     *,
@@ -76,6 +83,9 @@ def simulate(
     campaign: str | None = None,
 ) -> dict[str, Any]:
     """Replay ticks over [start, end] on a scratch copy; what each campaign would have done.
+
+    ``store_target``: the store (``Config.store_target``): a SQLite file (a path), or a
+    PostgreSQL URL, replayed on a SQLite copy of it.
 
     ``campaigns``: every campaign that loaded. Without ``campaign`` the enabled ones are
     replayed; with it, that campaign alone, even when it is disabled (to see what it would
@@ -99,8 +109,8 @@ def simulate(
     replayed = {c.id: c for c in chosen}
     loaded = [replayed.get(c.id, c) for c in loaded]
     started = time.monotonic()
-    _require_store(Path(store_path))
-    with scratch_store(Path(store_path)) as store:
+    _require_store(store_target)
+    with scratch_store(store_target) as store:
         store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
         ticks = 0
         for at in tick_times(start, end, every):

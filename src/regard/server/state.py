@@ -63,7 +63,9 @@ class ServerState:
     async def start(self) -> None:
         """Open the store on the store thread and settle the secret."""
         loop = asyncio.get_running_loop()
-        self._store = await loop.run_in_executor(self._executor, open_store, self.config.store_path)
+        self._store = await loop.run_in_executor(
+            self._executor, open_store, self.config.store_target
+        )
         configured = self.server.secret
         if configured is not None:
             self._secret = configured.get_secret_value()

@@ -10,6 +10,7 @@ to it through its areas, each a small typed API whose docstrings are its contrac
 - ``store.deliveries``   claims, outcomes, pacing, listings
 - ``store.suppressions`` unsubscribes and unreachable addresses
 - ``store.ticks``        tick records and the daemon's record
+- ``store.daemons``      the daemons running on the store, by their heartbeats
 - ``store.reports``      the aggregates of the report and of ``status``
 - ``store.backtests``    the scratch copy ``simulate`` replays on, and its summary
 - ``store.inbound``      what each shop source received, per day
@@ -18,21 +19,29 @@ to it through its areas, each a small typed API whose docstrings are its contrac
 Writes go through :meth:`Store.write`, one ``BEGIN IMMEDIATE`` transaction (nested calls
 are savepoints), so a failed import or tick leaves the store exactly as it was. Every
 change of a delivery's state goes through :mod:`regard.store.lifecycle`.
+
+The store is a SQLite file, or a PostgreSQL database (``open_store("postgresql://…")``;
+:mod:`regard.store.backends`): the same areas, the same SQL, the same guarantees.
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
 from regard.errors import StoreError
 from regard.store.area import PSEUDONYM_KEY, Area, Pseudonyms
+from regard.store.backends import Dialect, is_url, redact
 from regard.store.backtest import Backtests
 from regard.store.contacts import Contacts
+from regard.store.daemons import Daemons
 from regard.store.decisions import Decisions
 from regard.store.deliveries import Deliveries
 from regard.store.events import Events
@@ -50,18 +59,30 @@ from regard.store.ticks import Ticks
 __all__ = ["Area", "Pseudonyms", "Store", "fault_reason", "open_store", "remove_blank"]
 
 BUSY_TIMEOUT_MS = 30_000
+# the PostgreSQL advisory lock every write transaction holds: writers one at a time, as
+# SQLite's BEGIN IMMEDIATE makes them (claims, which lock rows instead, do not take it)
+WRITE_LOCK = "regard.write"
 
 
 class Store:
     """An open store.
 
     ``conn`` is the SQLite connection (driver autocommit: transactions are explicit); only
-    the store's own modules and tests that look at raw rows use it.
+    the store's own modules and tests that look at raw rows use it. On PostgreSQL it is a
+    :class:`regard.store.backends.postgres.Connection`, with the same surface.
+
+    ``dialect`` is ``"sqlite"`` or ``"postgresql"``; ``label`` names the store in messages
+    (the file, or the URL without its password); ``path`` is the SQLite file (on
+    PostgreSQL ``:memory:``, which the code that handles files treats as no file).
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
+        self.dialect: Dialect = "postgresql" if is_url(path) else "sqlite"
+        self.label = redact(str(path)) if self.dialect == "postgresql" else str(path)
+        self.path = Path(":memory:") if self.dialect == "postgresql" else Path(path)
+        if self.dialect == "postgresql":
+            self._open_postgresql(str(path))
+        elif str(path) != ":memory:":
             if self.path.is_dir():
                 raise StoreError(
                     f"{path}: is a folder, not a store file (check `store` in the config)"
@@ -73,10 +94,11 @@ class Store:
                     f"{path}: cannot create the store's folder {self.path.parent}: "
                     f"{exc.strerror or exc} (check `store` in the config)"
                 ) from None
-        try:
-            self._open(path)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot open the store: {_reason(exc)}") from None
+        if self.dialect == "sqlite":
+            try:
+                self._open(path)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{path}: cannot open the store: {_reason(exc)}") from None
         self.contacts = Contacts(self)
         self.events = Events(self)
         self.occasions = Occasions(self)
@@ -90,6 +112,7 @@ class Store:
         self.inbound = Inbound(self)
         self.settings = Settings(self)
         self.syncs = Syncs(self)
+        self.daemons = Daemons(self)
 
     def _open(self, path: str | Path) -> None:
         # autocommit at the driver level: transactions are explicit (write()), never implicit
@@ -113,10 +136,36 @@ class Store:
         self.pseudonyms = Pseudonyms(bytes.fromhex(row[0]))
         conn.create_function("address_hash", 1, self._sql_address_hash, deterministic=True)
 
+    def _open_postgresql(self, url: str) -> None:
+        from regard.store.backends.postgres import Connection
+
+        conn = Connection(url)
+        # the areas type their connection as sqlite3's: this one has the surface they use
+        self.conn = cast(sqlite3.Connection, conn)
+        try:
+            self._migrate()
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (PSEUDONYM_KEY,)).fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        assert row is not None
+        self.pseudonyms = Pseudonyms(bytes.fromhex(row[0]))
+
     def _migrations_due(self) -> bool:
         """Whether any migration is still to apply, read without the write lock: a store
         that is up to date is never locked just by being opened (``status`` during a long
         import, a read-only copy being inspected)."""
+        if self.dialect == "postgresql":
+            from regard.store.backends import pg_schema
+
+            found = self.conn.execute("SELECT to_regclass('migrations')").fetchone()
+            if found is None or found[0] is None:
+                return True
+            version = self.conn.execute(
+                "SELECT value FROM settings WHERE key = ?", (pg_schema.FUNCTIONS_KEY,)
+            ).fetchone()
+            if version is None or version[0] != pg_schema.FUNCTIONS_VERSION:
+                return True
         try:
             done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
         except sqlite3.OperationalError:
@@ -137,9 +186,11 @@ class Store:
             if unknown:
                 # a newer regard changed the schema: reading or writing it could corrupt it
                 raise StoreError(
-                    f"{self.path}: the store was written by a newer version of regard "
+                    f"{self.label}: the store was written by a newer version of regard "
                     f"(unknown migration {', '.join(unknown)}); upgrade regard to use it"
                 )
+            if self.dialect == "postgresql":
+                done |= self._postgresql_baseline(done)
             for name, fn in MIGRATIONS:
                 if name not in done:
                     fn(self.conn)
@@ -148,9 +199,78 @@ class Store:
                         (name, int(time.time())),
                     )
 
+    def _postgresql_baseline(self, done: set[str]) -> set[str]:
+        """PostgreSQL starts at the schema SQLite's migrations reach by
+        ``BASELINE_THROUGH`` (:mod:`regard.store.backends.pg_schema`), made in one step;
+        its SQL functions are (re)made on every migration. Returns the migrations the
+        baseline stands for."""
+        from regard.store.backends import pg_schema
+
+        names = [name for name, _ in MIGRATIONS]
+        covered = set(names[: names.index(pg_schema.BASELINE_THROUGH) + 1])
+        conn: Any = self.conn
+        # the functions may name tables the baseline is about to make
+        conn.script("SET LOCAL check_function_bodies = off;\n" + pg_schema.FUNCTIONS)
+        now = int(time.time())
+        if not covered <= done:
+            self._postgresql_tables(names, covered, now)
+        conn.execute(
+            "INSERT INTO settings (key, value, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (pg_schema.FUNCTIONS_KEY, pg_schema.FUNCTIONS_VERSION, now),
+        )
+        return covered
+
+    def _postgresql_tables(self, names: list[str], covered: set[str], now: int) -> None:
+        from regard.store.backends import pg_schema
+
+        conn: Any = self.conn
+        conn.script(pg_schema.BASELINE)
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            (PSEUDONYM_KEY, secrets.token_bytes(32).hex()),
+        )
+        conn.execute(
+            "INSERT INTO settings (key, value, created_at) VALUES ('server_secret', ?, ?)",
+            (secrets.token_urlsafe(32), now),
+        )
+        conn.executemany(
+            "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+            [(name, now) for name in names if name in covered],
+        )
+
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def advisory_lock(self, name: str, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the store-wide lock ``name`` while the block runs (one tick at a time on a
+        store that many daemons share). On PostgreSQL a session-level advisory lock
+        (``pg_advisory_lock``): it ends with the block, or with the connection when the
+        process dies. ``wait=False``: yields False at once when another holds it. On SQLite
+        there is nothing to share with (one daemon per store file): always True."""
+        if self.dialect == "sqlite":
+            yield True
+            return
+        key = _lock_key(name)
+        if wait:
+            self.conn.execute("SELECT pg_advisory_lock(?)", (key,))
+            got = True
+        else:
+            row = self.conn.execute("SELECT pg_try_advisory_lock(?)", (key,)).fetchone()
+            got = bool(row and row[0])
+        try:
+            yield got
+        finally:
+            if got:
+                self.conn.execute("SELECT pg_advisory_unlock(?)", (key,))
+
+    @contextmanager
+    def write(self, *, shared: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints.
+
+        On PostgreSQL, ``BEGIN`` and the store-wide write lock (an advisory lock held to
+        the end of the transaction), so writers take turns as on SQLite. ``shared=True``
+        leaves that lock out: the transaction locks the rows it changes instead (claims,
+        ``SELECT … FOR UPDATE SKIP LOCKED``), so several daemons claim side by side.
+        SQLite has one writer at a time whatever ``shared`` says.
 
         Whatever fails inside is rolled back and raised as it was: when SQLite has already
         ended the whole transaction (a full disk, an interrupt), the savepoint is gone too,
@@ -165,21 +285,21 @@ class Store:
             except BaseException:
                 if conn.in_transaction:
                     # the transaction may be gone already; the original error tells why
-                    with contextlib.suppress(sqlite3.Error):
+                    with contextlib.suppress(Exception):  # sqlite3's or psycopg's
                         conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
                         conn.execute(f"RELEASE SAVEPOINT {name}")
                 raise
             else:
                 conn.execute(f"RELEASE SAVEPOINT {name}")
             return
-        self._begin()
+        self._begin(serialised=not shared)
         try:
             yield conn
         except sqlite3.DatabaseError as exc:
             self._rollback()
             if _is_read_only(exc) or _is_fault(exc):
                 raise StoreError(
-                    f"{self.path}: cannot write the store: {_reason(exc)}"
+                    f"{self.label}: cannot write the store: {_reason(exc)}"
                     + ("; nothing of this change was written" if _is_fault(exc) else "")
                 ) from None
             raise
@@ -200,18 +320,23 @@ class Store:
         finally:
             self._rollback()
 
-    def _begin(self) -> None:
+    def _begin(self, *, serialised: bool = True) -> None:
+        if self.dialect == "postgresql":
+            self.conn.execute("BEGIN")
+            if serialised:
+                self.conn.execute("SELECT pg_advisory_xact_lock(?)", (_lock_key(WRITE_LOCK),))
+            return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if not _is_read_only(exc):
                 raise  # busy past the timeout, or a real fault: not the person's to fix here
-            raise StoreError(f"{self.path}: cannot write the store: {_reason(exc)}") from None
+            raise StoreError(f"{self.label}: cannot write the store: {_reason(exc)}") from None
 
     def _rollback(self) -> None:
         if self.conn.in_transaction:
             # SQLite may have ended it already; the error being raised says why
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(Exception):  # sqlite3's or psycopg's
                 self.conn.execute("ROLLBACK")
 
     def _sql_address_hash(self, address: object) -> str | None:
@@ -229,7 +354,10 @@ class Store:
 
     def checkpoint(self, attempts: int = 20) -> bool:
         """Checkpoint the WAL into the database and truncate it to zero bytes. Returns False
-        when a reader kept it busy for every attempt (the next checkpoint will finish it)."""
+        when a reader kept it busy for every attempt (the next checkpoint will finish it).
+        PostgreSQL has no such file: True."""
+        if self.dialect == "postgresql":
+            return True
         for _ in range(attempts):
             busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             if busy == 0:
@@ -245,6 +373,11 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _lock_key(name: str) -> int:
+    """The 64-bit advisory-lock key of a lock name (stable across processes)."""
+    return zlib.crc32(name.encode("utf-8")) | (0x5245 << 32)  # "RE": regard's own keys
 
 
 def _is_read_only(exc: sqlite3.Error) -> bool:
@@ -294,7 +427,10 @@ def _sql_normal_address(address: object) -> str | None:
 
 
 def open_store(path: str | Path) -> Store:
-    """Open (creating if needed) the store at ``path`` and bring its schema up to date."""
+    """Open (creating if needed) the store at ``path`` and bring its schema up to date.
+
+    ``path`` is a SQLite file, or a ``postgresql://`` (``postgres://``) URL of an existing
+    database (its tables are made on first open)."""
     return Store(path)
 
 
@@ -303,7 +439,7 @@ def remove_blank(store: Store) -> bool:
     files (the database, its WAL and shared-memory files). A command that only reads, or
     an import that failed, must not leave an empty store behind. Returns True when it
     removed them."""
-    blank = str(store.path) != ":memory:" and store.is_blank()
+    blank = store.dialect == "sqlite" and str(store.path) != ":memory:" and store.is_blank()
     store.close()
     if blank:
         for suffix in ("", "-wal", "-shm", "-journal"):

@@ -3,7 +3,9 @@
 A claim is one ``BEGIN IMMEDIATE`` transaction that turns a small batch of due deliveries
 into ``sending`` under a run's name (``lease_owner``) until ``lease_until``. SQLite lets
 one writer in at a time, so two processes can never claim the same row: whoever comes
-second no longer finds it due. A claim that outlives its lease (its process was killed)
+second no longer finds it due. On PostgreSQL the claim locks its rows (``SELECT … FOR
+UPDATE SKIP LOCKED``) instead of the whole store: daemons claim side by side, each
+skipping the rows another is claiming. A claim that outlives its lease (its process was killed)
 is taken up again by the next dispatch, with the same delivery id and so the same
 Idempotency-Key. Outcomes are recorded only by the claim's owner, and only while it still
 holds the row.
@@ -153,14 +155,16 @@ class Deliveries(Area):
         # a first look without the write lock: when nothing is due, nobody is kept waiting
         if not self._any_claimable(params):
             return []
-        with self.store.write() as conn:
+        # PostgreSQL: the rows, not the store, are locked; another daemon's claim skips them
+        lock = " FOR UPDATE SKIP LOCKED" if self.store.dialect == "postgresql" else ""
+        with self.store.write(shared=True) as conn:
             while True:
                 found = conn.execute(
                     f"""
                     SELECT id, state, lease_owner FROM deliveries d
                     WHERE provider = :provider AND ({_CLAIMABLE})
                     ORDER BY priority DESC, coalesce(not_before, due_at), id
-                    LIMIT :limit
+                    LIMIT :limit{lock}
                     """,
                     params,
                 ).fetchall()
@@ -409,10 +413,11 @@ class Deliveries(Area):
             """
             SELECT (SELECT count(*) FROM deliveries
                     WHERE campaign = json_extract(span.value, '$[0]')
-                      AND ((state = 'sent' AND sent_at >= json_extract(span.value, '$[1]')
-                                           AND sent_at < json_extract(span.value, '$[2]'))
+                      AND ((state = 'sent'
+                            AND sent_at >= CAST(json_extract(span.value, '$[1]') AS INTEGER)
+                            AND sent_at < CAST(json_extract(span.value, '$[2]') AS INTEGER))
                            OR state = 'sending'))
-            FROM json_each(:spans) AS span ORDER BY span.key
+            FROM json_each(:spans) AS span ORDER BY CAST(span.key AS INTEGER)
             """,
             {"spans": json.dumps([list(s) for s in spans])},
         )

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Collection, Mapping
 
 from regard.store.currencies import converted, stored_rates
+from regard.store.backends import dialect_of
 from regard.store.schema import run_script
 
 # the facts as aggregates over one contact's events (``e``); a voided event (a cancelled
@@ -37,6 +38,12 @@ def track_event_changes(conn: sqlite3.Connection, *, inserts: bool = True) -> No
     :func:`note_inserted_since`.
     """
     run_script(conn, "CREATE TEMP TABLE IF NOT EXISTS affected_contacts (id TEXT);")
+    if dialect_of(conn) == "postgresql":
+        # PostgreSQL has no temporary triggers: the events table's own trigger notes the
+        # changes while this transaction sets regard.track_events (pg_schema)
+        mode = "all" if inserts else "changes"
+        conn.execute("SELECT set_config('regard.track_events', ?, true)", (mode,))
+        return
     if inserts:
         run_script(
             conn,
@@ -77,6 +84,10 @@ def refresh_derived_facts(conn: sqlite3.Connection) -> int:
     """Recompute the facts of every noted contact, stop noting, and return how many."""
     count: int = conn.execute("SELECT count(DISTINCT id) FROM temp.affected_contacts").fetchone()[0]
     _update_facts(conn, "SELECT DISTINCT id FROM temp.affected_contacts")
+    if dialect_of(conn) == "postgresql":
+        conn.execute("SELECT set_config('regard.track_events', '', true)")
+        conn.execute("DROP TABLE IF EXISTS temp.affected_contacts")
+        return count
     run_script(
         conn,
         """

@@ -129,7 +129,8 @@ def erase_contact(store: Store, contact_id: str) -> Erasure:
         )
         conn.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
         conn.execute(
-            "INSERT OR REPLACE INTO forgotten (id_hash, forgotten_at) VALUES (?, ?)",
+            "INSERT INTO forgotten (id_hash, forgotten_at) VALUES (?, ?) "
+            "ON CONFLICT (id_hash) DO UPDATE SET forgotten_at = excluded.forgotten_at",
             (id_hash, now),
         )
     return Erasure(

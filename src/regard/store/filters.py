@@ -132,7 +132,7 @@ def audience_condition(
     """A campaign's ``[audience]`` as an SQL condition on contacts ``c``, its derived facts
     as of ``at``. An empty audience is everyone."""
     if not audience:
-        return "1", []
+        return "1 = 1", []
 
     def resolve(name: str) -> Column:
         column = contact_column(name, "c")
@@ -165,7 +165,7 @@ def _element_sql(domain: Domain, value: str, type_: str | None) -> str:
         return f"(CASE WHEN {type_} = 'text' AND {value} <> '' THEN {value} END)"
     if domain == "number":
         return (
-            f"(CASE WHEN {type_} IN ('integer', 'real') THEN {value} "
+            f"(CASE WHEN {type_} IN ('integer', 'real') THEN CAST({value} AS REAL) "
             f"WHEN {type_} = 'text' AND json_valid({value}) "
             f"AND json_type({value}) IN ('integer', 'real') THEN CAST({value} AS REAL) END)"
         )
@@ -205,7 +205,7 @@ def compile_filter(
     ``resolve`` maps a field name to its :class:`Column` (:func:`contact_column` for stored
     contacts; :func:`audience_condition` passes one that computes derived facts as of the
     tick). ``tz`` is the zone of naive dates and times in the filter (the config's
-    timezone). An empty filter is ``1`` (everyone). Raises ValueError for an invalid filter.
+    timezone). An empty filter is ``1 = 1`` (everyone). Raises ValueError for an invalid filter.
     """
     kinds = {name: resolve(name).kind for name in filter}
     check_filter(filter, lambda name: kinds[name])
@@ -220,14 +220,14 @@ def compile_filter(
             first = False
             _operator_sql(out, column, op, arg, zone_)
     if first:
-        return "1", []
+        return "1 = 1", []
     return out.text(), out.params
 
 
 def _operator_sql(out: _Sql, column: Column, op: str, arg: Any, tz: tzinfo) -> None:
     if op == "exists":
         out.add("" if arg else "NOT ")
-        _some_element(out, column, lambda o, _v, _t: o.add("1"))
+        _some_element(out, column, lambda o, _v, _t: o.add("1 = 1"))
         return
     if op in ("min", "max"):
         domain, value = normal_value(column.kind, arg, tz)
@@ -242,7 +242,7 @@ def _operator_sql(out: _Sql, column: Column, op: str, arg: Any, tz: tzinfo) -> N
                 value,
             )
         else:
-            out.add(f"coalesce({_element_sql(domain, column.sql, None)} {sign} ?, 0)", value)
+            out.add(f"coalesce({_element_sql(domain, column.sql, None)} {sign} ?, 1 = 0)", value)
         return
     values = [normal_value(column.kind, v, tz) for v in arg]
     if column.caseless:
@@ -298,4 +298,4 @@ def _some_element(out: _Sql, column: Column, test: ElementTest) -> None:
             present += f" AND {column.sql} <> ''"
         out.add(f"coalesce(({present}) AND ")
         test(out, column.sql, None)
-        out.add(", 0)")
+        out.add(", 1 = 0)")

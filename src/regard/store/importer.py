@@ -326,8 +326,8 @@ class _Import:
                 "CREATE TEMP TABLE IF NOT EXISTS import_emails "
                 "(email TEXT PRIMARY KEY COLLATE NOCASE, id TEXT NOT NULL)",
                 "DELETE FROM temp.import_emails",
-                "INSERT OR IGNORE INTO temp.import_emails (email, id) SELECT email, id "
-                "FROM contacts WHERE email IS NOT NULL ORDER BY id",
+                "INSERT INTO temp.import_emails (email, id) SELECT email, id "
+                "FROM contacts WHERE email IS NOT NULL ORDER BY id ON CONFLICT (email) DO NOTHING",
             ):
                 self.conn.execute(statement)
             self.emails_indexed = True

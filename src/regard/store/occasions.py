@@ -19,6 +19,7 @@ from datetime import tzinfo
 from typing import Any, Literal, NamedTuple
 
 from regard.store.area import Area
+from regard.store.backends import dialect_of
 from regard.store.contacts import DERIVED_FACTS, contact_from_row
 from regard.store.currencies import converted
 from regard.store.filters import audience_condition, event_condition, facts_select, visible
@@ -267,6 +268,12 @@ class Occasions(Area):
             f"contacts c INDEXED BY {index}" if month_days is not None and index else "contacts c"
         )
         sql = f"SELECT c.id, c.timezone, {value} AS value FROM {source} WHERE value IS NOT NULL"
+        if dialect_of(self.conn) == "postgresql":
+            # PostgreSQL's WHERE cannot name a column of its SELECT: the same over a subquery
+            sql = (
+                f"SELECT c.id, c.timezone, c.value FROM (SELECT c.*, {value} AS value"
+                " FROM contacts c) AS c WHERE c.value IS NOT NULL"
+            )
         if month_days is not None:
             sql += f" AND {key} IN ({_marks(month_days)})"
             params.extend(month_days)
@@ -354,14 +361,14 @@ class Occasions(Area):
         ``[exit]`` stops. One query for them all (index: contact, type, time)."""
         if not started:
             return set()
-        condition, params = "1", list[Any]()
+        condition, params = "1 = 1", list[Any]()
         if where:
             condition, params = event_condition(where, "x", tz)
         asked = json.dumps([[s.contact_id, s.occasion, s.started_at] for s in started])
         sql = f"""
             WITH asked (contact_id, occasion, started_at) AS (
                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-                       json_extract(value, '$[2]')
+                       CAST(json_extract(value, '$[2]') AS INTEGER)
                 FROM json_each(?)
             )
             SELECT a.contact_id, a.occasion FROM asked a
@@ -397,8 +404,8 @@ class Occasions(Area):
         sql = f"""
             WITH due (contact_id, occasion, due_at, event_id, started_at) AS (
                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-                       json_extract(value, '$[2]'), json_extract(value, '$[3]'),
-                       json_extract(value, '$[4]')
+                       CAST(json_extract(value, '$[2]') AS INTEGER), json_extract(value, '$[3]'),
+                       CAST(json_extract(value, '$[4]') AS INTEGER)
                 FROM json_each(?)
             )
             SELECT due.occasion AS due_occasion, due.due_at AS due_due_at,

@@ -441,6 +441,30 @@ def m010_keyed_pseudonyms(conn: sqlite3.Connection) -> None:
 
 
 @migration
+def m011_daemons(conn: sqlite3.Connection) -> None:
+    """``daemons``: one row per running ``regard daemon`` on this store (on PostgreSQL any
+    number of them, on one machine or many), registered at start, its heartbeat renewed
+    while it runs, removed when it stops; ``regard status`` lists the live ones. A daemon
+    killed outright leaves its row, which goes stale when its heartbeat does."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE daemons (
+            id TEXT PRIMARY KEY,            -- host:pidns:pid:random, made at start
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            every_seconds INTEGER NOT NULL, -- its scheduler.interval
+            started_at INTEGER NOT NULL,
+            heartbeat_at INTEGER NOT NULL,
+            ticks INTEGER NOT NULL DEFAULT 0,
+            failed_ticks INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX daemons_heartbeat ON daemons (heartbeat_at);
+        """,
+    )
+
+
+@migration
 def m012_currencies(conn: sqlite3.Connection) -> None:
     """``currency_rates``: the ``[currencies]`` of the config the store last ran with (one
     row per currency: what one unit of it is worth in the config's currency). Every sum

@@ -21,9 +21,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from regard.config import is_store_url
 from regard.processes import alive
 from regard.store import Store, open_store
 from regard.store.backtest import copy_store
+from regard.store.copy import copy_rows
 
 PREFIX = "regard-simulate-"
 
@@ -45,9 +47,11 @@ class _Stopped(SystemExit):
 
 
 @contextmanager
-def scratch_store(source: Path) -> Iterator[Store]:
+def scratch_store(source: Path | str) -> Iterator[Store]:
     """A consistent copy of the store at ``source``, open, removed afterwards whatever
-    happens (see the module docstring)."""
+    happens (see the module docstring). A SQLite file is copied with SQLite's backup API;
+    a PostgreSQL store (``source`` a URL) into a SQLite file by :mod:`regard.store.copy`,
+    so the replay is as fast as on SQLite and never writes the live database."""
     remove_stale()
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -59,8 +63,17 @@ def scratch_store(source: Path) -> Iterator[Store]:
     try:
         with tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-") as folder:
             path = Path(folder) / "scratch.db"
-            copy_store(source, path)
-            store = open_store(path)
+            if is_store_url(source):
+                store = open_store(path)
+                try:
+                    with open_store(str(source)) as live:
+                        copy_rows(live, store, check=False)  # thrown away after the replay
+                except BaseException:
+                    store.close()
+                    raise
+            else:
+                copy_store(Path(source), path)
+                store = open_store(path)
             try:
                 yield store
             finally:

@@ -111,7 +111,7 @@ _FLAG = """(CASE d.channel
     ELSE (SELECT CASE WHEN v IN ('1', 'true', 'yes', 'y', 'on') THEN 1
                       WHEN v IN ('0', 'false', 'no', 'n', 'off') THEN 0 END
           FROM (SELECT lower(trim(CAST(json_extract(c.attributes, '$.consent_' || d.channel)
-                                       AS TEXT))) AS v))
+                                       AS TEXT))) AS v) AS flag)
     END)"""
 # marketing whose consent was withdrawn since the tick (an import set consent_<channel>
 # false, or no longer true); service messages need none
@@ -121,7 +121,7 @@ _NO_CONSENT = f"""d.purpose = 'marketing' AND EXISTS (
             WHEN 'opt-in' THEN coalesce({_FLAG}, 0) != 1
             WHEN 'opt-out' THEN coalesce({_FLAG}, 1) = 0
             WHEN 'existing-customer' THEN coalesce({_FLAG}, 1) = 0
-            ELSE 0 END)"""
+            ELSE 1 = 0 END)"""
 
 # the triggering event (a cancelled or refunded order) was voided by the dispatch's instant
 _EVENT_VOIDED = """d.event_id IS NOT NULL AND EXISTS (
@@ -163,12 +163,12 @@ def _campaign_in(which: str) -> str:
     return f"d.campaign IN (SELECT value FROM json_each(:{which}))"
 
 
-_CAMPAIGN_DISABLED = f":campaigns_known AND {_campaign_in('disabled')}"
+_CAMPAIGN_DISABLED = f":campaigns_known = 1 AND {_campaign_in('disabled')}"
 _CAMPAIGN_REMOVED = (
-    f":campaigns_known AND NOT {_campaign_in('enabled')} AND NOT {_campaign_in('disabled')}"
+    f":campaigns_known = 1 AND NOT {_campaign_in('enabled')} AND NOT {_campaign_in('disabled')}"
     f" AND NOT {_campaign_in('broken')}"
 )
-_CAMPAIGN_BROKEN = f":campaigns_known AND {_campaign_in('broken')}"
+_CAMPAIGN_BROKEN = f":campaigns_known = 1 AND {_campaign_in('broken')}"
 # past the occasion's lateness (stored when the tick decided it)
 _TOO_LATE = "d.expires_at IS NOT NULL AND d.expires_at < :at"
 
@@ -210,7 +210,7 @@ RULES: tuple[SendRule, ...] = (
 def held_sql() -> str:
     """SQL over ``d``: the delivery is held by a rule (stays pending, is not claimed)."""
     held = [f"({rule.where})" for rule in RULES if rule.target is None and rule.build is None]
-    return " OR ".join(held) or "0"
+    return " OR ".join(held) or "1 = 0"
 
 
 def stopped(conn: sqlite3.Connection) -> Predicate:
@@ -221,7 +221,7 @@ def stopped(conn: sqlite3.Connection) -> Predicate:
         sql, extra = rule.predicate(conn)
         parts.append(f"({sql})")
         params.update(extra)
-    return " OR ".join(parts) or "0", params
+    return " OR ".join(parts) or "1 = 0", params
 
 
 def stop(
@@ -245,8 +245,8 @@ def stop(
     cases = " ".join(f"WHEN ({sql}) THEN {i}" for i, (sql, _) in enumerate(predicates))
     matched: dict[int, list[str]] = {}
     for delivery_id, rule_index in conn.execute(
-        f"SELECT d.id, CASE {cases} END AS rule FROM deliveries d WHERE d.state = 'pending' "
-        f"AND ({candidates}) AND rule IS NOT NULL",
+        f"SELECT id, rule FROM (SELECT d.id AS id, CASE {cases} END AS rule FROM deliveries d"
+        f" WHERE d.state = 'pending' AND ({candidates})) AS m WHERE rule IS NOT NULL",
         bound,
     ):
         matched.setdefault(int(rule_index), []).append(str(delivery_id))

@@ -32,11 +32,11 @@ class Ticks(Area):
         process; returns its id. A tick that never finishes (killed) keeps no
         ``finished_at``, which is how ``status`` tells it."""
         with self.store.write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO ticks (kind, at, started_at, pid) VALUES (?, ?, ?, ?)",
+            row = conn.execute(
+                "INSERT INTO ticks (kind, at, started_at, pid) VALUES (?, ?, ?, ?) RETURNING id",
                 (kind, at, now_instant(), os.getpid()),
-            )
-            return int(cursor.lastrowid or 0)
+            ).fetchone()
+            return int(row[0])
 
     def finish(self, tick_id: int, result: dict[str, Any]) -> None:
         """Record that tick ``tick_id`` finished now, with its JSON summary."""

@@ -1,0 +1,271 @@
+"""The PostgreSQL store: the private test cluster, the schema it reaches, the SQLite
+functions it makes, and what only PostgreSQL has (row-locked claims, advisory locks,
+what an erasure leaves until VACUUM)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import Workspace
+from faults.rows import add_pending, states
+from regard.store import Store, open_store
+from regard.store.backends import is_url, redact
+from regard.store.backends.postgres import translate
+
+AT = 1_780_000_000
+
+
+def columns(store: Store) -> dict[str, set[str]]:
+    if store.dialect == "sqlite":
+        tables = [
+            r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        return {t: {r[1] for r in store.conn.execute(f"PRAGMA table_info({t})")} for t in tables}
+    found: dict[str, set[str]] = {}
+    for table, column in store.conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = 'public'"
+    ):
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+def test_each_test_gets_its_own_empty_database(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SELECT current_database(), version()").fetchone()
+    assert row is not None
+    assert pg_url.endswith("/" + row[0])
+    assert row[1].startswith("PostgreSQL")
+    with open_store(pg_url) as store:
+        assert store.dialect == "postgresql"
+        assert store.is_blank()
+
+
+def test_the_schema_is_sqlites_end_state_table_for_table(pg_url: str, tmp_path: Path) -> None:
+    with open_store(tmp_path / "regard.db") as lite, open_store(pg_url) as pg:
+        sqlite_tables = columns(lite)
+        pg_tables = columns(pg)
+        done = {r[0] for r in pg.conn.execute("SELECT name FROM migrations")}
+        assert done == {r[0] for r in lite.conn.execute("SELECT name FROM migrations")}
+    # PostgreSQL keeps SQLite's implicit rowid as a column where the store orders by it
+    for table in ("events", "suppressions", "delivery_log"):
+        pg_tables[table].discard("rowid")
+    assert pg_tables == sqlite_tables
+
+
+def test_the_address_functions_agree_with_python(pg_url: str) -> None:
+    addresses = [
+        " Anna@Example.COM ", "JÖRG@Bäcker.de", "0049 30 1234-567", "+49 (30) 1234567",
+        "hmac-sha256:abc", "sha256:Abc", "not an address", "",
+    ]  # fmt: skip
+    from regard.store.area import normal_address
+
+    with open_store(pg_url) as store:
+        for address in addresses:
+            row = store.conn.execute(
+                "SELECT normal_address(?), address_hash(?)", (address, address)
+            ).fetchone()
+            assert row is not None
+            assert row[0] == normal_address(address), address
+            assert row[1] == store.pseudonyms.address(address), address
+        assert store.conn.execute("SELECT address_hash(NULL)").fetchone()[0] is None
+
+
+def text(value: object) -> str | None:
+    """A value as text: PostgreSQL's JSON functions hand out text (a statement casts what
+    it compares), SQLite's hand out its own types; booleans are 1/0 on both."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(int(value))
+    return str(value)
+
+
+def test_the_json_functions_answer_as_sqlites(pg_url: str, tmp_path: Path) -> None:
+    queries = [
+        ("SELECT key, value, type FROM json_each(?) ORDER BY CAST(key AS INTEGER)",
+         ('[1, "a", true, false, null, 2.5, [1,2], {"x":1}]',)),
+        ("SELECT key, value, type FROM json_each(?, ?) ORDER BY key", ('{"a":{"y":2,"x":"1"}}', "$.a")),
+        ("SELECT json_extract(?, ?), json_type(?, ?)", ('{"a b":[3,{"c":true}]}', '$."a b"[1].c') * 2),
+        ("SELECT json_extract(?, '$.missing'), json_type(?, '$.missing')", ('{"a":1}', '{"a":1}')),
+        ("SELECT json_patch(?, ?)", ('{"a":1,"b":{"x":1,"y":2}}', '{"b":{"x":null,"z":3},"c":null,"d":"é"}')),
+        ("SELECT json_valid(?), json_valid(?)", ('{"a":1}', '{"a":')),
+        ("SELECT strftime('%m-%d', ?, 'unixepoch'), strftime('%Y-%m', ?, 'unixepoch')", (AT, AT)),
+        ("SELECT date(?, 'unixepoch', 'weekday 0', '-6 days')", (AT,)),
+        ("SELECT max(?, 3), min(?, 3), max(NULL, 3)", (5, 5)),
+        ("SELECT sum(x > 1) FROM (SELECT 1 AS x UNION ALL SELECT 2 UNION ALL SELECT 3) AS t", ()),
+    ]  # fmt: skip
+    with open_store(tmp_path / "regard.db") as lite, open_store(pg_url) as pg:
+        for sql, params in queries:
+            expected = [tuple(map(text, r)) for r in lite.conn.execute(sql, params)]
+            got = [tuple(map(text, r)) for r in pg.conn.execute(sql, params)]
+            assert got == expected, sql
+
+
+def test_statements_are_translated_outside_their_literals() -> None:
+    text, numbered, hidden = translate(
+        "SELECT 'a ? :b %' AS x FROM t WHERE a = ? AND b IS NOT :b AND c IS ?"
+        " AND d LIKE 'x%' AND e IS NOT NULL"
+    )
+    assert text == (
+        "SELECT 'a ? :b %%' AS x FROM t WHERE a = %s AND b IS DISTINCT FROM %(b)s AND c IS NOT "
+        "DISTINCT FROM %s AND d LIKE 'x%%' AND e IS NOT NULL"
+    )
+    assert not numbered and hidden == {"rowid"}
+    text, numbered, _ = translate("INSERT INTO t (a, b) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+    assert text == "INSERT INTO t (a, b) VALUES (%(p1)s, %(p2)s) ON CONFLICT DO NOTHING"
+    assert numbered
+    assert translate("CREATE TABLE x (id INTEGER PRIMARY KEY, v REAL, n INTEGER)")[0] == (
+        "CREATE TABLE x (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+        " v DOUBLE PRECISION, n BIGINT)"
+    )
+    assert translate("SELECT a::text FROM temp.t")[0] == "SELECT a::text FROM pg_temp.t"
+
+
+def test_a_url_names_postgresql_and_messages_never_show_its_password() -> None:
+    assert is_url("postgresql://u:secret@db.example:5432/shop")
+    assert is_url("postgres://u@db/shop")
+    assert not is_url("regard.db") and not is_url(Path("postgresql:/x"))
+    assert redact("postgresql://u:secret@db.example:5432/shop") == (
+        "postgresql://u@db.example:5432/shop"
+    )
+
+
+def test_a_store_that_cannot_be_reached_is_an_error_naming_it(pg_url: str) -> None:
+    from regard.errors import StoreError
+
+    bad = pg_url.rsplit("/", 1)[0].replace("postgres@", "postgres:s3cret@") + "/no_such_db"
+    with pytest.raises(StoreError) as raised:
+        open_store(bad)
+    assert "no_such_db: cannot connect to the store" in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_claims_lock_rows_not_the_store(pg_url: str) -> None:
+    """A claim skips the rows another transaction holds (SELECT … FOR UPDATE SKIP LOCKED)
+    and does not wait for it: daemons claim side by side."""
+    with open_store(pg_url) as setup:
+        ids = add_pending(setup, [f"c{i}" for i in range(10)], due_at=AT)
+    holder, claimer = open_store(pg_url), open_store(pg_url)
+    try:
+        with holder.write(shared=True) as conn:
+            held = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM deliveries ORDER BY id LIMIT 4 FOR UPDATE"
+                ).fetchall()
+            ]
+            started = time.monotonic()
+            got = claimer.deliveries.claim(
+                provider="sink", owner="b", at=AT, now=int(time.time()),
+                lease_seconds=60, limit=100,
+            )  # fmt: skip
+            assert time.monotonic() - started < 5
+        assert sorted(c.id for c in got) == sorted(set(ids) - set(held))
+    finally:
+        holder.close()
+        claimer.close()
+
+
+def test_many_claimers_never_claim_the_same_delivery(pg_url: str) -> None:
+    with open_store(pg_url) as setup:
+        ids = add_pending(setup, [f"c{i}" for i in range(300)], due_at=AT)
+    got: dict[str, list[str]] = {o: [] for o in "abcd"}
+
+    def claimer(owner: str) -> None:
+        with open_store(pg_url) as store:
+            while batch := store.deliveries.claim(
+                provider="sink", owner=owner, at=AT, now=int(time.time()),
+                lease_seconds=60, limit=7,
+            ):  # fmt: skip
+                got[owner].extend(c.id for c in batch)
+
+    threads = [threading.Thread(target=claimer, args=(o,)) for o in got]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    claimed = [i for owner in got.values() for i in owner]
+    assert sorted(claimed) == sorted(ids)  # each once
+    with open_store(pg_url) as check:
+        assert set(states(check).values()) == {"sending"}
+        owners = {r[0] for r in check.conn.execute("SELECT lease_owner FROM deliveries")}
+        assert owners <= set(got)
+
+
+def test_an_advisory_lock_is_one_holder_at_a_time(pg_url: str) -> None:
+    a, b = open_store(pg_url), open_store(pg_url)
+    try:
+        with a.advisory_lock("tick") as first:
+            assert first
+            with b.advisory_lock("tick", wait=False) as second:
+                assert not second
+            with b.advisory_lock("other", wait=False) as other:
+                assert other
+        with b.advisory_lock("tick", wait=False) as again:
+            assert again
+    finally:
+        a.close()
+        b.close()
+
+
+def test_writers_take_turns_as_on_sqlite(pg_url: str) -> None:
+    """Two write transactions on one PostgreSQL store run one after the other."""
+    a, b = open_store(pg_url), open_store(pg_url)
+    order: list[str] = []
+    try:
+        with a.write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('a', '1')")
+
+            def second() -> None:
+                with b.write() as other:
+                    order.append("b")
+                    other.execute("INSERT INTO meta (key, value) VALUES ('b', '1')")
+
+            thread = threading.Thread(target=second)
+            thread.start()
+            time.sleep(0.5)
+            order.append("a")
+        thread.join(timeout=30)
+        assert order == ["a", "b"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_failed_write_leaves_the_store_as_it_was(pg_url: str) -> None:
+    with open_store(pg_url) as store:
+        with pytest.raises(ZeroDivisionError), store.write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('x', '1')")
+            with store.write() as inner:
+                inner.execute("INSERT INTO meta (key, value) VALUES ('y', '1')")
+            1 / 0  # noqa: B018
+        with store.write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('z', '1')")
+            with pytest.raises(psycopg.errors.UniqueViolation), store.write() as inner:
+                inner.execute("INSERT INTO meta (key, value) VALUES ('z', '2')")
+        kept = {
+            r[0] for r in store.conn.execute("SELECT key FROM meta WHERE key IN ('x', 'y', 'z')")
+        }
+        assert kept == {"z"}
+
+
+def test_forget_says_what_postgresql_keeps_until_vacuum(pg_url: str, tmp_path: Path) -> None:
+    ws = Workspace(tmp_path, pg_url)
+    from conftest import BASIC_CONFIG
+
+    ws.write("regard.toml", BASIC_CONFIG)
+    rows = ws.write("c.csv", "id,email,first_name\n7,anna@example.org,Anna\n")
+    assert ws.cli("import", "contacts", str(rows)).exit_code == 0
+    result = ws.cli("contacts", "forget", "7", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "until VACUUM" in result.output
+    assert "VACUUM FULL contacts, events, deliveries, delivery_log, suppressions" in result.output
+    with open_store(pg_url) as store:
+        assert store.conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0
+    assert not (tmp_path / "regard.db").exists()  # the config's URL, not a file
