@@ -157,6 +157,8 @@ def tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if pg.wanted():
         skip = pytest.mark.skip(reason="reads or writes the SQLite store file itself")

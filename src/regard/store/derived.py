@@ -12,8 +12,8 @@ import json
 import sqlite3
 from collections.abc import Collection, Mapping
 
-from regard.store.currencies import converted, stored_rates
 from regard.store.backends import dialect_of
+from regard.store.currencies import converted, stored_rates
 from regard.store.schema import run_script
 
 # the facts as aggregates over one contact's events (``e``); a voided event (a cancelled
