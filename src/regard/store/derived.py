@@ -25,14 +25,19 @@ FACTS_SQL = """
 """
 
 
-def track_event_changes(conn: sqlite3.Connection, *, inserts: bool = True) -> None:
+def track_event_changes(
+    conn: sqlite3.Connection, *, inserts: bool = True, updates: bool = True
+) -> None:
     """Start noting affected contacts (inside the import's transaction).
 
     The noted ids may repeat: a plain table takes a row per event for about a tenth of
     the cost of a keyed one (an index probe per event), and the refresh reads it DISTINCT.
     ``inserts=False``: new events are not noted one by one (a trigger per inserted row
     costs about as much as the insert); the caller notes them at the end with
-    :func:`note_inserted_since`.
+    :func:`note_inserted_since`. ``updates=False``: no trigger on updates either (its
+    mere presence doubles the cost of SQLite's ``INSERT … ON CONFLICT DO UPDATE`` of
+    every row, inserted or not); the caller notes the contacts of the events it rewrites
+    with :func:`note_contacts`.
     """
     run_script(conn, "CREATE TEMP TABLE IF NOT EXISTS affected_contacts (id TEXT);")
     if inserts:
@@ -45,15 +50,21 @@ def track_event_changes(conn: sqlite3.Connection, *, inserts: bool = True) -> No
             END;
             """,
         )
+    if updates:
+        run_script(
+            conn,
+            """
+            CREATE TEMP TRIGGER IF NOT EXISTS affected_by_update
+            AFTER UPDATE OF contact_id, type, occurred_at, amount, voided_at ON main.events
+            BEGIN
+                INSERT INTO affected_contacts (id) VALUES (old.contact_id);
+                INSERT INTO affected_contacts (id) VALUES (new.contact_id);
+            END;
+            """,
+        )
     run_script(
         conn,
         """
-        CREATE TEMP TRIGGER IF NOT EXISTS affected_by_update
-        AFTER UPDATE OF contact_id, type, occurred_at, amount, voided_at ON main.events
-        BEGIN
-            INSERT INTO affected_contacts (id) VALUES (old.contact_id);
-            INSERT INTO affected_contacts (id) VALUES (new.contact_id);
-        END;
         CREATE TEMP TRIGGER IF NOT EXISTS affected_by_delete AFTER DELETE ON main.events
         BEGIN
             INSERT INTO affected_contacts (id) VALUES (old.contact_id);
@@ -69,6 +80,14 @@ def note_inserted_since(conn: sqlite3.Connection, first_rowid: int) -> None:
         "INSERT INTO temp.affected_contacts (id) SELECT contact_id FROM events WHERE rowid >= ?",
         (first_rowid,),
     )
+
+
+def note_contacts(conn: sqlite3.Connection, contact_ids: Collection[str]) -> None:
+    """Note ``contact_ids`` as affected (while :func:`track_event_changes` is on)."""
+    if contact_ids:
+        conn.executemany(
+            "INSERT INTO temp.affected_contacts (id) VALUES (?)", [(c,) for c in contact_ids]
+        )
 
 
 def refresh_derived_facts(conn: sqlite3.Connection) -> int:

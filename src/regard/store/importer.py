@@ -38,6 +38,7 @@ from regard.config import Config
 from regard.errors import InputError
 from regard.store import Store
 from regard.store.derived import (
+    note_contacts,
     note_inserted_since,
     refresh_contacts,
     refresh_derived_facts,
@@ -61,6 +62,9 @@ Lines = Iterator[tuple[int, "Row | BadLine | Ignored"]]
 # keys a RowFormat's event row may carry besides the import's fields
 CONTACT_EMAIL = "_contact_email"
 CONTACT_ROW = "_contact"
+
+# the event columns the derived facts are computed from (regard.store.derived.FACTS_SQL)
+FACT_COLUMNS = ("contact_id", "type", "occurred_at", "amount", "voided_at")
 
 PLAIN_REQUIRED = {"contacts": ("id",), "events": ("id", "contact_id", "occurred_at")}
 
@@ -183,6 +187,7 @@ class _Import:
         self.lines: list[tuple[str, int, int]] = []  # (id, line, digest) of the batch
         self.emails: dict[str, str | None] = {}
         self.emails_indexed = False
+        self.had_events = False  # whether an event row can be a rewrite of a stored one
         self.parsers: dict[tuple[str, ...], Callable[[dict[str, Any]], ParsedRow]] = {}
 
     def run(
@@ -199,7 +204,8 @@ class _Import:
             if self.kind == "events":
                 last = conn.execute("SELECT max(rowid) FROM events").fetchone()[0]
                 result.first_new_rowid = (last or 0) + 1
-                track_event_changes(conn, inserts=False)
+                track_event_changes(conn, inserts=False, updates=False)
+                self.had_events = last is not None
             _watch_rewrites(conn, self.kind)
             reported = 0
             batch: list[tuple[int, ParsedRow]] = []
@@ -390,6 +396,8 @@ class _Import:
             batch = self._known_contacts_only(name, batch, result)
         if result.problems and not self.skip_invalid:
             return  # the file is rejected: validate on, write nothing more
+        if self.had_events and batch:
+            self._note_rewrites(batch)
         for key, params in _runs(batch, self.now):
             cursor = self.conn.executemany(self.sql(key), params)
             self.changed += cursor.rowcount
@@ -415,6 +423,33 @@ class _Import:
                 )
                 result.invalid += 1
         return kept
+
+    def _note_rewrites(self, batch: list[tuple[int, ParsedRow]]) -> None:
+        """Note the contacts (old and new) of the stored events this batch changes in a
+        column the derived facts read. (New events are noted at the end, all at once; an
+        id that repeats within the file is new or rejected.)"""
+        wanted = json.dumps([p.id for _, p in batch])
+        stored = {
+            r[0]: r[1:]
+            for r in self.conn.execute(
+                f"SELECT id, {', '.join(FACT_COLUMNS)} FROM events "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                (wanted,),
+            )
+        }
+        if not stored:
+            return
+        noted: set[str] = set()
+        for _, parsed in batch:
+            old = stored.get(parsed.id)
+            if old is None:
+                continue
+            new = dict(zip(parsed.key, parsed.values, strict=True))
+            if any(
+                column in new and new[column] != old[n] for n, column in enumerate(FACT_COLUMNS)
+            ):
+                noted.update((old[0], parsed.contact_id or old[0]))
+        note_contacts(self.conn, noted)
 
     def _count(self) -> int:
         count: int = self.conn.execute(f"SELECT count(*) FROM {self.kind}").fetchone()[0]
