@@ -405,16 +405,19 @@ class _Import:
     def _known_contacts_only(
         self, name: str, batch: list[tuple[int, ParsedRow]], result: ImportResult
     ) -> list[tuple[int, ParsedRow]]:
-        wanted = json.dumps(sorted({p.contact_id for _, p in batch}))
-        known = {
+        wanted = json.dumps(list({p.contact_id for _, p in batch}))
+        unknown = {
             r[0]
             for r in self.conn.execute(
-                "SELECT id FROM contacts WHERE id IN (SELECT value FROM json_each(?))", (wanted,)
+                "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM contacts)",
+                (wanted,),
             )
         }
+        if not unknown:
+            return batch
         kept = []
         for line, parsed in batch:
-            if parsed.contact_id in known:
+            if parsed.contact_id not in unknown:
                 kept.append((line, parsed))
             else:
                 result.problems.append(

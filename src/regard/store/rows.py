@@ -231,7 +231,8 @@ def event_parser(
     same ParsedRow :func:`parse_event` gives, computed with the work per column done once
     (which columns go where, how a property's name is written in JSON) and the values
     that repeat (types, currencies, amounts, property values) validated once each. Any row
-    off the common path (a value that is not plain text, a bad value, an NPS answer) is
+    off the common path (a value that is not plain text, a bad value, an NPS answer without
+    its score) is
     handed to :func:`parse_event`, so a problem is reported exactly as there."""
 
     def generic(row: dict[str, Any]) -> ParsedRow:
@@ -254,6 +255,7 @@ def event_parser(
     prefixes = [_dumps(name) + ":" for name in props]
     named_props = list(zip(prefixes, props, strict=True))
     has_type = "type" in columns
+    amount_at = 3 + typed.index("amount") if "amount" in typed else 0
     tz = ctx.timezone
     checks: dict[str, Callable[[Any], Any]] = {
         "amount": lambda v: fields.decimal("amount", v),
@@ -276,7 +278,7 @@ def event_parser(
             return parse_event(row, ctx)
         kind = kind.strip() or "order"
         raw = row["occurred_at"]
-        if kind == "nps" or type(raw) is not str:
+        if type(raw) is not str:
             return parse_event(row, ctx)
         try:
             when = fromiso(raw.strip())
@@ -302,6 +304,10 @@ def event_parser(
                     cache.clear()
                 cache[(name, value)] = found
             values.append(found)
+        if kind == "nps":  # an answer needs its score, from 0 to 10 (parse_event says so)
+            score = values[amount_at] if amount_at else None
+            if score is None or not 0 <= score <= 10:
+                return parse_event(row, ctx)
         fresh = None
         if named_props:
             parts = []
