@@ -27,9 +27,10 @@ an erasure request stays honoured even when the shop's next export still has the
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
@@ -199,6 +200,13 @@ class _Import:
             self.store.write() as conn,
         ):
             result = ImportResult(kind=self.kind, file=source.name, stamp=self.now)
+            rows: Lines = source.rows()
+            if source.kind == "csv" and self.format is None:
+                # a ;-separated file is Excel's in a German locale: amounts as 1.234,50
+                # (the separator is known once the header is read, with the first row)
+                first = list(itertools.islice(rows, 1))
+                rows = itertools.chain(first, rows)
+                self.context = replace(self.context, decimal_comma=source.delimiter == ";")
             forgotten = {r[0] for r in conn.execute("SELECT id_hash FROM forgotten")}
             before = self._count()
             if self.kind == "events":
@@ -210,7 +218,6 @@ class _Import:
             reported = 0
             batch: list[tuple[int, ParsedRow]] = []
             contacts: list[tuple[int, ParsedRow]] = []
-            rows: Lines = source.rows()
             if self.format is not None:
                 rows = self.format.rows(self.kind, rows)
             name, plain, lines = source.name, self.format is None, self.lines

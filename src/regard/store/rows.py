@@ -72,11 +72,19 @@ EVENT_REQUIRED = frozenset({"id", "contact_id", "type", "occurred_at"})
 
 @dataclass(frozen=True)
 class RowContext:
-    """What a row is read against: the config's time zone for naive times, and the region
-    for phone numbers written without a country code when the row has no country."""
+    """What a row is read against: the config's time zone for naive times, the region
+    for phone numbers written without a country code when the row has no country, and
+    the file's notation of amounts."""
 
     timezone: tzinfo
     default_region: str | None
+    # a ;-separated CSV file: amounts in German notation (fields.german_decimal)
+    decimal_comma: bool = False
+
+    @property
+    def amount(self) -> Callable[[str, Any], float | None]:
+        """How this file's amounts are read."""
+        return fields.german_decimal if self.decimal_comma else fields.decimal
 
 
 def parse_contact(row: dict[str, Any], ctx: RowContext) -> ParsedRow:
@@ -132,7 +140,7 @@ def parse_event(row: dict[str, Any], ctx: RowContext) -> ParsedRow:
         if name in ("id", "contact_id", "type", "occurred_at"):
             continue
         if name == "amount":
-            amount = _take(problems, fields.decimal, name, value)
+            amount = _take(problems, ctx.amount, name, value)
             key.append(name)
             values.append(amount)
         elif name == "currency":
@@ -257,8 +265,9 @@ def event_parser(
     has_type = "type" in columns
     amount_at = 3 + typed.index("amount") if "amount" in typed else 0
     tz = ctx.timezone
+    amount = ctx.amount
     checks: dict[str, Callable[[Any], Any]] = {
-        "amount": lambda v: fields.decimal("amount", v),
+        "amount": lambda v: amount("amount", v),
         "currency": lambda v: fields.currency("currency", v),
         "voided_at": lambda v: fields.instant("voided_at", v, tz),
     }
