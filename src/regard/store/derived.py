@@ -1,9 +1,12 @@
 """The per-contact derived facts, kept correct incrementally.
 
-While an import runs, temporary triggers note every contact whose events changed: the
-contact of a new event, and both the old and the new contact of an event whose contact,
-type, time or amount changed. At the end, in the same transaction, the facts of exactly
-those contacts are recomputed from their events in one set-based UPDATE.
+While an import runs, every contact whose events changed is noted in a temporary table:
+the contact of a new event (at the end, from the rows the import added), both the old and
+the new contact of a stored event whose contact, type, time, amount or voided time
+changed (the importer compares each batch with the stored rows: a trigger on updates
+would double the cost of every upsert), and a deleted event's contact (a trigger). At
+the end, in the same transaction, the facts of exactly those contacts are recomputed from
+their events in one set-based UPDATE.
 """
 
 from __future__ import annotations
