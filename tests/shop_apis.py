@@ -1,7 +1,7 @@
 """Loopback fakes of the shops' APIs, real HTTP on 127.0.0.1, each a small shop of its own:
 WooCommerce's REST v3 (HTTP Basic, per_page/page, X-WP-TotalPages, modified_after with
 dates_are_gmt) and Shopify's Admin GraphQL (X-Shopify-Access-Token, cursor pagination,
-updated_at search, the cost-based throttle). Both check what the documentation requires
+updated_at search, the cost-based throttle, bulk operations with their JSONL result). Both check what the documentation requires
 and record every request; ``faults`` scripts answers (429, 503, THROTTLED) before the
 real one."""
 
@@ -38,6 +38,13 @@ class FakeShop:
     seen: list[Seen] = field(default_factory=list)
     faults: deque[tuple[int, dict[str, str], Any]] = field(default_factory=deque)
     url: str = ""
+    # bulk operations: how the next one ends, after how many polls, and when it started
+    bulk_outcome: str = "COMPLETED"
+    bulk_error: str | None = None
+    bulk_polls: int = 2
+    bulk_started: str = "2026-03-24T00:00:00Z"
+    bulk: dict[str, Any] = field(default_factory=dict)  # the current operation
+    bulk_files: dict[str, bytes] = field(default_factory=dict)
 
     def requests(self, path_part: str) -> list[Seen]:
         return [s for s in self.seen if path_part in s.path]
@@ -83,6 +90,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         seen = self._record()
+        if seen.path.startswith("/bulk/"):  # a bulk operation's signed download: no auth
+            data = self.shop.bulk_files.get(seen.path)
+            self.send_response(200 if data is not None else 404)
+            self.send_header("Content-Type", "application/jsonl")
+            self.send_header("Content-Length", str(len(data or b"")))
+            self.end_headers()
+            self.wfile.write(data or b"")
+            return
         if self._fault():
             return
         woo_get(self, seen)
@@ -130,7 +145,10 @@ def shopify_post(handler: _Handler, seen: Seen) -> None:
     if seen.headers.get("x-shopify-access-token") != SHOPIFY_TOKEN:
         handler._answer(401, {"errors": "[API] Invalid API key or access token"})
         return
-    query, variables = seen.body["query"], seen.body["variables"]
+    query, variables = seen.body["query"], seen.body.get("variables") or {}
+    if "bulkOperationRunQuery" in query or "currentBulkOperation" in query:
+        shopify_bulk(handler, query, variables)
+        return
     resource = "customers" if "customers(" in query else "orders"
     items = getattr(handler.shop, resource)
     search = variables.get("query")
@@ -165,6 +183,63 @@ def shopify_post(handler: _Handler, seen: Seen) -> None:
             },
         },
     )
+
+
+def shopify_bulk(handler: _Handler, query: str, variables: dict[str, Any]) -> None:
+    """``bulkOperationRunQuery`` starts an operation (one at a time); each
+    ``currentBulkOperation`` poll moves it on (CREATED, RUNNING …) to ``bulk_outcome``; a
+    completed one has the JSONL of every node at ``url``, nested connections (an order's
+    line items) flattened into lines of their own with ``__parentId``."""
+    shop = handler.shop
+    cost = {"requestedQueryCost": 10, "throttleStatus": {
+        "maximumAvailable": 2000.0, "currentlyAvailable": 1990, "restoreRate": 100.0}}  # fmt: skip
+    if "bulkOperationRunQuery" in query:
+        inner = variables["query"]
+        assert "edges" in inner and "node" in inner, inner  # a bulk query's connections
+        if shop.bulk and shop.bulk["status"] in ("CREATED", "RUNNING"):
+            errors = [{"field": ["query"], "message": "A bulk query operation is in progress."}]
+            handler._answer(200, {"data": {"bulkOperationRunQuery": {
+                "bulkOperation": None, "userErrors": errors}}, "extensions": {"cost": cost}})  # fmt: skip
+            return
+        number = len(shop.bulk_files) + 1
+        resource = "customers" if "customers" in inner.split("{")[1] else "orders"
+        shop.bulk = {
+            "id": f"gid://shopify/BulkOperation/{number}", "status": "CREATED",
+            "createdAt": shop.bulk_started, "resource": resource, "polls": 0,
+        }  # fmt: skip
+        shop.bulk_files[f"/bulk/{number}.jsonl"] = _bulk_lines(shop, resource)
+        answer = {"id": shop.bulk["id"], "status": "CREATED", "createdAt": shop.bulk_started}
+        handler._answer(200, {"data": {"bulkOperationRunQuery": {
+            "bulkOperation": answer, "userErrors": []}}, "extensions": {"cost": cost}})  # fmt: skip
+        return
+    op = shop.bulk
+    if not op:
+        handler._answer(200, {"data": {"currentBulkOperation": None}})
+        return
+    op["polls"] += 1
+    if op["status"] in ("CREATED", "RUNNING"):
+        op["status"] = "RUNNING" if op["polls"] < shop.bulk_polls else shop.bulk_outcome
+    current = {
+        "id": op["id"], "status": op["status"], "createdAt": op["createdAt"],
+        "errorCode": shop.bulk_error if op["status"] == "FAILED" else None,
+        "objectCount": "0", "url": None,
+    }  # fmt: skip
+    if op["status"] == "COMPLETED":
+        current["url"] = f"{shop.url}/bulk/{op['id'].rsplit('/', 1)[1]}.jsonl"
+    handler._answer(200, {"data": {"currentBulkOperation": current}, "extensions": {"cost": cost}})
+
+
+def _bulk_lines(shop: FakeShop, resource: str) -> bytes:
+    lines = []
+    for node in getattr(shop, resource):
+        kind = "Customer" if resource == "customers" else "Order"
+        flat = {"id": f"gid://shopify/{kind}/{node['legacyResourceId']}", **node}
+        items = flat.pop("lineItems", None)
+        lines.append(json.dumps(flat))
+        for n, item in enumerate((items or {}).get("nodes") or []):
+            gid = f"gid://shopify/LineItem/{node['legacyResourceId']}{n}"
+            lines.append(json.dumps({"id": gid, **item, "__parentId": flat["id"]}))
+    return ("\n".join(lines) + "\n").encode()
 
 
 @contextmanager

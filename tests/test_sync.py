@@ -4,6 +4,7 @@ that check auth, pagination and the cursor, and answer 429s, 5xx and throttling.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -220,3 +221,70 @@ def test_the_daemon_syncs_every_sync_interval(workspace: Workspace) -> None:
         orders = shop.requests("/orders")
         assert len(orders) >= 4 and "modified_after" in orders[3].query
         assert rows(workspace.store_target, "SELECT count(*) AS n FROM events")[0]["n"] == 231
+
+
+def test_shopify_full_sync_through_bulk_operations(workspace: Workspace) -> None:
+    fake = shopify_shop()
+    many = gql_order(1600, fake.customers[5], "75.00", "2026-03-21T09:00:00Z")
+    many["lineItems"]["nodes"] = [
+        {"sku": f"TULPE-{n}", "title": f"Tulpen {n}", "quantity": n,
+         "originalUnitPriceSet": {"shopMoney": {"amount": "12.50"}}}
+        for n in (1, 2, 3)
+    ]  # fmt: skip
+    fake.orders.append(many)
+    with fake_shop(fake) as shop:
+        configure(workspace, shopify_table(shop.url))
+        sleeps: list[float] = []
+        result = sync(workspace, full=True, sleeps=sleeps)
+        posts = shop.requests("graphql.json")
+        assert all(s.headers["x-shopify-access-token"] == SHOPIFY_TOKEN for s in posts)
+        runs = [s for s in posts if "bulkOperationRunQuery" in s.body["query"]]
+        assert len(runs) == 2 and "customers" in runs[0].body["variables"]["query"]
+        assert not any("customers(first" in s.body["query"] for s in posts)  # no pages
+        downloads = shop.requests("/bulk/")
+        assert len(downloads) == 2
+        assert all("x-shopify-access-token" not in d.headers for d in downloads)
+        assert sleeps  # it polled a running operation
+        assert result.contacts >= 150 and result.events == 123
+        db = workspace.store_target
+        c = contact(db, "703")
+        assert json.loads(c["tags"]) == ["b2b", "großkunde"] and c["consent_email"] == 1
+        stored = rows(db, "SELECT amount, properties FROM events WHERE id = '1600'")[0]
+        items = json.loads(stored["properties"])["items"]
+        assert [i["sku"] for i in items] == ["TULPE-1", "TULPE-2", "TULPE-3"]
+        chf = rows(db, "SELECT amount, currency FROM events WHERE id = '1500'")[0]
+        assert (chf["amount"], chf["currency"]) == (100.0, "CHF")
+        # the next sync starts where the bulk operation started
+        before = snapshot(db)
+        shop.seen.clear()
+        again = sync(workspace)
+        queries = [s.body["variables"]["query"] for s in shop.requests("graphql.json")]
+        assert queries == [
+            "updated_at:>='2026-03-20T08:00:59Z'",  # customers: the last one seen
+            "updated_at:>='2026-03-24T00:00:00Z'",  # orders: when the operation started
+        ]
+        assert snapshot(db) == before and again.events == 2  # the two changed since
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code", "said"),
+    [
+        ("FAILED", "ACCESS_DENIED", "ended FAILED (ACCESS_DENIED)"),
+        ("CANCELED", None, "ended CANCELED"),
+    ],
+)
+def test_a_failed_or_canceled_bulk_operation_stops_the_sync_clearly(
+    workspace: Workspace, outcome: str, code: str | None, said: str
+) -> None:
+    fake = shopify_shop()
+    fake.bulk_outcome, fake.bulk_error = outcome, code
+    with fake_shop(fake) as shop:
+        configure(workspace, shopify_table(shop.url))
+        with pytest.raises(SyncError, match=re.escape(f"bulk export of customers {said};")):
+            sync(workspace, full=True)
+        assert not shop.requests("/bulk/")
+        answer = workspace.cli("sync", "shop", "--full")
+        assert answer.exit_code == 1 and "sync --full again" in answer.stderr
+    config = load_config(str(workspace.config))
+    with open_store(config.store_target) as store:
+        assert store.syncs.cursor("shop", "customers") is None

@@ -1,9 +1,12 @@
 """The per-contact derived facts, kept correct incrementally.
 
-While an import runs, temporary triggers note every contact whose events changed: the
-contact of a new event, and both the old and the new contact of an event whose contact,
-type, time or amount changed. At the end, in the same transaction, the facts of exactly
-those contacts are recomputed from their events in one set-based UPDATE.
+While an import runs, every contact whose events changed is noted in a temporary table:
+the contact of a new event (at the end, from the rows the import added), both the old and
+the new contact of a stored event whose contact, type, time, amount or voided time
+changed (the importer compares each batch with the stored rows: a trigger on updates
+would double the cost of every upsert), and a deleted event's contact (a trigger). At
+the end, in the same transaction, the facts of exactly those contacts are recomputed from
+their events in one set-based UPDATE.
 """
 
 from __future__ import annotations
@@ -28,14 +31,19 @@ FACTS_SQL = f"""
 """
 
 
-def track_event_changes(conn: sqlite3.Connection, *, inserts: bool = True) -> None:
+def track_event_changes(
+    conn: sqlite3.Connection, *, inserts: bool = True, updates: bool = True
+) -> None:
     """Start noting affected contacts (inside the import's transaction).
 
     The noted ids may repeat: a plain table takes a row per event for about a tenth of
     the cost of a keyed one (an index probe per event), and the refresh reads it DISTINCT.
     ``inserts=False``: new events are not noted one by one (a trigger per inserted row
     costs about as much as the insert); the caller notes them at the end with
-    :func:`note_inserted_since`.
+    :func:`note_inserted_since`. ``updates=False``: no trigger on updates either (its
+    mere presence doubles the cost of SQLite's ``INSERT … ON CONFLICT DO UPDATE`` of
+    every row, inserted or not); the caller notes the contacts of the events it rewrites
+    with :func:`note_contacts`.
     """
     run_script(conn, "CREATE TEMP TABLE IF NOT EXISTS affected_contacts (id TEXT);")
     if dialect_of(conn) == "postgresql":
@@ -54,15 +62,21 @@ def track_event_changes(conn: sqlite3.Connection, *, inserts: bool = True) -> No
             END;
             """,
         )
+    if updates:
+        run_script(
+            conn,
+            """
+            CREATE TEMP TRIGGER IF NOT EXISTS affected_by_update
+            AFTER UPDATE OF contact_id, type, occurred_at, amount, voided_at ON main.events
+            BEGIN
+                INSERT INTO affected_contacts (id) VALUES (old.contact_id);
+                INSERT INTO affected_contacts (id) VALUES (new.contact_id);
+            END;
+            """,
+        )
     run_script(
         conn,
         """
-        CREATE TEMP TRIGGER IF NOT EXISTS affected_by_update
-        AFTER UPDATE OF contact_id, type, occurred_at, amount, voided_at ON main.events
-        BEGIN
-            INSERT INTO affected_contacts (id) VALUES (old.contact_id);
-            INSERT INTO affected_contacts (id) VALUES (new.contact_id);
-        END;
         CREATE TEMP TRIGGER IF NOT EXISTS affected_by_delete AFTER DELETE ON main.events
         BEGIN
             INSERT INTO affected_contacts (id) VALUES (old.contact_id);
@@ -78,6 +92,14 @@ def note_inserted_since(conn: sqlite3.Connection, first_rowid: int) -> None:
         "INSERT INTO temp.affected_contacts (id) SELECT contact_id FROM events WHERE rowid >= ?",
         (first_rowid,),
     )
+
+
+def note_contacts(conn: sqlite3.Connection, contact_ids: Collection[str]) -> None:
+    """Note ``contact_ids`` as affected (while :func:`track_event_changes` is on)."""
+    if contact_ids:
+        conn.executemany(
+            "INSERT INTO temp.affected_contacts (id) VALUES (?)", [(c,) for c in contact_ids]
+        )
 
 
 def refresh_derived_facts(conn: sqlite3.Connection) -> int:

@@ -106,6 +106,37 @@ def decimal(field: str, value: Any) -> float | None:
 
 LARGEST_AMOUNT = 1e13
 
+# German notation: ``,`` the decimal mark, ``.`` between groups of three digits
+_GERMAN = re.compile(r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?$")
+_THOUSANDS_ONLY = re.compile(r"^[+-]?\d{1,3}(?:\.\d{3})+$")
+
+
+def german_decimal(field: str, value: Any) -> float | None:
+    """A decimal in a ``;``-separated CSV file (what Excel writes in a German locale):
+    ``,`` is the decimal mark and ``.`` a thousands separator between groups of three
+    digits (``1.234,50``, ``1234,5``, ``-0,99``, ``1.234.567,00``). A ``.`` that cannot be a
+    thousands separator is a decimal point (``49.90``). ``1.234`` alone (a thousands
+    separator, or a decimal point?) is ambiguous: refused, with how to write either."""
+    if not isinstance(value, str):
+        return decimal(field, value)
+    raw = value.strip()
+    if _THOUSANDS_ONLY.match(raw):
+        whole = raw.replace(".", "")
+        raise FieldError(
+            field,
+            f"{raw!r} is ambiguous in a ;-separated file: write {whole} or {raw},00 if it "
+            f"means {whole}, {raw.replace('.', ',')} if it means {raw}",
+        )
+    if _GERMAN.match(raw):
+        return decimal(field, raw.replace(".", ""))
+    if "," in raw and "." in raw:
+        raise FieldError(
+            field,
+            f"{raw!r} is not a decimal number in a ;-separated file (German notation, "
+            "like 1.234,50 or 49,90)",
+        )
+    return decimal(field, value)
+
 
 def instant(field: str, value: Any, default_tz: tzinfo) -> int | None:
     """An ISO 8601 time (or date) → epoch seconds UTC; naive values are in ``default_tz``."""

@@ -27,9 +27,10 @@ an erasure request stays honoured even when the shop's next export still has the
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
@@ -38,6 +39,7 @@ from regard.config import Config
 from regard.errors import InputError
 from regard.store import Store
 from regard.store.derived import (
+    note_contacts,
     note_inserted_since,
     refresh_contacts,
     refresh_derived_facts,
@@ -61,6 +63,9 @@ Lines = Iterator[tuple[int, "Row | BadLine | Ignored"]]
 # keys a RowFormat's event row may carry besides the import's fields
 CONTACT_EMAIL = "_contact_email"
 CONTACT_ROW = "_contact"
+
+# the event columns the derived facts are computed from (regard.store.derived.FACTS_SQL)
+FACT_COLUMNS = ("contact_id", "type", "occurred_at", "amount", "voided_at")
 
 PLAIN_REQUIRED = {"contacts": ("id",), "events": ("id", "contact_id", "occurred_at")}
 
@@ -187,6 +192,7 @@ class _Import:
         self.lines: list[tuple[str, int, int]] = []  # (id, line, digest) of the batch
         self.emails: dict[str, str | None] = {}
         self.emails_indexed = False
+        self.had_events = False  # whether an event row can be a rewrite of a stored one
         self.parsers: dict[tuple[str, ...], Callable[[dict[str, Any]], ParsedRow]] = {}
         # amounts in a currency without a rate: currency → [first line, rows]
         self.priced = frozenset({config.currency, *config.currencies})
@@ -202,17 +208,24 @@ class _Import:
             self.store.write() as conn,
         ):
             result = ImportResult(kind=self.kind, file=source.name, stamp=self.now)
+            rows: Lines = source.rows()
+            if source.kind == "csv" and self.format is None:
+                # a ;-separated file is Excel's in a German locale: amounts as 1.234,50
+                # (the separator is known once the header is read, with the first row)
+                first = list(itertools.islice(rows, 1))
+                rows = itertools.chain(first, rows)
+                self.context = replace(self.context, decimal_comma=source.delimiter == ";")
             forgotten = {r[0] for r in conn.execute("SELECT id_hash FROM forgotten")}
             before = self._count()
             if self.kind == "events":
                 last = conn.execute("SELECT max(rowid) FROM events").fetchone()[0]
                 result.first_new_rowid = (last or 0) + 1
-                track_event_changes(conn, inserts=False)
+                track_event_changes(conn, inserts=False, updates=False)
+                self.had_events = last is not None
             _watch_rewrites(conn, self.kind)
             reported = 0
             batch: list[tuple[int, ParsedRow]] = []
             contacts: list[tuple[int, ParsedRow]] = []
-            rows: Lines = source.rows()
             if self.format is not None:
                 rows = self.format.rows(self.kind, rows)
             name, plain, lines = source.name, self.format is None, self.lines
@@ -421,6 +434,8 @@ class _Import:
             batch = self._known_contacts_only(name, batch, result)
         if result.problems and not self.skip_invalid:
             return  # the file is rejected: validate on, write nothing more
+        if self.had_events and batch:
+            self._note_rewrites(batch)
         for key, params in _runs(batch, self.now):
             cursor = self.conn.executemany(self.sql(key), params)
             self.changed += cursor.rowcount
@@ -428,16 +443,19 @@ class _Import:
     def _known_contacts_only(
         self, name: str, batch: list[tuple[int, ParsedRow]], result: ImportResult
     ) -> list[tuple[int, ParsedRow]]:
-        wanted = json.dumps(sorted({p.contact_id for _, p in batch}))
-        known = {
+        wanted = json.dumps(list({p.contact_id for _, p in batch}))
+        unknown = {
             r[0]
             for r in self.conn.execute(
-                "SELECT id FROM contacts WHERE id IN (SELECT value FROM json_each(?))", (wanted,)
+                "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM contacts)",
+                (wanted,),
             )
         }
+        if not unknown:
+            return batch
         kept = []
         for line, parsed in batch:
-            if parsed.contact_id in known:
+            if parsed.contact_id not in unknown:
                 kept.append((line, parsed))
             else:
                 result.problems.append(
@@ -446,6 +464,33 @@ class _Import:
                 )
                 result.invalid += 1
         return kept
+
+    def _note_rewrites(self, batch: list[tuple[int, ParsedRow]]) -> None:
+        """Note the contacts (old and new) of the stored events this batch changes in a
+        column the derived facts read. (New events are noted at the end, all at once; an
+        id that repeats within the file is new or rejected.)"""
+        wanted = json.dumps([p.id for _, p in batch])
+        stored = {
+            r[0]: r[1:]
+            for r in self.conn.execute(
+                f"SELECT id, {', '.join(FACT_COLUMNS)} FROM events "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                (wanted,),
+            )
+        }
+        if not stored:
+            return
+        noted: set[str] = set()
+        for _, parsed in batch:
+            old = stored.get(parsed.id)
+            if old is None:
+                continue
+            new = dict(zip(parsed.key, parsed.values, strict=True))
+            if any(
+                column in new and new[column] != old[n] for n, column in enumerate(FACT_COLUMNS)
+            ):
+                noted.update((old[0], parsed.contact_id or old[0]))
+        note_contacts(self.conn, noted)
 
     def _count(self) -> int:
         count: int = self.conn.execute(f"SELECT count(*) FROM {self.kind}").fetchone()[0]

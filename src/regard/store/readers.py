@@ -57,6 +57,7 @@ class Source:
     size: int | None
     binary: IO[bytes]
     columns: tuple[str, ...] | None = None
+    delimiter: str = ","  # a CSV file's field separator, once its header is read
     required: tuple[str, ...] = ()
     rename: dict[str, str] = field(default_factory=dict)
     _owned: bool = field(default=True, repr=False)
@@ -145,6 +146,7 @@ class Source:
                 if _unquoted_count(header_line, ";") > _unquoted_count(header_line, ",")
                 else ","
             )
+            self.delimiter = delimiter
             header = next(csv.reader([header_line], delimiter=delimiter))
             columns = tuple(self.rename.get(c.strip(), c.strip()) for c in header)
             _check_header(self.name, columns, self.required)

@@ -100,11 +100,19 @@ EVENT_REQUIRED = frozenset({"id", "contact_id", "type", "occurred_at"})
 
 @dataclass(frozen=True)
 class RowContext:
-    """What a row is read against: the config's time zone for naive times, and the region
-    for phone numbers written without a country code when the row has no country."""
+    """What a row is read against: the config's time zone for naive times, the region
+    for phone numbers written without a country code when the row has no country, and
+    the file's notation of amounts."""
 
     timezone: tzinfo
     default_region: str | None
+    # a ;-separated CSV file: amounts in German notation (fields.german_decimal)
+    decimal_comma: bool = False
+
+    @property
+    def amount(self) -> Callable[[str, Any], float | None]:
+        """How this file's amounts are read."""
+        return fields.german_decimal if self.decimal_comma else fields.decimal
 
 
 def parse_contact(row: dict[str, Any], ctx: RowContext) -> ParsedRow:
@@ -160,7 +168,7 @@ def parse_event(row: dict[str, Any], ctx: RowContext) -> ParsedRow:
         if name in ("id", "contact_id", "type", "occurred_at"):
             continue
         if name == "amount":
-            amount = _take(problems, fields.decimal, name, value)
+            amount = _take(problems, ctx.amount, name, value)
             key.append(name)
             values.append(amount)
         elif name == "currency":
@@ -265,7 +273,8 @@ def event_parser(
     same ParsedRow :func:`parse_event` gives, computed with the work per column done once
     (which columns go where, how a property's name is written in JSON) and the values
     that repeat (types, currencies, amounts, property values) validated once each. Any row
-    off the common path (a value that is not plain text, a bad value, an NPS answer) is
+    off the common path (a value that is not plain text, a bad value, an NPS answer without
+    its score) is
     handed to :func:`parse_event`, so a problem is reported exactly as there."""
 
     def generic(row: dict[str, Any]) -> ParsedRow:
@@ -288,9 +297,11 @@ def event_parser(
     prefixes = [_dumps(name) + ":" for name in props]
     named_props = list(zip(prefixes, props, strict=True))
     has_type = "type" in columns
+    amount_at = 3 + typed.index("amount") if "amount" in typed else 0
     tz = ctx.timezone
+    amount = ctx.amount
     checks: dict[str, Callable[[Any], Any]] = {
-        "amount": lambda v: fields.decimal("amount", v),
+        "amount": lambda v: amount("amount", v),
         "currency": lambda v: fields.currency("currency", v),
         "voided_at": lambda v: fields.instant("voided_at", v, tz),
     }
@@ -310,7 +321,7 @@ def event_parser(
             return parse_event(row, ctx)
         kind = kind.strip() or "order"
         raw = row["occurred_at"]
-        if kind == "nps" or type(raw) is not str:
+        if type(raw) is not str:
             return parse_event(row, ctx)
         try:
             when = fromiso(raw.strip())
@@ -336,6 +347,10 @@ def event_parser(
                     cache.clear()
                 cache[(name, value)] = found
             values.append(found)
+        if kind == "nps":  # an answer needs its score, from 0 to 10 (parse_event says so)
+            score = values[amount_at] if amount_at else None
+            if score is None or not 0 <= score <= 10:
+                return parse_event(row, ctx)
         fresh = None
         if named_props:
             parts = []

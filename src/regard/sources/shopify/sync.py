@@ -16,6 +16,18 @@ As Shopify documents it:
   answered 200 with an error whose ``extensions.code`` is ``THROTTLED``. regard waits
   until the bucket holds the query's cost again, then asks again.
 
+- Bulk operations for ``--full`` (https://shopify.dev/docs/api/usage/bulk-operations/queries,
+  …/mutations/bulkOperationRunQuery, …/queries/currentBulkOperation, …/objects/BulkOperation):
+  the mutation ``bulkOperationRunQuery(query:)`` answers ``bulkOperation {id status}`` or
+  ``userErrors``; ``currentBulkOperation`` is polled until ``status`` is ``COMPLETED``
+  (``FAILED`` with its ``errorCode``, ``CANCELED`` and ``EXPIRED`` end the sync); its
+  ``url`` is a JSONL file, one object per line, downloaded without the access token (a
+  signed storage address) and read line by line. A nested connection's nodes (an order's
+  line items) are lines of their own with ``__parentId``, the ``id`` of their parent,
+  after the parent's line. The cursor stored afterwards is the operation's ``createdAt``
+  (or the last ``updatedAt`` seen, if earlier): what changed while it ran is what the
+  next sync asks for.
+
 GraphQL nodes are turned into the Admin REST shape and mapped by
 :mod:`regard.sources.shopify.webhook`, the webhooks' mapping. The cursor of each resource
 is the last ``updatedAt`` seen; the next sync asks for ``updated_at:>=`` it (the last
@@ -24,6 +36,7 @@ record again, which changes nothing when stored again).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from regard.sources.base import MalformedBody, Row
@@ -66,16 +79,45 @@ query Orders($first: Int!, $after: String, $query: String) {{
 """
 
 
+# the bulk queries: the same fields, the connections as edges (as the guide writes them)
+BULK_QUERIES = {
+    "customers": f"{{ customers {{ edges {{ node {{ id {_CUSTOMER} }} }} }} }}",
+    "orders": f"""{{ orders {{ edges {{ node {{
+      id legacyResourceId name email processedAt createdAt updatedAt cancelledAt
+      displayFinancialStatus displayFulfillmentStatus customerLocale
+      currentTotalPriceSet {{ shopMoney {{ amount currencyCode }} }}
+      totalPriceSet {{ shopMoney {{ amount currencyCode }} }}
+      customer {{ {_CUSTOMER} }}
+      lineItems {{ edges {{ node {{ id sku title quantity
+        originalUnitPriceSet {{ shopMoney {{ amount }} }} }} }} }}
+    }} }} }} }}""",
+}
+RUN_BULK = """
+mutation RunBulk($query: String!) {
+  bulkOperationRunQuery(query: $query) {
+    bulkOperation { id status createdAt }
+    userErrors { field message }
+  }
+}
+"""
+POLL_BULK = """
+query { currentBulkOperation { id status errorCode createdAt objectCount url } }
+"""
+POLL_SECONDS = 2.0  # between two looks at a running bulk operation
+POLL_LIMIT = 1800  # one hour of looks: a first sync of a very large shop
+
+
 def sync_shopify(run: SyncRun) -> None:
-    """Customers, then orders, each from its cursor on (everything with ``--full``)."""
+    """Customers, then orders, each from its cursor on (everything with ``--full``,
+    through a bulk operation each)."""
     shop, token = require(run.table, run.name, "shop", "token")
     base = shop if "://" in shop else f"https://{shop}"
     url = str(check_url(base, f"[sources.{run.name}] shop")).rstrip("/")
     endpoint = f"{url}/admin/api/{API_VERSION}/graphql.json"
-    for resource, query, convert in (
-        ("customers", CUSTOMERS_QUERY, rest_customer),
-        ("orders", ORDERS_QUERY, rest_order),
-    ):
+    for resource, query in (("customers", CUSTOMERS_QUERY), ("orders", ORDERS_QUERY)):
+        if run.full:
+            run.done(resource, _bulk(run, endpoint, token, resource))
+            continue
         cursor = run.cursor(resource)
         latest = cursor
         search = f"updated_at:>='{cursor}'" if cursor else None
@@ -85,29 +127,121 @@ def sync_shopify(run: SyncRun) -> None:
                 run, endpoint, token, query, {"first": PAGE_SIZE, "after": after, "query": search}
             )
             connection = (data.get("data") or {}).get(resource) or {}
-            contacts: list[Row] = []
-            events: list[Row] = []
-            for node in connection.get("nodes") or []:
-                updated = node.get("updatedAt")
-                if isinstance(updated, str) and (latest is None or updated > latest):
-                    latest = updated
-                try:
-                    if resource == "customers":
-                        contacts.append(customer_row(convert(node)))
-                        continue
-                    contact, event = order_rows(convert(node))
-                except MalformedBody as exc:
-                    run.result.problems.append(f"{resource} {node.get('legacyResourceId')}: {exc}")
-                    continue
-                if contact is not None and event is not None:
-                    contacts.append(contact)
-                    events.append(event)
-            run.write(resource, contacts, events)
+            latest = _write_page(run, resource, connection.get("nodes") or [], latest)
             info = connection.get("pageInfo") or {}
             if not info.get("hasNextPage"):
                 break
             after = info.get("endCursor")
         run.done(resource, latest)
+
+
+def _write_page(
+    run: SyncRun, resource: str, nodes: list[dict[str, Any]], latest: str | None
+) -> str | None:
+    """Map and store one page of nodes; the latest ``updatedAt`` seen so far."""
+    convert = rest_customer if resource == "customers" else rest_order
+    contacts: list[Row] = []
+    events: list[Row] = []
+    for node in nodes:
+        updated = node.get("updatedAt")
+        if isinstance(updated, str) and (latest is None or updated > latest):
+            latest = updated
+        try:
+            if resource == "customers":
+                contacts.append(customer_row(convert(node)))
+                continue
+            contact, event = order_rows(convert(node))
+        except MalformedBody as exc:
+            run.result.problems.append(f"{resource} {node.get('legacyResourceId')}: {exc}")
+            continue
+        if contact is not None and event is not None:
+            contacts.append(contact)
+            events.append(event)
+    run.write(resource, contacts, events)
+    return latest
+
+
+def _bulk(run: SyncRun, endpoint: str, token: str, resource: str) -> str | None:
+    """Every ``resource`` through one bulk operation, stored page by page as its JSONL
+    result streams in; the cursor to store afterwards."""
+    where = f"[sources.{run.name}]"
+    data = _query(run, endpoint, token, RUN_BULK, {"query": BULK_QUERIES[resource]})
+    payload = (data.get("data") or {}).get("bulkOperationRunQuery") or {}
+    errors = payload.get("userErrors") or []
+    operation = payload.get("bulkOperation") or {}
+    if errors or not operation.get("id"):
+        message = "; ".join(str((e or {}).get("message")) for e in errors) or "no operation"
+        raise SyncError(f"{where}: Shopify did not start the bulk export of {resource}: {message}")
+    started = operation.get("createdAt")
+    for _ in range(POLL_LIMIT):
+        data = _query(run, endpoint, token, POLL_BULK, {})
+        current = (data.get("data") or {}).get("currentBulkOperation") or {}
+        if current.get("id") != operation["id"]:
+            raise SyncError(
+                f"{where}: another bulk operation of this app runs on the shop; wait for it "
+                "to end (or cancel it), then sync again"
+            )
+        status = current.get("status")
+        if status == "COMPLETED":
+            break
+        if status in ("FAILED", "CANCELED", "EXPIRED"):
+            code = current.get("errorCode")
+            reason = f" ({code})" if code else ""
+            raise SyncError(
+                f"{where}: Shopify's bulk export of {resource} ended {status}{reason}; none "
+                f"of its {resource} were stored: sync --full again"
+                + (" once the app has the read scopes" if code == "ACCESS_DENIED" else "")
+            )
+        run.http.sleep(POLL_SECONDS)
+    else:
+        raise SyncError(f"{where}: Shopify's bulk export of {resource} did not end in time")
+    latest: str | None = None
+    result = current.get("url")
+    if result:  # no url: nothing to export
+        latest = _read_bulk(run, str(result), resource)
+    if isinstance(started, str) and (latest is None or started < latest):
+        return started
+    return latest
+
+
+def _read_bulk(run: SyncRun, url: str, resource: str) -> str | None:
+    """Read a bulk operation's JSONL result line by line, an order's line items (their
+    own lines, ``__parentId`` naming it) back under it; stored in pages."""
+    address = check_url(url, f"[sources.{run.name}] bulk operation url")
+    latest: str | None = None
+    page: list[dict[str, Any]] = []
+    parent: dict[str, Any] | None = None
+    with run.http.client.stream("GET", address) as response:
+        if response.status_code != 200:
+            raise SyncError(
+                f"[sources.{run.name}]: the bulk export's file answered HTTP "
+                f"{response.status_code}; sync --full again"
+            )
+        for number, line in enumerate(response.iter_lines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                node = json.loads(line)
+            except ValueError:
+                run.result.problems.append(f"{resource} bulk line {number}: not JSON")
+                continue
+            owner = node.pop("__parentId", None) if isinstance(node, dict) else None
+            if owner is None:
+                if len(page) >= PAGE_SIZE:
+                    latest = _write_page(run, resource, page, latest)
+                    page = []
+                parent = node
+                page.append(node)
+            elif parent is not None and parent.get("id") == owner:
+                items = parent.setdefault("lineItems", {"nodes": []})
+                items.setdefault("nodes", []).append(node)
+            else:
+                run.result.problems.append(
+                    f"{resource} bulk line {number}: its parent {owner} is not the line before"
+                )
+    if page:
+        latest = _write_page(run, resource, page, latest)
+    return latest
 
 
 def _query(run: SyncRun, endpoint: str, token: str, query: str, variables: dict[str, Any]) -> Any:
