@@ -103,7 +103,7 @@ class _Tally:
     recent: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     """What a tick decided for one occasion: ``pending``, ``held_out`` or ``skipped``."""
 
@@ -135,17 +135,19 @@ class Decision:
             **({"simulated": True} if self.simulated else {}),
         }
 
-    def as_delivery(self, campaign: Campaign) -> NewDelivery:
+    def as_delivery(self, campaign: Campaign, pacing: Pacing | None = None) -> NewDelivery:
         """The row this decision becomes, with the pacing dispatch keeps from the campaign
         as it was decided: its window, its daily limit, and when the occasion is too late
-        (``max_lateness`` after it was due, not counting the wait for a closed window)."""
-        lateness = int(campaign.max_lateness.total_seconds())
+        (``max_lateness`` after it was due, not counting the wait for a closed window).
+        ``pacing``: the campaign's, made once for many decisions (:meth:`Pacing.of`)."""
+        pacing = pacing or Pacing.of(campaign)
+        lateness = pacing.lateness
         window_wait = 0
         if self.not_before is not None and self.decided_at is not None:
             window_wait = max(0, self.not_before - self.decided_at)
         return NewDelivery(
             id=self.delivery_id,
-            campaign=campaign.id,
+            campaign=self.campaign,
             contact_id=self.contact_id,
             occasion=self.occasion,
             event_id=self.event_id,
@@ -160,10 +162,23 @@ class Decision:
             error=self.error,
             purpose=campaign.purpose,
             exit=self.exit,
-            pace_window=campaign.window.model_dump_json() if campaign.window else None,
+            pace_window=pacing.window,
             pace_daily_limit=campaign.daily_limit,
             expires_at=self.due_at + lateness + window_wait,
         )
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """What every delivery row of a campaign keeps of it: its window as JSON, its lateness."""
+
+    window: str | None
+    lateness: int
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> Pacing:
+        window = campaign.window.model_dump_json() if campaign.window else None
+        return cls(window, int(campaign.max_lateness.total_seconds()))
 
 
 def exit_of(campaign: Campaign, start: Instant | None, tz: str) -> DeliveryExit | None:

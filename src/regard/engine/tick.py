@@ -21,7 +21,7 @@ from typing import Any
 from regard.campaigns.loader import CampaignSet
 from regard.campaigns.model import Campaign
 from regard.config import Config
-from regard.engine.decisions import Caps, Decision, delivery_id, exit_of, in_holdout
+from regard.engine.decisions import Caps, Decision, Pacing, delivery_id, exit_of, in_holdout
 from regard.engine.messages import Renderer
 from regard.engine.recipients import channel_address, consent_given, mobile_only, recipient
 from regard.engine.windows import next_opening, release_due
@@ -102,7 +102,7 @@ def tick(
     ``kind`` (run, daemon, simulate) names the caller; the caller records the tick itself.
     """
     with store.ticks.exclusive():
-        result = run_tick(store, config, campaign_list(campaigns), at)
+        result = run_tick(store, config, campaign_list(campaigns), at, keep_messages=False)
     result.kind = kind
     return result
 
@@ -116,6 +116,7 @@ def run_tick(
     contact_ids: Sequence[str] | None = None,
     batch: int | None = None,
     due: DueSource | None = None,
+    keep_messages: bool = True,
 ) -> TickResult:
     """The tick's body (shared by tick, plan and explain; inside an open transaction, as
     plan's rolled-back one, every snapshot and write joins it).
@@ -128,7 +129,9 @@ def run_tick(
     tick recorded before it (rows by then) and the batch's own (:class:`Caps`).
 
     ``due``: where the due occasions come from (default: each trigger's query at ``at``);
-    ``simulate`` passes the ones it found once for its whole period.
+    ``simulate`` passes the ones it found once for its whole period. Without
+    ``keep_messages`` the decisions returned no longer carry their rendered messages
+    (they are in the store): memory follows the batch, not what is due.
     """
     size = batch or BATCH
     result = TickResult(at)
@@ -147,9 +150,13 @@ def run_tick(
         result.evaluated += len(occasions)
         occasions = sorted(occasions)
         for start in range(0, len(occasions), size):
-            result.decisions += decide_batch(
+            decided = decide_batch(
                 store, config, campaign, occasions[start : start + size], at, renderer
             )
+            if not keep_messages:
+                for d in decided:
+                    d.message = None
+            result.decisions += decided
     result.deferred = release_due(store, config, campaigns, at)
     return result
 
@@ -178,8 +185,10 @@ def decide_batch(
     decisions = [
         decide(config, campaign, candidate, at, renderer, looked_up, caps) for candidate in due
     ]
+    pacing = Pacing.of(campaign)
+    rows = [d.as_delivery(campaign, pacing) for d in decisions]
     with store.write():
-        recorded = set(store.decisions.record([d.as_delivery(campaign) for d in decisions], at))
+        recorded = set(store.decisions.record(rows, at))
     return [d for d in decisions if d.delivery_id in recorded]
 
 
@@ -234,6 +243,7 @@ class Lookups:
     bounced: frozenset[str] = frozenset()
     exited: frozenset[tuple[str, str]] = frozenset()
     counted: Mapping[str, Counted] = field(default_factory=dict)  # what the caps count
+    campaign_id: str = ""  # the campaign's id, read once
 
     @classmethod
     def of(
@@ -256,6 +266,7 @@ class Lookups:
             frozenset(store.decisions.bounced(channel, asked)),
             frozenset(exited(store, campaign, due, at, tz) if at is not None else ()),
             counted(store, config, campaign, due, at) if config and at is not None else {},
+            campaign.id,
         )
 
 
@@ -297,14 +308,15 @@ def decide(
     """One due occasion through the checks, in the contract's order, in memory (what the
     store knows is in ``looked_up``); a pending decision is counted by ``caps``."""
     occasion, contact = candidate.occasion, candidate.contact
+    campaign_id = looked_up.campaign_id or campaign.id
     decision = Decision(
-        campaign.id,
+        campaign_id,
         occasion.contact_id,
         occasion.occasion,
         occasion.due_at,
         "skipped",
         event_id=occasion.event_id,
-        delivery_id=delivery_id(campaign.id, occasion.contact_id, occasion.occasion),
+        delivery_id=delivery_id(campaign_id, occasion.contact_id, occasion.occasion),
         decided_at=at,
     )
     channel = campaign.channel
