@@ -156,3 +156,53 @@ def test_an_import_in_another_process_writes_while_the_tick_runs(workspace: Work
     again = tick(store, config, CAMPAIGNS, instant("2026-03-02T12:00:00Z"))
     assert not {(d.campaign, d.contact_id, d.occasion) for d in again.decisions} & set(keys)
     assert all(d.decision != "pending" or d.contact_id not in per_contact for d in again.decisions)
+
+
+def test_simulate_finds_each_ticks_occasions_once_per_stretch(workspace: Workspace) -> None:
+    """The occasions simulate finds once per stretch are, tick by tick, exactly those each
+    tick's own trigger query finds: events voided during the period, a `where`, an `nth`
+    (its own query), birthdays across a year's end."""
+    from datetime import date
+
+    from regard.report.simulate import PeriodOccasions
+    from regard.store.importer import import_contacts, import_events
+    from regard.synthetic import generate
+    from regard.triggers import due_occasions
+
+    contacts, events = generate(3, 400, start=date(2025, 1, 1), end=date(2026, 1, 1)).write_csv(
+        workspace.root / "shop"
+    )
+    store = open_store(workspace.root / "regard.db")
+    config = load_config(workspace.config)
+    import_contacts(store, config, contacts)
+    import_events(store, config, events)
+    with store.write() as conn:  # every seventh order is cancelled some days after it
+        conn.execute(
+            "UPDATE events SET voided_at = occurred_at + 5 * 86400"
+            " WHERE type = 'order' AND abs(occurred_at) % 7 = 0"
+        )
+    campaigns = [
+        campaign("thanks", {"type": "post_purchase", "delay": "2d"}, max_lateness="3d"),
+        campaign("big", {"type": "post_purchase", "where": {"amount": {"min": 80}}}),
+        campaign("second", {"type": "post_purchase", "nth": 2}),
+        campaign("nps", {"type": "event", "event": "nps", "delay": "1h"}),
+        campaign(
+            "birthday",
+            {"type": "anniversary", "field": "birthday", "at": "08:00"},
+            max_lateness="12h",
+        ),  # fmt: skip
+    ]
+    start = instant("2025-03-01T06:00:00Z")
+    found = PeriodOccasions(store, config, start)
+    ticks = 0
+    for n in range(0, 330, 3):
+        at = instant("2025-03-01T06:00:00Z") + n * 86400 + (n % 5) * 3600
+        for c in campaigns:
+            span = tick_module.campaign_span(config, c, at)
+            assert span is not None
+            assert sorted(found(c, span)) == due_occasions(store, config, c.trigger, span), (
+                c.id,
+                at,
+            )
+        ticks += 1
+    assert found.queries < ticks * len(campaigns) / 3  # once per stretch, but for `nth`

@@ -90,7 +90,13 @@ BATCH = 1000
 
 
 def tick(
-    store: Store, config: Config, campaigns: Campaigns, at: Instant, *, kind: str = "run"
+    store: Store,
+    config: Config,
+    campaigns: Campaigns,
+    at: Instant,
+    *,
+    kind: str = "run",
+    due: DueSource | None = None,
 ) -> TickResult:
     """Evaluate every enabled campaign at ``at`` and record each decision; then hold back
     what is outside its window or over its daily limit.
@@ -100,9 +106,10 @@ def tick(
     transaction and recorded in a short write transaction of its own, so other writers
     (imports, webhooks, unsubscribes, dispatch) wait milliseconds, not the whole tick.
     ``kind`` (run, daemon, simulate) names the caller; the caller records the tick itself.
+    ``due``: where the due occasions come from (:func:`run_tick`).
     """
     with store.ticks.exclusive():
-        result = run_tick(store, config, campaign_list(campaigns), at, keep_messages=False)
+        result = run_tick(store, config, campaign_list(campaigns), at, due=due, keep_messages=False)
     result.kind = kind
     return result
 
