@@ -190,7 +190,7 @@ def test_simulate_finds_each_ticks_occasions_once_per_stretch(workspace: Workspa
             "birthday",
             {"type": "anniversary", "field": "birthday", "at": "08:00"},
             max_lateness="12h",
-        ),  # fmt: skip
+        ),
     ]
     start = instant("2025-03-01T06:00:00Z")
     found = PeriodOccasions(store, config, start)
