@@ -86,7 +86,7 @@ def in_priority_order(campaigns: Iterable[Campaign]) -> list[Campaign]:
 
 # due occasions decided, rendered and recorded together: what a tick holds in memory, and
 # how long one of its write transactions lasts (milliseconds)
-BATCH = 1000
+BATCH = 500
 
 
 def tick(

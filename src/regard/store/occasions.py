@@ -31,7 +31,7 @@ _SCALE = 6
 _DATE_FIELDS = ("birthday", "signup_at", "first_order_at")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Occasion:
     """One reason to contact one contact for one campaign, due at ``due_at``; ``event_id``
     is the triggering event, if the trigger has one; ``started_at`` is the start an
@@ -45,7 +45,7 @@ class Occasion:
     started_at: Instant | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A due occasion and its contact as of the tick's instant (:func:`contact_from_row`'s
     mapping, its derived facts computed from the events that had occurred by then)."""
