@@ -2,6 +2,18 @@
 
     python bench/bench_tick.py                      # 100k and 1M contacts
     python bench/bench_tick.py --sizes 20000 200000 # smaller, for a quick look
+    python bench/bench_tick.py --big-day            # 200k contacts, > 50,000 due in one tick
+    python bench/bench_tick.py --big-day --baseline-src /path/to/older/src  # old beside new
+
+The big day: the synthetic shop of ``generate.py --contacts 200000 --seed 1`` imported into a
+starter workspace (``regard init``: its campaigns and templates, the HTML layout), with the
+win-back switched on over a year of history (``max_lateness = "365d"``), ticked on
+2026-01-06: every contact that lapsed in that year is due at once. Each tick runs in a child
+process on a fresh copy of the store, beside a second process writing one row at a time as a
+webhook would (``BEGIN IMMEDIATE``, an insert, ``COMMIT``, every 20 ms); the tick's time, its
+peak RSS and that writer's worst wait for the lock are measured in the same run. With
+``--baseline-src`` the same case runs first on another source tree (the code before a
+change), so the ratio of the two is measured under the same load.
 
 Each shop has about five events per contact. The first ``DUE`` contacts are the same in
 every shop and carry everything that is due at T (a recent order, a lapse, a birthday, a
@@ -16,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -25,7 +38,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+# REGARD_BENCH_SRC: measure another source tree (the code before a change) in the same run
+sys.path.insert(
+    0, os.environ.get("REGARD_BENCH_SRC") or str(Path(__file__).resolve().parent.parent / "src")
+)
 
 from regard.campaigns.model import Campaign
 from regard.config import Config
@@ -206,6 +222,147 @@ def naive(store, cfg: Config) -> int:
     return found
 
 
+BIG_DAY_AT = datetime(2026, 1, 6, 10, 0, tzinfo=UTC)
+BIG_DAY_CONTACTS = 200_000
+
+
+def big_day_workspace(cache: Path, contacts: int) -> Path:
+    """A starter workspace holding the synthetic shop, its win-back over a year (cached)."""
+    workspace = cache / f"big-day-{contacts}"
+    store = workspace / "regard.db"
+    if store.exists():
+        return workspace
+    began = time.perf_counter()
+    regard = [sys.executable, "-m", "regard"]
+    data = cache / f"big-day-{contacts}-files"
+    repo = Path(__file__).resolve().parent
+    subprocess.run([sys.executable, str(repo / "generate.py"), "--contacts", str(contacts),
+                    "--seed", "1", "--out", str(data)], check=True)  # fmt: skip
+    subprocess.run([*regard, "init", str(workspace)], check=True, capture_output=True)
+    win_back = workspace / "campaigns" / "win-back.toml"
+    win_back.write_text(
+        win_back.read_text(encoding="utf-8").replace(
+            'max_lateness = "7d"', 'max_lateness = "365d"'
+        ),
+        encoding="utf-8",
+    )
+    for kind in ("contacts", "events"):
+        subprocess.run([*regard, "import", kind, str(data / f"{kind}.csv")], check=True,
+                       cwd=workspace, capture_output=True)  # fmt: skip
+    checkpoint = open_store(store)
+    checkpoint.checkpoint()
+    checkpoint.close()
+    print(f"big day: workspace built in {time.perf_counter() - began:.0f} s", flush=True)
+    return workspace
+
+
+def big_day_child(workspace: Path) -> None:
+    """One big-day tick on a fresh copy, beside a single-row writer; prints JSON."""
+    import shutil
+
+    from regard.campaigns.loader import load_campaigns
+    from regard.engine import tick
+    from regard.times import to_epoch
+    from regard.workspace import load_config
+
+    scratch = workspace / "scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    for name in ("regard.toml", "campaigns", "templates"):
+        source = workspace / name
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        copy(source, scratch / name)
+    shutil.copy(workspace / "regard.db", scratch / "regard.db")
+    cfg = load_config(scratch / "regard.toml")
+    loaded = load_campaigns(cfg).campaigns
+    store = open_store(scratch / "regard.db")
+    stop = scratch / "stop"
+    writer = subprocess.Popen(
+        [sys.executable, __file__, "--writer", str(scratch / "regard.db"), str(stop)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1.0)  # the writer is writing before the tick starts
+    began = time.perf_counter()
+    cpu = time.process_time()
+    result = tick(store, cfg, loaded, to_epoch(BIG_DAY_AT))
+    elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    stop.touch()
+    waits = json.loads((writer.communicate()[0] or "{}").strip().splitlines()[-1])
+    print(json.dumps({
+        "seconds": elapsed, "cpu_seconds": cpu, "evaluated": result.evaluated, "decided": len(result.decisions),
+        **result.counts, "peak_mb": peak, **waits,
+    }))  # fmt: skip
+
+
+def writer(path: Path, stop: Path) -> None:
+    """Insert one row per transaction every 20 ms until ``stop`` exists, as a webhook does;
+    print the worst and the median wait for the write lock (and the number of writes)."""
+    import sqlite3
+
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+    contact = conn.execute("SELECT id FROM contacts ORDER BY id LIMIT 1").fetchone()[0]
+    waits: list[float] = []
+    failed = 0  # gave up after 30 s (a webhook's caller would have long given up)
+    n = 0
+    while not stop.exists():
+        n += 1
+        began = time.perf_counter()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # database is locked
+            failed += 1
+            waits.append(time.perf_counter() - began)
+            continue
+        conn.execute(
+            "INSERT INTO events (id, contact_id, type, occurred_at, imported_at)"
+            " VALUES (?, ?, 'bench_webhook', ?, 0)",
+            (f"bench-writer-{os.getpid()}-{n}", contact, 4_000_000_000 + n),
+        )
+        conn.execute("COMMIT")
+        waits.append(time.perf_counter() - began)
+        time.sleep(0.02)
+    waits.sort()
+    print(json.dumps({
+        "writes": len(waits) - failed, "failed_writes": failed,
+        "worst_wait": waits[-1] if waits else 0.0,
+        "median_wait": waits[len(waits) // 2] if waits else 0.0,
+    }))  # fmt: skip
+
+
+def big_day(cache: Path, contacts: int, baseline_src: Path | None) -> None:
+    workspace = big_day_workspace(cache, contacts)
+    runs: list[tuple[str, Path | None]] = [("this tree", None)]
+    if baseline_src is not None:
+        runs.insert(0, ("baseline", baseline_src))
+    results = {}
+    for label, src in runs:
+        env = dict(os.environ)
+        if src is not None:
+            env["REGARD_BENCH_SRC"] = str(src)
+        out = subprocess.run(
+            [sys.executable, __file__, "--big-day-child", str(workspace)],
+            check=True, capture_output=True, text=True, env=env,
+        ).stdout  # fmt: skip
+        r = json.loads(out.strip().splitlines()[-1])
+        results[label] = r
+        print(
+            f"big day ({label}): {r['seconds']:.1f} s ({r['cpu_seconds']:.1f} s CPU) for {r['evaluated']:,} due occasions "
+            f"({r['pending']:,} pending, {r['held_out']:,} held out, {r['skipped']:,} skipped),"
+            f" peak {r['peak_mb']:.0f} MB; a single-row writer beside it: worst wait "
+            f"{r['worst_wait'] * 1000:.0f} ms, median {r['median_wait'] * 1000:.1f} ms over "
+            f"{r['writes']} writes, {r['failed_writes']} failed after 30 s (goal: ≤ 20 s, ≤ 150 MB, worst wait ≤ 1 s)",
+            flush=True,
+        )
+    if baseline_src is not None:
+        old, new = results["baseline"], results["this tree"]
+        print(f"big day: this tree / baseline: time {new['seconds'] / old['seconds']:.2f}, "
+              f"CPU {new['cpu_seconds'] / old['cpu_seconds']:.2f}, "
+              f"peak RSS {new['peak_mb'] / old['peak_mb']:.2f}, "
+              f"worst writer wait {new['worst_wait'] / max(old['worst_wait'], 1e-9):.4f}")  # fmt: skip
+
+
 def measure(workspace: Path, mode: str) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(workspace), mode],
@@ -220,9 +377,23 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "regard-bench")
     parser.add_argument("--child", nargs=2, metavar=("WORKSPACE", "MODE"))
     parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--big-day", action="store_true", help="the big-day case only")
+    parser.add_argument("--big-day-contacts", type=int, default=BIG_DAY_CONTACTS)
+    parser.add_argument("--baseline-src", type=Path, help="run the big day on this src too")
+    parser.add_argument("--big-day-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--writer", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(Path(args.child[0]), args.child[1])
+        return
+    if args.writer:
+        writer(*args.writer)
+        return
+    if args.big_day_child:
+        big_day_child(args.big_day_child)
+        return
+    if args.big_day:
+        big_day(args.cache, args.big_day_contacts, args.baseline_src)
         return
     results = {}
     for size in args.sizes:

@@ -1,20 +1,22 @@
 """The checks a due occasion goes through, in the contract's order, and what is recorded.
 
 address → bounced → (marketing only) consent → unsubscribed → once_per_contact / cooldown /
-contact cap → holdout → pending. The bounces and unsubscribes of a campaign's due occasions are looked up in one query; the caps
-in one small indexed lookup per occasion (they count what this tick recorded just before),
-so a tick's cost follows the number of due occasions.
+contact cap → holdout → pending. The bounces, unsubscribes and the counts the caps need are
+looked up once per batch of a campaign's due occasions (one query each); the caps then count
+the batch's own decisions in memory (:class:`Caps`), so a tick's cost follows the number of
+due occasions.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from regard.campaigns.model import Campaign
 from regard.config import Config
-from regard.store import Store
+from regard.store.decisions import Counted
 from regard.store.lifecycle import DeliveryExit, DeliveryState, NewDelivery
 from regard.times import Instant, iso
 
@@ -42,29 +44,66 @@ def in_holdout(campaign: Campaign, contact_id: str) -> bool:
     return campaign.holdout > 0 and holdout_share(campaign.id, contact_id) < campaign.holdout
 
 
-def capped(store: Store, config: Config, campaign: Campaign, contact_id: str, at: Instant) -> bool:
-    """once_per_contact, cooldown or the contact cap forbids another delivery now.
+class Caps:
+    """once_per_contact, cooldown and the contact cap for the candidates of one batch of a
+    tick: what the store counted for their contacts in the batch's read snapshot
+    (:meth:`regard.store.decisions.Decisions.counted_many`, which holds every decision of
+    this tick recorded before the batch), plus this batch's own pending decisions so far.
 
-    Deliveries recorded earlier in this very tick count too: they are rows already. Only
-    deliveries sent or in flight count ("counting deliveries sent or pending"): a held-out
-    contact never got the message, so it neither uses up once_per_contact nor starts a
-    cooldown.
+    Only deliveries sent or in flight count ("counting deliveries sent or pending"): a
+    held-out contact never got the message, so it neither uses up once_per_contact nor
+    starts a cooldown. A pending decision counts at its ``not_before``, as its row will.
     """
-    cooldown = int(campaign.cooldown.total_seconds())
-    limits = config.limits
-    if not (campaign.once_per_contact or cooldown > 0 or limits.contact_max > 0):
-        return False
-    window = int(limits.contact_window.total_seconds())
-    counted = store.decisions.counted(contact_id, campaign.id, Instant(at - window))
-    if campaign.once_per_contact and counted.in_campaign:
-        return True
-    latest = counted.latest_in_campaign
-    if cooldown and latest is not None and latest > at - cooldown:
-        return True
-    return limits.contact_max > 0 and counted.recent >= limits.contact_max
+
+    def __init__(
+        self, config: Config, campaign: Campaign, at: Instant, counted: Mapping[str, Counted]
+    ) -> None:
+        self.cooldown = int(campaign.cooldown.total_seconds())
+        self.once = campaign.once_per_contact
+        self.contact_max = config.limits.contact_max
+        self.since = at - int(config.limits.contact_window.total_seconds())
+        self.at = at
+        self._counts = {
+            contact_id: _Tally(c.in_campaign, c.latest_in_campaign, c.recent)
+            for contact_id, c in counted.items()
+        }
+
+    @property
+    def active(self) -> bool:
+        """Whether the campaign has a cap at all (else nothing needs counting)."""
+        return self.once or self.cooldown > 0 or self.contact_max > 0
+
+    def capped(self, contact_id: str) -> bool:
+        """once_per_contact, cooldown or the contact cap forbids another delivery now."""
+        if not self.active:
+            return False
+        tally = self._counts.get(contact_id)
+        if tally is None:
+            return False
+        if self.once and tally.in_campaign:
+            return True
+        latest = tally.latest_in_campaign
+        if self.cooldown and latest is not None and latest > self.at - self.cooldown:
+            return True
+        return self.contact_max > 0 and tally.recent >= self.contact_max
+
+    def count(self, contact_id: str, instant: Instant) -> None:
+        """A pending decision of this campaign for the contact, counting at ``instant``."""
+        tally = self._counts.setdefault(contact_id, _Tally(0, None, 0))
+        tally.in_campaign += 1
+        latest = tally.latest_in_campaign
+        tally.latest_in_campaign = instant if latest is None else max(latest, instant)
+        tally.recent += instant > self.since
 
 
 @dataclass
+class _Tally:
+    in_campaign: int
+    latest_in_campaign: int | None
+    recent: int
+
+
+@dataclass(slots=True)
 class Decision:
     """What a tick decided for one occasion: ``pending``, ``held_out`` or ``skipped``."""
 
@@ -96,17 +135,19 @@ class Decision:
             **({"simulated": True} if self.simulated else {}),
         }
 
-    def as_delivery(self, campaign: Campaign) -> NewDelivery:
+    def as_delivery(self, campaign: Campaign, pacing: Pacing | None = None) -> NewDelivery:
         """The row this decision becomes, with the pacing dispatch keeps from the campaign
         as it was decided: its window, its daily limit, and when the occasion is too late
-        (``max_lateness`` after it was due, not counting the wait for a closed window)."""
-        lateness = int(campaign.max_lateness.total_seconds())
+        (``max_lateness`` after it was due, not counting the wait for a closed window).
+        ``pacing``: the campaign's, made once for many decisions (:meth:`Pacing.of`)."""
+        pacing = pacing or Pacing.of(campaign)
+        lateness = pacing.lateness
         window_wait = 0
         if self.not_before is not None and self.decided_at is not None:
             window_wait = max(0, self.not_before - self.decided_at)
         return NewDelivery(
             id=self.delivery_id,
-            campaign=campaign.id,
+            campaign=self.campaign,
             contact_id=self.contact_id,
             occasion=self.occasion,
             event_id=self.event_id,
@@ -121,10 +162,23 @@ class Decision:
             error=self.error,
             purpose=campaign.purpose,
             exit=self.exit,
-            pace_window=campaign.window.model_dump_json() if campaign.window else None,
+            pace_window=pacing.window,
             pace_daily_limit=campaign.daily_limit,
             expires_at=self.due_at + lateness + window_wait,
         )
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """What every delivery row of a campaign keeps of it: its window as JSON, its lateness."""
+
+    window: str | None
+    lateness: int
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> Pacing:
+        window = campaign.window.model_dump_json() if campaign.window else None
+        return cls(window, int(campaign.max_lateness.total_seconds()))
 
 
 def exit_of(campaign: Campaign, start: Instant | None, tz: str) -> DeliveryExit | None:

@@ -5,6 +5,7 @@ sent. A marketing e-mail's link and headers are made here (:mod:`regard.render.u
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from regard.campaigns.model import Campaign
@@ -22,7 +23,8 @@ class Renderer:
 
     def __init__(self, config: Config, links: Links | None = None) -> None:
         self.config = config
-        self.links = links
+        self.links = _SignedOnce.wrapping(links) if links is not None else None
+        self.sender = config.sender.return_address()
 
     def render(
         self,
@@ -57,7 +59,7 @@ class Renderer:
             {"subject": message.subject, "text": message.text, "html": message.html,
              "card": message.card},
             card=campaign.card.model_dump() if campaign.card else None,
-            sender=self.config.sender.return_address(),
+            sender=dict(self.sender),
         )  # fmt: skip
         return {
             "to": to,
@@ -69,3 +71,23 @@ class Renderer:
             if self.links is not None and wants_link(campaign)
             else {},
         }, None
+
+
+@dataclass(frozen=True)
+class _SignedOnce(Links):
+    """Links that sign each delivery id once: its message's link, footer and headers all
+    carry the same token."""
+
+    _signed: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def wrapping(cls, links: Links) -> _SignedOnce:
+        return cls(links.base_url, links.secret, links.mailto)
+
+    def url(self, delivery_id: str) -> str:
+        signed = self._signed.get(delivery_id)
+        if signed is None:
+            if len(self._signed) > 64:
+                self._signed.clear()
+            signed = self._signed[delivery_id] = super().url(delivery_id)
+        return signed

@@ -1,9 +1,11 @@
 """A tick: every enabled campaign evaluated at T, in priority order, each decision recorded.
 
-``tick`` writes in one transaction; ``plan`` (:mod:`regard.engine.journeys`) runs the very
-same code in a transaction that is rolled back. A recorded (campaign, contact, occasion)
-is never revisited: due occasions that already have a row are left out, and a row another
-tick recorded first at the same time is left as it is (:meth:`regard.store.decisions.Decisions.record`).
+``tick`` runs alone on its store (one tick at a time) and in bounded batches: each batch
+is decided in a read snapshot, rendered outside any transaction and recorded in a short
+write transaction; ``plan`` (:mod:`regard.engine.journeys`) runs the very same code inside
+a transaction that is rolled back. A recorded (campaign, contact, occasion) is never
+revisited: due occasions that already have a row are left out, and a row recorded first
+by anyone is left as it is (:meth:`regard.store.decisions.Decisions.record`).
 
 ``tick`` and ``plan`` take T as a datetime and convert it once; below them it travels as
 an :class:`~regard.times.Instant`.
@@ -11,7 +13,7 @@ an :class:`~regard.times.Instant`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -19,12 +21,13 @@ from typing import Any
 from regard.campaigns.loader import CampaignSet
 from regard.campaigns.model import Campaign
 from regard.config import Config
-from regard.engine.decisions import Decision, capped, delivery_id, exit_of, in_holdout
+from regard.engine.decisions import Caps, Decision, Pacing, delivery_id, exit_of, in_holdout
 from regard.engine.messages import Renderer
 from regard.engine.recipients import channel_address, consent_given, mobile_only, recipient
 from regard.engine.windows import next_opening, release_due
 from regard.render.unsubscribe import Links, link_secret
 from regard.store import Store
+from regard.store.decisions import Counted
 from regard.store.occasions import Candidate, Started
 from regard.times import Instant, to_epoch
 from regard.triggers import Occasion, Span, due_occasions, seconds
@@ -81,16 +84,32 @@ def in_priority_order(campaigns: Iterable[Campaign]) -> list[Campaign]:
     return sorted((c for c in campaigns if c.enabled), key=lambda c: (-c.priority, c.id))
 
 
-def tick(
-    store: Store, config: Config, campaigns: Campaigns, at: Instant, *, kind: str = "run"
-) -> TickResult:
-    """Evaluate every enabled campaign at ``at`` and record each decision, in one
-    transaction; then hold back what is outside its window or over its daily limit.
+# due occasions decided, rendered and recorded together: what a tick holds in memory, and
+# how long one of its write transactions lasts (milliseconds)
+BATCH = 500
 
+
+def tick(
+    store: Store,
+    config: Config,
+    campaigns: Campaigns,
+    at: Instant,
+    *,
+    kind: str = "run",
+    due: DueSource | None = None,
+) -> TickResult:
+    """Evaluate every enabled campaign at ``at`` and record each decision; then hold back
+    what is outside its window or over its daily limit.
+
+    One tick at a time per store (:meth:`regard.store.ticks.Ticks.exclusive`); inside,
+    each batch of due occasions is decided in a read snapshot, rendered outside any
+    transaction and recorded in a short write transaction of its own, so other writers
+    (imports, webhooks, unsubscribes, dispatch) wait milliseconds, not the whole tick.
     ``kind`` (run, daemon, simulate) names the caller; the caller records the tick itself.
+    ``due``: where the due occasions come from (:func:`run_tick`).
     """
-    with store.write():
-        result = run_tick(store, config, campaign_list(campaigns), at)
+    with store.ticks.exclusive():
+        result = run_tick(store, config, campaign_list(campaigns), at, due=due, keep_messages=False)
     result.kind = kind
     return result
 
@@ -102,26 +121,82 @@ def run_tick(
     at: Instant,
     *,
     contact_ids: Sequence[str] | None = None,
+    batch: int | None = None,
+    due: DueSource | None = None,
+    keep_messages: bool = True,
 ) -> TickResult:
-    """The tick's body inside an open write transaction (shared by tick, plan and explain)."""
+    """The tick's body (shared by tick, plan and explain; inside an open transaction, as
+    plan's rolled-back one, every snapshot and write joins it).
+
+    Campaigns go in priority order; a campaign's due occasions in (due, contact, occasion)
+    order, ``batch`` at a time (default :data:`BATCH`). For each batch: its candidates
+    and everything their checks ask of the store (audience, consent facts, suppressions,
+    exits, caps) in one read snapshot; the checks and the rendering in memory; its
+    records in one write transaction. The caps of a batch count every decision of the
+    tick recorded before it (rows by then) and the batch's own (:class:`Caps`).
+
+    ``due``: where the due occasions come from (default: each trigger's query at ``at``);
+    ``simulate`` passes the ones it found once for its whole period. Without
+    ``keep_messages`` the decisions returned no longer carry their rendered messages
+    (they are in the store): memory follows the batch, not what is due.
+    """
+    size = batch or BATCH
     result = TickResult(at)
-    renderer = Renderer(config, Links.of(config, link_secret(config, store)))
+    with store.ticks.snapshot():
+        links = Links.of(config, link_secret(config, store))
+    renderer = Renderer(config, links)
     for campaign in in_priority_order(campaigns):
         span = campaign_span(config, campaign, at, contact_ids)
         if span is None:
             continue
-        occasions = due_occasions(store, config, campaign.trigger, span)
+        if due is not None:
+            occasions = due(campaign, span)
+        else:
+            with store.ticks.snapshot():
+                occasions = due_occasions(store, config, campaign.trigger, span)
         result.evaluated += len(occasions)
-        due = candidates(store, config, campaign, occasions, at)
-        if not due:
-            continue
-        looked_up = Lookups.of(store, campaign, due, at=at, tz=config.timezone)
-        for candidate in due:
-            decision = decide(store, config, campaign, candidate, at, renderer, looked_up)
-            if record(store, campaign, decision, at):
-                result.decisions.append(decision)
+        occasions = sorted(occasions)
+        for start in range(0, len(occasions), size):
+            decided = decide_batch(
+                store, config, campaign, occasions[start : start + size], at, renderer
+            )
+            if not keep_messages:
+                for d in decided:
+                    d.message = None
+            result.decisions += decided
     result.deferred = release_due(store, config, campaigns, at)
     return result
+
+
+# what run_tick asks for a campaign's due occasions in its span
+DueSource = Callable[[Campaign, Span], list[Occasion]]
+
+
+def decide_batch(
+    store: Store,
+    config: Config,
+    campaign: Campaign,
+    occasions: list[Occasion],
+    at: Instant,
+    renderer: Renderer,
+) -> list[Decision]:
+    """One batch of a campaign's due occasions: looked up in a read snapshot, decided and
+    rendered outside any transaction, recorded in one write transaction. Returns the
+    decisions recorded (an occasion recorded before, by anyone, is not decided again)."""
+    with store.ticks.snapshot():
+        due = candidates(store, config, campaign, occasions, at)
+        if not due:
+            return []
+        looked_up = Lookups.of(store, campaign, due, at=at, tz=config.timezone, config=config)
+    caps = Caps(config, campaign, at, looked_up.counted)
+    decisions = [
+        decide(config, campaign, candidate, at, renderer, looked_up, caps) for candidate in due
+    ]
+    pacing = Pacing.of(campaign)
+    rows = [d.as_delivery(campaign, pacing) for d in decisions]
+    with store.write():
+        recorded = set(store.decisions.record(rows, at))
+    return [d for d in decisions if d.delivery_id in recorded]
 
 
 def campaign_span(
@@ -174,6 +249,8 @@ class Lookups:
     events: Mapping[str, Mapping[str, Any]]
     bounced: frozenset[str] = frozenset()
     exited: frozenset[tuple[str, str]] = frozenset()
+    counted: Mapping[str, Counted] = field(default_factory=dict)  # what the caps count
+    campaign_id: str = ""  # the campaign's id, read once
 
     @classmethod
     def of(
@@ -184,6 +261,7 @@ class Lookups:
         *,
         at: Instant | None = None,
         tz: tzinfo | str = "UTC",
+        config: Config | None = None,
     ) -> Lookups:
         channel = campaign.channel
         asked = [(c.occasion.contact_id, channel_address(channel, c.contact)) for c in due]
@@ -194,7 +272,20 @@ class Lookups:
             store.events.many(event_ids),
             frozenset(store.decisions.bounced(channel, asked)),
             frozenset(exited(store, campaign, due, at, tz) if at is not None else ()),
+            counted(store, config, campaign, due, at) if config and at is not None else {},
+            campaign.id,
         )
+
+
+def counted(
+    store: Store, config: Config, campaign: Campaign, due: Sequence[Candidate], at: Instant
+) -> dict[str, Counted]:
+    """What the caps count for the contacts of ``due`` (nothing when the campaign has no
+    cap), in one query."""
+    if not Caps(config, campaign, at, {}).active:
+        return {}
+    since = Instant(at - int(config.limits.contact_window.total_seconds()))
+    return store.decisions.counted_many({c.occasion.contact_id for c in due}, campaign.id, since)
 
 
 def exited(
@@ -213,24 +304,26 @@ def exited(
 
 
 def decide(
-    store: Store,
     config: Config,
     campaign: Campaign,
     candidate: Candidate,
     at: Instant,
     renderer: Renderer,
     looked_up: Lookups,
+    caps: Caps,
 ) -> Decision:
-    """One due occasion through the checks, in the contract's order."""
+    """One due occasion through the checks, in the contract's order, in memory (what the
+    store knows is in ``looked_up``); a pending decision is counted by ``caps``."""
     occasion, contact = candidate.occasion, candidate.contact
+    campaign_id = looked_up.campaign_id or campaign.id
     decision = Decision(
-        campaign.id,
+        campaign_id,
         occasion.contact_id,
         occasion.occasion,
         occasion.due_at,
         "skipped",
         event_id=occasion.event_id,
-        delivery_id=delivery_id(campaign.id, occasion.contact_id, occasion.occasion),
+        delivery_id=delivery_id(campaign_id, occasion.contact_id, occasion.occasion),
         decided_at=at,
     )
     channel = campaign.channel
@@ -253,7 +346,7 @@ def decide(
         if occasion.contact_id in looked_up.unsubscribed:
             decision.reason = "unsubscribed"
             return decision
-    if capped(store, config, campaign, occasion.contact_id, at):
+    if caps.capped(occasion.contact_id):
         decision.reason = "capped"
         return decision
     if in_holdout(campaign, occasion.contact_id):
@@ -269,10 +362,5 @@ def decide(
     decision.decision, decision.message = "pending", message
     tz = contact_zone(contact.get("timezone"), config.timezone)
     decision.not_before = Instant(next_opening(campaign.window, at, tz))
+    caps.count(occasion.contact_id, decision.not_before)
     return decision
-
-
-def record(store: Store, campaign: Campaign, decision: Decision, at: Instant) -> bool:
-    """Record the decision as a delivery row (and its first log line); False when another
-    tick recorded this occasion first."""
-    return bool(store.decisions.record([decision.as_delivery(campaign)], at))

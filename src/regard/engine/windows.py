@@ -64,14 +64,21 @@ def release_due(store: Store, config: Config, campaigns: Iterable[Campaign], at:
     window or over their daily limit; returns how many were deferred. ``campaigns``: the
     loaded campaigns, which pace only deliveries recorded before deliveries kept their own.
 
-    Called at the end of each tick and by dispatch before it claims, in one transaction
-    (a savepoint of the tick's). Idempotent: the deliveries it lets through are again the
-    ones it lets through a moment later.
+    Called at the end of each tick and by dispatch before it claims. The deliveries are
+    read and paced in a read snapshot, outside the write lock (a big day has tens of
+    thousands pending); the write transaction that defers them first asks again how many
+    were sent on the local days concerned, and when a send came in between, paces again
+    under the lock, so a daily limit is never granted twice. Idempotent: the deliveries
+    it lets through are again the ones it lets through a moment later.
     """
     paced = {c.id: c for c in campaigns if c.window is not None or c.daily_limit > 0}
+    with store.ticks.snapshot():
+        deferred, spans, used = _deferrals(store, config, paced, at)
     with store.write():
-        deferred = _deferrals(store, config, paced, at)
-        store.deliveries.defer(deferred)
+        if spans and store.deliveries.used_in(spans) != used:
+            deferred, _, _ = _deferrals(store, config, paced, at)
+        if deferred:
+            store.deliveries.defer(deferred)
     return len(deferred)
 
 
@@ -90,10 +97,14 @@ def _pacing(row: PacedDelivery, paced: dict[str, Campaign]) -> _Pacing:
     return _Pacing(Window.model_validate_json(window) if window else None, row["pace_daily_limit"])
 
 
+_Span = tuple[str, Instant, Instant]
+
+
 def _deferrals(
     store: Store, config: Config, paced: dict[str, Campaign], at: Instant
-) -> list[tuple[str, Instant]]:
-    """(delivery id, when it may go) of each due delivery that has to wait."""
+) -> tuple[list[tuple[str, Instant]], list[_Span], list[int]]:
+    """(delivery id, when it may go) of each due delivery that has to wait; and the local
+    days of the daily limits with how many were sent on each (what the pacing counted)."""
     deferred: list[tuple[str, Instant]] = []
     limited: dict[tuple[str, str], list[tuple[PacedDelivery, _Pacing]]] = defaultdict(list)
     for row in store.deliveries.due_paced(list(paced), at):
@@ -105,12 +116,11 @@ def _deferrals(
         elif pacing.daily_limit > 0:
             limited[(row["campaign"], tz.key)].append((row, pacing))
     days = {key: local_day(at, contact_zone(key[1], config.timezone)) for key in limited}
-    used = store.deliveries.used_in(
-        [
-            (campaign_id, Instant(start), Instant(end))
-            for (campaign_id, _), (start, end) in days.items()
-        ]
-    )
+    spans = [
+        (campaign_id, Instant(start), Instant(end))
+        for (campaign_id, _), (start, end) in days.items()
+    ]
+    used = store.deliveries.used_in(spans)
     for ((campaign_id, tz_name), group), already in zip(limited.items(), used, strict=True):
         tz = contact_zone(tz_name, config.timezone)
         group.sort(
@@ -123,4 +133,4 @@ def _deferrals(
                 continue
             tomorrow = next_opening(pacing.window, days[(campaign_id, tz_name)][1], tz)
             deferred.append((row["id"], Instant(tomorrow)))
-    return deferred
+    return deferred, spans, used

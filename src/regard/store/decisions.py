@@ -4,7 +4,7 @@ decided already, and the recording of its decisions."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -96,6 +96,29 @@ class Decisions(Area):
             (campaign_id, since, contact_id),
         ).fetchone()
         return Counted(in_campaign, latest, recent)
+
+    def counted_many(
+        self, contact_ids: Collection[str], campaign_id: str, since: Instant
+    ) -> dict[str, Counted]:
+        """:meth:`counted` for each of ``contact_ids`` at once, in one indexed query
+        (index: contact): the contacts of one batch of a tick's candidates. A contact
+        without a counted delivery is left out (it counts nothing)."""
+        ids = sorted(set(contact_ids))
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            f"""
+            SELECT d.contact_id,
+                   coalesce(sum(CASE WHEN d.campaign = ? THEN 1 ELSE 0 END), 0),
+                   max(CASE WHEN d.campaign = ? THEN {_INSTANT} END),
+                   coalesce(sum(CASE WHEN {_INSTANT} > ? THEN 1 ELSE 0 END), 0)
+            FROM deliveries d
+            WHERE d.contact_id IN ({", ".join("?" for _ in ids)}) AND d.state IN {_COUNTED}
+            GROUP BY d.contact_id
+            """,
+            [campaign_id, campaign_id, since, *ids],
+        )
+        return {str(r[0]): Counted(int(r[1]), r[2], int(r[3])) for r in rows}
 
     def recorded(self, campaign_id: str, contact_id: str, occasion: str) -> Recorded | None:
         """The delivery recorded for this occasion of the campaign, if any."""

@@ -271,17 +271,26 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
     for d in deliveries:
         rule = transition(None, d.state).reason
         _reason_value(rule, d.reason, d.state)
-    created: list[str] = []
+    # the occasions recorded already (by anyone) and repeats within the batch are left
+    # out first, so the rest goes in with one executemany (it is all inserted: the write
+    # lock is held)
+    recorded = _recorded_keys(conn, deliveries)
+    fresh: list[NewDelivery] = []
     for d in deliveries:
-        cursor = conn.execute(
-            """
-            INSERT INTO deliveries (id, campaign, contact_id, occasion, event_id, channel,
-                provider, state, reason, priority, due_at, created_at, not_before, message,
-                last_error, updated_at, purpose, exit_event, exit_from, exit_where,
-                pace_window, pace_daily_limit, expires_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (campaign, contact_id, occasion) DO NOTHING
-            """,
+        key = (d.campaign, d.contact_id, d.occasion)
+        if key not in recorded:
+            recorded.add(key)
+            fresh.append(d)
+    conn.executemany(
+        """
+        INSERT INTO deliveries (id, campaign, contact_id, occasion, event_id, channel,
+            provider, state, reason, priority, due_at, created_at, not_before, message,
+            last_error, updated_at, purpose, exit_event, exit_from, exit_where,
+            pace_window, pace_daily_limit, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (campaign, contact_id, occasion) DO NOTHING
+        """,
+        [
             (
                 d.id, d.campaign, d.contact_id, d.occasion, d.event_id, d.channel, d.provider,
                 d.state.value, d.reason, d.priority, d.due_at, at, d.not_before,
@@ -291,10 +300,11 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
                 d.exit.start if d.exit else None,
                 d.exit.where_json() if d.exit else None,
                 d.pace_window, d.pace_daily_limit, d.expires_at,
-            ),
-        )  # fmt: skip
-        if cursor.rowcount:
-            created.append(d.id)
+            )
+            for d in fresh
+        ],
+    )  # fmt: skip
+    created = [d.id for d in fresh]
     by_id = {d.id: d for d in deliveries}
     conn.executemany(
         "INSERT INTO delivery_log (delivery_id, at, state, detail) VALUES (?, ?, ?, ?)",
@@ -303,6 +313,28 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
     for i in created:
         log.debug("delivery %s: %s (%s)", i, by_id[i].state, by_id[i].reason or "decided")
     return created
+
+
+def _recorded_keys(
+    conn: sqlite3.Connection, deliveries: Sequence[NewDelivery]
+) -> set[tuple[str, str, str]]:
+    """The (campaign, contact, occasion) among ``deliveries`` that have a row already."""
+    keys = {(d.campaign, d.contact_id, d.occasion) for d in deliveries}
+    found: set[tuple[str, str, str]] = set()
+    by_campaign: dict[str, list[str]] = {}
+    for campaign, contact_id, _ in keys:
+        by_campaign.setdefault(campaign, []).append(contact_id)
+    for campaign, contact_ids in by_campaign.items():
+        ids = sorted(set(contact_ids))
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            rows = conn.execute(
+                "SELECT campaign, contact_id, occasion FROM deliveries WHERE campaign = ?"
+                f" AND contact_id IN ({', '.join('?' for _ in part)})",
+                [campaign, *part],
+            )
+            found.update(k for k in ((r[0], r[1], r[2]) for r in rows) if k in keys)
+    return found
 
 
 def _log(

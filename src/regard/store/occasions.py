@@ -33,7 +33,7 @@ _SCALE = 6
 _DATE_FIELDS = ("birthday", "signup_at", "first_order_at")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Occasion:
     """One reason to contact one contact for one campaign, due at ``due_at``; ``event_id``
     is the triggering event, if the trigger has one; ``started_at`` is the start an
@@ -47,7 +47,7 @@ class Occasion:
     started_at: Instant | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A due occasion and its contact as of the tick's instant (:func:`contact_from_row`'s
     mapping, its derived facts computed from the events that had occurred by then)."""
@@ -80,6 +80,15 @@ class Started(NamedTuple):
     contact_id: str
     occasion: str
     started_at: Instant
+
+
+class EventSeen(NamedTuple):
+    """An event of a contact, when it occurred and when it was voided (None: never)."""
+
+    contact_id: str
+    event_id: str
+    occurred_at: Instant
+    voided_at: Instant | None
 
 
 class LastActivity(NamedTuple):
@@ -162,6 +171,30 @@ class Occasions(Area):
             params.extend(where_params)
         clause, ids = _among("e.contact_id", contact_ids)
         return [EventAt(*row) for row in self.conn.execute(sql + clause, [*params, *ids])]
+
+    def events_over(
+        self,
+        event_type: str,
+        lo: Instant,
+        hi: Instant,
+        seen_from: Instant,
+        *,
+        where: Mapping[str, Any] | None = None,
+        tz: tzinfo | str = "UTC",
+    ) -> list[EventSeen]:
+        """Events of ``event_type`` that occurred in ``[lo, hi]`` and exist as of
+        ``seen_from`` (not voided by then), with when they were voided, if ever: what the
+        ticks of a stretch of ``simulate`` starting at ``seen_from`` each filter for their
+        own instant (index: type, time). ``where`` as in :meth:`events_between`."""
+        params: list[object] = [event_type, lo, hi]
+        sql = f"""
+            SELECT e.contact_id, e.id, e.occurred_at, e.voided_at FROM events e
+            WHERE e.type = ? AND e.occurred_at BETWEEN ? AND ? AND {visible("e", seen_from)}"""
+        if where:
+            where_sql, where_params = event_condition(where, "e", tz)
+            sql += f" AND ({where_sql})"
+            params.extend(where_params)
+        return [EventSeen(*row) for row in self.conn.execute(sql, params)]
 
     def last_activities(
         self,

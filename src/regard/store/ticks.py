@@ -1,10 +1,17 @@
-"""Tick records (one row per run, daemon tick and simulation) and the daemon's record."""
+"""Tick records (one row per run, daemon tick and simulation), the daemon's record, and the
+transactions of a tick: one tick at a time per store (:meth:`Ticks.exclusive`) and the
+read snapshots it decides in (:meth:`Ticks.snapshot`)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypedDict
 
 from regard.store.area import Area
@@ -24,8 +31,82 @@ class TickRow(TypedDict):
     result: dict[str, Any] | None
 
 
+def tick_lock_path(store_path: Path) -> Path:
+    """The file whose ``flock`` makes ticks on the store at ``store_path`` take turns."""
+    return store_path.with_name(store_path.name + ".tick.lock")
+
+
+# stores without a file (":memory:") take turns within the process
+_MEMORY_LOCK = threading.Lock()
+
+
 class Ticks(Area):
-    """The ``ticks`` table and the daemon's row of ``meta``."""
+    """The ``ticks`` table, the daemon's row of ``meta``, and a tick's transactions."""
+
+    _held = 0  # how deep this store object is inside exclusive() (it is re-entrant)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One tick at a time on this store, across processes and threads: the block runs
+        while no other tick runs, waiting for one that does to finish.
+
+        A tick is several transactions (it decides in read snapshots, records in short
+        write transactions), so two ticks must not interleave: the caps of one count the
+        decisions of the other only once they are rows. On SQLite this is an exclusive
+        ``flock`` on ``<store>.tick.lock`` beside the store file (the kernel releases it
+        when its process dies, however it dies; the file stays and holds the pid that last
+        took it); a store in memory takes a lock of the process. Re-entrant for the same
+        store object. Other writers (imports, webhooks, dispatch) never take it.
+        """
+        if self._held:
+            self._held += 1
+            try:
+                yield
+            finally:
+                self._held -= 1
+            return
+        path = self.store.path
+        if str(path) == ":memory:":
+            with _MEMORY_LOCK:
+                self._held = 1
+                try:
+                    yield
+                finally:
+                    self._held = 0
+            return
+        lock = tick_lock_path(path)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits for the tick that holds it
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            self._held = 1
+            try:
+                yield
+            finally:
+                self._held = 0
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read snapshot: every query inside sees the store as it was at the first one,
+        whatever other connections commit meanwhile, and no write lock is taken (WAL:
+        writers go on beside it). Inside an open transaction (``plan``'s rolled-back one)
+        it is that transaction. Keep it short: nothing is written inside."""
+        conn = self.conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")  # deferred: a read transaction from its first SELECT
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                with contextlib.suppress(Exception):
+                    conn.execute("COMMIT")
 
     def start(self, kind: str, at: Instant) -> int:
         """Record that a tick of ``kind`` (run, daemon) at ``at`` starts now, in this
