@@ -111,11 +111,10 @@ def run_once(
     store.contacts.use_rates(config.currencies)  # a daemon sees a changed [currencies]
     tick_id = result.tick_id = store.ticks.start(result.kind, at)
     try:
-        # one tick evaluates at a time on a store (PostgreSQL: an advisory lock, however
-        # many daemons and runs; SQLite's write lock already makes it so); dispatch, after
-        # it, is shared across them by the claims
-        with store.advisory_lock("tick"):
-            _tick(store, config, loaded.campaigns, at, result)
+        # one tick evaluates at a time on a store (engine.tick holds Ticks.exclusive:
+        # a lock file on SQLite, an advisory lock on PostgreSQL, however many daemons and
+        # runs); dispatch, after it, is shared across them by the claims
+        _tick(store, config, loaded.campaigns, at, result)
         # the tick has just held back what is outside its window or over a daily limit
         result.dispatch = dispatch(
             store, config, at, stop=stop, campaigns=loaded.campaigns, released=True

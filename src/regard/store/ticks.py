@@ -55,7 +55,9 @@ class Ticks(Area):
         decisions of the other only once they are rows. On SQLite this is an exclusive
         ``flock`` on ``<store>.tick.lock`` beside the store file (the kernel releases it
         when its process dies, however it dies; the file stays and holds the pid that last
-        took it); a store in memory takes a lock of the process. Re-entrant for the same
+        took it); a store in memory takes a lock of the process; on PostgreSQL it is the
+        advisory lock ``tick`` (:meth:`regard.store.Store.advisory_lock`), shared by every
+        daemon on the database. Re-entrant for the same
         store object. Other writers (imports, webhooks, dispatch) never take it.
         """
         if self._held:
@@ -64,6 +66,16 @@ class Ticks(Area):
                 yield
             finally:
                 self._held -= 1
+            return
+        if self.store.dialect == "postgresql":
+            # many daemons on one database: a session-level advisory lock, released with
+            # the block or with the connection when the process dies
+            with self.store.advisory_lock("tick"):
+                self._held = 1
+                try:
+                    yield
+                finally:
+                    self._held = 0
             return
         path = self.store.path
         if str(path) == ":memory:":
