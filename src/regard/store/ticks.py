@@ -112,7 +112,11 @@ class Ticks(Area):
         if conn.in_transaction:
             yield
             return
-        conn.execute("BEGIN")  # deferred: a read transaction from its first SELECT
+        # SQLite: deferred, a read transaction from its first SELECT; PostgreSQL: its
+        # default (read committed) takes a new snapshot per statement, repeatable read one
+        # for the whole transaction
+        postgres = self.store.dialect == "postgresql"
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if postgres else "BEGIN")
         try:
             yield
         finally:
