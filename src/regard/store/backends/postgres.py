@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -184,6 +185,13 @@ class Connection:
         if conn is not None:
             self._pool.putconn(conn)
 
+    def __del__(self) -> None:
+        # a store dropped without close(), as a SQLite one may be: its connection ends
+        conn, self._conn = getattr(self, "_conn", None), None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
     def __enter__(self) -> Connection:
         return self
 
@@ -316,6 +324,9 @@ class Pool:
     def _connect(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
         conn.adapters.register_loader("numeric", _NumericLoader)
+        # a store dropped without close() (as a SQLite one may be) ends its connection
+        # quietly, even when the store and the connection are collected together
+        weakref.finalize(conn, conn.pgconn.finish)
         return conn
 
     def putconn(self, conn: psycopg.Connection[Any]) -> None:
