@@ -16,7 +16,7 @@ TEXT = "{% block subject %}Hallo{% endblock %}{% block text %}Hallo{% endblock %
 
 def _shop(workspace: Workspace) -> Store:
     workspace.write("templates/thank-you.j2", TEXT)
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     with store.write() as conn:
         add_contact(conn, "vera")
         # five orders, the third (580 days before AT) takes total_spent past 500

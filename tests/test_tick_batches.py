@@ -34,7 +34,7 @@ def capped_shop(workspace: Workspace, contacts: int) -> None:
     text = workspace.config.read_text(encoding="utf-8")
     workspace.config.write_text(text.replace("[sender]", f"[limits]\n{CAPPED}\n[sender]"))
     workspace.write("templates/t.j2", TEMPLATE)
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     with store.write() as conn:
         for i in range(contacts):
             add_contact(conn, f"c{i:04d}", first_name="Eva", consent_email=1)
@@ -50,7 +50,7 @@ CAMPAIGNS = [
 
 
 def decided(workspace: Workspace, batch: int) -> list[tuple[Any, ...]]:
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     config = load_config(workspace.config)
     with mock.patch.object(tick_module, "BATCH", batch):
         result = tick(store, config, CAMPAIGNS, instant("2026-03-02T12:00:00Z"))
@@ -130,7 +130,7 @@ def test_an_import_in_another_process_writes_while_the_tick_runs(workspace: Work
     assert importer.stdout is not None
     assert importer.stdout.readline().strip() == "ready"
     time.sleep(0.3)  # it is importing
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     config = load_config(workspace.config)
     began = time.time()
     with mock.patch.object(tick_module, "BATCH", 5):
@@ -172,7 +172,7 @@ def test_simulate_finds_each_ticks_occasions_once_per_stretch(workspace: Workspa
     contacts, events = generate(3, 400, start=date(2025, 1, 1), end=date(2026, 1, 1)).write_csv(
         workspace.root / "shop"
     )
-    store = open_store(workspace.root / "regard.db")
+    store = open_store(workspace.store_target)
     config = load_config(workspace.config)
     import_contacts(store, config, contacts)
     import_events(store, config, events)

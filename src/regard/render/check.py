@@ -25,6 +25,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from regard.campaigns.history import history_json, history_warnings
@@ -40,7 +41,7 @@ from regard.render.isolation import render_message
 from regard.render.message import templates_for
 from regard.render.unsubscribe import SAMPLE_LINKS as LINKS
 from regard.render.unsubscribe import check_notes
-from regard.store.contacts import ContactSample, read_contact_sample
+from regard.store.contacts import read_contact_sample
 from regard.store.history import Reach, read_order_history, read_reach
 from regard.store.samples import RealSample, read_real_sample
 from regard.times import to_epoch, utcnow
@@ -189,11 +190,7 @@ def check_workspace(config: Config, now: datetime | None = None) -> CheckResult:
                 if str(exc) not in result.problems:
                     result.problems.append(str(exc))
     seen = set(result.problems)
-    store = (
-        ContactSample()  # a server store: check reads SQLite files only, never a live database
-        if config.store_is_url
-        else read_contact_sample(config.store_path, default_locale=config.locale)
-    )
+    store = read_contact_sample(config.store_target, default_locale=config.locale)
     for campaign in loaded.campaigns:
         files = template_files(folder, campaign.template)
         locales = [loc for loc in files if loc] or [config.locale]
@@ -251,15 +248,13 @@ def _check_store(
 ) -> None:
     """Whom each campaign can reach today, and how far back the order history reaches, with
     the warnings of an empty store, a campaign that reaches nobody and a partial history."""
-    if "://" in str(config.store):
-        return  # a server store: check reads SQLite files only, never a live database
-    path = config.store_path
+    path = config.store_target
     at = to_epoch(now)
     history = read_order_history(path, at) if contacts else None
     if not contacts:
-        result.contacts = 0 if path.is_file() else None
+        result.contacts = 0 if config.store_is_url or Path(path).is_file() else None
         result.warnings.append(
-            f"{path}: the store has no contacts yet, so no campaign reaches anyone: import the "
+            f"{config.store_label}: the store has no contacts yet, so no campaign reaches anyone: import the "
             "shop's customers and their full order history first "
             "(regard import contacts FILE, then regard import events FILE)"
         )
@@ -324,11 +319,9 @@ def _nobody(config: Config, campaign: Campaign, rule: str | None, found: Reach) 
 def _real_samples(config: Config, campaign: Campaign, now: datetime) -> list[RealSample]:
     """Up to REAL_SAMPLE of the store's contacts in the campaign's audience, each with its
     latest event that the trigger matches, most recent first."""
-    if config.store_is_url:
-        return []  # a server store: check reads SQLite files only, never a live database
     trigger = campaign.trigger
     return read_real_sample(
-        config.store_path,
+        config.store_target,
         limit=REAL_SAMPLE,
         event_type=trigger.sample_event_type(),
         where=getattr(trigger, "where", None),

@@ -17,6 +17,7 @@ from regard.store.currencies import stored_rates
 from regard.store.derived import apply_rates
 from regard.store.erase import Erasure, erase_contact
 from regard.store.fields import FieldError, phone
+from regard.store.readonly import READ_ERRORS, read_only
 from regard.times import Instant, from_epoch
 
 CONTACT_FIELDS = (
@@ -169,29 +170,34 @@ class ContactSample:
     locales: dict[str, int] = field(default_factory=dict)
 
 
-def read_contact_sample(path: Path, *, default_locale: str, limit: int = 200) -> ContactSample:
+def read_contact_sample(
+    path: Path | str, *, default_locale: str, limit: int = 200
+) -> ContactSample:
     """Attribute examples (up to ``limit`` names) and locale counts of the store file at
     ``path``, contacts without a locale counted under ``default_locale``.
 
     Opens the file read-only: never creates, migrates or changes a store. An empty sample
     when there is no store file, or it cannot be read (not a store, an older schema).
     """
-    if not path.is_file():
+    try:
+        conn = read_only(path)
+    except READ_ERRORS:
         return ContactSample()
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    if conn is None:
+        return ContactSample()
     try:
         rows = conn.execute(
             "SELECT j.key, min(j.value) FROM contacts, json_each(contacts.attributes) AS j "
             "WHERE j.type NOT IN ('null') GROUP BY j.key LIMIT ?",
             (limit,),
         ).fetchall()
-        attributes = {k: json.loads(v) if _is_json(v) else v for k, v in rows}
+        attributes = {r[0]: json.loads(r[1]) if _is_json(r[1]) else r[1] for r in rows}
         rows = conn.execute(
             "SELECT coalesce(nullif(locale, ''), ?) AS l, count(*) FROM contacts GROUP BY l",
             (default_locale,),
         ).fetchall()
-        return ContactSample(attributes=attributes, locales=dict(rows))
-    except sqlite3.Error:
+        return ContactSample(attributes=attributes, locales={r[0]: r[1] for r in rows})
+    except READ_ERRORS:
         return ContactSample()
     finally:
         conn.close()

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from regard.channels.base import ConsentRule
-from regard.store.area import PSEUDONYM_KEY, Area, Pseudonyms, normal_address
+from regard.store.area import Area
 from regard.store.decisions import Recorded
 from regard.store.filters import audience_condition, fact_sql, visible
 from regard.store.lifecycle import DeliveryState
+from regard.store.readonly import READ_ERRORS, read_only
 from regard.store.suppressions import Kind, suppressed_sql
 from regard.times import Instant
 
@@ -196,54 +197,25 @@ class History(Area):
         return decided(self.conn, campaign_id, contact_id)
 
 
-def _read_only(path: Path) -> sqlite3.Connection | None:
-    """The store file at ``path`` opened read-only with the SQL functions suppressions
-    need; None when there is no such file."""
-    if not path.is_file():
-        return None
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.create_function("lower_address", 1, _normal, deterministic=True)
-    conn.create_function("normal_address", 1, _normal, deterministic=True)
-    try:
-        key = conn.execute("SELECT value FROM meta WHERE key = ?", (PSEUDONYM_KEY,)).fetchone()
-    except sqlite3.Error:
-        conn.close()
-        raise
-    if key is not None:
-        pseudonyms = Pseudonyms(bytes.fromhex(key[0]))
-
-        def hashed(address: object) -> str | None:
-            return pseudonyms.address(address) if isinstance(address, str) else None
-
-        conn.create_function("address_hash", 1, hashed, deterministic=True)
-    else:
-        conn.create_function("address_hash", 1, lambda _a: None, deterministic=True)
-    return conn
-
-
-def _normal(address: object) -> str | None:
-    return normal_address(address) if isinstance(address, str) else None
-
-
-def read_order_history(path: Path, at: Instant) -> OrderHistory | None:
+def read_order_history(path: Path | str, at: Instant) -> OrderHistory | None:
     """:func:`order_history` of the store file at ``path``, read-only; None when there is
     no store file or it cannot be read (not a store, an older schema)."""
     try:
-        conn = _read_only(path)
-    except sqlite3.Error:
+        conn = read_only(path)
+    except READ_ERRORS:
         return None
     if conn is None:
         return None
     try:
         return order_history(conn, at)
-    except sqlite3.Error:
+    except READ_ERRORS:
         return None
     finally:
         conn.close()
 
 
 def read_reach(
-    path: Path,
+    path: Path | str,
     *,
     audience: Mapping[str, Any],
     channel: str,
@@ -254,14 +226,14 @@ def read_reach(
     """:func:`reach` in the store file at ``path``, read-only; None when there is no store
     file or it cannot be read."""
     try:
-        conn = _read_only(path)
-    except sqlite3.Error:
+        conn = read_only(path)
+    except READ_ERRORS:
         return None
     if conn is None:
         return None
     try:
         return reach(conn, audience=audience, channel=channel, consent=consent, at=at, tz=tz)
-    except sqlite3.Error:
+    except READ_ERRORS:
         return None
     finally:
         conn.close()

@@ -3,7 +3,6 @@ renders each campaign against, beside its made-up sample contacts."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from regard.store.contacts import contact_from_row
 from regard.store.filters import audience_condition, event_condition
+from regard.store.readonly import READ_ERRORS, read_only
 from regard.times import Instant
 
 
@@ -23,7 +23,7 @@ class RealSample:
 
 
 def read_real_sample(
-    path: Path,
+    path: Path | str,
     *,
     limit: int = 20,
     event_type: str | None = None,
@@ -41,10 +41,12 @@ def read_real_sample(
     Opens the file read-only, like :func:`read_contact_sample`; an empty list when there is
     no store file or it cannot be read.
     """
-    if not path.is_file():
+    try:
+        conn = read_only(path)
+    except READ_ERRORS:
         return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
+    if conn is None:
+        return []
     try:
         who, who_params = audience_condition(audience or {}, at, tz)
         if event_type is None:
@@ -80,7 +82,7 @@ def read_real_sample(
             if found is not None:
                 out.append(RealSample(contact_from_row(found), event))
         return out
-    except sqlite3.Error:
+    except READ_ERRORS:
         return []
     finally:
         conn.close()

@@ -174,6 +174,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN target IS NOT NULL THEN regard_merge_patch(target::json, patch::json) END
 $$;
 
+-- regard's merge_patch, which the import's upserts call for a wide patch (on SQLite a
+-- one-pass Python function; here the same merge as json_patch)
+CREATE OR REPLACE FUNCTION merge_patch(target text, patch text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT json_patch(target, patch)
+$$;
+
 -- SQLite's json_set(doc, '$.key', value) for a text value at a top-level key
 CREATE OR REPLACE FUNCTION json_set(doc text, path text, value text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
