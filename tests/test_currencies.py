@@ -67,7 +67,7 @@ def test_a_currency_without_a_rate_is_named_at_import_and_counts_as_it_is(shop: 
         "they are in total_spent, milestones and the report; add CHF = <what one CHF is "
         "worth in EUR>"
     ]
-    assert contact(shop.root / "regard.db", "ann")["total_spent"] == 200
+    assert contact(shop.store_target, "ann")["total_spent"] == 200
     # --json carries it too; a rate makes the warning go
     data = shop.cli_json("import", "events", str(path))
     assert [w.split(": ", 2)[:2] for w in data["warnings"]] == [[f"{path}:2", "currency"]]
@@ -80,7 +80,7 @@ def test_rates_convert_the_facts_the_milestones_and_the_report(shop: Workspace) 
     path = shop.write("events.csv", EVENTS)
     result = shop.cli("import", "events", str(path))
     assert result.exit_code == 0 and result.stderr == "", result.output
-    db = shop.root / "regard.db"
+    db = shop.store_target
     assert contact(db, "ann")["total_spent"] == 150  # 100 CHF = 50 EUR, + 100 EUR
     assert shop.cli_json("contacts", "show", "ann")["total_spent"] == 150
     # the events keep what they came with
@@ -118,7 +118,7 @@ def test_a_changed_rate_applies_to_every_amount_at_the_next_command(shop: Worksp
     assert planned(shop, "2026-03-01T12:00:00Z") == []
     rates(shop, "CHF = 2")  # 100 CHF are now 200 EUR: the first order reaches 200
     assert shop.cli_json("contacts", "show", "ann")["total_spent"] == 300
-    assert contact(shop.root / "regard.db", "ann")["total_spent"] == 300  # stored facts too
+    assert contact(shop.store_target, "ann")["total_spent"] == 300  # stored facts too
     at = "2026-03-01T12:00:00Z"
     assert planned(shop, at) == [("ann", "total_spent:200", "2026-03-01T10:00:00Z")]
     report = shop.cli_json("report", "--since", "2026-01-01", "--until", "2026-03-31")

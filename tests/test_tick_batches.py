@@ -92,7 +92,7 @@ from regard.store import open_store
 from regard.store.importer import import_contacts, import_events
 from regard.workspace import load_config
 config = load_config({config!r})
-store = open_store(config.store_path)
+store = open_store(config.store_target)
 folder = Path({folder!r})
 stop = folder / "stop"
 print("ready", flush=True)

@@ -251,6 +251,7 @@ def test_status_follows_the_daemon(shop: Shop) -> None:
     assert stale.exit_code == 1, stale.output
 
 
+@pytest.mark.sqlite_only  # reads the store's files (on PostgreSQL: tests/test_migrate_store.py)
 def test_simulate_leaves_the_store_file_alone(shop: Shop) -> None:
     shop.campaign("thanks", 'type = "post_purchase"\n')
     shop.contacts({"id": "c1"})
