@@ -49,7 +49,7 @@ def test_a_huge_value_is_refused_without_being_held(root: Path) -> None:
     big = root / "big.jsonl"
     with big.open("w", encoding="utf-8") as out:
         out.write('{"id": "c0"}\n{"id": "c1", "note": "')
-        for _ in range(50):
+        for _ in range(150):
             out.write("x" * 1_000_000)
         out.write('"}\n{"id": "c2"}\n')
     child = subprocess.Popen(
@@ -67,7 +67,9 @@ def test_a_huge_value_is_refused_without_being_held(root: Path) -> None:
         "(see docs/import.md, Limits)"
     )
     peak = usage.ru_maxrss // 1024
-    assert peak < 200, peak  # MB, this import's own peak: the 50 MB line is never held whole
+    # MB, this import's own peak (72 alone, up to 232 seen beside a loaded suite): the
+    # 150 MB line is never held whole (held, it costs several times its size)
+    assert peak < 320, peak
 
 
 def test_a_json_array_object_longer_than_a_row_may_be(root: Path) -> None:
