@@ -4,7 +4,10 @@ worker process a message is rendered in (its time and its memory), not by the ma
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
+import signal
 import time
 from pathlib import Path
 
@@ -109,7 +112,7 @@ def test_a_render_that_runs_too_long_is_stopped(
     error, took = render_text(workspace, SLOW)
     path = workspace.root / "templates" / "m.de.j2"
     assert error == f"{path}: refused: rendering took longer than 1 s"
-    assert took < 3
+    assert took < 4  # twice 1 s: it is tried once more in a fresh worker
     # the next contact's message of the same file is refused at once, not after 1 s more
     config = load_config(workspace.config)
     started = time.monotonic()
@@ -122,6 +125,25 @@ def test_a_render_that_runs_too_long_is_stopped(
     )
     assert took < 0.5
     good(setup(workspace, {"m.de.j2": email("Hallo", "ok")}))  # a changed file renders
+
+
+def test_a_worker_that_hangs_once_does_not_refuse_the_template(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that stops answering for a cause of its own (here: stopped by a signal; in
+    life, forked while another thread held a lock) costs one timeout, not the template: the
+    message is rendered again in a fresh worker."""
+    monkeypatch.setattr(isolation, "MAX_RENDER_SECONDS", 1.0)
+    config = setup(workspace, {"m.de.j2": email("Hallo", "ok")})
+    good(config)  # the worker runs
+    stuck = isolation._worker[0].pid
+    os.kill(stuck, signal.SIGSTOP)
+    try:
+        good(config)
+        assert isolation._worker[0].pid != stuck
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stuck, signal.SIGKILL)
 
 
 def test_a_render_that_needs_too_much_memory_is_stopped(workspace: Workspace) -> None:

@@ -268,23 +268,7 @@ def render_message(
                 f"{MAX_RENDER_SECONDS:g} s; it is not rendered again until the file changes"
             )
     with _lock:
-        worker = _running()
-        request = worker.request(args, kwargs)
-        try:
-            kind, value, leaving = worker.ask(request, MAX_RENDER_SECONDS)
-        except TimeoutError:
-            _retire()
-            where = _where(config, campaign, contact)
-            _too_slow[where] = _stamp(where)
-            raise TemplateError(
-                f"{where}: refused: rendering took longer than {MAX_RENDER_SECONDS:g} s"
-            ) from None
-        except _Gone:
-            _retire()
-            raise TemplateError(
-                f"{_where(config, campaign, contact)}: refused: the process rendering it "
-                "ended before it answered"
-            ) from None
+        kind, value, leaving = _ask(config, campaign, contact, args, kwargs)
         if leaving:
             _retire()
         if kind == "memory":
@@ -298,6 +282,40 @@ def render_message(
         raise value
     message: Message = value
     return message
+
+
+def _ask(
+    config: Config,
+    campaign: Campaign,
+    contact: Mapping[str, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> tuple[str, Any, bool]:
+    """The worker's answer to one render (under ``_lock``). A render that runs out of time
+    is tried once more in a fresh worker before it is refused: the worker that timed out
+    may have hung for a cause of its own (forked while another thread of this process held
+    a lock it then needed), and one such hang must not refuse the template for good."""
+    for attempt in (1, 2):
+        worker = _running()
+        request = worker.request(args, kwargs)
+        try:
+            return worker.ask(request, MAX_RENDER_SECONDS)
+        except TimeoutError:
+            _retire()
+            if attempt == 1:
+                continue
+            where = _where(config, campaign, contact)
+            _too_slow[where] = _stamp(where)
+            raise TemplateError(
+                f"{where}: refused: rendering took longer than {MAX_RENDER_SECONDS:g} s"
+            ) from None
+        except _Gone:
+            _retire()
+            raise TemplateError(
+                f"{_where(config, campaign, contact)}: refused: the process rendering it "
+                "ended before it answered"
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # message files a render of which ran out of time, with their modification time then: the
