@@ -83,3 +83,25 @@ def campaign_file(
         "{% block subject %}Danke{% endblock %}{% block text %}Danke!{% endblock %}",
         encoding="utf-8",
     )
+
+
+def thanks_campaign(
+    root: Path,
+    *,
+    channel: str = "webhook",
+    provider: str = "sink",
+    template: str = "{% block text %}Danke, {{ contact.id }}!{% endblock %}\n",
+    lateness: str | None = "30d",
+) -> None:
+    """The fault suite's thank-you: a post_purchase campaign ``thanks`` on ``provider``
+    (its ``max_lateness`` unless None) and its template text, in ROOT's campaigns/ and
+    templates/ (made here)."""
+    (root / "campaigns").mkdir()
+    (root / "templates").mkdir()
+    late = f'max_lateness = "{lateness}"\n' if lateness is not None else ""
+    (root / "campaigns" / "thanks.toml").write_text(
+        f'channel = "{channel}"\nprovider = "{provider}"\ntemplate = "thanks"\n{late}'
+        '[trigger]\ntype = "post_purchase"\n',
+        encoding="utf-8",
+    )
+    (root / "templates" / "thanks.j2").write_text(template, encoding="utf-8")

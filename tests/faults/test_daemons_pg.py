@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from conftest import regard_command, subprocess_env
+from faults.rows import thanks_campaign
 from faults.sink import SECRET, FaultySink
 from regard.store import open_store
 from regard.times import iso, utcnow
@@ -58,16 +59,7 @@ secret = "{SECRET}"
 """,
         encoding="utf-8",
     )
-    (root / "campaigns").mkdir()
-    (root / "templates").mkdir()
-    (root / "campaigns" / "thanks.toml").write_text(
-        'channel = "webhook"\nprovider = "sink"\ntemplate = "thanks"\nmax_lateness = "30d"\n'
-        '[trigger]\ntype = "post_purchase"\n',
-        encoding="utf-8",
-    )
-    (root / "templates" / "thanks.j2").write_text(
-        "{% block text %}Danke, {{ contact.id }}!{% endblock %}\n", encoding="utf-8"
-    )
+    thanks_campaign(root)
     ordered = iso(utcnow() - timedelta(hours=1))
     contacts = [f"c{i}" for i in range(DELIVERIES)]
     (root / "contacts.csv").write_text("id\n" + "".join(f"{c}\n" for c in contacts), "utf-8")

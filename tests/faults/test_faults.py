@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import regard_command, subprocess_env
-from faults.rows import states
+from faults.rows import states, thanks_campaign
 from faults.sink import SECRET, FaultySink
 from regard.cli import cli
 from regard.store import open_store
@@ -60,16 +60,7 @@ secret = "{SECRET}"
         encoding="utf-8",
     )
     # the deliveries come from a real campaign, evaluated by the first run's tick
-    (tmp_path / "campaigns").mkdir()
-    (tmp_path / "templates").mkdir()
-    (tmp_path / "campaigns" / "thanks.toml").write_text(
-        'channel = "webhook"\nprovider = "sink"\ntemplate = "thanks"\nmax_lateness = "30d"\n'
-        '[trigger]\ntype = "post_purchase"\n',
-        encoding="utf-8",
-    )
-    (tmp_path / "templates" / "thanks.j2").write_text(
-        "{% block text %}Danke, {{ contact.id }}!{% endblock %}\n", encoding="utf-8"
-    )
+    thanks_campaign(tmp_path)
     contacts = [f"c{i}" for i in range(DELIVERIES - REJECTED)] + [
         f"r{i}-x" for i in range(REJECTED)
     ]

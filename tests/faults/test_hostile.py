@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import regard_command, subprocess_env, tmpfs
-from faults.rows import states
+from faults.rows import states, thanks_campaign
 from faults.sink import SECRET
 from faults.trickle import HostileServer
 from regard.cli import cli
@@ -41,16 +41,12 @@ def shop(
     (root / "regard.toml").write_text(
         f'store = "regard.db"\ntimezone = "UTC"\n{provider}', encoding="utf-8"
     )
-    (root / "campaigns").mkdir()
-    (root / "templates").mkdir()
-    (root / "campaigns" / "thanks.toml").write_text(
-        'channel = "email"\nprovider = "out"\ntemplate = "thanks"\n'
-        '[trigger]\ntype = "post_purchase"\n',
-        encoding="utf-8",
-    )
-    (root / "templates" / "thanks.j2").write_text(
-        "{% block subject %}Danke{% endblock %}{% block text %}" + text + "{% endblock %}",
-        encoding="utf-8",
+    thanks_campaign(
+        root,
+        channel="email",
+        provider="out",
+        template="{% block subject %}Danke{% endblock %}{% block text %}" + text + "{% endblock %}",
+        lateness=None,
     )
     ids = [f"c{i}" for i in range(contacts)]
     (root / "contacts.csv").write_text(

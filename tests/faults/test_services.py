@@ -26,6 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import regard_command, subprocess_env
+from faults.rows import thanks_campaign
 from regard.cli import cli
 from regard.store import open_store
 from regard.times import iso
@@ -86,15 +87,11 @@ lease = "60s"
 {PROVIDERS[channel](url)}""",
         encoding="utf-8",
     )
-    (root / "campaigns").mkdir()
-    (root / "templates").mkdir()
-    (root / "campaigns" / "thanks.toml").write_text(
-        f'channel = "{channel}"\nprovider = "svc"\ntemplate = "thanks"\nmax_lateness = "30d"\n'
-        '[trigger]\ntype = "post_purchase"\n',
-        encoding="utf-8",
-    )
-    (root / "templates" / "thanks.j2").write_text(
-        BLOCK[channel] + "Danke, {{ contact.id }}!{% endblock %}\n", encoding="utf-8"
+    thanks_campaign(
+        root,
+        channel=channel,
+        provider="svc",
+        template=BLOCK[channel] + "Danke, {{ contact.id }}!{% endblock %}\n",
     )
     ordered = iso(T0 - timedelta(hours=1))
     rows = "".join(
