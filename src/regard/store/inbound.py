@@ -30,8 +30,9 @@ class Inbound(Area):
                 """
                 INSERT INTO inbound (source, day, received, last_at, last_topic)
                 VALUES (?, ?, 1, ?, ?)
-                ON CONFLICT (source, day) DO UPDATE SET received = received + 1,
-                    last_at = max(last_at, excluded.last_at), last_topic = excluded.last_topic
+                ON CONFLICT (source, day) DO UPDATE SET received = inbound.received + 1,
+                    last_at = max(inbound.last_at, excluded.last_at),
+                    last_topic = excluded.last_topic
                 """,
                 (source, day, at, topic),
             )
