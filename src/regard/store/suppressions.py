@@ -144,7 +144,7 @@ class Suppressions(Area):
                 address = channel_of(name).address(contact)
                 changed += conn.execute(
                     "DELETE FROM suppressions WHERE channel = ? AND kind = 'unsubscribed' "
-                    "AND (contact_id = ? OR (? IS NOT NULL AND address IN (?, ?, ?)))",
+                    "AND (contact_id = ? OR (CAST(? AS TEXT) IS NOT NULL AND address IN (?, ?, ?)))",
                     (name, contact_id, address, address, _lower(address), self._hash(address)),
                 ).rowcount
             return changed > 0
@@ -326,7 +326,10 @@ def suppressed_sql(contact: str, channel: str, address: str, kind: Kind) -> str:
       suppression of a contact forgotten since).
     - ``bounced``: a row on ``channel`` names the address in one of those forms (a bounce is
       the address's, whoever has it now); for channels without an address, the contact.
+
+    The address is cast to text: as a bare parameter PostgreSQL could not type it.
     """
+    address = f"CAST({address} AS TEXT)"
     by_address = f"""({address} IS NOT NULL AND EXISTS (
             SELECT 1 FROM suppressions s
             WHERE s.kind = '{kind}' AND s.channel IN ({channel}, '*')
