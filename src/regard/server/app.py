@@ -9,7 +9,8 @@ The middleware (outermost first, pure ASGI so streamed bodies are counted as the
   for a streamed (chunked) body by reading and counting it before the app runs (it is
   then replayed to the app);
 - any exception → a plain 500 ``{"error": "internal error"}``, never a traceback (the log
-  line names the exception's type only).
+  line names the exception's type and, as ``at``, the innermost line of regard's own code
+  it came from: never its message, which may quote personal data).
 
 Unknown paths → 404 ``{"error": "not found"}``, a known path with another method → 405.
 """
@@ -19,8 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -122,6 +125,7 @@ class Guard:
             return await receive()
 
         error: str | None = None
+        at: str | None = None
         try:
             if declared is not None and declared > self.max_body:
                 await _plain(send_logged, 413, "request body larger than 1 MiB")
@@ -129,10 +133,11 @@ class Guard:
                 await self.app(scope, receive_counted, send_logged)
         except Exception as exc:  # never a traceback on the wire; the type in the log
             error = type(exc).__name__
+            at = _origin(exc)
             if not started:
                 await _plain(send_logged, 500, "internal error")
         finally:
-            _log(scope, status, began, error)
+            _log(scope, status, began, error, at)
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -178,7 +183,25 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "-"
 
 
-def _log(scope: Scope, status: int, began: float, error: str | None) -> None:
+def _origin(exc: BaseException) -> str | None:
+    """``regard/store/inbound.py:33``: the innermost frame of the traceback in regard's own
+    code (the store's database adapters left out: the statement's caller says more), or
+    None when no frame is ours."""
+    found = None
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        path = Path(frame.f_code.co_filename)
+        if _PACKAGE in path.parents and _ADAPTERS not in path.parents:
+            found = f"{path.relative_to(_PACKAGE.parent).as_posix()}:{line}"
+    return found
+
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+_ADAPTERS = _PACKAGE / "store" / "backends"
+
+
+def _log(
+    scope: Scope, status: int, began: float, error: str | None, at: str | None = None
+) -> None:
     fields: dict[str, Any] = {
         "event": "request",
         "method": scope.get("method", ""),
@@ -188,5 +211,7 @@ def _log(scope: Scope, status: int, began: float, error: str | None) -> None:
     }
     if error:
         fields["error"] = error
+    if at:
+        fields["at"] = at
     level = logging.ERROR if error or status >= 500 else logging.INFO
     access_log.log(level, json.dumps(fields), extra=fields)
