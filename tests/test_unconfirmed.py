@@ -46,7 +46,7 @@ def seed_cards(workspace: Workspace, contacts: list[str]) -> list[str]:
                    "card": {"design": None, "font": None, "sender": None}}  # fmt: skip
         ids += add_pending(
             store, [contact], provider="cards", due_at=AT, channel="card",
-            message=json.dumps(message),
+            message=json.dumps(message), root=workspace.root,
         )  # fmt: skip
     store.close()
     return ids
@@ -132,7 +132,9 @@ def test_an_account_that_cannot_send_pauses_its_provider(workspace: Workspace) -
             f'base_url = "{service.url}"\n',
         )
         store = open_store(workspace.store_target)
-        ids = add_pending(store, [f"c{i}" for i in range(25)], provider="mail", due_at=AT)
+        ids = add_pending(
+            store, [f"c{i}" for i in range(25)], provider="mail", due_at=AT, root=workspace.root
+        )
         store.close()
 
         result = workspace.cli("run", "--at", RUN_AT)
@@ -173,7 +175,9 @@ def test_refused_twilio_credentials_pause_and_say_what_to_fix(workspace: Workspa
             f'auth_token = "wrong-token"\nfrom = "+15005550006"\nbase_url = "{service.url}"\n',
         )
         store = open_store(workspace.store_target)
-        ids = add_pending(store, ["anna"], provider="sms", due_at=AT, channel="sms")
+        ids = add_pending(
+            store, ["anna"], provider="sms", due_at=AT, channel="sms", root=workspace.root
+        )
         with store.write() as conn:
             conn.execute(
                 "UPDATE deliveries SET message = ? WHERE id = ?",
@@ -197,7 +201,7 @@ def test_a_gone_webhook_endpoint_pauses_the_provider(workspace: Workspace, sink)
         delivery="concurrency = 1\n",
     )
     store = open_store(workspace.store_target)
-    ids = add_pending(store, ["anna", "bernd"], provider="hooks", due_at=AT)
+    ids = add_pending(store, ["anna", "bernd"], provider="hooks", due_at=AT, root=workspace.root)
     store.close()
     result = workspace.cli("run", "--at", RUN_AT)
     assert result.exit_code == 3 and "410 Gone" in result.stderr

@@ -18,15 +18,17 @@ def add_pending(
     provider: str = "sink",
     due_at: int = 1_780_000_000,
     priority: int = 0,
+    root: Path | None = None,
     **columns: Any,
 ) -> list[str]:
-    """One pending e-mail delivery per contact; returns their ids in order. Beside a store
-    file, the campaign gets a file too when it has none (:func:`campaign_file`): dispatch
-    cancels the deliveries of a campaign whose file was removed."""
-    if str(store.path) != ":memory:":
+    """One pending e-mail delivery per contact; returns their ids in order. In the workspace
+    ``root`` (default: beside a store file), the campaign gets a file too when it has none
+    (:func:`campaign_file`): dispatch cancels the deliveries of a campaign whose file was
+    removed."""
+    if root is None and str(store.path) != ":memory:":
         root = store.path.parent
-        if not (root / "campaigns" / f"{campaign}.toml").exists():
-            campaign_file(root, campaign, provider, str(columns.get("channel", "email")))
+    if root is not None and not (root / "campaigns" / f"{campaign}.toml").exists():
+        campaign_file(root, campaign, provider, str(columns.get("channel", "email")))
     ids = []
     with store.write() as conn:
         for contact in contacts:
