@@ -339,7 +339,8 @@ class _Import:
                 "CREATE TEMP TABLE IF NOT EXISTS import_emails "
                 "(email TEXT PRIMARY KEY COLLATE NOCASE, id TEXT NOT NULL)",
                 "DELETE FROM temp.import_emails",
-                "INSERT INTO temp.import_emails (email, id) SELECT email, id "
+                # folded here too: PostgreSQL has no NOCASE (its translation drops it)
+                "INSERT INTO temp.import_emails (email, id) SELECT lower_address(email), id "
                 "FROM contacts WHERE email IS NOT NULL ORDER BY id ON CONFLICT (email) DO NOTHING",
             ):
                 self.conn.execute(statement)
