@@ -35,12 +35,17 @@ T = to_epoch(AT)
 
 
 def make_config(
-    tmp_path: Path, url: str = "http://127.0.0.1:9/x", rate: str | None = None, **delivery: Any
+    tmp_path: Path,
+    url: str = "http://127.0.0.1:9/x",
+    rate: str | None = None,
+    store_url: str | None = None,
+    **delivery: Any,
 ) -> Config:
+    """The config; ``store_url``: the test's PostgreSQL store, for commands that open it."""
     lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in delivery.items())
     rate_line = f'rate = "{rate}"\n' if rate else ""
     (tmp_path / "regard.toml").write_text(
-        f"store = 'regard.db'\n[delivery]\n{lines}\n"
+        f"store = '{store_url or 'regard.db'}'\n[delivery]\n{lines}\n"
         f'[providers.sink]\ntype = "webhook"\nurl = "{url}"\nsecret = "{SECRET}"\n{rate_line}'
         f'[providers.outbox]\ntype = "file"\npath = "outbox.jsonl"\n{rate_line}',
         encoding="utf-8",
@@ -131,10 +136,10 @@ def test_a_stop_ends_the_wait_for_a_rate_slot(tmp_path: Path, store: Store) -> N
     "header", ["99999999999999999999", "999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"]
 )
 def test_retry_after_is_capped_by_max_backoff(
-    tmp_path: Path, store: Store, sink: Sink, header: str
+    tmp_path: Path, store: Store, store_url: str | None, sink: Sink, header: str
 ) -> None:
     sink.script(Answer(429, {"error": "slow down"}, {"Retry-After": header}))
-    config = make_config(tmp_path, sink.url, max_backoff="6h")
+    config = make_config(tmp_path, sink.url, store_url=store_url, max_backoff="6h")
     [did] = add_pending(store, ["c1"], due_at=T)
     result = dispatch(store, config, T)
     assert result.retried == 1
@@ -229,7 +234,7 @@ def _add_contacts(store: Store, ids: list[str]) -> None:
 
 
 def test_an_unsubscribe_and_a_forget_mid_dispatch_stop_what_is_not_sent_yet(
-    tmp_path: Path, store: Store
+    tmp_path: Path, store: Store, store_url: str | None
 ) -> None:
     """A lane at 4/s works through 8 deliveries. When the first line is in the outbox, c5
     unsubscribes and c6 is forgotten, from another connection: neither is sent, and the
@@ -250,7 +255,7 @@ def test_an_unsubscribe_and_a_forget_mid_dispatch_stop_what_is_not_sent_yet(
             while not (outbox.exists() and outbox.read_bytes()):
                 assert time.monotonic() < deadline, "nothing was sent"
                 time.sleep(0.005)
-            with open_store(tmp_path / "regard.db") as other:
+            with open_store(store_url or tmp_path / "regard.db") as other:
                 other.suppressions.add("c5")
                 forget_contact(other, config, "c6")
         except BaseException as exc:  # pragma: no cover - reported below

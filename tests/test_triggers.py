@@ -178,6 +178,7 @@ def test_milestone_order_count_and_total_spent(store: Store) -> None:
     assert due(store, spent, "2026-04-02T10:00:00Z") == []
 
 
+@pytest.mark.sqlite_only  # reads SQLite's own query plans
 def test_due_queries_never_scan_contacts_or_events(store: Store) -> None:
     """The cost of a tick follows what is due: every trigger query is an index search."""
     # a shop of some size, with statistics, so the planner chooses as it would in production
