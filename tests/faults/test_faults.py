@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import regard_command, subprocess_env
-from faults.rows import states, thanks_campaign
+from faults.rows import states, thanks_campaign, unknown_outcomes
 from faults.sink import SECRET, FaultySink
 from regard.cli import cli
 from regard.store import open_store
@@ -126,15 +126,6 @@ def settle(root: Path, rounds: list[int], parallel: int, start_round: int = 0) -
     raise AssertionError(f"still {unfinished(root)} unfinished after {MAX_ROUNDS} rounds")
 
 
-# an attempt whose answer never came whole (providers/base.py, Unknown): the service may
-# have acted on it, so the next attempt sends again under the same key
-UNKNOWN_OUTCOME = (
-    "attempt %: timeout: no whole answer%",
-    "attempt %: timeout after sending%",
-    "attempt %: connection lost after sending%",
-)
-
-
 def check_against_sink(root: Path, sink: FaultySink) -> tuple[dict[str, int], int]:
     """The invariants. Returns the delivery ids the sink accepted more than once (and how
     many times), and how many claims were taken up again."""
@@ -147,14 +138,7 @@ def check_against_sink(root: Path, sink: FaultySink) -> tuple[dict[str, int], in
             "SELECT delivery_id FROM delivery_log WHERE detail LIKE '%taken up again%'"
         )
     )
-    unknown = Counter(
-        r[0]
-        for r in store.conn.execute(
-            "SELECT delivery_id FROM delivery_log WHERE "
-            + " OR ".join("detail LIKE ?" for _ in UNKNOWN_OUTCOME),
-            UNKNOWN_OUTCOME,
-        )
-    )
+    unknown = unknown_outcomes(store)
     store.close()
     accepted = sink.accepted()
     keys = sink.keys()
