@@ -11,14 +11,24 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from conftest import run_regard as regard
 from conftest import subprocess_env
+from regard.cli import cli
 from regard.store import open_store
 from regard.store.fields import MAX_COLUMNS, MAX_FIELD_CHARS, MAX_ROW_CHARS
 from regard.store.rows import merge_patch
 
 PEAK = Path(__file__).resolve().parent / "peak.py"
+
+
+def regard(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``regard --config ROOT/regard.toml ARGS`` in this process (a new interpreter costs
+    more than most of these imports); its exit code and output."""
+    done = CliRunner().invoke(cli, ["--config", str(root / "regard.toml"), *args])
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        raise done.exception
+    return subprocess.CompletedProcess(args, done.exit_code, done.stdout, done.stderr)
 
 
 @pytest.fixture
@@ -36,9 +46,9 @@ def test_a_csv_header_wider_than_the_limit_is_refused_at_once(root: Path) -> Non
         "id," + ",".join(f"a{i}" for i in range(n)) + "\nc1," + ",".join("1" * n) + "\n",
         encoding="utf-8",
     )
-    started = time.monotonic()
+    started = time.process_time()
     done = regard(root, "import", "contacts", str(wide))
-    assert time.monotonic() - started < 30
+    assert time.process_time() - started < 10  # CPU seconds, whatever the machine's load
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         f"error: {wide}:1: the header has {n + 1} columns; a row may have at most "
