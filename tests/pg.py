@@ -8,6 +8,13 @@ TEMPLATE``, which takes milliseconds).
 ``REGARD_TEST_PG_USER`` (default ``nobody``) and its programs run through ``runuser``.
 Durability is off (``fsync``, ``synchronous_commit``, ``full_page_writes``): a test's
 database is thrown away with the cluster.
+
+A cluster never outlives its session, even one killed with SIGKILL (no ``atexit``
+then): a small watchdog process (``python pg.py watch PID ROOT …``, in a session of its
+own so a signal to pytest's process group spares it) waits for the pytest process to end
+and then stops the cluster and removes its folder. Should the watchdog die too, the next
+session's first cluster stops and removes every cluster whose owner (``ROOT/owner``: pid
+and start time) is gone (:func:`sweep`).
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ import contextlib
 import glob
 import itertools
 import os
+import select
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 TEMPLATE = "regard_template"
@@ -88,11 +98,21 @@ class Cluster:
                 "-c shared_buffers=64MB",
             ]
         )
+        (self.root / "owner").write_text(_identity(os.getpid()), encoding="ascii")
+        # watching before the server starts: a kill at any later moment is seen
+        self.watchdog = subprocess.Popen(
+            [sys.executable, __file__, "watch", str(os.getpid()), str(self.root), *self._stop_command()],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
-            "-o", options, "-w", "-t", "60", "start",
+            "-o", options, "-w", "-t", "300", "start",
         )  # fmt: skip
         self._template_ready = False
+
+    def _stop_command(self) -> list[str]:
+        return [*self._prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]  # fmt: skip
 
     def _run(self, program: str, *args: str) -> None:
         command = [*self._prefix, str(self.bindir / program), *args]
@@ -144,18 +164,20 @@ class Cluster:
             self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(self.root, ignore_errors=True)
+        self.watchdog.kill()  # this process stops the cluster itself
+        self.watchdog.wait()
+        _stop(self.root, self._stop_command())
 
 
 _CLUSTER: Cluster | None = None
 
 
 def cluster() -> Cluster:
-    """The session's cluster, started on first use and stopped when the process exits."""
+    """The session's cluster, started on first use and stopped when the process exits
+    (or, killed, by its watchdog); the clusters of sessions that are gone are swept first."""
     global _CLUSTER
     if _CLUSTER is None:
+        sweep()
         _CLUSTER = Cluster()
         atexit.register(_CLUSTER.stop)
     return _CLUSTER
@@ -164,3 +186,66 @@ def cluster() -> Cluster:
 def wanted() -> bool:
     """Whether the tests run on PostgreSQL (``REGARD_TEST_STORE=postgresql``)."""
     return os.environ.get("REGARD_TEST_STORE", "sqlite").lower() in {"postgresql", "postgres", "pg"}
+
+
+# -- no cluster outlives its session ----------------------------------------------------
+
+
+def _identity(pid: int) -> str:
+    """``PID STARTTIME``: a process, told apart from a later one that reuses its pid (the
+    start time in clock ticks since boot, field 22 of /proc/PID/stat); empty when gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return ""
+    return f"{pid} {stat.rsplit(')', 1)[1].split()[19]}"
+
+
+def _stop(root: Path, command: list[str]) -> None:
+    """Stop the cluster in ``root`` (``command``: its ``pg_ctl … stop``) and remove it."""
+    if (root / "data" / "postmaster.pid").exists():
+        with contextlib.suppress(Exception):
+            subprocess.run(command, capture_output=True, timeout=120, check=False, cwd="/")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def sweep() -> list[Path]:
+    """Stop and remove the clusters (folders ``regard-pg-*`` of the temporary directory)
+    whose owning process has ended without stopping them; returns their folders. A folder
+    without an ``owner`` file is left alone: it cannot be told whether its owner lives."""
+    swept = []
+    for root in Path(tempfile.gettempdir()).glob("regard-pg-*"):
+        try:
+            owner = (root / "owner").read_text(encoding="ascii").split()
+        except OSError:
+            continue
+        if len(owner) != 2 or not owner[0].isdigit() or _identity(int(owner[0])) == " ".join(owner):
+            continue
+        prefix: list[str] = []
+        if os.geteuid() == 0 and (root / "data").exists():
+            prefix = ["runuser", "-u", str((root / "data").owner()), "--"]
+        bindir = server_bin()
+        pg_ctl = str(bindir / "pg_ctl") if bindir else "pg_ctl"
+        _stop(root, [*prefix, pg_ctl, "-D", str(root / "data"), "-m", "immediate", "-w", "stop"])
+        swept.append(root)
+    return swept
+
+
+def watch(parent: int, root: Path, command: list[str]) -> None:
+    """The watchdog: wait until process ``parent`` has ended, then stop the cluster in
+    ``root`` with ``command`` and remove the folder."""
+    try:
+        handle: int | None = os.pidfd_open(parent)
+    except ProcessLookupError:
+        handle = None  # already gone
+    except OSError:  # no pidfd (an old kernel): watch for being handed to another parent
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        handle = None
+    if handle is not None and os.getppid() == parent:  # else: gone before the handle
+        select.select([handle], [], [])  # readable once the process has ended
+    _stop(root, command)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["watch"]:
+    watch(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:])

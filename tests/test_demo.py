@@ -4,9 +4,12 @@ its output read the way a newcomer reads it, and the outbox it leaves behind."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from conftest import regard_command, subprocess_env
 
@@ -18,20 +21,50 @@ def regard(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
         [*regard_command(), *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,  # a hung child, not a speed claim: see cpu_timed
         env=subprocess_env(),
         cwd=cwd,
     )
 
 
+def cpu_timed(
+    tmp_path: Path, *args: str, cwd: Path, deadline: float = 1100
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``regard ARGS`` in its own process, and the CPU seconds it (and whatever it waited
+    for) spent, from its own rusage: unlike the wall time, that does not grow with what
+    else the machine is doing (a loaded 2-core machine ran the demo in 115 s of wall time
+    for 25 s of CPU). ``deadline`` only stops a hung child."""
+    out, err = tmp_path / "regard.out", tmp_path / "regard.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        child = subprocess.Popen(
+            [*regard_command(), *args], stdout=stdout, stderr=stderr, env=subprocess_env(),
+            cwd=cwd,
+        )  # fmt: skip
+    ends = time.monotonic() + deadline
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > ends:
+            child.kill()
+            child.wait()
+            raise AssertionError(f"regard {' '.join(args)} still running after {deadline:.0f}s")
+        time.sleep(0.05)
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, for its own rusage
+    done = subprocess.CompletedProcess(
+        child.args, child.returncode, out.read_text("utf-8"), err.read_text("utf-8")
+    )
+    return done, usage.ru_utime + usage.ru_stime
+
+
+@pytest.mark.timeout(1200)  # 25 s of CPU: minutes on a loaded machine, past the 300 s guard
 def test_demo_end_to_end(tmp_path: Path) -> None:
+    """The README's "about half a minute": the demo's own CPU time (25 s measured)."""
     folder = tmp_path / "regard-demo"
-    started = time.monotonic()
-    done = regard("demo", str(folder), cwd=tmp_path)
-    seconds = time.monotonic() - started
+    done, cpu = cpu_timed(tmp_path, "demo", str(folder), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert seconds < 60, f"the demo took {seconds:.0f}s"
+    assert cpu < 60, f"the demo took {cpu:.0f} s of CPU"
     # messages per campaign, three samples, one of them German with umlauts
     assert "Messages per campaign" in out
     samples = out.split("Sample ")[1:]

@@ -203,7 +203,7 @@ def test_demo_shows_the_whole_loop(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     result = subprocess.run(
         [*regard_command("demo", str(folder), "--customers", "60", "--days", "20")],
-        capture_output=True, text=True, timeout=120, env=subprocess_env(), cwd=tmp_path,
+        capture_output=True, text=True, timeout=600, env=subprocess_env(), cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     outbox = folder / "outbox" / "messages.jsonl"

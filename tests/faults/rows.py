@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,25 @@ def add_pending(
             conn.execute(f"INSERT INTO deliveries ({names}) VALUES ({marks})", row)
             ids.append(did)
     return ids
+
+
+# an attempt whose answer never came whole (providers/base.py, Unknown): the service may
+# have acted on it (a 200 sent later than the client's timeout, as on a loaded machine), so
+# the next attempt sends again under the same key
+UNKNOWN_OUTCOME = (
+    "attempt %: timeout: no whole answer%",
+    "attempt %: timeout after sending%",
+    "attempt %: connection lost after sending%",
+)
+
+
+def unknown_outcomes(store: Store) -> Counter[str]:
+    """Delivery id → how many of its attempts ended without a whole answer."""
+    where = " OR ".join("detail LIKE ?" for _ in UNKNOWN_OUTCOME)
+    rows = store.conn.execute(
+        f"SELECT delivery_id FROM delivery_log WHERE {where}", UNKNOWN_OUTCOME
+    )
+    return Counter(str(r[0]) for r in rows)
 
 
 def states(store: Store) -> dict[str, str]:

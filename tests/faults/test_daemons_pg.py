@@ -24,12 +24,14 @@ from typing import Any
 import pytest
 
 from conftest import regard_command, subprocess_env
-from faults.rows import thanks_campaign
+from faults.rows import thanks_campaign, unknown_outcomes
 from faults.sink import SECRET, FaultySink
 from regard.store import open_store
 from regard.times import iso, utcnow
 
-pytestmark = pytest.mark.slow
+# regard runs five times here (two imports, three daemons), some 20 s of CPU in all: on a
+# loaded 2-core machine that is many minutes, more than the suite's 300 s guard against a hang
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 # 30% of the requests fail, at random (seeded): server errors, rate limits, timeouts, resets
 WEIGHTS = {"ok": 0.6, "slow": 0.1, "500": 0.1, "429": 0.07, "timeout": 0.05, "reset": 0.08}
@@ -72,7 +74,7 @@ secret = "{SECRET}"
         done = subprocess.run(
             regard_command("--config", str(root / "regard.toml"), "import", kind,
                            str(root / f"{kind}.csv")),
-            capture_output=True, text=True, env=subprocess_env(), cwd=root, timeout=120,
+            capture_output=True, text=True, env=subprocess_env(), cwd=root, timeout=600,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
     return root / "regard.toml"
@@ -103,7 +105,8 @@ def test_three_daemons_one_killed_mid_dispatch_lose_and_double_nothing(
         daemons = [start(config, f"daemon{k}") for k in range(DAEMONS)]
         try:
             # wait until the sink is busy, then kill the daemon holding claims in flight
-            deadline = time.monotonic() + 90
+            # deadlines for a hang, not speed claims: a loaded machine takes its time
+            deadline = time.monotonic() + 600
             while len(sink.hits) < 60:
                 assert time.monotonic() < deadline, "the daemons never got going"
                 assert all(d.poll() is None for d in daemons), "a daemon died"
@@ -121,7 +124,7 @@ def test_three_daemons_one_killed_mid_dispatch_lose_and_double_nothing(
             victim.wait(timeout=10)
             killed_at = len(sink.hits)
             # the others settle the backlog, the killed one's claims included
-            deadline = time.monotonic() + 150
+            deadline = time.monotonic() + 600
             while True:
                 (left,) = rows(
                     pg_url,
@@ -136,7 +139,7 @@ def test_three_daemons_one_killed_mid_dispatch_lose_and_double_nothing(
             for d in daemons:
                 if d.poll() is None:
                     d.send_signal(signal.SIGTERM)
-            codes = [d.wait(timeout=60) for d in daemons]
+            codes = [d.wait(timeout=300) for d in daemons]
         assert codes.count(-signal.SIGKILL) == 1 and codes.count(0) == DAEMONS - 1, codes
 
         final = dict(rows(pg_url, "SELECT id, state FROM deliveries"))
@@ -147,7 +150,9 @@ def test_three_daemons_one_killed_mid_dispatch_lose_and_double_nothing(
         logged = rows(
             pg_url, "SELECT delivery_id, detail FROM delivery_log WHERE detail IS NOT NULL"
         )
-        taken_up = {did for did, detail in logged if "gone" in detail or "again" in detail}
+        taken_up = Counter(did for did, detail in logged if "gone" in detail or "again" in detail)
+        with open_store(pg_url) as store:
+            unknown = unknown_outcomes(store)
         accepted = sink.accepted()
         keys = sink.keys()
         assert sink.bad_signatures == 0
@@ -158,8 +163,18 @@ def test_three_daemons_one_killed_mid_dispatch_lose_and_double_nothing(
         # nothing doubled: one key per delivery, its own id; twice only what was in flight
         assert set(keys) == set(final)
         assert all(k == {did} for did, k in keys.items()), "a delivery arrived under two keys"
+        # each acceptance after the first is one its sender could not have known of: a claim
+        # taken up again (the killed daemon's, or one whose lease ran out on a loaded
+        # machine), or an attempt whose answer never reached it whole
         twice = {did for did, n in accepted.items() if n > 1}
-        assert twice <= taken_up, "a delivery reached the sink twice without a crash"
+        unexplained = {
+            did: (accepted[did], taken_up[did], unknown[did])
+            for did in twice
+            if accepted[did] - 1 > taken_up[did] + unknown[did]
+        }
+        assert unexplained == {}, (
+            "sent twice, the sender knowing better: (accepted, taken up, unknown)"
+        )
         assert in_flight > 0, "the kill caught no delivery in flight"
         answers = Counter(h.answer for h in sink.hits)
         failed = sum(n for a, n in answers.items() if a not in ("ok", "slow"))

@@ -22,19 +22,23 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import regard_command, subprocess_env
-from faults.rows import states, thanks_campaign
+from faults.rows import states, thanks_campaign, unknown_outcomes
 from faults.sink import SECRET, FaultySink
 from regard.cli import cli
 from regard.store import open_store
 from regard.times import iso
 
-pytestmark = pytest.mark.slow
+# each test runs regard a dozen times or more, some 20-25 s of CPU in all: on a loaded
+# 2-core machine that is many minutes, more than the suite's 300 s guard against a hang
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 FAULT_WEIGHTS = {"ok": 0.5, "500": 0.1, "429": 0.1, "timeout": 0.07, "reset": 0.08, "slow": 0.15}
 DELIVERIES = 300
 REJECTED = 12  # contacts ending in -x: the sink answers 422, permanently
-LEASE = 60  # longer than the whole test: a killed run's claims come back because it is gone
+# longer than the whole test, even on a loaded machine: a killed run's claims come back
+# because it is gone, never because time ran out
+LEASE = 900
 MAX_ROUNDS = 25
 SUMMARY: dict[str, object] = {}
 # another seed replays the suite with other faults in other places: REGARD_FAULT_SEED=7
@@ -115,23 +119,26 @@ def settle(root: Path, rounds: list[int], parallel: int, start_round: int = 0) -
         if rounds and unfinished(root) == 0:  # the first round ticks: it creates them
             return k
         procs = [start_run(root, T0 + timedelta(minutes=k), f"run{k}-{p}") for p in range(parallel)]
-        for p in procs:
-            assert p.wait(timeout=60) in (0, 3), (root / f"run{k}-0.log").read_text()
+        for p, proc in enumerate(procs):
+            # a deadline for a hung run, not a speed claim: a loaded machine takes its time
+            assert proc.wait(timeout=600) in (0, 3), (root / f"run{k}-{p}.log").read_text()
         rounds.append(k)
     raise AssertionError(f"still {unfinished(root)} unfinished after {MAX_ROUNDS} rounds")
 
 
-def check_against_sink(root: Path, sink: FaultySink) -> dict[str, int]:
-    """The invariants. Returns the delivery ids the sink accepted more than once."""
+def check_against_sink(root: Path, sink: FaultySink) -> tuple[dict[str, int], int]:
+    """The invariants. Returns the delivery ids the sink accepted more than once (and how
+    many times), and how many claims were taken up again."""
     store = open_store(root / "regard.db")
     final = states(store)
     contacts = dict(store.conn.execute("SELECT id, contact_id FROM deliveries").fetchall())
-    taken_up = {
+    taken_up = Counter(
         r[0]
         for r in store.conn.execute(
             "SELECT delivery_id FROM delivery_log WHERE detail LIKE '%taken up again%'"
         )
-    }
+    )
+    unknown = unknown_outcomes(store)
     store.close()
     accepted = sink.accepted()
     keys = sink.keys()
@@ -146,10 +153,17 @@ def check_against_sink(root: Path, sink: FaultySink) -> dict[str, int]:
         rejected = contacts[did].endswith("-x")
         assert state == ("dead" if rejected else "sent"), did
         assert (accepted[did] >= 1) == (state == "sent"), did
-    # more than one acceptance only for deliveries a killed run had claimed: same key
+    # each acceptance after the first is one the sender could not have known of: a claim
+    # a killed run held, taken up again, or an attempt whose answer never reached it whole
+    # (a 200 the sink sent that came later than the client's timeout: on a loaded machine)
     twice = {did: n for did, n in accepted.items() if n > 1}
-    assert set(twice) <= taken_up, "a duplicate without a crash"
-    return twice
+    unexplained = {
+        did: (n, taken_up[did], unknown[did])
+        for did, n in twice.items()
+        if n - 1 > taken_up[did] + unknown[did]
+    }
+    assert unexplained == {}, "a duplicate the sender knew better of: (accepted, taken up, unknown)"
+    return twice, sum(taken_up.values())
 
 
 def test_killed_mid_dispatch_then_run_again(tmp_path: Path) -> None:
@@ -159,8 +173,10 @@ def test_killed_mid_dispatch_then_run_again(tmp_path: Path) -> None:
         for k, after in enumerate((40, 60)):
             seen = len(sink.hits)
             proc = start_run(root, T0 + timedelta(minutes=k), f"killed{k}")
-            deadline = time.monotonic() + 30
-            while len(sink.hits) < seen + after and time.monotonic() < deadline:
+            # a generous deadline: a loaded machine may take long to start a run and tick
+            deadline = time.monotonic() + 600
+            while len(sink.hits) < seen + after and proc.poll() is None:
+                assert time.monotonic() < deadline, f"{len(sink.hits) - seen} requests in 600 s"
                 time.sleep(0.01)
             assert proc.poll() is None, "the run ended before it could be killed"
             os.kill(proc.pid, signal.SIGKILL)
@@ -175,7 +191,7 @@ def test_killed_mid_dispatch_then_run_again(tmp_path: Path) -> None:
         # the killed runs' claims are taken up at once: their process is gone
         rounds: list[int] = []
         total_rounds = settle(root, rounds, parallel=1, start_round=2)
-        twice = check_against_sink(root, sink)
+        twice, _ = check_against_sink(root, sink)
         store = open_store(root / "regard.db")
         orphans = store.conn.execute(
             "SELECT count(*) FROM delivery_log WHERE detail LIKE 'claim of a run that is gone%'"
@@ -199,8 +215,10 @@ def test_two_runs_racing_on_one_store_send_nothing_twice(tmp_path: Path) -> None
         root = workspace(tmp_path, sink)
         rounds: list[int] = []
         total_rounds = settle(root, rounds, parallel=2)
-        twice = check_against_sink(root, sink)
-        assert twice == {}, "no crash, so no delivery may reach the sink twice"
+        twice, taken_up = check_against_sink(root, sink)
+        # no crash, so no claim of one run was ever taken by the other: a second acceptance
+        # only ever follows an answer that never came whole
+        assert taken_up == 0, "a claim of a live run was taken up"
         SUMMARY["race"] = {
             "deliveries": DELIVERIES,
             "requests": len(sink.hits),
