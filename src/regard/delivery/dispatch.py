@@ -18,6 +18,7 @@ every outcome is recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import ssl
@@ -310,12 +311,29 @@ class _Dispatch:
                 context=self.context,
             )
 
-        async def next_claim() -> Claim | None:
+        # the next batch, claimed while the last one is being sent (lanes without a rate):
+        # the store's round trips overlap the requests instead of stalling every worker
+        ahead: asyncio.Task[None] | None = None
+
+        async def refill(in_advance: bool = False) -> None:
             nonlocal exhausted
+            # ahead of time, always on the store thread: the loop goes on serving requests
+            call = self._in_store if in_advance else self._claim_in_store
+            got = await call(claim_now)
+            result.claimed += len(got)
+            result.reclaimed += sum(c.reclaimed for c in got)
+            exhausted = not got
+            ready.extend(got)
+
+        async def next_claim() -> Claim | None:
+            nonlocal exhausted, ahead
             async with claiming:
                 self.outcomes.check()
                 if self.stop.is_set() or paused is not None:
                     return None
+                if not ready and ahead is not None:
+                    task, ahead = ahead, None
+                    await task  # the batch claimed ahead (its error is raised here)
                 if not ready and not exhausted:
                     if lane.limiter is not None:
                         due = await self._claim_in_store(
@@ -328,12 +346,13 @@ class _Dispatch:
                             return None
                         if not await self._pause(lane.limiter.reserve()):
                             return None
-                    got = await self._claim_in_store(claim_now)
-                    result.claimed += len(got)
-                    result.reclaimed += sum(c.reclaimed for c in got)
-                    exhausted = not got
-                    ready.extend(got)
-                return ready.popleft() if ready else None
+                    await refill()
+                if not ready:
+                    return None
+                claimed = ready.popleft()
+                if not ready and not exhausted and lane.limiter is None and ahead is None:
+                    ahead = asyncio.get_running_loop().create_task(refill(in_advance=True))
+                return claimed
 
         async def worker() -> None:
             nonlocal paused, sent_here
@@ -368,6 +387,9 @@ class _Dispatch:
             elif sent_here:
                 await self._in_store(self.store.pauses.clear, [lane.name])
         finally:
+            if ahead is not None:  # a batch claimed ahead and never taken: given back below
+                with contextlib.suppress(Exception):
+                    await ahead
             if ready:
                 result.released += await self._in_store(
                     self.store.deliveries.release,
