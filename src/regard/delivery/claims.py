@@ -83,7 +83,7 @@ def record_outcomes(
     states: list[str | None] = [None] * len(attempts)
     sent: dict[tuple[str | None, Decimal | None], list[int]] = {}
     # Every change here is guarded by the claim's owner and the row's state (``sending``),
-    # and the row lock each UPDATE takes makes a second change of it wait, then find the
+    # and the row lock each change takes makes a second change of it wait, then find the
     # guard false: an outcome is recorded once, by the run that holds the claim, whatever
     # else runs beside it. So on PostgreSQL the batch needs no store-wide write lock, and
     # the daemons record side by side. A suppression (a provider's "do not use this

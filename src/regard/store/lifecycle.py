@@ -345,8 +345,7 @@ def _log(
     detail: str | Mapping[str, str],
 ) -> None:
     rows = [
-        (i, at, state.value, detail if isinstance(detail, str) else detail.get(i, ""))
-        for i in ids
+        (i, at, state.value, detail if isinstance(detail, str) else detail.get(i, "")) for i in ids
     ]
     # one statement per chunk (a round trip on PostgreSQL, where executemany costs more)
     for start in range(0, len(rows), _LOG_CHUNK):
