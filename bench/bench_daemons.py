@@ -16,6 +16,12 @@ Throughput is the deliveries divided by the time from the sink's first answer to
 ``wall`` is the time from the backlog's commit until every delivery is ``sent``. Every
 delivery must be sent once (no key twice at the sink). Goal: three daemons on PostgreSQL
 send at least 2.5 times as many per second as one daemon on SQLite.
+
+``--old DIR`` (a tree of an older regard, e.g. ``git archive main | tar -x -C DIR``) runs
+every setup twice, the daemons on the older code and on this one, alternating, so the two
+are compared under the same load. CPU is measured too (the machine is shared, wall times
+move with it): the daemons' own CPU and the PostgreSQL server's (its backends), in
+milliseconds per delivery.
 """
 
 from __future__ import annotations
@@ -127,15 +133,52 @@ def count(target: str | Path, sql: str) -> int:
         return int(store.conn.execute(sql).fetchone()[0])
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the processes ``pids`` so far (those gone count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def server_pids(postmaster: int | None) -> list[int]:
+    """The PostgreSQL server's processes: the postmaster's children (backends)."""
+    if postmaster is None:
+        return []
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                found.append(int(entry.name))
+    return found
+
+
 def measure(
-    target: str | Path, daemons: int, n: int, concurrency: int, url: str, notes: Path
+    target: str | Path,
+    daemons: int,
+    n: int,
+    concurrency: int,
+    url: str,
+    notes: Path,
+    src: Path = ROOT / "src",
+    postmaster: int | None = None,
 ) -> dict[str, Any]:
-    """Start ``daemons`` daemons on ``target``, then write the backlog; until all sent."""
+    """Start ``daemons`` daemons (of the code in ``src``) on ``target``, then write the
+    backlog; until all sent."""
     with tempfile.TemporaryDirectory(prefix="regard-bench-daemons-") as tmp:
         config = workspace(Path(tmp), str(target), url, concurrency)
         with open_store(target):
             pass  # made and migrated before the daemons race to it
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = {**os.environ, "PYTHONPATH": str(src)}
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "regard", "--config", str(config), "daemon"],
@@ -156,6 +199,9 @@ def measure(
                     raise SystemExit(f"the daemons did not start: {logs}")
                 time.sleep(0.2)
             notes.write_text("", encoding="utf-8")
+            pids = [p.pid for p in procs]
+            servers = server_pids(postmaster)
+            cpu_before = cpu_seconds(pids), cpu_seconds(servers)
             backlog(target, n, Instant(now_instant() - 60))
             began = time.monotonic()
             sent_sql = "SELECT count(*) FROM deliveries WHERE state = 'sent'"
@@ -165,6 +211,9 @@ def measure(
                     raise SystemExit(f"only {sent} of {n} sent in time")
                 time.sleep(0.1)
             wall = time.monotonic() - began
+            servers = sorted(set(servers) | set(server_pids(postmaster)))
+            daemon_cpu = cpu_seconds(pids) - cpu_before[0]
+            server_cpu = cpu_seconds(servers) - cpu_before[1]
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
@@ -180,6 +229,8 @@ def measure(
             "sent": n,
             "per_second": round(n / span, 1),
             "wall_per_second": round(n / wall, 1),
+            "daemon_cpu_ms_per_delivery": round(1000 * daemon_cpu / n, 2),
+            "server_cpu_ms_per_delivery": round(1000 * server_cpu / n, 2),
         }
 
 
@@ -189,46 +240,78 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--pg-url", default=None, help="a server whose databases may be made")
+    parser.add_argument("--old", type=Path, default=None, help="an older tree to compare with")
     args = parser.parse_args()
 
     cluster = None
+    postmaster = None
     if args.pg_url is None:
         import pg
 
         cluster = pg.cluster()
+        postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
     tmp = Path(tempfile.mkdtemp(prefix="regard-bench-"))
     notes = tmp / "sink.log"
     receive, send = multiprocessing.Pipe(duplex=False)
     sink = multiprocessing.Process(target=serve, args=(send, args.latency, str(notes)), daemon=True)
     sink.start()
     url = f"http://127.0.0.1:{receive.recv()}/hook"
+    codes = [("new", ROOT / "src")]
+    if args.old is not None:
+        codes.insert(0, ("old", args.old.resolve() / "src"))
     runs: list[dict[str, Any]] = []
+    made = 0
     try:
-        setups: list[tuple[str, str | Path, int]] = [("sqlite", tmp / "regard.db", 1)]
-        for daemons in (1, 2, 3):
-            if cluster is not None:
-                target: str | Path = cluster.database()
-            else:
-                target = fresh_database(args.pg_url, f"regard_bench_{os.getpid()}_{daemons}")
-            setups.append(("postgresql", target, daemons))
-        for store, target, daemons in setups:
-            result = measure(target, daemons, args.deliveries, args.concurrency, url, notes)
-            runs.append({"store": store, **result})
-            print(json.dumps(runs[-1]), file=sys.stderr)
+        setups = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 3)]
+        for store, daemons in setups:
+            for code, src in codes:  # old and new beside each other, under the same load
+                made += 1
+                target: str | Path
+                if store == "sqlite":
+                    target = tmp / f"regard-{made}.db"
+                elif cluster is not None:
+                    target = cluster.database()
+                else:
+                    target = fresh_database(args.pg_url, f"regard_bench_{os.getpid()}_{made}")
+                result = measure(
+                    target, daemons, args.deliveries, args.concurrency, url, notes,
+                    src=src, postmaster=postmaster if store == "postgresql" else None,
+                )  # fmt: skip
+                runs.append({"code": code, "store": store, **result})
+                print(json.dumps(runs[-1]), file=sys.stderr)
     finally:
         sink.kill()
-    baseline = runs[0]["per_second"]
-    for run in runs:
-        run["ratio_to_sqlite"] = round(run["per_second"] / baseline, 2)
+    for code, _ in codes:
+        mine = [r for r in runs if r["code"] == code]
+        baseline = mine[0]["per_second"]
+        for run in mine:
+            run["ratio_to_sqlite"] = round(run["per_second"] / baseline, 2)
+    last = [r for r in runs if r["code"] == "new"][-1]
     report = {
         "deliveries": args.deliveries,
         "concurrency_per_daemon": args.concurrency,
         "sink_latency_s": args.latency,
         "runs": runs,
         "goal_three_daemons_ratio": 2.5,
-        "met": runs[-1]["ratio_to_sqlite"] >= 2.5,
+        "met": last["ratio_to_sqlite"] >= 2.5,
     }
     print(json.dumps(report, indent=2))
+    print(table(runs), file=sys.stderr)
+
+
+def table(runs: list[dict[str, Any]]) -> str:
+    """The runs as a Markdown table: old beside new per setup."""
+    lines = [
+        "| store | daemons | code | deliveries/s | × SQLite 1 | daemon CPU ms/d | server CPU ms/d |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        lines.append(
+            f"| {r['store']} | {r['daemons']} | {r['code']} | {r['per_second']} "
+            f"| {r['ratio_to_sqlite']} | {r['daemon_cpu_ms_per_delivery']} "
+            f"| {r['server_cpu_ms_per_delivery']} |"
+        )
+    return "\n".join(lines)
 
 
 def fresh_database(server: str, name: str) -> str:

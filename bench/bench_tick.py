@@ -4,6 +4,7 @@
     python bench/bench_tick.py --sizes 20000 200000 # smaller, for a quick look
     python bench/bench_tick.py --big-day            # 200k contacts, > 50,000 due in one tick
     python bench/bench_tick.py --big-day --baseline-src /path/to/older/src  # old beside new
+    python bench/bench_tick.py --store postgresql   # the same shops, ticked on PostgreSQL too
 
 The big day: the synthetic shop of ``generate.py --contacts 200000 --seed 1`` imported into a
 starter workspace (``regard init``: its campaigns and templates, the HTML layout), with the
@@ -22,6 +23,14 @@ history that is not due at T (orders long ago, birthdays on other days, win-back
 long ago). So the same number of occasions is due in every shop, and a tick's time at
 1M must stay within 1.5× its time at 100k. Beside it, a naive per-contact loop in Python
 over the same store. Each tick runs in a child process whose peak RSS is reported.
+
+``--store postgresql``: each cached SQLite shop is copied once to a PostgreSQL database
+with ``regard migrate-store --to`` (checked row for row) and the same ticks run on both
+engines, alternating, in the same run: wall time, the tick's CPU (the child's, and on
+PostgreSQL the CPU of the server process that served it), and the 1M / 100k ratio per
+engine. The server is ``--pg-url`` (a database URL; databases ``regard_bench_<size>`` are
+made beside it), else a private cluster of the distribution's PostgreSQL kept in
+``<cache>/postgresql`` (made once, started for the run and stopped after it).
 """
 
 from __future__ import annotations
@@ -371,6 +380,166 @@ def measure(workspace: Path, mode: str) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+# -- on PostgreSQL (--store postgresql) -------------------------------------------------
+
+
+class PgServer:
+    """A private cluster kept in ``root`` (made on first use), started until ``stop``."""
+
+    def __init__(self, root: Path) -> None:
+        import socket
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        import pg
+
+        bindir = pg.server_bin()
+        if bindir is None:
+            raise SystemExit("no PostgreSQL server found (the distribution's `postgresql`)")
+        self.bindir, self.root, self.data = bindir, root, root / "data"
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses root
+            owner = os.environ.get("REGARD_TEST_PG_USER", "nobody")
+            root.mkdir(parents=True, exist_ok=True)
+            os.chown(root, *_ids(owner))
+            self.prefix = ["runuser", "-u", owner, "--"]
+        root.mkdir(parents=True, exist_ok=True)
+        if not (self.data / "PG_VERSION").exists():
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                      "--encoding=UTF8", "--locale=C", "--no-sync")  # fmt: skip
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root}"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            " -c shared_buffers=256MB -c max_wal_size=4GB"
+        )
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(root / "server.log"),
+                  "-o", options, "-w", "-t", "120", "start")  # fmt: skip
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run([*self.prefix, str(self.bindir / program), *args], check=True,
+                       capture_output=True, cwd=self.root)  # fmt: skip
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+def _ids(user: str) -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
+def pg_database(server: str, workspace: Path, size: int) -> str:
+    """The database holding the shop of ``workspace``: made once by ``regard
+    migrate-store --to`` from its SQLite store (kept while its copy was complete)."""
+    import psycopg
+
+    name = f"regard_bench_{size}"
+    base, _, _ = server.rpartition("/")
+    url = f"{base}/{name}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists:
+            with psycopg.connect(url) as db:
+                done = db.execute("SELECT to_regclass('bench_copied') IS NOT NULL").fetchone()
+            if done and done[0]:
+                return url
+            conn.execute(f'DROP DATABASE "{name}"')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    config(workspace)  # the workspace's regard.toml
+    began = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "regard", "--config", str(workspace / "regard.toml"),
+         "migrate-store", "--to", url],
+        check=True, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": sys.path[0]},
+    )  # fmt: skip
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("ANALYZE")
+        db.execute("CREATE TABLE bench_copied (at bigint)")  # the copy is complete
+    print(f"copied {size:,} contacts to PostgreSQL in {time.perf_counter() - began:.1f}s")
+    return url
+
+
+def pg_child(workspace: Path, mode: str, target: str) -> None:
+    """One tick (rolled back) on ``target`` (the SQLite file when ``-``) in this process;
+    prints its wall time, this process's CPU and, on PostgreSQL, the CPU of the server
+    process that served it (from /proc: the cluster runs on this machine)."""
+    from regard.engine.tick import run_tick
+    from regard.times import to_epoch
+
+    cfg = config(workspace)
+    store = open_store(workspace / "shop.db" if target == "-" else target)
+    backend = None
+    if store.dialect == "postgresql":
+        backend = int(store.conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+    server_before = _proc_cpu(backend)
+    cpu_before = time.process_time()
+    began = time.perf_counter()
+    with store.rolled_back():
+        found = len(run_tick(store, cfg, campaigns(), to_epoch(T)).decisions)
+    elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu_before
+    server = _proc_cpu(backend) - server_before
+    print(json.dumps({"seconds": elapsed, "cpu": cpu, "server_cpu": server, "occasions": found}))
+
+
+def _proc_cpu(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pg_main(sizes: list[int], cache: Path, pg_url: str | None, rounds: int) -> None:
+    """Each size's tick on SQLite and on PostgreSQL, alternating, best of ``rounds``."""
+    server = PgServer(cache / "postgresql") if pg_url is None else None
+    try:
+        url = server.url if server is not None else str(pg_url)
+        targets: dict[int, str] = {}
+        for size in sizes:
+            workspace = cache / f"shop-{size}-journeys"
+            if not (workspace / "shop.db").exists():
+                raise SystemExit(f"{workspace}: no shop.db (run without --store first)")
+            targets[size] = pg_database(url, workspace, size)
+        best: dict[tuple[str, int], dict[str, float]] = {}
+        for _ in range(rounds):
+            for size in sizes:
+                workspace = cache / f"shop-{size}-journeys"
+                for engine, target in (("sqlite", "-"), ("postgresql", targets[size])):
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--pg-child", str(workspace), "tick", target],
+                        check=True, capture_output=True, text=True,
+                    ).stdout  # fmt: skip
+                    got = json.loads(out.strip().splitlines()[-1])
+                    key = (engine, size)
+                    if key not in best or got["seconds"] < best[key]["seconds"]:
+                        best[key] = got
+        for (engine, size), r in sorted(best.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            print(f"{engine:>10} {size:>9,} contacts: tick {r['seconds'] * 1000:8.1f} ms, "
+                  f"CPU {r['cpu'] * 1000:7.1f} ms + server {r['server_cpu'] * 1000:7.1f} ms "
+                  f"({r['occasions']} occasions)")  # fmt: skip
+        small, large = sizes[0], sizes[-1]
+        for engine in ("sqlite", "postgresql"):
+            a, b = best[(engine, small)], best[(engine, large)]
+            total = (b["cpu"] + b["server_cpu"]) / max(a["cpu"] + a["server_cpu"], 1e-9)
+            print(f"{engine}: tick ratio {large:,} / {small:,}: time {b['seconds'] / a['seconds']:.2f}, "
+                  f"CPU {total:.2f} (goal ≤ 1.5)")  # fmt: skip
+        for size in sizes:
+            s, p = best[("sqlite", size)], best[("postgresql", size)]
+            print(f"{size:,}: PostgreSQL / SQLite: time {p['seconds'] / s['seconds']:.2f}")
+    finally:
+        if server is not None:
+            server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -382,7 +551,17 @@ def main() -> None:
     parser.add_argument("--baseline-src", type=Path, help="run the big day on this src too")
     parser.add_argument("--big-day-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--writer", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--pg-url", help="with --store postgresql: a server to make databases on")
+    parser.add_argument("--rounds", type=int, default=3, help="with --store postgresql")
+    parser.add_argument("--pg-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pg_child:
+        pg_child(Path(args.pg_child[0]), args.pg_child[1], args.pg_child[2])
+        return
+    if args.store == "postgresql":
+        pg_main(args.sizes, args.cache, args.pg_url, args.rounds)
+        return
     if args.child:
         child(Path(args.child[0]), args.child[1])
         return

@@ -4,6 +4,7 @@ what an erasure leaves until VACUUM)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -13,9 +14,13 @@ import pytest
 
 from conftest import Workspace
 from faults.rows import add_pending, states
+from regard.config import DeliverySettings
+from regard.delivery.claims import Attempt, record_outcomes
+from regard.providers import Sent
 from regard.store import Store, open_store
 from regard.store.backends import is_url, redact
 from regard.store.backends.postgres import translate
+from regard.store.records import Claim
 
 AT = 1_780_000_000
 
@@ -269,3 +274,121 @@ def test_forget_says_what_postgresql_keeps_until_vacuum(pg_url: str, tmp_path: P
     with open_store(pg_url) as store:
         assert store.conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0
     assert not (tmp_path / "regard.db").exists()  # the config's URL, not a file
+
+
+def test_list_parameters_are_native_arrays_with_json_eachs_meaning(pg_url: str) -> None:
+    """``x IN (SELECT value FROM json_each(:list))`` (SQLite's way to bind a list) is an
+    array on PostgreSQL (so the column's index is used), with the same rows."""
+    text, _, _ = translate("SELECT 1 WHERE a IN (SELECT value FROM json_each(:ids))")
+    assert "= ANY (ARRAY(SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb))))" in text
+    text, _, _ = translate("SELECT 1 WHERE a NOT IN (SELECT value FROM json_each(?))")
+    assert "<> ALL (ARRAY(SELECT jsonb_array_elements_text(CAST(%s AS jsonb))))" in text
+    with open_store(pg_url) as store:
+        ids = add_pending(store, ["a", "b", "c"], due_at=AT)
+        for wanted in ([], [ids[0]], [ids[2], ids[0], "nope"], ids):
+            listed = json.dumps(wanted)
+            inside = store.conn.execute(
+                "SELECT id FROM deliveries WHERE id IN (SELECT value FROM json_each(?))",
+                (listed,),
+            ).fetchall()
+            outside = store.conn.execute(
+                "SELECT id FROM deliveries WHERE id NOT IN (SELECT value FROM json_each(?))",
+                (listed,),
+            ).fetchall()
+            assert sorted(r[0] for r in inside) == sorted(set(wanted) & set(ids))
+            assert sorted(r[0] for r in outside) == sorted(set(ids) - set(wanted))
+        with store.write() as conn:  # the index condition is the array itself
+            conn.execute("SET LOCAL enable_seqscan = off")
+            plan = conn.execute(
+                "EXPLAIN SELECT id FROM deliveries WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids),),
+            ).fetchall()
+        assert "Index Cond: (id = ANY ($0))" in "\n".join(str(r[0]) for r in plan)
+
+
+def _sent(claim: Claim) -> Attempt:
+    return Attempt(claim, Sent(None), None)
+
+
+def test_outcomes_are_recorded_while_another_writer_holds_the_store(pg_url: str) -> None:
+    """A dispatch's outcomes take no store-wide lock on PostgreSQL: the claim's owner
+    guard and the row locks decide. They are recorded while a tick-like writer holds the
+    store's write lock."""
+    with open_store(pg_url) as setup:
+        add_pending(setup, ["c1", "c2"], due_at=AT)
+    writer, run = open_store(pg_url), open_store(pg_url)
+    try:
+        got = run.deliveries.claim(
+            provider="sink", owner="a", at=AT, now=int(time.time()), lease_seconds=60, limit=2
+        )
+        assert len(got) == 2
+        with writer.write() as conn:  # the store-wide write lock, held
+            conn.execute("INSERT INTO meta (key, value) VALUES ('busy', '1')")
+            started = time.monotonic()
+            recorded = record_outcomes(
+                run, [_sent(c) for c in got], owner="a", at=AT, now=AT,
+                settings=DeliverySettings(),
+            )  # fmt: skip
+            assert time.monotonic() - started < 5
+        assert recorded == ["sent", "sent"]
+        assert set(states(run).values()) == {"sent"}
+    finally:
+        writer.close()
+        run.close()
+
+
+def test_an_outcome_waits_for_a_takeover_of_its_row_and_then_is_not_recorded(
+    pg_url: str,
+) -> None:
+    """The run that took a claim over holds the row; the first run's outcome waits for it,
+    then finds the claim no longer its own: recorded once, by the run that holds it."""
+    with open_store(pg_url) as setup:
+        [delivery] = add_pending(setup, ["c1"], due_at=AT)
+    first, other = open_store(pg_url), open_store(pg_url)
+    try:
+        [claim] = first.deliveries.claim(
+            provider="sink", owner="a", at=AT, now=int(time.time()), lease_seconds=60, limit=1
+        )
+        outcome: list[list[str | None]] = []
+        with other.write(shared=True) as conn:
+            conn.execute("UPDATE deliveries SET lease_owner = 'b' WHERE id = ?", (delivery,))
+
+            def record() -> None:
+                settings = DeliverySettings()
+                outcome.append(
+                    record_outcomes(
+                        first, [_sent(claim)], owner="a", at=AT, now=AT, settings=settings
+                    )
+                )
+
+            thread = threading.Thread(target=record)
+            thread.start()
+            time.sleep(0.5)
+            assert thread.is_alive() and not outcome  # waiting for the row
+        thread.join(timeout=30)
+        assert outcome == [[None]]  # lost: another run holds the claim
+        row = first.conn.execute(
+            "SELECT state, lease_owner FROM deliveries WHERE id = ?", (delivery,)
+        ).fetchone()
+        assert tuple(row) == ("sending", "b")
+    finally:
+        first.close()
+        other.close()
+
+
+def test_a_flat_write_fails_as_one_and_nested_writes_make_no_savepoints(pg_url: str) -> None:
+    with open_store(pg_url) as store:
+        with pytest.raises(psycopg.errors.UniqueViolation), store.write(flat=True) as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('x', '1')")
+            with store.write() as inner:
+                inner.execute("INSERT INTO meta (key, value) VALUES ('y', '1')")
+            with store.write() as inner:
+                inner.execute("INSERT INTO meta (key, value) VALUES ('y', '2')")
+        kept = store.conn.execute("SELECT key FROM meta WHERE key IN ('x', 'y')").fetchall()
+        assert kept == []
+        # a plain write after it nests with savepoints again
+        with store.write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('z', '1')")
+            with pytest.raises(psycopg.errors.UniqueViolation), store.write() as inner:
+                inner.execute("INSERT INTO meta (key, value) VALUES ('z', '2')")
+        assert store.conn.execute("SELECT value FROM meta WHERE key = 'z'").fetchone()[0] == "1"

@@ -82,7 +82,15 @@ def record_outcomes(
     not counted."""
     states: list[str | None] = [None] * len(attempts)
     sent: dict[tuple[str | None, Decimal | None], list[int]] = {}
-    with store.write():
+    # Every change here is guarded by the claim's owner and the row's state (``sending``),
+    # and the row lock each change takes makes a second change of it wait, then find the
+    # guard false: an outcome is recorded once, by the run that holds the claim, whatever
+    # else runs beside it. So on PostgreSQL the batch needs no store-wide write lock, and
+    # the daemons record side by side. A suppression (a provider's "do not use this
+    # address again") is another matter: that batch takes the lock, as every writer of
+    # suppressions does. One transaction, no savepoints: it is recorded or rolled back whole.
+    suppresses = any(isinstance(a.outcome, Dead) and a.outcome.unsubscribe for a in attempts)
+    with store.write(shared=not suppresses, flat=True):
         for i, attempt in enumerate(attempts):
             claimed, outcome = attempt.claim, attempt.outcome
             if isinstance(outcome, Sent):

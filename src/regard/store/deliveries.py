@@ -53,6 +53,10 @@ _CLAIM_COLUMNS = (
     "id, campaign, contact_id, occasion, channel, provider, message, created_at,"
     " attempts AS attempt, outcome_unknown, first_attempt_at"
 )
+_CLAIM_NAMES = (
+    "id", "campaign", "contact_id", "occasion", "channel", "provider", "message",
+    "created_at", "attempt", "outcome_unknown", "first_attempt_at",
+)  # fmt: skip
 _IDS = "id IN (SELECT value FROM json_each(:ids))"
 
 
@@ -152,16 +156,20 @@ class Deliveries(Area):
             "provider": provider, "at": at, "now": now, "limit": limit,
             "gone": json.dumps(list(gone)), **context.params(),
         }  # fmt: skip
-        # a first look without the write lock: when nothing is due, nobody is kept waiting
-        if not self._any_claimable(params):
+        # SQLite: a first look without the write lock, so that when nothing is due nobody
+        # is kept waiting. PostgreSQL: the rows, not the store, are locked (another
+        # daemon's claim skips them), so the claim itself is that look
+        postgresql = self.store.dialect == "postgresql"
+        if not postgresql and not self._any_claimable(params):
             return []
-        # PostgreSQL: the rows, not the store, are locked; another daemon's claim skips them
-        lock = " FOR UPDATE SKIP LOCKED" if self.store.dialect == "postgresql" else ""
+        lock = " FOR UPDATE SKIP LOCKED" if postgresql else ""
         with self.store.write(shared=True) as conn:
             while True:
+                # the claim's columns are read with the rows they lock (on SQLite the write
+                # lock holds them): what the claim changes below is known
                 found = conn.execute(
                     f"""
-                    SELECT id, state, lease_owner FROM deliveries d
+                    SELECT {_CLAIM_COLUMNS}, state, lease_owner FROM deliveries d
                     WHERE provider = :provider AND ({_CLAIMABLE})
                     ORDER BY priority DESC, coalesce(not_before, due_at), id
                     LIMIT :limit{lock}
@@ -197,17 +205,19 @@ class Deliveries(Area):
                     "first_attempt_at": Expression(f"coalesce(first_attempt_at, {int(now)})"),
                 },
             )  # fmt: skip
-            rows = conn.execute(
-                f"SELECT {_CLAIM_COLUMNS} FROM deliveries WHERE {_IDS}",
-                {"ids": json.dumps(moved)},
-            ).fetchall()
-        position = {delivery_id: i for i, delivery_id in enumerate(order)}
-        rows.sort(key=lambda r: position[r["id"]])  # the claiming order: priority, due time
-        return [
-            Claim(**{**dict(r), "outcome_unknown": bool(r["outcome_unknown"])},
-                  reclaimed=r["id"] in reclaimed)
-            for r in rows
-        ]  # fmt: skip
+        taken = set(moved)
+        claims: list[Claim] = []
+        for r in found:  # in the claiming order: priority, due time
+            if r["id"] not in taken:
+                continue
+            row = {name: r[name] for name in _CLAIM_NAMES}
+            # as the claim's UPDATE set them
+            row["attempt"] = int(r["attempt"]) + 1
+            if row["first_attempt_at"] is None:
+                row["first_attempt_at"] = int(now)
+            row["outcome_unknown"] = bool(r["outcome_unknown"])
+            claims.append(Claim(**row, reclaimed=r["id"] in reclaimed))
+        return claims
 
     def any_claimable(
         self,

@@ -344,10 +344,18 @@ def _log(
     state: DeliveryState,
     detail: str | Mapping[str, str],
 ) -> None:
-    conn.executemany(
-        "INSERT INTO delivery_log (delivery_id, at, state, detail) VALUES (?, ?, ?, ?)",
-        [
-            (i, at, state.value, detail if isinstance(detail, str) else detail.get(i, ""))
-            for i in ids
-        ],
-    )
+    rows = [
+        (i, at, state.value, detail if isinstance(detail, str) else detail.get(i, "")) for i in ids
+    ]
+    # one statement per chunk (a round trip on PostgreSQL, where executemany costs more)
+    for start in range(0, len(rows), _LOG_CHUNK):
+        chunk = rows[start : start + _LOG_CHUNK]
+        conn.execute(
+            "INSERT INTO delivery_log (delivery_id, at, state, detail) VALUES "
+            + ", ".join(["(?, ?, ?, ?)"] * len(chunk)),
+            [value for row in chunk for value in row],
+        )
+
+
+# log lines per INSERT: 4 parameters each, well under SQLite's limit of bound parameters
+_LOG_CHUNK = 200

@@ -35,6 +35,7 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from regard.store.backends import Dialect, dialect_of
 from regard.store.filters import event_condition
 from regard.store.lifecycle import DeliveryState, move
 from regard.store.suppressions import bounced_sql, unsubscribed_sql
@@ -58,10 +59,18 @@ class SendRule:
     detail: str
     where: str
     build: Callable[[sqlite3.Connection], Predicate] | None = None
+    # the same predicate in PostgreSQL's native SQL (jsonb operators), where ``where``
+    # reads JSON; the store's other statements reach PostgreSQL through its translation
+    postgresql: str | None = None
 
     def predicate(self, conn: sqlite3.Connection) -> Predicate:
-        """The rule's SQL over ``d`` and its named parameters, now."""
-        return self.build(conn) if self.build is not None else (self.where, {})
+        """The rule's SQL over ``d`` and its named parameters, now, for the engine behind
+        ``conn``."""
+        if self.build is not None:
+            return self.build(conn)
+        if self.postgresql is not None and dialect_of(conn) == "postgresql":
+            return self.postgresql, {}
+        return self.where, {}
 
 
 @dataclass(frozen=True)
@@ -97,31 +106,64 @@ class SendContext:
 NO_CONTEXT = SendContext()
 
 
-# the suppression rules at send time, on the message's ``to`` when it is an address
-_TO = "(CASE WHEN json_type(d.message, '$.to') = 'text' THEN json_extract(d.message, '$.to') END)"
-_BOUNCED = bounced_sql("d.contact_id", "d.channel", _TO)
-# an unsubscribe stops marketing only: the purpose is the one the delivery was made for
-_UNSUBSCRIBED = f"d.purpose = 'marketing' AND {unsubscribed_sql('d.contact_id', 'd.channel', _TO)}"
+# The JSON the rules read, in each engine's own SQL: SQLite's JSON1 functions, and on
+# PostgreSQL its native jsonb operators (the store's json_extract/json_type emulations
+# there parse the document once per call and cannot be planned around; these are plain
+# expressions). Each rule below is written once, over these fragments.
+_JSON: dict[Dialect, dict[str, str]] = {
+    "sqlite": {
+        # the message's ``to`` when it is a text (an address), else NULL
+        "to": "(CASE WHEN json_type(d.message, '$.to') = 'text'"
+        " THEN json_extract(d.message, '$.to') END)",
+        # the contact's attribute consent_<channel>, as text
+        "attribute": "CAST(json_extract(c.attributes, '$.consent_' || d.channel) AS TEXT)",
+        # the config's consent rule for the delivery's channel
+        "consent": "json_extract(:consent, '$.' || d.channel)",
+    },
+    "postgresql": {
+        "to": "(CASE WHEN jsonb_typeof(CAST(d.message AS jsonb) -> 'to') = 'string'"
+        " THEN CAST(d.message AS jsonb) ->> 'to' END)",
+        # a JSON true reads 'true' here, 1 on SQLite: both are a yes below
+        "attribute": "(CAST(c.attributes AS jsonb) ->> ('consent_' || d.channel))",
+        "consent": "(CAST(:consent AS jsonb) ->> d.channel)",
+    },
+}
 
-# the contact's consent flag for the delivery's channel: its column, or for a channel
-# without one (webhook) an attribute consent_<channel>, read as import reads a boolean
-_FLAG = """(CASE d.channel
+
+def _suppressed(frag: Mapping[str, str]) -> tuple[str, str]:
+    """The bounced and unsubscribed rules over the message's ``to`` when it is an address;
+    an unsubscribe stops marketing only (the purpose the delivery was made for)."""
+    to = frag["to"]
+    return bounced_sql("d.contact_id", "d.channel", to), (
+        f"d.purpose = 'marketing' AND {unsubscribed_sql('d.contact_id', 'd.channel', to)}"
+    )
+
+
+def _no_consent(frag: Mapping[str, str]) -> str:
+    """Marketing whose consent was withdrawn since the tick (an import set
+    consent_<channel> false, or no longer true); service messages need none. The
+    contact's flag for the delivery's channel is its column, or for a channel without one
+    (webhook) an attribute consent_<channel>, read as import reads a boolean."""
+    flag = f"""(CASE d.channel
     WHEN 'email' THEN c.consent_email WHEN 'sms' THEN c.consent_sms
     WHEN 'card' THEN c.consent_card
     ELSE (SELECT CASE WHEN v IN ('1', 'true', 'yes', 'y', 'on') THEN 1
                       WHEN v IN ('0', 'false', 'no', 'n', 'off') THEN 0 END
-          FROM (SELECT lower(trim(CAST(json_extract(c.attributes, '$.consent_' || d.channel)
-                                       AS TEXT))) AS v) AS flag)
+          FROM (SELECT lower(trim({frag["attribute"]})) AS v) AS flag)
     END)"""
-# marketing whose consent was withdrawn since the tick (an import set consent_<channel>
-# false, or no longer true); service messages need none
-_NO_CONSENT = f"""d.purpose = 'marketing' AND EXISTS (
+    return f"""d.purpose = 'marketing' AND EXISTS (
     SELECT 1 FROM contacts c WHERE c.id = d.contact_id
-      AND CASE json_extract(:consent, '$.' || d.channel)
-            WHEN 'opt-in' THEN coalesce({_FLAG}, 0) != 1
-            WHEN 'opt-out' THEN coalesce({_FLAG}, 1) = 0
-            WHEN 'existing-customer' THEN coalesce({_FLAG}, 1) = 0
+      AND CASE {frag["consent"]}
+            WHEN 'opt-in' THEN coalesce({flag}, 0) != 1
+            WHEN 'opt-out' THEN coalesce({flag}, 1) = 0
+            WHEN 'existing-customer' THEN coalesce({flag}, 1) = 0
             ELSE 1 = 0 END)"""
+
+
+_BOUNCED, _UNSUBSCRIBED = _suppressed(_JSON["sqlite"])
+_NO_CONSENT = _no_consent(_JSON["sqlite"])
+_NATIVE_BOUNCED, _NATIVE_UNSUBSCRIBED = _suppressed(_JSON["postgresql"])
+_NATIVE_NO_CONSENT = _no_consent(_JSON["postgresql"])
 
 # the triggering event (a cancelled or refunded order) was voided by the dispatch's instant
 _EVENT_VOIDED = """d.event_id IS NOT NULL AND EXISTS (
@@ -174,9 +216,27 @@ _TOO_LATE = "d.expires_at IS NOT NULL AND d.expires_at < :at"
 
 _SKIPPED, _CANCELLED = DeliveryState.SKIPPED, DeliveryState.CANCELLED
 RULES: tuple[SendRule, ...] = (
-    SendRule("bounced", _SKIPPED, "the address bounced before it was sent", _BOUNCED),
-    SendRule("unsubscribed", _SKIPPED, "unsubscribed before it was sent", _UNSUBSCRIBED),
-    SendRule("no_consent", _CANCELLED, "consent withdrawn before it was sent", _NO_CONSENT),
+    SendRule(
+        "bounced",
+        _SKIPPED,
+        "the address bounced before it was sent",
+        _BOUNCED,
+        postgresql=_NATIVE_BOUNCED,
+    ),
+    SendRule(
+        "unsubscribed",
+        _SKIPPED,
+        "unsubscribed before it was sent",
+        _UNSUBSCRIBED,
+        postgresql=_NATIVE_UNSUBSCRIBED,
+    ),
+    SendRule(
+        "no_consent",
+        _CANCELLED,
+        "consent withdrawn before it was sent",
+        _NO_CONSENT,
+        postgresql=_NATIVE_NO_CONSENT,
+    ),
     SendRule(
         "event_voided",
         _CANCELLED,
