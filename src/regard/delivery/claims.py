@@ -9,6 +9,7 @@ and only while it still holds the row.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +23,8 @@ from regard.providers import Dead, Outcome, Paused, Sent, Unconfirmed, Unknown
 from regard.store import Store
 from regard.store.records import Claim
 from regard.times import Instant
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Attempt",
@@ -64,6 +67,9 @@ def attempt_cost(claimed: Claim, cost: Decimal | None) -> Decimal | None:
     return cost * sms.segments(text).segments
 
 
+OUTCOME_TRIES = 3  # a batch of outcomes PostgreSQL aborted (a deadlock) is run again
+
+
 def record_outcomes(
     store: Store,
     attempts: Sequence[Attempt],
@@ -79,7 +85,34 @@ def record_outcomes(
     An unknown outcome is retried with the delivery marked, so the next attempt asks the
     service first; when its attempts are used up it becomes ``unconfirmed``, not dead (it
     may have arrived). A paused provider's claim is ``pending`` again at once, the attempt
-    not counted."""
+    not counted.
+
+    On PostgreSQL the batch locks its rows only (below), so a writer changing the same
+    deliveries in another order (a forget mid-send) can deadlock with it; the server then
+    aborts one of the two. When it is this batch, the batch is run again, whole (up to
+    :data:`OUTCOME_TRIES` times): nothing of it was kept, and its guards make a second
+    run record each outcome once."""
+    outermost = not store.conn.in_transaction
+    for tried in range(1, OUTCOME_TRIES + 1):
+        try:
+            return _record_outcomes(store, attempts, owner=owner, at=at, now=now, settings=settings)
+        except Exception as exc:
+            if not (outermost and tried < OUTCOME_TRIES and store.aborted(exc)):
+                raise
+            log.info("outcomes of %d deliveries: aborted (%s), recorded again", len(attempts),
+                     type(exc).__name__)  # fmt: skip
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _record_outcomes(
+    store: Store,
+    attempts: Sequence[Attempt],
+    *,
+    owner: str,
+    at: Instant,
+    now: Instant,
+    settings: DeliverySettings,
+) -> list[str | None]:
     states: list[str | None] = [None] * len(attempts)
     sent: dict[tuple[str | None, Decimal | None], list[int]] = {}
     # Every change here is guarded by the claim's owner and the row's state (``sending``),

@@ -199,9 +199,7 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 _ADAPTERS = _PACKAGE / "store" / "backends"
 
 
-def _log(
-    scope: Scope, status: int, began: float, error: str | None, at: str | None = None
-) -> None:
+def _log(scope: Scope, status: int, began: float, error: str | None, at: str | None = None) -> None:
     fields: dict[str, Any] = {
         "event": "request",
         "method": scope.get("method", ""),

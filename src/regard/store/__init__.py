@@ -240,6 +240,15 @@ class Store:
             [(name, now) for name in names if name in covered],
         )
 
+    def aborted(self, exc: BaseException) -> bool:
+        """True when ``exc`` is PostgreSQL ending a transaction that may simply be run again:
+        a deadlock it broke (SQLSTATE 40P01) or a serialisation failure (40001). SQLite
+        never aborts a transaction this way (one writer at a time)."""
+        return self.dialect == "postgresql" and getattr(exc, "sqlstate", None) in {
+            "40P01",
+            "40001",
+        }
+
     @contextmanager
     def advisory_lock(self, name: str, *, wait: bool = True) -> Iterator[bool]:
         """Hold the store-wide lock ``name`` while the block runs (one tick at a time on a
