@@ -15,11 +15,14 @@ import pytest
 from conftest import Workspace
 from regard.campaigns.model import Campaign
 from regard.config import Config
+from regard.delivery import dispatch
 from regard.engine.messages import Renderer
+from regard.providers.simulated import simulated_provider
 from regard.report.simulate import PeriodOccasions, SampledRenderer, simulate
 from regard.store import Store, open_store
 from regard.store.importer import import_contacts, import_events
 from regard.synthetic import generate
+from regard.times import Instant
 from regard.triggers import due_occasions
 from regard.workspace import load_config
 from shop_rows import campaign, instant
@@ -128,20 +131,32 @@ def _counts(result: dict[str, Any]) -> dict[str, Any]:
     return {cid: {k: c[k] for k in keep} for cid, c in result["campaigns"].items()}
 
 
-def test_a_replay_counts_as_one_asking_each_tick_and_rendering_each_message(
+def test_a_replay_counts_as_one_asking_rendering_and_dispatching_each_time(
     workspace: Workspace,
 ) -> None:
     """The whole replay: the counts (sent, held out, pending, skipped by reason, cost) are
-    those of a replay whose every tick asks its triggers and renders every message."""
+    those of a replay whose every tick asks its triggers, renders every message and
+    dispatches through the real dispatch."""
     store, _ = synthetic_year(workspace, voided=True)
     store.close()
     workspace.write("templates/t.j2", TEMPLATE)
     workspace.write("templates/card.j2", CARD)
     workspace.write("templates/broken.j2", "{% block subject %}x{% endblock %}")
+    text = workspace.config.read_text(encoding="utf-8")
+    workspace.config.write_text(text + "cost = 0.05\n", encoding="utf-8")  # the outbox's
     config = load_config(workspace.config)
+    # a window on weekdays 10 to 16, so that waiting deliveries go out when it opens
+    window = {"days": ["mon", "tue", "wed", "thu", "fri"], "hours": [10, 16]}
     replayed: list[Campaign] = [
-        campaign(cid, trigger, template="t", holdout=0.1, max_lateness=late)
-        for cid, trigger, late in TRIGGERS
+        campaign(
+            cid,
+            trigger,
+            template="t",
+            holdout=0.1,
+            max_lateness=late,
+            window=window if n % 2 else None,
+        )
+        for n, (cid, trigger, late) in enumerate(TRIGGERS)
     ]
     replayed.append(campaign("no-body", {"type": "post_purchase"}, template="broken"))
     replayed.append(
@@ -159,11 +174,16 @@ def test_a_replay_counts_as_one_asking_each_tick_and_rendering_each_message(
     def rendered(self: SampledRenderer, *args: Any, **kwargs: Any) -> Any:
         return Renderer.render(self, *args, **kwargs)
 
+    def dispatched(store: Store, config: Config, at: Instant, loaded: list[Campaign]) -> None:
+        dispatch(store, config, at, campaigns=loaded, provider_factory=simulated_provider)
+
     with (
         mock.patch.object(simulate_module, "_once_kind", lambda trigger: None),
         mock.patch.object(SampledRenderer, "render", rendered),
+        mock.patch.object(simulate_module, "_dispatch", dispatched),
     ):
         slow = simulate(workspace.store_target, config, replayed, start=start, end=end)
     assert _counts(fast) == _counts(slow)
     assert all(fast["campaigns"][c.id]["sent"] for c in replayed if c.id != "no-body")
+    assert fast["campaigns"]["lapse"]["cost"] and slow["campaigns"]["lapse"]["cost"]
     assert fast["campaigns"]["no-body"]["skipped"].get("render_error")

@@ -2,9 +2,14 @@
 
 The store is copied with SQLite's backup API into a temporary file; the real store is only
 read, and no provider is called: each replayed tick is the engine's own
-:func:`regard.engine.tick` followed by :func:`regard.delivery.dispatch` through the real
-claims, with :mod:`regard.providers.simulated` standing in for every provider (each
-delivery is accepted at once, at its provider's ``cost``).
+:func:`regard.engine.tick` followed by the steps of :func:`regard.delivery.dispatch`
+through the real claims, with :mod:`regard.providers.simulated` standing in for every
+provider (each delivery is accepted at once, at its provider's ``cost``).
+
+What a replay can compute once for its whole period it does: the due occasions of most
+triggers are found once per stretch of a month (:class:`PeriodOccasions`), and messages
+are rendered until each campaign's template has rendered once per locale
+(:class:`SampledRenderer`): a replay reports counts, not messages.
 
 Between two ticks, waiting deliveries are dispatched at the instant their window opens
 (or their next day under a daily limit begins), as a daemon ticking every few minutes
@@ -27,17 +32,21 @@ from typing import Any
 from regard.campaigns.journeys import parent_of
 from regard.campaigns.model import Campaign
 from regard.config import Config, is_store_url
-from regard.delivery import dispatch
+from regard.delivery import claims
+from regard.delivery.dispatch import send_context
+from regard.delivery.owners import default_owner
 from regard.engine import release_due, tick
 from regard.engine.messages import Renderer
 from regard.errors import InputError
+from regard.providers import Outcome, Retry, Sent
 from regard.providers.simulated import simulated_provider
 from regard.render.unsubscribe import Links
 from regard.report.text import money, table
 from regard.store import Store, open_store
 from regard.store.occasions import Activity
+from regard.store.records import Claim
 from regard.store.scratch import scratch_store
-from regard.times import Instant, format_duration, iso, to_epoch
+from regard.times import Instant, format_duration, iso, now_instant, to_epoch
 from regard.triggers import (
     AnniversaryTrigger,
     EventTrigger,
@@ -53,7 +62,7 @@ from regard.triggers import (
 
 SAMPLE_SIZE = 5
 MAX_OPENINGS_PER_TICK = 500  # distinct instants at which waiting deliveries fall due
-# deliveries a simulated lane claims at a time: no rate to respect, no request to wait for
+# deliveries a simulated provider's claim takes at a time: no rate, no request to wait for
 SIMULATED_BATCH = 500
 
 
@@ -81,11 +90,45 @@ def _require_store(source: Path | str) -> None:
 
 
 def _dispatch(store: Store, config: Config, at: Instant, loaded: list[Campaign]) -> None:
-    """Dispatch as a run would, every provider simulated: due deliveries are sent at ``at``."""
-    dispatch(
-        store, config, at, campaigns=loaded, provider_factory=simulated_provider,
-        batch=SIMULATED_BATCH,
-    )  # fmt: skip
+    """Dispatch as a run would, every provider simulated: due deliveries are sent at ``at``.
+
+    The very steps of :func:`regard.delivery.dispatch` and its store calls (the send-time
+    rules, windows and daily limits, then each provider's claims and their outcomes
+    recorded), without its concurrency: a simulated provider accepts every delivery at
+    once, so there is no request to wait for and nothing to run beside it."""
+    context = send_context(config, loaded)
+    store.deliveries.stop_due(at, context)
+    release_due(store, config, loaded, at)
+    gone = claims.abandoned(store)
+    owner = default_owner()
+    lease = int(config.delivery.lease.total_seconds())
+    for name in store.deliveries.due_providers(at, now_instant(), gone, context):
+        cost = simulated_provider(name, config).table.cost
+        sent = 0
+        while True:
+            got = store.deliveries.claim(
+                provider=name, owner=owner, at=at, now=now_instant(), lease_seconds=lease,
+                limit=SIMULATED_BATCH, gone=gone, context=context,
+            )  # fmt: skip
+            if not got:
+                break
+            attempts = [claims.Attempt(c, _simulated(c), claims.attempt_cost(c, cost)) for c in got]
+            states = claims.record_outcomes(
+                store, attempts, owner=owner, at=at, now=now_instant(), settings=config.delivery
+            )
+            sent += sum(state == "sent" for state in states)
+        if sent:
+            store.pauses.clear([name])
+
+
+def _simulated(claimed: Claim) -> Outcome:
+    """What the simulated provider answers (:mod:`regard.providers.simulated`): accepted, unless
+    the stored message cannot be read, which a dispatch retries."""
+    try:
+        claimed.record()
+    except ValueError as exc:
+        return Retry(f"unexpected error: {type(exc).__name__}")
+    return Sent(None)
 
 
 STRETCH = 31 * 86400  # the ticks whose occasions one query finds at once
@@ -354,6 +397,7 @@ def simulate(
     started = time.monotonic()
     _require_store(store_target)
     with scratch_store(store_target) as store:
+        store.backtests.unsynced()
         store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
         ticks = 0
         found = PeriodOccasions(store, config, to_epoch(start))

@@ -58,6 +58,12 @@ class SampleRecipient(TypedDict):
 class Backtests(Area):
     """A backtest's scratch store: copied from the real one, replayed, summarised."""
 
+    def unsynced(self) -> None:
+        """The scratch copy is removed after the replay: its commits need not wait for the
+        disk (no fsync). Only ever called on a scratch copy (always SQLite)."""
+        if self.store.dialect == "sqlite":
+            self.conn.execute("PRAGMA synchronous = OFF")
+
     def forget_replayed(self, campaigns: Sequence[str], start: Instant) -> None:
         """Delete the deliveries of ``campaigns`` decided at or after ``start``, so the
         replay decides them afresh. Only ever called on a scratch copy."""
