@@ -397,7 +397,7 @@ def simulate(
     started = time.monotonic()
     _require_store(store_target)
     with scratch_store(store_target) as store:
-        store.backtests.unsynced()
+        store.backtests.for_replay()
         store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
         ticks = 0
         found = PeriodOccasions(store, config, to_epoch(start))
