@@ -4,6 +4,7 @@
     python bench/bench_simulate.py --days 30                     # a quick look
     python bench/bench_simulate.py --baseline-src /older/src     # the code before, too
     python bench/bench_simulate.py --no-runs                     # simulate only
+    python bench/bench_simulate.py --runs-days 30                # the year; runs for 30 days
 
 The shop is the big day's (``bench_tick.py --big-day``: ``generate.py --contacts 200000
 --seed 1`` imported into a starter workspace), with the starter campaigns as ``regard init``
@@ -14,7 +15,11 @@ the outbox). Both are timed as processes, and their results are compared per cam
 sent, held out, still pending and skipped by reason. Between two ticks simulate dispatches
 when a waiting delivery's window opens (as a daemon would), the runs only at their ticks,
 so a delivery waiting for Tuesday 9:00 goes at 9:00 in one and at 10:00 in the other; the
-decisions are the same unless a cap or cooldown sits exactly on that hour.
+decisions are the same unless a cap or cooldown sits exactly on that hour: so beside
+"same" each campaign also says whether it was decided alike (sent and still pending
+together, held out, skipped by reason). A year of ``regard run --at`` takes hours on a
+loaded machine: ``--runs-days N`` compares the first N days tick for tick (a simulate of
+those N days beside the runs) and times the whole period with simulate alone.
 """
 
 from __future__ import annotations
@@ -90,8 +95,9 @@ def simulated(ws: Path, days: int, src: Path | None) -> tuple[float, dict[str, A
     return time.perf_counter() - began, result
 
 
-def one_by_one(ws: Path, days: int) -> tuple[float, dict[str, dict[str, Any]]]:
-    """The same ticks as ``regard run --at`` on a scratch copy; the same counts."""
+def one_by_one(ws: Path, days: int) -> tuple[float, float, dict[str, dict[str, Any]]]:
+    """The same ticks as ``regard run --at`` on a scratch copy: wall and CPU seconds, and
+    the same counts."""
     scratch = Path(tempfile.mkdtemp(prefix="regard-bench-runs-"))
     try:
         for name in ("regard.toml", "campaigns", "templates"):
@@ -102,8 +108,9 @@ def one_by_one(ws: Path, days: int) -> tuple[float, dict[str, dict[str, Any]]]:
         for n in range(days):
             regard(["run", "--at", f"{FIRST + timedelta(days=n)}{HOUR}"], scratch)
         elapsed = time.perf_counter() - began
-        print(f"  (the runs took {children_cpu() - cpu:.1f} s CPU)", flush=True)
-        return elapsed, counts(scratch / "regard.db")
+        used = children_cpu() - cpu
+        print(f"  (the runs took {used:.1f} s CPU)", flush=True)
+        return elapsed, used, counts(scratch / "regard.db")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -141,6 +148,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "regard-bench")
     parser.add_argument("--baseline-src", type=Path, help="simulate with this src too")
     parser.add_argument("--no-runs", action="store_true", help="skip the one-by-one runs")
+    parser.add_argument("--runs-days", type=int, help="compare this many days (default: all)")
     args = parser.parse_args()
     ws = workspace(args.cache)
     if args.baseline_src is not None:
@@ -161,13 +169,26 @@ def main() -> None:
         print(f"simulate: baseline and this tree give the same results: {same}", flush=True)
     if args.no_runs:
         return
-    runs, ran = one_by_one(ws, args.days)
-    print(f"regard run --at, the same {args.days} ticks one by one: {runs:.1f} s", flush=True)
+    days = args.runs_days or args.days
+    if days != args.days:
+        short, result = simulated(ws, days, None)
+        print(f"simulate (this tree), the first {days} daily ticks: {short:.1f} s "
+              f"({result['cpu_seconds']:.1f} s CPU)", flush=True)  # fmt: skip
+    runs, runs_cpu, ran = one_by_one(ws, days)
+    print(f"regard run --at, the same {days} ticks one by one: {runs:.1f} s", flush=True)
     mine = of_simulation(result)
     for cid in sorted(set(mine) | set(ran)):
         a, b = mine.get(cid), ran.get(cid)
-        print(f"  {cid}: simulate {a} | runs {b}" + ("" if a == b else "  (differs)"))
-    print(f"simulate / runs: {new / runs:.3f}")
+        alike = "same" if a == b else ("decided alike" if decided(a) == decided(b) else "differs")
+        print(f"  {cid}: simulate {a} | runs {b}  ({alike})")
+    print(f"simulate / runs: {result['cpu_seconds'] / runs_cpu:.3f} CPU")
+
+
+def decided(counts: dict[str, Any] | None) -> tuple[int, int, dict[str, int]] | None:
+    """What the ticks decided, whenever dispatch sent it: sent and pending together."""
+    if counts is None:
+        return None
+    return counts["sent"] + counts["pending"], counts["held_out"], counts["skipped"]
 
 
 if __name__ == "__main__":

@@ -97,6 +97,7 @@ def tick(
     *,
     kind: str = "run",
     due: DueSource | None = None,
+    renderer: RendererSource | None = None,
 ) -> TickResult:
     """Evaluate every enabled campaign at ``at`` and record each decision; then hold back
     what is outside its window or over its daily limit.
@@ -106,10 +107,14 @@ def tick(
     transaction and recorded in a short write transaction of its own, so other writers
     (imports, webhooks, unsubscribes, dispatch) wait milliseconds, not the whole tick.
     ``kind`` (run, daemon, simulate) names the caller; the caller records the tick itself.
-    ``due``: where the due occasions come from (:func:`run_tick`).
+    ``due``, ``renderer``: where the due occasions come from and what renders their
+    messages (:func:`run_tick`).
     """
     with store.ticks.exclusive():
-        result = run_tick(store, config, campaign_list(campaigns), at, due=due, keep_messages=False)
+        result = run_tick(
+            store, config, campaign_list(campaigns), at, due=due, renderer=renderer,
+            keep_messages=False,
+        )  # fmt: skip
     result.kind = kind
     return result
 
@@ -123,6 +128,7 @@ def run_tick(
     contact_ids: Sequence[str] | None = None,
     batch: int | None = None,
     due: DueSource | None = None,
+    renderer: RendererSource | None = None,
     keep_messages: bool = True,
 ) -> TickResult:
     """The tick's body (shared by tick, plan and explain; inside an open transaction, as
@@ -136,7 +142,9 @@ def run_tick(
     tick recorded before it (rows by then) and the batch's own (:class:`Caps`).
 
     ``due``: where the due occasions come from (default: each trigger's query at ``at``);
-    ``simulate`` passes the ones it found once for its whole period. Without
+    ``simulate`` passes the ones it found once for its whole period. ``renderer``: makes
+    the tick's :class:`Renderer` from the config and the links (default: ``Renderer``);
+    ``simulate`` passes one that renders a sample of the messages. Without
     ``keep_messages`` the decisions returned no longer carry their rendered messages
     (they are in the store): memory follows the batch, not what is due.
     """
@@ -144,7 +152,7 @@ def run_tick(
     result = TickResult(at)
     with store.ticks.snapshot():
         links = Links.of(config, link_secret(config, store))
-    renderer = Renderer(config, links)
+    render = (renderer or Renderer)(config, links)
     for campaign in in_priority_order(campaigns):
         span = campaign_span(config, campaign, at, contact_ids)
         if span is None:
@@ -158,7 +166,7 @@ def run_tick(
         occasions = sorted(occasions)
         for start in range(0, len(occasions), size):
             decided = decide_batch(
-                store, config, campaign, occasions[start : start + size], at, renderer
+                store, config, campaign, occasions[start : start + size], at, render
             )
             if not keep_messages:
                 for d in decided:
@@ -170,6 +178,8 @@ def run_tick(
 
 # what run_tick asks for a campaign's due occasions in its span
 DueSource = Callable[[Campaign, Span], list[Occasion]]
+# what makes a tick's renderer from the config and the unsubscribe links
+RendererSource = Callable[[Config, Links], Renderer]
 
 
 def decide_batch(

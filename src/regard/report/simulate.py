@@ -2,9 +2,14 @@
 
 The store is copied with SQLite's backup API into a temporary file; the real store is only
 read, and no provider is called: each replayed tick is the engine's own
-:func:`regard.engine.tick` followed by :func:`regard.delivery.dispatch` through the real
-claims, with :mod:`regard.providers.simulated` standing in for every provider (each
-delivery is accepted at once, at its provider's ``cost``).
+:func:`regard.engine.tick` followed by the steps of :func:`regard.delivery.dispatch`
+through the real claims, with :mod:`regard.providers.simulated` standing in for every
+provider (each delivery is accepted at once, at its provider's ``cost``).
+
+What a replay can compute once for its whole period it does: the due occasions of most
+triggers are found once per stretch of a month (:class:`PeriodOccasions`), and messages
+are rendered until each campaign's template has rendered once per locale
+(:class:`SampledRenderer`): a replay reports counts, not messages.
 
 Between two ticks, waiting deliveries are dispatched at the instant their window opens
 (or their next day under a daily limit begins), as a daemon ticking every few minutes
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,17 +32,26 @@ from typing import Any
 from regard.campaigns.journeys import parent_of
 from regard.campaigns.model import Campaign
 from regard.config import Config, is_store_url
-from regard.delivery import dispatch
+from regard.delivery import claims
+from regard.delivery.dispatch import send_context
+from regard.delivery.owners import default_owner
 from regard.engine import release_due, tick
+from regard.engine.messages import Renderer
 from regard.errors import InputError
+from regard.providers import Outcome, Retry, Sent
 from regard.providers.simulated import simulated_provider
+from regard.render.unsubscribe import Links
 from regard.report.text import money, table
 from regard.store import Store, open_store
+from regard.store.occasions import Activity
+from regard.store.records import Claim
 from regard.store.scratch import scratch_store
-from regard.times import Instant, format_duration, iso, to_epoch
+from regard.times import Instant, format_duration, iso, now_instant, to_epoch
 from regard.triggers import (
     AnniversaryTrigger,
     EventTrigger,
+    InactivityTrigger,
+    MilestoneTrigger,
     Occasion,
     PostPurchaseTrigger,
     Span,
@@ -48,7 +62,7 @@ from regard.triggers import (
 
 SAMPLE_SIZE = 5
 MAX_OPENINGS_PER_TICK = 500  # distinct instants at which waiting deliveries fall due
-# deliveries a simulated lane claims at a time: no rate to respect, no request to wait for
+# deliveries a simulated provider's claim takes at a time: no rate, no request to wait for
 SIMULATED_BATCH = 500
 
 
@@ -76,42 +90,115 @@ def _require_store(source: Path | str) -> None:
 
 
 def _dispatch(store: Store, config: Config, at: Instant, loaded: list[Campaign]) -> None:
-    """Dispatch as a run would, every provider simulated: due deliveries are sent at ``at``."""
-    dispatch(
-        store, config, at, campaigns=loaded, provider_factory=simulated_provider,
-        batch=SIMULATED_BATCH,
-    )  # fmt: skip
+    """Dispatch as a run would, every provider simulated: due deliveries are sent at ``at``.
+
+    The very steps of :func:`regard.delivery.dispatch` and its store calls (the send-time
+    rules, windows and daily limits, then each provider's claims and their outcomes
+    recorded), without its concurrency: a simulated provider accepts every delivery at
+    once, so there is no request to wait for and nothing to run beside it."""
+    context = send_context(config, loaded)
+    store.deliveries.stop_due(at, context)
+    release_due(store, config, loaded, at)
+    gone = claims.abandoned(store)
+    owner = default_owner()
+    lease = int(config.delivery.lease.total_seconds())
+    for name in store.deliveries.due_providers(at, now_instant(), gone, context):
+        cost = simulated_provider(name, config).table.cost
+        sent = 0
+        while True:
+            got = store.deliveries.claim(
+                provider=name, owner=owner, at=at, now=now_instant(), lease_seconds=lease,
+                limit=SIMULATED_BATCH, gone=gone, context=context,
+            )  # fmt: skip
+            if not got:
+                break
+            attempts = [claims.Attempt(c, _simulated(c), claims.attempt_cost(c, cost)) for c in got]
+            states = claims.record_outcomes(
+                store, attempts, owner=owner, at=at, now=now_instant(), settings=config.delivery
+            )
+            sent += sum(state == "sent" for state in states)
+        if sent:
+            store.pauses.clear([name])
+
+
+def _simulated(claimed: Claim) -> Outcome:
+    """What the simulated provider answers (:mod:`regard.providers.simulated`): accepted, unless
+    the stored message cannot be read, which a dispatch retries."""
+    try:
+        claimed.record()
+    except ValueError as exc:
+        return Retry(f"unexpected error: {type(exc).__name__}")
+    return Sent(None)
 
 
 STRETCH = 31 * 86400  # the ticks whose occasions one query finds at once
+VOIDED_BATCH = 500  # contacts with a voided event asked apart per tick, per query
+VOIDED_MAX = 5000  # more than that: the trigger asks its own query per tick
 
 
 class PeriodOccasions:
     """The due occasions of a replay, found once per stretch of the period rather than
-    once per tick, where that gives exactly what each tick's own query would: events
-    (``event`` and ``post_purchase`` without ``nth``) are read once for the ticks of a
-    stretch of :data:`STRETCH` with when they were voided, and each tick takes those due
-    in its span that had occurred and were not voided by its instant; anniversaries of a
-    date that does not change with T (``birthday``, attributes) are computed once for the
-    stretch. Every other trigger (lapses, milestones, follow-ups of the replay's own sends,
-    ``nth``, ``signup_at``/``first_order_at`` as of T) asks its own query per tick.
-    Memory: one stretch of one campaign at a time."""
+    once per tick, where that gives exactly what each tick's own query would:
+
+    - events (``event`` and ``post_purchase`` without ``nth``) are read once for the ticks
+      of a stretch of :data:`STRETCH` with when they were voided, and each tick takes those
+      due in its span that had occurred and were not voided by its instant;
+    - anniversaries of a date that does not change with T (``birthday``, attributes) are
+      computed once for the stretch;
+    - what depends on T only through voided events (``nth`` events, milestones,
+      ``signup_at``/``first_order_at`` anniversaries) is computed once for the stretch for
+      the contacts none of whose events of the types it counts was ever voided; the few
+      contacts with a voided one are asked each tick, by the trigger's own query;
+    - lapses (``inactivity`` with ``min_events`` ≥ 1) are read once per stretch as each
+      contact's instants of activity with the next one after it: a tick takes those in its
+      span that nothing followed by its instant (contacts with a voided event: as above).
+
+    Follow-ups (of the replay's own sends) and ``min_events = 0`` ask their own query per
+    tick. Memory: one stretch of each campaign."""
 
     def __init__(self, store: Store, config: Config, start: Instant) -> None:
         self.store, self.config, self.start = store, config, start
         self._stretch: dict[str, tuple[int, list[tuple[Occasion, Instant | None]]]] = {}
+        self._lapses: dict[str, tuple[int, list[Activity]]] = {}
+        self._voided: dict[tuple[str, ...], frozenset[str] | None] = {}
         self.queries = 0
 
     def __call__(self, campaign: Campaign, span: Span) -> list[Occasion]:
         trigger = campaign.trigger
         kind = _once_kind(trigger)
-        if kind is None or span.contact_ids is not None:
+        voided: frozenset[str] | None = frozenset()
+        if kind in ("stable", "lapse"):
+            voided = self.voided(_counted_types(trigger))
+        if kind is None or voided is None or span.contact_ids is not None:
             self.queries += 1
             return due_occasions(self.store, self.config, trigger, span)
         index = max(0, (span.at - self.start) // STRETCH)
+        due = (
+            self._lapsed(campaign, index, span, voided)
+            if kind == "lapse"
+            else self._in_stretch(campaign, kind, index, span, voided)
+        )
+        ids = sorted(voided)
+        for first in range(0, len(ids), VOIDED_BATCH):
+            self.queries += 1
+            asked = Span(span.lo, span.hi, span.at, ids[first : first + VOIDED_BATCH])
+            due += trigger.due(self.store, self.config, asked)
+        return due
+
+    def voided(self, types: tuple[str, ...]) -> frozenset[str] | None:
+        """The contacts with a voided event of ``types`` (None: too many to ask apart)."""
+        if types not in self._voided:
+            self.queries += 1
+            found = self.store.occasions.voided_contacts(types)
+            self._voided[types] = frozenset(found) if len(found) <= VOIDED_MAX else None
+        return self._voided[types]
+
+    def _in_stretch(
+        self, campaign: Campaign, kind: str, index: int, span: Span, voided: frozenset[str]
+    ) -> list[Occasion]:
         held = self._stretch.get(campaign.id)
         if held is None or held[0] != index:
-            held = (index, self._found(campaign, index))
+            held = (index, self._found(campaign, index, voided))
             self._stretch[campaign.id] = held
         found = held[1]
         first = bisect.bisect_left(found, span.lo, key=lambda o: o[0].due_at)
@@ -128,16 +215,28 @@ class PeriodOccasions:
             due.append(occasion)
         return due
 
-    def _found(self, campaign: Campaign, index: int) -> list[tuple[Occasion, Instant | None]]:
-        """Every occasion the ticks of stretch ``index`` can find, by due instant."""
-        self.queries += 1
+    def _bounds(self, campaign: Campaign, index: int) -> tuple[Instant, Instant, Instant]:
+        """The first and last instant a tick of stretch ``index`` may ask for, and the
+        stretch's last instant."""
         first_at = self.start + index * STRETCH
         last_at = first_at + STRETCH - 1
-        lo, hi = Instant(first_at - seconds(campaign.max_lateness)), Instant(last_at)
+        return (
+            Instant(first_at - seconds(campaign.max_lateness)),
+            Instant(last_at),
+            Instant(last_at),
+        )
+
+    def _found(
+        self, campaign: Campaign, index: int, voided: frozenset[str]
+    ) -> list[tuple[Occasion, Instant | None]]:
+        """Every occasion the ticks of stretch ``index`` can find, by due instant."""
+        self.queries += 1
+        lo, hi, last_at = self._bounds(campaign, index)
         trigger = campaign.trigger
         found: list[tuple[Occasion, Instant | None]]
-        if isinstance(trigger, EventTrigger | PostPurchaseTrigger):
+        if isinstance(trigger, EventTrigger | PostPurchaseTrigger) and trigger.nth is None:
             wait = seconds(trigger.delay)
+            first_at = self.start + index * STRETCH
             seen = self.store.occasions.events_over(
                 trigger.event, Instant(lo - wait), Instant(hi - wait), Instant(first_at),
                 where=trigger.where, tz=self.config.timezone,
@@ -148,23 +247,115 @@ class PeriodOccasions:
                 for e in seen
             ]  # fmt: skip
         else:
-            span = Span(lo, hi, Instant(last_at))
-            found = [(o, None) for o in trigger.due(self.store, self.config, span)]
+            span = Span(lo, hi, last_at)
+            found = [
+                (o, None)
+                for o in trigger.due(self.store, self.config, span)
+                if o.contact_id not in voided
+            ]
         found.sort(key=lambda pair: pair[0])
         return found
 
+    def _lapsed(
+        self, campaign: Campaign, index: int, span: Span, voided: frozenset[str]
+    ) -> list[Occasion]:
+        """The lapses due in ``span`` of the contacts without a voided event."""
+        trigger = campaign.trigger
+        assert isinstance(trigger, InactivityTrigger)
+        after = seconds(trigger.after)
+        held = self._lapses.get(campaign.id)
+        if held is None or held[0] != index:
+            self.queries += 1
+            lo, hi, _ = self._bounds(campaign, index)
+            seen = self.store.occasions.activities_over(
+                trigger.events, Instant(lo - after), Instant(hi - after),
+                counted=trigger.min_events > 1,
+            )  # fmt: skip
+            held = (index, [a for a in seen if a.contact_id not in voided])
+            self._lapses[campaign.id] = held
+        rows = held[1]
+        since, until = span.lo - after, min(span.hi - after, span.at)
+        first = bisect.bisect_left(rows, since, key=lambda a: a.at)
+        due: list[Occasion] = []
+        for a in rows[first:]:
+            if a.at > until:
+                break
+            if a.next_at is not None and a.next_at <= span.at:
+                continue  # active again by T: not the last activity
+            if trigger.min_events > 1 and a.events < trigger.min_events:
+                continue
+            due.append(Occasion(Instant(a.at + after), a.contact_id, f"since:{iso(a.at)}",
+                                a.event_id))  # fmt: skip
+        return due
+
+
+class SampledRenderer(Renderer):
+    """Renders what a replay's decisions need: a replay counts its messages, it does not
+    keep them. Each campaign's messages of a locale are rendered until one renders; after
+    that its later messages are taken to render too, and are recorded with their address
+    alone (what dispatch and the send-time rules read). A message that does not render is
+    a ``render_error`` as in a run, and the next one of that campaign and locale is
+    rendered again. SMS are rendered every time: what an SMS costs counts its segments.
+
+    So a template that fails only for some contacts' data (a card too long for a long
+    name) is counted sent for those in a replay; ``regard check`` and ``regard preview``
+    render them. ``rendered`` is shared by the replay's ticks (one renderer per tick)."""
+
+    def __init__(self, config: Config, links: Links | None, rendered: set[tuple[str, str]]) -> None:
+        super().__init__(config, links)
+        self.rendered = rendered
+        self.renders = 0
+
+    def render(
+        self,
+        campaign: Campaign,
+        contact: dict[str, Any],
+        occasion: Occasion,
+        to: Any,
+        at: Instant,
+        event: Mapping[str, Any] | None = None,
+        delivery_id: str = "",
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        if campaign.channel == "sms":
+            return super().render(campaign, contact, occasion, to, at, event, delivery_id)
+        key = (campaign.id, str(contact.get("locale") or self.config.locale))
+        if key in self.rendered:
+            return {"to": to, "subject": None, "text": None, "html": None, "card": None,
+                    "headers": {}}, None  # fmt: skip
+        message, error = super().render(campaign, contact, occasion, to, at, event, delivery_id)
+        if message is not None:
+            self.rendered.add(key)
+        return message, error
+
 
 def _once_kind(trigger: Trigger) -> str | None:
-    """How :class:`PeriodOccasions` finds the trigger's occasions: "event", "dated", or
-    None (its own query per tick)."""
-    if isinstance(trigger, EventTrigger | PostPurchaseTrigger) and trigger.nth is None:
-        return "event"
-    if isinstance(trigger, AnniversaryTrigger) and trigger.field not in (
-        "signup_at",
-        "first_order_at",
-    ):
-        return "dated"
+    """How :class:`PeriodOccasions` finds the trigger's occasions: "event", "dated",
+    "stable", "lapse", or None (its own query per tick)."""
+    if isinstance(trigger, EventTrigger | PostPurchaseTrigger):
+        return "event" if trigger.nth is None else "stable"
+    if isinstance(trigger, AnniversaryTrigger):
+        if trigger.field not in ("signup_at", "first_order_at"):
+            return "dated"
+        # an n ≥ 1 anniversary falls at least 364 days after the date: with an offset
+        # above -364 days it is never due before the date itself, so a date that had not
+        # come by T (an order not placed yet) cannot make an occasion due by T
+        return "stable" if trigger.offset > -timedelta(days=364) else None
+    if isinstance(trigger, MilestoneTrigger):
+        return "stable"
+    if isinstance(trigger, InactivityTrigger) and trigger.min_events >= 1:
+        return "lapse"
     return None
+
+
+def _counted_types(trigger: Trigger) -> tuple[str, ...]:
+    """The event types whose voiding changes what the trigger finds at T."""
+    if isinstance(trigger, EventTrigger | PostPurchaseTrigger):
+        return (trigger.event,)
+    if isinstance(trigger, InactivityTrigger):
+        return tuple(trigger.events)
+    if isinstance(trigger, AnniversaryTrigger):
+        return ("order",) if trigger.field == "first_order_at" else ()
+    return ("order",)  # milestones
 
 
 def simulate(
@@ -206,12 +397,18 @@ def simulate(
     started = time.monotonic()
     _require_store(store_target)
     with scratch_store(store_target) as store:
+        store.backtests.for_replay()
         store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
         ticks = 0
         found = PeriodOccasions(store, config, to_epoch(start))
+        rendered: set[tuple[str, str]] = set()
+
+        def renderer(config: Config, links: Links) -> Renderer:
+            return SampledRenderer(config, links, rendered)
+
         for at in tick_times(start, end, every):
             moment = to_epoch(at)
-            tick(store, config, chosen, moment, kind="simulate", due=found)
+            tick(store, config, chosen, moment, kind="simulate", due=found, renderer=renderer)
             _dispatch(store, config, moment, loaded)
             _dispatch_openings(
                 store, config, chosen, loaded, moment, to_epoch(min(at + every, end))

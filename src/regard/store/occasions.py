@@ -107,6 +107,18 @@ class SignedUp(NamedTuple):
     signup_at: Instant
 
 
+class Activity(NamedTuple):
+    """An instant at which a contact was active (events of some types), the event of it
+    (the largest id then), when the contact was next active after it (None: never), and
+    how many such events it had by then."""
+
+    contact_id: str
+    at: Instant
+    event_id: str
+    next_at: Instant | None
+    events: int
+
+
 class DatedContact(NamedTuple):
     """A contact, its time zone, and the value of a date field as stored: ISO text for
     ``birthday`` and date attributes (whatever an attribute holds), epoch seconds for
@@ -360,6 +372,44 @@ class Occasions(Area):
         """
         params: list[object] = [lo, hi, *ids, hi, threshold, lo]
         return [EventAt(*row) for row in self.conn.execute(sql, params)]
+
+    def activities_over(
+        self, types: Sequence[str], lo: Instant, hi: Instant, *, counted: bool = True
+    ) -> list[Activity]:
+        """Every instant in ``[lo, hi]`` at which a contact had an event of ``types``, with
+        the contact's next such instant and its count of such events by then (0 without
+        ``counted``), by instant: what the lapses of a stretch of ``simulate`` are read
+        from. Voiding is not looked at: for contacts none of whose events of ``types`` was
+        ever voided (:meth:`voided_contacts`) it is what :meth:`last_activities` sees at
+        any instant (index: type, time; then contact, type, time)."""
+        types = list(dict.fromkeys(types))
+        marks = _marks(types)
+        count = (
+            f"""(SELECT count(*) FROM events y WHERE y.contact_id = e.contact_id
+                 AND y.type IN ({marks}) AND y.occurred_at <= e.occurred_at)"""
+            if counted
+            else "0"
+        )
+        sql = f"""
+            SELECT e.contact_id, e.occurred_at, max(e.id),
+                   (SELECT min(x.occurred_at) FROM events x WHERE x.contact_id = e.contact_id
+                    AND x.type IN ({marks}) AND x.occurred_at > e.occurred_at),
+                   {count}
+            FROM events e WHERE e.type IN ({marks}) AND e.occurred_at BETWEEN ? AND ?
+            GROUP BY e.contact_id, e.occurred_at
+            ORDER BY e.occurred_at, e.contact_id
+        """
+        params: list[object] = [*types, *(types if counted else []), *types, lo, hi]
+        return [Activity(*row) for row in self.conn.execute(sql, params)]
+
+    def voided_contacts(self, types: Sequence[str]) -> set[str]:
+        """The contacts with an event of ``types`` that was voided (at any instant)."""
+        if not types:
+            return set()
+        types = list(dict.fromkeys(types))
+        sql = f"""SELECT DISTINCT contact_id FROM events
+                  WHERE type IN ({_marks(types)}) AND voided_at IS NOT NULL"""
+        return {str(row[0]) for row in self.conn.execute(sql, types)}
 
     def sent_between(
         self,
