@@ -22,7 +22,7 @@ from regard.campaigns.loader import CampaignSet
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.engine.decisions import Caps, Decision, Pacing, delivery_id, exit_of, in_holdout
-from regard.engine.messages import Renderer
+from regard.engine.messages import Renderer, Wanted
 from regard.engine.recipients import channel_address, consent_given, mobile_only, recipient
 from regard.engine.windows import next_opening, release_due
 from regard.render.unsubscribe import Links, link_secret
@@ -188,15 +188,92 @@ def decide_batch(
         if not due:
             return []
         looked_up = Lookups.of(store, campaign, due, at=at, tz=config.timezone, config=config)
-    caps = Caps(config, campaign, at, looked_up.counted)
-    decisions = [
-        decide(config, campaign, candidate, at, renderer, looked_up, caps) for candidate in due
-    ]
+    decisions = decide_all(config, campaign, due, at, renderer, looked_up)
     pacing = Pacing.of(campaign)
     rows = [d.as_delivery(campaign, pacing) for d in decisions]
     with store.write():
         recorded = set(store.decisions.record(rows, at))
     return [d for d in decisions if d.delivery_id in recorded]
+
+
+def decide_all(
+    config: Config,
+    campaign: Campaign,
+    due: Sequence[Candidate],
+    at: Instant,
+    renderer: Renderer,
+    looked_up: Lookups,
+) -> list[Decision]:
+    """The batch's candidates decided in order (:func:`decide`), their messages rendered
+    together: one request to the render worker for the whole batch. The checks run first
+    as if every render succeeds; when one did not (``render_error``, which the caps of the
+    contact's later occasions must not count), the batch is decided again in order with
+    the renders known, so the result is that of deciding and rendering one by one."""
+    wanted = _Collecting(renderer)
+    caps = Caps(config, campaign, at, looked_up.counted)
+    decisions = [decide(config, campaign, c, at, wanted, looked_up, caps) for c in due]
+    rendered = dict(
+        zip(
+            (w.delivery_id for w in wanted.wanted),
+            renderer.render_many(campaign, wanted.wanted, at),
+            strict=True,
+        )
+    )
+    if all(message is not None for message, _ in rendered.values()):
+        for d in decisions:
+            if d.decision == "pending":
+                d.message = rendered[d.delivery_id][0]
+        return decisions
+    known = _Known(renderer, rendered)
+    caps = Caps(config, campaign, at, looked_up.counted)
+    return [decide(config, campaign, c, at, known, looked_up, caps) for c in due]
+
+
+class _Collecting(Renderer):
+    """Notes each message a batch wants and answers "rendered" (the placeholder is
+    replaced by the message once the batch's messages are rendered together)."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self.config, self.links, self.sender = renderer.config, renderer.links, renderer.sender
+        self.wanted: list[Wanted] = []
+
+    def render(
+        self,
+        campaign: Campaign,
+        contact: dict[str, Any],
+        occasion: Occasion,
+        to: Any,
+        at: Instant,
+        event: Mapping[str, Any] | None = None,
+        delivery_id: str = "",
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        self.wanted.append(Wanted(contact, occasion, to, event, delivery_id))
+        return {}, None
+
+
+class _Known(Renderer):
+    """The messages rendered already for a batch, by delivery id; any other is rendered."""
+
+    def __init__(
+        self, renderer: Renderer, known: Mapping[str, tuple[dict[str, Any] | None, str | None]]
+    ) -> None:
+        self.config, self.links, self.sender = renderer.config, renderer.links, renderer.sender
+        self.known = known
+
+    def render(
+        self,
+        campaign: Campaign,
+        contact: dict[str, Any],
+        occasion: Occasion,
+        to: Any,
+        at: Instant,
+        event: Mapping[str, Any] | None = None,
+        delivery_id: str = "",
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        found = self.known.get(delivery_id)
+        if found is not None:
+            return found
+        return super().render(campaign, contact, occasion, to, at, event, delivery_id)
 
 
 def campaign_span(

@@ -345,7 +345,7 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
-            auto_reload=True,
+            auto_reload=False,  # Templates.refresh checks the files once per batch
             finalize=_printable,
         )
         self.globals["range"] = budget_range

@@ -30,16 +30,15 @@ import signal
 import struct
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from regard.errors import TemplateError
 from regard.render.environment import MAX_RENDER_MEMORY, MAX_RENDER_SECONDS, pick_template
-from regard.render.message import Message
-from regard.render.message import render_message as render_here
+from regard.render.message import Message, Renders
 
 if TYPE_CHECKING:
     from regard.campaigns.model import Campaign
@@ -107,7 +106,8 @@ def _close_inherited(keep: set[int]) -> None:
 
 
 def _serve(requests: int, answers: int) -> None:
-    """The worker: render each request, answer, until the parent closes its end."""
+    """The worker: render each request's messages, answering each as it is done, until the
+    parent closes its end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which ends us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handlers (cleanups)
     used = _address_space()
@@ -123,29 +123,32 @@ def _serve(requests: int, answers: int) -> None:
             request = _receive(requests, None)
         except _Gone:
             return
-        reset, defined, (config, campaign, *rest), kwargs = pickle.loads(request)
+        reset, defined, config, campaign, now, options, jobs = pickle.loads(request)
         if reset:
             known.clear()
         known.update(defined)
-        args = (known[config], known[campaign], *rest)
-        leave = False
-        answer: tuple[str, Any]
-        try:
-            answer = ("ok", render_here(*args, **kwargs))
-        except TemplateError as exc:
-            answer = ("error", str(exc))
-            leave = isinstance(exc.__context__, MemoryError)  # start afresh after that
-        except MemoryError:
-            answer, leave = ("memory", None), True
-        except Exception as exc:  # a fault of regard's, raised in the caller as it was here
-            answer = ("raise", exc)
-        try:
-            payload = pickle.dumps((*answer, leave))
-        except Exception:
-            payload = pickle.dumps(("raise", RuntimeError(repr(answer[1])), leave))
-        _write(answers, payload)
-        if leave:
-            return
+        renders: Renders | None = None
+        for job in jobs:
+            leave = False
+            answer: tuple[str, Any]
+            try:
+                if renders is None:  # the batch's files checked for changes once, here
+                    renders = Renders(known[config], known[campaign], now, **options)
+                answer = ("ok", renders.render(*job))
+            except TemplateError as exc:
+                answer = ("error", str(exc))
+                leave = isinstance(exc.__context__, MemoryError)  # start afresh after that
+            except MemoryError:
+                answer, leave = ("memory", None), True
+            except Exception as exc:  # a fault of regard's, raised in the caller as it was here
+                answer = ("raise", exc)
+            try:
+                payload = pickle.dumps((*answer, leave))
+            except Exception:
+                payload = pickle.dumps(("raise", RuntimeError(repr(answer[1])), leave))
+            _write(answers, payload)
+            if leave:
+                return
 
 
 class Worker:
@@ -169,25 +172,37 @@ class Worker:
         self.pid = pid
         self._sent: dict[int, Any] = {}  # what the worker holds, by id (kept alive here)
 
-    def request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
-        """The request for one render: the config and the campaign (the same objects for
-        many messages) are sent once and named by a key after that."""
-        config, campaign, *rest = args
+    def send(
+        self,
+        config: Config,
+        campaign: Campaign,
+        now: datetime,
+        options: dict[str, Any],
+        jobs: list[Job],
+    ) -> None:
+        """Ask for the messages of ``jobs``, all in one request: the config and the
+        campaign (the same objects for many batches) are sent once and named by a key
+        after that. Raises _Gone when the worker has ended."""
         reset = len(self._sent) > 64
         if reset:
             self._sent.clear()
         defined = {id(o): o for o in (config, campaign) if id(o) not in self._sent}
         self._sent.update(defined)
-        return pickle.dumps((reset, defined, (id(config), id(campaign), *rest), kwargs))
-
-    def ask(self, request: bytes, seconds: float) -> tuple[str, Any, bool]:
-        """The worker's answer to ``request`` (what it is, its value, whether the worker
-        leaves after it); TimeoutError when it takes longer than ``seconds``, _Gone when the
-        worker ended without answering."""
+        plain = [
+            (dict(j.contact), dict(j.event) if j.event is not None else None, j.occasion,
+             j.delivery_id)
+            for j in jobs
+        ]  # fmt: skip
+        request = pickle.dumps((reset, defined, id(config), id(campaign), now, options, plain))
         try:
             _write(self._requests, request)
         except BrokenPipeError:
             raise _Gone from None
+
+    def answer(self, seconds: float) -> tuple[str, Any, bool]:
+        """The worker's answer to the next message of the request (what it is, its value,
+        whether the worker leaves after it); TimeoutError when it takes longer than
+        ``seconds``, _Gone when the worker ended without answering."""
         answer: tuple[str, Any, bool] = pickle.loads(
             _receive(self._answers, time.monotonic() + seconds)
         )
@@ -202,6 +217,16 @@ class Worker:
         for fd in (self._requests, self._answers):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+class Job(NamedTuple):
+    """One message to render: the contact, the triggering event, the occasion and the
+    delivery id (for the unsubscribe link)."""
+
+    contact: Mapping[str, Any]
+    event: Mapping[str, Any] | None
+    occasion: str
+    delivery_id: str = ""
 
 
 _own_templates: ContextVar[bool] = ContextVar("own_templates", default=False)
@@ -253,69 +278,132 @@ def render_message(
     """:func:`regard.render.message.render_message`, run in the worker process, bounded by
     :data:`MAX_RENDER_SECONDS` and :data:`MAX_RENDER_MEMORY`. Raises TemplateError as the
     in-process render does, and for a message that broke a bound."""
+    job = Job(contact, event, occasion, delivery_id)
+    (result,) = render_messages(config, campaign, [job], now, provider=provider, links=links)
+    if isinstance(result, TemplateError):
+        raise result
+    return result
+
+
+def render_messages(
+    config: Config,
+    campaign: Campaign,
+    jobs: Sequence[Job],
+    now: datetime,
+    *,
+    provider: Provider | type[Provider] | None = None,
+    links: Links | None = None,
+) -> list[Message | TemplateError]:
+    """The messages of ``jobs`` (one campaign, rendered at ``now``), each a Message or the
+    TemplateError its render raised, in order: sent to the worker in one request and
+    answered one by one, each message bounded by :data:`MAX_RENDER_SECONDS` and
+    :data:`MAX_RENDER_MEMORY` as a single render is. A message that breaks a bound ends
+    that worker; the messages after it go to a fresh one."""
     if provider is not None and not isinstance(provider, type):
         provider = type(provider)  # what the render asks of it is its class's card limit
-    args = (config, campaign, dict(contact), dict(event) if event is not None else None,
-            occasion, now)  # fmt: skip
-    kwargs = {"provider": provider, "links": links, "delivery_id": delivery_id}
+    options: dict[str, Any] = {"provider": provider, "links": links}
+    results: list[Message | TemplateError | None] = [None] * len(jobs)
     if not hasattr(os, "fork") or _own_templates.get():
-        return render_here(*args, **kwargs)  # type: ignore[arg-type]
-    if _too_slow:
-        where = _where(config, campaign, contact)
-        if where in _too_slow and _too_slow[where] == _stamp(where):
-            raise TemplateError(
-                f"{where}: refused: a message of this template took longer than "
-                f"{MAX_RENDER_SECONDS:g} s; it is not rendered again until the file changes"
-            )
+        renders = Renders(config, campaign, now, **options)
+        for n, job in enumerate(jobs):
+            try:
+                results[n] = renders.render(*job)
+            except TemplateError as exc:
+                results[n] = exc
+        return [r for r in results if r is not None]
     with _lock:
-        kind, value, leaving = _ask(config, campaign, contact, args, kwargs)
-        if leaving:
-            _retire()
-        if kind == "memory":
-            raise TemplateError(
-                f"{_where(config, campaign, contact)}: refused: rendering needed more than "
-                f"{MAX_RENDER_MEMORY // 2**20} MB"
-            )
-    if kind == "error":
-        raise TemplateError(str(value))
-    if kind == "raise":
-        raise value
-    message: Message = value
-    return message
+        left = list(range(len(jobs)))
+        timed_out: set[int] = set()  # messages tried once and out of time: tried once more
+        while left:
+            left = [n for n in left if not _refused_at_once(config, campaign, jobs, n, results)]
+            if not left:
+                break
+            try:
+                left = _ask(config, campaign, now, options, jobs, left, results, timed_out)
+            except BaseException:
+                _retire()  # its answers to this request are no use to anyone now
+                raise
+    return [r for r in results if r is not None]
+
+
+def _refused_at_once(
+    config: Config,
+    campaign: Campaign,
+    jobs: Sequence[Job],
+    n: int,
+    results: list[Message | TemplateError | None],
+) -> bool:
+    """Whether the message file of job ``n`` ran out of time before and has not changed
+    since (its result is set then)."""
+    if not _too_slow:
+        return False
+    where = _where(config, campaign, jobs[n].contact)
+    if where not in _too_slow or _too_slow[where] != _stamp(where):
+        return False
+    results[n] = TemplateError(
+        f"{where}: refused: a message of this template took longer than "
+        f"{MAX_RENDER_SECONDS:g} s; it is not rendered again until the file changes"
+    )
+    return True
 
 
 def _ask(
     config: Config,
     campaign: Campaign,
-    contact: Mapping[str, Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> tuple[str, Any, bool]:
-    """The worker's answer to one render (under ``_lock``). A render that runs out of time
-    is tried once more in a fresh worker before it is refused: the worker that timed out
-    may have hung for a cause of its own (forked while another thread of this process held
-    a lock it then needed), and one such hang must not refuse the template for good."""
-    for attempt in (1, 2):
+    now: datetime,
+    options: dict[str, Any],
+    jobs: Sequence[Job],
+    left: list[int],
+    results: list[Message | TemplateError | None],
+    timed_out: set[int],
+) -> list[int]:
+    """Ask the worker for the jobs numbered ``left`` (under ``_lock``), set their results as
+    they come, and return the numbers still to ask a fresh worker for when it stopped
+    before the end. A render that runs out of time is tried once more in a fresh worker
+    before it is refused: the worker that timed out may have hung for a cause of its own,
+    and one such hang must not refuse the template for good."""
+    worker = _running()
+    try:
+        worker.send(config, campaign, now, options, [jobs[n] for n in left])
+    except _Gone:
+        _retire()
         worker = _running()
-        request = worker.request(args, kwargs)
+        worker.send(config, campaign, now, options, [jobs[n] for n in left])
+    for k, n in enumerate(left):
+        contact = jobs[n].contact
         try:
-            return worker.ask(request, MAX_RENDER_SECONDS)
+            kind, value, leaving = worker.answer(MAX_RENDER_SECONDS)
         except TimeoutError:
             _retire()
-            if attempt == 1:
-                continue
+            if n not in timed_out:
+                timed_out.add(n)
+                return left[k:]
             where = _where(config, campaign, contact)
             _too_slow[where] = _stamp(where)
-            raise TemplateError(
+            results[n] = TemplateError(
                 f"{where}: refused: rendering took longer than {MAX_RENDER_SECONDS:g} s"
-            ) from None
+            )
+            return left[k + 1 :]
         except _Gone:
             _retire()
-            raise TemplateError(
+            results[n] = TemplateError(
                 f"{_where(config, campaign, contact)}: refused: the process rendering it "
                 "ended before it answered"
-            ) from None
-    raise AssertionError("unreachable")  # pragma: no cover
+            )
+            return left[k + 1 :]
+        if kind == "raise":
+            raise value
+        if kind == "memory":
+            results[n] = TemplateError(
+                f"{_where(config, campaign, contact)}: refused: rendering needed more than "
+                f"{MAX_RENDER_MEMORY // 2**20} MB"
+            )
+        else:
+            results[n] = TemplateError(str(value)) if kind == "error" else value
+        if leaving:
+            _retire()
+            return left[k + 1 :]
+    return []
 
 
 # message files a render of which ran out of time, with their modification time then: the
