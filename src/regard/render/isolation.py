@@ -28,6 +28,8 @@ import resource
 import select
 import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -152,12 +154,23 @@ def _serve(requests: int, answers: int) -> None:
 
 
 class Worker:
-    """One forked render worker and the pipes to it."""
+    """One render worker and the pipes to it: forked from this process while it runs one
+    thread, started as a fresh interpreter (``spawn``) once other threads run (a daemon's
+    scheduler, dispatch lanes, its HTTP server), because a child forked while another
+    thread holds a lock (the logging module's, an allocator's, an import's) may wait for
+    it forever."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, spawn: bool | None = None) -> None:
+        if spawn is None:
+            spawn = threading.active_count() > 1
         requests_read, self._requests = os.pipe()
         self._answers, answers_write = os.pipe()
-        pid = os.fork()
+        self._process: subprocess.Popen[bytes] | None = None
+        if spawn:
+            self._process = _spawn(requests_read, answers_write)
+            pid = self._process.pid
+        else:
+            pid = os.fork()
         if pid == 0:  # pragma: no cover - the worker's side (its coverage is not collected)
             code = 0
             try:
@@ -170,6 +183,7 @@ class Worker:
         os.close(requests_read)
         os.close(answers_write)
         self.pid = pid
+        self.spawned = spawn
         self._sent: dict[int, Any] = {}  # what the worker holds, by id (kept alive here)
 
     def send(
@@ -210,13 +224,52 @@ class Worker:
 
     def end(self) -> None:
         """Kill the worker (if it still runs) and collect it."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
         for fd in (self._requests, self._answers):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _spawn(requests: int, answers: int) -> subprocess.Popen[bytes]:
+    """A worker in a new interpreter (fork and exec: nothing of this process's threads or
+    locks comes along), serving on the pipe ends ``requests`` and ``answers``."""
+    import regard
+
+    env = dict(os.environ)
+    source = str(Path(regard.__file__).resolve().parent.parent)  # this very regard
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
+    return subprocess.Popen(
+        [sys.executable, "-c", _SPAWNED, str(requests), str(answers)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        pass_fds=(requests, answers),
+        env=env,
+    )
+
+
+# what a spawned worker runs: the loop of a forked one
+_SPAWNED = (
+    "import sys\n"
+    "import regard.campaigns.model, regard.config\n"  # before the worker measures its size
+    "from regard.render.isolation import _serve\n"
+    "_serve(int(sys.argv[1]), int(sys.argv[2]))\n"
+)
+
+
+def start() -> None:
+    """Start this process's render worker now (forked, while one thread runs), so that a
+    daemon need not start one later beside its threads. A worker that breaks a bound is
+    replaced then by a spawned one (:class:`Worker`)."""
+    if hasattr(os, "fork"):
+        with _lock:
+            _running()
 
 
 class Job(NamedTuple):
