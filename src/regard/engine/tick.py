@@ -13,8 +13,8 @@ an :class:`~regard.times.Instant`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -28,6 +28,7 @@ from regard.engine.windows import next_opening, release_due
 from regard.render.unsubscribe import Links, link_secret
 from regard.store import Store
 from regard.store.decisions import Counted
+from regard.store.lifecycle import NewDelivery, message_text
 from regard.store.occasions import Candidate, Started
 from regard.times import Instant, to_epoch
 from regard.triggers import Occasion, Span, due_occasions, seconds
@@ -191,9 +192,33 @@ def decide_batch(
     decisions = decide_all(config, campaign, due, at, renderer, looked_up)
     pacing = Pacing.of(campaign)
     rows = [d.as_delivery(campaign, pacing) for d in decisions]
-    with store.write():
-        recorded = set(store.decisions.record(rows, at))
+    rows = [replace(r, message=message_text(r.message)) if r.message else r for r in rows]
+    recorded: set[str] = set()
+    for part in _by_size(rows):
+        with store.write():
+            recorded.update(store.decisions.record(part, at))
     return [d for d in decisions if d.delivery_id in recorded]
+
+
+# the most message text one write transaction of a batch inserts: the write lock is held
+# for the insert of about this much (a big day's e-mails are ~12 kB each: ~80 a write)
+WRITE_BYTES = 1 << 20
+
+
+def _by_size(rows: list[NewDelivery]) -> Iterator[list[NewDelivery]]:
+    """``rows`` in order, in parts of at most :data:`WRITE_BYTES` of message text (one row
+    at least)."""
+    part: list[NewDelivery] = []
+    size = 0
+    for row in rows:
+        length = len(row.message) if isinstance(row.message, str) else 0
+        if part and size + length > WRITE_BYTES:
+            yield part
+            part, size = [], 0
+        part.append(row)
+        size += length
+    if part:
+        yield part
 
 
 def decide_all(

@@ -346,8 +346,10 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
             lstrip_blocks=True,
             keep_trailing_newline=False,
             auto_reload=False,  # Templates.refresh checks the files once per batch
+            cache_size=0,  # the templates are kept in self.loaded instead
             finalize=_printable,
         )
+        self.loaded = {}
         self.globals["range"] = budget_range
         self.globals.pop("lipsum", None)
         self.binop_table.update({"*": _mul, "**": _pow, "%": _mod, "+": _add})
@@ -358,6 +360,25 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
             else _limit_arguments(_bounded_filter(name, fn))
             for name, fn in self.filters.items()
         }
+
+    loaded: dict[str, Template]
+
+    def _load_template(self, name: str, globals: Any) -> Template:
+        # each template compiled once and kept until refresh() finds its file changed: a
+        # message's render looks up its file, its layout and its macros in both
+        # environments, and Jinja's own cache (an LRU with a lock) costs more than a dict
+        template = self.loaded.get(name)
+        if template is None:
+            template = self.loaded[name] = super()._load_template(name, globals)
+        elif globals:
+            template.globals.update(globals)
+        return template
+
+    def refresh(self) -> None:
+        """Forget the compiled templates whose files changed since they were read."""
+        for name, template in list(self.loaded.items()):
+            if not template.is_up_to_date:
+                self.loaded.pop(name, None)
 
     def make_globals(self, d: Any = None) -> Any:
         # a plain dict, not Jinja's ChainMap: every import and include compares a context's

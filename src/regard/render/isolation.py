@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from regard.render.unsubscribe import Links
 
 _HEADER = struct.Struct(">Q")
+SPAWN_SECONDS = 60.0  # how long a spawned worker may take to start (not a message's time)
 
 
 class _Gone(Exception):
@@ -107,9 +108,10 @@ def _close_inherited(keep: set[int]) -> None:
     os.close(null)
 
 
-def _serve(requests: int, answers: int) -> None:
+def _serve(requests: int, answers: int, *, ready: bool = False) -> None:
     """The worker: render each request's messages, answering each as it is done, until the
-    parent closes its end."""
+    parent closes its end. ``ready``: say so first (a spawned worker, once it has imported
+    what it needs: its start is not counted against the first message's time)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which ends us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handlers (cleanups)
     used = _address_space()
@@ -120,6 +122,8 @@ def _serve(requests: int, answers: int) -> None:
             limit = min(limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     known: dict[int, Any] = {}  # the config and campaign objects sent once, by their key
+    if ready:
+        _write(answers, b"ready")
     while True:
         try:
             request = _receive(requests, None)
@@ -169,6 +173,14 @@ class Worker:
         if spawn:
             self._process = _spawn(requests_read, answers_write)
             pid = self._process.pid
+            os.close(requests_read)
+            os.close(answers_write)
+            try:  # a new interpreter imports regard first: seconds on a busy machine
+                _receive(self._answers, time.monotonic() + SPAWN_SECONDS)
+            except (TimeoutError, _Gone):
+                self.pid = pid
+                self.end()
+                raise _Gone from None
         else:
             pid = os.fork()
         if pid == 0:  # pragma: no cover - the worker's side (its coverage is not collected)
@@ -180,8 +192,9 @@ class Worker:
                 code = 1
             finally:
                 os._exit(code)
-        os.close(requests_read)
-        os.close(answers_write)
+        if not spawn:
+            os.close(requests_read)
+            os.close(answers_write)
         self.pid = pid
         self.spawned = spawn
         self._sent: dict[int, Any] = {}  # what the worker holds, by id (kept alive here)
@@ -259,7 +272,7 @@ _SPAWNED = (
     "import sys\n"
     "import regard.campaigns.model, regard.config\n"  # before the worker measures its size
     "from regard.render.isolation import _serve\n"
-    "_serve(int(sys.argv[1]), int(sys.argv[2]))\n"
+    "_serve(int(sys.argv[1]), int(sys.argv[2]), ready=True)\n"
 )
 
 
@@ -415,13 +428,20 @@ def _ask(
     before the end. A render that runs out of time is tried once more in a fresh worker
     before it is refused: the worker that timed out may have hung for a cause of its own,
     and one such hang must not refuse the template for good."""
-    worker = _running()
-    try:
-        worker.send(config, campaign, now, options, [jobs[n] for n in left])
-    except _Gone:
-        _retire()
-        worker = _running()
-        worker.send(config, campaign, now, options, [jobs[n] for n in left])
+    for attempt in (1, 2):  # a worker found ended since the last request: once more
+        try:
+            worker = _running()
+            worker.send(config, campaign, now, options, [jobs[n] for n in left])
+            break
+        except _Gone:
+            _retire()
+            if attempt == 2:
+                for n in left:
+                    results[n] = TemplateError(
+                        f"{_where(config, campaign, jobs[n].contact)}: not rendered: the "
+                        "process that renders messages could not be started"
+                    )
+                return []
     for k, n in enumerate(left):
         contact = jobs[n].contact
         try:

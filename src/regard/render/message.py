@@ -7,7 +7,6 @@ becomes a :class:`~regard.errors.TemplateError` naming the file and line.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import textwrap
 from collections.abc import Iterator, Mapping
@@ -78,13 +77,7 @@ class Templates:
     def refresh(self) -> None:
         """Forget the compiled templates whose files changed since they were read."""
         for env in (self.plain, self.escaping):
-            cache = env.cache
-            if cache is None:
-                continue
-            for key, template in list(cache.items()):
-                if not template.is_up_to_date:
-                    with contextlib.suppress(KeyError):
-                        del cache[key]
+            env.refresh()
 
     def load(self, path: Path, *, html: bool = False) -> Template:
         """The compiled template of ``path``; a syntax error names its line."""
