@@ -159,11 +159,14 @@ def run_tick(
         occasions = sorted(occasions)
         for start in range(0, len(occasions), size):
             decided = decide_batch(
-                store, config, campaign, occasions[start : start + size], at, renderer
+                store,
+                config,
+                campaign,
+                occasions[start : start + size],
+                at,
+                renderer,
+                keep_messages=keep_messages,
             )
-            if not keep_messages:
-                for d in decided:
-                    d.message = None
             result.decisions += decided
     result.deferred = release_due(store, config, campaigns, at)
     return result
@@ -180,10 +183,14 @@ def decide_batch(
     occasions: list[Occasion],
     at: Instant,
     renderer: Renderer,
+    *,
+    keep_messages: bool = True,
 ) -> list[Decision]:
     """One batch of a campaign's due occasions: looked up in a read snapshot, decided and
-    rendered outside any transaction, recorded in one write transaction. Returns the
-    decisions recorded (an occasion recorded before, by anyone, is not decided again)."""
+    rendered outside any transaction, recorded in short write transactions (at most
+    :data:`WRITE_BYTES` of messages each). Returns the decisions recorded (an occasion
+    recorded before, by anyone, is not decided again); without ``keep_messages`` they no
+    longer carry their messages, dropped once serialised for the store."""
     with store.ticks.snapshot():
         due = candidates(store, config, campaign, occasions, at)
         if not due:
@@ -193,6 +200,9 @@ def decide_batch(
     pacing = Pacing.of(campaign)
     rows = [d.as_delivery(campaign, pacing) for d in decisions]
     rows = [replace(r, message=message_text(r.message)) if r.message else r for r in rows]
+    if not keep_messages:
+        for d in decisions:
+            d.message = None
     recorded: set[str] = set()
     for part in _by_size(rows):
         with store.write():

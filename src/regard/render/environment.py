@@ -17,6 +17,7 @@ counts, powers and padding widths are refused, and each block's output is capped
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import types
 from collections.abc import Callable, Iterator
@@ -397,6 +398,10 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
                 return obj[attribute]
             except KeyError:
                 return self.undefined(obj=obj, name=attribute)
+        # a key of a dict the template made ({% set t = {...} %}, t.phone): what Jinja finds
+        # after the attribute lookup fails, without raising and catching that failure
+        if type(obj) is dict and attribute in obj and not hasattr(dict, attribute):
+            return obj[attribute]
         return super().getattr(obj, attribute)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -490,11 +495,12 @@ def render_block(context: Context, block: str) -> str:
     in size."""
     size = 0
     chunks: list[str] = []
-    for chunk in context.blocks[block][0](context):
-        size += len(chunk)
+    produced = context.blocks[block][0](context)
+    while part := list(itertools.islice(produced, 64)):  # counted 64 pieces at a time
+        size += sum(map(len, part))
         if size > MAX_BLOCK_CHARS:
             raise SecurityError(f"block {block} is longer than {MAX_BLOCK_CHARS} characters")
-        chunks.append(chunk)
+        chunks += part
     return "".join(chunks)
 
 
