@@ -5,11 +5,13 @@ inside a batch is decided as it would be one by one (the cap it frees)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -20,11 +22,13 @@ from regard.errors import TemplateError
 from regard.render import isolation, render_message
 from regard.render.isolation import Job, render_messages
 from regard.render.message import Message
-from regard.store import open_store
+from regard.store import Store, open_store
 from regard.workspace import load_config
 from shop_rows import add_contact, add_event, campaign, instant
 from test_render import NOW, ORDER, contact, email, setup
 from test_render_bounds import GREEDY, SLOW
+
+tick_module = importlib.import_module("regard.engine.tick")  # the module, not the function
 
 
 def jobs(*ids: str) -> list[Job]:
@@ -165,3 +169,26 @@ def test_a_render_error_in_a_batch_frees_the_cap_for_the_contacts_next_occasion(
         )
     ]
     store.close()
+
+
+def test_a_batch_recorded_in_small_writes_records_the_same(workspace: Workspace) -> None:
+    """The rows of a batch go in writes of at most WRITE_BYTES of messages (the write lock
+    held for that much): one row a write records what one write for the batch records."""
+    from test_tick_batches import capped_shop, decided
+
+    capped_shop(workspace, 6)
+    whole = decided(workspace, 1000)
+    writes: list[int] = []
+    store_write = Store.write
+
+    def counting(self: Store, *args: Any, **kwargs: Any) -> Any:
+        writes.append(1)
+        return store_write(self, *args, **kwargs)
+
+    with (
+        mock.patch.object(tick_module, "WRITE_BYTES", 1),
+        mock.patch.object(Store, "write", counting),
+    ):
+        assert decided(workspace, 1000) == whole
+    pending = sum(1 for r in whole if r[3] == "pending")
+    assert pending == 6 and len(writes) >= pending  # one write per message at least
