@@ -177,6 +177,7 @@ def child(workspace: Path, mode: str) -> None:
     cfg = config(workspace)
     store = open_store(workspace / "shop.db")
     began = time.perf_counter()
+    cpu = time.process_time()
     if mode == "tick":  # the tick itself, rolled back
         with store.rolled_back():
             found = len(run_tick(store, cfg, campaigns(), to_epoch(T)).decisions)
@@ -185,8 +186,14 @@ def child(workspace: Path, mode: str) -> None:
     else:
         found = naive(store, cfg)
     elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": elapsed, "occasions": found, "peak_mb": peak}))
+    from regard.render import isolation  # its render worker's CPU counts too
+
+    isolation._retire()
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu += worker.ru_utime + worker.ru_stime
+    print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "occasions": found, "peak_mb": peak}))
 
 
 def naive(store, cfg: Config) -> int:
@@ -419,10 +426,11 @@ def main() -> None:
             (workspace / "shop.db.tmp").rename(workspace / "shop.db")
             print(f"generated {size:,} contacts in {time.perf_counter() - began:.1f}s")
         ticks = [measure(workspace, "tick") for _ in range(3)]
-        best = min(ticks, key=lambda r: r["seconds"])
+        best = min(ticks, key=lambda r: r["cpu_seconds"])  # CPU: the machine may be shared
         planned = measure(workspace, "plan")
         line = (
-            f"{size:>9,} contacts: tick {best['seconds'] * 1000:7.1f} ms "
+            f"{size:>9,} contacts: tick {best['cpu_seconds'] * 1000:7.1f} ms CPU"
+            f" ({best['seconds'] * 1000:.1f} ms wall) "
             f"({best['occasions']} occasions, peak {max(t['peak_mb'] for t in ticks):.0f} MB); "
             f"plan with the journey replay {planned['seconds'] * 1000:7.1f} ms"
         )
@@ -434,8 +442,8 @@ def main() -> None:
         results[size] = best
     if len(args.sizes) >= 2:
         small, large = results[args.sizes[0]], results[args.sizes[-1]]
-        ratio = large["seconds"] / small["seconds"]
-        print(f"tick time ratio {args.sizes[-1]:,} / {args.sizes[0]:,}: {ratio:.2f} (goal ≤ 1.5)")
+        ratio = large["cpu_seconds"] / small["cpu_seconds"]
+        print(f"tick CPU ratio {args.sizes[-1]:,} / {args.sizes[0]:,}: {ratio:.2f} (goal ≤ 1.5)")
 
 
 if __name__ == "__main__":
