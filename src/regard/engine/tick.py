@@ -198,11 +198,14 @@ def decide_batch(
         looked_up = Lookups.of(store, campaign, due, at=at, tz=config.timezone, config=config)
     decisions = decide_all(config, campaign, due, at, renderer, looked_up)
     pacing = Pacing.of(campaign)
-    rows = [d.as_delivery(campaign, pacing) for d in decisions]
-    rows = [replace(r, message=message_text(r.message)) if r.message else r for r in rows]
-    if not keep_messages:
-        for d in decisions:
-            d.message = None
+    rows: list[NewDelivery] = []
+    for d in decisions:  # each message serialised, then (not kept) dropped: one copy at a time
+        row = d.as_delivery(campaign, pacing)
+        if row.message:
+            row = replace(row, message=message_text(row.message))
+            if not keep_messages:
+                d.message = None
+        rows.append(row)
     recorded: set[str] = set()
     for part in _by_size(rows):
         with store.write():
