@@ -58,9 +58,10 @@ class _Gone(Exception):
 
 
 def _write(fd: int, payload: bytes) -> None:
-    view = memoryview(_HEADER.pack(len(payload)) + payload)
-    while view:
-        view = view[os.write(fd, view) :]
+    for part in (_HEADER.pack(len(payload)), payload):  # not joined: a batch's request is MBs
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def _read(fd: int, size: int, deadline: float | None) -> bytes:
@@ -229,7 +230,7 @@ class Worker:
         defined = {id(o): o for o in (config, campaign) if id(o) not in self._sent}
         self._sent.update(defined)
         plain = [
-            (dict(j.contact), dict(j.event) if j.event is not None else None, j.occasion,
+            (_plain(j.contact), _plain(j.event) if j.event is not None else None, j.occasion,
              j.delivery_id)
             for j in jobs
         ]  # fmt: skip
@@ -261,6 +262,11 @@ class Worker:
         for fd in (self._requests, self._answers):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _plain(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """A mapping as a dict the worker can unpickle (a dict as it is: not copied)."""
+    return mapping if type(mapping) is dict else dict(mapping)
 
 
 def _spawn(requests: int, answers: int) -> subprocess.Popen[bytes]:
