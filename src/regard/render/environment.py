@@ -362,24 +362,27 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
             for name, fn in self.filters.items()
         }
 
-    loaded: dict[str, Template]
+    loaded: dict[str, tuple[Template, int]]  # each template, and the round it was checked in
+    round: int = 0
 
     def _load_template(self, name: str, globals: Any) -> Template:
-        # each template compiled once and kept until refresh() finds its file changed: a
-        # message's render looks up its file, its layout and its macros in both
-        # environments, and Jinja's own cache (an LRU with a lock) costs more than a dict
-        template = self.loaded.get(name)
-        if template is None:
-            template = self.loaded[name] = super()._load_template(name, globals)
-        elif globals:
-            template.globals.update(globals)
+        # each template compiled once and checked against its file once per round (a
+        # render batch: refresh() starts the next), not at every lookup: a message's render
+        # looks up its file, its layout and its macros in both environments
+        found = self.loaded.get(name)
+        if found is not None and (found[1] == self.round or found[0].is_up_to_date):
+            template = found[0]
+            if globals:
+                template.globals.update(globals)
+        else:
+            template = super()._load_template(name, globals)
+        if found is None or found[1] != self.round or found[0] is not template:
+            self.loaded[name] = (template, self.round)
         return template
 
     def refresh(self) -> None:
-        """Forget the compiled templates whose files changed since they were read."""
-        for name, template in list(self.loaded.items()):
-            if not template.is_up_to_date:
-                self.loaded.pop(name, None)
+        """Start a new round: each template is checked against its file at its first use."""
+        self.round += 1
 
     def make_globals(self, d: Any = None) -> Any:
         # a plain dict, not Jinja's ChainMap: every import and include compares a context's
