@@ -16,9 +16,8 @@ from conftest import Workspace
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.delivery import dispatch
-from regard.engine.messages import Renderer
 from regard.providers.simulated import simulated_provider
-from regard.report.simulate import PeriodOccasions, SampledRenderer, simulate
+from regard.report.simulate import PeriodOccasions, simulate
 from regard.store import Store, open_store
 from regard.store.importer import import_contacts, import_events
 from regard.synthetic import generate
@@ -171,15 +170,11 @@ def test_a_replay_counts_as_one_asking_rendering_and_dispatching_each_time(
     end = start + timedelta(days=120)
     fast = simulate(workspace.store_target, config, replayed, start=start, end=end)
 
-    def rendered(self: SampledRenderer, *args: Any, **kwargs: Any) -> Any:
-        return Renderer.render(self, *args, **kwargs)
-
     def dispatched(store: Store, config: Config, at: Instant, loaded: list[Campaign]) -> None:
         dispatch(store, config, at, campaigns=loaded, provider_factory=simulated_provider)
 
     with (
         mock.patch.object(simulate_module, "_once_kind", lambda trigger: None),
-        mock.patch.object(SampledRenderer, "render", rendered),
         mock.patch.object(simulate_module, "_dispatch", dispatched),
     ):
         slow = simulate(workspace.store_target, config, replayed, start=start, end=end)

@@ -30,6 +30,7 @@ from types import FrameType
 from regard.daemon.lock import DaemonAlreadyRunning, DaemonLock
 from regard.daemon.logs import LOG_FORMATS, LogFormat, config_secrets, logger, setup_logging
 from regard.daemon.loop import Daemon, TickFunction, run_once_tick
+from regard.render import isolation
 from regard.server.run import ServerThread
 from regard.times import format_duration
 from regard.workspace import load_config
@@ -80,6 +81,7 @@ def run_daemon(
 
             for sig in STOP_SIGNALS:
                 signal.signal(sig, on_signal)
+            isolation.start()  # the render worker, forked before any thread starts
             daemon = Daemon(config, tick, stop)
             providers = ", ".join(f"{n} ({t.type})" for n, t in config.providers.items())
             logger.info(

@@ -4,15 +4,14 @@ sent. A marketing e-mail's link and headers are made here (:mod:`regard.render.u
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 from regard.campaigns.model import Campaign
 from regard.channels import channel
 from regard.config import Config
 from regard.errors import TemplateError
-from regard.render import render_message
+from regard.render.isolation import Job, render_messages
 from regard.render.unsubscribe import Links, wants_link
 from regard.times import Instant, from_epoch
 from regard.triggers import Occasion
@@ -23,7 +22,7 @@ class Renderer:
 
     def __init__(self, config: Config, links: Links | None = None) -> None:
         self.config = config
-        self.links = _SignedOnce.wrapping(links) if links is not None else None
+        self.links = links
         self.sender = config.sender.return_address()
 
     def render(
@@ -42,52 +41,52 @@ class Renderer:
         card's handwritten text is the record's ``text``; ``card`` holds its design, font
         and the sender (the return address).
         """
-        try:
-            message = render_message(
-                self.config,
-                campaign,
-                contact,
-                event,
-                occasion.occasion,
-                from_epoch(at),
-                links=self.links,
-                delivery_id=delivery_id,
-            )
-        except TemplateError as exc:
-            return None, str(exc)
-        parts = channel(campaign.channel).parts(
-            {"subject": message.subject, "text": message.text, "html": message.html,
-             "card": message.card},
-            card=campaign.card.model_dump() if campaign.card else None,
-            sender=dict(self.sender),
-        )  # fmt: skip
-        return {
-            "to": to,
-            "subject": parts.subject,
-            "text": parts.text,
-            "html": parts.html,
-            "card": parts.card,
-            "headers": self.links.headers(delivery_id)
-            if self.links is not None and wants_link(campaign)
-            else {},
-        }, None
+        (rendered,) = self.render_many(
+            campaign, [Wanted(contact, occasion, to, event, delivery_id)], at
+        )
+        return rendered
+
+    def render_many(
+        self, campaign: Campaign, wanted: Sequence[Wanted], at: Instant
+    ) -> list[tuple[dict[str, Any] | None, str | None]]:
+        """:meth:`render` for each of ``wanted`` (one campaign at one instant), in order:
+        one request to the render worker for all of them, each token signed once."""
+        if not wanted:
+            return []
+        links = self.links
+        marketing = links is not None and wants_link(campaign)
+        if links is not None and marketing:
+            links = links.signing(w.delivery_id for w in wanted)
+        jobs = [Job(w.contact, w.event, w.occasion.occasion, w.delivery_id) for w in wanted]
+        results = render_messages(self.config, campaign, jobs, from_epoch(at), links=links)
+        kind = channel(campaign.channel)
+        card = campaign.card.model_dump() if campaign.card else None
+        stored: list[tuple[dict[str, Any] | None, str | None]] = []
+        for w, message in zip(wanted, results, strict=True):
+            if isinstance(message, TemplateError):
+                stored.append((None, str(message)))
+                continue
+            parts = kind.parts(
+                {"subject": message.subject, "text": message.text, "html": message.html,
+                 "card": message.card},
+                card=card,
+                sender=dict(self.sender),
+            )  # fmt: skip
+            headers = links.headers(w.delivery_id) if links is not None and marketing else {}
+            stored.append((
+                {"to": w.to, "subject": parts.subject, "text": parts.text, "html": parts.html,
+                 "card": parts.card, "headers": headers},
+                None,
+            ))  # fmt: skip
+        return stored
 
 
-@dataclass(frozen=True)
-class _SignedOnce(Links):
-    """Links that sign each delivery id once: its message's link, footer and headers all
-    carry the same token."""
+class Wanted(NamedTuple):
+    """One message a tick wants: for whom, on which occasion, to which address, with which
+    triggering event, under which delivery id."""
 
-    _signed: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
-
-    @classmethod
-    def wrapping(cls, links: Links) -> _SignedOnce:
-        return cls(links.base_url, links.secret, links.mailto)
-
-    def url(self, delivery_id: str) -> str:
-        signed = self._signed.get(delivery_id)
-        if signed is None:
-            if len(self._signed) > 64:
-                self._signed.clear()
-            signed = self._signed[delivery_id] = super().url(delivery_id)
-        return signed
+    contact: dict[str, Any]
+    occasion: Occasion
+    to: Any
+    event: Mapping[str, Any] | None = None
+    delivery_id: str = ""

@@ -13,8 +13,8 @@ an :class:`~regard.times.Instant`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -22,12 +22,13 @@ from regard.campaigns.loader import CampaignSet
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.engine.decisions import Caps, Decision, Pacing, delivery_id, exit_of, in_holdout
-from regard.engine.messages import Renderer
+from regard.engine.messages import Renderer, Wanted
 from regard.engine.recipients import channel_address, consent_given, mobile_only, recipient
 from regard.engine.windows import next_opening, release_due
 from regard.render.unsubscribe import Links, link_secret
 from regard.store import Store
 from regard.store.decisions import Counted
+from regard.store.lifecycle import NewDelivery, message_text
 from regard.store.occasions import Candidate, Started
 from regard.times import Instant, to_epoch
 from regard.triggers import Occasion, Span, due_occasions, seconds
@@ -97,7 +98,6 @@ def tick(
     *,
     kind: str = "run",
     due: DueSource | None = None,
-    renderer: RendererSource | None = None,
 ) -> TickResult:
     """Evaluate every enabled campaign at ``at`` and record each decision; then hold back
     what is outside its window or over its daily limit.
@@ -107,14 +107,10 @@ def tick(
     transaction and recorded in a short write transaction of its own, so other writers
     (imports, webhooks, unsubscribes, dispatch) wait milliseconds, not the whole tick.
     ``kind`` (run, daemon, simulate) names the caller; the caller records the tick itself.
-    ``due``, ``renderer``: where the due occasions come from and what renders their
-    messages (:func:`run_tick`).
+    ``due``: where the due occasions come from (:func:`run_tick`).
     """
     with store.ticks.exclusive():
-        result = run_tick(
-            store, config, campaign_list(campaigns), at, due=due, renderer=renderer,
-            keep_messages=False,
-        )  # fmt: skip
+        result = run_tick(store, config, campaign_list(campaigns), at, due=due, keep_messages=False)
     result.kind = kind
     return result
 
@@ -128,7 +124,6 @@ def run_tick(
     contact_ids: Sequence[str] | None = None,
     batch: int | None = None,
     due: DueSource | None = None,
-    renderer: RendererSource | None = None,
     keep_messages: bool = True,
 ) -> TickResult:
     """The tick's body (shared by tick, plan and explain; inside an open transaction, as
@@ -142,9 +137,7 @@ def run_tick(
     tick recorded before it (rows by then) and the batch's own (:class:`Caps`).
 
     ``due``: where the due occasions come from (default: each trigger's query at ``at``);
-    ``simulate`` passes the ones it found once for its whole period. ``renderer``: makes
-    the tick's :class:`Renderer` from the config and the links (default: ``Renderer``);
-    ``simulate`` passes one that renders a sample of the messages. Without
+    ``simulate`` passes the ones it found once for its whole period. Without
     ``keep_messages`` the decisions returned no longer carry their rendered messages
     (they are in the store): memory follows the batch, not what is due.
     """
@@ -152,7 +145,7 @@ def run_tick(
     result = TickResult(at)
     with store.ticks.snapshot():
         links = Links.of(config, link_secret(config, store))
-    render = (renderer or Renderer)(config, links)
+    render = Renderer(config, links)
     for campaign in in_priority_order(campaigns):
         span = campaign_span(config, campaign, at, contact_ids)
         if span is None:
@@ -166,11 +159,14 @@ def run_tick(
         occasions = sorted(occasions)
         for start in range(0, len(occasions), size):
             decided = decide_batch(
-                store, config, campaign, occasions[start : start + size], at, render
+                store,
+                config,
+                campaign,
+                occasions[start : start + size],
+                at,
+                render,
+                keep_messages=keep_messages,
             )
-            if not keep_messages:
-                for d in decided:
-                    d.message = None
             result.decisions += decided
     result.deferred = release_due(store, config, campaigns, at)
     return result
@@ -178,8 +174,6 @@ def run_tick(
 
 # what run_tick asks for a campaign's due occasions in its span
 DueSource = Callable[[Campaign, Span], list[Occasion]]
-# what makes a tick's renderer from the config and the unsubscribe links
-RendererSource = Callable[[Config, Links], Renderer]
 
 
 def decide_batch(
@@ -189,24 +183,135 @@ def decide_batch(
     occasions: list[Occasion],
     at: Instant,
     renderer: Renderer,
+    *,
+    keep_messages: bool = True,
 ) -> list[Decision]:
     """One batch of a campaign's due occasions: looked up in a read snapshot, decided and
-    rendered outside any transaction, recorded in one write transaction. Returns the
-    decisions recorded (an occasion recorded before, by anyone, is not decided again)."""
+    rendered outside any transaction, recorded in short write transactions (at most
+    :data:`WRITE_BYTES` of messages each). Returns the decisions recorded (an occasion
+    recorded before, by anyone, is not decided again); without ``keep_messages`` they no
+    longer carry their messages, dropped once serialised for the store."""
     with store.ticks.snapshot():
         due = candidates(store, config, campaign, occasions, at)
         if not due:
             return []
         looked_up = Lookups.of(store, campaign, due, at=at, tz=config.timezone, config=config)
-    caps = Caps(config, campaign, at, looked_up.counted)
-    decisions = [
-        decide(config, campaign, candidate, at, renderer, looked_up, caps) for candidate in due
-    ]
+    decisions = decide_all(config, campaign, due, at, renderer, looked_up)
     pacing = Pacing.of(campaign)
-    rows = [d.as_delivery(campaign, pacing) for d in decisions]
-    with store.write():
-        recorded = set(store.decisions.record(rows, at))
+    rows: list[NewDelivery] = []
+    for d in decisions:  # each message serialised, then (not kept) dropped: one copy at a time
+        row = d.as_delivery(campaign, pacing)
+        if row.message:
+            row = replace(row, message=message_text(row.message))
+            if not keep_messages:
+                d.message = None
+        rows.append(row)
+    recorded: set[str] = set()
+    for part in _by_size(rows):
+        with store.write():
+            recorded.update(store.decisions.record(part, at))
     return [d for d in decisions if d.delivery_id in recorded]
+
+
+# the most message text one write transaction of a batch inserts: the write lock is held
+# for the insert of about this much (a big day's e-mails are ~12 kB each: ~80 a write)
+WRITE_BYTES = 1 << 20
+
+
+def _by_size(rows: list[NewDelivery]) -> Iterator[list[NewDelivery]]:
+    """``rows`` in order, in parts of at most :data:`WRITE_BYTES` of message text (one row
+    at least)."""
+    part: list[NewDelivery] = []
+    size = 0
+    for row in rows:
+        length = len(row.message) if isinstance(row.message, str) else 0
+        if part and size + length > WRITE_BYTES:
+            yield part
+            part, size = [], 0
+        part.append(row)
+        size += length
+    if part:
+        yield part
+
+
+def decide_all(
+    config: Config,
+    campaign: Campaign,
+    due: Sequence[Candidate],
+    at: Instant,
+    renderer: Renderer,
+    looked_up: Lookups,
+) -> list[Decision]:
+    """The batch's candidates decided in order (:func:`decide`), their messages rendered
+    together: one request to the render worker for the whole batch. The checks run first
+    as if every render succeeds; when one did not (``render_error``, which the caps of the
+    contact's later occasions must not count), the batch is decided again in order with
+    the renders known, so the result is that of deciding and rendering one by one."""
+    wanted = _Collecting(renderer)
+    caps = Caps(config, campaign, at, looked_up.counted)
+    decisions = [decide(config, campaign, c, at, wanted, looked_up, caps) for c in due]
+    rendered = dict(
+        zip(
+            (w.delivery_id for w in wanted.wanted),
+            renderer.render_many(campaign, wanted.wanted, at),
+            strict=True,
+        )
+    )
+    if all(message is not None for message, _ in rendered.values()):
+        for d in decisions:
+            if d.decision == "pending":
+                d.message = rendered[d.delivery_id][0]
+        return decisions
+    known = _Known(renderer, rendered)
+    caps = Caps(config, campaign, at, looked_up.counted)
+    return [decide(config, campaign, c, at, known, looked_up, caps) for c in due]
+
+
+class _Collecting(Renderer):
+    """Notes each message a batch wants and answers "rendered" (the placeholder is
+    replaced by the message once the batch's messages are rendered together)."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self.config, self.links, self.sender = renderer.config, renderer.links, renderer.sender
+        self.wanted: list[Wanted] = []
+
+    def render(
+        self,
+        campaign: Campaign,
+        contact: dict[str, Any],
+        occasion: Occasion,
+        to: Any,
+        at: Instant,
+        event: Mapping[str, Any] | None = None,
+        delivery_id: str = "",
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        self.wanted.append(Wanted(contact, occasion, to, event, delivery_id))
+        return {}, None
+
+
+class _Known(Renderer):
+    """The messages rendered already for a batch, by delivery id; any other is rendered."""
+
+    def __init__(
+        self, renderer: Renderer, known: Mapping[str, tuple[dict[str, Any] | None, str | None]]
+    ) -> None:
+        self.config, self.links, self.sender = renderer.config, renderer.links, renderer.sender
+        self.known = known
+
+    def render(
+        self,
+        campaign: Campaign,
+        contact: dict[str, Any],
+        occasion: Occasion,
+        to: Any,
+        at: Instant,
+        event: Mapping[str, Any] | None = None,
+        delivery_id: str = "",
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        found = self.known.get(delivery_id)
+        if found is not None:
+            return found
+        return super().render(campaign, contact, occasion, to, at, event, delivery_id)
 
 
 def campaign_span(

@@ -9,6 +9,7 @@ is :class:`~regard.render.environment.Empty`: false in ``{% if %}``, an error wh
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from jinja2 import StrictUndefined
@@ -77,7 +78,7 @@ class Record:
     def __getitem__(self, key: str) -> Any:
         value = self._data[key]
         # most fields are plain values (or already wrapped): no label to build for them
-        if value is not None and (type(value) in _PLAIN or not isinstance(value, _CONTAINERS)):
+        if type(value) in _DIRECT or (value is not None and not isinstance(value, _CONTAINERS)):
             return value
         return wrap(f"{self._label}.{key}", value)
 
@@ -97,6 +98,8 @@ class Record:
 
 
 _PLAIN = frozenset({str, int, float, bool})
+# what a field is returned as it is without asking further (Empty and Record: wrapped already)
+_DIRECT = frozenset({str, int, float, bool, datetime, Empty, Record})
 _CONTAINERS = (Mapping, list, tuple)
 
 

@@ -17,6 +17,7 @@ counts, powers and padding widths are refused, and each block's output is capped
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import types
 from collections.abc import Callable, Iterator
@@ -345,9 +346,11 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
-            auto_reload=True,
+            auto_reload=False,  # Templates.refresh checks the files once per batch
+            cache_size=0,  # the templates are kept in self.loaded instead
             finalize=_printable,
         )
+        self.loaded = {}
         self.globals["range"] = budget_range
         self.globals.pop("lipsum", None)
         self.binop_table.update({"*": _mul, "**": _pow, "%": _mod, "+": _add})
@@ -358,6 +361,28 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
             else _limit_arguments(_bounded_filter(name, fn))
             for name, fn in self.filters.items()
         }
+
+    loaded: dict[str, tuple[Template, int]]  # each template, and the round it was checked in
+    round: int = 0
+
+    def _load_template(self, name: str, globals: Any) -> Template:
+        # each template compiled once and checked against its file once per round (a
+        # render batch: refresh() starts the next), not at every lookup: a message's render
+        # looks up its file, its layout and its macros in both environments
+        found = self.loaded.get(name)
+        if found is not None and (found[1] == self.round or found[0].is_up_to_date):
+            template = found[0]
+            if globals:
+                template.globals.update(globals)
+        else:
+            template = super()._load_template(name, globals)
+        if found is None or found[1] != self.round or found[0] is not template:
+            self.loaded[name] = (template, self.round)
+        return template
+
+    def refresh(self) -> None:
+        """Start a new round: each template is checked against its file at its first use."""
+        self.round += 1
 
     def make_globals(self, d: Any = None) -> Any:
         # a plain dict, not Jinja's ChainMap: every import and include compares a context's
@@ -376,6 +401,10 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
                 return obj[attribute]
             except KeyError:
                 return self.undefined(obj=obj, name=attribute)
+        # a key of a dict the template made ({% set t = {...} %}, t.phone): what Jinja finds
+        # after the attribute lookup fails, without raising and catching that failure
+        if type(obj) is dict and attribute in obj and not hasattr(dict, attribute):
+            return obj[attribute]
         return super().getattr(obj, attribute)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -469,11 +498,12 @@ def render_block(context: Context, block: str) -> str:
     in size."""
     size = 0
     chunks: list[str] = []
-    for chunk in context.blocks[block][0](context):
-        size += len(chunk)
+    produced = context.blocks[block][0](context)
+    while part := list(itertools.islice(produced, 64)):  # counted 64 pieces at a time
+        size += sum(map(len, part))
         if size > MAX_BLOCK_CHARS:
             raise SecurityError(f"block {block} is longer than {MAX_BLOCK_CHARS} characters")
-        chunks.append(chunk)
+        chunks += part
     return "".join(chunks)
 
 

@@ -22,24 +22,26 @@ only). Measured figures: docs/templates.md, "The sandbox".
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pickle
 import resource
 import select
 import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from regard.errors import TemplateError
 from regard.render.environment import MAX_RENDER_MEMORY, MAX_RENDER_SECONDS, pick_template
-from regard.render.message import Message
-from regard.render.message import render_message as render_here
+from regard.render.message import Message, Renders
 
 if TYPE_CHECKING:
     from regard.campaigns.model import Campaign
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from regard.render.unsubscribe import Links
 
 _HEADER = struct.Struct(">Q")
+SPAWN_SECONDS = 60.0  # how long a spawned worker may take to start (not a message's time)
 
 
 class _Gone(Exception):
@@ -55,9 +58,10 @@ class _Gone(Exception):
 
 
 def _write(fd: int, payload: bytes) -> None:
-    view = memoryview(_HEADER.pack(len(payload)) + payload)
-    while view:
-        view = view[os.write(fd, view) :]
+    for part in (_HEADER.pack(len(payload)), payload):  # not joined: a batch's request is MBs
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def _read(fd: int, size: int, deadline: float | None) -> bytes:
@@ -78,6 +82,16 @@ def _read(fd: int, size: int, deadline: float | None) -> bytes:
 def _receive(fd: int, deadline: float | None) -> bytes:
     (size,) = _HEADER.unpack(_read(fd, _HEADER.size, deadline))
     return _read(fd, size, deadline)
+
+
+_PIPE_SIZE = 1 << 20  # a batch's answers flow without waking the parent for every 64 kB
+
+
+def _widen(fd: int) -> None:
+    """Give the pipe of ``fd`` a buffer of :data:`_PIPE_SIZE` where Linux allows it."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, set_size, _PIPE_SIZE)
 
 
 def _address_space() -> int | None:
@@ -106,8 +120,10 @@ def _close_inherited(keep: set[int]) -> None:
     os.close(null)
 
 
-def _serve(requests: int, answers: int) -> None:
-    """The worker: render each request, answer, until the parent closes its end."""
+def _serve(requests: int, answers: int, *, ready: bool = False) -> None:
+    """The worker: render each request's messages, answering each as it is done, until the
+    parent closes its end. ``ready``: say so first (a spawned worker, once it has imported
+    what it needs: its start is not counted against the first message's time)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which ends us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handlers (cleanups)
     used = _address_space()
@@ -118,43 +134,69 @@ def _serve(requests: int, answers: int) -> None:
             limit = min(limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     known: dict[int, Any] = {}  # the config and campaign objects sent once, by their key
+    if ready:
+        _write(answers, b"ready")
     while True:
         try:
             request = _receive(requests, None)
         except _Gone:
             return
-        reset, defined, (config, campaign, *rest), kwargs = pickle.loads(request)
+        reset, defined, config, campaign, now, options, jobs = pickle.loads(request)
         if reset:
             known.clear()
         known.update(defined)
-        args = (known[config], known[campaign], *rest)
-        leave = False
-        answer: tuple[str, Any]
-        try:
-            answer = ("ok", render_here(*args, **kwargs))
-        except TemplateError as exc:
-            answer = ("error", str(exc))
-            leave = isinstance(exc.__context__, MemoryError)  # start afresh after that
-        except MemoryError:
-            answer, leave = ("memory", None), True
-        except Exception as exc:  # a fault of regard's, raised in the caller as it was here
-            answer = ("raise", exc)
-        try:
-            payload = pickle.dumps((*answer, leave))
-        except Exception:
-            payload = pickle.dumps(("raise", RuntimeError(repr(answer[1])), leave))
-        _write(answers, payload)
-        if leave:
-            return
+        renders: Renders | None = None
+        for job in jobs:
+            leave = False
+            answer: tuple[str, Any]
+            try:
+                if renders is None:  # the batch's files checked for changes once, here
+                    renders = Renders(known[config], known[campaign], now, **options)
+                answer = ("ok", renders.render(*job))
+            except TemplateError as exc:
+                answer = ("error", str(exc))
+                leave = isinstance(exc.__context__, MemoryError)  # start afresh after that
+            except MemoryError:
+                answer, leave = ("memory", None), True
+            except Exception as exc:  # a fault of regard's, raised in the caller as it was here
+                answer = ("raise", exc)
+            try:
+                payload = pickle.dumps((*answer, leave))
+            except Exception:
+                payload = pickle.dumps(("raise", RuntimeError(repr(answer[1])), leave))
+            _write(answers, payload)
+            if leave:
+                return
 
 
 class Worker:
-    """One forked render worker and the pipes to it."""
+    """One render worker and the pipes to it: forked from this process while it runs one
+    thread, started as a fresh interpreter (``spawn``) once other threads run (a daemon's
+    scheduler, dispatch lanes, its HTTP server), because a child forked while another
+    thread holds a lock (the logging module's, an allocator's, an import's) may wait for
+    it forever."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, spawn: bool | None = None) -> None:
+        if spawn is None:
+            spawn = threading.active_count() > 1
         requests_read, self._requests = os.pipe()
         self._answers, answers_write = os.pipe()
-        pid = os.fork()
+        for fd in (self._requests, self._answers):
+            _widen(fd)
+        self._process: subprocess.Popen[bytes] | None = None
+        if spawn:
+            self._process = _spawn(requests_read, answers_write)
+            pid = self._process.pid
+            os.close(requests_read)
+            os.close(answers_write)
+            try:  # a new interpreter imports regard first: seconds on a busy machine
+                _receive(self._answers, time.monotonic() + SPAWN_SECONDS)
+            except (TimeoutError, _Gone):
+                self.pid = pid
+                self.end()
+                raise _Gone from None
+        else:
+            pid = os.fork()
         if pid == 0:  # pragma: no cover - the worker's side (its coverage is not collected)
             code = 0
             try:
@@ -164,30 +206,44 @@ class Worker:
                 code = 1
             finally:
                 os._exit(code)
-        os.close(requests_read)
-        os.close(answers_write)
+        if not spawn:
+            os.close(requests_read)
+            os.close(answers_write)
         self.pid = pid
+        self.spawned = spawn
         self._sent: dict[int, Any] = {}  # what the worker holds, by id (kept alive here)
 
-    def request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
-        """The request for one render: the config and the campaign (the same objects for
-        many messages) are sent once and named by a key after that."""
-        config, campaign, *rest = args
+    def send(
+        self,
+        config: Config,
+        campaign: Campaign,
+        now: datetime,
+        options: dict[str, Any],
+        jobs: list[Job],
+    ) -> None:
+        """Ask for the messages of ``jobs``, all in one request: the config and the
+        campaign (the same objects for many batches) are sent once and named by a key
+        after that. Raises _Gone when the worker has ended."""
         reset = len(self._sent) > 64
         if reset:
             self._sent.clear()
         defined = {id(o): o for o in (config, campaign) if id(o) not in self._sent}
         self._sent.update(defined)
-        return pickle.dumps((reset, defined, (id(config), id(campaign), *rest), kwargs))
-
-    def ask(self, request: bytes, seconds: float) -> tuple[str, Any, bool]:
-        """The worker's answer to ``request`` (what it is, its value, whether the worker
-        leaves after it); TimeoutError when it takes longer than ``seconds``, _Gone when the
-        worker ended without answering."""
+        plain = [
+            (_plain(j.contact), _plain(j.event) if j.event is not None else None, j.occasion,
+             j.delivery_id)
+            for j in jobs
+        ]  # fmt: skip
+        request = pickle.dumps((reset, defined, id(config), id(campaign), now, options, plain))
         try:
             _write(self._requests, request)
         except BrokenPipeError:
             raise _Gone from None
+
+    def answer(self, seconds: float) -> tuple[str, Any, bool]:
+        """The worker's answer to the next message of the request (what it is, its value,
+        whether the worker leaves after it); TimeoutError when it takes longer than
+        ``seconds``, _Gone when the worker ended without answering."""
         answer: tuple[str, Any, bool] = pickle.loads(
             _receive(self._answers, time.monotonic() + seconds)
         )
@@ -195,13 +251,67 @@ class Worker:
 
     def end(self) -> None:
         """Kill the worker (if it still runs) and collect it."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
         for fd in (self._requests, self._answers):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _plain(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """A mapping as a dict the worker can unpickle (a dict as it is: not copied)."""
+    return mapping if type(mapping) is dict else dict(mapping)
+
+
+def _spawn(requests: int, answers: int) -> subprocess.Popen[bytes]:
+    """A worker in a new interpreter (fork and exec: nothing of this process's threads or
+    locks comes along), serving on the pipe ends ``requests`` and ``answers``."""
+    import regard
+
+    env = dict(os.environ)
+    source = str(Path(regard.__file__).resolve().parent.parent)  # this very regard
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
+    return subprocess.Popen(
+        [sys.executable, "-c", _SPAWNED, str(requests), str(answers)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        pass_fds=(requests, answers),
+        env=env,
+    )
+
+
+# what a spawned worker runs: the loop of a forked one
+_SPAWNED = (
+    "import sys\n"
+    "import regard.campaigns.model, regard.config\n"  # before the worker measures its size
+    "from regard.render.isolation import _serve\n"
+    "_serve(int(sys.argv[1]), int(sys.argv[2]), ready=True)\n"
+)
+
+
+def start() -> None:
+    """Start this process's render worker now (forked, while one thread runs), so that a
+    daemon need not start one later beside its threads. A worker that breaks a bound is
+    replaced then by a spawned one (:class:`Worker`)."""
+    if hasattr(os, "fork"):
+        with _lock:
+            _running()
+
+
+class Job(NamedTuple):
+    """One message to render: the contact, the triggering event, the occasion and the
+    delivery id (for the unsubscribe link)."""
+
+    contact: Mapping[str, Any]
+    event: Mapping[str, Any] | None
+    occasion: str
+    delivery_id: str = ""
 
 
 _own_templates: ContextVar[bool] = ContextVar("own_templates", default=False)
@@ -253,69 +363,139 @@ def render_message(
     """:func:`regard.render.message.render_message`, run in the worker process, bounded by
     :data:`MAX_RENDER_SECONDS` and :data:`MAX_RENDER_MEMORY`. Raises TemplateError as the
     in-process render does, and for a message that broke a bound."""
+    job = Job(contact, event, occasion, delivery_id)
+    (result,) = render_messages(config, campaign, [job], now, provider=provider, links=links)
+    if isinstance(result, TemplateError):
+        raise result
+    return result
+
+
+def render_messages(
+    config: Config,
+    campaign: Campaign,
+    jobs: Sequence[Job],
+    now: datetime,
+    *,
+    provider: Provider | type[Provider] | None = None,
+    links: Links | None = None,
+) -> list[Message | TemplateError]:
+    """The messages of ``jobs`` (one campaign, rendered at ``now``), each a Message or the
+    TemplateError its render raised, in order: sent to the worker in one request and
+    answered one by one, each message bounded by :data:`MAX_RENDER_SECONDS` and
+    :data:`MAX_RENDER_MEMORY` as a single render is. A message that breaks a bound ends
+    that worker; the messages after it go to a fresh one."""
     if provider is not None and not isinstance(provider, type):
         provider = type(provider)  # what the render asks of it is its class's card limit
-    args = (config, campaign, dict(contact), dict(event) if event is not None else None,
-            occasion, now)  # fmt: skip
-    kwargs = {"provider": provider, "links": links, "delivery_id": delivery_id}
+    options: dict[str, Any] = {"provider": provider, "links": links}
+    results: list[Message | TemplateError | None] = [None] * len(jobs)
     if not hasattr(os, "fork") or _own_templates.get():
-        return render_here(*args, **kwargs)  # type: ignore[arg-type]
-    if _too_slow:
-        where = _where(config, campaign, contact)
-        if where in _too_slow and _too_slow[where] == _stamp(where):
-            raise TemplateError(
-                f"{where}: refused: a message of this template took longer than "
-                f"{MAX_RENDER_SECONDS:g} s; it is not rendered again until the file changes"
-            )
+        renders = Renders(config, campaign, now, **options)
+        for n, job in enumerate(jobs):
+            try:
+                results[n] = renders.render(*job)
+            except TemplateError as exc:
+                results[n] = exc
+        return [r for r in results if r is not None]
     with _lock:
-        kind, value, leaving = _ask(config, campaign, contact, args, kwargs)
-        if leaving:
-            _retire()
-        if kind == "memory":
-            raise TemplateError(
-                f"{_where(config, campaign, contact)}: refused: rendering needed more than "
-                f"{MAX_RENDER_MEMORY // 2**20} MB"
-            )
-    if kind == "error":
-        raise TemplateError(str(value))
-    if kind == "raise":
-        raise value
-    message: Message = value
-    return message
+        left = list(range(len(jobs)))
+        timed_out: set[int] = set()  # messages tried once and out of time: tried once more
+        while left:
+            left = [n for n in left if not _refused_at_once(config, campaign, jobs, n, results)]
+            if not left:
+                break
+            try:
+                left = _ask(config, campaign, now, options, jobs, left, results, timed_out)
+            except BaseException:
+                _retire()  # its answers to this request are no use to anyone now
+                raise
+    return [r for r in results if r is not None]
+
+
+def _refused_at_once(
+    config: Config,
+    campaign: Campaign,
+    jobs: Sequence[Job],
+    n: int,
+    results: list[Message | TemplateError | None],
+) -> bool:
+    """Whether the message file of job ``n`` ran out of time before and has not changed
+    since (its result is set then)."""
+    if not _too_slow:
+        return False
+    where = _where(config, campaign, jobs[n].contact)
+    if where not in _too_slow or _too_slow[where] != _stamp(where):
+        return False
+    results[n] = TemplateError(
+        f"{where}: refused: a message of this template took longer than "
+        f"{MAX_RENDER_SECONDS:g} s; it is not rendered again until the file changes"
+    )
+    return True
 
 
 def _ask(
     config: Config,
     campaign: Campaign,
-    contact: Mapping[str, Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> tuple[str, Any, bool]:
-    """The worker's answer to one render (under ``_lock``). A render that runs out of time
-    is tried once more in a fresh worker before it is refused: the worker that timed out
-    may have hung for a cause of its own (forked while another thread of this process held
-    a lock it then needed), and one such hang must not refuse the template for good."""
-    for attempt in (1, 2):
-        worker = _running()
-        request = worker.request(args, kwargs)
+    now: datetime,
+    options: dict[str, Any],
+    jobs: Sequence[Job],
+    left: list[int],
+    results: list[Message | TemplateError | None],
+    timed_out: set[int],
+) -> list[int]:
+    """Ask the worker for the jobs numbered ``left`` (under ``_lock``), set their results as
+    they come, and return the numbers still to ask a fresh worker for when it stopped
+    before the end. A render that runs out of time is tried once more in a fresh worker
+    before it is refused: the worker that timed out may have hung for a cause of its own,
+    and one such hang must not refuse the template for good."""
+    for attempt in (1, 2):  # a worker found ended since the last request: once more
         try:
-            return worker.ask(request, MAX_RENDER_SECONDS)
-        except TimeoutError:
-            _retire()
-            if attempt == 1:
-                continue
-            where = _where(config, campaign, contact)
-            _too_slow[where] = _stamp(where)
-            raise TemplateError(
-                f"{where}: refused: rendering took longer than {MAX_RENDER_SECONDS:g} s"
-            ) from None
+            worker = _running()
+            worker.send(config, campaign, now, options, [jobs[n] for n in left])
+            break
         except _Gone:
             _retire()
-            raise TemplateError(
+            if attempt == 2:
+                for n in left:
+                    results[n] = TemplateError(
+                        f"{_where(config, campaign, jobs[n].contact)}: not rendered: the "
+                        "process that renders messages could not be started"
+                    )
+                return []
+    for k, n in enumerate(left):
+        contact = jobs[n].contact
+        try:
+            kind, value, leaving = worker.answer(MAX_RENDER_SECONDS)
+        except TimeoutError:
+            _retire()
+            if n not in timed_out:
+                timed_out.add(n)
+                return left[k:]
+            where = _where(config, campaign, contact)
+            _too_slow[where] = _stamp(where)
+            results[n] = TemplateError(
+                f"{where}: refused: rendering took longer than {MAX_RENDER_SECONDS:g} s"
+            )
+            return left[k + 1 :]
+        except _Gone:
+            _retire()
+            results[n] = TemplateError(
                 f"{_where(config, campaign, contact)}: refused: the process rendering it "
                 "ended before it answered"
-            ) from None
-    raise AssertionError("unreachable")  # pragma: no cover
+            )
+            return left[k + 1 :]
+        if kind == "raise":
+            raise value
+        if kind == "memory":
+            results[n] = TemplateError(
+                f"{_where(config, campaign, contact)}: refused: rendering needed more than "
+                f"{MAX_RENDER_MEMORY // 2**20} MB"
+            )
+        else:
+            results[n] = TemplateError(str(value)) if kind == "error" else value
+        if leaving:
+            _retire()
+            return left[k + 1 :]
+    return []
 
 
 # message files a render of which ran out of time, with their modification time then: the

@@ -59,7 +59,12 @@ class Message:
 
 
 class Templates:
-    """The templates of one folder, compiled once: plain for text, escaping for HTML."""
+    """The templates of one folder, compiled once: plain for text, escaping for HTML.
+
+    A compiled template is used until :meth:`refresh` finds its file (or a layout, partial
+    or macro file it was built from) changed: once per render batch, not once per
+    ``get_template`` (templates do not change while a tick renders, and a stat of every
+    file of every message was a twentieth of a big tick)."""
 
     def __init__(self, templates_dir: Path) -> None:
         self.dir = templates_dir
@@ -68,6 +73,11 @@ class Templates:
         for env in (self.plain, self.escaping):
             env.add_filters(FILTERS)
         self.globals = dict(self.plain.globals)  # both environments have the same
+
+    def refresh(self) -> None:
+        """Forget the compiled templates whose files changed since they were read."""
+        for env in (self.plain, self.escaping):
+            env.refresh()
 
     def load(self, path: Path, *, html: bool = False) -> Template:
         """The compiled template of ``path``; a syntax error names its line."""
@@ -89,12 +99,16 @@ class Templates:
 _FOLDERS: dict[Path, Templates] = {}
 
 
-def templates_for(config: Config, folder: Path | None = None) -> Templates:
-    """The (cached) templates of the config's templates folder."""
+def templates_for(config: Config, folder: Path | None = None, *, refresh: bool = True) -> Templates:
+    """The (cached) templates of the config's templates folder, refreshed (files changed
+    since they were compiled are read again) unless ``refresh`` is false."""
     folder = folder or config.templates_dir
-    if folder not in _FOLDERS:
-        _FOLDERS[folder] = Templates(folder)
-    return _FOLDERS[folder]
+    templates = _FOLDERS.get(folder)
+    if templates is None:
+        templates = _FOLDERS[folder] = Templates(folder)
+    elif refresh:
+        templates.refresh()
+    return templates
 
 
 def message_context(
@@ -112,20 +126,32 @@ def message_context(
         if event is not None
         else no_event(campaign.trigger.type),
         "occasion": occasion,
-        "campaign": Record(
-            "campaign",
-            {
-                "id": campaign.id,
-                "name": campaign.title,
-                "channel": campaign.channel,
-                "provider": campaign.provider,
-                "template": campaign.template,
-                "trigger": campaign.trigger.type,
-            },
-        ),
+        "campaign": _campaign(campaign),
         "sender": _sender(config),
         "now": now,
     }
+
+
+def _campaign(campaign: Campaign) -> Record:
+    """``campaign`` as templates see it, made once per campaign object (read-only)."""
+    if _last_campaign and _last_campaign[0][0] is campaign:
+        return _last_campaign[0][1]
+    record = Record(
+        "campaign",
+        {
+            "id": campaign.id,
+            "name": campaign.title,
+            "channel": campaign.channel,
+            "provider": campaign.provider,
+            "template": campaign.template,
+            "trigger": campaign.trigger.type,
+        },
+    )
+    _last_campaign[:] = [(campaign, record)]
+    return record
+
+
+_last_campaign: list[tuple[object, Record]] = []
 
 
 def _sender(config: Config) -> Record:
@@ -163,67 +189,107 @@ def render_message(
     ``links`` and ``delivery_id`` make a marketing e-mail's ``unsubscribe_url``
     (:mod:`regard.render.unsubscribe`). Raises TemplateError naming the template file, line and the problem.
     """
-    locale = str(contact.get("locale") or config.locale)
-    folder = config.templates_dir
-    path = pick_template(folder, campaign.template, locale)
-    if path is None:
-        raise TemplateError(
-            f"{folder / (campaign.template + '.j2')}: no template "
-            f"{campaign.template!r} for locale {locale!r} (and no {campaign.template}.j2)"
+    renders = Renders(config, campaign, now, provider=provider, links=links)
+    return renders.render(contact, event, occasion, delivery_id)
+
+
+class Renders:
+    """Messages of one campaign rendered at one instant (a batch of a tick): the template
+    files are checked for changes once, when the batch starts, and each locale's file is
+    picked once; :meth:`render` is :func:`render_message` for one contact."""
+
+    def __init__(
+        self,
+        config: Config,
+        campaign: Campaign,
+        now: datetime,
+        *,
+        provider: Provider | type[Provider] | None = None,
+        links: Links | None = None,
+    ) -> None:
+        self.config, self.campaign, self.now = config, campaign, now
+        self.provider, self.links = provider, links
+        self.folder = config.templates_dir
+        self.templates = templates_for(config, self.folder)
+        self.kind = channel(campaign.channel)
+        self.shop = unsubscribe.shop_name(config)
+        self._paths: dict[str, Path | None] = {}
+
+    def path(self, locale: str) -> Path | None:
+        """The message file of ``locale`` (looked up once per batch)."""
+        if locale not in self._paths:
+            self._paths[locale] = pick_template(self.folder, self.campaign.template, locale)
+        return self._paths[locale]
+
+    def render(
+        self,
+        contact: Mapping[str, Any],
+        event: Mapping[str, Any] | None,
+        occasion: str,
+        delivery_id: str = "",
+    ) -> Message:
+        """The message for ``contact`` (see :func:`render_message`)."""
+        config, campaign = self.config, self.campaign
+        locale = str(contact.get("locale") or config.locale)
+        path = self.path(locale)
+        if path is None:
+            raise TemplateError(
+                f"{self.folder / (campaign.template + '.j2')}: no template "
+                f"{campaign.template!r} for locale {locale!r} (and no {campaign.template}.j2)"
+            )
+        templates = self.templates
+        variables = message_context(config, campaign, contact, event, occasion, self.now)
+        variables.update(unsubscribe.context(self.links, campaign, delivery_id))
+        blocks: dict[str, str] = {}
+        tz = contact.get("timezone") or config.timezone
+        kind = self.kind
+        country = contact.get("country")
+        with rendering_for(
+            locale, str(tz), config.currency, fallback=config.locale, country=country or None
+        ):
+            reset_budget()
+            needed = kind.required_blocks
+            plain = templates.load(path)
+            # shared: the variables are the context's only parent (globals merged in once here)
+            variables = {**templates.globals, **variables}
+            context = _prepared(plain, variables, path)
+            html_context = None
+            if "html" in kind.optional_blocks:
+                escaping = templates.load(path, html=True)
+                html_context = _prepared(escaping, variables, path)
+                if "html" not in html_context.blocks:
+                    html_context = None
+            for block in needed:
+                if block not in context.blocks:
+                    if block == "text" and html_context is not None:
+                        continue  # made from the HTML below
+                    raise TemplateError(
+                        f"{path}: no {{% block {block} %}} ({kind.article} {campaign.channel} "
+                        "message needs "
+                        f"{' and '.join(needed)})"
+                    )
+                blocks[block] = _render(context, block, path)
+            if html_context is not None:
+                blocks["html"] = _render(html_context, "html", path)
+                if "text" in needed and "text" not in blocks:
+                    blocks["text"] = html_to_text(blocks["html"])
+        message = Message(
+            subject=" ".join(blocks["subject"].split()) if "subject" in blocks else None,
+            text=_tidy(blocks["text"]) if "text" in blocks else None,
+            html=blocks["html"].strip() if "html" in blocks else None,
+            card=_tidy(blocks["card"]) if "card" in blocks else None,
         )
-    templates = templates_for(config, folder)
-    variables = message_context(config, campaign, contact, event, occasion, now)
-    variables.update(unsubscribe.context(links, campaign, delivery_id))
-    blocks: dict[str, str] = {}
-    tz = contact.get("timezone") or config.timezone
-    kind = channel(campaign.channel)
-    country = contact.get("country")
-    with rendering_for(
-        locale, str(tz), config.currency, fallback=config.locale, country=country or None
-    ):
-        reset_budget()
-        needed = kind.required_blocks
-        plain = templates.load(path)
-        # shared: the variables are the context's only parent (globals merged in once here)
-        variables = {**templates.globals, **variables}
-        context = _prepared(plain, variables, path)
-        html_context = None
-        if "html" in kind.optional_blocks:
-            escaping = templates.load(path, html=True)
-            html_context = _prepared(escaping, variables, path)
-            if "html" not in html_context.blocks:
-                html_context = None
         for block in needed:
-            if block not in context.blocks:
-                if block == "text" and html_context is not None:
-                    continue  # made from the HTML below
-                raise TemplateError(
-                    f"{path}: no {{% block {block} %}} ({kind.article} {campaign.channel} "
-                    "message needs "
-                    f"{' and '.join(needed)})"
-                )
-            blocks[block] = _render(context, block, path)
-        if html_context is not None:
-            blocks["html"] = _render(html_context, "html", path)
-            if "text" in needed and "text" not in blocks:
-                blocks["text"] = html_to_text(blocks["html"])
-    message = Message(
-        subject=" ".join(blocks["subject"].split()) if "subject" in blocks else None,
-        text=_tidy(blocks["text"]) if "text" in blocks else None,
-        html=blocks["html"].strip() if "html" in blocks else None,
-        card=_tidy(blocks["card"]) if "card" in blocks else None,
-    )
-    for block in needed:
-        if not getattr(message, block):
-            raise TemplateError(f"{path}: block {block} renders empty")
-    if message.card is not None:
-        _check_card_length(config, campaign, message.card, path, provider)
-    if campaign.channel == "sms" and message.text and len(message.text) > sms.MAX_CHARS:
-        raise TemplateError(
-            f"{path}: the SMS text is {len(message.text)} characters long "
-            f"({sms.describe(message.text)}); an SMS takes at most {sms.MAX_CHARS}"
-        )
-    return unsubscribe.with_footer(message, variables, locale, unsubscribe.shop_name(config))
+            if not getattr(message, block):
+                raise TemplateError(f"{path}: block {block} renders empty")
+        if message.card is not None:
+            _check_card_length(config, campaign, message.card, path, self.provider)
+        if campaign.channel == "sms" and message.text and len(message.text) > sms.MAX_CHARS:
+            raise TemplateError(
+                f"{path}: the SMS text is {len(message.text)} characters long "
+                f"({sms.describe(message.text)}); an SMS takes at most {sms.MAX_CHARS}"
+            )
+        return unsubscribe.with_footer(message, variables, locale, self.shop)
 
 
 def _prepared(template: Template, variables: dict[str, Any], path: Path) -> Context:

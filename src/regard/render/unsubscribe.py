@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import html
 import ipaddress
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -91,20 +91,46 @@ class Links:
         server = config.server or ServerSettings()
         return cls(server.base_url, secret, server.unsubscribe_mailto)
 
+    def token(self, delivery_id: str) -> str:
+        """The delivery's signed token."""
+        return make_token(self.secret, delivery_id)
+
     def url(self, delivery_id: str) -> str:
         """``<public_url>/u/<token>``."""
-        return f"{self.base_url}/u/{make_token(self.secret, delivery_id)}"
+        return f"{self.base_url}/u/{self.token(delivery_id)}"
+
+    def signing(self, delivery_ids: Iterable[str]) -> Links:
+        """These links with the tokens of ``delivery_ids`` signed once, here: a message's
+        link, footer and headers all carry its one token, and a render worker handed
+        these links signs nothing again."""
+        return Signed(
+            self.base_url,
+            self.secret,
+            self.mailto,
+            {delivery_id: self.token(delivery_id) for delivery_id in delivery_ids},
+        )
 
     def headers(self, delivery_id: str) -> dict[str, str]:
         """The RFC 8058 pair for the delivery (mailto first when configured)."""
         targets = [f"<{self.url(delivery_id)}>"]
         if self.mailto:
-            subject = quote(f"unsubscribe {make_token(self.secret, delivery_id)}")
+            subject = quote(f"unsubscribe {self.token(delivery_id)}")
             targets.insert(0, f"<mailto:{self.mailto}?subject={subject}>")
         return {
             "List-Unsubscribe": ", ".join(targets),
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
+
+
+@dataclass(frozen=True)
+class Signed(Links):
+    """Links whose tokens for some deliveries are signed already (:meth:`Links.signing`)."""
+
+    tokens: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def token(self, delivery_id: str) -> str:
+        known = self.tokens.get(delivery_id)
+        return known if known is not None else super().token(delivery_id)
 
 
 # what check and sample renders sign with: the links look real, no secret is involved

@@ -7,9 +7,9 @@ through the real claims, with :mod:`regard.providers.simulated` standing in for 
 provider (each delivery is accepted at once, at its provider's ``cost``).
 
 What a replay can compute once for its whole period it does: the due occasions of most
-triggers are found once per stretch of a month (:class:`PeriodOccasions`), and messages
-are rendered until each campaign's template has rendered once per locale
-(:class:`SampledRenderer`): a replay reports counts, not messages.
+triggers are found once per stretch of a month (:class:`PeriodOccasions`). Every message
+is rendered, as in a run, so a template that fails for some contacts' data is their
+``render_error`` in the replay too.
 
 Between two ticks, waiting deliveries are dispatched at the instant their window opens
 (or their next day under a daily limit begins), as a daemon ticking every few minutes
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,11 +36,9 @@ from regard.delivery import claims
 from regard.delivery.dispatch import send_context
 from regard.delivery.owners import default_owner
 from regard.engine import release_due, tick
-from regard.engine.messages import Renderer
 from regard.errors import InputError
 from regard.providers import Outcome, Retry, Sent
 from regard.providers.simulated import simulated_provider
-from regard.render.unsubscribe import Links
 from regard.report.text import money, table
 from regard.store import Store, open_store
 from regard.store.occasions import Activity
@@ -289,45 +287,6 @@ class PeriodOccasions:
         return due
 
 
-class SampledRenderer(Renderer):
-    """Renders what a replay's decisions need: a replay counts its messages, it does not
-    keep them. Each campaign's messages of a locale are rendered until one renders; after
-    that its later messages are taken to render too, and are recorded with their address
-    alone (what dispatch and the send-time rules read). A message that does not render is
-    a ``render_error`` as in a run, and the next one of that campaign and locale is
-    rendered again. SMS are rendered every time: what an SMS costs counts its segments.
-
-    So a template that fails only for some contacts' data (a card too long for a long
-    name) is counted sent for those in a replay; ``regard check`` and ``regard preview``
-    render them. ``rendered`` is shared by the replay's ticks (one renderer per tick)."""
-
-    def __init__(self, config: Config, links: Links | None, rendered: set[tuple[str, str]]) -> None:
-        super().__init__(config, links)
-        self.rendered = rendered
-        self.renders = 0
-
-    def render(
-        self,
-        campaign: Campaign,
-        contact: dict[str, Any],
-        occasion: Occasion,
-        to: Any,
-        at: Instant,
-        event: Mapping[str, Any] | None = None,
-        delivery_id: str = "",
-    ) -> tuple[dict[str, Any] | None, str | None]:
-        if campaign.channel == "sms":
-            return super().render(campaign, contact, occasion, to, at, event, delivery_id)
-        key = (campaign.id, str(contact.get("locale") or self.config.locale))
-        if key in self.rendered:
-            return {"to": to, "subject": None, "text": None, "html": None, "card": None,
-                    "headers": {}}, None  # fmt: skip
-        message, error = super().render(campaign, contact, occasion, to, at, event, delivery_id)
-        if message is not None:
-            self.rendered.add(key)
-        return message, error
-
-
 def _once_kind(trigger: Trigger) -> str | None:
     """How :class:`PeriodOccasions` finds the trigger's occasions: "event", "dated",
     "stable", "lapse", or None (its own query per tick)."""
@@ -401,14 +360,9 @@ def simulate(
         store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
         ticks = 0
         found = PeriodOccasions(store, config, to_epoch(start))
-        rendered: set[tuple[str, str]] = set()
-
-        def renderer(config: Config, links: Links) -> Renderer:
-            return SampledRenderer(config, links, rendered)
-
         for at in tick_times(start, end, every):
             moment = to_epoch(at)
-            tick(store, config, chosen, moment, kind="simulate", due=found, renderer=renderer)
+            tick(store, config, chosen, moment, kind="simulate", due=found)
             _dispatch(store, config, moment, loaded)
             _dispatch_openings(
                 store, config, chosen, loaded, moment, to_epoch(min(at + every, end))

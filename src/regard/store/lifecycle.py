@@ -252,7 +252,9 @@ class NewDelivery:
     priority: int
     due_at: int
     not_before: int | None = None
-    message: Mapping[str, Any] | None = None
+    # the rendered message, or its JSON text already (message_text: made before the write
+    # transaction, so the write lock is not held while 500 messages are serialised)
+    message: Mapping[str, Any] | str | None = None
     error: str | None = None  # a render error, kept as the last error
     purpose: str = "marketing"  # the campaign's: what send-time rules and links go by
     exit: DeliveryExit | None = None  # the campaign's [exit], re-checked at dispatch
@@ -260,6 +262,13 @@ class NewDelivery:
     pace_window: str | None = None  # the campaign's [window] as JSON, or None
     pace_daily_limit: int = 0
     expires_at: int | None = None  # too late to be sent after this instant
+
+
+def message_text(message: Mapping[str, Any] | str | None) -> str | None:
+    """A delivery's message as it is stored: its JSON text (None for no message)."""
+    if isinstance(message, str):
+        return message
+    return json.dumps(message, ensure_ascii=False) if message else None
 
 
 def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: int) -> list[str]:
@@ -294,7 +303,7 @@ def create(conn: sqlite3.Connection, deliveries: Sequence[NewDelivery], *, at: i
             (
                 d.id, d.campaign, d.contact_id, d.occasion, d.event_id, d.channel, d.provider,
                 d.state.value, d.reason, d.priority, d.due_at, at, d.not_before,
-                json.dumps(d.message, ensure_ascii=False) if d.message else None,
+                message_text(d.message),
                 d.error, at, d.purpose,
                 d.exit.event if d.exit else None,
                 d.exit.start if d.exit else None,

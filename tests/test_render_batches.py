@@ -1,0 +1,194 @@
+"""Messages rendered in batches: one request to the render worker for a tick's batch, each
+message still bounded on its own; a worker started beside other threads is a fresh
+interpreter, not a fork; a template changed between batches is read again; a render error
+inside a batch is decided as it would be one by one (the cap it frees)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from conftest import Workspace
+from regard.campaigns import load_campaign
+from regard.engine import tick
+from regard.errors import TemplateError
+from regard.render import isolation, render_message
+from regard.render.isolation import Job, render_messages
+from regard.render.message import Message
+from regard.store import Store, open_store
+from regard.workspace import load_config
+from shop_rows import add_contact, add_event, campaign, instant
+from test_render import NOW, ORDER, contact, email, setup
+from test_render_bounds import GREEDY, SLOW
+
+tick_module = importlib.import_module("regard.engine.tick")  # the module, not the function
+
+
+def jobs(*ids: str) -> list[Job]:
+    return [Job(contact(id=i), ORDER, f"o-{i}", f"d-{i}") for i in ids]
+
+
+def test_a_batch_renders_what_one_by_one_renders(workspace: Workspace) -> None:
+    config = setup(workspace, {"m.de.j2": email("Hallo {{ contact.id }}", "Nr. {{ occasion }}")})
+    found = load_campaign(config, "c")
+    batch = render_messages(config, found, jobs("a", "b", "c"), NOW)
+    alone = [render_message(config, found, j.contact, j.event, j.occasion, NOW) for j in jobs("a", "b", "c")]  # fmt: skip
+    assert batch == alone
+    assert [m.subject for m in batch if isinstance(m, Message)] == ["Hallo a", "Hallo b", "Hallo c"]
+
+
+def test_a_message_over_the_memory_bound_leaves_the_rest_of_its_batch_rendered(
+    workspace: Workspace,
+) -> None:
+    text = '{% if contact.id == "b" %}' + GREEDY + "{% else %}ok{% endif %}"
+    config = setup(workspace, {"m.de.j2": email("Hallo", text)})
+    first = render_messages(config, load_campaign(config, "c"), jobs("a", "b", "c", "d"), NOW)
+    path = workspace.root / "templates" / "m.de.j2"
+    assert [m.text if isinstance(m, Message) else str(m) for m in first] == [
+        "Liebe Frau Schmidt,\n\nok",
+        f"{path}:5: refused: rendering needed more than {isolation.MAX_RENDER_MEMORY >> 20} MB",
+        "Liebe Frau Schmidt,\n\nok",  # rendered by a fresh worker: the first one left
+        "Liebe Frau Schmidt,\n\nok",
+    ]
+
+
+def test_a_message_out_of_time_in_a_batch_refuses_its_file_for_the_rest(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(isolation, "MAX_RENDER_SECONDS", 1.0)
+    text = '{% if contact.id == "b" %}' + SLOW + "{% else %}ok{% endif %}"
+    config = setup(workspace, {"m.de.j2": email("Hallo", text)})
+    found = render_messages(config, load_campaign(config, "c"), jobs("a", "b", "c"), NOW)
+    path = workspace.root / "templates" / "m.de.j2"
+    assert isinstance(found[0], Message) and found[0].text == "Liebe Frau Schmidt,\n\nok"
+    assert [str(m) for m in found[1:]] == [
+        f"{path}: refused: rendering took longer than 1 s",
+        f"{path}: refused: a message of this template took longer than 1 s; it is not "
+        "rendered again until the file changes",
+    ]
+    isolation._too_slow.clear()
+
+
+@pytest.fixture
+def another_thread() -> Iterator[None]:
+    """A thread running in this process while the test runs (as a daemon's lanes do)."""
+    done = threading.Event()
+    thread = threading.Thread(target=done.wait)
+    thread.start()
+    isolation._retire()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        isolation._retire()
+
+
+@pytest.mark.usefixtures("another_thread")
+def test_a_worker_started_beside_other_threads_is_a_fresh_interpreter(
+    workspace: Workspace,
+) -> None:
+    config = setup(workspace, {"m.de.j2": email("Hallo", "ok")})
+    found = load_campaign(config, "c")
+    assert render_message(config, found, contact(), ORDER, "o-1", NOW).text == (
+        "Liebe Frau Schmidt,\n\nok"
+    )
+    worker = isolation._worker[0]
+    assert worker.spawned
+    cmdline = Path(f"/proc/{worker.pid}/cmdline").read_bytes().split(b"\0")
+    assert b"-c" in cmdline  # its own interpreter, not a copy of this process
+    # the bounds hold in it too: its memory is counted from its own start
+    config = setup(workspace, {"m.de.j2": email("Hallo", GREEDY)})
+    with pytest.raises(TemplateError, match="rendering needed more than"):
+        render_message(config, load_campaign(config, "c"), contact(), ORDER, "o-1", NOW)
+
+
+def test_a_worker_started_with_one_thread_is_a_fork(workspace: Workspace) -> None:
+    isolation._retire()
+    isolation.start()
+    if threading.active_count() == 1:
+        assert not isolation._worker[0].spawned
+    config = setup(workspace, {"m.de.j2": email("Hallo", "ok")})
+    assert render_message(config, load_campaign(config, "c"), contact(), ORDER, "o", NOW).text
+
+
+def test_a_template_changed_between_batches_is_read_again(workspace: Workspace) -> None:
+    config = setup(workspace, {"m.de.j2": email("Hallo", "vorher")})
+    found = load_campaign(config, "c")
+    assert render_messages(config, found, jobs("a"), NOW)[0] == render_message(
+        config, found, contact(id="a"), ORDER, "o-a", NOW
+    )
+    path = workspace.root / "templates" / "m.de.j2"
+    before = path.stat().st_mtime_ns
+    path.write_text(email("Hallo", "nachher"), encoding="utf-8")
+    if path.stat().st_mtime_ns == before:  # a coarse clock: the change must show
+        os.utime(path, ns=(before + 10**9, before + 10**9))
+    (message,) = render_messages(config, found, jobs("a"), NOW)
+    assert isinstance(message, Message) and message.text == "Liebe Frau Schmidt,\n\nnachher"
+
+
+def test_a_render_error_in_a_batch_frees_the_cap_for_the_contacts_next_occasion(
+    workspace: Workspace,
+) -> None:
+    """Under a cap of one, a contact's first occasion that does not render is skipped
+    (render_error) and counts for nothing, so the second occasion, in the same batch, is
+    pending: as when each message is rendered the moment it is decided."""
+    text = workspace.config.read_text(encoding="utf-8")
+    workspace.config.write_text(
+        text.replace("[sender]", '[limits]\ncontact_max = 1\ncontact_window = "7d"\n[sender]')
+    )
+    workspace.write(
+        "templates/t.j2",
+        "{% block subject %}Hallo{% endblock %}{% block text %}{{ event.note }}{% endblock %}",
+    )
+    store = open_store(workspace.store_target)
+    with store.write() as conn:
+        for i in range(3):
+            add_contact(conn, f"c{i}", first_name="Eva", consent_email=1)
+            add_event(conn, f"o{i}a", f"c{i}", "2026-03-02T09:00:00Z", amount=5)  # no note
+            add_event(conn, f"o{i}b", f"c{i}", "2026-03-02T10:00:00Z", amount=7, note="Rosen")
+    config = load_config(workspace.config)
+    thanks = campaign("thanks", {"type": "post_purchase"}, template="t")
+    tick(store, config, [thanks], instant("2026-03-02T12:00:00Z"))
+    rows: list[Any] = store.conn.execute(
+        "SELECT contact_id, occasion, state, reason FROM deliveries ORDER BY contact_id, occasion"
+    ).fetchall()
+    assert [tuple(r) for r in rows] == [
+        row
+        for i in range(3)
+        for row in (
+            (f"c{i}", f"o{i}a", "skipped", "render_error"),
+            (f"c{i}", f"o{i}b", "pending", None),
+        )
+    ]
+    store.close()
+
+
+def test_a_batch_recorded_in_small_writes_records_the_same(workspace: Workspace) -> None:
+    """The rows of a batch go in writes of at most WRITE_BYTES of messages (the write lock
+    held for that much): one row a write records what one write for the batch records."""
+    from test_tick_batches import capped_shop, decided
+
+    capped_shop(workspace, 6)
+    whole = decided(workspace, 1000)
+    writes: list[int] = []
+    store_write = Store.write
+
+    def counting(self: Store, *args: Any, **kwargs: Any) -> Any:
+        writes.append(1)
+        return store_write(self, *args, **kwargs)
+
+    with (
+        mock.patch.object(tick_module, "WRITE_BYTES", 1),
+        mock.patch.object(Store, "write", counting),
+    ):
+        assert decided(workspace, 1000) == whole
+    pending = sum(1 for r in whole if r[3] == "pending")
+    assert pending == 6 and len(writes) >= pending  # one write per message at least
