@@ -16,7 +16,7 @@ from conftest import Workspace
 from faults.rows import add_pending, states
 from regard.config import DeliverySettings
 from regard.delivery.claims import Attempt, record_outcomes
-from regard.providers import Sent
+from regard.providers import Retry, Sent
 from regard.store import Store, open_store
 from regard.store.backends import is_url, redact
 from regard.store.backends.postgres import translate
@@ -392,3 +392,54 @@ def test_a_flat_write_fails_as_one_and_nested_writes_make_no_savepoints(pg_url: 
             with pytest.raises(psycopg.errors.UniqueViolation), store.write() as inner:
                 inner.execute("INSERT INTO meta (key, value) VALUES ('z', '2')")
         assert store.conn.execute("SELECT value FROM meta WHERE key = 'z'").fetchone()[0] == "1"
+
+
+def test_outcomes_aborted_in_a_deadlock_are_recorded_again(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Outcomes lock their rows only, so a writer locking the same deliveries in the other
+    order deadlocks with them; when the server aborts the outcomes, they are recorded
+    again, whole, once the other writer is through."""
+    with open_store(pg_url) as setup:
+        add_pending(setup, ["c1", "c2"], due_at=AT)
+    first, other = open_store(pg_url), open_store(pg_url)
+    try:
+        got = first.deliveries.claim(
+            provider="sink", owner="a", at=AT, now=int(time.time()), lease_seconds=60, limit=2
+        )
+        ordered = sorted(got, key=lambda c: c.id)  # retries are recorded one by one, in order
+        low, high = (c.id for c in ordered)
+        # the outcomes' side finds the deadlock (and is the one aborted): a waiting session
+        # checks once, deadlock_timeout after it began to wait; the outcomes' wait begins
+        # first and its check comes after the cycle is closed, the other's after 30 s
+        first.conn.execute("SET deadlock_timeout = '2s'")
+        other.conn.execute("SET deadlock_timeout = '30s'")
+        outcome: list[list[str | None]] = []
+        failed: list[BaseException] = []
+        with other.write(shared=True) as conn:
+            conn.execute("UPDATE deliveries SET priority = priority WHERE id = ?", (high,))
+
+            def record() -> None:
+                try:
+                    outcome.append(record_outcomes(
+                        first, [Attempt(c, Retry("503"), None) for c in ordered], owner="a",
+                        at=AT, now=AT, settings=DeliverySettings(),
+                    ))  # fmt: skip
+                except BaseException as exc:  # reported below
+                    failed.append(exc)
+
+            with caplog.at_level("INFO", logger="regard.delivery.claims"):
+                thread = threading.Thread(target=record)
+                thread.start()
+                time.sleep(0.5)  # the outcomes hold `low` and wait for `high`
+                conn.execute("UPDATE deliveries SET priority = priority WHERE id = ?", (low,))
+        thread.join(timeout=60)
+        assert not failed, failed
+        assert outcome == [["pending", "pending"]]
+        assert set(states(first).values()) == {"pending"}
+        attempts = first.conn.execute("SELECT attempts FROM deliveries").fetchall()
+        assert [r[0] for r in attempts] == [1, 1]  # each failure counted once
+        assert "aborted (DeadlockDetected), recorded again" in caplog.text
+    finally:
+        first.close()
+        other.close()
