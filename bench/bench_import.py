@@ -118,10 +118,16 @@ def baseline(source: Path, target: Path, table: str) -> tuple[float, int]:
     return spent, count
 
 
-def measure(contacts: int, folder: Path, old: Path | None) -> dict[str, float]:
-    data = folder / f"data-{contacts}"
+def measure(
+    contacts: int, folder: Path, old: Path | None, data: Path | None = None
+) -> dict[str, float]:
+    """Import a synthetic shop of ``contacts`` (written by ``bench/generate.py --seed 1``
+    into ``data`` beforehand, or now into the work folder) through each tree."""
     began = time.perf_counter()
-    contacts_csv, events_csv = generate(1, contacts).write_csv(data)
+    if data is not None and (data / "events.csv").exists():
+        contacts_csv, events_csv = data / "contacts.csv", data / "events.csv"
+    else:
+        contacts_csv, events_csv = generate(1, contacts).write_csv(data or folder / f"data-{contacts}")
     generated = time.perf_counter() - began
     result: dict[str, float] = {"contacts": contacts, "generate_s": generated}
     trees = [("new", ROOT / "src")] + ([("old", old / "src")] if old else [])
@@ -262,11 +268,17 @@ def main() -> None:
     parser.add_argument("--old", type=Path, help="also import through this checkout's src")
     parser.add_argument("--shopify-rows", type=int, default=0, help="Shopify export line items")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="read (or write) the shop's contacts.csv and events.csv here: generate a big "
+        "one once (bench/generate.py --seed 1) and measure it again and again",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="regard-bench-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        results = [measure(n, folder, args.old) for n in args.contacts if n > 0]
+        results = [measure(n, folder, args.old, args.data) for n in args.contacts if n > 0]
         shopify = measure_shopify(args.shopify_rows, folder) if args.shopify_rows else None
     print(
         f"{'contacts':>9} {'code':>4} {'table':>8} {'rows':>9} {'regard rows/s':>14} "
