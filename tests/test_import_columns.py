@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import BASIC_CONFIG
-from import_helpers import snapshot
+from conftest import BASIC_CONFIG, Workspace
+from import_helpers import rows, snapshot
 from regard.store import open_store
 from regard.store.columns import EventColumns
 from regard.store.importer import RejectedFile, import_contacts, import_events
@@ -26,7 +26,6 @@ from regard.store.rows import BadRow, RowContext, parse_event
 from regard.times import zone
 from regard.workspace import load_config
 
-APPLIES = EventColumns.applies
 BERLIN = zone("Europe/Berlin")
 COLUMNS = ["id", "contact_id", "type", "occurred_at", "amount", "currency", "voided_at"]
 EXTRA = ["channel", "coupon", "notiz"]
@@ -172,7 +171,7 @@ def _import(
     config = load_config(folder / "regard.toml")
     with (
         open_store(config.store_target) as store,
-        mock.patch.object(EventColumns, "applies", staticmethod(lambda c: columns and APPLIES(c))),
+        mock.patch("regard.store.importer.COLUMNWISE", columns),
         mock.patch("regard.store.importer.utcnow", lambda: NOW),
     ):
         try:
@@ -207,3 +206,80 @@ def test_an_import_read_column_wise_is_the_import_read_row_by_row(
         by_rows = _import(root, "rows", buffer.getvalue(), skip_invalid, columns=False)
     assert by_columns[0] == by_rows[0]
     assert by_columns[1] == by_rows[1]
+
+
+@pytest.fixture
+def shop(workspace: Workspace) -> Workspace:
+    path = workspace.write("contacts.csv", CONTACTS)
+    assert workspace.cli("import", "contacts", str(path)).exit_code == 0
+    return workspace
+
+
+HEADER = "id,contact_id,occurred_at,amount,channel\n"
+
+
+def _orders(count: int) -> list[str]:
+    return [f"o{n},c{1 + n % 2},2026-01-01T10:00:00Z,{n}.50,web\n" for n in range(count)]
+
+
+@pytest.mark.parametrize("stored_before", [False, True])
+def test_an_id_on_two_lines_with_other_values_names_both_lines(
+    shop: Workspace, stored_before: bool
+) -> None:
+    if stored_before:  # a table with events: each row is noted as it is written
+        first = shop.write("first.csv", HEADER + "x1,c1,2025-01-01,1,web\n")
+        assert shop.cli("import", "events", str(first)).exit_code == 0
+    before = snapshot(shop.store_target)
+    lines = _orders(2500)  # line 2403 repeats line 4's id, a batch (2,000 rows) later
+    lines[2401] = "o2,c1,2026-01-01T10:00:00Z,99,app\n"
+    path = shop.write("events.csv", HEADER + "".join(lines))
+    result = shop.cli("import", "events", str(path))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{path}:2403: id: 'o2' is also on line 4, with other values (lines 4 and 2403: "
+        "one event per id)"
+    )
+    assert snapshot(shop.store_target) == before  # nothing written
+    for skip in ([], ["--skip-invalid"]):  # which line is right is for the shop to say
+        assert shop.cli("import", "events", str(path), *skip).exit_code == 1
+
+
+@pytest.mark.parametrize("stored_before", [False, True])
+def test_an_id_on_two_lines_with_the_same_values_is_one_event(
+    shop: Workspace, stored_before: bool
+) -> None:
+    if stored_before:
+        first = shop.write("first.csv", HEADER + "x1,c1,2025-01-01,1,web\n")
+        assert shop.cli("import", "events", str(first)).exit_code == 0
+    lines = _orders(2500)
+    lines[2401] = lines[2]  # the same row again, a batch later
+    lines[7] = lines[6]  # and in the same batch
+    path = shop.write("events.csv", HEADER + "".join(lines))
+    result = shop.cli_json("import", "events", str(path))
+    assert (result["rows"], result["inserted"], result["unchanged"]) == (2500, 2498, 2)
+    stored = rows(shop.store_target, "SELECT amount, properties FROM events WHERE id = 'o2'")
+    assert [tuple(r) for r in stored] == [(2.5, '{"channel":"web"}')]
+
+
+def test_a_bad_row_is_named_and_the_rest_imported_with_skip_invalid(shop: Workspace) -> None:
+    lines = _orders(2100)
+    lines[5] = "o5,c1,2026-01-01T10:00:00Z,12€,Köln\n"  # a bad optional field: dropped
+    lines[2050] = "o2050,c1,gestern,3,web\n"  # a bad required one: the row is skipped
+    lines[2060] = "o2060,niemand,2026-01-01,3,web\n"  # an unknown contact: skipped too
+    path = shop.write("events.csv", HEADER + "".join(lines))
+    rejected = shop.cli("import", "events", str(path))
+    assert rejected.exit_code == 1
+    assert rejected.stderr.splitlines()[:3] == [
+        f"{path}:7: amount: '12€' is not a decimal number (like 49.90 or 49,90)",
+        f"{path}:2052: occurred_at: 'gestern' is not an ISO 8601 time (like "
+        "2026-03-01T14:30:00+01:00)",
+        f"{path}:2062: contact_id: unknown contact 'niemand' (import it with `regard import "
+        "contacts` first)",
+    ]
+    result = shop.cli_json("import", "events", str(path), "--skip-invalid")
+    assert (result["inserted"], result["invalid"], result["dropped"]) == (2098, 2, 1)
+    assert result["problems"][0] == (
+        f"{path}:7: amount: '12€' is not a decimal number (like 49.90 or 49,90) (dropped)"
+    )
+    stored = rows(shop.store_target, "SELECT amount, properties FROM events WHERE id = 'o5'")
+    assert [tuple(r) for r in stored] == [(None, '{"channel":"Köln"}')]

@@ -207,7 +207,8 @@ class EventColumns:
             numbers: list[float | None] = [float(v) if v else None for v in stripped]
             present = [number for number in numbers if number is not None]
         else:
-            numbers = present = list(map(float, stripped))
+            present = list(map(float, stripped))
+            numbers = list(present)
         if present and max(map(abs, present)) >= fields.LARGEST_AMOUNT:
             slow.update(
                 n

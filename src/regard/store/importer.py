@@ -59,6 +59,9 @@ from regard.store.rows import (
 from regard.times import to_epoch, utcnow
 
 BATCH_ROWS = 2000
+# a plain CSV of events is read a batch at a time, column by column (regard.store.columns);
+# False reads it row by row, as every other file (the reference the tests compare with)
+COLUMNWISE = True
 _first = itemgetter(0)
 Progress = Callable[[int], None]  # called with the bytes read since the last call
 Lines = Iterator[tuple[int, "Row | BadLine | Ignored"]]
@@ -196,6 +199,9 @@ class _Import:
         self.emails: dict[str, str | None] = {}
         self.emails_indexed = False
         self.had_events = False  # whether an event row can be a rewrite of a stored one
+        # (id, line, digest) of each row noted only when it matters (see _read_batches)
+        self.deferred = False
+        self.repeated = False  # an id was met again (with deferred lines)
         self.parsers: dict[tuple[str, ...], Callable[[dict[str, Any]], ParsedRow]] = {}
         # amounts in a currency without a rate: currency → [first line, rows]
         self.priced = frozenset({config.currency, *config.currencies})
@@ -213,7 +219,12 @@ class _Import:
             result = ImportResult(kind=self.kind, file=source.name, stamp=self.now)
             rows: Lines = iter(())
             batches: Iterator[CsvBatch] | None = None
-            if source.kind == "csv" and self.format is None and self.kind == "events":
+            if (
+                COLUMNWISE
+                and source.kind == "csv"
+                and self.format is None
+                and self.kind == "events"
+            ):
                 # a plain CSV of events: read a batch at a time, column by column
                 batches = source.csv_batches(BATCH_ROWS)
                 first_batch = list(itertools.islice(batches, 1))
@@ -245,7 +256,12 @@ class _Import:
             layout: tuple[str, ...] = ()
             parsed: ParsedRow | None
             if batches is not None:
+                # into an empty table, an id twice shows as a row not inserted: the lines
+                # are noted (a second reading) only when that happened, or a row was bad
+                self.deferred = not self.had_events
                 self._read_batches(source, batches, result, forgotten)
+                if self.deferred and (self.repeated or result.problems or result.skipped_forgotten):
+                    self._note_lines(path, required, rename)
             for line, row in rows:
                 result.rows += 1
                 contact = None
@@ -325,10 +341,8 @@ class _Import:
             if reader is not None and batch.rows:
                 read = reader.parse(batch.lines, batch.rows)
                 slow = read.slow
-                self.conn.executemany(
-                    "INSERT INTO temp.import_lines VALUES (?, ?, ?)",
-                    zip(map(_first, read.params), read.lines, read.digests, strict=True),
-                )
+                if not self.deferred:
+                    self._insert_lines(read)
                 if forgotten:
                     self._leave_out_forgotten(read, forgotten, result)
                 if "currency" in sql_key:
@@ -350,6 +364,36 @@ class _Import:
                 one_by_one.append((line, parsed))
             self._flush(name, one_by_one, [], result, (sql_key, read) if read else None)
             reported = self._report(source.bytes_read, reported)
+
+    def _insert_lines(self, read: EventBatch) -> None:
+        self.conn.executemany(
+            "INSERT INTO temp.import_lines VALUES (?, ?, ?)",
+            zip(map(_first, read.params), read.lines, read.digests, strict=True),
+        )
+
+    def _note_lines(
+        self, path: str | Path, required: tuple[str, ...], rename: Mapping[str, str] | None
+    ) -> None:
+        """Read the file again to note every row's (id, line, digest) for the same-id-twice
+        check, as the reading that wrote the rows would have (problems are not listed
+        again)."""
+        scratch = ImportResult(kind=self.kind, file="")
+        self.deferred = False
+        with open_rows(path, required=required, rename=dict(rename or {})) as source:
+            reader: EventColumns | None = None
+            for batch in source.csv_batches(BATCH_ROWS):
+                columns = source.columns or ()
+                slow: Sequence[int] = range(len(batch.rows))
+                if EventColumns.applies(columns):
+                    reader = reader or EventColumns(columns, self.context, self.now)
+                    read = reader.parse(batch.lines, batch.rows)
+                    self._insert_lines(read)
+                    slow = read.slow
+                for n in slow:
+                    row = dict(zip(columns, batch.rows[n], strict=True))
+                    self._parse(source.name, batch.lines[n], row, scratch, self.parse)
+                self.conn.executemany("INSERT INTO temp.import_lines VALUES (?, ?, ?)", self.lines)
+                self.lines.clear()
 
     def _leave_out_forgotten(
         self, read: EventBatch, forgotten: set[str], result: ImportResult
@@ -514,9 +558,9 @@ class _Import:
     ) -> None:
         """Write a batch: ``batch``'s rows, and those ``read`` column-wise (its upsert's
         columns, and the rows) — unless the file is being rejected."""
-        if self.lines:
+        if self.lines and not self.deferred:
             self.conn.executemany("INSERT INTO temp.import_lines VALUES (?, ?, ?)", self.lines)
-            self.lines.clear()
+        self.lines.clear()
         if contacts and not (result.problems and not self.skip_invalid):
             for key, params in _runs(contacts, self.now):
                 self.conn.executemany(_contact_sql(key), params)
@@ -531,7 +575,14 @@ class _Import:
         if self.had_events and runs:
             self._note_rewrites(runs)
         for key, params in runs:
-            cursor = self.conn.executemany(self.sql(key), params)
+            if self.deferred:
+                # an empty table at the start: a row not inserted has an id met before
+                # (the same-id-twice check then decides; a committed import has inserted
+                # each id's only values, as the upsert would have)
+                cursor = self.conn.executemany(_insert_sql(key), params)
+                self.repeated |= cursor.rowcount < len(params)
+            else:
+                cursor = self.conn.executemany(self.sql(key), params)
             self.changed += cursor.rowcount
 
     def _known_contacts_only(
@@ -692,6 +743,12 @@ def _contact_sql(key: tuple[str, ...]) -> str:
 @lru_cache(maxsize=64)
 def _event_sql(key: tuple[str, ...]) -> str:
     return _upsert_sql("events", key, "properties", ("imported_at",), "imported_at")
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(key: tuple[str, ...]) -> str:
+    """:func:`_event_sql`'s insert alone: ``ON CONFLICT (id) DO NOTHING``."""
+    return _event_sql(key).split(" ON CONFLICT ", 1)[0] + " ON CONFLICT (id) DO NOTHING"
 
 
 WIDE_PATCH = 8192  # characters of a patch from which the linear merge is the faster one
