@@ -29,6 +29,7 @@ import argparse
 import csv
 import os
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -119,24 +120,40 @@ def baseline(source: Path, target: Path, table: str) -> tuple[float, int]:
 
 
 def measure(
-    contacts: int, folder: Path, old: Path | None, data: Path | None = None
+    contacts: int,
+    folder: Path,
+    old: Path | None,
+    data: Path | None = None,
+    share_contacts: bool = False,
 ) -> dict[str, float]:
     """Import a synthetic shop of ``contacts`` (written by ``bench/generate.py --seed 1``
-    into ``data`` beforehand, or now into the work folder) through each tree."""
+    into ``data`` beforehand, or now into the work folder) through each tree (with
+    ``share_contacts``, the other trees import the events into a copy of the first tree's
+    store with the contacts)."""
     began = time.perf_counter()
     if data is not None and (data / "events.csv").exists():
         contacts_csv, events_csv = data / "contacts.csv", data / "events.csv"
     else:
-        contacts_csv, events_csv = generate(1, contacts).write_csv(data or folder / f"data-{contacts}")
+        contacts_csv, events_csv = generate(1, contacts).write_csv(
+            data or folder / f"data-{contacts}"
+        )
     generated = time.perf_counter() - began
     result: dict[str, float] = {"contacts": contacts, "generate_s": generated}
     trees = [("new", ROOT / "src")] + ([("old", old / "src")] if old else [])
+    first_work: Path | None = None
     for tree, src in trees:
         work = folder / f"work-{contacts}-{tree}"
         work.mkdir()
         (work / "regard.toml").write_text(CONFIG, encoding="utf-8")
-        for kind, path in (("contacts", contacts_csv), ("events", events_csv)):
+        kinds: tuple[tuple[str, Path], ...] = (("contacts", contacts_csv), ("events", events_csv))
+        if share_contacts and first_work is not None:
+            shutil.copy(first_work / "contacts.db", work / "regard.db")
+            kinds = kinds[1:]
+        for kind, path in kinds:
             seconds, rss = run_import(work, kind, path, src)
+            if kind == "contacts" and share_contacts and first_work is None:
+                first_work = work
+                shutil.copy(work / "regard.db", work / "contacts.db")
             base_seconds, rows = baseline(work / "regard.db", folder / f"base-{contacts}.db", kind)
             _drop(folder / f"base-{contacts}.db")
             result[f"{tree}_{kind}_rows"] = rows
@@ -269,6 +286,11 @@ def main() -> None:
     parser.add_argument("--shopify-rows", type=int, default=0, help="Shopify export line items")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument(
+        "--share-contacts",
+        action="store_true",
+        help="import the contacts through the first tree only (measure the events)",
+    )
+    parser.add_argument(
         "--data",
         type=Path,
         help="read (or write) the shop's contacts.csv and events.csv here: generate a big "
@@ -278,7 +300,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="regard-bench-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        results = [measure(n, folder, args.old, args.data) for n in args.contacts if n > 0]
+        results = [
+            measure(n, folder, args.old, args.data, args.share_contacts)
+            for n in args.contacts
+            if n > 0
+        ]
         shopify = measure_shopify(args.shopify_rows, folder) if args.shopify_rows else None
     print(
         f"{'contacts':>9} {'code':>4} {'table':>8} {'rows':>9} {'regard rows/s':>14} "

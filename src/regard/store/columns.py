@@ -102,8 +102,9 @@ class EventColumns:
             return False
         return not any(c in ("items", "properties") or c in COMPUTED for c in columns)
 
-    def parse(self, lines: list[int], rows: list[list[str]]) -> EventBatch:
-        """The batch's rows (all of the header's width), read column by column."""
+    def parse(self, lines: list[int], rows: list[list[str]], digests: bool = True) -> EventBatch:
+        """The batch's rows (all of the header's width), read column by column; without
+        ``digests`` (when the importer needs none) EventBatch.digests is empty."""
         count = len(rows)
         cols = list(zip(*rows, strict=True))
         slow: set[int] = set()
@@ -134,16 +135,16 @@ class EventColumns:
             values.append(patches)
             extra.append(fresh)
         key = self.key
-        digests = list(map(hash, zip(repeat(key), zip(*values, strict=True))))
+        hashes = list(map(hash, zip(repeat(key), zip(*values, strict=True)))) if digests else []
         params = list(zip(ids, *values, *extra, repeat(self.now, count), strict=False))
         if not slow:
-            return EventBatch(params, lines, contact_ids, digests, [])
+            return EventBatch(params, lines, contact_ids, hashes, [])
         keep = [n for n in range(count) if n not in slow]
         return EventBatch(
             [params[n] for n in keep],
             [lines[n] for n in keep],
             [contact_ids[n] for n in keep],
-            [digests[n] for n in keep],
+            [hashes[n] for n in keep] if digests else [],
             sorted(slow),
         )
 

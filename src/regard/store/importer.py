@@ -339,7 +339,7 @@ class _Import:
             slow: Sequence[int] = range(len(batch.rows))
             read: EventBatch | None = None
             if reader is not None and batch.rows:
-                read = reader.parse(batch.lines, batch.rows)
+                read = reader.parse(batch.lines, batch.rows, digests=not self.deferred)
                 slow = read.slow
                 if not self.deferred:
                     self._insert_lines(read)
