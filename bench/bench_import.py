@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -256,25 +257,32 @@ def write_shopify(folder: Path, line_items: int) -> tuple[Path, Path, int]:
     return customers_path, orders_path, written
 
 
-def measure_shopify(line_items: int, folder: Path) -> dict[str, float]:
-    """The Shopify exports through ``--format shopify``: line-item rows/s and peak memory."""
+def measure_shopify(
+    line_items: int, folder: Path, old: Path | None = None
+) -> list[dict[str, float]]:
+    """The Shopify exports through ``--format shopify``: line-item rows/s and peak memory,
+    for this tree and ``old``'s."""
     data = folder / f"shopify-{line_items}"
     customers, orders, rows = write_shopify(data, line_items)
-    work = folder / f"work-shopify-{line_items}"
-    work.mkdir()
-    (work / "regard.toml").write_text(CONFIG, encoding="utf-8")
     fmt = ("--format", "shopify")
-    result: dict[str, float] = {"line_items": rows}
-    for kind, path in (("contacts", customers), ("events", orders)):
-        seconds, rss = run_import(work, kind, path, extra=fmt)
-        base_seconds, stored = baseline(work / "regard.db", folder / "base-shopify.db", kind)
-        _drop(folder / "base-shopify.db")
-        result[f"{kind}_stored"] = stored
-        result[f"{kind}_seconds"] = seconds
-        result[f"{kind}_base_seconds"] = base_seconds
-        result[f"{kind}_rss_mib"] = rss
-    result["orders_file_rows"] = rows
-    return result
+    results = []
+    trees = [("new", ROOT / "src")] + ([("old", old / "src")] if old else [])
+    for tree, src in trees:
+        work = folder / f"work-shopify-{line_items}-{tree}"
+        work.mkdir()
+        (work / "regard.toml").write_text(CONFIG, encoding="utf-8")
+        result: dict[str, Any] = {"line_items": rows, "tree": tree}
+        for kind, path in (("contacts", customers), ("events", orders)):
+            seconds, rss = run_import(work, kind, path, src, extra=fmt)
+            base_seconds, stored = baseline(work / "regard.db", folder / "base-shopify.db", kind)
+            _drop(folder / "base-shopify.db")
+            result[f"{kind}_stored"] = stored
+            result[f"{kind}_seconds"] = seconds
+            result[f"{kind}_base_seconds"] = base_seconds
+            result[f"{kind}_rss_mib"] = rss
+        result["orders_file_rows"] = rows
+        results.append(result)
+    return results
 
 
 def main() -> None:
@@ -305,7 +313,7 @@ def main() -> None:
             for n in args.contacts
             if n > 0
         ]
-        shopify = measure_shopify(args.shopify_rows, folder) if args.shopify_rows else None
+        shopify = measure_shopify(args.shopify_rows, folder, args.old) if args.shopify_rows else []
     print(
         f"{'contacts':>9} {'code':>4} {'table':>8} {'rows':>9} {'regard rows/s':>14} "
         f"{'baseline rows/s':>16} {'ratio':>6} {'peak RSS':>9}"
@@ -321,10 +329,9 @@ def main() -> None:
                     f"{int(r[f'{tree}_{kind}_rows']):>9} {rate:>14,.0f} {base:>16,.0f} "
                     f"{rate / base:>6.2f} {int(r[f'{tree}_{kind}_rss_mib']):>6} MiB"
                 )
-    if shopify is not None:
-        s = shopify
+    for s in shopify:
         print(
-            f"shopify export: {int(s['orders_file_rows']):,} line-item rows → "
+            f"shopify export ({s['tree']}): {int(s['orders_file_rows']):,} line-item rows → "
             f"{int(s['events_stored']):,} orders in {s['events_seconds']:.1f}s "
             f"({s['orders_file_rows'] / s['events_seconds']:,.0f} line-item rows/s; baseline "
             f"{s['events_stored'] / s['events_base_seconds']:,.0f} orders/s, ratio in orders "
