@@ -14,7 +14,14 @@ without ``skip_invalid``: which line is right is for the shop to say), naming bo
 It is found without holding the file in memory: every row's (id, line, digest) goes to a
 plain temporary table (no index: an append), grouped once at the end. (A trigger noting
 rewritten rows was tried: an AFTER UPDATE trigger makes SQLite's upsert of every row
-markedly slower.)
+markedly slower.) A plain CSV of events into an empty events table notes nothing at first:
+its rows are inserted with ``ON CONFLICT DO NOTHING``, and only an id met again (a row not
+inserted), a bad row or a forgotten contact's makes it read the file a second time to note
+the lines (:meth:`_Import._note_lines`).
+
+A plain CSV of events is read a batch at a time and validated column by column
+(:mod:`regard.store.columns`); the rows off its path go through :func:`parse_event` one
+by one, like every row of the other files.
 
 A :class:`RowFormat` reads a shop's own layout (Shopify's CSV exports, WooCommerce's REST
 arrays; see :mod:`regard.sources`) into rows of the import's fields. Its event rows may
