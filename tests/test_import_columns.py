@@ -177,7 +177,7 @@ def _import(
         try:
             result: Any = import_events(store, config, events, skip_invalid=skip_invalid)
             outcome: Any = result.as_dict()
-            problems = outcome.pop("problems")
+            problems = outcome.pop("problems") + outcome.pop("warnings")
             outcome.pop("file")
         except RejectedFile as rejected:
             outcome, problems = "rejected", rejected.problems

@@ -62,7 +62,7 @@ def test_a_semicolon_file_reads_german_amounts(shop: Workspace) -> None:
     )
     result = shop.cli("import", "events", str(path))
     assert result.exit_code == 0, result.output
-    stored = {r["id"]: r["amount"] for r in rows(shop.root / "regard.db", "SELECT * FROM events")}
+    stored = {r["id"]: r["amount"] for r in rows(shop.store_target, "SELECT * FROM events")}
     assert stored == {"o1": 1234.5, "o2": 49.9, "o3": 12000.0}
 
 
@@ -85,4 +85,4 @@ def test_a_comma_file_keeps_the_point_as_decimal_mark(shop: Workspace) -> None:
         "events.csv", "id,contact_id,occurred_at,amount\no1,ann,2026-01-10T10:00:00Z,1.234\n"
     )
     assert shop.cli("import", "events", str(path)).exit_code == 0
-    assert rows(shop.root / "regard.db", "SELECT amount FROM events")[0][0] == 1.234
+    assert rows(shop.store_target, "SELECT amount FROM events")[0][0] == 1.234
