@@ -29,12 +29,14 @@ import argparse
 import csv
 import os
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -118,19 +120,41 @@ def baseline(source: Path, target: Path, table: str) -> tuple[float, int]:
     return spent, count
 
 
-def measure(contacts: int, folder: Path, old: Path | None) -> dict[str, float]:
-    data = folder / f"data-{contacts}"
+def measure(
+    contacts: int,
+    folder: Path,
+    old: Path | None,
+    data: Path | None = None,
+    share_contacts: bool = False,
+) -> dict[str, float]:
+    """Import a synthetic shop of ``contacts`` (written by ``bench/generate.py --seed 1``
+    into ``data`` beforehand, or now into the work folder) through each tree (with
+    ``share_contacts``, the other trees import the events into a copy of the first tree's
+    store with the contacts)."""
     began = time.perf_counter()
-    contacts_csv, events_csv = generate(1, contacts).write_csv(data)
+    if data is not None and (data / "events.csv").exists():
+        contacts_csv, events_csv = data / "contacts.csv", data / "events.csv"
+    else:
+        contacts_csv, events_csv = generate(1, contacts).write_csv(
+            data or folder / f"data-{contacts}"
+        )
     generated = time.perf_counter() - began
     result: dict[str, float] = {"contacts": contacts, "generate_s": generated}
     trees = [("new", ROOT / "src")] + ([("old", old / "src")] if old else [])
+    first_work: Path | None = None
     for tree, src in trees:
         work = folder / f"work-{contacts}-{tree}"
         work.mkdir()
         (work / "regard.toml").write_text(CONFIG, encoding="utf-8")
-        for kind, path in (("contacts", contacts_csv), ("events", events_csv)):
+        kinds: tuple[tuple[str, Path], ...] = (("contacts", contacts_csv), ("events", events_csv))
+        if share_contacts and first_work is not None:
+            shutil.copy(first_work / "contacts.db", work / "regard.db")
+            kinds = kinds[1:]
+        for kind, path in kinds:
             seconds, rss = run_import(work, kind, path, src)
+            if kind == "contacts" and share_contacts and first_work is None:
+                first_work = work
+                shutil.copy(work / "regard.db", work / "contacts.db")
             base_seconds, rows = baseline(work / "regard.db", folder / f"base-{contacts}.db", kind)
             _drop(folder / f"base-{contacts}.db")
             result[f"{tree}_{kind}_rows"] = rows
@@ -233,25 +257,32 @@ def write_shopify(folder: Path, line_items: int) -> tuple[Path, Path, int]:
     return customers_path, orders_path, written
 
 
-def measure_shopify(line_items: int, folder: Path) -> dict[str, float]:
-    """The Shopify exports through ``--format shopify``: line-item rows/s and peak memory."""
+def measure_shopify(
+    line_items: int, folder: Path, old: Path | None = None
+) -> list[dict[str, float]]:
+    """The Shopify exports through ``--format shopify``: line-item rows/s and peak memory,
+    for this tree and ``old``'s."""
     data = folder / f"shopify-{line_items}"
     customers, orders, rows = write_shopify(data, line_items)
-    work = folder / f"work-shopify-{line_items}"
-    work.mkdir()
-    (work / "regard.toml").write_text(CONFIG, encoding="utf-8")
     fmt = ("--format", "shopify")
-    result: dict[str, float] = {"line_items": rows}
-    for kind, path in (("contacts", customers), ("events", orders)):
-        seconds, rss = run_import(work, kind, path, extra=fmt)
-        base_seconds, stored = baseline(work / "regard.db", folder / "base-shopify.db", kind)
-        _drop(folder / "base-shopify.db")
-        result[f"{kind}_stored"] = stored
-        result[f"{kind}_seconds"] = seconds
-        result[f"{kind}_base_seconds"] = base_seconds
-        result[f"{kind}_rss_mib"] = rss
-    result["orders_file_rows"] = rows
-    return result
+    results = []
+    trees = [("new", ROOT / "src")] + ([("old", old / "src")] if old else [])
+    for tree, src in trees:
+        work = folder / f"work-shopify-{line_items}-{tree}"
+        work.mkdir()
+        (work / "regard.toml").write_text(CONFIG, encoding="utf-8")
+        result: dict[str, Any] = {"line_items": rows, "tree": tree}
+        for kind, path in (("contacts", customers), ("events", orders)):
+            seconds, rss = run_import(work, kind, path, src, extra=fmt)
+            base_seconds, stored = baseline(work / "regard.db", folder / "base-shopify.db", kind)
+            _drop(folder / "base-shopify.db")
+            result[f"{kind}_stored"] = stored
+            result[f"{kind}_seconds"] = seconds
+            result[f"{kind}_base_seconds"] = base_seconds
+            result[f"{kind}_rss_mib"] = rss
+        result["orders_file_rows"] = rows
+        results.append(result)
+    return results
 
 
 def main() -> None:
@@ -262,12 +293,27 @@ def main() -> None:
     parser.add_argument("--old", type=Path, help="also import through this checkout's src")
     parser.add_argument("--shopify-rows", type=int, default=0, help="Shopify export line items")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--share-contacts",
+        action="store_true",
+        help="import the contacts through the first tree only (measure the events)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="read (or write) the shop's contacts.csv and events.csv here: generate a big "
+        "one once (bench/generate.py --seed 1) and measure it again and again",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="regard-bench-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        results = [measure(n, folder, args.old) for n in args.contacts if n > 0]
-        shopify = measure_shopify(args.shopify_rows, folder) if args.shopify_rows else None
+        results = [
+            measure(n, folder, args.old, args.data, args.share_contacts)
+            for n in args.contacts
+            if n > 0
+        ]
+        shopify = measure_shopify(args.shopify_rows, folder, args.old) if args.shopify_rows else []
     print(
         f"{'contacts':>9} {'code':>4} {'table':>8} {'rows':>9} {'regard rows/s':>14} "
         f"{'baseline rows/s':>16} {'ratio':>6} {'peak RSS':>9}"
@@ -283,10 +329,9 @@ def main() -> None:
                     f"{int(r[f'{tree}_{kind}_rows']):>9} {rate:>14,.0f} {base:>16,.0f} "
                     f"{rate / base:>6.2f} {int(r[f'{tree}_{kind}_rss_mib']):>6} MiB"
                 )
-    if shopify is not None:
-        s = shopify
+    for s in shopify:
         print(
-            f"shopify export: {int(s['orders_file_rows']):,} line-item rows → "
+            f"shopify export ({s['tree']}): {int(s['orders_file_rows']):,} line-item rows → "
             f"{int(s['events_stored']):,} orders in {s['events_seconds']:.1f}s "
             f"({s['orders_file_rows'] / s['events_seconds']:,.0f} line-item rows/s; baseline "
             f"{s['events_stored'] / s['events_base_seconds']:,.0f} orders/s, ratio in orders "

@@ -63,8 +63,11 @@ class Reach:
 
 
 def order_history(conn: sqlite3.Connection, at: Instant) -> OrderHistory:
-    """:class:`OrderHistory` as of ``at``, in two aggregate queries."""
-    seen = f"e.type = 'order' AND e.occurred_at <= {int(at)} AND {visible('e', at)}"
+    """:class:`OrderHistory` as of ``at``, in two aggregate queries. (``e.type || ''`` keeps
+    SQLite off the index on (type, occurred_at), which would look up every order's row
+    for its contact: the scan of the covering index on (contact_id, type, occurred_at,
+    voided_at) is about ten times faster, 0.5 s instead of 5.5 s for a million events.)"""
+    seen = f"e.type || '' = 'order' AND e.occurred_at <= {int(at)} AND {visible('e', at)}"
     orders, contacts, first, last = conn.execute(
         f"SELECT count(*), count(DISTINCT e.contact_id), min(e.occurred_at), "
         f"max(e.occurred_at) FROM events e WHERE {seen}"

@@ -14,7 +14,14 @@ without ``skip_invalid``: which line is right is for the shop to say), naming bo
 It is found without holding the file in memory: every row's (id, line, digest) goes to a
 plain temporary table (no index: an append), grouped once at the end. (A trigger noting
 rewritten rows was tried: an AFTER UPDATE trigger makes SQLite's upsert of every row
-markedly slower.)
+markedly slower.) A plain CSV of events into an empty events table notes nothing at first:
+its rows are inserted with ``ON CONFLICT DO NOTHING``, and only an id met again (a row not
+inserted), a bad row or a forgotten contact's makes it read the file a second time to note
+the lines (:meth:`_Import._note_lines`).
+
+A plain CSV of events is read a batch at a time and validated column by column
+(:mod:`regard.store.columns`); the rows off its path go through :func:`parse_event` one
+by one, like every row of the other files.
 
 A :class:`RowFormat` reads a shop's own layout (Shopify's CSV exports, WooCommerce's REST
 arrays; see :mod:`regard.sources`) into rows of the import's fields. Its event rows may
@@ -32,12 +39,14 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
 from regard.config import Config
 from regard.errors import InputError
 from regard.store import Store
+from regard.store.columns import EventBatch, EventColumns
 from regard.store.derived import (
     note_contacts,
     note_inserted_since,
@@ -45,7 +54,7 @@ from regard.store.derived import (
     refresh_derived_facts,
     track_event_changes,
 )
-from regard.store.readers import BadLine, Ignored, Row, open_rows
+from regard.store.readers import BadLine, CsvBatch, Ignored, Row, Source, open_rows
 from regard.store.rows import (
     BadRow,
     ParsedRow,
@@ -57,6 +66,10 @@ from regard.store.rows import (
 from regard.times import to_epoch, utcnow
 
 BATCH_ROWS = 2000
+# a plain CSV of events is read a batch at a time, column by column (regard.store.columns);
+# False reads it row by row, as every other file (the reference the tests compare with)
+COLUMNWISE = True
+_first = itemgetter(0)
 Progress = Callable[[int], None]  # called with the bytes read since the last call
 Lines = Iterator[tuple[int, "Row | BadLine | Ignored"]]
 
@@ -193,6 +206,9 @@ class _Import:
         self.emails: dict[str, str | None] = {}
         self.emails_indexed = False
         self.had_events = False  # whether an event row can be a rewrite of a stored one
+        # (id, line, digest) of each row noted only when it matters (see _read_batches)
+        self.deferred = False
+        self.repeated = False  # an id was met again (with deferred lines)
         self.parsers: dict[tuple[str, ...], Callable[[dict[str, Any]], ParsedRow]] = {}
         # amounts in a currency without a rate: currency → [first line, rows]
         self.priced = frozenset({config.currency, *config.currencies})
@@ -208,12 +224,26 @@ class _Import:
             self.store.write() as conn,
         ):
             result = ImportResult(kind=self.kind, file=source.name, stamp=self.now)
-            rows: Lines = source.rows()
+            rows: Lines = iter(())
+            batches: Iterator[CsvBatch] | None = None
+            if (
+                COLUMNWISE
+                and source.kind == "csv"
+                and self.format is None
+                and self.kind == "events"
+            ):
+                # a plain CSV of events: read a batch at a time, column by column
+                batches = source.csv_batches(BATCH_ROWS)
+                first_batch = list(itertools.islice(batches, 1))
+                batches = itertools.chain(first_batch, batches)
+            else:
+                rows = source.rows()
             if source.kind == "csv" and self.format is None:
                 # a ;-separated file is Excel's in a German locale: amounts as 1.234,50
                 # (the separator is known once the header is read, with the first row)
-                first = list(itertools.islice(rows, 1))
-                rows = itertools.chain(first, rows)
+                if batches is None:
+                    first = list(itertools.islice(rows, 1))
+                    rows = itertools.chain(first, rows)
                 self.context = replace(self.context, decimal_comma=source.delimiter == ";")
             forgotten = {r[0] for r in conn.execute("SELECT id_hash FROM forgotten")}
             before = self._count()
@@ -232,6 +262,13 @@ class _Import:
             fast: Callable[[dict[str, Any]], ParsedRow] | None = None
             layout: tuple[str, ...] = ()
             parsed: ParsedRow | None
+            if batches is not None:
+                # into an empty table, an id twice shows as a row not inserted: the lines
+                # are noted (a second reading) only when that happened, or a row was bad
+                self.deferred = not self.had_events
+                self._read_batches(source, batches, result, forgotten)
+                if self.deferred and (self.repeated or result.problems or result.skipped_forgotten):
+                    self._note_lines(path, required, rename)
             for line, row in rows:
                 result.rows += 1
                 contact = None
@@ -288,6 +325,108 @@ class _Import:
             )
             result.warnings = self._currency_warnings(source.name)
             return result
+
+    def _read_batches(
+        self, source: Source, batches: Iterator[CsvBatch], result: ImportResult, forgotten: set[str]
+    ) -> None:
+        """Read, check and write a plain CSV file of events a batch at a time: the rows
+        :class:`EventColumns` reads column by column, the others (and every row of a
+        layout it does not read) one by one, as any row."""
+        name = source.name
+        columns = source.columns or ()
+        fast = EventColumns.applies(columns)
+        reader = EventColumns(columns, self.context, self.now) if fast else None
+        # the upsert of its rows (with their properties' stored form, when they have some)
+        sql_key = () if reader is None else (*reader.key, FRESH) if reader.props else reader.key
+        reported = 0
+        for batch in batches:
+            result.rows += len(batch.rows) + len(batch.bad)
+            for line, bad in batch.bad:
+                self._parse(name, line, bad, result, self.parse)
+            slow: Sequence[int] = range(len(batch.rows))
+            read: EventBatch | None = None
+            if reader is not None and batch.rows:
+                read = reader.parse(batch.lines, batch.rows, digests=not self.deferred)
+                slow = read.slow
+                if not self.deferred:
+                    self._insert_lines(read)
+                if forgotten:
+                    self._leave_out_forgotten(read, forgotten, result)
+                if "currency" in sql_key:
+                    self._note_currencies(sql_key, read)
+            one_by_one: list[tuple[int, ParsedRow]] = []
+            for n in slow:
+                line = batch.lines[n]
+                parsed = self._parse(
+                    name, line, dict(zip(columns, batch.rows[n], strict=True)), result, self.parse
+                )
+                if parsed is None:
+                    continue
+                owner = parsed.contact_id or parsed.id
+                if forgotten and self.store.pseudonyms.contact(owner) in forgotten:
+                    result.skipped_forgotten += 1
+                    continue
+                if "currency" in parsed.key:
+                    self._note_currency(line, parsed)
+                one_by_one.append((line, parsed))
+            self._flush(name, one_by_one, [], result, (sql_key, read) if read else None)
+            reported = self._report(source.bytes_read, reported)
+
+    def _insert_lines(self, read: EventBatch) -> None:
+        self.conn.executemany(
+            "INSERT INTO temp.import_lines VALUES (?, ?, ?)",
+            zip(map(_first, read.params), read.lines, read.digests, strict=True),
+        )
+
+    def _note_lines(
+        self, path: str | Path, required: tuple[str, ...], rename: Mapping[str, str] | None
+    ) -> None:
+        """Read the file again to note every row's (id, line, digest) for the same-id-twice
+        check, as the reading that wrote the rows would have (problems are not listed
+        again)."""
+        scratch = ImportResult(kind=self.kind, file="")
+        self.deferred = False
+        with open_rows(path, required=required, rename=dict(rename or {})) as source:
+            reader: EventColumns | None = None
+            for batch in source.csv_batches(BATCH_ROWS):
+                columns = source.columns or ()
+                slow: Sequence[int] = range(len(batch.rows))
+                if EventColumns.applies(columns):
+                    reader = reader or EventColumns(columns, self.context, self.now)
+                    read = reader.parse(batch.lines, batch.rows)
+                    self._insert_lines(read)
+                    slow = read.slow
+                for n in slow:
+                    row = dict(zip(columns, batch.rows[n], strict=True))
+                    self._parse(source.name, batch.lines[n], row, scratch, self.parse)
+                self.conn.executemany("INSERT INTO temp.import_lines VALUES (?, ?, ?)", self.lines)
+                self.lines.clear()
+
+    def _leave_out_forgotten(
+        self, read: EventBatch, forgotten: set[str], result: ImportResult
+    ) -> None:
+        """Drop the rows of forgotten contacts from ``read`` (each contact hashed once)."""
+        pseudonym = self.store.pseudonyms.contact
+        gone = {c for c in set(read.contact_ids) if pseudonym(c) in forgotten}
+        if not gone:
+            return
+        keep = [n for n, c in enumerate(read.contact_ids) if c not in gone]
+        result.skipped_forgotten += len(read.params) - len(keep)
+        read.params = [read.params[n] for n in keep]
+        read.lines = [read.lines[n] for n in keep]
+        read.contact_ids = [read.contact_ids[n] for n in keep]
+
+    def _note_currencies(self, key: tuple[str, ...], read: EventBatch) -> None:
+        """:meth:`_note_currency` for the rows of a column-wise batch."""
+        at = 1 + key.index("currency")
+        codes = set(map(itemgetter(at), read.params)) - self.priced - {None}
+        if not codes or "amount" not in key:
+            return
+        amount_at = 1 + key.index("amount")
+        for line, params in zip(read.lines, read.params, strict=True):
+            code = params[at]
+            if code in codes and params[amount_at] is not None:
+                self.unpriced.setdefault(code, [line, 0])[1] += 1
 
     def _note_currency(self, line: int, parsed: ParsedRow) -> None:
         """Note an event whose amount is in a currency the config has no rate for."""
@@ -423,33 +562,55 @@ class _Import:
         batch: list[tuple[int, ParsedRow]],
         contacts: list[tuple[int, ParsedRow]],
         result: ImportResult,
+        read: tuple[tuple[str, ...], EventBatch] | None = None,
     ) -> None:
-        if self.lines:
+        """Write a batch: ``batch``'s rows, and those ``read`` column-wise (its upsert's
+        columns, and the rows) — unless the file is being rejected."""
+        if self.lines and not self.deferred:
             self.conn.executemany("INSERT INTO temp.import_lines VALUES (?, ?, ?)", self.lines)
-            self.lines.clear()
+        self.lines.clear()
         if contacts and not (result.problems and not self.skip_invalid):
             for key, params in _runs(contacts, self.now):
                 self.conn.executemany(_contact_sql(key), params)
             result.contacts_written += len(contacts)
-        if self.kind == "events" and batch:
-            batch = self._known_contacts_only(name, batch, result)
+        if self.kind == "events" and (batch or read):
+            batch = self._known_contacts_only(name, batch, result, read and read[1])
         if result.problems and not self.skip_invalid:
             return  # the file is rejected: validate on, write nothing more
-        if self.had_events and batch:
-            self._note_rewrites(batch)
-        for key, params in _runs(batch, self.now):
-            cursor = self.conn.executemany(self.sql(key), params)
+        runs = list(_runs(batch, self.now))
+        if read is not None and read[1].params:
+            runs.append((read[0], read[1].params))
+        if self.had_events and runs:
+            self._note_rewrites(runs)
+        for key, params in runs:
+            if self.deferred:
+                # an empty table at the start: a row not inserted has an id met before
+                # (the same-id-twice check then decides; a committed import has inserted
+                # each id's only values, as the upsert would have)
+                cursor = self.conn.executemany(_insert_sql(key), params)
+                self.repeated |= cursor.rowcount < len(params)
+            else:
+                cursor = self.conn.executemany(self.sql(key), params)
             self.changed += cursor.rowcount
 
     def _known_contacts_only(
-        self, name: str, batch: list[tuple[int, ParsedRow]], result: ImportResult
+        self,
+        name: str,
+        batch: list[tuple[int, ParsedRow]],
+        result: ImportResult,
+        read: EventBatch | None = None,
     ) -> list[tuple[int, ParsedRow]]:
-        wanted = json.dumps(list({p.contact_id for _, p in batch}))
+        """``batch`` without the rows whose contact is not in the store (each listed as a
+        problem); the same for the rows of ``read``, which is changed in place. One query
+        for both."""
+        wanted = {p.contact_id for _, p in batch}
+        if read is not None:
+            wanted.update(read.contact_ids)
         unknown = {
             r[0]
             for r in self.conn.execute(
                 "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM contacts)",
-                (wanted,),
+                (json.dumps(list(wanted)),),
             )
         }
         if not unknown:
@@ -459,18 +620,35 @@ class _Import:
             if parsed.contact_id not in unknown:
                 kept.append((line, parsed))
             else:
-                result.problems.append(
-                    f"{name}:{line}: contact_id: unknown contact {parsed.contact_id!r} "
-                    "(import it with `regard import contacts` first)"
-                )
-                result.invalid += 1
+                self._unknown_contact(name, line, parsed.contact_id, result)
+        if read is not None:
+            keep = []
+            for n, contact_id in enumerate(read.contact_ids):
+                if contact_id in unknown:
+                    self._unknown_contact(name, read.lines[n], contact_id, result)
+                else:
+                    keep.append(n)
+            read.params = [read.params[n] for n in keep]
+            read.lines = [read.lines[n] for n in keep]
+            read.contact_ids = [read.contact_ids[n] for n in keep]
         return kept
 
-    def _note_rewrites(self, batch: list[tuple[int, ParsedRow]]) -> None:
+    @staticmethod
+    def _unknown_contact(
+        name: str, line: int, contact_id: str | None, result: ImportResult
+    ) -> None:
+        result.problems.append(
+            f"{name}:{line}: contact_id: unknown contact {contact_id!r} "
+            "(import it with `regard import contacts` first)"
+        )
+        result.invalid += 1
+
+    def _note_rewrites(self, runs: list[tuple[tuple[str, ...], list[tuple[Any, ...]]]]) -> None:
         """Note the contacts (old and new) of the stored events this batch changes in a
-        column the derived facts read. (New events are noted at the end, all at once; an
-        id that repeats within the file is new or rejected.)"""
-        wanted = json.dumps([p.id for _, p in batch])
+        column the derived facts read. ``runs`` are the batch's upserts: (columns,
+        parameter rows ``(id, *values, …)``). (New events are noted at the end, all at
+        once; an id that repeats within the file is new or rejected.)"""
+        wanted = json.dumps([params[0] for _, rows in runs for params in rows])
         stored = {
             r[0]: r[1:]
             for r in self.conn.execute(
@@ -482,15 +660,13 @@ class _Import:
         if not stored:
             return
         noted: set[str] = set()
-        for _, parsed in batch:
-            old = stored.get(parsed.id)
-            if old is None:
-                continue
-            new = dict(zip(parsed.key, parsed.values, strict=True))
-            if any(
-                column in new and new[column] != old[n] for n, column in enumerate(FACT_COLUMNS)
-            ):
-                noted.update((old[0], parsed.contact_id or old[0]))
+        for key, rows in runs:
+            at = [(n, 1 + key.index(c)) for n, c in enumerate(FACT_COLUMNS) if c in key]
+            contact_at = 1 + key.index("contact_id")
+            for params in rows:
+                old = stored.get(params[0])
+                if old is not None and any(params[p] != old[n] for n, p in at):
+                    noted.update((old[0], params[contact_at] or old[0]))
         note_contacts(self.conn, noted)
 
     def _count(self) -> int:
@@ -575,6 +751,12 @@ def _contact_sql(key: tuple[str, ...]) -> str:
 @lru_cache(maxsize=64)
 def _event_sql(key: tuple[str, ...]) -> str:
     return _upsert_sql("events", key, "properties", ("imported_at",), "imported_at")
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(key: tuple[str, ...]) -> str:
+    """:func:`_event_sql`'s insert alone: ``ON CONFLICT (id) DO NOTHING``."""
+    return _event_sql(key).split(" ON CONFLICT ", 1)[0] + " ON CONFLICT (id) DO NOTHING"
 
 
 WIDE_PATCH = 8192  # characters of a patch from which the linear merge is the faster one

@@ -138,26 +138,9 @@ class Source:
         text = io.TextIOWrapper(self.binary, encoding="utf-8-sig", newline="")
         previous_end = 1
         try:
-            header_line = text.readline()
-            if not header_line:
-                raise InputError(f"{self.name}: the file is empty (expected a header row)")
-            delimiter = (
-                ";"
-                if _unquoted_count(header_line, ";") > _unquoted_count(header_line, ",")
-                else ","
-            )
-            self.delimiter = delimiter
-            header = next(csv.reader([header_line], delimiter=delimiter))
-            columns = tuple(self.rename.get(c.strip(), c.strip()) for c in header)
-            _check_header(self.name, columns, self.required)
-            if len(columns) > fields.MAX_COLUMNS:
-                raise InputError(
-                    f"{self.name}:1: the header has {len(columns)} columns; a row may have at "
-                    f"most {fields.MAX_COLUMNS} (see docs/import.md, Limits)"
-                )
-            self.columns = columns
+            columns = self._csv_header(text)
             width = len(columns)
-            reader = csv.reader(text, delimiter=delimiter, strict=True)
+            reader = csv.reader(text, delimiter=self.delimiter, strict=True)
             while True:
                 try:
                     values = next(reader)
@@ -181,6 +164,67 @@ class Source:
         except UnicodeDecodeError:
             raise InputError(
                 f"{self.name}:{self._first_bad_line() or previous_end + 1}: the file is not "
+                "UTF-8 text (save or export it as UTF-8)"
+            ) from None
+        finally:
+            with contextlib.suppress(ValueError):  # the file was closed first
+                text.detach()  # so that closing the text layer never closes stdin
+
+    def _csv_header(self, text: IO[str]) -> tuple[str, ...]:
+        """Read the header line: the delimiter, and the columns (renamed), checked."""
+        header_line = text.readline()
+        if not header_line:
+            raise InputError(f"{self.name}: the file is empty (expected a header row)")
+        delimiter = (
+            ";" if _unquoted_count(header_line, ";") > _unquoted_count(header_line, ",") else ","
+        )
+        self.delimiter = delimiter
+        header = next(csv.reader([header_line], delimiter=delimiter))
+        columns = tuple(self.rename.get(c.strip(), c.strip()) for c in header)
+        _check_header(self.name, columns, self.required)
+        if len(columns) > fields.MAX_COLUMNS:
+            raise InputError(
+                f"{self.name}:1: the header has {len(columns)} columns; a row may have at "
+                f"most {fields.MAX_COLUMNS} (see docs/import.md, Limits)"
+            )
+        self.columns = columns
+        return columns
+
+    def csv_batches(self, size: int) -> Iterator[CsvBatch]:
+        """A CSV file's data rows in batches of up to ``size``, as the csv module reads
+        them (lists of the header's width), with the lines they start on; the lines that
+        are not rows come along as BadLine, blank lines are left out — the same rows and
+        lines as :meth:`rows`, without a dict per row. (``columns`` is set once the
+        first batch is read.)"""
+        text = io.TextIOWrapper(self.binary, encoding="utf-8-sig", newline="")
+        end = 1  # the line the previous row ended on
+        try:
+            width = len(self._csv_header(text))
+            reader = csv.reader(text, delimiter=self.delimiter, strict=True)
+            done = False
+            while not done:
+                batch = CsvBatch([], [], [])
+                lines, rows = batch.lines, batch.rows
+                done = True
+                try:
+                    for values in reader:
+                        lines.append(end + 1)
+                        end = reader.line_num + 1
+                        rows.append(values)
+                        if len(rows) >= size:
+                            done = False
+                            break
+                except csv.Error as exc:
+                    batch.bad.append((end + 1, BadLine(f"malformed CSV: {exc}")))
+                    end = reader.line_num + 1
+                    done = False
+                if rows and (min(map(len, rows)) != width or max(map(len, rows)) != width):
+                    _off_width(batch, width)
+                if rows or batch.bad:
+                    yield batch
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{self.name}:{self._first_bad_line() or end + 1}: the file is not "
                 "UTF-8 text (save or export it as UTF-8)"
             ) from None
         finally:
@@ -301,6 +345,30 @@ class Source:
 
 
 TOO_DEEP = fields.TOO_DEEP
+
+
+@dataclass
+class CsvBatch:
+    """Rows of a CSV file (each a list of the header's width) with the lines they start on,
+    and the lines of the same stretch that are not rows."""
+
+    lines: list[int]
+    rows: list[list[str]]
+    bad: list[tuple[int, BadLine]]
+
+
+def _off_width(batch: CsvBatch, width: int) -> None:
+    """Move the rows of another width out of ``batch``: blank lines are dropped, the rest
+    become BadLine (as :meth:`Source.rows` reads them)."""
+    lines, rows = [], []
+    for line, values in zip(batch.lines, batch.rows, strict=True):
+        if len(values) == width:
+            lines.append(line)
+            rows.append(values)
+        elif values and not (len(values) == 1 and not values[0].strip() and width > 1):
+            reason = f"{len(values)} values, but the header has {width} columns"
+            batch.bad.append((line, BadLine(reason)))
+    batch.lines, batch.rows = lines, rows
 
 
 def _unquoted_count(line: str, char: str) -> int:
