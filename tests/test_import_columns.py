@@ -21,7 +21,7 @@ from conftest import BASIC_CONFIG, Workspace
 from import_helpers import rows, snapshot
 from regard.store import open_store
 from regard.store.columns import EventColumns
-from regard.store.importer import RejectedFile, import_contacts, import_events
+from regard.store.importer import RejectedFile, _Import, import_contacts, import_events
 from regard.store.rows import BadRow, RowContext, parse_event
 from regard.times import zone
 from regard.workspace import load_config
@@ -283,3 +283,26 @@ def test_a_bad_row_is_named_and_the_rest_imported_with_skip_invalid(shop: Worksp
     )
     stored = rows(shop.store_target, "SELECT amount, properties FROM events WHERE id = 'o5'")
     assert [tuple(r) for r in stored] == [(None, '{"channel":"Köln"}')]
+
+
+def test_a_file_rewritten_between_its_two_readings_is_refused_whole(shop: Workspace) -> None:
+    """The lines of a first import are noted in a second reading, only when an id came
+    twice: a file rewritten in between (an export still being written) is refused, not
+    read as another file."""
+    before = snapshot(shop.store_target)
+    lines = _orders(50)
+    lines[30] = "o2,c1,2026-01-01T10:00:00Z,99,app\n"  # an id twice: the second reading
+    path = shop.write("events.csv", HEADER + "".join(lines))
+    read = _Import._read_batches
+
+    def then_rewritten(self: _Import, *args: Any, **kwargs: Any) -> Any:
+        done = read(self, *args, **kwargs)
+        with path.open("a", encoding="utf-8") as more:
+            more.write("o99,c1,2026-01-02T10:00:00Z,5,web\n")
+        return done
+
+    with mock.patch.object(_Import, "_read_batches", then_rewritten):
+        result = shop.cli("import", "events", str(path))
+    assert result.exit_code == 1
+    assert "the file changed while it was being imported; nothing was imported" in result.stderr
+    assert snapshot(shop.store_target) == before

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -266,8 +267,14 @@ class _Import:
                 # into an empty table, an id twice shows as a row not inserted: the lines
                 # are noted (a second reading) only when that happened, or a row was bad
                 self.deferred = not self.had_events
+                read_as = _signature(path)
                 self._read_batches(source, batches, result, forgotten)
                 if self.deferred and (self.repeated or result.problems or result.skipped_forgotten):
+                    if _signature(path) != read_as:
+                        raise InputError(
+                            f"{source.name}: the file changed while it was being imported; "
+                            "nothing was imported (import it again once it is written whole)"
+                        )
                     self._note_lines(path, required, rename)
             for line, row in rows:
                 result.rows += 1
@@ -806,6 +813,12 @@ def _upsert_sql(
         f"{head} ON CONFLICT (id) DO UPDATE SET {', '.join(sets)}, {touched} = {stamp} "
         f"WHERE {' OR '.join(differs)}"
     )
+
+
+def _signature(path: str | Path) -> tuple[int, int, int]:
+    """What tells a file rewritten since from the one read: its inode, size and mtime."""
+    found = os.stat(path)
+    return found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def _by_line(name: str, problems: list[str]) -> None:
