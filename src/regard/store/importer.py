@@ -297,11 +297,7 @@ class _Import:
                         continue
                     contact = self._ride_along(name, line, row, result)
                     parsed = self._parse(name, line, row, result, self.parse)
-                if parsed is None:
-                    continue
-                owner = parsed.contact_id or parsed.id
-                if forgotten and self.store.pseudonyms.contact(owner) in forgotten:
-                    result.skipped_forgotten += 1
+                if parsed is None or self._forgotten(parsed, forgotten, result):
                     continue
                 if contact is not None:
                     contacts.append((line, contact))
@@ -367,11 +363,7 @@ class _Import:
                 parsed = self._parse(
                     name, line, dict(zip(columns, batch.rows[n], strict=True)), result, self.parse
                 )
-                if parsed is None:
-                    continue
-                owner = parsed.contact_id or parsed.id
-                if forgotten and self.store.pseudonyms.contact(owner) in forgotten:
-                    result.skipped_forgotten += 1
+                if parsed is None or self._forgotten(parsed, forgotten, result):
                     continue
                 if "currency" in parsed.key:
                     self._note_currency(line, parsed)
@@ -384,6 +376,15 @@ class _Import:
             "INSERT INTO temp.import_lines VALUES (?, ?, ?)",
             zip(map(_first, read.params), read.lines, read.digests, strict=True),
         )
+
+    def _forgotten(self, parsed: ParsedRow, forgotten: set[str], result: ImportResult) -> bool:
+        """True, and counted, when the row is of a contact forgotten before (never stored
+        again)."""
+        owner = parsed.contact_id or parsed.id
+        if forgotten and self.store.pseudonyms.contact(owner) in forgotten:
+            result.skipped_forgotten += 1
+            return True
+        return False
 
     def _note_lines(
         self, path: str | Path, required: tuple[str, ...], rename: Mapping[str, str] | None

@@ -103,13 +103,18 @@ class Source:
                         pass  # the rest of the line, dropped as it is read
                 yield line
         except UnicodeDecodeError:
-            raise InputError(
-                f"{self.name}:{self._first_bad_line() or number + 1}: the file is not UTF-8 "
-                "text (save or export it as UTF-8)"
-            ) from None
+            raise self._not_utf8(number + 1) from None
         finally:
             with contextlib.suppress(ValueError):  # the file was closed first
                 text.detach()  # so that closing the text layer never closes stdin
+
+    def _not_utf8(self, reached: int) -> InputError:
+        """The error for a file that is not UTF-8, at its first bad line (else ``reached``,
+        the line reading had come to)."""
+        return InputError(
+            f"{self.name}:{self._first_bad_line() or reached}: the file is not UTF-8 text "
+            "(save or export it as UTF-8)"
+        )
 
     def _first_bad_line(self) -> int | None:
         """Text is decoded in chunks, so the error's line is found again line by line."""
@@ -162,10 +167,7 @@ class Source:
                     continue
                 yield start, dict(zip(columns, values, strict=True))
         except UnicodeDecodeError:
-            raise InputError(
-                f"{self.name}:{self._first_bad_line() or previous_end + 1}: the file is not "
-                "UTF-8 text (save or export it as UTF-8)"
-            ) from None
+            raise self._not_utf8(previous_end + 1) from None
         finally:
             with contextlib.suppress(ValueError):  # the file was closed first
                 text.detach()  # so that closing the text layer never closes stdin
@@ -223,10 +225,7 @@ class Source:
                 if rows or batch.bad:
                     yield batch
         except UnicodeDecodeError:
-            raise InputError(
-                f"{self.name}:{self._first_bad_line() or end + 1}: the file is not "
-                "UTF-8 text (save or export it as UTF-8)"
-            ) from None
+            raise self._not_utf8(end + 1) from None
         finally:
             with contextlib.suppress(ValueError):  # the file was closed first
                 text.detach()  # so that closing the text layer never closes stdin
