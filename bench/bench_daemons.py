@@ -92,9 +92,15 @@ def workspace(root: Path, store: str, url: str, concurrency: int) -> Path:
         f'[providers.sink]\ntype = "webhook"\nurl = "{url}"\nsecret = "{SECRET}"\n',
         encoding="utf-8",
     )
+    campaign_files(root)
+    return config
+
+
+def campaign_files(root: Path) -> None:
+    """The backlog's campaign and template: a delivery whose campaign file is gone is
+    never sent."""
     (root / "campaigns").mkdir()
     (root / "templates").mkdir()
-    # the backlog's campaign: a delivery whose campaign file is gone is never sent
     (root / "campaigns" / "bench.toml").write_text(
         'channel = "webhook"\nprovider = "sink"\ntemplate = "bench"\n'
         '[trigger]\ntype = "event"\nevent = "no-event-has-this-type"\n',
@@ -103,7 +109,6 @@ def workspace(root: Path, store: str, url: str, concurrency: int) -> Path:
     (root / "templates" / "bench.j2").write_text(
         "{% block text %}Danke!{% endblock %}", encoding="utf-8"
     )
-    return config
 
 
 def backlog(target: str | Path, n: int, due: Instant) -> None:

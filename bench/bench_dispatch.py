@@ -30,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from regard.engine import delivery_id  # noqa: E402
+from bench_daemons import backlog, campaign_files  # noqa: E402
 from regard.providers import build_provider  # noqa: E402
 from regard.store import open_store  # noqa: E402
 from regard.store.records import delivery_record  # noqa: E402
@@ -73,39 +73,8 @@ def workspace(root: Path, url: str, concurrency: int, n: int) -> Path:
         f'[providers.sink]\ntype = "webhook"\nurl = "{url}"\nsecret = "{SECRET}"\n',
         encoding="utf-8",
     )
-    (root / "campaigns").mkdir()
-    (root / "templates").mkdir()
-    # the backlog's campaign: a delivery whose campaign file is gone is never sent
-    (root / "campaigns" / "bench.toml").write_text(
-        'channel = "webhook"\nprovider = "sink"\ntemplate = "bench"\n'
-        '[trigger]\ntype = "event"\nevent = "no-event-has-this-type"\n',
-        encoding="utf-8",
-    )
-    (root / "templates" / "bench.j2").write_text(
-        "{% block text %}Danke!{% endblock %}", encoding="utf-8"
-    )
-    store = open_store(root / "regard.db")
-    with store.write() as conn:
-        conn.executemany(
-            """
-            INSERT INTO deliveries (id, campaign, contact_id, occasion, channel, provider,
-                state, due_at, created_at, not_before, message, updated_at)
-            VALUES (?, 'bench', ?, 'o1', 'webhook', 'sink', 'pending', ?, ?, ?, ?, ?)
-            """,
-            [
-                (
-                    delivery_id("bench", f"c{i}", "o1"),
-                    f"c{i}",
-                    DUE_AT,
-                    DUE_AT,
-                    DUE_AT,
-                    json.dumps({"to": None, "subject": None, "text": f"Danke, c{i}!"}),
-                    DUE_AT,
-                )
-                for i in range(n)
-            ],
-        )
-    store.close()
+    campaign_files(root)
+    backlog(root / "regard.db", n, DUE_AT)
     return config
 
 
