@@ -41,6 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_tick import big_day_workspace
+from regard.store.backtest import copy_store
 
 FIRST = date(2025, 1, 1)
 HOUR = "T09:00:00Z"  # 10:00 in Berlin in winter; UTC, so DST moves neither
@@ -64,6 +65,34 @@ def workspace(cache: Path) -> Path:
             encoding="utf-8",
         )
         shutil.copy(source / "regard.db", target / "regard.db")
+    return target
+
+
+def without_windows(text: str) -> str:
+    """A campaign file without its ``[window]`` table."""
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        header = line.lstrip().startswith("[")
+        if header:
+            skipping = line.strip().split("#")[0].strip() == "[window]"
+        if not skipping:
+            out.append(line)
+    return "".join(out)
+
+
+def anytime(ws: Path) -> Path:
+    """The same shop, its campaigns without their windows: then a delivery never waits
+    past its tick, so simulate and the runs dispatch at the very same instants and must
+    leave the very same deliveries (with windows, simulate sends a waiting delivery when
+    its window opens, as a daemon would, and ``regard run --at`` at its next tick)."""
+    target = ws.parent / f"{ws.name}-anytime"
+    if not (target / "regard.db").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(ws, target, ignore=shutil.ignore_patterns("regard.db*", "outbox"))
+        for path in (target / "campaigns").glob("*.toml"):
+            path.write_text(without_windows(path.read_text(encoding="utf-8")), encoding="utf-8")
+        copy_store(ws / "regard.db", target / "regard.db")
     return target
 
 
@@ -149,8 +178,15 @@ def main() -> None:
     parser.add_argument("--baseline-src", type=Path, help="simulate with this src too")
     parser.add_argument("--no-runs", action="store_true", help="skip the one-by-one runs")
     parser.add_argument("--runs-days", type=int, help="compare this many days (default: all)")
+    parser.add_argument(
+        "--windows", action="store_true",
+        help="keep the campaigns' windows (the runs then send later: decided alike, not same)",
+    )  # fmt: skip
     args = parser.parse_args()
     ws = workspace(args.cache)
+    if not args.windows:
+        ws = anytime(ws)
+    print(f"workspace: {ws}", flush=True)
     if args.baseline_src is not None:
         old, old_result = simulated(ws, args.days, args.baseline_src)
         print(f"simulate (baseline), {args.days} daily ticks: {old:.1f} s "
@@ -181,6 +217,7 @@ def main() -> None:
         a, b = mine.get(cid), ran.get(cid)
         alike = "same" if a == b else ("decided alike" if decided(a) == decided(b) else "differs")
         print(f"  {cid}: simulate {a} | runs {b}  ({alike})")
+    print(f"simulate and the runs: {'identical' if mine == ran else 'NOT identical'}")
     print(f"simulate / runs: {result['cpu_seconds'] / runs_cpu:.3f} CPU")
 
 

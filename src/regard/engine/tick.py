@@ -98,6 +98,7 @@ def tick(
     *,
     kind: str = "run",
     due: DueSource | None = None,
+    renderer: type[Renderer] = Renderer,
 ) -> TickResult:
     """Evaluate every enabled campaign at ``at`` and record each decision; then hold back
     what is outside its window or over its daily limit.
@@ -107,10 +108,14 @@ def tick(
     transaction and recorded in a short write transaction of its own, so other writers
     (imports, webhooks, unsubscribes, dispatch) wait milliseconds, not the whole tick.
     ``kind`` (run, daemon, simulate) names the caller; the caller records the tick itself.
-    ``due``: where the due occasions come from (:func:`run_tick`).
+    ``due``: where the due occasions come from, ``renderer`` what renders and keeps the
+    messages (:func:`run_tick`).
     """
     with store.ticks.exclusive():
-        result = run_tick(store, config, campaign_list(campaigns), at, due=due, keep_messages=False)
+        result = run_tick(
+            store, config, campaign_list(campaigns), at, due=due, keep_messages=False,
+            renderer=renderer,
+        )  # fmt: skip
     result.kind = kind
     return result
 
@@ -125,6 +130,7 @@ def run_tick(
     batch: int | None = None,
     due: DueSource | None = None,
     keep_messages: bool = True,
+    renderer: type[Renderer] = Renderer,
 ) -> TickResult:
     """The tick's body (shared by tick, plan and explain; inside an open transaction, as
     plan's rolled-back one, every snapshot and write joins it).
@@ -137,7 +143,8 @@ def run_tick(
     tick recorded before it (rows by then) and the batch's own (:class:`Caps`).
 
     ``due``: where the due occasions come from (default: each trigger's query at ``at``);
-    ``simulate`` passes the ones it found once for its whole period. Without
+    ``simulate`` passes the ones it found once for its whole period, and a ``renderer``
+    that renders every message but keeps of it only what its dispatch reads. Without
     ``keep_messages`` the decisions returned no longer carry their rendered messages
     (they are in the store): memory follows the batch, not what is due.
     """
@@ -145,7 +152,7 @@ def run_tick(
     result = TickResult(at)
     with store.ticks.snapshot():
         links = Links.of(config, link_secret(config, store))
-    render = Renderer(config, links)
+    render = renderer(config, links)
     for campaign in in_priority_order(campaigns):
         span = campaign_span(config, campaign, at, contact_ids)
         if span is None:

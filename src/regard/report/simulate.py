@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from regard.delivery import claims
 from regard.delivery.dispatch import send_context
 from regard.delivery.owners import default_owner
 from regard.engine import release_due, tick
+from regard.engine.messages import Renderer, Wanted
 from regard.errors import InputError
 from regard.providers import Outcome, Retry, Sent
 from regard.providers.simulated import simulated_provider
@@ -117,6 +118,26 @@ def _dispatch(store: Store, config: Config, at: Instant, loaded: list[Campaign])
             sent += sum(state == "sent" for state in states)
         if sent:
             store.pauses.clear([name])
+
+
+class ReplayRenderer(Renderer):
+    """Renders every message of a replay, exactly as a run does (a template that fails for
+    some contacts is their ``render_error``), and keeps of each rendered one only what the
+    replay's dispatch reads: its ``to`` (the send-time rules over the address) and, for an
+    SMS, its ``text`` (the cost counts its segments). The scratch copy then stores and
+    reads back a few bytes per message instead of a whole e-mail."""
+
+    def render_many(
+        self, campaign: Campaign, wanted: Sequence[Wanted], at: Instant
+    ) -> list[tuple[dict[str, Any] | None, str | None]]:
+        sms = campaign.channel == "sms"
+        return [
+            (None, error)
+            if message is None
+            else ({"to": message["to"], "text": message["text"]} if sms else {"to": message["to"]},
+                  None)
+            for message, error in super().render_many(campaign, wanted, at)
+        ]  # fmt: skip
 
 
 def _simulated(claimed: Claim) -> Outcome:
@@ -362,11 +383,15 @@ def simulate(
         found = PeriodOccasions(store, config, to_epoch(start))
         for at in tick_times(start, end, every):
             moment = to_epoch(at)
-            tick(store, config, chosen, moment, kind="simulate", due=found)
-            _dispatch(store, config, moment, loaded)
-            _dispatch_openings(
-                store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
-            )
+            # a tick and its dispatches in one transaction of the scratch copy: every
+            # snapshot and write of theirs joins it (no other connection writes the copy)
+            with store.write(flat=True):
+                tick(store, config, chosen, moment, kind="simulate", due=found,
+                     renderer=ReplayRenderer)  # fmt: skip
+                _dispatch(store, config, moment, loaded)
+                _dispatch_openings(
+                    store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
+                )
             ticks += 1
         result = _summarise(store, chosen, to_epoch(start), to_epoch(end))
     elapsed = time.monotonic() - started

@@ -1,0 +1,234 @@
+"""``simulate`` against the same ticks run one by one as ``regard run --at`` runs them.
+
+The reference replays the period on its own copy of the store with the engine's
+:func:`regard.engine.tick` (every trigger asking its own query, every message rendered
+and stored whole, each batch in its own transactions) followed by the real
+:func:`regard.delivery.dispatch` with the simulated provider, and dispatches again
+whenever a waiting delivery's window opens between two ticks, as ``simulate`` does. Every
+delivery row that ``simulate`` leaves on its scratch copy must be the reference's: state,
+reason, due, ``not_before``, ``sent_at``, attempts, cost and render error.
+
+Hypothesis draws the oracle's shops (time zones, missing addresses and consents, voided
+and late events, unsubscribes by contact and by address) and campaigns (every trigger,
+audiences, caps, cooldowns, holdouts, windows, daily limits, exits, follow-ups), with a
+template that fails for the contacts without a first name: their ``render_error`` must be
+the same in both.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+import test_engine_oracle as oracle_tests
+from regard.campaigns.model import Campaign
+from regard.config import Config
+from regard.delivery import dispatch
+from regard.engine import release_due, tick
+from regard.providers.simulated import simulated_provider
+from regard.report.simulate import simulate, tick_times
+from regard.store import Store, open_store
+from regard.store.backtest import copy_store
+from regard.store.derived import recompute_all
+from regard.times import Instant, to_epoch
+
+simulate_module = importlib.import_module("regard.report.simulate")
+
+# fails for a contact without a first name (the subject names it): a render_error for
+# some contacts only, which a replay must not count as sent
+TEMPLATE = """{% block subject %}Hallo {{ contact.first_name }}{% endblock %}
+{% block text %}Für {{ contact.id }}: {{ occasion }}{% endblock %}
+{% block card %}Liebe Grüße an {{ contact.first_name }}{% endblock %}
+"""
+LEDGER = (
+    "SELECT campaign, contact_id, occasion, due_at, state, reason, not_before, sent_at,"
+    " attempts, cost, last_error, event_id, created_at, expires_at FROM deliveries"
+)
+
+
+def ledger(store: Store) -> list[tuple[Any, ...]]:
+    return sorted(tuple(r) for r in store.conn.execute(LEDGER))
+
+
+def replayed(
+    path: Path,
+    config: Config,
+    chosen: list[Campaign],
+    start: datetime,
+    end: datetime,
+    every: timedelta,
+) -> Iterator[tuple[Any, ...]]:
+    """The reference: the ticks one by one as ``regard run --at`` runs them (tick, then
+    dispatch), on a copy, with the openings between ticks dispatched as simulate does."""
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / "runs.db"
+        copy_store(path, copy)
+        store = open_store(copy)
+        try:
+            store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
+            for at in tick_times(start, end, every):
+                moment = Instant(to_epoch(at))
+                tick(store, config, chosen, moment)
+                send(store, config, chosen, moment, released=True)
+                before = Instant(to_epoch(min(at + every, end)))
+                current = moment
+                while (opening := store.backtests.next_waiting(current, before)) is not None:
+                    current = opening
+                    release_due(store, config, chosen, current)
+                    send(store, config, chosen, current, released=True)
+            yield from ledger(store)
+        finally:
+            store.close()
+
+
+def send(
+    store: Store, config: Config, chosen: list[Campaign], at: Instant, *, released: bool
+) -> None:
+    dispatch(
+        store, config, at, campaigns=chosen, released=released,
+        provider_factory=simulated_provider,
+    )  # fmt: skip
+
+
+def simulated(
+    path: Path,
+    config: Config,
+    chosen: list[Campaign],
+    start: datetime,
+    end: datetime,
+    every: timedelta,
+) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+    """simulate's result, and its scratch copy's deliveries as they were at its end."""
+    seen: list[tuple[Any, ...]] = []
+    summarise = simulate_module._summarise
+
+    def keeping(store: Store, *args: Any) -> dict[str, Any]:
+        seen.extend(ledger(store))
+        return summarise(store, *args)  # type: ignore[no-any-return]
+
+    with mock.patch.object(simulate_module, "_summarise", keeping):
+        result = simulate(path, config, chosen, start=start, end=end, every=every)
+    return result, seen
+
+
+@st.composite
+def replays(draw: st.DrawFn) -> dict[str, Any]:
+    scenario = draw(oracle_tests.scenarios())
+    scenario["every"] = draw(st.sampled_from([6, 24, 24]))  # hours
+    scenario["days"] = draw(st.integers(3, 14))
+    scenario["cost"] = draw(st.sampled_from([None, 0.05]))
+    # orders and answers during the period, so that the replay has much to decide
+    n_contacts, base = len(scenario["contacts"]), scenario["base"]
+    for i in range(draw(st.integers(0, 24))):
+        extra = draw(oracle_tests.events(400 + i, n_contacts, base))
+        extra["occurred_at"] = int(base.timestamp()) + draw(st.integers(0, 14 * 86400))
+        scenario["events"].append(extra)
+    # voided before or during the period: what the stretches of simulate filter by T
+    scenario["voided"] = draw(
+        st.lists(st.tuples(st.integers(0, 30), st.integers(-24 * 3, 24 * 10)), max_size=4)
+    )
+    return scenario
+
+
+def build(root: Path, scenario: dict[str, Any]) -> tuple[Path, Config]:
+    (root / "templates").mkdir()
+    (root / "templates" / "t.j2").write_text(TEMPLATE, encoding="utf-8")
+    outbox: dict[str, Any] = {"type": "file", "path": "outbox.jsonl"}
+    if scenario["cost"] is not None:
+        outbox["cost"] = scenario["cost"]
+    config = Config.model_validate({**scenario["config"], "providers": {"outbox": outbox}})
+    config._base = root
+    path = root / "regard.db"
+    base = int(scenario["base"].timestamp())
+    store = open_store(path)
+    try:
+        with store.write() as conn:
+            for row in scenario["contacts"]:
+                oracle_tests.insert(conn, "contacts", row)
+            events = scenario["events"] + scenario["late"]
+            for row in events:
+                oracle_tests.insert(conn, "events", row)
+            for pick, hours in scenario["voided"]:
+                if events:
+                    voided = events[pick % len(events)]["id"]
+                    conn.execute(
+                        "UPDATE events SET voided_at = ? WHERE id = ?",
+                        (base + hours * 3600, voided),
+                    )
+            for index, channel, by_address in scenario["suppressions"]:
+                contact = scenario["contacts"][index]
+                address = {"email": contact["email"], "sms": contact["phone"]}.get(channel)
+                conn.execute(
+                    "INSERT INTO suppressions (contact_id, channel, address, reason, created_at)"
+                    " VALUES (?, ?, ?, 'unsubscribed', 0)",
+                    (None if by_address and address else contact["id"], channel, address),
+                )
+            recompute_all(conn)
+    finally:
+        store.close()
+    return path, config
+
+
+@settings(max_examples=60)
+@given(replays())
+def test_simulate_leaves_the_deliveries_the_ticks_run_one_by_one_leave(
+    scenario: dict[str, Any],
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path, config = build(Path(folder), scenario)
+        chosen: list[Campaign] = scenario["campaigns"]
+        start = scenario["base"].astimezone(UTC) + timedelta(minutes=17)
+        end = start + timedelta(days=scenario["days"])
+        every = timedelta(hours=scenario["every"])
+        result, fast = simulated(path, config, chosen, start, end, every)
+        slow = list(replayed(path, config, chosen, start, end, every))
+        for row in fast:
+            event(f"{row[4]} {row[5] or ''}".strip())
+        assert fast == slow
+        sent = sum(c["sent"] for c in result["campaigns"].values())
+        assert sent == sum(row[4] == "sent" for row in slow)
+
+
+def test_a_template_failing_for_some_contacts_is_their_render_error_in_a_replay() -> None:
+    """Two contacts, one without a first name: the replay sends one message and records
+    the other's render error, as the run does."""
+    base = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    start = int(base.timestamp())
+    people = [
+        {"id": f"k{n}", "email": f"k{n}@example.com", "first_name": name, "consent_email": 1,
+         "tags": "[]", "attributes": "{}", "created_at": 0, "updated_at": 0}
+        for n, name in enumerate(["Anna", None])
+    ]  # fmt: skip
+    orders = [
+        {"id": f"e{n}", "contact_id": f"k{n}", "type": "order", "occurred_at": start - 3600,
+         "amount": 10.0, "properties": "{}", "imported_at": 0}
+        for n in range(2)
+    ]  # fmt: skip
+    scenario = {
+        "base": base, "contacts": people, "events": orders, "late": [], "voided": [],
+        "suppressions": [], "cost": 0.05, "config": {"timezone": "Europe/Berlin"},
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        path, config = build(Path(folder), scenario)
+        thanks = Campaign.model_validate(
+            {"channel": "email", "provider": "outbox", "template": "t", "purpose": "service",
+             "trigger": {"type": "post_purchase", "delay": "1h"}}
+        )  # fmt: skip
+        thanks._id = "thanks"
+        end = base + timedelta(days=2)
+        result, fast = simulated(path, config, [thanks], base, end, timedelta(hours=6))
+        slow = list(replayed(path, config, [thanks], base, end, timedelta(hours=6)))
+    assert fast == slow
+    states = {row[1]: (row[4], row[5]) for row in fast}
+    assert states == {"k0": ("sent", None), "k1": ("skipped", "render_error")}
+    assert result["campaigns"]["thanks"]["skipped"] == {"render_error": 1}
+    assert json.dumps(result["campaigns"]["thanks"]["cost"]) == "0.05"
