@@ -6,7 +6,8 @@ the new contact of a stored event whose contact, type, time, amount or voided ti
 changed (the importer compares each batch with the stored rows: a trigger on updates
 would double the cost of every upsert), and a deleted event's contact (a trigger). At
 the end, in the same transaction, the facts of exactly those contacts are recomputed from
-their events, set-based (:func:`_update_facts`).
+their events, set-based (:func:`_update_facts`). A first import (the events table empty
+when it began) notes nothing: every contact with events is recomputed.
 """
 
 from __future__ import annotations
