@@ -4,9 +4,14 @@
     python bench/bench_import.py --contacts 100000 1000000
     python bench/bench_import.py --contacts 20000 --old ../main   # old code beside new
     python bench/bench_import.py --contacts 0 --shopify-rows 1000000
+    python bench/bench_import.py --contacts 1000000 --data DIR --contacts-store DB --old OLD
 
 ``--old TREE`` also imports every file through another checkout's ``src`` (the code before
 a change), so old and new are measured in the same run against the same baseline.
+``--contacts-store DB`` starts each tree's events import from a copy of a store that holds
+the shop's contacts already (the ``contacts.db`` a ``--keep`` run with ``--share-contacts``
+leaves), so a 5M-event run spends its time on the events: one import per tree, new then
+old, each beside its own baseline.
 ``--shopify-rows N`` writes Shopify's own customer and orders CSV exports (the orders one
 row per line item, 79 columns) of a synthetic shop with about N line-item rows and imports
 them with ``--format shopify``; its rate counts line-item rows.
@@ -126,6 +131,7 @@ def measure(
     old: Path | None,
     data: Path | None = None,
     share_contacts: bool = False,
+    contacts_store: Path | None = None,
 ) -> dict[str, float]:
     """Import a synthetic shop of ``contacts`` (written by ``bench/generate.py --seed 1``
     into ``data`` beforehand, or now into the work folder) through each tree (with
@@ -147,7 +153,10 @@ def measure(
         work.mkdir()
         (work / "regard.toml").write_text(CONFIG, encoding="utf-8")
         kinds: tuple[tuple[str, Path], ...] = (("contacts", contacts_csv), ("events", events_csv))
-        if share_contacts and first_work is not None:
+        if contacts_store is not None:
+            shutil.copy(contacts_store, work / "regard.db")
+            kinds = kinds[1:]
+        elif share_contacts and first_work is not None:
             shutil.copy(first_work / "contacts.db", work / "regard.db")
             kinds = kinds[1:]
         for kind, path in kinds:
@@ -161,6 +170,14 @@ def measure(
             result[f"{tree}_{kind}_rate"] = rows / seconds
             result[f"{tree}_{kind}_base_rate"] = rows / base_seconds
             result[f"{tree}_{kind}_rss_mib"] = rss
+            result[f"{tree}_{kind}_cpu_s"] = seconds
+            result[f"{tree}_{kind}_base_cpu_s"] = base_seconds
+            print(
+                f"{tree} {kind}: {rows:,} rows, {seconds:.1f} CPU s (baseline {base_seconds:.1f} "
+                f"s: ratio {base_seconds / seconds:.2f}), peak RSS {rss} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
     return result
 
 
@@ -304,12 +321,17 @@ def main() -> None:
         help="read (or write) the shop's contacts.csv and events.csv here: generate a big "
         "one once (bench/generate.py --seed 1) and measure it again and again",
     )
+    parser.add_argument(
+        "--contacts-store",
+        type=Path,
+        help="a store holding the contacts of --data already: import only the events",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="regard-bench-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         results = [
-            measure(n, folder, args.old, args.data, args.share_contacts)
+            measure(n, folder, args.old, args.data, args.share_contacts, args.contacts_store)
             for n in args.contacts
             if n > 0
         ]
@@ -340,6 +362,8 @@ def main() -> None:
             f"{s['contacts_seconds']:.1f}s, peak RSS {int(s['contacts_rss_mib'])} MiB"
         )
     for r in results:
+        if args.data is not None:
+            continue  # the shop was read from --data, not generated now
         rows = r["contacts"] + r["new_events_rows"]
         print(
             f"generated {int(rows):,} rows in {r['generate_s']:.1f}s ({rows / r['generate_s']:,.0f} rows/s)"

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from conftest import BASIC_CONFIG, Workspace
 from import_helpers import rows, snapshot
-from regard.store import open_store
+from regard.store import Store, open_store
 from regard.store.columns import EventColumns
+from regard.store.derived import recompute_all
 from regard.store.importer import RejectedFile, _Import, import_contacts, import_events
 from regard.store.rows import BadRow, RowContext, parse_event
 from regard.times import zone
@@ -91,6 +92,16 @@ headers = st.lists(st.sampled_from([*COLUMNS, *EXTRA]), unique=True).map(
 
 def rows_of(header: tuple[str, ...]) -> st.SearchStrategy[list[list[str]]]:
     return st.lists(st.tuples(*(VALUES[c] for c in header)).map(list), min_size=1, max_size=25)
+
+
+def _facts_as_recomputed(store: Store) -> None:
+    """The derived facts the import left are those a recomputation from scratch gives."""
+    facts = "SELECT id, first_order_at, last_order_at, order_count, total_spent, last_event_at"
+    kept = store.conn.execute(f"{facts} FROM contacts ORDER BY id").fetchall()
+    with store.write() as conn:
+        conn.execute("UPDATE contacts SET order_count = -1, total_spent = -1, last_event_at = 0")
+        recompute_all(conn)
+    assert store.conn.execute(f"{facts} FROM contacts ORDER BY id").fetchall() == kept
 
 
 @given(
@@ -181,10 +192,21 @@ def _import(
             outcome.pop("file")
         except RejectedFile as rejected:
             outcome, problems = "rejected", rejected.problems
+        _facts_as_recomputed(store)
     # the problems name the file as given: the same name in both folders
     return (outcome, [p.replace(str(events), "events.csv") for p in problems]), snapshot(
         folder / "regard.db"
     )
+
+
+def _facts_as_recomputed(store: Store) -> None:
+    """The derived facts the import left are those a recomputation from scratch gives."""
+    facts = "SELECT id, first_order_at, last_order_at, order_count, total_spent, last_event_at"
+    kept = store.conn.execute(f"{facts} FROM contacts ORDER BY id").fetchall()
+    with store.write() as conn:
+        conn.execute("UPDATE contacts SET order_count = -1, total_spent = -1, last_event_at = 0")
+        recompute_all(conn)
+    assert store.conn.execute(f"{facts} FROM contacts ORDER BY id").fetchall() == kept
 
 
 @given(

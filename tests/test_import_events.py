@@ -174,3 +174,35 @@ def test_reimporting_events_changes_nothing(shop: Workspace) -> None:
     result = shop.cli_json("import", "events", str(path))
     assert (result["unchanged"], result["updated"]) == (1, 0)
     assert snapshot(shop.store_target) == before
+
+
+def test_facts_of_a_first_import_and_of_a_contact_left_without_events(shop: Workspace) -> None:
+    """A first import (an empty events table: every contact with events is recomputed)
+    counts no voided order; a contact whose only event moves away gets empty facts, as a
+    recomputation from scratch gives them."""
+    first = shop.write(
+        "1.jsonl",
+        '{"id":"o1","contact_id":"ann","type":"order","occurred_at":"2026-01-01T00:00:00Z",'
+        '"amount":10}\n'
+        '{"id":"o2","contact_id":"ann","type":"order","occurred_at":"2026-02-01T00:00:00Z",'
+        '"amount":20,"voided_at":"2026-02-02T00:00:00Z"}\n'
+        '{"id":"o3","contact_id":"bob","type":"order","occurred_at":"2026-03-01T00:00:00Z",'
+        '"amount":7}\n'
+        '{"id":"o4","contact_id":"cid","type":"order","occurred_at":"2026-03-01T00:00:00Z",'
+        '"amount":9,"voided_at":"2026-03-02T00:00:00Z"}\n',
+    )
+    assert shop.cli_json("import", "events", str(first))["inserted"] == 4
+    assert facts(shop, "ann") == (1767225600, 1767225600, 1, 10.0, 1767225600)
+    assert facts(shop, "bob") == (1772323200, 1772323200, 1, 7.0, 1772323200)
+    assert facts(shop, "cid") == (None, None, 0, 0.0, None)
+    moved = shop.write(
+        "2.csv", "id,contact_id,type,occurred_at,amount\no3,ann,order,2026-03-01,7\n"
+    )
+    assert shop.cli_json("import", "events", str(moved))["updated"] == 1
+    assert facts(shop, "bob") == (None, None, 0, 0.0, None)
+    assert facts(shop, "ann")[2:4] == (2, 17.0)
+    incremental = {c: facts(shop, c) for c in ("ann", "bob", "cid")}
+    with open_store(shop.store_target) as store, store.write() as conn:
+        conn.execute("UPDATE contacts SET order_count = -1, total_spent = -1, last_event_at = 0")
+        recompute_all(conn)
+    assert {c: facts(shop, c) for c in ("ann", "bob", "cid")} == incremental

@@ -193,6 +193,21 @@ def test_shopify_graphql_pages_cursor_and_throttle(workspace: Workspace) -> None
         assert "shop" in status.stdout and "orders" in status.stdout
 
 
+def test_shopify_retries_429_and_5xx_then_gets_the_same_pages(workspace: Workspace) -> None:
+    with fake_shop(shopify_shop()) as shop:
+        configure(workspace, shopify_table(shop.url))
+        shop.faults.extend([(429, {"Retry-After": "0"}, {}), (502, {}, {}), (503, {}, {})])
+        sleeps: list[float] = []
+        result = sync(workspace, sleeps=sleeps)
+        assert result.retries == 3 and sleeps[0] == 0.0 and len(sleeps) == 3
+        assert result.events == 122 and result.resources["customers"]["pages"] == 2
+        posts = shop.requests("graphql.json")
+        assert all(s.headers["x-shopify-access-token"] == SHOPIFY_TOKEN for s in posts)
+        shop.faults.extend([(500, {}, {})] * 6)
+        with pytest.raises(SyncError, match=r"HTTP 500 .gave up after 6 attempts"):
+            sync(workspace, full=True)
+
+
 def test_shopify_refuses_a_wrong_token(workspace: Workspace) -> None:
     with fake_shop(shopify_shop()) as shop:
         configure(workspace, shopify_table(shop.url, token="shpat_wrong"))

@@ -6,7 +6,8 @@ the new contact of a stored event whose contact, type, time, amount or voided ti
 changed (the importer compares each batch with the stored rows: a trigger on updates
 would double the cost of every upsert), and a deleted event's contact (a trigger). At
 the end, in the same transaction, the facts of exactly those contacts are recomputed from
-their events in one set-based UPDATE.
+their events, set-based (:func:`_update_facts`). A first import (the events table empty
+when it began) notes nothing: every contact with events is recomputed.
 """
 
 from __future__ import annotations
@@ -102,10 +103,19 @@ def note_contacts(conn: sqlite3.Connection, contact_ids: Collection[str]) -> Non
         )
 
 
-def refresh_derived_facts(conn: sqlite3.Connection) -> int:
-    """Recompute the facts of every noted contact, stop noting, and return how many."""
-    count: int = conn.execute("SELECT count(DISTINCT id) FROM temp.affected_contacts").fetchone()[0]
-    _update_facts(conn, "SELECT DISTINCT id FROM temp.affected_contacts")
+def refresh_derived_facts(conn: sqlite3.Connection, *, every_event: bool = False) -> int:
+    """Recompute the facts of every noted contact, stop noting, and return how many.
+
+    ``every_event``: every stored event is one this import inserted (the events table was
+    empty when it began), so the contacts to recompute are exactly those with events: no
+    list of ids is built (a first import of 5M events would note 5M rows), the events are
+    grouped by contact in one pass over their index."""
+    if every_event:
+        count: int = conn.execute("SELECT count(DISTINCT contact_id) FROM events").fetchone()[0]
+        _update_facts(conn, None)
+    else:
+        count = conn.execute("SELECT count(DISTINCT id) FROM temp.affected_contacts").fetchone()[0]
+        _update_facts(conn, "SELECT DISTINCT id FROM temp.affected_contacts")
     if dialect_of(conn) == "postgresql":
         conn.execute("SELECT set_config('regard.track_events', '', true)")
         conn.execute("DROP TABLE IF EXISTS temp.affected_contacts")
@@ -158,7 +168,19 @@ def apply_rates(conn: sqlite3.Connection, rates: Mapping[str, float]) -> bool:
     return True
 
 
-def _update_facts(conn: sqlite3.Connection, contact_ids_sql: str) -> None:
+def _update_facts(conn: sqlite3.Connection, contact_ids_sql: str | None) -> None:
+    """Set the facts of the contacts ``contact_ids_sql`` selects (a column ``id``; None:
+    every contact with events) from their events, in two set-based statements: one
+    aggregates the events of those contacts (one pass over the events' contact index,
+    grouped by contact: a third faster than a join from the ids), the other resets the
+    facts of those left without any counted event. Either writes only rows whose facts
+    differ."""
+    chosen = "" if contact_ids_sql is None else f"AND e.contact_id IN ({contact_ids_sql})"
+    among = (
+        "EXISTS (SELECT 1 FROM events AS e WHERE e.contact_id = contacts.id)"
+        if contact_ids_sql is None
+        else f"id IN ({contact_ids_sql})"
+    )
     conn.execute(
         f"""
         UPDATE contacts SET
@@ -168,11 +190,30 @@ def _update_facts(conn: sqlite3.Connection, contact_ids_sql: str) -> None:
             total_spent = f.total_spent,
             last_event_at = f.last_event_at
         FROM (
-            SELECT a.id AS id, {FACTS_SQL}
-            FROM ({contact_ids_sql}) AS a
-            LEFT JOIN events AS e ON e.contact_id = a.id AND e.voided_at IS NULL
-            GROUP BY a.id
+            SELECT e.contact_id AS id, {FACTS_SQL}
+            FROM events AS e
+            WHERE e.voided_at IS NULL {chosen}
+            GROUP BY e.contact_id
         ) AS f
-        WHERE contacts.id = f.id
+        WHERE contacts.id = f.id AND (
+            contacts.first_order_at IS NOT f.first_order_at
+            OR contacts.last_order_at IS NOT f.last_order_at
+            OR contacts.order_count IS NOT f.order_count
+            OR contacts.total_spent IS NOT f.total_spent
+            OR contacts.last_event_at IS NOT f.last_event_at
+        )
+        """
+    )
+    conn.execute(
+        f"""
+        UPDATE contacts SET
+            first_order_at = NULL, last_order_at = NULL, order_count = 0, total_spent = 0,
+            last_event_at = NULL
+        WHERE (first_order_at IS NOT NULL OR last_order_at IS NOT NULL
+             OR order_count IS NOT 0 OR total_spent IS NOT 0 OR last_event_at IS NOT NULL)
+        AND {among}
+        AND NOT EXISTS (
+            SELECT 1 FROM events AS e WHERE e.contact_id = contacts.id AND e.voided_at IS NULL
+        )
         """
     )

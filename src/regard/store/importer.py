@@ -319,8 +319,11 @@ class _Import:
             if result.problems and not self.skip_invalid:
                 raise RejectedFile(result)
             if self.kind == "events":
-                note_inserted_since(conn, result.first_new_rowid)
-                result.derived_refreshed = refresh_derived_facts(conn)
+                if self.had_events:
+                    note_inserted_since(conn, result.first_new_rowid)
+                result.derived_refreshed = refresh_derived_facts(
+                    conn, every_event=not self.had_events
+                )
             result.inserted = self._count() - before
             result.updated = self.changed - result.inserted
             result.unchanged = (
