@@ -29,7 +29,7 @@ from regard.render.unsubscribe import Links, link_secret
 from regard.store import Store
 from regard.store.decisions import Counted
 from regard.store.lifecycle import NewDelivery, message_text
-from regard.store.occasions import Candidate, Started
+from regard.store.occasions import Candidate, Started, occasion_order
 from regard.times import Instant, to_epoch
 from regard.triggers import Occasion, Span, due_occasions, seconds
 from regard.triggers.anniversary import contact_zone
@@ -156,7 +156,7 @@ def run_tick(
             with store.ticks.snapshot():
                 occasions = due_occasions(store, config, campaign.trigger, span)
         result.evaluated += len(occasions)
-        occasions = sorted(occasions)
+        occasions = sorted(occasions, key=occasion_order)
         for start in range(0, len(occasions), size):
             decided = decide_batch(
                 store,
