@@ -26,10 +26,8 @@ def delivery_id(campaign: str, contact_id: str, occasion: str) -> str:
     (``<byte length>:<UTF-8 bytes>,``): no two occasions share the encoded key, whatever
     characters their ids hold. (Rows recorded before this encoding keep their ids: an
     occasion is recognised by its campaign, contact and occasion, never by its id.)"""
-    key = b"".join(
-        b"%d:%s," % (len(raw), raw)
-        for raw in (part.encode("utf-8") for part in (campaign, contact_id, occasion))
-    )
+    a, b, c = campaign.encode("utf-8"), contact_id.encode("utf-8"), occasion.encode("utf-8")
+    key = b"%d:%s,%d:%s,%d:%s," % (len(a), a, len(b), b, len(c), c)
     return "d_" + hashlib.sha256(key).hexdigest()[:32]
 
 
