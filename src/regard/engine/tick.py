@@ -156,7 +156,7 @@ def run_tick(
             with store.ticks.snapshot():
                 occasions = due_occasions(store, config, campaign.trigger, span)
         result.evaluated += len(occasions)
-        occasions = sorted(occasions, key=occasion_order)
+        occasions = sorted(occasions, key=occasion_order)  # a list of our own
         for start in range(0, len(occasions), size):
             decided = decide_batch(
                 store,
@@ -168,6 +168,7 @@ def run_tick(
                 keep_messages=keep_messages,
             )
             result.decisions += decided
+        occasions = []  # decided: not held through the next campaign and release_due
     result.deferred = release_due(store, config, campaigns, at)
     return result
 
