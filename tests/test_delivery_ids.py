@@ -29,6 +29,12 @@ def test_ids_that_joined_alike_are_told_apart() -> None:
     assert delivery_id("c", "x", "o").startswith("d_") and len(delivery_id("c", "x", "o")) == 34
 
 
+def test_an_id_is_the_hash_of_the_three_netstrings() -> None:
+    # byte lengths, not characters: "ö" is two bytes, "€" three
+    key = "8:win-back,3:kö,9:since:€,".encode()
+    assert delivery_id("win-back", "kö", "since:€") == "d_" + hashlib.sha256(key).hexdigest()[:32]
+
+
 def test_an_id_with_a_control_character_is_a_bad_row(workspace: Workspace) -> None:
     path = workspace.write("contacts.csv", "id,email\nok,ok@example.com\nx\x1fe,x@example.com\n")
     result = workspace.cli("import", "contacts", str(path))

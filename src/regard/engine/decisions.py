@@ -26,10 +26,8 @@ def delivery_id(campaign: str, contact_id: str, occasion: str) -> str:
     (``<byte length>:<UTF-8 bytes>,``): no two occasions share the encoded key, whatever
     characters their ids hold. (Rows recorded before this encoding keep their ids: an
     occasion is recognised by its campaign, contact and occasion, never by its id.)"""
-    key = b"".join(
-        b"%d:%s," % (len(raw), raw)
-        for raw in (part.encode("utf-8") for part in (campaign, contact_id, occasion))
-    )
+    a, b, c = campaign.encode("utf-8"), contact_id.encode("utf-8"), occasion.encode("utf-8")
+    key = b"%d:%s,%d:%s,%d:%s," % (len(a), a, len(b), b, len(c), c)
     return "d_" + hashlib.sha256(key).hexdigest()[:32]
 
 
@@ -135,11 +133,14 @@ class Decision:
             **({"simulated": True} if self.simulated else {}),
         }
 
-    def as_delivery(self, campaign: Campaign, pacing: Pacing | None = None) -> NewDelivery:
+    def as_delivery(
+        self, campaign: Campaign, pacing: Pacing | None = None, message_text: str | None = None
+    ) -> NewDelivery:
         """The row this decision becomes, with the pacing dispatch keeps from the campaign
         as it was decided: its window, its daily limit, and when the occasion is too late
         (``max_lateness`` after it was due, not counting the wait for a closed window).
-        ``pacing``: the campaign's, made once for many decisions (:meth:`Pacing.of`)."""
+        ``pacing``: the campaign's, made once for many decisions (:meth:`Pacing.of`);
+        ``message_text``: the message already serialised as it is stored (in its place)."""
         pacing = pacing or Pacing.of(campaign)
         lateness = pacing.lateness
         window_wait = 0
@@ -158,7 +159,7 @@ class Decision:
             priority=campaign.priority,
             due_at=self.due_at,
             not_before=self.not_before,
-            message=self.message,
+            message=message_text if message_text is not None else self.message,
             error=self.error,
             purpose=campaign.purpose,
             exit=self.exit,

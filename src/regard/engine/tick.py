@@ -14,7 +14,7 @@ an :class:`~regard.times.Instant`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -29,7 +29,7 @@ from regard.render.unsubscribe import Links, link_secret
 from regard.store import Store
 from regard.store.decisions import Counted
 from regard.store.lifecycle import NewDelivery, message_text
-from regard.store.occasions import Candidate, Started
+from regard.store.occasions import Candidate, Started, occasion_order
 from regard.times import Instant, to_epoch
 from regard.triggers import Occasion, Span, due_occasions, seconds
 from regard.triggers.anniversary import contact_zone
@@ -163,7 +163,7 @@ def run_tick(
             with store.ticks.snapshot():
                 occasions = due_occasions(store, config, campaign.trigger, span)
         result.evaluated += len(occasions)
-        occasions = sorted(occasions)
+        occasions = sorted(occasions, key=occasion_order)  # a list of our own
         for start in range(0, len(occasions), size):
             decided = decide_batch(
                 store,
@@ -175,6 +175,7 @@ def run_tick(
                 keep_messages=keep_messages,
             )
             result.decisions += decided
+        occasions = []  # decided: not held through the next campaign and release_due
     result.deferred = release_due(store, config, campaigns, at)
     return result
 
@@ -207,12 +208,10 @@ def decide_batch(
     pacing = Pacing.of(campaign)
     rows: list[NewDelivery] = []
     for d in decisions:  # each message serialised, then (not kept) dropped: one copy at a time
-        row = d.as_delivery(campaign, pacing)
-        if row.message:
-            row = replace(row, message=message_text(row.message))
-            if not keep_messages:
-                d.message = None
-        rows.append(row)
+        text = message_text(d.message) if d.message else None
+        rows.append(d.as_delivery(campaign, pacing, text))
+        if text is not None and not keep_messages:
+            d.message = None
     recorded: set[str] = set()
     for part in _by_size(rows):
         with store.write():
@@ -373,6 +372,8 @@ class Lookups:
     exited: frozenset[tuple[str, str]] = frozenset()
     counted: Mapping[str, Counted] = field(default_factory=dict)  # what the caps count
     campaign_id: str = ""  # the campaign's id, read once
+    # the window's next opening at the batch's instant, by the contact's stored time zone
+    openings: dict[Any, Instant] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -482,7 +483,11 @@ def decide(
         decision.reason, decision.error = "render_error", error
         return decision
     decision.decision, decision.message = "pending", message
-    tz = contact_zone(contact.get("timezone"), config.timezone)
-    decision.not_before = Instant(next_opening(campaign.window, at, tz))
+    zone = contact.get("timezone")
+    opening = looked_up.openings.get(zone)
+    if opening is None:
+        tz = contact_zone(zone, config.timezone)
+        opening = looked_up.openings[zone] = Instant(next_opening(campaign.window, at, tz))
+    decision.not_before = opening
     caps.count(occasion.contact_id, decision.not_before)
     return decision

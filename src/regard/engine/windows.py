@@ -107,10 +107,23 @@ def _deferrals(
     days of the daily limits with how many were sent on each (what the pacing counted)."""
     deferred: list[tuple[str, Instant]] = []
     limited: dict[tuple[str, str], list[tuple[PacedDelivery, _Pacing]]] = defaultdict(list)
+    # a big day paces tens of thousands of rows with a handful of pacings and time zones:
+    # each pacing read, each zone found and each opening worked out once
+    pacings: dict[tuple[str | None, int | None, str], _Pacing] = {}
+    zones: dict[str | None, ZoneInfo] = {}
+    openings: dict[tuple[tuple[str | None, int | None, str], str], int] = {}
     for row in store.deliveries.due_paced(list(paced), at):
-        pacing = _pacing(row, paced)
-        tz = contact_zone(row["timezone"], config.timezone)
-        opening = next_opening(pacing.window, at, tz)
+        own = row["pace_daily_limit"] is not None
+        key = (row["pace_window"], row["pace_daily_limit"], "" if own else row["campaign"])
+        pacing = pacings.get(key)
+        if pacing is None:
+            pacing = pacings[key] = _pacing(row, paced)
+        tz = zones.get(row["timezone"])
+        if tz is None:
+            tz = zones[row["timezone"]] = contact_zone(row["timezone"], config.timezone)
+        opening = openings.get((key, tz.key))
+        if opening is None:
+            opening = openings[(key, tz.key)] = next_opening(pacing.window, at, tz)
         if opening > at:
             deferred.append((row["id"], Instant(opening)))
         elif pacing.daily_limit > 0:

@@ -58,7 +58,10 @@ class _Gone(Exception):
 
 
 def _write(fd: int, payload: bytes) -> None:
-    for part in (_HEADER.pack(len(payload)), payload):  # not joined: a batch's request is MBs
+    header = _HEADER.pack(len(payload))
+    # an answer (kBs) goes in one write; a batch's request (MBs) is not copied to join it
+    parts = (header + payload,) if len(payload) < 1 << 16 else (header, payload)
+    for part in parts:
         view = memoryview(part)
         while view:
             view = view[os.write(fd, view) :]
@@ -82,6 +85,38 @@ def _read(fd: int, size: int, deadline: float | None) -> bytes:
 def _receive(fd: int, deadline: float | None) -> bytes:
     (size,) = _HEADER.unpack(_read(fd, _HEADER.size, deadline))
     return _read(fd, size, deadline)
+
+
+class _Answers:
+    """The worker's answers as they arrive on pipe ``fd``, read up to 1 MB at a time (a
+    batch's answers are kBs each: a few reads bring many); each answer is waited for no
+    longer than its own deadline, as :func:`_receive` does."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buffer = bytearray()
+        self._at = 0  # where the next answer starts in the buffer
+
+    def receive(self, deadline: float) -> bytes:
+        buffer, start = self._buffer, self._at
+        while True:
+            have = len(buffer) - start
+            if have >= _HEADER.size:
+                (size,) = _HEADER.unpack_from(buffer, start)
+                end = start + _HEADER.size + size
+                if len(buffer) >= end:
+                    self._at = end
+                    return bytes(buffer[start + _HEADER.size : end])
+            if start:  # what was read already moves to the front once per read, not per answer
+                del buffer[:start]
+                start = self._at = 0
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                raise _Gone
+            buffer += chunk
 
 
 _PIPE_SIZE = 1 << 20  # a batch's answers flow without waking the parent for every 64 kB
@@ -184,13 +219,14 @@ class Worker:
         for fd in (self._requests, self._answers):
             _widen(fd)
         self._process: subprocess.Popen[bytes] | None = None
+        self._reader = _Answers(self._answers)
         if spawn:
             self._process = _spawn(requests_read, answers_write)
             pid = self._process.pid
             os.close(requests_read)
             os.close(answers_write)
             try:  # a new interpreter imports regard first: seconds on a busy machine
-                _receive(self._answers, time.monotonic() + SPAWN_SECONDS)
+                self._reader.receive(time.monotonic() + SPAWN_SECONDS)
             except (TimeoutError, _Gone):
                 self.pid = pid
                 self.end()
@@ -245,7 +281,7 @@ class Worker:
         whether the worker leaves after it); TimeoutError when it takes longer than
         ``seconds``, _Gone when the worker ended without answering."""
         answer: tuple[str, Any, bool] = pickle.loads(
-            _receive(self._answers, time.monotonic() + seconds)
+            self._reader.receive(time.monotonic() + seconds)
         )
         return answer
 

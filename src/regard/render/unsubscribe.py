@@ -16,7 +16,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import html
 import ipaddress
 from collections.abc import Iterable, Mapping
@@ -52,9 +54,17 @@ def _signer(secret: str) -> Signer:
     return Signer(secret, salt=SALT, digest_method=hashlib.sha256)
 
 
+@lru_cache(maxsize=8)
+def _signing_key(secret: str) -> bytes:
+    return _signer(secret).derive_key()
+
+
 def make_token(secret: str, delivery_id: str) -> str:
-    """The signed token of ``delivery_id``."""
-    return _signer(secret).sign(delivery_id).decode("ascii")
+    """The signed token of ``delivery_id``: itsdangerous's ``Signer.sign`` (HMAC-SHA256 of
+    the id under the salted key, URL-safe base64 without padding, after a dot), its key
+    derived once per secret instead of once per token (a big day signs 50,000)."""
+    signature = hmac.new(_signing_key(secret), delivery_id.encode("utf-8"), hashlib.sha256)
+    return f"{delivery_id}.{base64.urlsafe_b64encode(signature.digest()).rstrip(b'=').decode()}"
 
 
 def read_token(secret: str, token: str) -> str | None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -53,6 +53,51 @@ def contact_from_row(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
     if contact.get("total_spent") is not None:
         contact["total_spent"] = round(float(contact["total_spent"]), 2)
     return contact
+
+
+_INSTANT, _BOOL, _TAGS, _BIRTHDAY = 1, 2, 3, 4
+
+
+def _kind(name: str) -> int:
+    if name in INSTANT_FIELDS:
+        return _INSTANT
+    if name in BOOL_FIELDS:
+        return _BOOL
+    return {"tags": _TAGS, "birthday": _BIRTHDAY}.get(name, 0)
+
+
+def contact_reader(columns: Sequence[tuple[str, int]]) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """:func:`contact_from_row` for many rows of one query, each column's conversion chosen
+    once: ``columns`` are the contact's keys in order, each with the index of its value in a
+    row; ``attributes`` among them is read first. The reader maps a row's values to exactly
+    the mapping :func:`contact_from_row` makes of that row."""
+    attributes = next((i for name, i in columns if name == "attributes"), None)
+    plan = [(name, i, _kind(name)) for name, i in columns if name != "attributes"]
+    loads, fromtimestamp, fromisoformat = json.loads, datetime.fromtimestamp, date.fromisoformat
+
+    def read(values: Sequence[Any]) -> dict[str, Any]:
+        contact: dict[str, Any] = {}
+        if attributes is not None:
+            stored = values[attributes]
+            if stored and stored != "{}":
+                contact = dict(loads(stored))
+        for name, i, kind in plan:
+            value = values[i]
+            if not kind:
+                contact[name] = value
+            elif kind == _INSTANT:
+                contact[name] = None if value is None else fromtimestamp(value, UTC)
+            elif kind == _BOOL:
+                contact[name] = None if value is None else bool(value)
+            elif kind == _TAGS:
+                contact[name] = [] if not value or value == "[]" else loads(value)
+            else:
+                contact[name] = fromisoformat(value) if value else None
+        if contact.get("total_spent") is not None:
+            contact["total_spent"] = round(float(contact["total_spent"]), 2)
+        return contact
+
+    return read
 
 
 class Contacts(Area):

@@ -18,7 +18,7 @@ the ``delivery_log`` lines and sets the other columns a change touches (attempts
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
@@ -390,13 +390,14 @@ class Deliveries(Area):
 
     # -- pacing: windows and daily limits ---------------------------------------------------
 
-    def due_paced(self, legacy: Collection[str], at: Instant) -> list[PacedDelivery]:
+    def due_paced(self, legacy: Collection[str], at: Instant) -> Iterator[PacedDelivery]:
         """Pending deliveries due at ``at`` that have a window or a daily limit of their own
         (stored when they were decided), and those recorded before deliveries kept their
         pacing whose campaign is one of ``legacy`` (the campaigns with pacing now); each
         with its contact's time zone and total spent (a daily limit lets the best
         customers go first). Deliveries a send-time rule stops (too late, unsubscribed)
-        are left out: they take no room under a daily limit."""
+        are left out: they take no room under a daily limit. Read as they are iterated
+        (a big day has tens of thousands: they are not all held at once)."""
         stopped, extra = sendtime.stopped(self.conn)
         rows = self.conn.execute(
             f"""
@@ -412,7 +413,7 @@ class Deliveries(Area):
             """,
             {"legacy": json.dumps(list(legacy)), "at": at, **extra, **NO_CONTEXT.params()},
         )
-        return [cast(PacedDelivery, dict(r)) for r in rows]
+        return (cast(PacedDelivery, dict(r)) for r in rows)
 
     def used_in(self, spans: Sequence[tuple[str, Instant, Instant]]) -> list[int]:
         """For each ``(campaign, start, end)``: how many of the campaign's deliveries were

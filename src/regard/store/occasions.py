@@ -16,11 +16,12 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple
 
 from regard.store.area import Area
 from regard.store.backends import dialect_of
-from regard.store.contacts import DERIVED_FACTS, contact_from_row
+from regard.store.contacts import DERIVED_FACTS, contact_reader
 from regard.store.currencies import converted
 from regard.store.filters import audience_condition, event_condition, facts_select, visible
 from regard.times import Instant
@@ -45,6 +46,11 @@ class Occasion:
     occasion: str
     event_id: str | None = None
     started_at: Instant | None = field(default=None, compare=False)
+
+
+# the order of occasions (Occasion's own, by its compared fields), as a key: sorting a big
+# day's 100k occasions by it compares tuples in C instead of calling __lt__ 1.5M times
+occasion_order = attrgetter("due_at", "contact_id", "occasion", "event_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,14 +510,25 @@ class Occasions(Area):
                               AND d.contact_id = due.contact_id AND d.occasion = due.occasion)"""
             args.append(campaign_id)
         sql += " ORDER BY due.due_at, due.contact_id, due.occasion"
+        rows = self.conn.execute(sql, args).fetchall()
+        if not rows:
+            return []
+        # each row as contact_from_row reads the contact's columns, the derived facts as of
+        # ``at`` in place of the stored ones: the columns picked once for all rows
+        first: dict[str, int] = {}
+        for i, name in enumerate(rows[0].keys()):
+            first.setdefault(name, i)
+        due_at, due_occasion = first.pop("due_due_at"), first.pop("due_occasion")
+        due_event, due_started = first.pop("due_event_id"), first.pop("due_started_at")
+        for name in DERIVED_FACTS:
+            first[name] = first.pop(f"asof_{name}")
+        read, contact_id = contact_reader(list(first.items())), first["id"]
         found: list[Candidate] = []
-        for row in self.conn.execute(sql, args):
-            raw = dict(row)
+        for row in rows:
+            values = tuple(row)
             occasion = Occasion(
-                raw.pop("due_due_at"), raw["id"], raw.pop("due_occasion"),
-                raw.pop("due_event_id"), raw.pop("due_started_at"),
+                values[due_at], values[contact_id], values[due_occasion], values[due_event],
+                values[due_started],
             )  # fmt: skip
-            for name in DERIVED_FACTS:
-                raw[name] = raw.pop(f"asof_{name}")
-            found.append(Candidate(occasion, contact_from_row(raw)))
+            found.append(Candidate(occasion, read(values)))
         return found

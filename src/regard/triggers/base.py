@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from regard.config import Config
 from regard.store import Store
-from regard.store.occasions import Occasion
+from regard.store.occasions import Occasion, occasion_order
 from regard.times import Instant
 from regard.validation import StrictModel
 
@@ -114,4 +114,4 @@ def trigger_class(kind: str) -> type[Trigger]:
 
 def due_occasions(store: Store, config: Config, trigger: Trigger, span: Span) -> list[Occasion]:
     """The occasions of ``trigger`` due in the span, sorted by due instant, contact, key."""
-    return sorted(trigger.due(store, config, span))
+    return sorted(trigger.due(store, config, span), key=occasion_order)

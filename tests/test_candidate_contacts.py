@@ -1,0 +1,90 @@
+"""The due contacts a tick reads (``Occasions.candidates``, its columns picked once per
+query) are exactly the mappings ``contact_from_row`` makes of the same rows, with the
+derived facts as of the tick's instant in place of the stored ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from regard.store import Store
+from regard.store.contacts import DERIVED_FACTS, contact_from_row
+from regard.store.occasions import Occasion, occasion_order
+from shop_rows import add_contact, add_event, epoch, refresh_facts
+
+AT = epoch("2026-03-01T10:00:00Z")
+
+
+def _shop(store: Store) -> list[Occasion]:
+    add_contact(
+        store, "c1", first_name="Anna", birthday="1980-02-29", tags=["vip", "de"],
+        attributes={"plan": "gold", "city": "shadowed", "since": "2020-01-01"},
+        city="Berlin", consent_sms=0, signup_at="2025-01-01T00:00:00Z", timezone="Europe/Berlin",
+    )  # fmt: skip
+    add_contact(store, "c2", email=None, consent_email=None, tags=[], attributes={})
+    add_contact(store, "c3", attributes={"total_spent": 5}, locale="de")
+    add_event(store, "o1", "c1", "2026-01-01T10:00:00Z", amount=10.105)
+    add_event(store, "o2", "c1", "2026-02-01T10:00:00Z", amount=20.0)
+    add_event(store, "o3", "c1", "2026-04-01T10:00:00Z", amount=99.0)  # after the tick
+    add_event(store, "v1", "c3", "2026-02-02T10:00:00Z", type="visit")
+    refresh_facts(store)
+    return [
+        Occasion(AT, "c3", "k:3", None, None),
+        Occasion(AT - 5, "c2", "k:2", "o1", AT - 100),
+        Occasion(AT - 5, "c1", "k:1", "o2", None),
+    ]
+
+
+def _expected(store: Store, occasion: Occasion) -> dict[str, Any]:
+    row = store.conn.execute("SELECT * FROM contacts WHERE id = ?", (occasion.contact_id,))
+    contact = contact_from_row(row.fetchone())
+    # the facts as of the tick: the orders that had occurred by then
+    orders = [
+        (r[0], r[1])
+        for r in store.conn.execute(
+            "SELECT occurred_at, amount FROM events WHERE contact_id = ? AND type = 'order'"
+            " AND occurred_at <= ? ORDER BY occurred_at",
+            (occasion.contact_id, AT),
+        )
+    ]
+    activity = store.conn.execute(
+        "SELECT max(occurred_at) FROM events WHERE contact_id = ? AND occurred_at <= ?",
+        (occasion.contact_id, AT),
+    ).fetchone()[0]
+    facts = contact_from_row({
+        "first_order_at": orders[0][0] if orders else None,
+        "last_order_at": orders[-1][0] if orders else None,
+        "order_count": len(orders),
+        "total_spent": sum(a for _, a in orders) if orders else 0,
+        "last_event_at": activity,
+    })  # fmt: skip
+    contact.update({name: facts[name] for name in DERIVED_FACTS})
+    return contact
+
+
+def test_candidates_read_each_contact_as_contact_from_row(store: Store) -> None:
+    occasions = _shop(store)
+    found = store.occasions.candidates("a-campaign", occasions, AT)
+    assert [c.occasion for c in found] == sorted(occasions, key=occasion_order)
+    assert [c.occasion.started_at for c in found] == [None, AT - 100, None]
+    for candidate in found:
+        expected = _expected(store, candidate.occasion)
+        assert candidate.contact == expected
+        assert list(candidate.contact) == list(expected)  # the same keys in the same order
+        assert {k: type(v) for k, v in candidate.contact.items()} == {
+            k: type(v) for k, v in expected.items()
+        }
+    first = next(c.contact for c in found if c.occasion.contact_id == "c1")
+    assert first["city"] == "Berlin" and first["plan"] == "gold" and first["tags"] == ["vip", "de"]
+    assert first["order_count"] == 2 and first["total_spent"] == 30.11
+    assert first["consent_sms"] is False and first["consent_email"] is True
+
+
+def test_occasion_order_is_the_occasions_own(store: Store) -> None:
+    occasions = [
+        Occasion(3, "b", "x", None), Occasion(1, "b", "y", "e"), Occasion(1, "a", "z", None),
+        Occasion(1, "b", "x", "e2", 5), Occasion(1, "b", "x", "e1", 9),
+    ]  # fmt: skip
+    assert sorted(occasions, key=occasion_order) == sorted(occasions)
+    assert [o.started_at for o in sorted(occasions, key=occasion_order)] == [
+        o.started_at for o in sorted(occasions)
+    ]
