@@ -74,27 +74,26 @@ def _claimable_rows(
     locked as they are read): a locking statement cannot sort only its first rows, so
     one over both kinds sorted the whole due backlog at every claim; instead the claims
     to take up come first (few, by the state index), then the due pending ones read in
-    order off ``deliveries_claim_order`` until the batch is full."""
+    order off ``deliveries_claim_order`` until the batch is full (m013)."""
     columns = f"SELECT {_CLAIM_COLUMNS}, state, lease_owner FROM deliveries d"
     if not locked:
         return conn.execute(
             f"{columns} WHERE provider = :provider AND ({_CLAIMABLE}) {_CLAIM_ORDER} LIMIT :limit",
             params,
         ).fetchall()
-    lock = " FOR UPDATE SKIP LOCKED"
+    # one statement: a WITH query that locks (FOR UPDATE) is read only as far as the
+    # outer LIMIT needs it, so the due ones lock only what the batch has room for
+    lock = "FOR UPDATE SKIP LOCKED"
     found = conn.execute(
-        f"{columns} WHERE provider = :provider AND {_EXPIRED_CLAIM} {_CLAIM_ORDER}"
-        f" LIMIT :limit{lock}",
+        f"WITH taken_up AS ({columns} WHERE provider = :provider AND {_EXPIRED_CLAIM}"
+        f" {_CLAIM_ORDER} LIMIT :limit {lock}),"
+        f" due AS ({columns} WHERE provider = :provider AND {_DUE_PENDING}"
+        f" AND NOT ({sendtime.held_sql()}) {_CLAIM_ORDER} LIMIT :limit {lock})"
+        " SELECT * FROM taken_up UNION ALL SELECT * FROM due LIMIT :limit",
         params,
     ).fetchall()
-    room = int(cast(int, params["limit"])) - len(found)
-    if room > 0:
-        found += conn.execute(
-            f"{columns} WHERE provider = :provider AND {_DUE_PENDING}"
-            f" AND NOT ({sendtime.held_sql()}) {_CLAIM_ORDER} LIMIT :room{lock}",
-            {**params, "room": room},
-        ).fetchall()
-    return found
+    # claims to take up first (stable: each kind keeps its order)
+    return sorted(found, key=lambda r: r["state"] != _SENDING)
 
 
 class Deliveries(Area):
