@@ -182,7 +182,8 @@ class Deliveries(Area):
         """Claim up to ``limit`` due deliveries of ``provider`` for ``owner``, atomically.
 
         Higher campaign priority and earlier due time are claimed first. Claims whose lease
-        ended before ``now``, or whose run is ``gone``, are taken up too. The lease lasts
+        ended before ``now``, or whose run is ``gone``, are taken up too (on PostgreSQL
+        before the due ones: :func:`_claimable_rows`). The lease lasts
         ``lease_seconds`` from ``now``. Each claim counts as an attempt (a crashed attempt
         may have reached the provider, so it counts too). The send-time rules run first,
         in the same transaction, under ``context``: what they stop is never claimed, what
