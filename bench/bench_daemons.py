@@ -42,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
+# REGARD_BENCH_SRC: this process speaks to the store with another tree's code (--old runs
+# each of its setups in such a child, so that no newer migration touches its store)
+sys.path.insert(0, os.environ.get("REGARD_BENCH_SRC") or str(ROOT / "src"))
 
 from regard.engine import delivery_id  # noqa: E402
 from regard.store import open_store  # noqa: E402
@@ -246,7 +248,13 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--pg-url", default=None, help="a server whose databases may be made")
     parser.add_argument("--old", type=Path, default=None, help="an older tree to compare with")
+    parser.add_argument("--measure-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure_child:  # one setup, in the code of REGARD_BENCH_SRC
+        spec = json.loads(args.measure_child)
+        spec["notes"], spec["src"] = Path(spec["notes"]), Path(spec["src"])
+        print(json.dumps(measure(**spec)))
+        return
 
     cluster = None
     postmaster = None
@@ -274,14 +282,28 @@ def main() -> None:
                 target: str | Path
                 if store == "sqlite":
                     target = tmp / f"regard-{made}.db"
-                elif cluster is not None:
-                    target = cluster.database()
+                elif cluster is not None and code == "new":
+                    target = cluster.database()  # from the template this code migrated
+                elif cluster is not None:  # empty: the old code migrates it its own way
+                    cluster._admin(f"CREATE DATABASE regard_old_{made}")
+                    target = cluster.url(f"regard_old_{made}")
                 else:
                     target = fresh_database(args.pg_url, f"regard_bench_{os.getpid()}_{made}")
-                result = measure(
-                    target, daemons, args.deliveries, args.concurrency, url, notes,
-                    src=src, postmaster=postmaster if store == "postgresql" else None,
-                )  # fmt: skip
+                spec = {
+                    "target": str(target), "daemons": daemons, "n": args.deliveries,
+                    "concurrency": args.concurrency, "url": url, "notes": str(notes),
+                    "src": str(src), "postmaster": postmaster if store == "postgresql" else None,
+                }  # fmt: skip
+                if code == "new":
+                    result = measure(**{**spec, "notes": notes, "src": src})
+                else:  # the store made and read by the old code only
+                    result = json.loads(
+                        subprocess.run(
+                            [sys.executable, __file__, "--measure-child", json.dumps(spec)],
+                            check=True, capture_output=True, text=True,
+                            env={**os.environ, "REGARD_BENCH_SRC": str(src)},
+                        ).stdout.strip().splitlines()[-1]
+                    )  # fmt: skip
                 runs.append({"code": code, "store": store, **result})
                 print(json.dumps(runs[-1]), file=sys.stderr)
     finally:

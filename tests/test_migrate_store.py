@@ -232,3 +232,44 @@ def test_a_copy_that_differs_is_rolled_back(workspace: Workspace) -> None:
         ):
             copy_rows(source, target)
         assert target.conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0
+
+
+@pytest.mark.sqlite_only
+def test_a_value_postgresql_cannot_hold_is_refused_by_table_row_and_column(
+    workspace: Workspace, postgres: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop(workspace)
+    with open_store(workspace.root / "regard.db") as source, source.write() as conn:
+        # SQLite keeps what it is given; PostgreSQL's BIGINT column does not
+        conn.execute("UPDATE contacts SET signup_at = 'yesterday' WHERE id = 'c3'")
+    monkeypatch.setenv("REGARD_PG_URL", postgres)
+    refused = workspace.cli("migrate-store", "--to", "${REGARD_PG_URL}")
+    assert refused.exit_code == 1, refused.output
+    assert "table contacts:" in refused.output and "yesterday" in refused.output
+    assert "column signup_at" in refused.output  # where PostgreSQL stopped
+    with open_store(postgres) as pg:
+        assert pg.conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 0
+
+
+@pytest.mark.sqlite_only
+def test_tables_stream_in_batches_both_ways(
+    workspace: Workspace, postgres: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from regard.store import copy
+
+    shop(workspace)
+    monkeypatch.setattr(copy, "BATCH", 7)  # many batches of a small shop
+    seen: list[tuple[str, int]] = []
+
+    def progress(table: str, rows: int) -> None:
+        seen.append((table, rows))
+
+    there = copy.migrate(workspace.root / "regard.db", postgres, now_instant(), progress)
+    back = copy.migrate(postgres, workspace.root / "back.db", now_instant(), progress)
+    assert [(t.table, t.rows, t.digest) for t in there.tables] == [
+        (t.table, t.rows, t.digest) for t in back.tables
+    ]
+    # each table reported as each batch passed (contacts: 7, 14, … 35, then 39 at its end)
+    assert [r for t, r in seen[: len(seen) // 2] if t == "contacts"] == [7, 14, 21, 28, 35, 39]
+    with open_store(workspace.root / "regard.db") as source:
+        assert checks(source) == there.tables

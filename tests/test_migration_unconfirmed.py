@@ -68,7 +68,7 @@ def test_the_rebuild_keeps_every_row_log_line_and_index(tmp_path: Path) -> None:
             "AND sql IS NOT NULL"
         )
     }
-    assert indexes and after == indexes
+    assert indexes and after - {"deliveries_claim_order"} == indexes  # m013 adds one
     with store.write():
         conn.execute("UPDATE deliveries SET state = 'unconfirmed' WHERE id = 'd0'")
     with pytest.raises(sqlite3.IntegrityError), store.write():

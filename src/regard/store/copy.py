@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -124,55 +126,85 @@ def is_empty(store: Store) -> list[str]:
     return held
 
 
-def _canonical(value: Any) -> bytes:
-    """One value as bytes that say its kind, so that 1, 1.0, '1' and NULL all differ."""
-    if value is None:
-        return b"n"
+_PLAIN = frozenset({str, int, bytes, type(None)})  # types whose repr() is canonical as is
+_NUMBERS = _PLAIN | {float}  # … once an integral float is its integer
+
+
+def _plain(value: Any) -> Any:
+    """One value in the form the digest reads (:func:`repr` of it): an integral number is
+    the integer (SQLite hands 1.0 back from a REAL column, PostgreSQL too, but a NUMERIC
+    sum is a Decimal), bytes of every kind are bytes, a JSON value the driver decoded is
+    its compact text; so 1 and 1.0 agree while 1, 1.5, '1', b'1' and NULL all differ."""
     if isinstance(value, bool):
-        return b"i" + str(int(value)).encode()
-    if isinstance(value, int):
-        return b"i" + str(value).encode()
+        return int(value)
     if isinstance(value, Decimal):  # a NUMERIC column
         value = float(value)
     if isinstance(value, float):
-        return (
-            b"i" + str(int(value)).encode() if value.is_integer() else b"f" + repr(value).encode()
-        )
-    if isinstance(value, bytes | bytearray | memoryview):
-        return b"b" + bytes(value).hex().encode()
+        return int(value) if value.is_integer() else value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
     if isinstance(value, dict | list):  # a JSON column the driver decoded
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        return b"s" + text.encode("utf-8")
-    return b"s" + str(value).encode("utf-8")
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+class _Plan:
+    """How the rows of one column list are digested: the columns taken by name (sorted),
+    so two stores whose tables list the same columns in another order agree."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        order = sorted(range(len(names)), key=lambda i: names[i])
+        self.pick: Callable[[Sequence[Any]], Any] = (
+            (lambda row: (row[order[0]],)) if len(order) == 1 else operator.itemgetter(*order)
+        )
+        self.prefix = repr([names[i] for i in order]).encode("utf-8")
+
+    def hash(self, row: Sequence[Any]) -> int:
+        values = self.pick(row)
+        kinds = set(map(type, values))
+        if kinds <= _PLAIN:
+            pass
+        elif kinds <= _NUMBERS:  # the common case made quick: no call per value
+            values = tuple([int(v) if type(v) is float and v.is_integer() else v for v in values])
+        else:
+            values = tuple(_plain(v) for v in values)
+        digest = hashlib.sha256(self.prefix + repr(values).encode("utf-8", "surrogatepass"))
+        return int.from_bytes(digest.digest(), "big")
+
+
+@lru_cache(maxsize=64)
+def _plan(names: tuple[str, ...]) -> _Plan:
+    return _Plan(names)
 
 
 def row_hash(names: Sequence[str], row: Sequence[Any]) -> int:
-    """The SHA-256 of one row (columns by name), as an integer."""
-    h = hashlib.sha256()
-    for name, value in sorted(zip(names, row, strict=True)):
-        part = _canonical(value)
-        h.update(f"{len(name)}:{name},{len(part)}:".encode())
-        h.update(part)
-    return int.from_bytes(h.digest(), "big")
+    """The SHA-256 of one row (columns by name, each value's kind and value: the
+    :func:`repr` of the values as :func:`_plain` makes them), as an integer."""
+    return _plan(tuple(names)).hash(row)
 
 
 class _Tally:
-    def __init__(self) -> None:
+    def __init__(self, names: Sequence[str], digest: bool = True) -> None:
         self.rows = 0
         self.total = 0
+        self._hash = _plan(tuple(names)).hash if digest else None
 
-    def add(self, names: Sequence[str], row: Sequence[Any]) -> None:
+    def add(self, row: Sequence[Any]) -> None:
         self.rows += 1
-        self.total = (self.total + row_hash(names, row)) % _MODULUS
+        if self._hash is not None:
+            self.total += self._hash(row)
 
     def check(self, table: str) -> TableCheck:
-        return TableCheck(table, self.rows, f"{self.total:064x}")
+        if self._hash is None:
+            return TableCheck(table, self.rows, "")
+        return TableCheck(table, self.rows, f"{self.total % _MODULUS:064x}")
 
 
-def _read(store: Store, table: str, names: Sequence[str]) -> Iterable[Sequence[Any]]:
-    """Every row of ``table``, in insertion order, streamed: on PostgreSQL through a
-    server-side cursor inside the caller's transaction, so a table of millions of rows is
-    never held in memory at once."""
+def _read(store: Store, table: str, names: Sequence[str]) -> Iterator[Sequence[Any]]:
+    """Every row of ``table``, in insertion order, streamed as tuples: on PostgreSQL
+    through a server-side cursor inside the caller's transaction (:data:`BATCH` rows a
+    round trip), on SQLite from a cursor of its own; a table of millions of rows is never
+    held in memory at once."""
     own = f" WHERE key <> '{ENGINE_OWN[table]}'" if table in ENGINE_OWN else ""
     order = _in_insertion_order(store, table)
     statement = f"SELECT {', '.join(names)} FROM {table}{own}{order}"
@@ -183,8 +215,15 @@ def _read(store: Store, table: str, names: Sequence[str]) -> Iterable[Sequence[A
             cursor.execute(statement)
             yield from cursor
         return
-    for row in store.conn.execute(statement):
-        yield tuple(row)
+    if dialect(store) == "postgresql":
+        yield from (tuple(row) for row in store.conn.execute(statement))
+        return
+    cursor = store.conn.cursor()
+    cursor.row_factory = None  # plain tuples
+    try:
+        yield from cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 def checks(store: Store) -> list[TableCheck]:
@@ -192,14 +231,25 @@ def checks(store: Store) -> list[TableCheck]:
     out = []
     for table in tables(store):
         names = columns(store, table)
-        tally = _Tally()
+        tally = _Tally(names)
         for row in _read(store, table, names):
-            tally.add(names, row)
+            tally.add(row)
         out.append(tally.check(table))
     return out
 
 
 Progress = Callable[[str, int], None]
+
+
+def _counted(
+    rows: Iterable[Sequence[Any]], tally: _Tally, table: str, progress: Progress | None
+) -> Iterator[Sequence[Any]]:
+    """The rows as they pass, each added to ``tally``; progress every :data:`BATCH` rows."""
+    for row in rows:
+        tally.add(row)
+        if progress is not None and tally.rows % BATCH == 0:
+            progress(table, tally.rows)
+        yield row
 
 
 def copy_rows(
@@ -231,27 +281,14 @@ def copy_rows(
                 )
             if table in MADE_WITH_STORE:  # the target's own key gives way to the source's
                 conn.execute(f"DELETE FROM {table} WHERE key <> ?", (ENGINE_OWN.get(table, ""),))
-            statement = (
-                f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+            tally = _Tally(names, check)
+
+            _write(
+                target, table, names, _counted(_read(source, table, names), tally, table, progress)
             )
-            tally = _Tally()
-            batch: list[Sequence[Any]] = []
-            for row in _read(source, table, names):
-                if check:
-                    tally.add(names, row)
-                else:
-                    tally.rows += 1
-                batch.append(row)
-                if len(batch) >= BATCH:
-                    conn.executemany(statement, batch)
-                    batch.clear()
-                    if progress is not None:
-                        progress(table, tally.rows)
-            if batch:
-                conn.executemany(statement, batch)
             if progress is not None:
                 progress(table, tally.rows)
-            read.append(tally.check(table) if check else TableCheck(table, tally.rows, ""))
+            read.append(tally.check(table))
         _reset_sequences(target)
         if not check:
             return read
@@ -266,6 +303,54 @@ def copy_rows(
                     "nothing was written"
                 )
     return read
+
+
+def _write(target: Store, table: str, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Write ``rows`` into ``table`` of ``target`` (inside the caller's transaction), in
+    bulk and streamed, so memory stays flat whatever the table's size.
+
+    PostgreSQL: one ``COPY table (columns) FROM STDIN`` per table, each row handed to
+    psycopg's ``Copy.write_row`` (text format: the values adapted as in a query; psycopg
+    sends them in large chunks). See "Using COPY TO and COPY FROM",
+    https://www.psycopg.org/psycopg3/docs/basic/copy.html, and PostgreSQL's COPY,
+    https://www.postgresql.org/docs/current/sql-copy.html. SQLite: one ``executemany``
+    over the stream of rows (sqlite3 steps one prepared INSERT through them).
+
+    A row the target refuses (a value its column cannot hold, a key twice) is a
+    StoreError naming the target, the table and, on PostgreSQL, the row and column."""
+    columns_ = ", ".join(names)
+    if dialect(target) == "postgresql":
+        import psycopg
+
+        raw: Any = cast(Any, target.conn).raw
+        try:
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY {table} ({columns_}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.Error as exc:
+            raise StoreError(f"{label(target)}: table {table}: {_pg_reason(exc)}") from None
+        return
+    import sqlite3
+
+    statement = f"INSERT INTO {table} ({columns_}) VALUES ({', '.join('?' * len(names))})"
+    try:
+        target.conn.executemany(statement, rows)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{label(target)}: table {table}: {exc}") from None
+
+
+def _pg_reason(exc: BaseException) -> str:
+    """PostgreSQL's message for a refused COPY, with where it stopped (``COPY events,
+    line 12, column amount: "x"``)."""
+    lines = (str(exc).strip().splitlines() or [type(exc).__name__])[:1]
+    diag = getattr(exc, "diag", None)
+    context = getattr(diag, "context", None) if diag is not None else None
+    if context:
+        lines.append(f"({context.strip().splitlines()[0]})")
+    return " ".join(lines)
 
 
 @contextmanager

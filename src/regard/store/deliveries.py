@@ -18,6 +18,7 @@ the ``delivery_log`` lines and sets the other columns a change touches (attempts
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
@@ -58,6 +59,41 @@ _CLAIM_NAMES = (
     "created_at", "attempt", "outcome_unknown", "first_attempt_at",
 )  # fmt: skip
 _IDS = "id IN (SELECT value FROM json_each(:ids))"
+
+
+_CLAIM_ORDER = "ORDER BY priority DESC, coalesce(not_before, due_at), id"
+
+
+def _claimable_rows(
+    conn: sqlite3.Connection, params: Mapping[str, object], *, locked: bool
+) -> list[Any]:
+    """The rows a claim takes (up to ``:limit`` of ``:provider``), in the claim's order.
+
+    SQLite (under the write lock): one statement over both kinds, due pending deliveries
+    and claims to take up. PostgreSQL (``locked``: ``FOR UPDATE SKIP LOCKED``, the rows
+    locked as they are read): a locking statement cannot sort only its first rows, so
+    one over both kinds sorted the whole due backlog at every claim; instead the claims
+    to take up come first (few, by the state index), then the due pending ones read in
+    order off ``deliveries_claim_order`` until the batch is full (m013)."""
+    columns = f"SELECT {_CLAIM_COLUMNS}, state, lease_owner FROM deliveries d"
+    if not locked:
+        return conn.execute(
+            f"{columns} WHERE provider = :provider AND ({_CLAIMABLE}) {_CLAIM_ORDER} LIMIT :limit",
+            params,
+        ).fetchall()
+    # one statement: a WITH query that locks (FOR UPDATE) is read only as far as the
+    # outer LIMIT needs it, so the due ones lock only what the batch has room for
+    lock = "FOR UPDATE SKIP LOCKED"
+    found = conn.execute(
+        f"WITH taken_up AS ({columns} WHERE provider = :provider AND {_EXPIRED_CLAIM}"
+        f" {_CLAIM_ORDER} LIMIT :limit {lock}),"
+        f" due AS ({columns} WHERE provider = :provider AND {_DUE_PENDING}"
+        f" AND NOT ({sendtime.held_sql()}) {_CLAIM_ORDER} LIMIT :limit {lock})"
+        " SELECT * FROM taken_up UNION ALL SELECT * FROM due LIMIT :limit",
+        params,
+    ).fetchall()
+    # claims to take up first (stable: each kind keeps its order)
+    return sorted(found, key=lambda r: r["state"] != _SENDING)
 
 
 class Deliveries(Area):
@@ -146,7 +182,8 @@ class Deliveries(Area):
         """Claim up to ``limit`` due deliveries of ``provider`` for ``owner``, atomically.
 
         Higher campaign priority and earlier due time are claimed first. Claims whose lease
-        ended before ``now``, or whose run is ``gone``, are taken up too. The lease lasts
+        ended before ``now``, or whose run is ``gone``, are taken up too (on PostgreSQL
+        before the due ones: :func:`_claimable_rows`). The lease lasts
         ``lease_seconds`` from ``now``. Each claim counts as an attempt (a crashed attempt
         may have reached the provider, so it counts too). The send-time rules run first,
         in the same transaction, under ``context``: what they stop is never claimed, what
@@ -162,20 +199,11 @@ class Deliveries(Area):
         postgresql = self.store.dialect == "postgresql"
         if not postgresql and not self._any_claimable(params):
             return []
-        lock = " FOR UPDATE SKIP LOCKED" if postgresql else ""
         with self.store.write(shared=True) as conn:
             while True:
                 # the claim's columns are read with the rows they lock (on SQLite the write
                 # lock holds them): what the claim changes below is known
-                found = conn.execute(
-                    f"""
-                    SELECT {_CLAIM_COLUMNS}, state, lease_owner FROM deliveries d
-                    WHERE provider = :provider AND ({_CLAIMABLE})
-                    ORDER BY priority DESC, coalesce(not_before, due_at), id
-                    LIMIT :limit{lock}
-                    """,
-                    params,
-                ).fetchall()
+                found = _claimable_rows(conn, params, locked=postgresql)
                 if not found:
                     return []
                 # the send-time rules, in this same transaction: what was stopped before it

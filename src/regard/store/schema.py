@@ -479,3 +479,20 @@ def m012_currencies(conn: sqlite3.Connection) -> None:
         );
         """,
     )
+
+
+@migration
+def m013_pg_claim_order(conn: sqlite3.Connection) -> None:
+    """``deliveries_claim_order``: the pending deliveries of each provider in the order a
+    claim takes them (priority, due time, id), so that a claim reads its batch off the
+    index instead of sorting the whole due backlog (a claim that locks its rows, as on
+    PostgreSQL, cannot sort only its first rows: at 100,000 due it sorted them all on
+    disk, 2 s a claim)."""
+    run_script(
+        conn,
+        """
+        CREATE INDEX deliveries_claim_order
+            ON deliveries (provider, priority DESC, coalesce(not_before, due_at), id)
+            WHERE state = 'pending';
+        """,
+    )

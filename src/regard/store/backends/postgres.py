@@ -227,11 +227,12 @@ _TOKENS = re.compile(
 _PLACEHOLDER = re.compile(r"(?<![:\w])(\?(\d+)?|:([A-Za-z_]\w*))")
 _REWRITES: list[tuple[re.Pattern[str], str]] = [
     # membership in a JSON array parameter (SQLite's one way to bind a list): a native
-    # array, so the planner uses the column's index (json_each's rows are opaque to it)
+    # array, so the planner uses the column's index and, the parameter known, sees the
+    # list itself (json_each's rows, or an ARRAY(SELECT …), are opaque to it)
     (re.compile(r"\bNOT\s+IN\s*\(\s*SELECT\s+value\s+FROM\s+json_each\(\s*(\?|:\w+)\s*\)\s*\)",
-                re.I), r"<> ALL (ARRAY(SELECT jsonb_array_elements_text(CAST(\1 AS jsonb))))"),
+                re.I), r"<> ALL (regard_text_array(\1))"),
     (re.compile(r"\bIN\s*\(\s*SELECT\s+value\s+FROM\s+json_each\(\s*(\?|:\w+)\s*\)\s*\)", re.I),
-     r"= ANY (ARRAY(SELECT jsonb_array_elements_text(CAST(\1 AS jsonb))))"),
+     r"= ANY (regard_text_array(\1))"),
     (re.compile(r"\bIS\s+NOT\s+(?!NULL\b|DISTINCT\b|TRUE\b|FALSE\b)", re.I), "IS DISTINCT FROM "),
     (re.compile(r"\bIS\s+(?!NOT\b|NULL\b|DISTINCT\b|TRUE\b|FALSE\b)", re.I), "IS NOT DISTINCT FROM "),
     (re.compile(r"\btemp\.", re.I), "pg_temp."),
