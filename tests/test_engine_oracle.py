@@ -367,6 +367,18 @@ def test_journeys_agree_with_the_oracle(scenario: dict[str, Any]) -> None:
     test_engine_agrees_with_the_oracle.hypothesis.inner_test(scenario)  # type: ignore[attr-defined]
 
 
+def add_suppressions(conn: Any, scenario: dict[str, Any]) -> None:
+    """The scenario's unsubscribes, by contact or by address."""
+    for index, channel, by_address in scenario["suppressions"]:
+        contact = scenario["contacts"][index]
+        address = {"email": contact["email"], "sms": contact["phone"]}.get(channel)
+        conn.execute(
+            "INSERT INTO suppressions (contact_id, channel, address, reason, created_at)"
+            " VALUES (?, ?, ?, 'unsubscribed', 0)",
+            (None if by_address and address else contact["id"], channel, address),
+        )
+
+
 def run_scenario(store: Any, config: Config, scenario: dict[str, Any]) -> None:
     base = int(scenario["base"].timestamp())
     chosen: list[Campaign] = scenario["campaigns"]
@@ -375,14 +387,7 @@ def run_scenario(store: Any, config: Config, scenario: dict[str, Any]) -> None:
             insert(conn, "contacts", row)
         for row in scenario["events"]:
             insert(conn, "events", row)
-        for index, channel, by_address in scenario["suppressions"]:
-            contact = scenario["contacts"][index]
-            address = {"email": contact["email"], "sms": contact["phone"]}.get(channel)
-            conn.execute(
-                "INSERT INTO suppressions (contact_id, channel, address, reason, created_at)"
-                " VALUES (?, ?, ?, 'unsubscribed', 0)",
-                (None if by_address and address else contact["id"], channel, address),
-            )
+        add_suppressions(conn, scenario)
         recompute_all(conn)
     oracle = Oracle(config, chosen)
     events = {e["id"]: dict(e) for e in scenario["events"]}

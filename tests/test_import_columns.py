@@ -199,16 +199,6 @@ def _import(
     )
 
 
-def _facts_as_recomputed(store: Store) -> None:
-    """The derived facts the import left are those a recomputation from scratch gives."""
-    facts = "SELECT id, first_order_at, last_order_at, order_count, total_spent, last_event_at"
-    kept = store.conn.execute(f"{facts} FROM contacts ORDER BY id").fetchall()
-    with store.write() as conn:
-        conn.execute("UPDATE contacts SET order_count = -1, total_spent = -1, last_event_at = 0")
-        recompute_all(conn)
-    assert store.conn.execute(f"{facts} FROM contacts ORDER BY id").fetchall() == kept
-
-
 @given(
     headers.flatmap(lambda h: st.tuples(st.just(h), rows_of(h))),
     st.sampled_from([",", ";"]),

@@ -164,14 +164,7 @@ def build(root: Path, scenario: dict[str, Any]) -> tuple[Path, Config]:
                         "UPDATE events SET voided_at = ? WHERE id = ?",
                         (base + hours * 3600, voided),
                     )
-            for index, channel, by_address in scenario["suppressions"]:
-                contact = scenario["contacts"][index]
-                address = {"email": contact["email"], "sms": contact["phone"]}.get(channel)
-                conn.execute(
-                    "INSERT INTO suppressions (contact_id, channel, address, reason, created_at)"
-                    " VALUES (?, ?, ?, 'unsubscribed', 0)",
-                    (None if by_address and address else contact["id"], channel, address),
-                )
+            oracle_tests.add_suppressions(conn, scenario)
             recompute_all(conn)
     finally:
         store.close()
