@@ -8,12 +8,14 @@ must not leave an empty ``regard.db`` behind for the next command to mistake for
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import Workspace
+from conftest import Workspace, subprocess_env
 from regard.store import open_store, remove_blank
 
 CONTACTS = "id,email,first_name\n1,anna@example.de,Anna\n"
@@ -78,3 +80,22 @@ def test_reading_commands_answer_during_a_writers_transaction(workspace: Workspa
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_a_postgresql_store_without_its_driver_is_a_clear_error(tmp_path: Path) -> None:
+    """Without the extra, a PostgreSQL URL names what to install (exit 1, no traceback)."""
+    (tmp_path / "regard.toml").write_text(
+        'timezone = "Europe/Berlin"\nstore = "postgresql://nobody@127.0.0.1:1/x"\n'
+        '[sender]\nname = "Laden"\nemail = "a@example.com"\n'
+    )
+    program = (
+        "import sys; sys.modules['psycopg'] = None\n"  # as if the extra were not installed
+        "from regard.cli import main; sys.argv = ['regard', 'status']; main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path,
+        env=subprocess_env(), timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "pip install 'regard[postgresql]'" in result.stderr
+    assert "Traceback" not in result.stderr

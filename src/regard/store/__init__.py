@@ -138,7 +138,13 @@ class Store:
         conn.create_function("address_hash", 1, self._sql_address_hash, deterministic=True)
 
     def _open_postgresql(self, url: str) -> None:
-        from regard.store.backends.postgres import Connection
+        try:
+            from regard.store.backends.postgres import Connection
+        except ModuleNotFoundError as exc:  # psycopg comes with the extra only
+            raise StoreError(
+                "a PostgreSQL store needs its driver, which is not installed: "
+                "pip install 'regard[postgresql]'"
+            ) from exc
 
         conn = Connection(url)
         # the areas type their connection as sqlite3's: this one has the surface they use
