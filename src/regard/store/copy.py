@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -282,7 +283,6 @@ def copy_rows(
             if table in MADE_WITH_STORE:  # the target's own key gives way to the source's
                 conn.execute(f"DELETE FROM {table} WHERE key <> ?", (ENGINE_OWN.get(table, ""),))
             tally = _Tally(names, check)
-
             _write(
                 target, table, names, _counted(_read(source, table, names), tally, table, progress)
             )
@@ -333,8 +333,6 @@ def _write(target: Store, table: str, names: Sequence[str], rows: Iterable[Seque
         except psycopg.Error as exc:
             raise StoreError(f"{label(target)}: table {table}: {_pg_reason(exc)}") from None
         return
-    import sqlite3
-
     statement = f"INSERT INTO {table} ({columns_}) VALUES ({', '.join('?' * len(names))})"
     try:
         target.conn.executemany(statement, rows)
