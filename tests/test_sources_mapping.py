@@ -12,7 +12,7 @@ from regard.sources.base import MalformedBody
 from regard.sources.shopify import webhook as shopify
 from regard.sources.woocommerce import mapping as woo
 from regard.store import Store
-from regard.store.importer import RejectedRecords, import_records
+from regard.store.record_import import RejectedRecords, import_records
 from shop_payloads import shopify_customer, shopify_order, woo_customer, woo_order
 
 

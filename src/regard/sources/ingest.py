@@ -23,7 +23,7 @@ from regard.forget import forget_contact
 from regard.sources import source_type
 from regard.sources.base import Batch, MalformedBody, Unauthorized
 from regard.store import Store
-from regard.store.importer import RejectedRecords, import_records
+from regard.store.record_import import RejectedRecords, import_records
 from regard.times import Instant
 
 __all__ = [

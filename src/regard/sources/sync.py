@@ -5,8 +5,8 @@ What every shop's sync shares lives here: the HTTP client (``http://`` only to l
 hosts; each 429, 5xx, timeout or lost connection retried with exponential backoff and
 jitter, tenacity's formula, a ``Retry-After`` honoured), the cursor per source and
 resource (``store.syncs``), and the loop that writes each page in its own transaction
-through :func:`regard.store.importer.import_records` (a shop's record with a bad optional
-field keeps the record and drops the field, as the webhooks do). A resource's cursor is
+through :func:`regard.store.record_import.import_records` (a shop's record with a bad
+optional field keeps the record and drops the field, as the webhooks do). A resource's cursor is
 saved only when its last page is in: a sync that stops half-way starts that resource
 again from the old cursor, and re-writing what is already stored changes nothing.
 
@@ -36,7 +36,7 @@ from tenacity import (
 from regard.config import Config, SourceTable
 from regard.errors import ConfigError, RegardError
 from regard.store import Store
-from regard.store.importer import RejectedRecords, import_records
+from regard.store.record_import import RejectedRecords, import_records
 from regard.times import Instant, to_epoch, utcnow
 
 ATTEMPTS = 6  # per request: the first and five retries

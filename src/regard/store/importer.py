@@ -39,7 +39,6 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
@@ -51,7 +50,6 @@ from regard.store.columns import EventBatch, EventColumns
 from regard.store.derived import (
     note_contacts,
     note_inserted_since,
-    refresh_contacts,
     refresh_derived_facts,
     track_event_changes,
 )
@@ -64,6 +62,7 @@ from regard.store.rows import (
     parse_contact,
     parse_event,
 )
+from regard.store.upserts import FRESH, contact_sql, event_sql, insert_sql, runs_of
 from regard.times import to_epoch, utcnow
 
 BATCH_ROWS = 2000
@@ -201,7 +200,7 @@ class _Import:
         region = config.sender.country.upper() or None
         self.context = RowContext(timezone=config.tz, default_region=region)
         self.now = to_epoch(utcnow())
-        self.sql = _contact_sql if kind == "contacts" else _event_sql
+        self.sql = contact_sql if kind == "contacts" else event_sql
         self.changed = 0
         self.lines: list[tuple[str, int, int]] = []  # (id, line, digest) of the batch
         self.emails: dict[str, str | None] = {}
@@ -581,14 +580,14 @@ class _Import:
             self.conn.executemany("INSERT INTO temp.import_lines VALUES (?, ?, ?)", self.lines)
         self.lines.clear()
         if contacts and not (result.problems and not self.skip_invalid):
-            for key, params in _runs(contacts, self.now):
-                self.conn.executemany(_contact_sql(key), params)
+            for key, params in runs_of(contacts, self.now):
+                self.conn.executemany(contact_sql(key), params)
             result.contacts_written += len(contacts)
         if self.kind == "events" and (batch or read):
             batch = self._known_contacts_only(name, batch, result, read and read[1])
         if result.problems and not self.skip_invalid:
             return  # the file is rejected: validate on, write nothing more
-        runs = list(_runs(batch, self.now))
+        runs = list(runs_of(batch, self.now))
         if read is not None and read[1].params:
             runs.append((read[0], read[1].params))
         if self.had_events and runs:
@@ -598,7 +597,7 @@ class _Import:
                 # an empty table at the start: a row not inserted has an id met before
                 # (the same-id-twice check then decides; a committed import has inserted
                 # each id's only values, as the upsert would have)
-                cursor = self.conn.executemany(_insert_sql(key), params)
+                cursor = self.conn.executemany(insert_sql(key), params)
                 self.repeated |= cursor.rowcount < len(params)
             else:
                 cursor = self.conn.executemany(self.sql(key), params)
@@ -728,97 +727,6 @@ def _conflicting_lines(conn: Any, name: str, table: str) -> list[str]:
     return [text for _, text in sorted(problems)]
 
 
-def _runs(
-    batch: list[tuple[int, ParsedRow]], now: int
-) -> Iterator[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
-    """Consecutive rows that set the same columns, as (columns, parameter rows); keeping
-    file order means a later row for the same id wins."""
-    key: tuple[str, ...] | None = None
-    params: list[tuple[Any, ...]] = []
-    for _, parsed in batch:
-        if parsed.fresh is None:
-            row_key = parsed.key
-            params_row = (parsed.id, *parsed.values, now)
-        else:  # the stored form of a new row comes along (see _upsert_sql)
-            row_key = (*parsed.key, FRESH)
-            params_row = (parsed.id, *parsed.values, parsed.fresh, now)
-        if row_key != key:
-            if params and key is not None:
-                yield key, params
-            key, params = row_key, []
-        params.append(params_row)
-    if params and key is not None:
-        yield key, params
-
-
-FRESH = "\x00fresh"  # the last entry of a key whose rows bring their patch column's new form
-
-
-@lru_cache(maxsize=64)
-def _contact_sql(key: tuple[str, ...]) -> str:
-    return _upsert_sql("contacts", key, "attributes", ("created_at", "updated_at"), "updated_at")
-
-
-@lru_cache(maxsize=64)
-def _event_sql(key: tuple[str, ...]) -> str:
-    return _upsert_sql("events", key, "properties", ("imported_at",), "imported_at")
-
-
-@lru_cache(maxsize=64)
-def _insert_sql(key: tuple[str, ...]) -> str:
-    """:func:`_event_sql`'s insert alone: ``ON CONFLICT (id) DO NOTHING``."""
-    return _event_sql(key).split(" ON CONFLICT ", 1)[0] + " ON CONFLICT (id) DO NOTHING"
-
-
-WIDE_PATCH = 8192  # characters of a patch from which the linear merge is the faster one
-
-
-def _patched(target: str, n: int) -> str:
-    """``target`` with the merge patch ?n applied: SQLite's ``json_patch`` for an ordinary
-    patch (in C: the fastest), ``merge_patch`` (regard.store.rows, one pass over each
-    object) for a wide one, where json_patch's scan of the target for every key of the
-    patch is quadratic (100,000 attributes: 48.7 s)."""
-    return (
-        f"CASE WHEN length(?{n}) > {WIDE_PATCH} THEN merge_patch({target}, ?{n}) "
-        f"ELSE json_patch({target}, ?{n}) END"
-    )
-
-
-def _upsert_sql(
-    table: str, key: tuple[str, ...], patch_column: str, stamps: tuple[str, ...], touched: str
-) -> str:
-    """``INSERT … ON CONFLICT (id) DO UPDATE … WHERE <something differs>`` for the columns
-    in ``key``. Parameters: ?1 = id, then one per column, then the import time. The JSON
-    patch column is merged (:func:`_patched`: a null removes the key). A key ending in
-    ``FRESH`` has one more parameter before the time: the patch column as a new row stores
-    it (its nulls already left out), which spares SQLite a JSON round trip per insert."""
-    fresh = bool(key) and key[-1] == FRESH
-    if fresh:
-        key = key[:-1]
-    columns = ["id", *key, *stamps]
-    placeholders = ["?1"]
-    sets, differs = [], []
-    for n, column in enumerate(key, start=2):
-        if column == patch_column:
-            placeholders.append(f"?{len(key) + 2}" if fresh else _patched("'{}'", n))
-            merged = _patched(f"{table}.{column}", n)
-            sets.append(f"{column} = {merged}")
-            differs.append(f"{table}.{column} IS NOT {merged}")
-        else:
-            placeholders.append(f"?{n}")
-            sets.append(f"{column} = excluded.{column}")
-            differs.append(f"{table}.{column} IS NOT excluded.{column}")
-    stamp = f"?{len(key) + 2 + fresh}"
-    placeholders.extend(stamp for _ in stamps)
-    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(placeholders)})"
-    if not sets:
-        return f"{head} ON CONFLICT (id) DO NOTHING"
-    return (
-        f"{head} ON CONFLICT (id) DO UPDATE SET {', '.join(sets)}, {touched} = {stamp} "
-        f"WHERE {' OR '.join(differs)}"
-    )
-
-
 def _signature(path: str | Path) -> tuple[int, int, int]:
     """What tells a file rewritten since from the one read: its inode, size and mtime."""
     found = os.stat(path)
@@ -859,160 +767,3 @@ class RejectedFile(InputError):
                 f"(fix them, or pass --skip-invalid to {hint})"
             )
         super().__init__("\n".join([*self.problems, self.summary]))
-
-
-# -- records already in the import's field names (ingest API, shop webhooks, sync) ---------
-
-
-@dataclass
-class RecordsResult:
-    """What :func:`import_records` took: the contacts and events written (changed or not),
-    the events voided, and the records of forgotten contacts left out."""
-
-    contacts: int = 0
-    events: int = 0
-    voided: int = 0
-    skipped_forgotten: int = 0
-    dropped: list[str] = field(default_factory=list)
-
-
-class RejectedRecords(InputError):
-    """Records that fail validation, rejected together: nothing was written. ``problems``
-    are ``contacts[0].email: reason`` / ``events[2].occurred_at: reason`` lines (0-based)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
-
-
-REQUIRED_EVENT_FIELDS = frozenset({"id", "contact_id", "occurred_at"})
-
-
-def import_records(
-    store: Store,
-    config: Config,
-    contacts: Sequence[Mapping[str, Any]],
-    events: Sequence[Mapping[str, Any]],
-    *,
-    voids: Sequence[tuple[str, int]] = (),
-    lenient: bool = False,
-    now: int | None = None,
-) -> RecordsResult:
-    """Upsert ``contacts``, then ``events`` (rows with the import's field names, Part 1 plus
-    ``voided_at``), then set ``voided_at`` of the already stored events ``voids`` names
-    (``(event id, instant)``; an event voided before keeps its time) — in ONE write
-    transaction, all or nothing: a problem anywhere raises :class:`RejectedRecords` and
-    nothing is written. An event's contact must be among ``contacts`` or in the store.
-
-    ``lenient`` (what a shop's webhook needs: the shop will not fix its data for us): an
-    invalid optional field is dropped (listed in ``dropped``) and the record kept; only a
-    bad ``id`` (or an event's ``contact_id`` / ``occurred_at``) rejects. Records of
-    forgotten contacts are left out and counted. Called inside a caller's ``write()``, it
-    is a savepoint of that transaction.
-    """
-    stamp = to_epoch(utcnow()) if now is None else now
-    region = config.sender.country.upper() or None
-    ctx = RowContext(timezone=config.tz, default_region=region)
-    store.contacts.use_rates(config.currencies)  # a daemon's webhooks see a changed rate
-    result = RecordsResult()
-    problems: list[str] = []
-    parsed_contacts = _parse_records(
-        "contacts", contacts, parse_contact, ctx, frozenset({"id"}), lenient, problems, result
-    )
-    parsed_events = _parse_records(
-        "events", events, parse_event, ctx, REQUIRED_EVENT_FIELDS, lenient, problems, result
-    )
-    if problems:
-        raise RejectedRecords(problems)
-    with store.write() as conn:
-        owners = {p.id for _, p in parsed_contacts} | {p.contact_id for _, p in parsed_events}
-        hashes = json.dumps(sorted(store.pseudonyms.contact(o) for o in owners if o))
-        forgotten = {
-            r[0]
-            for r in conn.execute(
-                "SELECT id_hash FROM forgotten WHERE id_hash IN (SELECT value FROM json_each(?))",
-                (hashes,),
-            )
-        }
-
-        def remembered(owner: str) -> bool:
-            if forgotten and store.pseudonyms.contact(owner) in forgotten:
-                result.skipped_forgotten += 1
-                return False
-            return True
-
-        kept_contacts = [(n, p) for n, p in parsed_contacts if remembered(p.id)]
-        for key, params in _runs(kept_contacts, stamp):
-            conn.executemany(_contact_sql(key), params)
-        result.contacts = len(kept_contacts)
-        kept_events = [(n, p) for n, p in parsed_events if remembered(p.contact_id or "")]
-        wanted = json.dumps(sorted({p.contact_id for _, p in kept_events}))
-        known = {
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM contacts WHERE id IN (SELECT value FROM json_each(?))", (wanted,)
-            )
-        }
-        for n, p in kept_events:
-            if p.contact_id not in known:
-                problems.append(
-                    f"events[{n}].contact_id: unknown contact {p.contact_id!r} "
-                    "(send it among the contacts, or import it first)"
-                )
-        if problems:
-            raise RejectedRecords(problems)
-        if kept_events or voids:
-            # the facts to recompute: the events' contacts, before (one may move) and after
-            touched = {p.id for _, p in kept_events} | {event_id for event_id, _ in voids}
-            affected = {p.contact_id or "" for _, p in kept_events} | {
-                r[0]
-                for r in conn.execute(
-                    "SELECT contact_id FROM events WHERE id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(sorted(touched)),),
-                )
-            }
-            for key, params in _runs(kept_events, stamp):
-                conn.executemany(_event_sql(key), params)
-            for event_id, at in voids:
-                result.voided += conn.execute(
-                    "UPDATE events SET voided_at = ?, imported_at = ? "
-                    "WHERE id = ? AND voided_at IS NULL",
-                    (at, stamp, event_id),
-                ).rowcount
-            refresh_contacts(conn, affected)
-        result.events = len(kept_events)
-    return result
-
-
-def _parse_records(
-    kind: str,
-    records: Sequence[Mapping[str, Any]],
-    parse: Callable[[dict[str, Any], RowContext], ParsedRow],
-    ctx: RowContext,
-    required: frozenset[str],
-    lenient: bool,
-    problems: list[str],
-    result: RecordsResult,
-) -> list[tuple[int, ParsedRow]]:
-    parsed: list[tuple[int, ParsedRow]] = []
-    for n, record in enumerate(records):
-        if not isinstance(record, Mapping):
-            problems.append(f"{kind}[{n}]: must be an object with the import's fields")
-            continue
-        row = dict(record)
-        try:
-            parsed.append((n, parse(row, ctx)))
-            continue
-        except BadRow as bad:
-            fatal = [p for p in bad.problems if not lenient or p.field in required]
-            if fatal:
-                problems.extend(f"{kind}[{n}].{p.field}: {p.reason}" for p in fatal)
-                continue
-            for p in bad.problems:
-                result.dropped.append(f"{kind}[{n}].{p.field}: {p.reason}")
-                row.pop(p.field, None)
-        try:
-            parsed.append((n, parse(row, ctx)))
-        except BadRow as bad:  # a problem that named a field the row does not have
-            problems.extend(f"{kind}[{n}].{p.field}: {p.reason}" for p in bad.problems)
-    return parsed

@@ -79,7 +79,7 @@ class ParsedRow(NamedTuple):
     values: tuple[Any, ...]
     contact_id: str | None = None
     # the JSON patch column as a new row stores it (its nulls left out), when the parser
-    # knows it cheaply; None: the store computes it (``importer._patched``)
+    # knows it cheaply; None: the store computes it (``upserts._patched``)
     fresh: str | None = None
 
 
