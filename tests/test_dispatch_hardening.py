@@ -25,7 +25,7 @@ from httpsink import Answer, Sink
 from regard.config import Config, ProviderTable
 from regard.delivery import dispatch
 from regard.forget import forget_contact
-from regard.providers.base import parse_retry_after
+from regard.providers.http import parse_retry_after
 from regard.store import Store, open_store
 from regard.times import iso, now_instant, to_epoch
 from regard.workspace import load_config

@@ -15,7 +15,7 @@ import pytest
 from httpsink import Answer
 from regard.errors import ConfigError
 from regard.providers import Dead, Retry, Unconfirmed, Unknown
-from regard.providers.base import check_url
+from regard.providers.http import check_url
 
 SECRET = "tok_8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a"
 

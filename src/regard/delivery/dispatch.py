@@ -45,7 +45,7 @@ from regard.delivery.ratelimit import RateLimiter, parse_rate
 from regard.engine import release_due
 from regard.errors import RegardError
 from regard.providers import Dead, Outcome, Paused, Provider, Retry, Sent, build_provider
-from regard.providers.base import Unknown
+from regard.providers.outcomes import Unknown
 from regard.store import Store
 from regard.store.records import Claim
 from regard.store.sendtime import SendContext

@@ -18,19 +18,17 @@ from regard.providers import (  # noqa: F401  (importing registers the adapters)
     twilio,
     webhook,
 )
-from regard.providers.base import (
+from regard.providers.base import Provider, adapter_class, registered_types
+from regard.providers.http import HTTPProvider
+from regard.providers.outcomes import (
     Dead,
-    HTTPProvider,
     OnUnknown,
     Outcome,
     Paused,
-    Provider,
     Retry,
     Sent,
     Unconfirmed,
     Unknown,
-    adapter_class,
-    registered_types,
 )
 from regard.validation import describe, key_line
 

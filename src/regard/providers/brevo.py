@@ -35,19 +35,14 @@ import httpx
 from pydantic import Field, SecretStr
 
 from regard.errors import ProviderError
-from regard.providers.base import (
+from regard.providers.http import (
     HTTPProvider,
-    OnUnknown,
-    Outcome,
-    Paused,
-    Sent,
     ServiceURL,
-    Undeliverable,
-    Unknown,
     classify_failure,
     response_excerpt,
     response_json,
 )
+from regard.providers.outcomes import OnUnknown, Outcome, Paused, Sent, Undeliverable, Unknown
 from regard.providers.smtp import OWN_HEADERS
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from regard.errors import InputError
-from regard.providers.base import OnUnknown, Outcome, Provider, Retry, Sent
+from regard.providers.base import Provider
+from regard.providers.outcomes import OnUnknown, Outcome, Retry, Sent
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 

@@ -58,22 +58,24 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from regard.providers.base import (
+from regard.providers.http import (
     RETRYABLE_STATUS,
     HTTPProvider,
+    ServiceURL,
+    classify_failure,
+    response_excerpt,
+    response_json,
+    retry_with,
+)
+from regard.providers.outcomes import (
     OnUnknown,
     Outcome,
     Paused,
     Retry,
     Sent,
-    ServiceURL,
     Unconfirmed,
     Undeliverable,
     Unknown,
-    classify_failure,
-    response_excerpt,
-    response_json,
-    retry_with,
 )
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel

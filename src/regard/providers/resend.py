@@ -11,7 +11,8 @@ from typing import Literal
 import httpx
 from pydantic import BaseModel
 
-from regard.providers.base import Outcome, Provider, Retry, Unknown
+from regard.providers.base import Provider
+from regard.providers.outcomes import Outcome, Retry, Unknown
 from regard.store.records import DeliveryRecord
 
 OnUnknownChoice = Literal["unconfirmed", "resend"]

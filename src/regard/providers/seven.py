@@ -36,20 +36,17 @@ from typing import Any
 import httpx
 from pydantic import Field, SecretStr
 
-from regard.providers.base import (
+from regard.providers.http import HTTPProvider, ServiceURL, classify_status, response_excerpt
+from regard.providers.outcomes import (
     Dead,
-    HTTPProvider,
     OnUnknown,
     Outcome,
     Paused,
     Retry,
     Sent,
-    ServiceURL,
     Unconfirmed,
     Undeliverable,
     Unknown,
-    classify_status,
-    response_excerpt,
 )
 from regard.providers.resend import MayResend, OnUnknownChoice
 from regard.store.records import DeliveryRecord

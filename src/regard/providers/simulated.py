@@ -17,7 +17,8 @@ import httpx
 
 from regard.channels import CHANNELS
 from regard.config import ProviderTable
-from regard.providers.base import OnUnknown, Outcome, Provider, Sent
+from regard.providers.base import Provider
+from regard.providers.outcomes import OnUnknown, Outcome, Sent
 from regard.store.records import DeliveryRecord
 
 if TYPE_CHECKING:

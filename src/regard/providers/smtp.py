@@ -50,16 +50,8 @@ from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from pydantic import Field, SecretStr, model_validator
 
 from regard.errors import ProviderError
-from regard.providers.base import (
-    Dead,
-    OnUnknown,
-    Outcome,
-    Paused,
-    Retry,
-    Sent,
-    Unknown,
-    is_loopback,
-)
+from regard.providers.http import is_loopback
+from regard.providers.outcomes import Dead, OnUnknown, Outcome, Paused, Retry, Sent, Unknown
 from regard.providers.resend import MayResend, OnUnknownChoice
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel

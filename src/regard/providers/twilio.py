@@ -39,20 +39,15 @@ from urllib.parse import parse_qs
 import httpx
 from pydantic import Field, SecretStr, model_validator
 
-from regard.providers.base import (
+from regard.providers.http import (
     HTTPProvider,
-    OnUnknown,
-    Outcome,
-    Paused,
-    Sent,
     ServiceURL,
-    Undeliverable,
-    Unknown,
     classify_failure,
     coded_account_failure,
     coded_reason,
     response_json,
 )
+from regard.providers.outcomes import OnUnknown, Outcome, Paused, Sent, Undeliverable, Unknown
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 

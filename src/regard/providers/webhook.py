@@ -40,14 +40,8 @@ from pydantic import Field, SecretStr, field_validator
 from standardwebhooks import Webhook
 
 from regard.config import Duration
-from regard.providers.base import (
-    Dead,
-    HTTPProvider,
-    OnUnknown,
-    Outcome,
-    ServiceURL,
-    classify_status,
-)
+from regard.providers.http import HTTPProvider, ServiceURL, classify_status
+from regard.providers.outcomes import Dead, OnUnknown, Outcome
 from regard.store.records import DeliveryRecord
 from regard.validation import StrictModel
 
