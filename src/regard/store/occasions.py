@@ -13,7 +13,7 @@ every contact.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from operator import attrgetter
@@ -223,9 +223,11 @@ class Occasions(Area):
         *,
         min_events: int,
         contact_ids: Sequence[str] | None = None,
-    ) -> list[LastActivity]:
+    ) -> Iterator[LastActivity]:
         """Contacts whose last event of ``types`` as of ``at`` lies in ``[lo, hi]``, with at
         least ``min_events`` such events by then (events voided by ``at`` do not count).
+        Read as they are iterated, in the caller's snapshot: a big day's win-back lapses
+        are tens of thousands, made into occasions one at a time, never held twice.
 
         The range scan on (type, time) finds the candidates; the per-contact index on
         (contact, type, time) confirms that nothing newer happened by ``at``.
@@ -253,7 +255,7 @@ class Occasions(Area):
                      AND y.occurred_at <= last AND {visible("y", at)}) >= ?
         """
         params: list[object] = [*types, *types, lo, hi, *ids, *types, at, *types, min_events]
-        return [LastActivity(*row) for row in self.conn.execute(sql, params)]
+        return (LastActivity(*row) for row in self.conn.execute(sql, params))
 
     def never_active(
         self,
