@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from regard.store import Store
 from regard.store.contacts import DERIVED_FACTS, contact_from_row
 from regard.store.occasions import Occasion, occasion_order
-from shop_rows import add_contact, add_event, epoch, refresh_facts
+from shop_rows import add_contact, add_delivery, add_event, epoch, refresh_facts
 
 AT = epoch("2026-03-01T10:00:00Z")
 
@@ -88,3 +91,38 @@ def test_occasion_order_is_the_occasions_own(store: Store) -> None:
     assert [o.started_at for o in sorted(occasions, key=occasion_order)] == [
         o.started_at for o in sorted(occasions)
     ]
+
+
+due_occasions = st.lists(
+    st.builds(
+        Occasion,
+        st.integers(AT - 3, AT),
+        st.sampled_from(["c1", "c2", "c3", "unknown"]),
+        st.sampled_from(["k:1", "k:2", "since:2026-01-01T00:00:00Z"]),
+        st.one_of(st.none(), st.sampled_from(["o1", "o2", "v1"])),
+        st.one_of(st.none(), st.integers(AT - 1000, AT)),
+    ),
+    max_size=12,
+)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(occasions=due_occasions, unrecorded=st.booleans())
+def test_each_candidate_is_its_due_occasion_itself(
+    store: Store, occasions: list[Occasion], unrecorded: bool
+) -> None:
+    """The candidates hold the very occasions asked for (not rebuilt from the query's rows):
+    those of known contacts, less the ones the campaign has recorded, in occasion order."""
+    if store.contacts.get("c1") is None:
+        _shop(store)
+        add_delivery(store, "a-campaign", "c2", "sent", "2026-02-01T00:00:00Z", occasion="k:2")
+    found = store.occasions.candidates("a-campaign", occasions, AT, unrecorded=unrecorded)
+    recorded = {("c2", "k:2")} if unrecorded else set()
+    expected = [
+        (i, o)
+        for i, o in enumerate(occasions)
+        if o.contact_id != "unknown" and (o.contact_id, o.occasion) not in recorded
+    ]
+    expected.sort(key=lambda p: (p[1].due_at, p[1].contact_id, p[1].occasion, p[0]))
+    assert [id(c.occasion) for c in found] == [id(o) for _, o in expected]
+    assert [c.contact["id"] for c in found] == [o.contact_id for _, o in expected]

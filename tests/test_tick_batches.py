@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -206,3 +208,33 @@ def test_simulate_finds_each_ticks_occasions_once_per_stretch(workspace: Workspa
             )
         ticks += 1
     assert found.queries < ticks * len(campaigns) / 3  # once per stretch, but for `nth`
+
+
+def test_a_tick_checkpoints_the_log_less_often_and_once_at_its_end(
+    tmp_path: Path,
+) -> None:
+    """Inside a tick the store's own commits checkpoint the write-ahead log less often (it
+    grows past SQLite's 1000 pages); every commit is readable by another connection at once (the
+    log is the database until it is copied); at the end one checkpoint copies all of it and
+    the store checkpoints itself again."""
+    path = tmp_path / "regard.db"
+    store = open_store(path)
+    wal = Path(f"{path}-wal")
+    with store.ticks.exclusive():
+        assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 8192
+        for i in range(30):  # 30 × 200 kB: 6 MB, about 1,500 pages
+            with store.write() as conn:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{i}", "x" * 200_000)
+                )
+            other = sqlite3.connect(path)
+            assert other.execute("SELECT count(*) FROM meta WHERE key = ?", (f"k{i}",)).fetchone()
+            other.close()
+        assert wal.stat().st_size > 30 * 200_000  # nothing copied out of it yet
+    assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    other = sqlite3.connect(path)
+    busy, frames, copied = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert (busy, copied) == (0, frames)  # the tick's checkpoint copied every frame
+    assert other.execute("SELECT count(*) FROM meta WHERE key LIKE 'k%'").fetchone()[0] == 30
+    other.close()
+    store.close()

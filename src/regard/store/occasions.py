@@ -13,7 +13,7 @@ every contact.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from operator import attrgetter
@@ -223,9 +223,11 @@ class Occasions(Area):
         *,
         min_events: int,
         contact_ids: Sequence[str] | None = None,
-    ) -> list[LastActivity]:
+    ) -> Iterator[LastActivity]:
         """Contacts whose last event of ``types`` as of ``at`` lies in ``[lo, hi]``, with at
         least ``min_events`` such events by then (events voided by ``at`` do not count).
+        Read as they are iterated, in the caller's snapshot: a big day's win-back lapses
+        are tens of thousands, made into occasions one at a time, never held twice.
 
         The range scan on (type, time) finds the candidates; the per-contact index on
         (contact, type, time) confirms that nothing newer happened by ``at``.
@@ -253,7 +255,7 @@ class Occasions(Area):
                      AND y.occurred_at <= last AND {visible("y", at)}) >= ?
         """
         params: list[object] = [*types, *types, lo, hi, *ids, *types, at, *types, min_events]
-        return [LastActivity(*row) for row in self.conn.execute(sql, params)]
+        return (LastActivity(*row) for row in self.conn.execute(sql, params))
 
     def never_active(
         self,
@@ -486,20 +488,18 @@ class Occasions(Area):
         """
         if not occasions:
             return []
-        due = json.dumps(
-            [[o.contact_id, o.occasion, o.due_at, o.event_id, o.started_at] for o in occasions]
-        )
+        # each row names its occasion by its place in ``occasions``: the candidate holds
+        # that very occasion (its strings are not made again from the row, and a big day's
+        # decisions do not hold copies of what the due occasions hold)
+        due = json.dumps([[o.contact_id, o.occasion, o.due_at] for o in occasions])
         where, params = audience_condition(audience or {}, at, tz)
         sql = f"""
-            WITH due (contact_id, occasion, due_at, event_id, started_at) AS (
-                SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-                       CAST(json_extract(value, '$[2]') AS INTEGER), json_extract(value, '$[3]'),
-                       CAST(json_extract(value, '$[4]') AS INTEGER)
+            WITH due (place, contact_id, occasion, due_at) AS (
+                SELECT CAST(key AS INTEGER), json_extract(value, '$[0]'),
+                       json_extract(value, '$[1]'), CAST(json_extract(value, '$[2]') AS INTEGER)
                 FROM json_each(?)
             )
-            SELECT due.occasion AS due_occasion, due.due_at AS due_due_at,
-                   due.event_id AS due_event_id, due.started_at AS due_started_at,
-                   c.*, {facts_select(at)}
+            SELECT due.place AS due_place, c.*, {facts_select(at)}
             FROM due JOIN contacts c ON c.id = due.contact_id
             WHERE ({where})
         """
@@ -509,7 +509,7 @@ class Occasions(Area):
               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign = ?
                               AND d.contact_id = due.contact_id AND d.occasion = due.occasion)"""
             args.append(campaign_id)
-        sql += " ORDER BY due.due_at, due.contact_id, due.occasion"
+        sql += " ORDER BY due.due_at, due.contact_id, due.occasion, due.place"
         rows = self.conn.execute(sql, args).fetchall()
         if not rows:
             return []
@@ -518,17 +518,13 @@ class Occasions(Area):
         first: dict[str, int] = {}
         for i, name in enumerate(rows[0].keys()):
             first.setdefault(name, i)
-        due_at, due_occasion = first.pop("due_due_at"), first.pop("due_occasion")
-        due_event, due_started = first.pop("due_event_id"), first.pop("due_started_at")
+        place = first.pop("due_place")
         for name in DERIVED_FACTS:
             first[name] = first.pop(f"asof_{name}")
-        read, contact_id = contact_reader(list(first.items())), first["id"]
+        read = contact_reader(list(first.items()))
         found: list[Candidate] = []
         for row in rows:
             values = tuple(row)
-            occasion = Occasion(
-                values[due_at], values[contact_id], values[due_occasion], values[due_event],
-                values[due_started],
-            )  # fmt: skip
+            occasion = occasions[values[place]]
             found.append(Candidate(occasion, read(values)))
         return found
