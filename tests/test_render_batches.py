@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 from conftest import Workspace
 from regard.campaigns import load_campaign
+from regard.campaigns.model import Campaign
+from regard.config import Config
 from regard.engine import tick
 from regard.engine.messages import Renderer, Wanted
 from regard.errors import TemplateError
@@ -141,15 +143,9 @@ def test_a_template_changed_between_batches_is_read_again(workspace: Workspace) 
     assert isinstance(message, Message) and message.text == "Liebe Frau Schmidt,\n\nnachher"
 
 
-@pytest.mark.parametrize("batch", [1000, 3, 2, 1])
-def test_a_render_error_in_a_batch_frees_the_cap_for_the_contacts_next_occasion(
-    workspace: Workspace, batch: int
-) -> None:
-    """Under a cap of one, a contact's first occasion that does not render is skipped
-    (render_error) and counts for nothing, so the second occasion is pending: as when each
-    message is rendered the moment it is decided. In one batch, and in batches whose
-    messages render while the next batch is decided (batches of 3: every first occasion in
-    the first batch, every second one in the next; of 2 and 1: some of either)."""
+def freed_cap_shop(workspace: Workspace) -> tuple[Store, Config, Campaign]:
+    """Three contacts with two orders each under a cap of one, and a campaign whose
+    template fails for the first order (it has no note): the store, config and campaign."""
     text = workspace.config.read_text(encoding="utf-8")
     workspace.config.write_text(
         text.replace("[sender]", '[limits]\ncontact_max = 1\ncontact_window = "7d"\n[sender]')
@@ -166,6 +162,19 @@ def test_a_render_error_in_a_batch_frees_the_cap_for_the_contacts_next_occasion(
             add_event(conn, f"o{i}b", f"c{i}", "2026-03-02T10:00:00Z", amount=7, note="Rosen")
     config = load_config(workspace.config)
     thanks = campaign("thanks", {"type": "post_purchase"}, template="t")
+    return store, config, thanks
+
+
+@pytest.mark.parametrize("batch", [1000, 3, 2, 1])
+def test_a_render_error_in_a_batch_frees_the_cap_for_the_contacts_next_occasion(
+    workspace: Workspace, batch: int
+) -> None:
+    """Under a cap of one, a contact's first occasion that does not render is skipped
+    (render_error) and counts for nothing, so the second occasion is pending: as when each
+    message is rendered the moment it is decided. In one batch, and in batches whose
+    messages render while the next batch is decided (batches of 3: every first occasion in
+    the first batch, every second one in the next; of 2 and 1: some of either)."""
+    store, config, thanks = freed_cap_shop(workspace)
     with mock.patch.object(tick_module, "BATCH", batch):
         result = tick(store, config, [thanks], instant("2026-03-02T12:00:00Z"))
     rows: list[Any] = store.conn.execute(
@@ -193,22 +202,7 @@ def test_a_render_error_frees_the_cap_in_the_batches_of_a_plan(
 ) -> None:
     """The decisions a plan keeps (with their messages) are the same in pipelined batches
     as in one: the cap a render error freed goes to the contact's next occasion."""
-    text = workspace.config.read_text(encoding="utf-8")
-    workspace.config.write_text(
-        text.replace("[sender]", '[limits]\ncontact_max = 1\ncontact_window = "7d"\n[sender]')
-    )
-    workspace.write(
-        "templates/t.j2",
-        "{% block subject %}Hallo{% endblock %}{% block text %}{{ event.note }}{% endblock %}",
-    )
-    store = open_store(workspace.store_target)
-    with store.write() as conn:
-        for i in range(3):
-            add_contact(conn, f"c{i}", first_name="Eva", consent_email=1)
-            add_event(conn, f"o{i}a", f"c{i}", "2026-03-02T09:00:00Z", amount=5)
-            add_event(conn, f"o{i}b", f"c{i}", "2026-03-02T10:00:00Z", amount=7, note="Rosen")
-    config = load_config(workspace.config)
-    thanks = campaign("thanks", {"type": "post_purchase"}, template="t")
+    store, config, thanks = freed_cap_shop(workspace)
     at = instant("2026-03-02T12:00:00Z")
 
     def planned(size: int) -> list[tuple[Any, ...]]:
