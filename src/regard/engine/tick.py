@@ -195,9 +195,11 @@ def decide_batches(
     transactions (:func:`record_batch`); returns the decisions recorded.
 
     Pipelined: while the render worker renders a batch's messages (a thread of this
-    process waits for them), the next batch is looked up and decided, and the batch before
-    is recorded; at most one batch's messages are in flight besides the batch being
-    decided. The result is that of deciding, rendering and recording the batches one by
+    process waits for them), the next batch is looked up and decided; then the batch is
+    recorded, and the next one sent to render. No write transaction runs beside the
+    thread: a thread that takes the interpreter lock between the rows of an insert would
+    hold the store's write lock for seconds on a busy machine. At most one batch's
+    messages are in flight besides the batch being decided. The result is that of deciding, rendering and recording the batches one by
     one (:func:`decide_all`): a batch is decided before the one before it is recorded, so
     its caps count that batch's pending decisions as well as the rows of the store; when
     the messages of that batch came back with a ``render_error`` (which no cap counts) its
@@ -214,10 +216,10 @@ def decide_batches(
             before.settle(renderer)
             if batch is not None and batch.earlier != before.pending():
                 batch.decide(renderer, before.pending())  # a render of the one before failed
+        if before is not None:  # before the next renders: no thread runs beside a write
+            recorded += record_batch(store, campaign, before.finished(), at, keep_messages)
         if batch is not None:
             batch.render(renderer, texts=not keep_messages, wait=len(batches) == 1)
-        if before is not None:
-            recorded += record_batch(store, campaign, before.finished(), at, keep_messages)
         before = batch
     if before is not None:
         before.settle(renderer)
