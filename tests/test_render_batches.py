@@ -6,6 +6,7 @@ inside a batch is decided as it would be one by one (the cap it frees)."""
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -14,15 +15,23 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import Workspace
 from regard.campaigns import load_campaign
+from regard.campaigns.model import Campaign
+from regard.config import Config
 from regard.engine import tick
+from regard.engine.messages import Renderer, Wanted
 from regard.errors import TemplateError
 from regard.render import isolation, render_message
 from regard.render.isolation import Job, render_messages
 from regard.render.message import Message
+from regard.render.unsubscribe import Links
 from regard.store import Store, open_store
+from regard.store.lifecycle import message_text
+from regard.store.occasions import Occasion
 from regard.workspace import load_config
 from shop_rows import add_contact, add_event, campaign, instant
 from test_render import NOW, ORDER, contact, email, setup
@@ -134,12 +143,9 @@ def test_a_template_changed_between_batches_is_read_again(workspace: Workspace) 
     assert isinstance(message, Message) and message.text == "Liebe Frau Schmidt,\n\nnachher"
 
 
-def test_a_render_error_in_a_batch_frees_the_cap_for_the_contacts_next_occasion(
-    workspace: Workspace,
-) -> None:
-    """Under a cap of one, a contact's first occasion that does not render is skipped
-    (render_error) and counts for nothing, so the second occasion, in the same batch, is
-    pending: as when each message is rendered the moment it is decided."""
+def freed_cap_shop(workspace: Workspace) -> tuple[Store, Config, Campaign]:
+    """Three contacts with two orders each under a cap of one, and a campaign whose
+    template fails for the first order (it has no note): the store, config and campaign."""
     text = workspace.config.read_text(encoding="utf-8")
     workspace.config.write_text(
         text.replace("[sender]", '[limits]\ncontact_max = 1\ncontact_window = "7d"\n[sender]')
@@ -156,7 +162,21 @@ def test_a_render_error_in_a_batch_frees_the_cap_for_the_contacts_next_occasion(
             add_event(conn, f"o{i}b", f"c{i}", "2026-03-02T10:00:00Z", amount=7, note="Rosen")
     config = load_config(workspace.config)
     thanks = campaign("thanks", {"type": "post_purchase"}, template="t")
-    tick(store, config, [thanks], instant("2026-03-02T12:00:00Z"))
+    return store, config, thanks
+
+
+@pytest.mark.parametrize("batch", [1000, 3, 2, 1])
+def test_a_render_error_in_a_batch_frees_the_cap_for_the_contacts_next_occasion(
+    workspace: Workspace, batch: int
+) -> None:
+    """Under a cap of one, a contact's first occasion that does not render is skipped
+    (render_error) and counts for nothing, so the second occasion is pending: as when each
+    message is rendered the moment it is decided. In one batch, and in batches whose
+    messages render while the next batch is decided (batches of 3: every first occasion in
+    the first batch, every second one in the next; of 2 and 1: some of either)."""
+    store, config, thanks = freed_cap_shop(workspace)
+    with mock.patch.object(tick_module, "BATCH", batch):
+        result = tick(store, config, [thanks], instant("2026-03-02T12:00:00Z"))
     rows: list[Any] = store.conn.execute(
         "SELECT contact_id, occasion, state, reason FROM deliveries ORDER BY contact_id, occasion"
     ).fetchall()
@@ -168,6 +188,35 @@ def test_a_render_error_in_a_batch_frees_the_cap_for_the_contacts_next_occasion(
             (f"c{i}", f"o{i}b", "pending", None),
         )
     ]
+    assert len(result.decisions) == 6
+    messages = store.conn.execute(
+        "SELECT message FROM deliveries WHERE state = 'pending' ORDER BY contact_id"
+    ).fetchall()
+    assert [json.loads(m[0])["text"].split("\n")[0] for m in messages] == ["Rosen"] * 3
+    store.close()
+
+
+@pytest.mark.parametrize("batch", [2, 1])
+def test_a_render_error_frees_the_cap_in_the_batches_of_a_plan(
+    workspace: Workspace, batch: int
+) -> None:
+    """The decisions a plan keeps (with their messages) are the same in pipelined batches
+    as in one: the cap a render error freed goes to the contact's next occasion."""
+    store, config, thanks = freed_cap_shop(workspace)
+    at = instant("2026-03-02T12:00:00Z")
+
+    def planned(size: int) -> list[tuple[Any, ...]]:
+        with store.rolled_back():
+            result = tick_module.run_tick(store, config, [thanks], at, batch=size)
+        return [
+            (d.contact_id, d.occasion, d.decision, d.reason, d.message) for d in result.decisions
+        ]
+
+    whole = planned(1000)
+    assert [(r[0], r[2], r[3]) for r in whole if r[1].endswith("b")] == [
+        (f"c{i}", "pending", None) for i in range(3)
+    ]
+    assert planned(batch) == whole
     store.close()
 
 
@@ -192,3 +241,60 @@ def test_a_batch_recorded_in_small_writes_records_the_same(workspace: Workspace)
         assert decided(workspace, 1000) == whole
     pending = sum(1 for r in whole if r[3] == "pending")
     assert pending == 6 and len(writes) >= pending  # one write per message at least
+
+
+NAMES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    people=st.lists(
+        st.fixed_dictionaries({
+            "first_name": st.none() | NAMES | st.sampled_from(["anna", "Ærøskøbing", '"<&>\'"']),
+            "last_name": st.none() | NAMES,
+            "salutation": st.sampled_from([None, "Frau", "Herr", ""]),
+            "locale": st.sampled_from(["de", "en", "fr", None]),
+            "timezone": st.sampled_from(["Europe/Berlin", "America/New_York", None]),
+            "last_order_at": st.sampled_from(["2025-09-01T10:00:00Z", "2025-12-31T23:30:00Z"]),
+        }),
+        min_size=1,
+        max_size=4,
+    ),
+    marketing=st.booleans(),
+)  # fmt: skip
+def test_a_message_the_worker_stores_as_text_is_the_stored_message_as_json(
+    workspace: Workspace, people: list[dict[str, Any]], marketing: bool
+) -> None:
+    """The JSON text the render worker makes of each message for its row is exactly the
+    stored message the tick encoded itself before (:func:`message_text`): the starter
+    layout (HTML, inlined CSS, the sender's footer), a marketing e-mail's link and headers,
+    contacts of every locale, names with quotes, markup and letters beyond ASCII."""
+    starter = Path(__file__).resolve().parent.parent / "templates"
+    for name in ("_layout.j2", "_macros.j2", "win-back.j2", "win-back.de.j2"):
+        workspace.write(f"templates/{name}", (starter / name).read_text(encoding="utf-8"))
+    purpose = "marketing" if marketing else "service"
+    workspace.write(
+        "campaigns/w.toml",
+        f'channel = "email"\npurpose = "{purpose}"\nprovider = "outbox"\ntemplate = "win-back"\n'
+        '[trigger]\ntype = "inactivity"\nafter = "90d"\nevents = ["order"]\n',
+    )
+    config = load_config(workspace.config)
+    found = load_campaign(config, "w")
+    renderer = Renderer(config, Links("https://shop.example/r", "secret", "u@shop.example"))
+    wanted = [
+        Wanted(
+            contact(id=f"c{n}", **person),
+            Occasion(AT, f"c{n}", f"k:{n}", None, None),
+            f"c{n}@example.com",
+            None,
+            f"d-{n}",
+        )
+        for n, person in enumerate(people)
+    ]
+    dicts = renderer.render_many(found, wanted, AT)
+    texts = renderer.render_texts(found, wanted, AT)
+    assert texts == [(message_text(m), e) for m, e in dicts]
+    assert all(text is not None for text, _ in texts), texts  # the case is not vacuous
+
+
+AT = instant("2026-01-06T10:00:00Z")

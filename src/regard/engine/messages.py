@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from regard.campaigns.model import Campaign
-from regard.channels import channel
 from regard.config import Config
 from regard.errors import TemplateError
-from regard.render.isolation import Job, render_messages
+from regard.render.isolation import Job, render_messages, render_stored
+from regard.render.message import Stored
 from regard.render.unsubscribe import Links, wants_link
+from regard.store.lifecycle import message_text
 from regard.times import Instant, from_epoch
 from regard.triggers import Occasion
 
@@ -53,32 +54,43 @@ class Renderer:
         one request to the render worker for all of them, each token signed once."""
         if not wanted:
             return []
-        links = self.links
-        marketing = links is not None and wants_link(campaign)
-        if links is not None and marketing:
-            links = links.signing(w.delivery_id for w in wanted)
+        links = self._links(campaign, wanted)
         jobs = [Job(w.contact, w.event, w.occasion.occasion, w.delivery_id) for w in wanted]
         results = render_messages(self.config, campaign, jobs, from_epoch(at), links=links)
-        kind = channel(campaign.channel)
-        card = campaign.card.model_dump() if campaign.card else None
-        stored: list[tuple[dict[str, Any] | None, str | None]] = []
-        for w, message in zip(wanted, results, strict=True):
-            if isinstance(message, TemplateError):
-                stored.append((None, str(message)))
-                continue
-            parts = kind.parts(
-                {"subject": message.subject, "text": message.text, "html": message.html,
-                 "card": message.card},
-                card=card,
-                sender=dict(self.sender),
-            )  # fmt: skip
-            headers = links.headers(w.delivery_id) if links is not None and marketing else {}
-            stored.append((
-                {"to": w.to, "subject": parts.subject, "text": parts.text, "html": parts.html,
-                 "card": parts.card, "headers": headers},
-                None,
-            ))  # fmt: skip
-        return stored
+        storing = Stored(self.config, campaign, links)
+        return [
+            (None, str(message))
+            if isinstance(message, TemplateError)
+            else (storing.message(message, w.to, w.delivery_id), None)
+            for w, message in zip(wanted, results, strict=True)
+        ]
+
+    def render_texts(
+        self, campaign: Campaign, wanted: Sequence[Wanted], at: Instant
+    ) -> list[tuple[str | None, str | None]]:
+        """:meth:`render_many`'s messages as their rows store them, their JSON text, made
+        in the render worker (the tick hands it to the store as it comes: a big day's half
+        gigabyte of e-mails is not unpickled and encoded again here). A renderer whose
+        :meth:`render_many` keeps less of each message gets its own messages' text."""
+        if type(self).render_many is not Renderer.render_many:
+            return [
+                (message_text(message), error)
+                for message, error in self.render_many(campaign, wanted, at)
+            ]
+        if not wanted:
+            return []
+        links = self._links(campaign, wanted)
+        jobs = [Job(w.contact, w.event, w.occasion.occasion, w.delivery_id, w.to) for w in wanted]
+        texts = render_stored(self.config, campaign, jobs, from_epoch(at), links=links)
+        return [
+            (None, str(text)) if isinstance(text, TemplateError) else (text, None) for text in texts
+        ]
+
+    def _links(self, campaign: Campaign, wanted: Sequence[Wanted]) -> Links | None:
+        """The links of a marketing e-mail's messages, each token signed once."""
+        if self.links is None or not wants_link(campaign):
+            return self.links
+        return self.links.signing(w.delivery_id for w in wanted)
 
 
 class Wanted(NamedTuple):

@@ -13,6 +13,8 @@ an :class:`~regard.times.Instant`.
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -25,6 +27,7 @@ from regard.engine.decisions import Caps, Decision, Pacing, delivery_id, exit_of
 from regard.engine.messages import Renderer, Wanted
 from regard.engine.recipients import channel_address, consent_given, mobile_only, recipient
 from regard.engine.windows import next_opening, release_due
+from regard.render.isolation import start
 from regard.render.unsubscribe import Links, link_secret
 from regard.store import Store
 from regard.store.decisions import Counted
@@ -164,18 +167,11 @@ def run_tick(
                 occasions = due_occasions(store, config, campaign.trigger, span)
         result.evaluated += len(occasions)
         occasions = sorted(occasions, key=occasion_order)  # a list of our own
-        for start in range(0, len(occasions), size):
-            decided = decide_batch(
-                store,
-                config,
-                campaign,
-                occasions[start : start + size],
-                at,
-                render,
-                keep_messages=keep_messages,
-            )
-            result.decisions += decided
+        batches = [occasions[start : start + size] for start in range(0, len(occasions), size)]
         occasions = []  # decided: not held through the next campaign and release_due
+        result.decisions += decide_batches(
+            store, config, campaign, batches, at, render, keep_messages=keep_messages
+        )
     result.deferred = release_due(store, config, campaigns, at)
     return result
 
@@ -184,39 +180,225 @@ def run_tick(
 DueSource = Callable[[Campaign, Span], list[Occasion]]
 
 
-def decide_batch(
+def decide_batches(
     store: Store,
     config: Config,
     campaign: Campaign,
-    occasions: list[Occasion],
+    batches: list[list[Occasion]],
     at: Instant,
     renderer: Renderer,
     *,
     keep_messages: bool = True,
 ) -> list[Decision]:
-    """One batch of a campaign's due occasions: looked up in a read snapshot, decided and
-    rendered outside any transaction, recorded in short write transactions (at most
-    :data:`WRITE_BYTES` of messages each). Returns the decisions recorded (an occasion
-    recorded before, by anyone, is not decided again); without ``keep_messages`` they no
-    longer carry their messages, dropped once serialised for the store."""
-    with store.ticks.snapshot():
-        due = candidates(store, config, campaign, occasions, at)
-        if not due:
-            return []
-        looked_up = Lookups.of(store, campaign, due, at=at, tz=config.timezone, config=config)
-    decisions = decide_all(config, campaign, due, at, renderer, looked_up)
+    """A campaign's batches of due occasions in order, each looked up in a read snapshot,
+    decided in memory, rendered outside any transaction and recorded in short write
+    transactions (:func:`record_batch`); returns the decisions recorded.
+
+    Pipelined: while the render worker renders a batch's messages (a thread of this
+    process waits for them), the next batch is looked up and decided; then the batch is
+    recorded, and the next one sent to render. No write transaction runs beside the
+    thread: a thread that takes the interpreter lock between the rows of an insert would
+    hold the store's write lock for seconds on a busy machine. At most one batch's
+    messages are in flight besides the batch being decided. The result is that of deciding, rendering and recording the batches one by
+    one (:func:`decide_all`): a batch is decided before the one before it is recorded, so
+    its caps count that batch's pending decisions as well as the rows of the store; when
+    the messages of that batch came back with a ``render_error`` (which no cap counts) its
+    pending decisions differ, and the batch is decided again before its messages are sent
+    to render. Without ``keep_messages`` each message comes from the worker as the JSON
+    text its row stores, and the decisions returned no longer carry their messages."""
+    recorded: list[Decision] = []
+    before: _Batch | None = None  # decided, its messages rendering, not recorded yet
+    for occasions in batches:
+        batch = _Batch.of(store, config, campaign, occasions, at, before)
+        if batch is not None:
+            batch.decide(renderer, before.pending() if before is not None else [])
+        if before is not None:
+            before.settle(renderer)
+            if batch is not None and batch.earlier != before.pending():
+                batch.decide(renderer, before.pending())  # a render of the one before failed
+        if before is not None:  # before the next renders: no thread runs beside a write
+            recorded += record_batch(store, campaign, before.finished(), at, keep_messages)
+        if batch is not None:
+            batch.render(renderer, texts=not keep_messages, wait=len(batches) == 1)
+        before = batch
+    if before is not None:
+        before.settle(renderer)
+        recorded += record_batch(store, campaign, before.finished(), at, keep_messages)
+    return recorded
+
+
+@dataclass
+class _Batch:
+    """One batch of a campaign's candidates on its way through :func:`decide_batches`:
+    looked up, decided (counting the pending decisions of the batch before it,
+    ``earlier``), its messages rendering, then settled (decided again when a render
+    failed)."""
+
+    config: Config
+    campaign: Campaign
+    at: Instant
+    due: list[Candidate]
+    looked_up: Lookups
+    earlier: list[tuple[str, Instant]] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    wanted: list[Wanted] = field(default_factory=list)
+    rendering: _Rendering | None = None
+    texts: dict[str, str] = field(default_factory=dict)  # the stored text, by delivery id
+
+    @classmethod
+    def of(
+        cls,
+        store: Store,
+        config: Config,
+        campaign: Campaign,
+        occasions: list[Occasion],
+        at: Instant,
+        before: _Batch | None,
+    ) -> _Batch | None:
+        """The batch's candidates and what their checks ask of the store, in one read
+        snapshot (None when none is left); an occasion of the batch ``before`` (decided,
+        not yet recorded) is left out as it would be once recorded."""
+        with store.ticks.snapshot():
+            due = candidates(store, config, campaign, occasions, at)
+            if before is not None:
+                taken = {(d.contact_id, d.occasion) for d in before.decisions}
+                due = [c for c in due if (c.occasion.contact_id, c.occasion.occasion) not in taken]
+            if not due:
+                return None
+            looked_up = Lookups.of(store, campaign, due, at=at, tz=config.timezone, config=config)
+        return cls(config, campaign, at, due, looked_up)
+
+    def pending(self) -> list[tuple[str, Instant]]:
+        """The batch's pending decisions as caps count them: (contact id, not_before)."""
+        return [
+            (d.contact_id, d.not_before)
+            for d in self.decisions
+            if d.decision == "pending" and d.not_before is not None
+        ]
+
+    def decide(self, renderer: Renderer, earlier: list[tuple[str, Instant]]) -> None:
+        """Decide the batch in order as if every render succeeds, its caps counting
+        ``earlier`` (the pending decisions of the batch before, not recorded yet)."""
+        self.earlier = earlier
+        wanted = _Collecting(renderer)
+        caps = self._caps()
+        self.decisions = [
+            decide(self.config, self.campaign, c, self.at, wanted, self.looked_up, caps)
+            for c in self.due
+        ]
+        self.wanted = wanted.wanted
+
+    def _caps(self) -> Caps:
+        caps = Caps(self.config, self.campaign, self.at, self.looked_up.counted)
+        for contact_id, instant in self.earlier:
+            caps.count(contact_id, instant)
+        return caps
+
+    def render(self, renderer: Renderer, *, texts: bool, wait: bool) -> None:
+        """Send the batch's messages to render; ``wait``: here, for them (no batch is
+        decided meanwhile), else in a thread of their own."""
+        self.rendering = _Rendering(renderer, self.campaign, self.wanted, self.at, texts, wait)
+
+    def settle(self, renderer: Renderer) -> None:
+        """Wait for the batch's messages; when one did not render (``render_error``, which
+        the caps of the contact's later occasions must not count), decide the batch again
+        in order with the renders known, as deciding and rendering one by one would."""
+        assert self.rendering is not None
+        answers = self.rendering.result()
+        self.rendering = None
+        rendered: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
+        for w, (message, error) in zip(self.wanted, answers, strict=True):
+            if isinstance(message, str):  # its stored text: kept apart, a placeholder here
+                self.texts[w.delivery_id] = message
+                message = {}
+            rendered[w.delivery_id] = (message, error)
+        if any(message is None for message, _ in rendered.values()):
+            known = _Known(renderer, rendered)
+            caps = self._caps()
+            self.decisions = [
+                decide(self.config, self.campaign, c, self.at, known, self.looked_up, caps)
+                for c in self.due
+            ]
+            return
+        for d in self.decisions:
+            if d.decision == "pending":
+                d.message = rendered[d.delivery_id][0]
+
+    def finished(self) -> list[tuple[Decision, str | None]]:
+        """The settled decisions, each with its message as its row stores it."""
+        return [(d, self._text(d)) for d in self.decisions]
+
+    def _text(self, decision: Decision) -> str | None:
+        if decision.decision != "pending":
+            return None
+        text = self.texts.get(decision.delivery_id)
+        return text if text is not None else message_text(decision.message)
+
+
+class _Rendering:
+    """The messages one batch wants, being rendered: in a thread of this process (which
+    waits for the render worker's answers while the tick goes on), or at once."""
+
+    def __init__(
+        self,
+        renderer: Renderer,
+        campaign: Campaign,
+        wanted: list[Wanted],
+        at: Instant,
+        texts: bool,
+        wait: bool,
+    ) -> None:
+        render = renderer.render_texts if texts else renderer.render_many
+        self._answers: list[tuple[Any, str | None]] = []
+        self._raised: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if wait or not wanted:
+            self._answers = list(render(campaign, wanted, at))
+            return
+
+        def run() -> None:
+            try:
+                self._answers = list(render(campaign, wanted, at))
+            except BaseException as exc:  # raised where the answers are asked for
+                self._raised = exc
+
+        start()  # forked now, while only this thread runs
+        context = contextvars.copy_context()  # own_templates() holds in the thread too
+        self._thread = threading.Thread(target=context.run, args=(run,), daemon=True)
+        self._thread.start()
+
+    def result(self) -> list[tuple[Any, str | None]]:
+        """The answers, (message or its text, None) or (None, the template error), in order."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._raised is not None:
+            raise self._raised
+        return self._answers
+
+
+def record_batch(
+    store: Store,
+    campaign: Campaign,
+    decided: list[tuple[Decision, str | None]],
+    at: Instant,
+    keep_messages: bool,
+) -> list[Decision]:
+    """A batch's decisions (each with its message's stored text) recorded in short write
+    transactions (at most :data:`WRITE_BYTES` of messages each). Returns the decisions
+    recorded (an occasion recorded before, by anyone, is not decided again); without
+    ``keep_messages`` they no longer carry their messages."""
     pacing = Pacing.of(campaign)
     rows: list[NewDelivery] = []
-    for d in decisions:  # each message serialised, then (not kept) dropped: one copy at a time
-        text = message_text(d.message) if d.message else None
+    for d, text in decided:
         rows.append(d.as_delivery(campaign, pacing, text))
-        if text is not None and not keep_messages:
+        if not keep_messages:
             d.message = None
     recorded: set[str] = set()
     for part in _by_size(rows):
         with store.write():
             recorded.update(store.decisions.record(part, at))
-    return [d for d in decisions if d.delivery_id in recorded]
+    return [d for d, _ in decided if d.delivery_id in recorded]
 
 
 # the most message text one write transaction of a batch inserts: the write lock is held
@@ -238,39 +420,6 @@ def _by_size(rows: list[NewDelivery]) -> Iterator[list[NewDelivery]]:
         size += length
     if part:
         yield part
-
-
-def decide_all(
-    config: Config,
-    campaign: Campaign,
-    due: Sequence[Candidate],
-    at: Instant,
-    renderer: Renderer,
-    looked_up: Lookups,
-) -> list[Decision]:
-    """The batch's candidates decided in order (:func:`decide`), their messages rendered
-    together: one request to the render worker for the whole batch. The checks run first
-    as if every render succeeds; when one did not (``render_error``, which the caps of the
-    contact's later occasions must not count), the batch is decided again in order with
-    the renders known, so the result is that of deciding and rendering one by one."""
-    wanted = _Collecting(renderer)
-    caps = Caps(config, campaign, at, looked_up.counted)
-    decisions = [decide(config, campaign, c, at, wanted, looked_up, caps) for c in due]
-    rendered = dict(
-        zip(
-            (w.delivery_id for w in wanted.wanted),
-            renderer.render_many(campaign, wanted.wanted, at),
-            strict=True,
-        )
-    )
-    if all(message is not None for message, _ in rendered.values()):
-        for d in decisions:
-            if d.decision == "pending":
-                d.message = rendered[d.delivery_id][0]
-        return decisions
-    known = _Known(renderer, rendered)
-    caps = Caps(config, campaign, at, looked_up.counted)
-    return [decide(config, campaign, c, at, known, looked_up, caps) for c in due]
 
 
 class _Collecting(Renderer):

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from regard.errors import TemplateError
 from regard.render.environment import MAX_RENDER_MEMORY, MAX_RENDER_SECONDS, pick_template
-from regard.render.message import Message, Renders
+from regard.render.message import Message, Renders, Stored
 
 if TYPE_CHECKING:
     from regard.campaigns.model import Campaign
@@ -176,18 +176,23 @@ def _serve(requests: int, answers: int, *, ready: bool = False) -> None:
             request = _receive(requests, None)
         except _Gone:
             return
-        reset, defined, config, campaign, now, options, jobs = pickle.loads(request)
+        reset, defined, config, campaign, now, options, stored, jobs = pickle.loads(request)
         if reset:
             known.clear()
         known.update(defined)
         renders: Renders | None = None
-        for job in jobs:
+        storing = Stored(known[config], known[campaign], options["links"]) if stored else None
+        for contact, event, occasion, delivery_id, to in jobs:
             leave = False
             answer: tuple[str, Any]
             try:
                 if renders is None:  # the batch's files checked for changes once, here
                     renders = Renders(known[config], known[campaign], now, **options)
-                answer = ("ok", renders.render(*job))
+                message = renders.render(contact, event, occasion, delivery_id)
+                answer = (
+                    "ok",
+                    message if storing is None else storing.text(message, to, delivery_id),
+                )
             except TemplateError as exc:
                 answer = ("error", str(exc))
                 leave = isinstance(exc.__context__, MemoryError)  # start afresh after that
@@ -256,10 +261,13 @@ class Worker:
         now: datetime,
         options: dict[str, Any],
         jobs: list[Job],
+        *,
+        stored: bool = False,
     ) -> None:
         """Ask for the messages of ``jobs``, all in one request: the config and the
         campaign (the same objects for many batches) are sent once and named by a key
-        after that. Raises _Gone when the worker has ended."""
+        after that; ``stored``: each as the JSON text its delivery stores
+        (:class:`~regard.render.message.Stored`). Raises _Gone when the worker has ended."""
         reset = len(self._sent) > 64
         if reset:
             self._sent.clear()
@@ -267,10 +275,12 @@ class Worker:
         self._sent.update(defined)
         plain = [
             (_plain(j.contact), _plain(j.event) if j.event is not None else None, j.occasion,
-             j.delivery_id)
+             j.delivery_id, j.to)
             for j in jobs
         ]  # fmt: skip
-        request = pickle.dumps((reset, defined, id(config), id(campaign), now, options, plain))
+        request = pickle.dumps(
+            (reset, defined, id(config), id(campaign), now, options, stored, plain)
+        )
         try:
             _write(self._requests, request)
         except BrokenPipeError:
@@ -341,13 +351,14 @@ def start() -> None:
 
 
 class Job(NamedTuple):
-    """One message to render: the contact, the triggering event, the occasion and the
-    delivery id (for the unsubscribe link)."""
+    """One message to render: the contact, the triggering event, the occasion, the
+    delivery id (for the unsubscribe link) and, for a stored message, its ``to``."""
 
     contact: Mapping[str, Any]
     event: Mapping[str, Any] | None
     occasion: str
     delivery_id: str = ""
+    to: Any = None
 
 
 _own_templates: ContextVar[bool] = ContextVar("own_templates", default=False)
@@ -420,17 +431,48 @@ def render_messages(
     answered one by one, each message bounded by :data:`MAX_RENDER_SECONDS` and
     :data:`MAX_RENDER_MEMORY` as a single render is. A message that breaks a bound ends
     that worker; the messages after it go to a fresh one."""
+    results = _render_all(config, campaign, jobs, now, provider, links, stored=False)
+    return [r for r in results if not isinstance(r, str)]
+
+
+def render_stored(
+    config: Config, campaign: Campaign, jobs: Sequence[Job], now: datetime, *, links: Links | None
+) -> list[str | TemplateError]:
+    """:func:`render_messages`, each message as the JSON text its delivery stores (made
+    in the worker by :class:`~regard.render.message.Stored`, sent to ``Job.to``), or the
+    TemplateError its render raised."""
+    results = _render_all(config, campaign, jobs, now, None, links, stored=True)
+    return [r for r in results if not isinstance(r, Message)]
+
+
+def _render_all(
+    config: Config,
+    campaign: Campaign,
+    jobs: Sequence[Job],
+    now: datetime,
+    provider: Provider | type[Provider] | None,
+    links: Links | None,
+    *,
+    stored: bool,
+) -> list[Message | str | TemplateError]:
+    """The messages of ``jobs``, each a Message (or with ``stored`` its stored text) or
+    the TemplateError its render raised."""
     if provider is not None and not isinstance(provider, type):
         provider = type(provider)  # what the render asks of it is its class's card limit
     options: dict[str, Any] = {"provider": provider, "links": links}
-    results: list[Message | TemplateError | None] = [None] * len(jobs)
+    results: list[Message | str | TemplateError | None] = [None] * len(jobs)
     if not hasattr(os, "fork") or _own_templates.get():
         renders = Renders(config, campaign, now, **options)
+        storing = Stored(config, campaign, links) if stored else None
         for n, job in enumerate(jobs):
             try:
-                results[n] = renders.render(*job)
+                message = renders.render(job.contact, job.event, job.occasion, job.delivery_id)
             except TemplateError as exc:
                 results[n] = exc
+                continue
+            results[n] = (
+                message if storing is None else storing.text(message, job.to, job.delivery_id)
+            )
         return [r for r in results if r is not None]
     with _lock:
         left = list(range(len(jobs)))
@@ -440,7 +482,7 @@ def render_messages(
             if not left:
                 break
             try:
-                left = _ask(config, campaign, now, options, jobs, left, results, timed_out)
+                left = _ask(config, campaign, now, options, stored, jobs, left, results, timed_out)
             except BaseException:
                 _retire()  # its answers to this request are no use to anyone now
                 raise
@@ -452,7 +494,7 @@ def _refused_at_once(
     campaign: Campaign,
     jobs: Sequence[Job],
     n: int,
-    results: list[Message | TemplateError | None],
+    results: list[Message | str | TemplateError | None],
 ) -> bool:
     """Whether the message file of job ``n`` ran out of time before and has not changed
     since (its result is set then)."""
@@ -473,9 +515,10 @@ def _ask(
     campaign: Campaign,
     now: datetime,
     options: dict[str, Any],
+    stored: bool,
     jobs: Sequence[Job],
     left: list[int],
-    results: list[Message | TemplateError | None],
+    results: list[Message | str | TemplateError | None],
     timed_out: set[int],
 ) -> list[int]:
     """Ask the worker for the jobs numbered ``left`` (under ``_lock``), set their results as
@@ -486,7 +529,7 @@ def _ask(
     for attempt in (1, 2):  # a worker found ended since the last request: once more
         try:
             worker = _running()
-            worker.send(config, campaign, now, options, [jobs[n] for n in left])
+            worker.send(config, campaign, now, options, [jobs[n] for n in left], stored=stored)
             break
         except _Gone:
             _retire()

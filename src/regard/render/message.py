@@ -36,7 +36,8 @@ from regard.render.environment import (
 )
 from regard.render.filters import FILTERS, rendering_for
 from regard.render.text import html_to_text
-from regard.render.unsubscribe import Links
+from regard.render.unsubscribe import Links, wants_link
+from regard.store.lifecycle import message_text
 from regard.validation import utf8_text
 
 if TYPE_CHECKING:
@@ -290,6 +291,38 @@ class Renders:
                 f"({sms.describe(message.text)}); an SMS takes at most {sms.MAX_CHARS}"
             )
         return unsubscribe.with_footer(message, variables, locale, self.shop)
+
+
+class Stored:
+    """How the rendered messages of one campaign become what their deliveries store:
+    ``{to, subject, text, html, card, headers}`` (a card's handwritten text is the record's
+    ``text``; ``card`` holds its design, font and the sender, the return address; a
+    marketing e-mail's headers carry its unsubscribe link). ``links``: those the messages
+    were rendered with (their tokens signed once for the batch)."""
+
+    def __init__(self, config: Config, campaign: Campaign, links: Links | None) -> None:
+        self.kind = channel(campaign.channel)
+        self.card = campaign.card.model_dump() if campaign.card else None
+        self.sender = config.sender.return_address()
+        self.links = links if links is not None and wants_link(campaign) else None
+
+    def message(self, message: Message, to: Any, delivery_id: str) -> dict[str, Any]:
+        """The stored message of ``message``, sent to ``to`` as delivery ``delivery_id``."""
+        parts = self.kind.parts(
+            {"subject": message.subject, "text": message.text, "html": message.html,
+             "card": message.card},
+            card=self.card,
+            sender=dict(self.sender),
+        )  # fmt: skip
+        headers = self.links.headers(delivery_id) if self.links is not None else {}
+        return {"to": to, "subject": parts.subject, "text": parts.text, "html": parts.html,
+                "card": parts.card, "headers": headers}  # fmt: skip
+
+    def text(self, message: Message, to: Any, delivery_id: str) -> str:
+        """:meth:`message` as the row stores it: its JSON text."""
+        text = message_text(self.message(message, to, delivery_id))
+        assert text is not None  # a message always has its keys
+        return text
 
 
 def _prepared(template: Template, variables: dict[str, Any], path: Path) -> Context:
