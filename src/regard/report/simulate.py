@@ -23,6 +23,7 @@ and count for caps, cooldowns and once-per-contact as they really did.
 from __future__ import annotations
 
 import bisect
+import heapq
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from regard.delivery import claims
 from regard.delivery.dispatch import send_context
 from regard.delivery.owners import default_owner
 from regard.engine import release_due, tick
+from regard.engine.decisions import Decision
 from regard.engine.messages import Renderer, Wanted
 from regard.errors import InputError
 from regard.providers import Outcome, Retry, Sent
@@ -173,16 +175,51 @@ class PeriodOccasions:
       span that nothing followed by its instant (contacts with a voided event: as above).
 
     Follow-ups (of the replay's own sends) and ``min_events = 0`` ask their own query per
-    tick. Memory: one stretch of each campaign."""
+    tick.
+
+    An occasion the replay has recorded is never decided again (the tick's candidates
+    leave it out): each tick's recorded decisions are told to :meth:`decided`, and the
+    occasions found are handed on without them, so a campaign with a long
+    ``max_lateness`` does not join the same recorded occasions with their contacts tick
+    after tick. Memory: one stretch of each campaign, and the occasions recorded within
+    each campaign's ``max_lateness`` (older ones cannot be due again)."""
 
     def __init__(self, store: Store, config: Config, start: Instant) -> None:
         self.store, self.config, self.start = store, config, start
         self._stretch: dict[str, tuple[int, list[tuple[Occasion, Instant | None]]]] = {}
         self._lapses: dict[str, tuple[int, list[Activity]]] = {}
         self._voided: dict[tuple[str, ...], frozenset[str] | None] = {}
+        # per campaign: the (contact, occasion) recorded, and a heap of (due, key) to
+        # forget them once no later span reaches their due instant
+        self._done: dict[str, set[tuple[str, str]]] = {}
+        self._done_by_due: dict[str, list[tuple[Instant, tuple[str, str]]]] = {}
         self.queries = 0
 
+    def decided(
+        self, campaigns: Iterable[Campaign], decisions: Iterable[Decision], at: Instant
+    ) -> None:
+        """Note the decisions a tick at ``at`` recorded; forget those no tick after ``at``
+        can find due (their due instant before its span)."""
+        for d in decisions:
+            key = (d.contact_id, d.occasion)
+            self._done.setdefault(d.campaign, set()).add(key)
+            heapq.heappush(self._done_by_due.setdefault(d.campaign, []), (d.due_at, key))
+        for c in campaigns:
+            heap, done = self._done_by_due.get(c.id), self._done.get(c.id)
+            if not heap or done is None:
+                continue
+            lo = at - seconds(c.max_lateness)
+            while heap and heap[0][0] < lo:
+                done.discard(heapq.heappop(heap)[1])
+
     def __call__(self, campaign: Campaign, span: Span) -> list[Occasion]:
+        due = self._due(campaign, span)
+        done = self._done.get(campaign.id)
+        if not done:
+            return due
+        return [o for o in due if (o.contact_id, o.occasion) not in done]
+
+    def _due(self, campaign: Campaign, span: Span) -> list[Occasion]:
         trigger = campaign.trigger
         kind = _once_kind(trigger)
         voided: frozenset[str] | None = frozenset()
@@ -386,8 +423,9 @@ def simulate(
             # a tick and its dispatches in one transaction of the scratch copy: every
             # snapshot and write of theirs joins it (no other connection writes the copy)
             with store.write(flat=True):
-                tick(store, config, chosen, moment, kind="simulate", due=found,
-                     renderer=ReplayRenderer)  # fmt: skip
+                decided = tick(store, config, chosen, moment, kind="simulate", due=found,
+                               renderer=ReplayRenderer)  # fmt: skip
+                found.decided(chosen, decided.decisions, moment)
                 _dispatch(store, config, moment, loaded)
                 _dispatch_openings(
                     store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
