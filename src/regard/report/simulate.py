@@ -7,7 +7,7 @@ through the real claims, with :mod:`regard.providers.simulated` standing in for 
 provider (each delivery is accepted at once, at its provider's ``cost``).
 
 What a replay can compute once for its whole period it does: the due occasions of most
-triggers are found once per stretch of a month (:class:`PeriodOccasions`). Every message
+triggers are found once per stretch of a quarter (:class:`PeriodOccasions`). Every message
 is rendered, as in a run, so a template that fails for some contacts' data is their
 ``render_error`` in the replay too.
 
@@ -152,7 +152,7 @@ def _simulated(claimed: Claim) -> Outcome:
     return Sent(None)
 
 
-STRETCH = 31 * 86400  # the ticks whose occasions one query finds at once
+STRETCH = 92 * 86400  # the ticks whose occasions one query finds at once (a quarter)
 VOIDED_BATCH = 500  # contacts with a voided event asked apart per tick, per query
 VOIDED_MAX = 5000  # more than that: the trigger asks its own query per tick
 
@@ -189,10 +189,12 @@ class PeriodOccasions:
         self._stretch: dict[str, tuple[int, list[tuple[Occasion, Instant | None]]]] = {}
         self._lapses: dict[str, tuple[int, list[Activity]]] = {}
         self._voided: dict[tuple[str, ...], frozenset[str] | None] = {}
-        # per campaign: the (contact, occasion) recorded, and a heap of (due, key) to
-        # forget them once no later span reaches their due instant
+        # per campaign: the (contact, occasion) recorded, the same as (contact, due) (a
+        # lapse's occasion is its due instant's), and a heap of (due, contact, occasion)
+        # to forget them once no later span reaches their due instant
         self._done: dict[str, set[tuple[str, str]]] = {}
-        self._done_by_due: dict[str, list[tuple[Instant, tuple[str, str]]]] = {}
+        self._dues: dict[str, set[tuple[str, Instant]]] = {}
+        self._done_by_due: dict[str, list[tuple[Instant, str, str]]] = {}
         self.queries = 0
 
     def decided(
@@ -201,16 +203,21 @@ class PeriodOccasions:
         """Note the decisions a tick at ``at`` recorded; forget those no tick after ``at``
         can find due (their due instant before its span)."""
         for d in decisions:
-            key = (d.contact_id, d.occasion)
-            self._done.setdefault(d.campaign, set()).add(key)
-            heapq.heappush(self._done_by_due.setdefault(d.campaign, []), (d.due_at, key))
+            self._done.setdefault(d.campaign, set()).add((d.contact_id, d.occasion))
+            self._dues.setdefault(d.campaign, set()).add((d.contact_id, d.due_at))
+            heapq.heappush(
+                self._done_by_due.setdefault(d.campaign, []), (d.due_at, d.contact_id, d.occasion)
+            )
         for c in campaigns:
-            heap, done = self._done_by_due.get(c.id), self._done.get(c.id)
-            if not heap or done is None:
+            heap = self._done_by_due.get(c.id)
+            if not heap:
                 continue
+            done, dues = self._done[c.id], self._dues[c.id]
             lo = at - seconds(c.max_lateness)
             while heap and heap[0][0] < lo:
-                done.discard(heapq.heappop(heap)[1])
+                due_at, contact_id, occasion = heapq.heappop(heap)
+                done.discard((contact_id, occasion))
+                dues.discard((contact_id, due_at))
 
     def __call__(self, campaign: Campaign, span: Span) -> list[Occasion]:
         due = self._due(campaign, span)
@@ -332,10 +339,13 @@ class PeriodOccasions:
         rows = held[1]
         since, until = span.lo - after, min(span.hi - after, span.at)
         first = bisect.bisect_left(rows, since, key=lambda a: a.at)
+        recorded = self._dues.get(campaign.id, set())  # by due instant: no occasion to make
         due: list[Occasion] = []
         for a in rows[first:]:
             if a.at > until:
                 break
+            if (a.contact_id, a.at + after) in recorded:
+                continue
             if a.next_at is not None and a.next_at <= span.at:
                 continue  # active again by T: not the last activity
             if trigger.min_events > 1 and a.events < trigger.min_events:
