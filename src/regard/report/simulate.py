@@ -184,8 +184,11 @@ class PeriodOccasions:
     after tick. Memory: one stretch of each campaign, and the occasions recorded within
     each campaign's ``max_lateness`` (older ones cannot be due again)."""
 
-    def __init__(self, store: Store, config: Config, start: Instant) -> None:
-        self.store, self.config, self.start = store, config, start
+    def __init__(
+        self, store: Store, config: Config, start: Instant, end: Instant | None = None
+    ) -> None:
+        # ``end``: the last tick's instant, if known (a stretch reaches no further)
+        self.store, self.config, self.start, self.end = store, config, start, end
         self._stretch: dict[str, tuple[int, list[tuple[Occasion, Instant | None]]]] = {}
         self._lapses: dict[str, tuple[int, list[Activity]]] = {}
         self._voided: dict[tuple[str, ...], frozenset[str] | None] = {}
@@ -283,6 +286,8 @@ class PeriodOccasions:
         stretch's last instant."""
         first_at = self.start + index * STRETCH
         last_at = first_at + STRETCH - 1
+        if self.end is not None:
+            last_at = min(last_at, self.end)
         return (
             Instant(first_at - seconds(campaign.max_lateness)),
             Instant(last_at),
@@ -427,7 +432,7 @@ def simulate(
         store.backtests.for_replay()
         store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
         ticks = 0
-        found = PeriodOccasions(store, config, to_epoch(start))
+        found = PeriodOccasions(store, config, to_epoch(start), to_epoch(end))
         for at in tick_times(start, end, every):
             moment = to_epoch(at)
             # a tick and its dispatches in one transaction of the scratch copy: every
