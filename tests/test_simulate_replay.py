@@ -17,6 +17,7 @@ the same in both.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import tempfile
@@ -120,12 +121,22 @@ def simulated(
     return result, seen
 
 
+def stretched(seconds: int | None) -> Any:
+    """simulate with stretches of ``seconds`` (None: as they are)."""
+    if seconds is None:
+        return contextlib.nullcontext()
+    return mock.patch.object(simulate_module, "STRETCH", seconds)
+
+
 @st.composite
 def replays(draw: st.DrawFn) -> dict[str, Any]:
     scenario = draw(oracle_tests.scenarios())
     scenario["every"] = draw(st.sampled_from([6, 24, 24]))  # hours
     scenario["days"] = draw(st.integers(3, 14))
     scenario["cost"] = draw(st.sampled_from([None, 0.05]))
+    # simulate's stretches (the ticks whose occasions one query finds): as long as the
+    # period, or a day or two, so that a replay crosses from one stretch to the next
+    scenario["stretch"] = draw(st.sampled_from([None, 86400, 2 * 86400]))
     # orders and answers during the period, so that the replay has much to decide
     n_contacts, base = len(scenario["contacts"]), scenario["base"]
     for i in range(draw(st.integers(0, 24))):
@@ -182,7 +193,8 @@ def test_simulate_leaves_the_deliveries_the_ticks_run_one_by_one_leave(
         start = scenario["base"].astimezone(UTC) + timedelta(minutes=17)
         end = start + timedelta(days=scenario["days"])
         every = timedelta(hours=scenario["every"])
-        result, fast = simulated(path, config, chosen, start, end, every)
+        with stretched(scenario["stretch"]):
+            result, fast = simulated(path, config, chosen, start, end, every)
         slow = list(replayed(path, config, chosen, start, end, every))
         for row in fast:
             event(f"{row[4]} {row[5] or ''}".strip())

@@ -7,7 +7,7 @@ through the real claims, with :mod:`regard.providers.simulated` standing in for 
 provider (each delivery is accepted at once, at its provider's ``cost``).
 
 What a replay can compute once for its whole period it does: the due occasions of most
-triggers are found once per stretch of a month (:class:`PeriodOccasions`). Every message
+triggers are found once per stretch of a quarter (:class:`PeriodOccasions`). Every message
 is rendered, as in a run, so a template that fails for some contacts' data is their
 ``render_error`` in the replay too.
 
@@ -23,6 +23,7 @@ and count for caps, cooldowns and once-per-contact as they really did.
 from __future__ import annotations
 
 import bisect
+import heapq
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from regard.delivery import claims
 from regard.delivery.dispatch import send_context
 from regard.delivery.owners import default_owner
 from regard.engine import release_due, tick
+from regard.engine.decisions import Decision
 from regard.engine.messages import Renderer, Wanted
 from regard.errors import InputError
 from regard.providers import Outcome, Retry, Sent
@@ -150,7 +152,7 @@ def _simulated(claimed: Claim) -> Outcome:
     return Sent(None)
 
 
-STRETCH = 31 * 86400  # the ticks whose occasions one query finds at once
+STRETCH = 92 * 86400  # the ticks whose occasions one query finds at once (a quarter)
 VOIDED_BATCH = 500  # contacts with a voided event asked apart per tick, per query
 VOIDED_MAX = 5000  # more than that: the trigger asks its own query per tick
 
@@ -173,16 +175,61 @@ class PeriodOccasions:
       span that nothing followed by its instant (contacts with a voided event: as above).
 
     Follow-ups (of the replay's own sends) and ``min_events = 0`` ask their own query per
-    tick. Memory: one stretch of each campaign."""
+    tick.
 
-    def __init__(self, store: Store, config: Config, start: Instant) -> None:
-        self.store, self.config, self.start = store, config, start
+    An occasion the replay has recorded is never decided again (the tick's candidates
+    leave it out): each tick's recorded decisions are told to :meth:`decided`, and the
+    occasions found are handed on without them, so a campaign with a long
+    ``max_lateness`` does not join the same recorded occasions with their contacts tick
+    after tick. Memory: one stretch of each campaign, and the occasions recorded within
+    each campaign's ``max_lateness`` (older ones cannot be due again)."""
+
+    def __init__(
+        self, store: Store, config: Config, start: Instant, end: Instant | None = None
+    ) -> None:
+        # ``end``: the last tick's instant, if known (a stretch reaches no further)
+        self.store, self.config, self.start, self.end = store, config, start, end
         self._stretch: dict[str, tuple[int, list[tuple[Occasion, Instant | None]]]] = {}
         self._lapses: dict[str, tuple[int, list[Activity]]] = {}
         self._voided: dict[tuple[str, ...], frozenset[str] | None] = {}
+        # per campaign: the (contact, occasion) recorded, the same as (contact, due) (a
+        # lapse's occasion is its due instant's), and a heap of (due, contact, occasion)
+        # to forget them once no later span reaches their due instant
+        self._done: dict[str, set[tuple[str, str]]] = {}
+        self._dues: dict[str, set[tuple[str, Instant]]] = {}
+        self._done_by_due: dict[str, list[tuple[Instant, str, str]]] = {}
         self.queries = 0
 
+    def decided(
+        self, campaigns: Iterable[Campaign], decisions: Iterable[Decision], at: Instant
+    ) -> None:
+        """Note the decisions a tick at ``at`` recorded; forget those no tick after ``at``
+        can find due (their due instant before its span)."""
+        for d in decisions:
+            self._done.setdefault(d.campaign, set()).add((d.contact_id, d.occasion))
+            self._dues.setdefault(d.campaign, set()).add((d.contact_id, d.due_at))
+            heapq.heappush(
+                self._done_by_due.setdefault(d.campaign, []), (d.due_at, d.contact_id, d.occasion)
+            )
+        for c in campaigns:
+            heap = self._done_by_due.get(c.id)
+            if not heap:
+                continue
+            done, dues = self._done[c.id], self._dues[c.id]
+            lo = at - seconds(c.max_lateness)
+            while heap and heap[0][0] < lo:
+                due_at, contact_id, occasion = heapq.heappop(heap)
+                done.discard((contact_id, occasion))
+                dues.discard((contact_id, due_at))
+
     def __call__(self, campaign: Campaign, span: Span) -> list[Occasion]:
+        due = self._due(campaign, span)
+        done = self._done.get(campaign.id)
+        if not done:
+            return due
+        return [o for o in due if (o.contact_id, o.occasion) not in done]
+
+    def _due(self, campaign: Campaign, span: Span) -> list[Occasion]:
         trigger = campaign.trigger
         kind = _once_kind(trigger)
         voided: frozenset[str] | None = frozenset()
@@ -239,6 +286,8 @@ class PeriodOccasions:
         stretch's last instant."""
         first_at = self.start + index * STRETCH
         last_at = first_at + STRETCH - 1
+        if self.end is not None:
+            last_at = min(last_at, self.end)
         return (
             Instant(first_at - seconds(campaign.max_lateness)),
             Instant(last_at),
@@ -295,10 +344,13 @@ class PeriodOccasions:
         rows = held[1]
         since, until = span.lo - after, min(span.hi - after, span.at)
         first = bisect.bisect_left(rows, since, key=lambda a: a.at)
+        recorded = self._dues.get(campaign.id, set())  # by due instant: no occasion to make
         due: list[Occasion] = []
         for a in rows[first:]:
             if a.at > until:
                 break
+            if (a.contact_id, a.at + after) in recorded:
+                continue
             if a.next_at is not None and a.next_at <= span.at:
                 continue  # active again by T: not the last activity
             if trigger.min_events > 1 and a.events < trigger.min_events:
@@ -380,14 +432,15 @@ def simulate(
         store.backtests.for_replay()
         store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
         ticks = 0
-        found = PeriodOccasions(store, config, to_epoch(start))
+        found = PeriodOccasions(store, config, to_epoch(start), to_epoch(end))
         for at in tick_times(start, end, every):
             moment = to_epoch(at)
             # a tick and its dispatches in one transaction of the scratch copy: every
             # snapshot and write of theirs joins it (no other connection writes the copy)
             with store.write(flat=True):
-                tick(store, config, chosen, moment, kind="simulate", due=found,
-                     renderer=ReplayRenderer)  # fmt: skip
+                decided = tick(store, config, chosen, moment, kind="simulate", due=found,
+                               renderer=ReplayRenderer)  # fmt: skip
+                found.decided(chosen, decided.decisions, moment)
                 _dispatch(store, config, moment, loaded)
                 _dispatch_openings(
                     store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
