@@ -199,8 +199,9 @@ def decide_batches(
     recorded, and the next one sent to render. No write transaction runs beside the
     thread: a thread that takes the interpreter lock between the rows of an insert would
     hold the store's write lock for seconds on a busy machine. At most one batch's
-    messages are in flight besides the batch being decided. The result is that of deciding, rendering and recording the batches one by
-    one (:func:`decide_all`): a batch is decided before the one before it is recorded, so
+    messages are in flight besides the batch being decided. The result is that of
+    deciding, rendering and recording the batches one by one: a batch is decided before
+    the one before it is recorded, so
     its caps count that batch's pending decisions as well as the rows of the store; when
     the messages of that batch came back with a ``render_error`` (which no cap counts) its
     pending decisions differ, and the batch is decided again before its messages are sent
@@ -402,7 +403,7 @@ def record_batch(
 
 
 # the most message text one write transaction of a batch inserts: the write lock is held
-# for the insert of about this much (a big day's e-mails are ~12 kB each: ~80 a write)
+# for the insert of about this much (a big day's e-mails are ~4 kB each: ~250 a write)
 WRITE_BYTES = 1 << 20
 
 
