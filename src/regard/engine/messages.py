@@ -69,8 +69,8 @@ class Renderer:
         self, campaign: Campaign, wanted: Sequence[Wanted], at: Instant
     ) -> list[tuple[str | None, str | None]]:
         """:meth:`render_many`'s messages as their rows store them, their JSON text, made
-        in the render worker (the tick hands it to the store as it comes: a big day's half
-        gigabyte of e-mails is not unpickled and encoded again here). A renderer whose
+        in the render worker (the tick hands it to the store as it comes: a big day's
+        200 MB of e-mails are not unpickled and encoded again here). A renderer whose
         :meth:`render_many` keeps less of each message gets its own messages' text."""
         if type(self).render_many is not Renderer.render_many:
             return [
