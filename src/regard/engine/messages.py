@@ -24,7 +24,6 @@ class Renderer:
     def __init__(self, config: Config, links: Links | None = None) -> None:
         self.config = config
         self.links = links
-        self.sender = config.sender.return_address()
 
     def render(
         self,

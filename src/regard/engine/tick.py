@@ -217,7 +217,7 @@ def decide_batches(
             before.settle(renderer)
             if batch is not None and batch.earlier != before.pending():
                 batch.decide(renderer, before.pending())  # a render of the one before failed
-        if before is not None:  # before the next renders: no thread runs beside a write
+            # recorded before the next renders: no thread runs beside a write
             recorded += record_batch(store, campaign, before.finished(), at, keep_messages)
         if batch is not None:
             batch.render(renderer, texts=not keep_messages, wait=len(batches) == 1)
@@ -428,7 +428,7 @@ class _Collecting(Renderer):
     replaced by the message once the batch's messages are rendered together)."""
 
     def __init__(self, renderer: Renderer) -> None:
-        self.config, self.links, self.sender = renderer.config, renderer.links, renderer.sender
+        self.config, self.links = renderer.config, renderer.links
         self.wanted: list[Wanted] = []
 
     def render(
@@ -451,7 +451,7 @@ class _Known(Renderer):
     def __init__(
         self, renderer: Renderer, known: Mapping[str, tuple[dict[str, Any] | None, str | None]]
     ) -> None:
-        self.config, self.links, self.sender = renderer.config, renderer.links, renderer.sender
+        self.config, self.links = renderer.config, renderer.links
         self.known = known
 
     def render(

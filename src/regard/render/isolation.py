@@ -37,7 +37,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from regard.errors import TemplateError
 from regard.render.environment import MAX_RENDER_MEMORY, MAX_RENDER_SECONDS, pick_template
@@ -431,8 +431,11 @@ def render_messages(
     answered one by one, each message bounded by :data:`MAX_RENDER_SECONDS` and
     :data:`MAX_RENDER_MEMORY` as a single render is. A message that breaks a bound ends
     that worker; the messages after it go to a fresh one."""
-    results = _render_all(config, campaign, jobs, now, provider, links, stored=False)
-    return [r for r in results if not isinstance(r, str)]
+    # without ``stored`` no answer is a text
+    return cast(
+        list[Message | TemplateError],
+        _render_all(config, campaign, jobs, now, provider, links, stored=False),
+    )
 
 
 def render_stored(
@@ -441,8 +444,11 @@ def render_stored(
     """:func:`render_messages`, each message as the JSON text its delivery stores (made
     in the worker by :class:`~regard.render.message.Stored`, sent to ``Job.to``), or the
     TemplateError its render raised."""
-    results = _render_all(config, campaign, jobs, now, None, links, stored=True)
-    return [r for r in results if not isinstance(r, Message)]
+    # with ``stored`` every answer is a text or an error
+    return cast(
+        list[str | TemplateError],
+        _render_all(config, campaign, jobs, now, None, links, stored=True),
+    )
 
 
 def _render_all(
