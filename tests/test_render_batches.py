@@ -9,6 +9,7 @@ import importlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -298,3 +299,40 @@ def test_a_message_the_worker_stores_as_text_is_the_stored_message_as_json(
 
 
 AT = instant("2026-01-06T10:00:00Z")
+
+
+def _waits_for_a_request(pid: int) -> bool:
+    """Whether the worker's rendering thread sleeps reading the next request (everything
+    asked of it is rendered), as the kernel says."""
+    try:
+        where = Path(f"/proc/{pid}/wchan").read_text().strip()
+    except OSError:
+        return False
+    return where.endswith("pipe_read") or where == "pipe_wait"  # not *pipe_write: answering
+
+
+def test_a_request_sent_ahead_is_rendered_while_nobody_reads_and_collected_later(
+    workspace: Workspace,
+) -> None:
+    """The worker renders a request whose answers overflow the pipe while the parent reads
+    nothing (a tick records a batch meanwhile); a render asked in between collects the
+    request before it first, and each gets its own answers."""
+    if not Path("/proc/self/wchan").exists():
+        pytest.skip("the kernel does not say where a process sleeps")
+    long = "Zeile {{ contact.id }} " * 400  # ~5 kB a message: 400 overflow a 1 MB pipe
+    config = setup(workspace, {"m.de.j2": email("Hallo {{ contact.id }}", long)})
+    found = load_campaign(config, "c")
+    ids = [f"k{n}" for n in range(400)]
+    collect = isolation.send_stored(config, found, jobs(*ids), NOW, links=None)
+    worker = isolation._worker[0]
+    deadline = time.monotonic() + 60
+    while not _waits_for_a_request(worker.pid):
+        assert time.monotonic() < deadline, "the worker stopped before rendering all of them"
+        time.sleep(0.05)
+    between = render_messages(config, found, jobs("x"), NOW)
+    assert [m.subject for m in between if isinstance(m, Message)] == ["Hallo x"]
+    texts = collect()
+    assert [json.loads(t)["subject"] for t in texts if isinstance(t, str)] == [
+        f"Hallo {i}" for i in ids
+    ]
+    assert collect() == texts  # collected once, kept

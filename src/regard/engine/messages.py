@@ -4,13 +4,13 @@ sent. A marketing e-mail's link and headers are made here (:mod:`regard.render.u
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.errors import TemplateError
-from regard.render.isolation import Job, render_messages, render_stored
+from regard.render.isolation import Job, render_messages, send_stored
 from regard.render.message import Stored
 from regard.render.unsubscribe import Links, wants_link
 from regard.store.lifecycle import message_text
@@ -71,18 +71,28 @@ class Renderer:
         in the render worker (the tick hands it to the store as it comes: a big day's
         200 MB of e-mails are not unpickled and encoded again here). A renderer whose
         :meth:`render_many` keeps less of each message gets its own messages' text."""
+        return self.send_texts(campaign, wanted, at)()
+
+    def send_texts(
+        self, campaign: Campaign, wanted: Sequence[Wanted], at: Instant
+    ) -> Callable[[], list[tuple[str | None, str | None]]]:
+        """:meth:`render_texts`, asked for now and collected later: the render worker
+        renders while the tick goes on (:func:`~regard.render.isolation.send_stored`); the
+        function returned collects them. A renderer whose :meth:`render_many` keeps less
+        of each message renders them when they are collected."""
         if type(self).render_many is not Renderer.render_many:
-            return [
+            return lambda: [
                 (message_text(message), error)
                 for message, error in self.render_many(campaign, wanted, at)
             ]
         if not wanted:
-            return []
+            return list
         links = self._links(campaign, wanted)
         jobs = [Job(w.contact, w.event, w.occasion.occasion, w.delivery_id, w.to) for w in wanted]
-        texts = render_stored(self.config, campaign, jobs, from_epoch(at), links=links)
-        return [
-            (None, str(text)) if isinstance(text, TemplateError) else (text, None) for text in texts
+        collect = send_stored(self.config, campaign, jobs, from_epoch(at), links=links)
+        return lambda: [
+            (None, str(text)) if isinstance(text, TemplateError) else (text, None)
+            for text in collect()
         ]
 
     def _links(self, campaign: Campaign, wanted: Sequence[Wanted]) -> Links | None:

@@ -194,12 +194,13 @@ def decide_batches(
     decided in memory, rendered outside any transaction and recorded in short write
     transactions (:func:`record_batch`); returns the decisions recorded.
 
-    Pipelined: while the render worker renders a batch's messages (a thread of this
-    process waits for them), the next batch is looked up and decided; then the batch is
-    recorded, and the next one sent to render. No write transaction runs beside the
-    thread: a thread that takes the interpreter lock between the rows of an insert would
+    Pipelined: while the render worker renders a batch's messages, the next batch is
+    looked up and decided; then the batch's messages are collected, the next batch is sent
+    to render, and the batch is recorded while the worker renders that one. No thread of
+    this process waits for the worker meanwhile (it keeps its answers until they are
+    read): a thread that takes the interpreter lock between the rows of an insert would
     hold the store's write lock for seconds on a busy machine. At most one batch's
-    messages are in flight besides the batch being decided. The result is that of
+    messages are in flight besides the batch being recorded. The result is that of
     deciding, rendering and recording the batches one by one: a batch is decided before
     the one before it is recorded, so
     its caps count that batch's pending decisions as well as the rows of the store; when
@@ -217,10 +218,10 @@ def decide_batches(
             before.settle(renderer)
             if batch is not None and batch.earlier != before.pending():
                 batch.decide(renderer, before.pending())  # a render of the one before failed
-            # recorded before the next renders: no thread runs beside a write
-            recorded += record_batch(store, campaign, before.finished(), at, keep_messages)
-        if batch is not None:
+        if batch is not None:  # renders while the batch before is recorded
             batch.render(renderer, texts=not keep_messages, wait=len(batches) == 1)
+        if before is not None:
+            recorded += record_batch(store, campaign, before.finished(), at, keep_messages)
         before = batch
     if before is not None:
         before.settle(renderer)
@@ -337,8 +338,10 @@ class _Batch:
 
 
 class _Rendering:
-    """The messages one batch wants, being rendered: in a thread of this process (which
-    waits for the render worker's answers while the tick goes on), or at once."""
+    """The messages one batch wants, being rendered: by the render worker while the tick
+    goes on (their stored texts, collected when asked for), in a thread of this process
+    (a renderer of its own kind, which waits for the worker's answers there), or at
+    once."""
 
     def __init__(
         self,
@@ -353,8 +356,14 @@ class _Rendering:
         self._answers: list[tuple[Any, str | None]] = []
         self._raised: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._collect: Callable[[], list[tuple[str | None, str | None]]] | None = None
         if wait or not wanted:
             self._answers = list(render(campaign, wanted, at))
+            return
+        if texts and type(renderer).render_many is Renderer.render_many:
+            # asked of the render worker now, its answers read when they are needed: no
+            # thread of this process runs beside the tick's writes
+            self._collect = renderer.send_texts(campaign, wanted, at)
             return
 
         def run() -> None:
@@ -370,6 +379,8 @@ class _Rendering:
 
     def result(self) -> list[tuple[Any, str | None]]:
         """The answers, (message or its text, None) or (None, the template error), in order."""
+        if self._collect is not None:
+            self._answers, self._collect = list(self._collect()), None
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -404,7 +415,7 @@ def record_batch(
 
 # the most message text one write transaction of a batch inserts: the write lock is held
 # for the insert of about this much (a big day's e-mails are ~4 kB each: ~250 a write)
-WRITE_BYTES = 1 << 20
+WRITE_BYTES = 8 << 20
 
 
 def _by_size(rows: list[NewDelivery]) -> Iterator[list[NewDelivery]]:

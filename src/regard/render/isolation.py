@@ -21,10 +21,12 @@ only). Measured figures: docs/templates.md, "The sandbox".
 
 from __future__ import annotations
 
+import array
 import contextlib
 import fcntl
 import os
 import pickle
+import queue
 import resource
 import select
 import signal
@@ -33,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
@@ -161,6 +163,7 @@ def _serve(requests: int, answers: int, *, ready: bool = False) -> None:
     what it needs: its start is not counted against the first message's time)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which ends us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handlers (cleanups)
+    outbox = _Outbox(answers)  # its thread started before the bound is measured
     used = _address_space()
     if used is not None:
         limit = used + MAX_RENDER_MEMORY
@@ -170,7 +173,80 @@ def _serve(requests: int, answers: int, *, ready: bool = False) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     known: dict[int, Any] = {}  # the config and campaign objects sent once, by their key
     if ready:
-        _write(answers, b"ready")
+        outbox.put(b"ready")
+    try:
+        _serve_requests(requests, outbox, known)
+    finally:
+        outbox.close()  # what is rendered goes out before the worker ends
+
+
+class _Outbox:
+    """The worker's answers on their way to the parent, which reads them when it needs
+    them (a tick records one batch while the next renders): an answer is written at once
+    while the pipe has room for it, else it waits in a queue for a thread that writes as
+    the parent reads, and rendering goes on. Written at once whenever it can be: a render
+    that hangs holding the interpreter (a huge comparison in C) would starve that thread,
+    and the answers before it must reach the parent before it times out. One request's
+    answers wait here at most."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        try:
+            self.capacity: int | None = fcntl.fcntl(fd, getattr(fcntl, "F_GETPIPE_SZ", 1032))
+        except OSError:
+            self.capacity = None  # unknown: written at once, waiting for room as it must
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._queued = 0  # answers in the queue or being written from it
+        self._counting = threading.Lock()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def put(self, payload: bytes) -> None:
+        with self._counting:
+            queued = self._queued
+        if not queued and self._room() >= len(payload) + _HEADER.size:
+            _write(self.fd, payload)
+            return
+        with self._counting:
+            self._queued += 1
+        self._queue.put(payload)
+
+    def _room(self) -> int:
+        """Bytes a write surely finds room for. A pipe keeps its bytes in pages and a write
+        fills part of a page at worst about half (a 2,100-byte answer where the last one
+        left 2,000): so half its pages, less a page for the write's own tail."""
+        if self.capacity is None:
+            return 1 << 62
+        import termios  # a worker runs where fork does: on POSIX
+
+        unread = array.array("i", [0])
+        try:
+            fcntl.ioctl(self.fd, termios.FIONREAD, unread, True)
+        except OSError:
+            return 1 << 62
+        return (self.capacity - 2 * _PAGE) // 2 - unread[0]
+
+    def _drain(self) -> None:
+        while (payload := self._queue.get()) is not None:
+            try:
+                _write(self.fd, payload)
+            except OSError:  # the parent is gone: nobody reads
+                return
+            finally:
+                with self._counting:
+                    self._queued -= 1
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
+_PAGE = resource.getpagesize()  # what a pipe holds its bytes in
+
+
+def _serve_requests(requests: int, outbox: _Outbox, known: dict[int, Any]) -> None:
+    """Render each request's messages, an answer each into ``outbox``, until the parent
+    closes its end or a render leaves the worker unfit to go on."""
     while True:
         try:
             request = _receive(requests, None)
@@ -204,7 +280,7 @@ def _serve(requests: int, answers: int, *, ready: bool = False) -> None:
                 payload = pickle.dumps((*answer, leave))
             except Exception:
                 payload = pickle.dumps(("raise", RuntimeError(repr(answer[1])), leave))
-            _write(answers, payload)
+            outbox.put(payload)
             if leave:
                 return
 
@@ -438,19 +514,6 @@ def render_messages(
     )
 
 
-def render_stored(
-    config: Config, campaign: Campaign, jobs: Sequence[Job], now: datetime, *, links: Links | None
-) -> list[str | TemplateError]:
-    """:func:`render_messages`, each message as the JSON text its delivery stores (made
-    in the worker by :class:`~regard.render.message.Stored`, sent to ``Job.to``), or the
-    TemplateError its render raised."""
-    # with ``stored`` every answer is a text or an error
-    return cast(
-        list[str | TemplateError],
-        _render_all(config, campaign, jobs, now, None, links, stored=True),
-    )
-
-
 def _render_all(
     config: Config,
     campaign: Campaign,
@@ -466,57 +529,145 @@ def _render_all(
     if provider is not None and not isinstance(provider, type):
         provider = type(provider)  # what the render asks of it is its class's card limit
     options: dict[str, Any] = {"provider": provider, "links": links}
-    results: list[Message | str | TemplateError | None] = [None] * len(jobs)
     if not hasattr(os, "fork") or _own_templates.get():
-        renders = Renders(config, campaign, now, **options)
-        storing = Stored(config, campaign, links) if stored else None
-        for n, job in enumerate(jobs):
-            try:
-                message = renders.render(job.contact, job.event, job.occasion, job.delivery_id)
-            except TemplateError as exc:
-                results[n] = exc
-                continue
-            results[n] = (
-                message if storing is None else storing.text(message, job.to, job.delivery_id)
-            )
-        return [r for r in results if r is not None]
+        return _render_here(config, campaign, jobs, now, options, stored=stored)
+    flight = _Request(config, campaign, jobs, now, options, stored)
     with _lock:
-        left = list(range(len(jobs)))
-        timed_out: set[int] = set()  # messages tried once and out of time: tried once more
-        while left:
-            left = [n for n in left if not _refused_at_once(config, campaign, jobs, n, results)]
-            if not left:
-                break
-            try:
-                left = _ask(config, campaign, now, options, stored, jobs, left, results, timed_out)
-            except BaseException:
-                _retire()  # its answers to this request are no use to anyone now
-                raise
-    return [r for r in results if r is not None]
+        _land()
+        flight.finish()
+    return flight.results()
 
 
-def _refused_at_once(
+def send_stored(
+    config: Config, campaign: Campaign, jobs: Sequence[Job], now: datetime, *, links: Links | None
+) -> Callable[[], list[str | TemplateError]]:
+    """:func:`render_messages`, each message as the JSON text its delivery stores (made
+    in the worker by :class:`~regard.render.message.Stored`, sent to ``Job.to``) or the
+    TemplateError its render raised, asked for now and collected later: the request goes
+    to the worker at once, the worker renders while this process goes on, and the
+    function returned collects the answers (the bounds hold as in
+    :func:`render_messages`: each answer is waited for no longer than its own time). One request is in flight at a time: any
+    other render first collects the one before it. Nothing of this process waits meanwhile
+    (the worker keeps its answers until they are read)."""
+    options: dict[str, Any] = {"provider": None, "links": links}
+    if not hasattr(os, "fork") or _own_templates.get():
+        done = cast(list[str | TemplateError], _render_here(config, campaign, jobs, now, options,
+                                                            stored=True))  # fmt: skip
+        return lambda: done
+    flight = _Request(config, campaign, jobs, now, options, True)
+    with _lock:
+        _land()
+        flight.send()
+        _flying[:] = [flight]
+
+    def collect() -> list[str | TemplateError]:
+        with _lock:
+            if _flying and _flying[0] is flight:
+                _land()
+        return cast(list[str | TemplateError], flight.results())
+
+    return collect
+
+
+def _render_here(
     config: Config,
     campaign: Campaign,
     jobs: Sequence[Job],
-    n: int,
-    results: list[Message | str | TemplateError | None],
-) -> bool:
-    """Whether the message file of job ``n`` ran out of time before and has not changed
-    since (its result is set then)."""
-    if not _too_slow:
-        return False
-    where = _where(config, campaign, jobs[n].contact)
-    if where not in _too_slow or _too_slow[where] != _stamp(where):
-        return False
-    results[n] = TemplateError(
-        f"{where}: refused: a message of this template took longer than "
-        f"{MAX_RENDER_SECONDS:g} s; it is not rendered again until the file changes"
-    )
-    return True
+    now: datetime,
+    options: dict[str, Any],
+    *,
+    stored: bool,
+) -> list[Message | str | TemplateError]:
+    """The messages of ``jobs`` rendered in this process (no fork, or regard's own
+    templates)."""
+    renders = Renders(config, campaign, now, **options)
+    storing = Stored(config, campaign, options["links"]) if stored else None
+    results: list[Message | str | TemplateError] = []
+    for job in jobs:
+        try:
+            message = renders.render(job.contact, job.event, job.occasion, job.delivery_id)
+        except TemplateError as exc:
+            results.append(exc)
+            continue
+        results.append(
+            message if storing is None else storing.text(message, job.to, job.delivery_id)
+        )
+    return results
 
 
-def _ask(
+_flying: list[_Request] = []  # the request sent and not collected yet, if any (under _lock)
+
+
+def _land() -> None:
+    """Collect the request in flight, if any (under ``_lock``): its answers wait in it for
+    whoever sent it."""
+    if _flying:
+        _flying.pop().finish()
+
+
+class _Request:
+    """The messages of one request: asked of the worker, answered one by one, and asked
+    again of a fresh worker for those after one that broke a bound."""
+
+    def __init__(
+        self,
+        config: Config,
+        campaign: Campaign,
+        jobs: Sequence[Job],
+        now: datetime,
+        options: dict[str, Any],
+        stored: bool,
+    ) -> None:
+        self.config, self.campaign, self.jobs = config, campaign, jobs
+        self.now, self.options, self.stored = now, options, stored
+        self._results: list[Message | str | TemplateError | None] = [None] * len(jobs)
+        self._left = list(range(len(jobs)))
+        self._timed_out: set[int] = set()  # tried once and out of time: tried once more
+        self._worker: Worker | None = None  # asked, its answers not read yet
+        self._raised: BaseException | None = None
+
+    def send(self) -> None:
+        """Ask the worker for the messages still to render (under ``_lock``)."""
+        self._left = [
+            n
+            for n in self._left
+            if not _refused_at_once(self.config, self.campaign, self.jobs, n, self._results)
+        ]
+        if self._left:
+            try:
+                self._worker = _send(self.config, self.campaign, self.now, self.options,
+                                     self.stored, self.jobs, self._left, self._results)  # fmt: skip
+            except BaseException:
+                _retire()
+                raise
+            if self._worker is None:
+                self._left = []
+
+    def finish(self) -> None:
+        """Read every answer (under ``_lock``), asking a fresh worker for the rest when one
+        ended before the last; what regard itself raised is raised by :meth:`results`."""
+        try:
+            while self._left:
+                if self._worker is None:
+                    self.send()
+                    continue
+                worker, self._worker = self._worker, None
+                self._left = _collect(worker, self.config, self.campaign, self.jobs,
+                                      self._left, self._results, self._timed_out)  # fmt: skip
+        except BaseException as exc:
+            _retire()  # its answers to this request are no use to anyone now
+            self._left, self._worker = [], None
+            self._raised = exc
+            if not isinstance(exc, Exception):
+                raise  # Ctrl-C and exits go on at once, whoever collects
+
+    def results(self) -> list[Message | str | TemplateError]:
+        if self._raised is not None:
+            raise self._raised
+        return [r for r in self._results if r is not None]
+
+
+def _send(
     config: Config,
     campaign: Campaign,
     now: datetime,
@@ -525,18 +676,14 @@ def _ask(
     jobs: Sequence[Job],
     left: list[int],
     results: list[Message | str | TemplateError | None],
-    timed_out: set[int],
-) -> list[int]:
-    """Ask the worker for the jobs numbered ``left`` (under ``_lock``), set their results as
-    they come, and return the numbers still to ask a fresh worker for when it stopped
-    before the end. A render that runs out of time is tried once more in a fresh worker
-    before it is refused: the worker that timed out may have hung for a cause of its own,
-    and one such hang must not refuse the template for good."""
+) -> Worker | None:
+    """Ask the worker for the jobs numbered ``left`` (under ``_lock``); None, their results
+    set, when no worker could be started."""
     for attempt in (1, 2):  # a worker found ended since the last request: once more
         try:
             worker = _running()
             worker.send(config, campaign, now, options, [jobs[n] for n in left], stored=stored)
-            break
+            return worker
         except _Gone:
             _retire()
             if attempt == 2:
@@ -545,7 +692,23 @@ def _ask(
                         f"{_where(config, campaign, jobs[n].contact)}: not rendered: the "
                         "process that renders messages could not be started"
                     )
-                return []
+    return None
+
+
+def _collect(
+    worker: Worker,
+    config: Config,
+    campaign: Campaign,
+    jobs: Sequence[Job],
+    left: list[int],
+    results: list[Message | str | TemplateError | None],
+    timed_out: set[int],
+) -> list[int]:
+    """Read the worker's answers to the jobs numbered ``left`` (under ``_lock``), set their
+    results as they come, and return the numbers still to ask a fresh worker for when it
+    stopped before the end. A render that runs out of time is tried once more in a fresh
+    worker before it is refused: the worker that timed out may have hung for a cause of its
+    own, and one such hang must not refuse the template for good."""
     for k, n in enumerate(left):
         contact = jobs[n].contact
         try:
@@ -581,6 +744,27 @@ def _ask(
             _retire()
             return left[k + 1 :]
     return []
+
+
+def _refused_at_once(
+    config: Config,
+    campaign: Campaign,
+    jobs: Sequence[Job],
+    n: int,
+    results: list[Message | str | TemplateError | None],
+) -> bool:
+    """Whether the message file of job ``n`` ran out of time before and has not changed
+    since (its result is set then)."""
+    if not _too_slow:
+        return False
+    where = _where(config, campaign, jobs[n].contact)
+    if where not in _too_slow or _too_slow[where] != _stamp(where):
+        return False
+    results[n] = TemplateError(
+        f"{where}: refused: a message of this template took longer than "
+        f"{MAX_RENDER_SECONDS:g} s; it is not rendered again until the file changes"
+    )
+    return True
 
 
 # message files a render of which ran out of time, with their modification time then: the
