@@ -213,15 +213,19 @@ def test_simulate_finds_each_ticks_occasions_once_per_stretch(workspace: Workspa
 def test_a_tick_checkpoints_the_log_less_often_and_once_at_its_end(
     tmp_path: Path,
 ) -> None:
-    """Inside a tick the store's own commits checkpoint the write-ahead log less often (it
+    """Inside a tick the store keeps a larger page cache and its own commits checkpoint the
+    write-ahead log less often (it
     grows past SQLite's 1000 pages); every commit is readable by another connection at once (the
     log is the database until it is copied); at the end one checkpoint copies all of it and
     the store checkpoints itself again."""
     path = tmp_path / "regard.db"
     store = open_store(path)
     wal = Path(f"{path}-wal")
+    default_cache = store.conn.execute("PRAGMA cache_size").fetchone()[0]
     with store.ticks.exclusive():
         assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 8192
+        # a page cache that holds a batch's write (8 MB), not SQLite's 2 MB
+        assert store.conn.execute("PRAGMA cache_size").fetchone()[0] == -8192 != default_cache
         for i in range(30):  # 30 × 200 kB: 6 MB, about 1,500 pages
             with store.write() as conn:
                 conn.execute(
@@ -233,6 +237,7 @@ def test_a_tick_checkpoints_the_log_less_often_and_once_at_its_end(
             other.close()
         assert wal.stat().st_size > 30 * 200_000  # nothing copied out of it yet
     assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert store.conn.execute("PRAGMA cache_size").fetchone()[0] == default_cache
     other = sqlite3.connect(path)
     busy, frames, copied = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     assert (busy, copied) == (0, frames)  # the tick's checkpoint copied every frame

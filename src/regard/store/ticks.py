@@ -42,6 +42,10 @@ AUTOCHECKPOINT = 1000
 # a tick's: about 32 MB of the log per checkpoint (a big day writes some 600 MB: a copy
 # and sync every 32 MB in place of every 4 MB)
 TICK_AUTOCHECKPOINT = 8192
+# a tick's page cache, in KiB (negative, as SQLite takes it): a batch's write of 4 MB of
+# messages and the index pages it touches fits, where SQLite's 2 MB spilled them to the
+# log before the commit (and wrote them again at it)
+TICK_CACHE = -8192
 
 # stores without a file (":memory:") take turns within the process
 _MEMORY_LOCK = threading.Lock()
@@ -112,7 +116,8 @@ class Ticks(Area):
 
     @contextmanager
     def _checkpoint_after(self) -> Iterator[None]:
-        """The tick's own commits checkpoint the write-ahead log every
+        """The tick's connection keeps a page cache of :data:`TICK_CACHE`, and its own
+        commits checkpoint the write-ahead log every
         :data:`TICK_AUTOCHECKPOINT` pages instead of SQLite's :data:`AUTOCHECKPOINT`; one
         passive checkpoint copies what is left at the end. A big day writes hundreds of
         megabytes of messages in hundreds of short transactions: checkpointed every 1000
@@ -123,9 +128,12 @@ class Ticks(Area):
         a commit is as safe without it (the log is the database until it is copied)."""
         conn = self.conn
         conn.execute(f"PRAGMA wal_autocheckpoint = {TICK_AUTOCHECKPOINT}")
+        cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+        conn.execute(f"PRAGMA cache_size = {TICK_CACHE}")
         try:
             yield
         finally:
+            conn.execute(f"PRAGMA cache_size = {cache}")
             conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT}")
             if not conn.in_transaction:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
