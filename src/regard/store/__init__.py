@@ -31,7 +31,7 @@ import secrets
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -81,6 +81,8 @@ class Store:
         self.label = redact(str(path)) if self.dialect == "postgresql" else str(path)
         self.path = Path(":memory:") if self.dialect == "postgresql" else Path(path)
         self._flat = False  # inside a write(flat=True): nested writes make no savepoints
+        # called after each commit of a write (a tick's log copier: regard.store.ticks)
+        self.after_commit: Callable[[], None] | None = None
         if self.dialect == "postgresql":
             self._open_postgresql(str(path))
         elif str(path) != ":memory:":
@@ -334,6 +336,8 @@ class Store:
             raise
         else:
             conn.execute("COMMIT")
+            if self.after_commit is not None:
+                self.after_commit()
         finally:
             self._flat = False
 

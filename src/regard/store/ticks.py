@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import json
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,9 +40,10 @@ def tick_lock_path(store_path: Path) -> Path:
 # SQLite's default: a connection checkpoints the write-ahead log after a commit leaves it
 # this many pages long
 AUTOCHECKPOINT = 1000
-# a tick's: about 32 MB of the log per checkpoint (a big day writes some 600 MB: a copy
-# and sync every 32 MB in place of every 4 MB)
-TICK_AUTOCHECKPOINT = 8192
+# during a tick the log is copied into the database by a thread of its own after each of
+# the tick's commits (a big day writes some 600 MB of it, a few MB a commit: none of the
+# copies in the tick's way), and at least this often
+TICK_CHECKPOINT_SECONDS = 1.0
 # a tick's page cache, in KiB (negative, as SQLite takes it): a batch's write of 4 MB of
 # messages and the index pages it touches fits, where SQLite's 2 MB spilled them to the
 # log before the commit (and wrote them again at it)
@@ -116,23 +118,29 @@ class Ticks(Area):
 
     @contextmanager
     def _checkpoint_after(self) -> Iterator[None]:
-        """The tick's connection keeps a page cache of :data:`TICK_CACHE`, and its own
-        commits checkpoint the write-ahead log every
-        :data:`TICK_AUTOCHECKPOINT` pages instead of SQLite's :data:`AUTOCHECKPOINT`; one
-        passive checkpoint copies what is left at the end. A big day writes hundreds of
-        megabytes of messages in hundreds of short transactions: checkpointed every 1000
-        pages, each copy and sync of the database file came after a commit of the tick's,
-        while it waited. Each copy stays bounded (a copy of the whole day at once made the
-        system's write-back stall other writers for seconds). Other connections keep their
-        own checkpoints; a passive one never waits for a lock nor makes a writer wait, and
-        a commit is as safe without it (the log is the database until it is copied)."""
+        """While a tick runs, its connection keeps a page cache of :data:`TICK_CACHE` and
+        its commits copy nothing of the write-ahead log into the database themselves: a
+        thread with a connection of its own does, passively, at least every
+        :data:`TICK_CHECKPOINT_SECONDS` and after each of the tick's commits
+        (:class:`_Copier`), and once more at the end. A big
+        day writes hundreds of megabytes of messages; copied after the tick's own commits
+        (SQLite's automatic checkpoint), each copy and sync of the database file came after
+        a commit while the tick waited. Each copy stays bounded (a copy of the whole day at
+        once made the system's write-back stall other writers for seconds). Other
+        connections keep their own checkpoints; a passive one never waits for a lock nor
+        makes a writer wait, and a commit is as safe without it (the log is the database
+        until it is copied)."""
         conn = self.conn
-        conn.execute(f"PRAGMA wal_autocheckpoint = {TICK_AUTOCHECKPOINT}")
         cache = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute(f"PRAGMA cache_size = {TICK_CACHE}")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        copier = _Copier(self.store.path)
+        self.store.after_commit = copier.nudge
         try:
             yield
         finally:
+            self.store.after_commit = None
+            copier.stop()
             conn.execute(f"PRAGMA cache_size = {cache}")
             conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT}")
             if not conn.in_transaction:
@@ -214,3 +222,46 @@ class Ticks(Area):
             return None
         data: dict[str, Any] = json.loads(row[0])
         return data
+
+
+class _Copier:
+    """A thread that copies the write-ahead log of the store at ``path`` into the database
+    (a passive checkpoint, on a connection of its own) after each commit of the tick
+    (:meth:`nudge`), and every :data:`TICK_CHECKPOINT_SECONDS` besides, until stopped. The
+    copy runs in SQLite, without the interpreter's lock, while the tick decides its next
+    batch; copied before the tick's next write, the log starts again from its beginning
+    at that write instead of growing (which copies begun at any moment rarely allow: a
+    commit lands in the middle of them)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stopped = False
+        self._nudged = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="regard-checkpoint", daemon=True)
+        self._thread.start()
+
+    def nudge(self) -> None:
+        """A commit was made: copy the log now."""
+        self._nudged.set()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(str(self._path), isolation_level=None)
+        except sqlite3.Error:
+            return  # the tick's own checkpoint at its end still copies the log
+        try:
+            while True:
+                self._nudged.wait(TICK_CHECKPOINT_SECONDS)
+                self._nudged.clear()
+                if self._stopped:
+                    return
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            return  # as above: nothing is lost, the log is the database until it is copied
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._nudged.set()
+        self._thread.join()
