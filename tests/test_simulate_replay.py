@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -45,9 +46,10 @@ from regard.times import Instant, to_epoch
 simulate_module = importlib.import_module("regard.report.simulate")
 
 # fails for a contact without a first name (the subject names it): a render_error for
-# some contacts only, which a replay must not count as sent
+# some contacts only, which a replay must not count as sent; the longer the first name,
+# the longer the text (an SMS of several segments costs each)
 TEMPLATE = """{% block subject %}Hallo {{ contact.first_name }}{% endblock %}
-{% block text %}Für {{ contact.id }}: {{ occasion }}{% endblock %}
+{% block text %}Für {{ contact.id }}: {{ occasion }}{{ " und so weiter" * (contact.first_name or "")|length }}{% endblock %}
 {% block card %}Liebe Grüße an {{ contact.first_name }}{% endblock %}
 """
 LEDGER = (
@@ -237,3 +239,70 @@ def test_a_template_failing_for_some_contacts_is_their_render_error_in_a_replay(
     assert states == {"k0": ("sent", None), "k1": ("skipped", "render_error")}
     assert result["campaigns"]["thanks"]["skipped"] == {"render_error": 1}
     assert json.dumps(result["campaigns"]["thanks"]["cost"]) == "0.05"
+
+
+# stored messages of every shape a store may hold, as deliveries left from before a replay
+LEFT = [
+    ("pending", json.dumps({"to": "a@example.com"})),
+    ("pending", None),
+    ("pending", "[1]"),  # not an object: the record cannot be read, retried
+    ("pending", json.dumps({"to": "a@example.com", "headers": "x"})),  # nor this one
+    ("pending", json.dumps({"to": "+4915112345678", "text": "Hallo " * 40})),  # 2 segments
+    ("sending", json.dumps({"to": "a@example.com"})),  # a claim of a run that is gone
+]
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+@pytest.mark.parametrize(
+    "rows", [[row] for row in LEFT] + [LEFT], ids=[*(str(n) for n in range(len(LEFT))), "all"]
+)
+def test_deliveries_left_from_before_the_replay_are_sent_as_a_dispatch_sends_them(
+    rows: list[tuple[str, str | None]], channel: str
+) -> None:
+    """Pending (and claimed) deliveries decided before the period, with stored messages of
+    every shape a store may hold: the replay's dispatch leaves them as the real one does
+    (a claim taken up, a message that cannot be read retried, an SMS costing its
+    segments)."""
+    base = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    start = int(base.timestamp())
+    people = [
+        {"id": "k0", "email": "k0@example.com", "phone": "+4915112345678", "first_name": "Anna",
+         "consent_email": 1, "consent_sms": 1, "tags": "[]", "attributes": "{}",
+         "created_at": 0, "updated_at": 0}
+    ]  # fmt: skip
+    scenario = {
+        "base": base, "contacts": people, "events": [], "late": [], "voided": [],
+        "suppressions": [], "cost": 0.05, "config": {"timezone": "Europe/Berlin"},
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        path, config = build(Path(folder), scenario)
+        thanks = Campaign.model_validate(
+            {"channel": channel, "provider": "outbox", "template": "t", "purpose": "service",
+             "trigger": {"type": "post_purchase", "delay": "1h"}}
+        )  # fmt: skip
+        thanks._id = "thanks"
+        store = open_store(path)
+        try:
+            with store.write() as conn:
+                for n, (state, message) in enumerate(rows):
+                    oracle_tests.insert(conn, "deliveries", {
+                        "id": f"d{n}", "campaign": "thanks", "contact_id": "k0",
+                        "occasion": f"o{n}", "channel": channel, "provider": "outbox",
+                        "state": state, "due_at": start - 7200, "created_at": start - 7200,
+                        "attempts": int(state == "sending"), "message": message,
+                        "lease_owner": "gone" if state == "sending" else None,
+                        "lease_until": start - 3600 if state == "sending" else None,
+                        "updated_at": start - 7200,
+                    })  # fmt: skip
+        finally:
+            store.close()
+        end = base + timedelta(days=1)
+        _, fast = simulated(path, config, [thanks], base, end, timedelta(hours=6))
+        slow = list(replayed(path, config, [thanks], base, end, timedelta(hours=6)))
+    # a retry's next attempt has its jitter (regard.delivery.backoff): not compared
+    assert [unjittered(r) for r in fast] == [unjittered(r) for r in slow]
+
+
+def unjittered(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A ledger row without ``not_before`` where an attempt failed (its backoff's jitter)."""
+    return row if row[10] is None else (*row[:6], None, *row[7:])

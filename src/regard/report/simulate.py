@@ -2,9 +2,11 @@
 
 The store is copied with SQLite's backup API into a temporary file; the real store is only
 read, and no provider is called: each replayed tick is the engine's own
-:func:`regard.engine.tick` followed by the steps of :func:`regard.delivery.dispatch`
-through the real claims, with :mod:`regard.providers.simulated` standing in for every
-provider (each delivery is accepted at once, at its provider's ``cost``).
+:func:`regard.engine.tick` followed by the steps of :func:`regard.delivery.dispatch`,
+with :mod:`regard.providers.simulated` standing in for every provider (each delivery is
+accepted at once, at its provider's ``cost``): a provider's due deliveries are claimed and
+recorded sent in one go (:meth:`~regard.store.backtest.Backtests.send_claimable`), or,
+where that would not be what the claims find, through the real claims in batches.
 
 What a replay can compute once for its whole period it does: the due occasions of most
 triggers are found once per stretch of a quarter (:class:`PeriodOccasions`). Every message
@@ -23,15 +25,18 @@ and count for caps, cooldowns and once-per-contact as they really did.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from regard.campaigns.journeys import parent_of
 from regard.campaigns.model import Campaign
+from regard.channels import sms
 from regard.config import Config, is_store_url
 from regard.delivery import claims
 from regard.delivery.dispatch import send_context
@@ -47,6 +52,7 @@ from regard.store import Store, open_store
 from regard.store.occasions import Activity
 from regard.store.records import Claim
 from regard.store.scratch import scratch_store
+from regard.store.sendtime import SendContext
 from regard.times import Instant, format_duration, iso, now_instant, to_epoch
 from regard.triggers import (
     AnniversaryTrigger,
@@ -96,7 +102,10 @@ def _dispatch(store: Store, config: Config, at: Instant, loaded: list[Campaign])
     The very steps of :func:`regard.delivery.dispatch` and its store calls (the send-time
     rules, windows and daily limits, then each provider's claims and their outcomes
     recorded), without its concurrency: a simulated provider accepts every delivery at
-    once, so there is no request to wait for and nothing to run beside it."""
+    once, so there is no request to wait for and nothing to run beside it, and its due
+    deliveries need no batches: they are sent in one go, as the batches would record them
+    (within one transaction nothing a send-time rule reads changes between two batches,
+    and daily limits were applied before the claims)."""
     context = send_context(config, loaded)
     store.deliveries.stop_due(at, context)
     release_due(store, config, loaded, at)
@@ -105,21 +114,51 @@ def _dispatch(store: Store, config: Config, at: Instant, loaded: list[Campaign])
     lease = int(config.delivery.lease.total_seconds())
     for name in store.deliveries.due_providers(at, now_instant(), gone, context):
         cost = simulated_provider(name, config).table.cost
-        sent = 0
-        while True:
-            got = store.deliveries.claim(
-                provider=name, owner=owner, at=at, now=now_instant(), lease_seconds=lease,
-                limit=SIMULATED_BATCH, gone=gone, context=context,
-            )  # fmt: skip
-            if not got:
-                break
-            attempts = [claims.Attempt(c, _simulated(c), claims.attempt_cost(c, cost)) for c in got]
-            states = claims.record_outcomes(
-                store, attempts, owner=owner, at=at, now=now_instant(), settings=config.delivery
-            )
-            sent += sum(state == "sent" for state in states)
+        sent = store.backtests.send_claimable(
+            name, owner=owner, at=at, now=now_instant(), lease_seconds=lease, context=context,
+            cost=functools.partial(_cost, cost),
+        )  # fmt: skip
+        if sent is None:  # something only a claim of its own reproduces: claims in batches
+            sent = _claimed(store, config, name, at, owner, lease, gone, context, cost)
         if sent:
             store.pauses.clear([name])
+
+
+def _cost(cost: Decimal | None, channel: str, text: str | None) -> Decimal | None:
+    """What a sent delivery costs (:func:`regard.delivery.claims.attempt_cost`): for an
+    SMS the provider's ``cost`` is a segment's."""
+    if cost is None or channel != "sms":
+        return cost
+    return cost * sms.segments(text or "").segments
+
+
+def _claimed(
+    store: Store,
+    config: Config,
+    name: str,
+    at: Instant,
+    owner: str,
+    lease: int,
+    gone: list[str],
+    context: SendContext,
+    cost: Decimal | None,
+) -> int:
+    """The deliveries of provider ``name`` claimed and sent in batches, through the very
+    claims and outcomes of :func:`regard.delivery.dispatch`; how many were sent."""
+    sent = 0
+    while True:
+        got = store.deliveries.claim(
+            provider=name, owner=owner, at=at, now=now_instant(), lease_seconds=lease,
+            limit=SIMULATED_BATCH, gone=gone, context=context,
+        )  # fmt: skip
+        if not got:
+            break
+        attempts = [claims.Attempt(c, _simulated(c), claims.attempt_cost(c, cost)) for c in got]
+        states = claims.record_outcomes(
+            store, attempts, owner=owner, at=at, now=now_instant(), settings=config.delivery
+        )
+        sent += sum(state == "sent" for state in states)
+    return sent
 
 
 class ReplayRenderer(Renderer):
@@ -132,11 +171,11 @@ class ReplayRenderer(Renderer):
     def render_many(
         self, campaign: Campaign, wanted: Sequence[Wanted], at: Instant
     ) -> list[tuple[dict[str, Any] | None, str | None]]:
-        sms = campaign.channel == "sms"
+        texts = campaign.channel == "sms"
         return [
             (None, error)
             if message is None
-            else ({"to": message["to"], "text": message["text"]} if sms else {"to": message["to"]},
+            else ({"to": message["to"], "text": message["text"]} if texts else {"to": message["to"]},
                   None)
             for message, error in super().render_many(campaign, wanted, at)
         ]  # fmt: skip
