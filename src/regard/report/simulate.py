@@ -472,19 +472,22 @@ def simulate(
         store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
         ticks = 0
         found = PeriodOccasions(store, config, to_epoch(start), to_epoch(end))
-        for at in tick_times(start, end, every):
-            moment = to_epoch(at)
-            # a tick and its dispatches in one transaction of the scratch copy: every
-            # snapshot and write of theirs joins it (no other connection writes the copy)
-            with store.write(flat=True):
-                decided = tick(store, config, chosen, moment, kind="simulate", due=found,
-                               renderer=ReplayRenderer)  # fmt: skip
-                found.decided(chosen, decided.decisions, moment)
-                _dispatch(store, config, moment, loaded)
-                _dispatch_openings(
-                    store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
-                )
-            ticks += 1
+        # the ticks' turn on the scratch copy taken once for the whole replay (nobody else
+        # ticks on it), not locked and unlocked at every tick; each tick's is then nested
+        with store.ticks.exclusive():
+            for at in tick_times(start, end, every):
+                moment = to_epoch(at)
+                # a tick and its dispatches in one transaction of the scratch copy: every
+                # snapshot and write of theirs joins it (no other connection writes the copy)
+                with store.write(flat=True):
+                    decided = tick(store, config, chosen, moment, kind="simulate", due=found,
+                                   renderer=ReplayRenderer)  # fmt: skip
+                    found.decided(chosen, decided.decisions, moment)
+                    _dispatch(store, config, moment, loaded)
+                    _dispatch_openings(
+                        store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
+                    )
+                ticks += 1
         result = _summarise(store, chosen, to_epoch(start), to_epoch(end))
     elapsed = time.monotonic() - started
     result.update(
