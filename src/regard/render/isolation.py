@@ -176,7 +176,7 @@ def _serve(requests: int, answers: int, *, ready: bool = False) -> None:
             request = _receive(requests, None)
         except _Gone:
             return
-        reset, defined, config, campaign, now, options, stored, jobs = pickle.loads(request)
+        reset, defined, config, campaign, now, options, stored, keep, jobs = pickle.loads(request)
         if reset:
             known.clear()
         known.update(defined)
@@ -191,7 +191,7 @@ def _serve(requests: int, answers: int, *, ready: bool = False) -> None:
                 message = renders.render(contact, event, occasion, delivery_id)
                 answer = (
                     "ok",
-                    message if storing is None else storing.text(message, to, delivery_id),
+                    message if storing is None else storing.text(message, to, delivery_id, keep),
                 )
             except TemplateError as exc:
                 answer = ("error", str(exc))
@@ -263,11 +263,13 @@ class Worker:
         jobs: list[Job],
         *,
         stored: bool = False,
+        keep: Sequence[str] | None = None,
     ) -> None:
         """Ask for the messages of ``jobs``, all in one request: the config and the
         campaign (the same objects for many batches) are sent once and named by a key
         after that; ``stored``: each as the JSON text its delivery stores
-        (:class:`~regard.render.message.Stored`). Raises _Gone when the worker has ended."""
+        (:class:`~regard.render.message.Stored`), with ``keep`` only those of its keys.
+        Raises _Gone when the worker has ended."""
         reset = len(self._sent) > 64
         if reset:
             self._sent.clear()
@@ -279,7 +281,7 @@ class Worker:
             for j in jobs
         ]  # fmt: skip
         request = pickle.dumps(
-            (reset, defined, id(config), id(campaign), now, options, stored, plain)
+            (reset, defined, id(config), id(campaign), now, options, stored, keep, plain)
         )
         try:
             _write(self._requests, request)
@@ -439,15 +441,21 @@ def render_messages(
 
 
 def render_stored(
-    config: Config, campaign: Campaign, jobs: Sequence[Job], now: datetime, *, links: Links | None
+    config: Config,
+    campaign: Campaign,
+    jobs: Sequence[Job],
+    now: datetime,
+    *,
+    links: Links | None,
+    keep: Sequence[str] | None = None,
 ) -> list[str | TemplateError]:
     """:func:`render_messages`, each message as the JSON text its delivery stores (made
-    in the worker by :class:`~regard.render.message.Stored`, sent to ``Job.to``), or the
-    TemplateError its render raised."""
+    in the worker by :class:`~regard.render.message.Stored`, sent to ``Job.to``; with
+    ``keep`` only those of its keys), or the TemplateError its render raised."""
     # with ``stored`` every answer is a text or an error
     return cast(
         list[str | TemplateError],
-        _render_all(config, campaign, jobs, now, None, links, stored=True),
+        _render_all(config, campaign, jobs, now, None, links, stored=True, keep=keep),
     )
 
 
@@ -460,9 +468,10 @@ def _render_all(
     links: Links | None,
     *,
     stored: bool,
+    keep: Sequence[str] | None = None,
 ) -> list[Message | str | TemplateError]:
-    """The messages of ``jobs``, each a Message (or with ``stored`` its stored text) or
-    the TemplateError its render raised."""
+    """The messages of ``jobs``, each a Message (or with ``stored`` its stored text, of
+    the keys ``keep``) or the TemplateError its render raised."""
     if provider is not None and not isinstance(provider, type):
         provider = type(provider)  # what the render asks of it is its class's card limit
     options: dict[str, Any] = {"provider": provider, "links": links}
@@ -477,7 +486,7 @@ def _render_all(
                 results[n] = exc
                 continue
             results[n] = (
-                message if storing is None else storing.text(message, job.to, job.delivery_id)
+                message if storing is None else storing.text(message, job.to, job.delivery_id, keep)
             )
         return [r for r in results if r is not None]
     with _lock:
@@ -488,7 +497,9 @@ def _render_all(
             if not left:
                 break
             try:
-                left = _ask(config, campaign, now, options, stored, jobs, left, results, timed_out)
+                left = _ask(
+                    config, campaign, now, options, stored, jobs, left, results, timed_out, keep
+                )
             except BaseException:
                 _retire()  # its answers to this request are no use to anyone now
                 raise
@@ -526,6 +537,7 @@ def _ask(
     left: list[int],
     results: list[Message | str | TemplateError | None],
     timed_out: set[int],
+    keep: Sequence[str] | None = None,
 ) -> list[int]:
     """Ask the worker for the jobs numbered ``left`` (under ``_lock``), set their results as
     they come, and return the numbers still to ask a fresh worker for when it stopped
@@ -535,7 +547,10 @@ def _ask(
     for attempt in (1, 2):  # a worker found ended since the last request: once more
         try:
             worker = _running()
-            worker.send(config, campaign, now, options, [jobs[n] for n in left], stored=stored)
+            worker.send(
+                config, campaign, now, options, [jobs[n] for n in left],
+                stored=stored, keep=keep,
+            )  # fmt: skip
             break
         except _Gone:
             _retire()

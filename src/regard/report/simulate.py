@@ -28,7 +28,7 @@ import bisect
 import functools
 import heapq
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -43,7 +43,7 @@ from regard.delivery.dispatch import send_context
 from regard.delivery.owners import default_owner
 from regard.engine import release_due, tick
 from regard.engine.decisions import Decision
-from regard.engine.messages import Renderer, Wanted
+from regard.engine.messages import Renderer
 from regard.errors import InputError
 from regard.providers import Outcome, Retry, Sent
 from regard.providers.simulated import simulated_provider
@@ -165,20 +165,12 @@ class ReplayRenderer(Renderer):
     """Renders every message of a replay, exactly as a run does (a template that fails for
     some contacts is their ``render_error``), and keeps of each rendered one only what the
     replay's dispatch reads: its ``to`` (the send-time rules over the address) and, for an
-    SMS, its ``text`` (the cost counts its segments). The scratch copy then stores and
-    reads back a few bytes per message instead of a whole e-mail."""
+    SMS, its ``text`` (the cost counts its segments). The render worker then sends back,
+    and the scratch copy stores and reads, a few bytes per message instead of a whole
+    e-mail."""
 
-    def render_many(
-        self, campaign: Campaign, wanted: Sequence[Wanted], at: Instant
-    ) -> list[tuple[dict[str, Any] | None, str | None]]:
-        texts = campaign.channel == "sms"
-        return [
-            (None, error)
-            if message is None
-            else ({"to": message["to"], "text": message["text"]} if texts else {"to": message["to"]},
-                  None)
-            for message, error in super().render_many(campaign, wanted, at)
-        ]  # fmt: skip
+    def kept(self, campaign: Campaign) -> tuple[str, ...]:
+        return ("to", "text") if campaign.channel == "sms" else ("to",)
 
 
 def _simulated(claimed: Claim) -> Outcome:
