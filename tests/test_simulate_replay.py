@@ -62,6 +62,12 @@ def ledger(store: Store) -> list[tuple[Any, ...]]:
     return sorted(tuple(r) for r in store.conn.execute(LEDGER))
 
 
+def stored_messages(store: Store) -> dict[tuple[str, str, str], Any]:
+    """Each delivery's stored message, by (campaign, contact, occasion)."""
+    rows = store.conn.execute("SELECT campaign, contact_id, occasion, message FROM deliveries")
+    return {(r[0], r[1], r[2]): json.loads(r[3]) if r[3] else None for r in rows}
+
+
 def replayed(
     path: Path,
     config: Config,
@@ -69,9 +75,11 @@ def replayed(
     start: datetime,
     end: datetime,
     every: timedelta,
+    messages: dict[tuple[str, str, str], Any] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """The reference: the ticks one by one as ``regard run --at`` runs them (tick, then
-    dispatch), on a copy, with the openings between ticks dispatched as simulate does."""
+    dispatch), on a copy, with the openings between ticks dispatched as simulate does;
+    into ``messages``, if given, the messages its deliveries store."""
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / "runs.db"
         copy_store(path, copy)
@@ -88,6 +96,8 @@ def replayed(
                     current = opening
                     release_due(store, config, chosen, current)
                     send(store, config, chosen, current, released=True)
+            if messages is not None:
+                messages.update(stored_messages(store))
             yield from ledger(store)
         finally:
             store.close()
@@ -109,13 +119,17 @@ def simulated(
     start: datetime,
     end: datetime,
     every: timedelta,
+    messages: dict[tuple[str, str, str], Any] | None = None,
 ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
-    """simulate's result, and its scratch copy's deliveries as they were at its end."""
+    """simulate's result, and its scratch copy's deliveries as they were at its end (into
+    ``messages``, if given, the messages they store)."""
     seen: list[tuple[Any, ...]] = []
     summarise = simulate_module._summarise
 
     def keeping(store: Store, *args: Any) -> dict[str, Any]:
         seen.extend(ledger(store))
+        if messages is not None:
+            messages.update(stored_messages(store))
         return summarise(store, *args)  # type: ignore[no-any-return]
 
     with mock.patch.object(simulate_module, "_summarise", keeping):
@@ -195,12 +209,19 @@ def test_simulate_leaves_the_deliveries_the_ticks_run_one_by_one_leave(
         start = scenario["base"].astimezone(UTC) + timedelta(minutes=17)
         end = start + timedelta(days=scenario["days"])
         every = timedelta(hours=scenario["every"])
+        kept: dict[tuple[str, str, str], Any] = {}
+        whole: dict[tuple[str, str, str], Any] = {}
         with stretched(scenario["stretch"]):
-            result, fast = simulated(path, config, chosen, start, end, every)
-        slow = list(replayed(path, config, chosen, start, end, every))
+            result, fast = simulated(path, config, chosen, start, end, every, kept)
+        slow = list(replayed(path, config, chosen, start, end, every, whole))
         for row in fast:
             event(f"{row[4]} {row[5] or ''}".strip())
         assert fast == slow
+        # of each message the replay keeps the address, and an SMS's text, as rendered
+        channels = {c.id: c.channel for c in chosen}
+        for key, message in kept.items():
+            keys = ("to", "text") if channels[key[0]] == "sms" else ("to",)
+            assert message == (None if whole[key] is None else {k: whole[key][k] for k in keys})
         sent = sum(c["sent"] for c in result["campaigns"].values())
         assert sent == sum(row[4] == "sent" for row in slow)
 
