@@ -36,7 +36,6 @@ from typing import Any
 
 from regard.campaigns.journeys import parent_of
 from regard.campaigns.model import Campaign
-from regard.channels import sms
 from regard.config import Config, is_store_url
 from regard.delivery import claims
 from regard.delivery.dispatch import send_context
@@ -116,20 +115,12 @@ def _dispatch(store: Store, config: Config, at: Instant, loaded: list[Campaign])
         cost = simulated_provider(name, config).table.cost
         sent = store.backtests.send_claimable(
             name, owner=owner, at=at, now=now_instant(), lease_seconds=lease, context=context,
-            cost=functools.partial(_cost, cost),
+            cost=functools.partial(claims.sent_cost, cost),
         )  # fmt: skip
         if sent is None:  # something only a claim of its own reproduces: claims in batches
             sent = _claimed(store, config, name, at, owner, lease, gone, context, cost)
         if sent:
             store.pauses.clear([name])
-
-
-def _cost(cost: Decimal | None, channel: str, text: str | None) -> Decimal | None:
-    """What a sent delivery costs (:func:`regard.delivery.claims.attempt_cost`): for an
-    SMS the provider's ``cost`` is a segment's."""
-    if cost is None or channel != "sms":
-        return cost
-    return cost * sms.segments(text or "").segments
 
 
 def _claimed(
