@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -45,9 +46,10 @@ from regard.times import Instant, to_epoch
 simulate_module = importlib.import_module("regard.report.simulate")
 
 # fails for a contact without a first name (the subject names it): a render_error for
-# some contacts only, which a replay must not count as sent
+# some contacts only, which a replay must not count as sent; the longer the first name,
+# the longer the text (an SMS of several segments costs each)
 TEMPLATE = """{% block subject %}Hallo {{ contact.first_name }}{% endblock %}
-{% block text %}Für {{ contact.id }}: {{ occasion }}{% endblock %}
+{% block text %}Für {{ contact.id }}: {{ occasion }}{{ " und so weiter" * (contact.first_name or "")|length }}{% endblock %}
 {% block card %}Liebe Grüße an {{ contact.first_name }}{% endblock %}
 """
 LEDGER = (
@@ -60,6 +62,12 @@ def ledger(store: Store) -> list[tuple[Any, ...]]:
     return sorted(tuple(r) for r in store.conn.execute(LEDGER))
 
 
+def stored_messages(store: Store) -> dict[tuple[str, str, str], Any]:
+    """Each delivery's stored message, by (campaign, contact, occasion)."""
+    rows = store.conn.execute("SELECT campaign, contact_id, occasion, message FROM deliveries")
+    return {(r[0], r[1], r[2]): json.loads(r[3]) if r[3] else None for r in rows}
+
+
 def replayed(
     path: Path,
     config: Config,
@@ -67,9 +75,11 @@ def replayed(
     start: datetime,
     end: datetime,
     every: timedelta,
+    messages: dict[tuple[str, str, str], Any] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """The reference: the ticks one by one as ``regard run --at`` runs them (tick, then
-    dispatch), on a copy, with the openings between ticks dispatched as simulate does."""
+    dispatch), on a copy, with the openings between ticks dispatched as simulate does;
+    into ``messages``, if given, the messages its deliveries store."""
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / "runs.db"
         copy_store(path, copy)
@@ -86,6 +96,8 @@ def replayed(
                     current = opening
                     release_due(store, config, chosen, current)
                     send(store, config, chosen, current, released=True)
+            if messages is not None:
+                messages.update(stored_messages(store))
             yield from ledger(store)
         finally:
             store.close()
@@ -107,13 +119,17 @@ def simulated(
     start: datetime,
     end: datetime,
     every: timedelta,
+    messages: dict[tuple[str, str, str], Any] | None = None,
 ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
-    """simulate's result, and its scratch copy's deliveries as they were at its end."""
+    """simulate's result, and its scratch copy's deliveries as they were at its end (into
+    ``messages``, if given, the messages they store)."""
     seen: list[tuple[Any, ...]] = []
     summarise = simulate_module._summarise
 
     def keeping(store: Store, *args: Any) -> dict[str, Any]:
         seen.extend(ledger(store))
+        if messages is not None:
+            messages.update(stored_messages(store))
         return summarise(store, *args)  # type: ignore[no-any-return]
 
     with mock.patch.object(simulate_module, "_summarise", keeping):
@@ -193,12 +209,19 @@ def test_simulate_leaves_the_deliveries_the_ticks_run_one_by_one_leave(
         start = scenario["base"].astimezone(UTC) + timedelta(minutes=17)
         end = start + timedelta(days=scenario["days"])
         every = timedelta(hours=scenario["every"])
+        kept: dict[tuple[str, str, str], Any] = {}
+        whole: dict[tuple[str, str, str], Any] = {}
         with stretched(scenario["stretch"]):
-            result, fast = simulated(path, config, chosen, start, end, every)
-        slow = list(replayed(path, config, chosen, start, end, every))
+            result, fast = simulated(path, config, chosen, start, end, every, kept)
+        slow = list(replayed(path, config, chosen, start, end, every, whole))
         for row in fast:
             event(f"{row[4]} {row[5] or ''}".strip())
         assert fast == slow
+        # of each message the replay keeps the address, and an SMS's text, as rendered
+        channels = {c.id: c.channel for c in chosen}
+        for key, message in kept.items():
+            keys = ("to", "text") if channels[key[0]] == "sms" else ("to",)
+            assert message == (None if whole[key] is None else {k: whole[key][k] for k in keys})
         sent = sum(c["sent"] for c in result["campaigns"].values())
         assert sent == sum(row[4] == "sent" for row in slow)
 
@@ -237,3 +260,70 @@ def test_a_template_failing_for_some_contacts_is_their_render_error_in_a_replay(
     assert states == {"k0": ("sent", None), "k1": ("skipped", "render_error")}
     assert result["campaigns"]["thanks"]["skipped"] == {"render_error": 1}
     assert json.dumps(result["campaigns"]["thanks"]["cost"]) == "0.05"
+
+
+# stored messages of every shape a store may hold, as deliveries left from before a replay
+LEFT = [
+    ("pending", json.dumps({"to": "a@example.com"})),
+    ("pending", None),
+    ("pending", "[1]"),  # not an object: the record cannot be read, retried
+    ("pending", json.dumps({"to": "a@example.com", "headers": "x"})),  # nor this one
+    ("pending", json.dumps({"to": "+4915112345678", "text": "Hallo " * 40})),  # 2 segments
+    ("sending", json.dumps({"to": "a@example.com"})),  # a claim of a run that is gone
+]
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+@pytest.mark.parametrize(
+    "rows", [[row] for row in LEFT] + [LEFT], ids=[*(str(n) for n in range(len(LEFT))), "all"]
+)
+def test_deliveries_left_from_before_the_replay_are_sent_as_a_dispatch_sends_them(
+    rows: list[tuple[str, str | None]], channel: str
+) -> None:
+    """Pending (and claimed) deliveries decided before the period, with stored messages of
+    every shape a store may hold: the replay's dispatch leaves them as the real one does
+    (a claim taken up, a message that cannot be read retried, an SMS costing its
+    segments)."""
+    base = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    start = int(base.timestamp())
+    people = [
+        {"id": "k0", "email": "k0@example.com", "phone": "+4915112345678", "first_name": "Anna",
+         "consent_email": 1, "consent_sms": 1, "tags": "[]", "attributes": "{}",
+         "created_at": 0, "updated_at": 0}
+    ]  # fmt: skip
+    scenario = {
+        "base": base, "contacts": people, "events": [], "late": [], "voided": [],
+        "suppressions": [], "cost": 0.05, "config": {"timezone": "Europe/Berlin"},
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        path, config = build(Path(folder), scenario)
+        thanks = Campaign.model_validate(
+            {"channel": channel, "provider": "outbox", "template": "t", "purpose": "service",
+             "trigger": {"type": "post_purchase", "delay": "1h"}}
+        )  # fmt: skip
+        thanks._id = "thanks"
+        store = open_store(path)
+        try:
+            with store.write() as conn:
+                for n, (state, message) in enumerate(rows):
+                    oracle_tests.insert(conn, "deliveries", {
+                        "id": f"d{n}", "campaign": "thanks", "contact_id": "k0",
+                        "occasion": f"o{n}", "channel": channel, "provider": "outbox",
+                        "state": state, "due_at": start - 7200, "created_at": start - 7200,
+                        "attempts": int(state == "sending"), "message": message,
+                        "lease_owner": "gone" if state == "sending" else None,
+                        "lease_until": start - 3600 if state == "sending" else None,
+                        "updated_at": start - 7200,
+                    })  # fmt: skip
+        finally:
+            store.close()
+        end = base + timedelta(days=1)
+        _, fast = simulated(path, config, [thanks], base, end, timedelta(hours=6))
+        slow = list(replayed(path, config, [thanks], base, end, timedelta(hours=6)))
+    # a retry's next attempt has its jitter (regard.delivery.backoff): not compared
+    assert [unjittered(r) for r in fast] == [unjittered(r) for r in slow]
+
+
+def unjittered(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A ledger row without ``not_before`` where an attempt failed (its backoff's jitter)."""
+    return row if row[10] is None else (*row[:6], None, *row[7:])

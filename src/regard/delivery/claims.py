@@ -61,10 +61,18 @@ def attempt_cost(claimed: Claim, cost: Decimal | None) -> Decimal | None:
     if cost is None or claimed.channel != "sms":
         return cost
     try:
-        text = claimed.record().get("text") or ""
+        text = claimed.record().get("text")
     except ValueError:
         return cost
-    return cost * sms.segments(text).segments
+    return sent_cost(cost, claimed.channel, text)
+
+
+def sent_cost(cost: Decimal | None, channel: str, text: str | None) -> Decimal | None:
+    """What a sent message on ``channel`` costs: the provider's ``cost``, for an SMS of
+    ``text`` times its segments."""
+    if cost is None or channel != "sms":
+        return cost
+    return cost * sms.segments(text or "").segments
 
 
 OUTCOME_TRIES = 3  # a batch of outcomes PostgreSQL aborted (a deadlock) is run again

@@ -56,13 +56,18 @@ class Renderer:
         links = self._links(campaign, wanted)
         jobs = [Job(w.contact, w.event, w.occasion.occasion, w.delivery_id) for w in wanted]
         results = render_messages(self.config, campaign, jobs, from_epoch(at), links=links)
-        storing = Stored(self.config, campaign, links)
+        storing, keep = Stored(self.config, campaign, links), self.kept(campaign)
         return [
             (None, str(message))
             if isinstance(message, TemplateError)
-            else (storing.message(message, w.to, w.delivery_id), None)
+            else (storing.message(message, w.to, w.delivery_id, keep), None)
             for w, message in zip(wanted, results, strict=True)
         ]
+
+    def kept(self, campaign: Campaign) -> tuple[str, ...] | None:
+        """The keys of each stored message of ``campaign`` that this renderer keeps (None:
+        all of them); the others are rendered, and checked, all the same."""
+        return None
 
     def render_texts(
         self, campaign: Campaign, wanted: Sequence[Wanted], at: Instant
@@ -89,7 +94,9 @@ class Renderer:
             return list
         links = self._links(campaign, wanted)
         jobs = [Job(w.contact, w.event, w.occasion.occasion, w.delivery_id, w.to) for w in wanted]
-        collect = send_stored(self.config, campaign, jobs, from_epoch(at), links=links)
+        collect = send_stored(
+            self.config, campaign, jobs, from_epoch(at), links=links, keep=self.kept(campaign)
+        )
         return lambda: [
             (None, str(text)) if isinstance(text, TemplateError) else (text, None)
             for text in collect()

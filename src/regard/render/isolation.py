@@ -252,7 +252,7 @@ def _serve_requests(requests: int, outbox: _Outbox, known: dict[int, Any]) -> No
             request = _receive(requests, None)
         except _Gone:
             return
-        reset, defined, config, campaign, now, options, stored, jobs = pickle.loads(request)
+        reset, defined, config, campaign, now, options, stored, keep, jobs = pickle.loads(request)
         if reset:
             known.clear()
         known.update(defined)
@@ -267,7 +267,7 @@ def _serve_requests(requests: int, outbox: _Outbox, known: dict[int, Any]) -> No
                 message = renders.render(contact, event, occasion, delivery_id)
                 answer = (
                     "ok",
-                    message if storing is None else storing.text(message, to, delivery_id),
+                    message if storing is None else storing.text(message, to, delivery_id, keep),
                 )
             except TemplateError as exc:
                 answer = ("error", str(exc))
@@ -339,11 +339,13 @@ class Worker:
         jobs: list[Job],
         *,
         stored: bool = False,
+        keep: Sequence[str] | None = None,
     ) -> None:
         """Ask for the messages of ``jobs``, all in one request: the config and the
         campaign (the same objects for many batches) are sent once and named by a key
         after that; ``stored``: each as the JSON text its delivery stores
-        (:class:`~regard.render.message.Stored`). Raises _Gone when the worker has ended."""
+        (:class:`~regard.render.message.Stored`), with ``keep`` only those of its keys.
+        Raises _Gone when the worker has ended."""
         reset = len(self._sent) > 64
         if reset:
             self._sent.clear()
@@ -355,7 +357,7 @@ class Worker:
             for j in jobs
         ]  # fmt: skip
         request = pickle.dumps(
-            (reset, defined, id(config), id(campaign), now, options, stored, plain)
+            (reset, defined, id(config), id(campaign), now, options, stored, keep, plain)
         )
         try:
             _write(self._requests, request)
@@ -523,15 +525,16 @@ def _render_all(
     links: Links | None,
     *,
     stored: bool,
+    keep: Sequence[str] | None = None,
 ) -> list[Message | str | TemplateError]:
-    """The messages of ``jobs``, each a Message (or with ``stored`` its stored text) or
-    the TemplateError its render raised."""
+    """The messages of ``jobs``, each a Message (or with ``stored`` its stored text, of
+    the keys ``keep``) or the TemplateError its render raised."""
     if provider is not None and not isinstance(provider, type):
         provider = type(provider)  # what the render asks of it is its class's card limit
     options: dict[str, Any] = {"provider": provider, "links": links}
     if not hasattr(os, "fork") or _own_templates.get():
-        return _render_here(config, campaign, jobs, now, options, stored=stored)
-    flight = _Request(config, campaign, jobs, now, options, stored)
+        return _render_here(config, campaign, jobs, now, options, stored=stored, keep=keep)
+    flight = _Request(config, campaign, jobs, now, options, stored, keep)
     with _lock:
         _land()
         flight.finish()
@@ -539,7 +542,13 @@ def _render_all(
 
 
 def send_stored(
-    config: Config, campaign: Campaign, jobs: Sequence[Job], now: datetime, *, links: Links | None
+    config: Config,
+    campaign: Campaign,
+    jobs: Sequence[Job],
+    now: datetime,
+    *,
+    links: Links | None,
+    keep: Sequence[str] | None = None,
 ) -> Callable[[], list[str | TemplateError]]:
     """:func:`render_messages`, each message as the JSON text its delivery stores (made
     in the worker by :class:`~regard.render.message.Stored`, sent to ``Job.to``) or the
@@ -552,9 +561,9 @@ def send_stored(
     options: dict[str, Any] = {"provider": None, "links": links}
     if not hasattr(os, "fork") or _own_templates.get():
         done = cast(list[str | TemplateError], _render_here(config, campaign, jobs, now, options,
-                                                            stored=True))  # fmt: skip
+                                                            stored=True, keep=keep))  # fmt: skip
         return lambda: done
-    flight = _Request(config, campaign, jobs, now, options, True)
+    flight = _Request(config, campaign, jobs, now, options, True, keep)
     with _lock:
         _land()
         flight.send()
@@ -577,6 +586,7 @@ def _render_here(
     options: dict[str, Any],
     *,
     stored: bool,
+    keep: Sequence[str] | None = None,
 ) -> list[Message | str | TemplateError]:
     """The messages of ``jobs`` rendered in this process (no fork, or regard's own
     templates)."""
@@ -590,7 +600,7 @@ def _render_here(
             results.append(exc)
             continue
         results.append(
-            message if storing is None else storing.text(message, job.to, job.delivery_id)
+            message if storing is None else storing.text(message, job.to, job.delivery_id, keep)
         )
     return results
 
@@ -617,9 +627,10 @@ class _Request:
         now: datetime,
         options: dict[str, Any],
         stored: bool,
+        keep: Sequence[str] | None = None,
     ) -> None:
         self.config, self.campaign, self.jobs = config, campaign, jobs
-        self.now, self.options, self.stored = now, options, stored
+        self.now, self.options, self.stored, self.keep = now, options, stored, keep
         self._results: list[Message | str | TemplateError | None] = [None] * len(jobs)
         self._left = list(range(len(jobs)))
         self._timed_out: set[int] = set()  # tried once and out of time: tried once more
@@ -636,7 +647,8 @@ class _Request:
         if self._left:
             try:
                 self._worker = _send(self.config, self.campaign, self.now, self.options,
-                                     self.stored, self.jobs, self._left, self._results)  # fmt: skip
+                                     self.stored, self.jobs, self._left, self._results,
+                                     self.keep)  # fmt: skip
             except BaseException:
                 _retire()
                 raise
@@ -676,13 +688,17 @@ def _send(
     jobs: Sequence[Job],
     left: list[int],
     results: list[Message | str | TemplateError | None],
+    keep: Sequence[str] | None,
 ) -> Worker | None:
     """Ask the worker for the jobs numbered ``left`` (under ``_lock``); None, their results
     set, when no worker could be started."""
     for attempt in (1, 2):  # a worker found ended since the last request: once more
         try:
             worker = _running()
-            worker.send(config, campaign, now, options, [jobs[n] for n in left], stored=stored)
+            worker.send(
+                config, campaign, now, options, [jobs[n] for n in left],
+                stored=stored, keep=keep,
+            )  # fmt: skip
             return worker
         except _Gone:
             _retire()

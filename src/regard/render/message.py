@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -306,8 +306,11 @@ class Stored:
         self.sender = config.sender.return_address()
         self.links = links if links is not None and wants_link(campaign) else None
 
-    def message(self, message: Message, to: Any, delivery_id: str) -> dict[str, Any]:
-        """The stored message of ``message``, sent to ``to`` as delivery ``delivery_id``."""
+    def message(
+        self, message: Message, to: Any, delivery_id: str, keep: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """The stored message of ``message``, sent to ``to`` as delivery ``delivery_id``;
+        with ``keep``, only those of its keys."""
         parts = self.kind.parts(
             {"subject": message.subject, "text": message.text, "html": message.html,
              "card": message.card},
@@ -315,12 +318,15 @@ class Stored:
             sender=dict(self.sender),
         )  # fmt: skip
         headers = self.links.headers(delivery_id) if self.links is not None else {}
-        return {"to": to, "subject": parts.subject, "text": parts.text, "html": parts.html,
-                "card": parts.card, "headers": headers}  # fmt: skip
+        stored = {"to": to, "subject": parts.subject, "text": parts.text, "html": parts.html,
+                  "card": parts.card, "headers": headers}  # fmt: skip
+        return stored if keep is None else {key: stored[key] for key in keep}
 
-    def text(self, message: Message, to: Any, delivery_id: str) -> str:
+    def text(
+        self, message: Message, to: Any, delivery_id: str, keep: Sequence[str] | None = None
+    ) -> str:
         """:meth:`message` as the row stores it: its JSON text."""
-        text = message_text(self.message(message, to, delivery_id))
+        text = message_text(self.message(message, to, delivery_id, keep))
         assert text is not None  # a message always has its keys
         return text
 

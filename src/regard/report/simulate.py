@@ -2,9 +2,11 @@
 
 The store is copied with SQLite's backup API into a temporary file; the real store is only
 read, and no provider is called: each replayed tick is the engine's own
-:func:`regard.engine.tick` followed by the steps of :func:`regard.delivery.dispatch`
-through the real claims, with :mod:`regard.providers.simulated` standing in for every
-provider (each delivery is accepted at once, at its provider's ``cost``).
+:func:`regard.engine.tick` followed by the steps of :func:`regard.delivery.dispatch`,
+with :mod:`regard.providers.simulated` standing in for every provider (each delivery is
+accepted at once, at its provider's ``cost``): a provider's due deliveries are claimed and
+recorded sent in one go (:meth:`~regard.store.backtest.Backtests.send_claimable`), or,
+where that would not be what the claims find, through the real claims in batches.
 
 What a replay can compute once for its whole period it does: the due occasions of most
 triggers are found once per stretch of a quarter (:class:`PeriodOccasions`). Every message
@@ -23,10 +25,12 @@ and count for caps, cooldowns and once-per-contact as they really did.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +42,7 @@ from regard.delivery.dispatch import send_context
 from regard.delivery.owners import default_owner
 from regard.engine import release_due, tick
 from regard.engine.decisions import Decision
-from regard.engine.messages import Renderer, Wanted
+from regard.engine.messages import Renderer
 from regard.errors import InputError
 from regard.providers import Outcome, Retry, Sent
 from regard.providers.simulated import simulated_provider
@@ -47,6 +51,7 @@ from regard.store import Store, open_store
 from regard.store.occasions import Activity
 from regard.store.records import Claim
 from regard.store.scratch import scratch_store
+from regard.store.sendtime import SendContext
 from regard.times import Instant, format_duration, iso, now_instant, to_epoch
 from regard.triggers import (
     AnniversaryTrigger,
@@ -96,7 +101,10 @@ def _dispatch(store: Store, config: Config, at: Instant, loaded: list[Campaign])
     The very steps of :func:`regard.delivery.dispatch` and its store calls (the send-time
     rules, windows and daily limits, then each provider's claims and their outcomes
     recorded), without its concurrency: a simulated provider accepts every delivery at
-    once, so there is no request to wait for and nothing to run beside it."""
+    once, so there is no request to wait for and nothing to run beside it, and its due
+    deliveries need no batches: they are sent in one go, as the batches would record them
+    (within one transaction nothing a send-time rule reads changes between two batches,
+    and daily limits were applied before the claims)."""
     context = send_context(config, loaded)
     store.deliveries.stop_due(at, context)
     release_due(store, config, loaded, at)
@@ -105,41 +113,55 @@ def _dispatch(store: Store, config: Config, at: Instant, loaded: list[Campaign])
     lease = int(config.delivery.lease.total_seconds())
     for name in store.deliveries.due_providers(at, now_instant(), gone, context):
         cost = simulated_provider(name, config).table.cost
-        sent = 0
-        while True:
-            got = store.deliveries.claim(
-                provider=name, owner=owner, at=at, now=now_instant(), lease_seconds=lease,
-                limit=SIMULATED_BATCH, gone=gone, context=context,
-            )  # fmt: skip
-            if not got:
-                break
-            attempts = [claims.Attempt(c, _simulated(c), claims.attempt_cost(c, cost)) for c in got]
-            states = claims.record_outcomes(
-                store, attempts, owner=owner, at=at, now=now_instant(), settings=config.delivery
-            )
-            sent += sum(state == "sent" for state in states)
+        sent = store.backtests.send_claimable(
+            name, owner=owner, at=at, now=now_instant(), lease_seconds=lease, context=context,
+            cost=functools.partial(claims.sent_cost, cost),
+        )  # fmt: skip
+        if sent is None:  # something only a claim of its own reproduces: claims in batches
+            sent = _claimed(store, config, name, at, owner, lease, gone, context, cost)
         if sent:
             store.pauses.clear([name])
+
+
+def _claimed(
+    store: Store,
+    config: Config,
+    name: str,
+    at: Instant,
+    owner: str,
+    lease: int,
+    gone: list[str],
+    context: SendContext,
+    cost: Decimal | None,
+) -> int:
+    """The deliveries of provider ``name`` claimed and sent in batches, through the very
+    claims and outcomes of :func:`regard.delivery.dispatch`; how many were sent."""
+    sent = 0
+    while True:
+        got = store.deliveries.claim(
+            provider=name, owner=owner, at=at, now=now_instant(), lease_seconds=lease,
+            limit=SIMULATED_BATCH, gone=gone, context=context,
+        )  # fmt: skip
+        if not got:
+            break
+        attempts = [claims.Attempt(c, _simulated(c), claims.attempt_cost(c, cost)) for c in got]
+        states = claims.record_outcomes(
+            store, attempts, owner=owner, at=at, now=now_instant(), settings=config.delivery
+        )
+        sent += sum(state == "sent" for state in states)
+    return sent
 
 
 class ReplayRenderer(Renderer):
     """Renders every message of a replay, exactly as a run does (a template that fails for
     some contacts is their ``render_error``), and keeps of each rendered one only what the
     replay's dispatch reads: its ``to`` (the send-time rules over the address) and, for an
-    SMS, its ``text`` (the cost counts its segments). The scratch copy then stores and
-    reads back a few bytes per message instead of a whole e-mail."""
+    SMS, its ``text`` (the cost counts its segments). The render worker then sends back,
+    and the scratch copy stores and reads, a few bytes per message instead of a whole
+    e-mail."""
 
-    def render_many(
-        self, campaign: Campaign, wanted: Sequence[Wanted], at: Instant
-    ) -> list[tuple[dict[str, Any] | None, str | None]]:
-        sms = campaign.channel == "sms"
-        return [
-            (None, error)
-            if message is None
-            else ({"to": message["to"], "text": message["text"]} if sms else {"to": message["to"]},
-                  None)
-            for message, error in super().render_many(campaign, wanted, at)
-        ]  # fmt: skip
+    def kept(self, campaign: Campaign) -> tuple[str, ...]:
+        return ("to", "text") if campaign.channel == "sms" else ("to",)
 
 
 def _simulated(claimed: Claim) -> Outcome:
@@ -433,19 +455,22 @@ def simulate(
         store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
         ticks = 0
         found = PeriodOccasions(store, config, to_epoch(start), to_epoch(end))
-        for at in tick_times(start, end, every):
-            moment = to_epoch(at)
-            # a tick and its dispatches in one transaction of the scratch copy: every
-            # snapshot and write of theirs joins it (no other connection writes the copy)
-            with store.write(flat=True):
-                decided = tick(store, config, chosen, moment, kind="simulate", due=found,
-                               renderer=ReplayRenderer)  # fmt: skip
-                found.decided(chosen, decided.decisions, moment)
-                _dispatch(store, config, moment, loaded)
-                _dispatch_openings(
-                    store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
-                )
-            ticks += 1
+        # the ticks' turn on the scratch copy taken once for the whole replay (nobody else
+        # ticks on it), not locked and unlocked at every tick; each tick's is then nested
+        with store.ticks.exclusive():
+            for at in tick_times(start, end, every):
+                moment = to_epoch(at)
+                # a tick and its dispatches in one transaction of the scratch copy: every
+                # snapshot and write of theirs joins it (no other connection writes the copy)
+                with store.write(flat=True):
+                    decided = tick(store, config, chosen, moment, kind="simulate", due=found,
+                                   renderer=ReplayRenderer)  # fmt: skip
+                    found.decided(chosen, decided.decisions, moment)
+                    _dispatch(store, config, moment, loaded)
+                    _dispatch_openings(
+                        store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
+                    )
+                ticks += 1
         result = _summarise(store, chosen, to_epoch(start), to_epoch(end))
     elapsed = time.monotonic() - started
     result.update(

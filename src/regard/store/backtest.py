@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TypedDict, cast
 
 from regard.store import sendtime
 from regard.store.area import Area
+from regard.store.deliveries import claimed_values, sent_values
 from regard.store.lifecycle import DeliveryState, move
 from regard.store.reports import week_start_sql
+from regard.store.sendtime import SendContext
 from regard.times import Instant
 
 
@@ -127,6 +130,80 @@ class Backtests(Area):
             (start, end, size),
         )
         return [cast(SampleRecipient, dict(r)) for r in rows]
+
+    # -- a replay's dispatch: every due delivery of a provider accepted at once -----------
+
+    def send_claimable(
+        self,
+        provider: str,
+        *,
+        owner: str,
+        at: Instant,
+        now: Instant,
+        lease_seconds: int,
+        context: SendContext,
+        cost: Callable[[str, str | None], Decimal | None],
+    ) -> int | None:
+        """What :meth:`Deliveries.claim <regard.store.deliveries.Deliveries.claim>` in
+        batches and the outcomes of a provider that accepts everything record, for all of
+        ``provider``'s due deliveries at once, in the caller's write transaction: the
+        send-time rules (under ``context``) on the claimable ones, then each one left
+        claimed by ``owner`` (its attempt counted) and ``sent`` at ``at``, costing
+        ``cost(channel, its text)``, with the log lines of the claim and of the outcome.
+        Returns how many were sent.
+
+        None, and nothing changed, where a claim would find what this does not reproduce:
+        a claim to take up (a row ``sending``), or a stored message that the delivery
+        record would not read as it reads the replay's own (not a JSON object, headers
+        that are not one, an SMS text that is not a string); the caller then claims as a
+        dispatch does. Only ever called on a scratch copy."""
+        due = (
+            "d.provider = :provider AND d.state = 'pending'"
+            f" AND coalesce(d.not_before, d.due_at) <= :at AND NOT ({sendtime.held_sql()})"
+        )
+        params = {"provider": provider, "at": at, **context.params()}
+        with self.store.write() as conn:
+            odd = conn.execute(
+                "SELECT 1 FROM deliveries d WHERE d.provider = :provider AND d.state = 'sending'"
+                f" UNION ALL SELECT 1 FROM deliveries d WHERE {due} AND d.message IS NOT NULL"
+                " AND d.message != '' AND NOT (json_valid(d.message)"
+                " AND json_type(d.message) = 'object'"
+                " AND coalesce(json_type(d.message, '$.headers'), 'object') = 'object'"
+                " AND (d.channel != 'sms'"
+                " OR coalesce(json_type(d.message, '$.text'), 'null') IN ('text', 'null')))"
+                " LIMIT 1",
+                params,
+            ).fetchone()
+            if odd is not None:
+                return None
+            sendtime.stop(conn, due, {"provider": provider}, at=at, now=now, context=context)
+            rows = conn.execute(
+                "SELECT d.id, d.channel, d.attempts,"
+                " CASE WHEN d.channel = 'sms' THEN json_extract(d.message, '$.text') END"
+                f" FROM deliveries d WHERE {due}",
+                params,
+            ).fetchall()
+            if not rows:
+                return 0
+            ids = [str(r[0]) for r in rows]
+            _P, _S, _OK = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SENT
+            move(
+                conn, ids, (_P, _S), _S, at=at, now=now, detail=f"claimed by {owner}",
+                values=claimed_values(owner, now, lease_seconds),
+            )  # fmt: skip
+            by_cost: dict[Decimal | None, list[str]] = {}
+            attempt: dict[str, str] = {}
+            for delivery_id, channel, attempts, text in rows:
+                by_cost.setdefault(cost(channel, text), []).append(delivery_id)
+                attempt[delivery_id] = f"attempt {int(attempts) + 1}"
+            sent = 0
+            for price, group in by_cost.items():
+                done = move(
+                    conn, group, _S, _OK, at=at, now=now, owner=owner, detail=attempt,
+                    values=sent_values(at, None, price),
+                )  # fmt: skip
+                sent += len(done)
+            return sent
 
     # -- the sends a journey's follow-ups need, simulated (plan and preview) -------------
 

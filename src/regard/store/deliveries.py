@@ -96,6 +96,30 @@ def _claimable_rows(
     return sorted(found, key=lambda r: r["state"] != _SENDING)
 
 
+def claimed_values(owner: str, now: Instant, lease_seconds: int) -> dict[str, object]:
+    """The columns a claim sets: held by ``owner`` for ``lease_seconds`` from ``now``, its
+    attempt counted (a crashed attempt may have reached the provider), the first one's
+    time kept."""
+    return {
+        "lease_owner": owner,
+        "lease_until": now + lease_seconds,
+        "attempts": Expression("attempts + 1"),
+        "first_attempt_at": Expression(f"coalesce(first_attempt_at, {int(now)})"),
+    }
+
+
+def sent_values(at: Instant, message_id: str | None, cost: Decimal | None) -> dict[str, object]:
+    """The columns a delivery accepted at ``at`` gets (and its claim let go)."""
+    return {
+        "sent_at": at,
+        "provider_message_id": message_id,
+        "cost": float(cost) if cost is not None else None,
+        "outcome_unknown": 0,
+        "lease_owner": None,
+        "lease_until": None,
+    }
+
+
 class Deliveries(Area):
     """The ``deliveries`` table; every state change goes through :mod:`regard.store.lifecycle`."""
 
@@ -226,12 +250,7 @@ class Deliveries(Area):
                     detail[r["id"]] = f"claim expired; taken up again by {owner}"
             moved = move(
                 conn, order, (_PENDING, _SENDING), _SENDING, at=at, now=now, detail=detail,
-                values={
-                    "lease_owner": owner,
-                    "lease_until": now + lease_seconds,
-                    "attempts": Expression("attempts + 1"),
-                    "first_attempt_at": Expression(f"coalesce(first_attempt_at, {int(now)})"),
-                },
+                values=claimed_values(owner, now, lease_seconds),
             )  # fmt: skip
         taken = set(moved)
         claims: list[Claim] = []
@@ -306,14 +325,7 @@ class Deliveries(Area):
             return move(
                 conn, [c.id for c in claims], _SENDING, _SENT, at=at, now=now, owner=owner,
                 detail=detail,
-                values={
-                    "sent_at": at,
-                    "provider_message_id": message_id,
-                    "cost": float(cost) if cost is not None else None,
-                    "outcome_unknown": 0,
-                    "lease_owner": None,
-                    "lease_until": None,
-                },
+                values=sent_values(at, message_id, cost),
             )  # fmt: skip
 
     def record_retry_later(
