@@ -114,6 +114,8 @@ def tick(
     ``due``: where the due occasions come from, ``renderer`` what renders and keeps the
     messages (:func:`run_tick`).
     """
+    start()  # forked now: inside, the tick's log copier is a second thread (a worker
+    # forked beside a thread must be spawned instead, a new interpreter)
     with store.ticks.exclusive():
         result = run_tick(
             store, config, campaign_list(campaigns), at, due=due, keep_messages=False,

@@ -422,8 +422,9 @@ _SPAWNED = (
 def start() -> None:
     """Start this process's render worker now (forked, while one thread runs), so that a
     daemon need not start one later beside its threads. A worker that breaks a bound is
-    replaced then by a spawned one (:class:`Worker`)."""
-    if hasattr(os, "fork"):
+    replaced then by a spawned one (:class:`Worker`). None while this process renders
+    its own templates (:func:`own_templates`)."""
+    if hasattr(os, "fork") and not _own_templates.get():
         with _lock:
             _running()
 

@@ -81,7 +81,9 @@ class Store:
         self.label = redact(str(path)) if self.dialect == "postgresql" else str(path)
         self.path = Path(":memory:") if self.dialect == "postgresql" else Path(path)
         self._flat = False  # inside a write(flat=True): nested writes make no savepoints
-        # called after each commit of a write (a tick's log copier: regard.store.ticks)
+        # called before each write transaction begins and after each commits (a tick's log
+        # copier: regard.store.ticks)
+        self.before_write: Callable[[], None] | None = None
         self.after_commit: Callable[[], None] | None = None
         if self.dialect == "postgresql":
             self._open_postgresql(str(path))
@@ -319,6 +321,8 @@ class Store:
             else:
                 conn.execute(f"RELEASE SAVEPOINT {name}")
             return
+        if self.before_write is not None:
+            self.before_write()
         self._begin(serialised=not shared)
         self._flat = flat
         try:

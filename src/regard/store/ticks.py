@@ -134,12 +134,13 @@ class Ticks(Area):
         cache = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute(f"PRAGMA cache_size = {TICK_CACHE}")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
-        copier = _Copier(self.store.path)
-        self.store.after_commit = copier.nudge
+        synchronous = conn.execute("PRAGMA synchronous").fetchone()[0]
+        copier = _Copier(self.store.path, synchronous)
+        self.store.after_commit, self.store.before_write = copier.nudge, copier.settle
         try:
             yield
         finally:
-            self.store.after_commit = None
+            self.store.after_commit = self.store.before_write = None
             copier.stop()
             conn.execute(f"PRAGMA cache_size = {cache}")
             conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT}")
@@ -226,42 +227,63 @@ class Ticks(Area):
 
 class _Copier:
     """A thread that copies the write-ahead log of the store at ``path`` into the database
-    (a passive checkpoint, on a connection of its own) after each commit of the tick
-    (:meth:`nudge`), and every :data:`TICK_CHECKPOINT_SECONDS` besides, until stopped. The
-    copy runs in SQLite, without the interpreter's lock, while the tick decides its next
-    batch; copied before the tick's next write, the log starts again from its beginning
-    at that write instead of growing (which copies begun at any moment rarely allow: a
-    commit lands in the middle of them)."""
+    (a passive checkpoint, on a connection of its own, as synchronous as the tick's) after
+    each commit of the tick (:meth:`nudge`), and every :data:`TICK_CHECKPOINT_SECONDS`
+    besides, until stopped. The copy runs in SQLite, without the interpreter's lock, while
+    the tick decides its next batch; the tick's next write waits for a copy still running
+    (:meth:`settle`, usually over by then), so that the log, copied whole, starts again
+    from its beginning at that write instead of growing for the whole tick (copies begun
+    at any moment rarely finish between two commits)."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, path: Path, synchronous: int) -> None:
+        self._path, self._synchronous = path, synchronous
+        self._changed = threading.Condition()
+        self._wanted = False  # a commit since the last copy began
+        self._copying = False
         self._stopped = False
-        self._nudged = threading.Event()
         self._thread = threading.Thread(target=self._run, name="regard-checkpoint", daemon=True)
         self._thread.start()
 
     def nudge(self) -> None:
         """A commit was made: copy the log now."""
-        self._nudged.set()
+        with self._changed:
+            self._wanted = True
+            self._changed.notify_all()
+
+    def settle(self) -> None:
+        """Wait for the copy the last commit asked for."""
+        with self._changed:
+            while (self._wanted or self._copying) and self._thread.is_alive():
+                self._changed.wait(0.1)
 
     def _run(self) -> None:
         try:
             conn = sqlite3.connect(str(self._path), isolation_level=None)
+            conn.execute(f"PRAGMA synchronous = {int(self._synchronous)}")
         except sqlite3.Error:
             return  # the tick's own checkpoint at its end still copies the log
         try:
             while True:
-                self._nudged.wait(TICK_CHECKPOINT_SECONDS)
-                self._nudged.clear()
-                if self._stopped:
-                    return
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                with self._changed:
+                    self._changed.wait_for(
+                        lambda: self._wanted or self._stopped, TICK_CHECKPOINT_SECONDS
+                    )
+                    if self._stopped:
+                        return
+                    self._wanted, self._copying = False, True
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                finally:
+                    with self._changed:
+                        self._copying = False
+                        self._changed.notify_all()
         except sqlite3.Error:
             return  # as above: nothing is lost, the log is the database until it is copied
         finally:
             conn.close()
 
     def stop(self) -> None:
-        self._stopped = True
-        self._nudged.set()
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
         self._thread.join()
