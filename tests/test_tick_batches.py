@@ -245,3 +245,20 @@ def test_a_tick_copies_its_log_beside_it_and_once_at_its_end(tmp_path: Path) -> 
     assert other.execute("SELECT count(*) FROM meta WHERE key LIKE 'k%'").fetchone()[0] == 30
     other.close()
     store.close()
+
+
+def test_a_ticks_writes_back_to_back_keep_the_log_short(tmp_path: Path) -> None:
+    """Each write of a tick waits for the copy its last commit asked for, so the log is
+    copied whole before the next write and starts again from its beginning: writes back to
+    back (a replay's ticks) do not make it grow with all they wrote."""
+    path = tmp_path / "regard.db"
+    store = open_store(path)
+    with store.ticks.exclusive():
+        for i in range(30):  # 30 × 200 kB: 6 MB
+            with store.write() as conn:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{i}", "x" * 200_000)
+                )
+    assert Path(f"{path}-wal").stat().st_size < 1_500_000
+    assert store.conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'k%'").fetchone()[0] == 30
+    store.close()
