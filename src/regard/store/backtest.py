@@ -68,12 +68,14 @@ class Backtests(Area):
 
     def for_replay(self) -> None:
         """Set the scratch copy up for a replay: it is removed afterwards, so its commits
-        need not wait for the disk (no fsync) nor overwrite what they free. Only ever
+        need not wait for the disk (no fsync) nor overwrite what they free, and nobody else
+        writes it (its ticks need no thread copying the log beside them). Only ever
         called on a scratch copy (always SQLite)."""
         if self.store.dialect == "sqlite":
             self.conn.execute("PRAGMA synchronous = OFF")
             self.conn.execute("PRAGMA secure_delete = OFF")
             self.conn.execute(f"PRAGMA mmap_size = {REPLAY_MMAP}")
+            self.store.ticks.alone = True  # its ticks' commits copy the log themselves
 
     def forget_replayed(self, campaigns: Sequence[str], start: Instant) -> None:
         """Delete the deliveries of ``campaigns`` decided at or after ``start``, so the

@@ -40,6 +40,9 @@ def tick_lock_path(store_path: Path) -> Path:
 # SQLite's default: a connection checkpoints the write-ahead log after a commit leaves it
 # this many pages long
 AUTOCHECKPOINT = 1000
+# a tick on a store nobody else writes (a replay's scratch copy, :attr:`Ticks.alone`): its
+# own commits copy the log every this many pages (about 32 MB), no thread beside them
+ALONE_AUTOCHECKPOINT = 8192
 # during a tick the log is copied into the database by a thread of its own after each of
 # the tick's commits (a big day writes some 600 MB of it, a few MB a commit: none of the
 # copies in the tick's way), and at least this often
@@ -57,6 +60,7 @@ class Ticks(Area):
     """The ``ticks`` table, the daemon's row of ``meta``, and a tick's transactions."""
 
     _held = 0  # how deep this store object is inside exclusive() (it is re-entrant)
+    alone = False  # nobody else writes the store (a replay's scratch copy)
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -118,19 +122,27 @@ class Ticks(Area):
 
     @contextmanager
     def _checkpoint_after(self) -> Iterator[None]:
-        """While a tick runs, its connection keeps a page cache of :data:`TICK_CACHE` and
-        its commits copy nothing of the write-ahead log into the database themselves: a
-        thread with a connection of its own does, passively, at least every
-        :data:`TICK_CHECKPOINT_SECONDS` and after each of the tick's commits
-        (:class:`_Copier`), and once more at the end. A big
-        day writes hundreds of megabytes of messages; copied after the tick's own commits
-        (SQLite's automatic checkpoint), each copy and sync of the database file came after
-        a commit while the tick waited. Each copy stays bounded (a copy of the whole day at
-        once made the system's write-back stall other writers for seconds). Other
-        connections keep their own checkpoints; a passive one never waits for a lock nor
-        makes a writer wait, and a commit is as safe without it (the log is the database
-        until it is copied)."""
+        """While a tick runs on a store others write too, its connection keeps a page cache
+        of :data:`TICK_CACHE` and its commits copy nothing of the write-ahead log into the
+        database themselves: a thread with a connection of its own does, passively, after
+        each of the tick's commits and at least every :data:`TICK_CHECKPOINT_SECONDS`
+        (:class:`_Copier`), and once more at the end. A big day writes hundreds of
+        megabytes of messages; copied after the tick's own commits (SQLite's automatic
+        checkpoint), each copy and sync of the database file came after a commit while the
+        tick waited. Each copy stays bounded (a copy of the whole day at once made the
+        system's write-back stall other writers for seconds). Other connections keep their
+        own checkpoints; a passive one never waits for a lock nor makes a writer wait, and
+        a commit is as safe without it (the log is the database until it is copied). On a
+        store nobody else writes (:attr:`alone`: a replay's scratch copy) the tick's own
+        commits copy the log every :data:`ALONE_AUTOCHECKPOINT` pages."""
         conn = self.conn
+        if self.alone:  # a replay's scratch copy: nobody else writes it, nobody waits
+            conn.execute(f"PRAGMA wal_autocheckpoint = {ALONE_AUTOCHECKPOINT}")
+            try:
+                yield
+            finally:
+                conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT}")
+            return
         cache = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute(f"PRAGMA cache_size = {TICK_CACHE}")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
