@@ -102,6 +102,7 @@ def tick(
     kind: str = "run",
     due: DueSource | None = None,
     renderer: type[Renderer] = Renderer,
+    batch: int | None = None,
 ) -> TickResult:
     """Evaluate every enabled campaign at ``at`` and record each decision; then hold back
     what is outside its window or over its daily limit.
@@ -112,14 +113,14 @@ def tick(
     (imports, webhooks, unsubscribes, dispatch) wait milliseconds, not the whole tick.
     ``kind`` (run, daemon, simulate) names the caller; the caller records the tick itself.
     ``due``: where the due occasions come from, ``renderer`` what renders and keeps the
-    messages (:func:`run_tick`).
+    messages, ``batch`` how many are decided together (:func:`run_tick`).
     """
     start()  # forked now: inside, the tick's log copier is a second thread (a worker
     # forked beside a thread must be spawned instead, a new interpreter)
     with store.ticks.exclusive():
         result = run_tick(
             store, config, campaign_list(campaigns), at, due=due, keep_messages=False,
-            renderer=renderer,
+            renderer=renderer, batch=batch,
         )  # fmt: skip
     result.kind = kind
     return result

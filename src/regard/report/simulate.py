@@ -70,6 +70,10 @@ SAMPLE_SIZE = 5
 MAX_OPENINGS_PER_TICK = 500  # distinct instants at which waiting deliveries fall due
 # deliveries a simulated provider's claim takes at a time: no rate, no request to wait for
 SIMULATED_BATCH = 500
+# occasions a replayed tick decides together: a replay's ticks are small (about a thousand
+# decisions on the 200k shop), and in batches of 500 the worker renders one while the
+# tick records the one before (in batches of 1000, a big day's, it would mostly wait)
+REPLAY_BATCH = 500
 
 
 def tick_times(start: datetime, end: datetime, every: timedelta) -> Iterator[datetime]:
@@ -464,7 +468,7 @@ def simulate(
                 # snapshot and write of theirs joins it (no other connection writes the copy)
                 with store.write(flat=True):
                     decided = tick(store, config, chosen, moment, kind="simulate", due=found,
-                                   renderer=ReplayRenderer)  # fmt: skip
+                                   renderer=ReplayRenderer, batch=REPLAY_BATCH)  # fmt: skip
                     found.decided(chosen, decided.decisions, moment)
                     _dispatch(store, config, moment, loaded)
                     _dispatch_openings(
