@@ -343,8 +343,8 @@ class _Batch:
 class _Rendering:
     """The messages one batch wants, being rendered: by the render worker while the tick
     goes on (their stored texts, collected when asked for), in a thread of this process
-    (a renderer of its own kind, which waits for the worker's answers there), or at
-    once."""
+    that waits for the worker's answers (whole messages the caller keeps, as ``plan``'s,
+    or a renderer with a ``render_many`` of its own), or at once."""
 
     def __init__(
         self,
