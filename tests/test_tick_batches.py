@@ -213,14 +213,13 @@ def test_simulate_finds_each_ticks_occasions_once_per_stretch(workspace: Workspa
 def test_a_tick_copies_its_log_beside_it_and_once_at_its_end(tmp_path: Path) -> None:
     """Inside a tick the store keeps a larger page cache and its own commits copy nothing
     of the write-ahead log (no checkpoint of SQLite's after a commit of the tick's): a
-    thread of its own copies it every second. Every commit is readable by another
+    thread of its own copies it once a commit has left 1000 pages more in it. Every commit is readable by another
     connection at once (the log is the database until it is copied); at the end one
     checkpoint copies all of it and the store checkpoints itself again."""
     path = tmp_path / "regard.db"
     store = open_store(path)
     default_cache = store.conn.execute("PRAGMA cache_size").fetchone()[0]
-    ticks = importlib.import_module("regard.store.ticks")
-    with mock.patch.object(ticks, "TICK_CHECKPOINT_SECONDS", 0.05), store.ticks.exclusive():
+    with store.ticks.exclusive():
         assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
         # a page cache that holds a batch's write (8 MB), not SQLite's 2 MB
         assert store.conn.execute("PRAGMA cache_size").fetchone()[0] == -8192 != default_cache
@@ -234,7 +233,7 @@ def test_a_tick_copies_its_log_beside_it_and_once_at_its_end(tmp_path: Path) -> 
             assert seen == (1,)  # (a row of count 0 would be a tuple too)
             other.close()
         deadline = time.monotonic() + 20
-        while path.stat().st_size < 30 * 200_000:  # copied while the tick goes on
+        while path.stat().st_size < 15 * 200_000:  # copied while the tick goes on
             assert time.monotonic() < deadline, "nothing of the log was copied"
             time.sleep(0.05)
     assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
@@ -254,11 +253,12 @@ def test_a_ticks_writes_back_to_back_keep_the_log_short(tmp_path: Path) -> None:
     path = tmp_path / "regard.db"
     store = open_store(path)
     with store.ticks.exclusive():
-        for i in range(30):  # 30 × 200 kB: 6 MB
+        for i in range(80):  # 80 × 200 kB: 16 MB
             with store.write() as conn:
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{i}", "x" * 200_000)
                 )
-    assert Path(f"{path}-wal").stat().st_size < 1_500_000
-    assert store.conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'k%'").fetchone()[0] == 30
+    # copied once 1000 pages (4 MB) more are in it, and started again before the next write
+    assert Path(f"{path}-wal").stat().st_size < 6_000_000
+    assert store.conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'k%'").fetchone()[0] == 80
     store.close()
