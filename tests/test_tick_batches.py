@@ -213,7 +213,7 @@ def test_simulate_finds_each_ticks_occasions_once_per_stretch(workspace: Workspa
 def test_a_tick_copies_its_log_beside_it_and_once_at_its_end(tmp_path: Path) -> None:
     """Inside a tick the store keeps a larger page cache and its own commits copy nothing
     of the write-ahead log (no checkpoint of SQLite's after a commit of the tick's): a
-    thread of its own copies it once a commit has left 1000 pages more in it. Every commit is readable by another
+    thread of its own copies it after every fourth commit of the tick. Every commit is readable by another
     connection at once (the log is the database until it is copied); at the end one
     checkpoint copies all of it and the store checkpoints itself again."""
     path = tmp_path / "regard.db"
@@ -258,7 +258,7 @@ def test_a_ticks_writes_back_to_back_keep_the_log_short(tmp_path: Path) -> None:
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{i}", "x" * 200_000)
                 )
-    # copied once 1000 pages (4 MB) more are in it, and started again before the next write
+    # copied every fourth commit, and started again before the next write
     assert Path(f"{path}-wal").stat().st_size < 6_000_000
     assert store.conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'k%'").fetchone()[0] == 80
     store.close()

@@ -9,7 +9,6 @@ import fcntl
 import json
 import os
 import sqlite3
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -44,11 +43,11 @@ AUTOCHECKPOINT = 1000
 # a tick on a store nobody else writes (a replay's scratch copy, :attr:`Ticks.alone`): its
 # own commits copy the log every this many pages (about 32 MB), no thread beside them
 ALONE_AUTOCHECKPOINT = 8192
-# during a tick the log is copied into the database by a thread of its own after each of
-# the tick's commits that has left this many pages more in it than at the last copy (about
-# 4 MB, SQLite's own threshold: a small tick's commits wait for no copy and its sync; a
-# big day writes some 600 MB of log, a few MB a commit, none of the copies in its way)
-TICK_COPY_PAGES = 1000
+# during a tick the log is copied into the database by a thread of its own after every
+# this many of the tick's commits (a big day's commits write a few MB of log each: a copy
+# every 10–30 MB, none of them in its way; a small tick's few commits wait for no copy and
+# its sync, its log is copied at its end)
+TICK_COPY_COMMITS = 4
 # a tick's page cache, in KiB (negative, as SQLite takes it): a batch's write of 4 MB of
 # messages and the index pages it touches fits, where SQLite's 2 MB spilled them to the
 # log before the commit (and wrote them again at it)
@@ -127,7 +126,7 @@ class Ticks(Area):
         """While a tick runs on a store others write too, its connection keeps a page cache
         of :data:`TICK_CACHE` and its commits copy nothing of the write-ahead log into the
         database themselves: a thread with a connection of its own does, passively, after
-        each of the tick's commits that left :data:`TICK_COPY_PAGES` more in the log
+        every :data:`TICK_COPY_COMMITS`-th commit of the tick
         (:class:`_Copier`), and once more at the end. A big day writes hundreds of
         megabytes of messages; copied after the tick's own commits (SQLite's automatic
         checkpoint), each copy and sync of the database file came after a commit while the
@@ -242,7 +241,7 @@ class Ticks(Area):
 class _Copier:
     """A thread that copies the write-ahead log of the store at ``path`` into the database
     (a passive checkpoint, on a connection of its own, as synchronous as the tick's) after
-    each commit of the tick that left :data:`TICK_COPY_PAGES` more in it (:meth:`nudge`),
+    every :data:`TICK_COPY_COMMITS`-th commit of the tick (:meth:`nudge`),
     until stopped. The copy runs in SQLite, without the interpreter's lock, while
     the tick decides its next batch; the tick's next write waits for a copy still running
     (:meth:`settle`, usually over by then), so that the log, copied whole, starts again
@@ -251,8 +250,7 @@ class _Copier:
 
     def __init__(self, path: Path, synchronous: int) -> None:
         self._path, self._synchronous = path, synchronous
-        self._shm = Path(f"{path}-shm")
-        self._base = _log_frames(self._shm) or 0  # the log's length at the last copy
+        self._commits = 0
         self._changed = threading.Condition()
         self._wanted = False  # a commit since the last copy began
         self._copying = False
@@ -261,15 +259,11 @@ class _Copier:
         self._thread.start()
 
     def nudge(self) -> None:
-        """A commit was made: copy the log now, once it holds :data:`TICK_COPY_PAGES` more
-        than at the last copy (a small tick's commits wait for no copy and its sync)."""
-        frames = _log_frames(self._shm)
-        if frames is not None:
-            if frames < self._base:  # the log started again from its beginning
-                self._base = 0
-            if frames - self._base < TICK_COPY_PAGES:
-                return
-            self._base = frames
+        """A commit was made: copy the log now, at every :data:`TICK_COPY_COMMITS`-th
+        commit of the tick (a small tick's few commits wait for no copy and its sync)."""
+        self._commits += 1
+        if self._commits % TICK_COPY_COMMITS:
+            return
         with self._changed:
             self._wanted = True
             self._changed.notify_all()
@@ -309,15 +303,3 @@ class _Copier:
             self._stopped = True
             self._changed.notify_all()
         self._thread.join()
-
-
-def _log_frames(shm: Path) -> int | None:
-    """How many frames the write-ahead log holds, as its index says (``mxFrame`` of the
-    wal-index header: offset 16 of the ``-shm`` file, a 32-bit integer in the machine's
-    byte order; https://www.sqlite.org/walformat.html); None where it cannot be read."""
-    try:
-        with open(shm, "rb") as f:
-            data = f.read(20)
-    except OSError:
-        return None
-    return int.from_bytes(data[16:20], sys.byteorder) if len(data) == 20 else None
