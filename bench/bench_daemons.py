@@ -122,7 +122,7 @@ def backlog(target: str | Path, n: int, due: Instant) -> None:
             "VALUES (?, 'bench', ?, 'o1', 'webhook', 'sink', 'pending', ?, ?, ?, ?, ?)",
             [
                 (
-                    delivery_id("bench", f"c{i}", "o1"),
+                    delivery_id("bench", f"c{i}", "o1", due),
                     f"c{i}",
                     due,
                     due,

@@ -84,7 +84,7 @@ def workspace(root: Path, port: int, concurrency: int, n: int) -> Path:
             """,
             [
                 (
-                    delivery_id("bench", f"c{i}", "o1"),
+                    delivery_id("bench", f"c{i}", "o1", DUE_AT),
                     f"c{i}",
                     DUE_AT,
                     DUE_AT,

@@ -425,7 +425,7 @@ class Oracle:
     def delivery_id(e: Entry) -> str:
         parts = (e.campaign, e.contact_id, e.occasion)
         key = "".join(f"{len(p.encode())}:{p}," for p in parts).encode()
-        return "d_" + hashlib.sha256(key).hexdigest()[:32]
+        return f"d_{e.due_at:010x}" + hashlib.sha256(key).hexdigest()[:22]
 
     # -- what the harness does between ticks ------------------------------------------
     def stop(self, at: int) -> list[Entry]:

@@ -24,15 +24,26 @@ def old_delivery_id(campaign_id: str, contact_id: str, occasion: str) -> str:
 
 def test_ids_that_joined_alike_are_told_apart() -> None:
     assert old_delivery_id("c", "x", "e\x1fy") == old_delivery_id("c", "x\x1fe", "y")
-    assert delivery_id("c", "x", "e\x1fy") != delivery_id("c", "x\x1fe", "y")
-    assert delivery_id("c", "ab", "c") != delivery_id("c", "a", "bc")
-    assert delivery_id("c", "x", "o").startswith("d_") and len(delivery_id("c", "x", "o")) == 34
+    assert delivery_id("c", "x", "e\x1fy", 0) != delivery_id("c", "x\x1fe", "y", 0)
+    assert delivery_id("c", "ab", "c", 0) != delivery_id("c", "a", "bc", 0)
+    assert (
+        delivery_id("c", "x", "o", 0).startswith("d_") and len(delivery_id("c", "x", "o", 0)) == 34
+    )
 
 
 def test_an_id_is_the_hash_of_the_three_netstrings() -> None:
     # byte lengths, not characters: "ö" is two bytes, "€" three
     key = "8:win-back,3:kö,9:since:€,".encode()
-    assert delivery_id("win-back", "kö", "since:€") == "d_" + hashlib.sha256(key).hexdigest()[:32]
+    digest = hashlib.sha256(key).hexdigest()
+    assert delivery_id("win-back", "kö", "since:€", 1767225600) == "d_006955b900" + digest[:22]
+
+
+def test_ids_follow_the_due_instant() -> None:
+    """A tick records a campaign's occasions in due order: their ids come in that order
+    too, so they are appended to the ids' index and the delivery log's, not scattered."""
+    dues = [1767225600, 1767225601, 1767312000, 2**40 - 1]
+    ids = [delivery_id("win-back", f"c{9 - i}", f"since:{i}", due) for i, due in enumerate(dues)]
+    assert ids == sorted(ids) and all(len(i) == 34 for i in ids)
 
 
 def test_an_id_with_a_control_character_is_a_bad_row(workspace: Workspace) -> None:
@@ -91,5 +102,6 @@ def test_an_occasion_recorded_under_the_old_id_is_not_decided_again(
             conn.execute("UPDATE deliveries SET id = ?", (old,))
         result = tick(store, config, [thanks], instant("2026-03-02T11:00:00Z"))
         rows = dict(store.conn.execute("SELECT occasion, id FROM deliveries").fetchall())
+        due = store.conn.execute("SELECT due_at FROM deliveries WHERE occasion = 'o2'").fetchone()
     assert [(d.occasion, d.decision) for d in result.decisions] == [("o2", "pending")]
-    assert rows == {"o1": old, "o2": delivery_id("thanks", "anna", "o2")}
+    assert rows == {"o1": old, "o2": delivery_id("thanks", "anna", "o2", due[0])}

@@ -21,7 +21,9 @@ def test_holdout_is_the_contracts_hash() -> None:
     digest = hashlib.sha256(b"thank-you:1042").digest()
     assert holdout_share("thank-you", "1042") == int.from_bytes(digest[:8], "big") / 2**64
     key = b"9:thank-you,4:1042,2:o1,"  # netstrings (docs/architecture.md, Delivery ids)
-    assert delivery_id("thank-you", "1042", "o1") == "d_" + hashlib.sha256(key).hexdigest()[:32]
+    due = 1767225600  # 0x006955b900: the due instant in 10 hex digits, then 22 of the hash
+    expected = "d_006955b900" + hashlib.sha256(key).hexdigest()[:22]
+    assert delivery_id("thank-you", "1042", "o1", due) == expected
 
 
 def test_skip_reasons_in_order(store: Store) -> None:

@@ -218,7 +218,7 @@ def test_a_stopped_simulation_leaves_no_copy_of_the_store(shop: Workspace, tmp_p
     _wait_for_scratch(tmp, process)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode != 0
+    assert process.returncode != 0, stderr
     assert "Traceback" not in stderr
     assert _scratch_folders(tmp) == []
 

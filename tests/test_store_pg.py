@@ -343,15 +343,15 @@ def test_a_claim_reads_its_batch_in_order_off_the_claim_index(pg_url: str) -> No
             provider="sink", owner="me", at=AT, now=AT, lease_seconds=60, limit=13
         )
     ids = [c.id for c in claimed]
-    first_due = sorted(delivery_id_of(c) for c in contacts[1500:2990])[:2]  # earliest due
+    first_due = sorted(delivery_id_of(c, AT - 20) for c in contacts[1500:2990])[:2]  # earliest
     assert ids[0] == stale and ids[1:11] == sorted(urgent)
     assert ids[11:] == first_due
 
 
-def delivery_id_of(contact: str) -> str:
+def delivery_id_of(contact: str, due_at: int) -> str:
     from regard.engine import delivery_id
 
-    return delivery_id("thanks", contact, "o1")
+    return delivery_id("thanks", contact, "o1", due_at)
 
 
 def _sent(claim: Claim) -> Attempt:

@@ -33,7 +33,7 @@ def add_pending(
     ids = []
     with store.write() as conn:
         for contact in contacts:
-            did = delivery_id(campaign, contact, "o1")
+            did = delivery_id(campaign, contact, "o1", due_at)
             message = {
                 "to": f"{contact}@example.org",
                 "subject": "Danke!",

@@ -611,7 +611,9 @@ def decide(
         occasion.due_at,
         "skipped",
         event_id=occasion.event_id,
-        delivery_id=delivery_id(campaign_id, occasion.contact_id, occasion.occasion),
+        delivery_id=delivery_id(
+            campaign_id, occasion.contact_id, occasion.occasion, occasion.due_at
+        ),
         decided_at=at,
     )
     channel = campaign.channel
