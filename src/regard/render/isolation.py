@@ -157,12 +157,37 @@ def _close_inherited(keep: set[int]) -> None:
     os.close(null)
 
 
+# the signals whose handlers in this process clean up (a scratch copy, a tick's transaction)
+_STOPS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _fork() -> int:
+    """``os.fork()`` with SIGTERM and SIGINT held back until it has returned. A handler
+    that raises would otherwise run inside the fork's own hooks (logging's, in both
+    processes), where Python prints the exception and drops it: a ``simulate`` stopped at
+    that moment carried on to its end and exited 0. Held back, the signal reaches the
+    parent right after the fork, in its own code, and the child drops the parent's
+    handlers first (:func:`_own_signals`)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    pid = os.fork()
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    return pid
+
+
+def _own_signals() -> None:
+    """The worker's own handling of the stopping signals, then let them in: Ctrl-C reaches
+    the parent, which ends us; SIGTERM ends us at once (not the parent's cleanups)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+
+
 def _serve(requests: int, answers: int, *, ready: bool = False) -> None:
     """The worker: render each request's messages, answering each as it is done, until the
     parent closes its end. ``ready``: say so first (a spawned worker, once it has imported
     what it needs: its start is not counted against the first message's time)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which ends us
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handlers (cleanups)
+    _own_signals()
     outbox = _Outbox(answers)  # its thread started before the bound is measured
     used = _address_space()
     if used is not None:
@@ -313,10 +338,11 @@ class Worker:
                 self.end()
                 raise _Gone from None
         else:
-            pid = os.fork()
+            pid = _fork()
         if pid == 0:  # pragma: no cover - the worker's side (its coverage is not collected)
             code = 0
             try:
+                _own_signals()
                 _close_inherited(keep={requests_read, answers_write})
                 _serve(requests_read, answers_write)
             except BaseException:
