@@ -99,6 +99,12 @@ class Caps:
         tally.latest_in_campaign = instant if latest is None else max(latest, instant)
         tally.recent += instant > self.since
 
+    def count_elsewhere(self, contact_id: str, instant: Instant) -> None:
+        """A pending decision of another campaign for the contact, counting at ``instant``
+        (toward the contact cap only)."""
+        tally = self._counts.setdefault(contact_id, _Tally(0, None, 0))
+        tally.recent += instant > self.since
+
 
 @dataclass
 class _Tally:

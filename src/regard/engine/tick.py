@@ -159,6 +159,11 @@ def run_tick(
     with store.ticks.snapshot():
         links = Links.of(config, link_secret(config, store))
     render = renderer(config, links)
+    # the render worker renders a campaign's last batch while the next campaign's first is
+    # looked up and decided (a replay's ticks have one batch per campaign): only where it
+    # is asked without a thread of this process waiting for it
+    across = not keep_messages and type(render).render_many is Renderer.render_many
+    pipeline = _Pipeline(store, config, at, render, keep_messages)
     for campaign in in_priority_order(campaigns):
         span = campaign_span(config, campaign, at, contact_ids)
         if span is None:
@@ -172,9 +177,12 @@ def run_tick(
         occasions = sorted(occasions, key=occasion_order)  # a list of our own
         batches = [occasions[start : start + size] for start in range(0, len(occasions), size)]
         occasions = []  # decided: not held through the next campaign and release_due
-        result.decisions += decide_batches(
-            store, config, campaign, batches, at, render, keep_messages=keep_messages
-        )
+        for part in batches:
+            result.decisions += pipeline.push(campaign, part, wait=not across and len(batches) == 1)
+        batches = []
+        if not across:
+            result.decisions += pipeline.finish()
+    result.decisions += pipeline.finish()
     result.deferred = release_due(store, config, campaigns, at)
     return result
 
@@ -183,19 +191,10 @@ def run_tick(
 DueSource = Callable[[Campaign, Span], list[Occasion]]
 
 
-def decide_batches(
-    store: Store,
-    config: Config,
-    campaign: Campaign,
-    batches: list[list[Occasion]],
-    at: Instant,
-    renderer: Renderer,
-    *,
-    keep_messages: bool = True,
-) -> list[Decision]:
-    """A campaign's batches of due occasions in order, each looked up in a read snapshot,
+class _Pipeline:
+    """A tick's batches of due occasions in order, each looked up in a read snapshot,
     decided in memory, rendered outside any transaction and recorded in short write
-    transactions (:func:`record_batch`); returns the decisions recorded.
+    transactions (:func:`record_batch`).
 
     Pipelined: while the render worker renders a batch's messages, the next batch is
     looked up and decided; then the batch's messages are collected, the next batch is sent
@@ -205,36 +204,59 @@ def decide_batches(
     hold the store's write lock for seconds on a busy machine. At most one batch's
     messages are in flight besides the batch being recorded. The result is that of
     deciding, rendering and recording the batches one by one: a batch is decided before
-    the one before it is recorded, so
-    its caps count that batch's pending decisions as well as the rows of the store; when
+    the one before it is recorded, so its caps count that batch's pending decisions as
+    well as the rows of the store; when
     the messages of that batch came back with a ``render_error`` (which no cap counts) its
     pending decisions differ, and the batch is decided again before its messages are sent
     to render. Without ``keep_messages`` each message comes from the worker as the JSON
-    text its row stores, and the decisions returned no longer carry their messages."""
-    recorded: list[Decision] = []
-    before: _Batch | None = None  # decided, its messages rendering, not recorded yet
-    for occasions in batches:
-        batch = _Batch.of(store, config, campaign, occasions, at, before)
+    text its row stores, and the decisions returned no longer carry their messages.
+
+    The batch before may be of another campaign (the one before in priority order): its
+    pending decisions then count toward the contact cap only, and none of its occasions
+    is this campaign's."""
+
+    def __init__(
+        self, store: Store, config: Config, at: Instant, renderer: Renderer, keep_messages: bool
+    ) -> None:
+        self.store, self.config, self.at = store, config, at
+        self.renderer, self.keep_messages = renderer, keep_messages
+        self.before: _Batch | None = None  # decided, its messages rendering, not recorded yet
+
+    def push(self, campaign: Campaign, occasions: list[Occasion], *, wait: bool) -> list[Decision]:
+        """Take the next batch of ``campaign``'s due occasions; returns the decisions
+        recorded meanwhile (the batch before's). ``wait``: render it at once (no batch
+        follows it in this pipeline)."""
+        before, renderer = self.before, self.renderer
+        batch = _Batch.of(self.store, self.config, campaign, occasions, self.at, before)
         if batch is not None:
-            batch.decide(renderer, before.pending() if before is not None else [])
+            batch.decide(renderer, batch.counting(before))
         if before is not None:
             before.settle(renderer)
-            if batch is not None and batch.earlier != before.pending():
-                batch.decide(renderer, before.pending())  # a render of the one before failed
+            if batch is not None and batch.earlier != batch.counting(before):
+                batch.decide(renderer, batch.counting(before))  # a render of it failed
         if batch is not None:  # renders while the batch before is recorded
-            batch.render(renderer, texts=not keep_messages, wait=len(batches) == 1)
+            batch.render(renderer, texts=not self.keep_messages, wait=wait)
+        self.before = batch
+        return self._record(before)
+
+    def finish(self) -> list[Decision]:
+        """The last batch settled and recorded; the pipeline is empty again."""
+        before, self.before = self.before, None
         if before is not None:
-            recorded += record_batch(store, campaign, before.finished(), at, keep_messages)
-        before = batch
-    if before is not None:
-        before.settle(renderer)
-        recorded += record_batch(store, campaign, before.finished(), at, keep_messages)
-    return recorded
+            before.settle(self.renderer)
+        return self._record(before)
+
+    def _record(self, batch: _Batch | None) -> list[Decision]:
+        if batch is None:
+            return []
+        return record_batch(
+            self.store, batch.campaign, batch.finished(), self.at, self.keep_messages
+        )
 
 
 @dataclass
 class _Batch:
-    """One batch of a campaign's candidates on its way through :func:`decide_batches`:
+    """One batch of a campaign's candidates on its way through a :class:`_Pipeline`:
     looked up, decided (counting the pending decisions of the batch before it,
     ``earlier``), its messages rendering, then settled (decided again when a render
     failed)."""
@@ -244,7 +266,9 @@ class _Batch:
     at: Instant
     due: list[Candidate]
     looked_up: Lookups
-    earlier: list[tuple[str, Instant]] = field(default_factory=list)
+    # the pending decisions of the batch before (contact id, not_before), and whether that
+    # batch was of this campaign
+    earlier: tuple[list[tuple[str, Instant]], bool] = ([], True)
     decisions: list[Decision] = field(default_factory=list)
     wanted: list[Wanted] = field(default_factory=list)
     rendering: _Rendering | None = None
@@ -265,7 +289,7 @@ class _Batch:
         not yet recorded) is left out as it would be once recorded."""
         with store.ticks.snapshot():
             due = candidates(store, config, campaign, occasions, at)
-            if before is not None:
+            if before is not None and before.campaign is campaign:
                 taken = {(d.contact_id, d.occasion) for d in before.decisions}
                 due = [c for c in due if (c.occasion.contact_id, c.occasion.occasion) not in taken]
             if not due:
@@ -281,9 +305,17 @@ class _Batch:
             if d.decision == "pending" and d.not_before is not None
         ]
 
-    def decide(self, renderer: Renderer, earlier: list[tuple[str, Instant]]) -> None:
+    def counting(self, before: _Batch | None) -> tuple[list[tuple[str, Instant]], bool]:
+        """What this batch's caps count of the batch ``before`` it (decided, not recorded
+        yet): its pending decisions, and whether they are of this campaign."""
+        if before is None:
+            return [], True
+        return before.pending(), before.campaign is self.campaign
+
+    def decide(self, renderer: Renderer, earlier: tuple[list[tuple[str, Instant]], bool]) -> None:
         """Decide the batch in order as if every render succeeds, its caps counting
-        ``earlier`` (the pending decisions of the batch before, not recorded yet)."""
+        ``earlier`` (the pending decisions of the batch before, not recorded yet:
+        :meth:`counting`)."""
         self.earlier = earlier
         wanted = _Collecting(renderer)
         caps = self._caps()
@@ -295,8 +327,12 @@ class _Batch:
 
     def _caps(self) -> Caps:
         caps = Caps(self.config, self.campaign, self.at, self.looked_up.counted)
-        for contact_id, instant in self.earlier:
-            caps.count(contact_id, instant)
+        pending, same = self.earlier
+        for contact_id, instant in pending:
+            if same:
+                caps.count(contact_id, instant)
+            else:
+                caps.count_elsewhere(contact_id, instant)
         return caps
 
     def render(self, renderer: Renderer, *, texts: bool, wait: bool) -> None:
