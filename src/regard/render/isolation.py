@@ -16,21 +16,16 @@ starts a new one). A message the worker refused, or that killed it, is a
 problem; nothing else changes for the caller (the tick, ``check``, ``preview``).
 
 Where ``fork`` does not exist the message is rendered in this process (the sandbox's checks
-only). Measured figures: docs/templates.md, "The sandbox".
+only). Measured figures: docs/templates.md, "The sandbox". The worker's own side, and the
+pipes' protocol: :mod:`regard.render.worker`.
 """
 
 from __future__ import annotations
 
-import array
 import contextlib
-import fcntl
 import os
 import pickle
-import queue
-import resource
-import select
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -44,6 +39,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from regard.errors import TemplateError
 from regard.render.environment import MAX_RENDER_MEMORY, MAX_RENDER_SECONDS, pick_template
 from regard.render.message import Message, Renders, Stored
+from regard.render.worker import (
+    Answers,
+    Gone,
+    close_inherited,
+    fork,
+    own_signals,
+    serve,
+    widen,
+    write,
+)
 
 if TYPE_CHECKING:
     from regard.campaigns.model import Campaign
@@ -51,263 +56,7 @@ if TYPE_CHECKING:
     from regard.providers.base import Provider
     from regard.render.unsubscribe import Links
 
-_HEADER = struct.Struct(">Q")
 SPAWN_SECONDS = 60.0  # how long a spawned worker may take to start (not a message's time)
-
-
-class _Gone(Exception):
-    """The worker ended (or was ended) before it answered."""
-
-
-def _write(fd: int, payload: bytes) -> None:
-    header = _HEADER.pack(len(payload))
-    # an answer (kBs) goes in one write; a batch's request (MBs) is not copied to join it
-    parts = (header + payload,) if len(payload) < 1 << 16 else (header, payload)
-    for part in parts:
-        view = memoryview(part)
-        while view:
-            view = view[os.write(fd, view) :]
-
-
-def _read(fd: int, size: int, deadline: float | None) -> bytes:
-    chunks: list[bytes] = []
-    while size:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
-            raise _Gone
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def _receive(fd: int, deadline: float | None) -> bytes:
-    (size,) = _HEADER.unpack(_read(fd, _HEADER.size, deadline))
-    return _read(fd, size, deadline)
-
-
-class _Answers:
-    """The worker's answers as they arrive on pipe ``fd``, read up to 1 MB at a time (a
-    batch's answers are kBs each: a few reads bring many); each answer is waited for no
-    longer than its own deadline, as :func:`_receive` does."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self._buffer = bytearray()
-        self._at = 0  # where the next answer starts in the buffer
-
-    def receive(self, deadline: float) -> bytes:
-        buffer, start = self._buffer, self._at
-        while True:
-            have = len(buffer) - start
-            if have >= _HEADER.size:
-                (size,) = _HEADER.unpack_from(buffer, start)
-                end = start + _HEADER.size + size
-                if len(buffer) >= end:
-                    self._at = end
-                    return bytes(buffer[start + _HEADER.size : end])
-            if start:  # what was read already moves to the front once per read, not per answer
-                del buffer[:start]
-                start = self._at = 0
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
-                raise TimeoutError
-            chunk = os.read(self.fd, 1 << 20)
-            if not chunk:
-                raise _Gone
-            buffer += chunk
-
-
-_PIPE_SIZE = 1 << 20  # a batch's answers flow without waking the parent for every 64 kB
-
-
-def _widen(fd: int) -> None:
-    """Give the pipe of ``fd`` a buffer of :data:`_PIPE_SIZE` where Linux allows it."""
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(fd, set_size, _PIPE_SIZE)
-
-
-def _address_space() -> int | None:
-    """This process's address space in bytes (Linux), None where it cannot be read."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pages * os.sysconf("SC_PAGE_SIZE")
-
-
-def _close_inherited(keep: set[int]) -> None:
-    """Close what the worker inherited and has no use for: the store's files, the daemon's
-    lock (an flock shared with the parent would outlive a parent killed outright), sockets,
-    and stdin/stdout (a caller reading the parent's output to its end must not wait for us)."""
-    try:
-        open_fds = {int(name) for name in os.listdir("/proc/self/fd")}
-    except OSError:
-        open_fds = set(range(3, 256))
-    for fd in sorted(open_fds - keep - {2}):
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1):
-        os.dup2(null, fd)
-    os.close(null)
-
-
-# the signals whose handlers in this process clean up (a scratch copy, a tick's transaction)
-_STOPS = {signal.SIGTERM, signal.SIGINT}
-
-
-def _fork() -> int:
-    """``os.fork()`` with SIGTERM and SIGINT held back until it has returned. A handler
-    that raises would otherwise run inside the fork's own hooks (logging's, in both
-    processes), where Python prints the exception and drops it: a ``simulate`` stopped at
-    that moment carried on to its end and exited 0. Held back, the signal reaches the
-    parent right after the fork, in its own code, and the child drops the parent's
-    handlers first (:func:`_own_signals`)."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
-    pid = os.fork()
-    if pid != 0:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-    return pid
-
-
-def _own_signals() -> None:
-    """The worker's own handling of the stopping signals, then let them in: Ctrl-C reaches
-    the parent, which ends us; SIGTERM ends us at once (not the parent's cleanups)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
-
-
-def _serve(requests: int, answers: int, *, ready: bool = False) -> None:
-    """The worker: render each request's messages, answering each as it is done, until the
-    parent closes its end. ``ready``: say so first (a spawned worker, once it has imported
-    what it needs: its start is not counted against the first message's time)."""
-    _own_signals()
-    outbox = _Outbox(answers)  # its thread started before the bound is measured
-    used = _address_space()
-    if used is not None:
-        limit = used + MAX_RENDER_MEMORY
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard != resource.RLIM_INFINITY:
-            limit = min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    known: dict[int, Any] = {}  # the config and campaign objects sent once, by their key
-    if ready:
-        outbox.put(b"ready")
-    try:
-        _serve_requests(requests, outbox, known)
-    finally:
-        outbox.close()  # what is rendered goes out before the worker ends
-
-
-class _Outbox:
-    """The worker's answers on their way to the parent, which reads them when it needs
-    them (a tick records one batch while the next renders): an answer is written at once
-    while the pipe has room for it, else it waits in a queue for a thread that writes as
-    the parent reads, and rendering goes on. Written at once whenever it can be: a render
-    that hangs holding the interpreter (a huge comparison in C) would starve that thread,
-    and the answers before it must reach the parent before it times out. One request's
-    answers wait here at most."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        try:
-            self.capacity: int | None = fcntl.fcntl(fd, getattr(fcntl, "F_GETPIPE_SZ", 1032))
-        except OSError:
-            self.capacity = None  # unknown: written at once, waiting for room as it must
-        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._queued = 0  # answers in the queue or being written from it
-        self._counting = threading.Lock()
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
-
-    def put(self, payload: bytes) -> None:
-        with self._counting:
-            queued = self._queued
-        if not queued and self._room() >= len(payload) + _HEADER.size:
-            _write(self.fd, payload)
-            return
-        with self._counting:
-            self._queued += 1
-        self._queue.put(payload)
-
-    def _room(self) -> int:
-        """Bytes a write surely finds room for. A pipe keeps its bytes in pages and a write
-        fills part of a page at worst about half (a 2,100-byte answer where the last one
-        left 2,000): so half its pages, less a page for the write's own tail."""
-        if self.capacity is None:
-            return 1 << 62
-        import termios  # a worker runs where fork does: on POSIX
-
-        unread = array.array("i", [0])
-        try:
-            fcntl.ioctl(self.fd, termios.FIONREAD, unread, True)
-        except OSError:
-            return 1 << 62
-        return (self.capacity - 2 * _PAGE) // 2 - unread[0]
-
-    def _drain(self) -> None:
-        while (payload := self._queue.get()) is not None:
-            try:
-                _write(self.fd, payload)
-            except OSError:  # the parent is gone: nobody reads
-                return
-            finally:
-                with self._counting:
-                    self._queued -= 1
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-
-
-_PAGE = resource.getpagesize()  # what a pipe holds its bytes in
-
-
-def _serve_requests(requests: int, outbox: _Outbox, known: dict[int, Any]) -> None:
-    """Render each request's messages, an answer each into ``outbox``, until the parent
-    closes its end or a render leaves the worker unfit to go on."""
-    while True:
-        try:
-            request = _receive(requests, None)
-        except _Gone:
-            return
-        reset, defined, config, campaign, now, options, stored, keep, jobs = pickle.loads(request)
-        if reset:
-            known.clear()
-        known.update(defined)
-        renders: Renders | None = None
-        storing = Stored(known[config], known[campaign], options["links"]) if stored else None
-        for contact, event, occasion, delivery_id, to in jobs:
-            leave = False
-            answer: tuple[str, Any]
-            try:
-                if renders is None:  # the batch's files checked for changes once, here
-                    renders = Renders(known[config], known[campaign], now, **options)
-                message = renders.render(contact, event, occasion, delivery_id)
-                answer = (
-                    "ok",
-                    message if storing is None else storing.text(message, to, delivery_id, keep),
-                )
-            except TemplateError as exc:
-                answer = ("error", str(exc))
-                leave = isinstance(exc.__context__, MemoryError)  # start afresh after that
-            except MemoryError:
-                answer, leave = ("memory", None), True
-            except Exception as exc:  # a fault of regard's, raised in the caller as it was here
-                answer = ("raise", exc)
-            try:
-                payload = pickle.dumps((*answer, leave))
-            except Exception:
-                payload = pickle.dumps(("raise", RuntimeError(repr(answer[1])), leave))
-            outbox.put(payload)
-            if leave:
-                return
 
 
 class Worker:
@@ -323,9 +72,9 @@ class Worker:
         requests_read, self._requests = os.pipe()
         self._answers, answers_write = os.pipe()
         for fd in (self._requests, self._answers):
-            _widen(fd)
+            widen(fd)
         self._process: subprocess.Popen[bytes] | None = None
-        self._reader = _Answers(self._answers)
+        self._reader = Answers(self._answers)
         if spawn:
             self._process = _spawn(requests_read, answers_write)
             pid = self._process.pid
@@ -333,18 +82,18 @@ class Worker:
             os.close(answers_write)
             try:  # a new interpreter imports regard first: seconds on a busy machine
                 self._reader.receive(time.monotonic() + SPAWN_SECONDS)
-            except (TimeoutError, _Gone):
+            except (TimeoutError, Gone):
                 self.pid = pid
                 self.end()
-                raise _Gone from None
+                raise Gone from None
         else:
-            pid = _fork()
+            pid = fork()
         if pid == 0:  # pragma: no cover - the worker's side (its coverage is not collected)
             code = 0
             try:
-                _own_signals()
-                _close_inherited(keep={requests_read, answers_write})
-                _serve(requests_read, answers_write)
+                own_signals()
+                close_inherited(keep={requests_read, answers_write})
+                serve(requests_read, answers_write)
             except BaseException:
                 code = 1
             finally:
@@ -371,7 +120,7 @@ class Worker:
         campaign (the same objects for many batches) are sent once and named by a key
         after that; ``stored``: each as the JSON text its delivery stores
         (:class:`~regard.render.message.Stored`), with ``keep`` only those of its keys.
-        Raises _Gone when the worker has ended."""
+        Raises Gone when the worker has ended."""
         reset = len(self._sent) > 64
         if reset:
             self._sent.clear()
@@ -386,14 +135,14 @@ class Worker:
             (reset, defined, id(config), id(campaign), now, options, stored, keep, plain)
         )
         try:
-            _write(self._requests, request)
+            write(self._requests, request)
         except BrokenPipeError:
-            raise _Gone from None
+            raise Gone from None
 
     def answer(self, seconds: float) -> tuple[str, Any, bool]:
         """The worker's answer to the next message of the request (what it is, its value,
         whether the worker leaves after it); TimeoutError when it takes longer than
-        ``seconds``, _Gone when the worker ended without answering."""
+        ``seconds``, Gone when the worker ended without answering."""
         answer: tuple[str, Any, bool] = pickle.loads(
             self._reader.receive(time.monotonic() + seconds)
         )
@@ -440,8 +189,8 @@ def _spawn(requests: int, answers: int) -> subprocess.Popen[bytes]:
 _SPAWNED = (
     "import sys\n"
     "import regard.campaigns.model, regard.config\n"  # before the worker measures its size
-    "from regard.render.isolation import _serve\n"
-    "_serve(int(sys.argv[1]), int(sys.argv[2]), ready=True)\n"
+    "from regard.render.worker import serve\n"
+    "serve(int(sys.argv[1]), int(sys.argv[2]), ready=True)\n"
 )
 
 
@@ -727,7 +476,7 @@ def _send(
                 stored=stored, keep=keep,
             )  # fmt: skip
             return worker
-        except _Gone:
+        except Gone:
             _retire()
             if attempt == 2:
                 for n in left:
@@ -767,7 +516,7 @@ def _collect(
                 f"{where}: refused: rendering took longer than {MAX_RENDER_SECONDS:g} s"
             )
             return left[k + 1 :]
-        except _Gone:
+        except Gone:
             _retire()
             results[n] = TemplateError(
                 f"{_where(config, campaign, contact)}: refused: the process rendering it "
