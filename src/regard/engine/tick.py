@@ -268,7 +268,7 @@ class _Batch:
     looked_up: Lookups
     # the pending decisions of the batch before (contact id, not_before), and whether that
     # batch was of this campaign
-    earlier: tuple[list[tuple[str, Instant]], bool] = ([], True)
+    earlier: tuple[list[tuple[str, Instant]], bool] = field(default_factory=lambda: ([], True))
     decisions: list[Decision] = field(default_factory=list)
     wanted: list[Wanted] = field(default_factory=list)
     rendering: _Rendering | None = None
