@@ -93,17 +93,17 @@ class Caps:
 
     def count(self, contact_id: str, instant: Instant) -> None:
         """A pending decision of this campaign for the contact, counting at ``instant``."""
-        tally = self._counts.setdefault(contact_id, _Tally(0, None, 0))
+        tally = self.count_elsewhere(contact_id, instant)
         tally.in_campaign += 1
         latest = tally.latest_in_campaign
         tally.latest_in_campaign = instant if latest is None else max(latest, instant)
-        tally.recent += instant > self.since
 
-    def count_elsewhere(self, contact_id: str, instant: Instant) -> None:
+    def count_elsewhere(self, contact_id: str, instant: Instant) -> _Tally:
         """A pending decision of another campaign for the contact, counting at ``instant``
-        (toward the contact cap only)."""
+        (toward the contact cap only); returns the contact's tally."""
         tally = self._counts.setdefault(contact_id, _Tally(0, None, 0))
         tally.recent += instant > self.since
+        return tally
 
 
 @dataclass

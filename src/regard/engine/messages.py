@@ -25,6 +25,13 @@ class Renderer:
         self.config = config
         self.links = links
 
+    @property
+    def in_worker(self) -> bool:
+        """Whether its stored texts are asked of the render worker and collected later
+        (:meth:`send_texts`), no thread of this process waiting for them: a renderer with
+        a :meth:`render_many` of its own renders them itself when they are collected."""
+        return type(self).render_many is Renderer.render_many
+
     def render(
         self,
         campaign: Campaign,
@@ -85,7 +92,7 @@ class Renderer:
         renders while the tick goes on (:func:`~regard.render.isolation.send_stored`); the
         function returned collects them. A renderer whose :meth:`render_many` keeps less
         of each message renders them when they are collected."""
-        if type(self).render_many is not Renderer.render_many:
+        if not self.in_worker:
             return lambda: [
                 (message_text(message), error)
                 for message, error in self.render_many(campaign, wanted, at)

@@ -162,7 +162,7 @@ def run_tick(
     # the render worker renders a campaign's last batch while the next campaign's first is
     # looked up and decided (a replay's ticks have one batch per campaign): only where it
     # is asked without a thread of this process waiting for it
-    across = not keep_messages and type(render).render_many is Renderer.render_many
+    across = not keep_messages and render.in_worker
     pipeline = _Pipeline(store, config, at, render, keep_messages)
     for campaign in in_priority_order(campaigns):
         span = campaign_span(config, campaign, at, contact_ids)
@@ -399,7 +399,7 @@ class _Rendering:
         if wait or not wanted:
             self._answers = list(render(campaign, wanted, at))
             return
-        if texts and type(renderer).render_many is Renderer.render_many:
+        if texts and renderer.in_worker:
             # asked of the render worker now, its answers read when they are needed: no
             # thread of this process runs beside the tick's writes
             self._collect = renderer.send_texts(campaign, wanted, at)
