@@ -12,7 +12,7 @@ from typing import TypedDict, cast
 from regard.store import sendtime
 from regard.store.area import Area
 from regard.store.deliveries import claimed_values, sent_values
-from regard.store.lifecycle import DeliveryState, move
+from regard.store.lifecycle import DeliveryState, move, move_through
 from regard.store.reports import week_start_sql
 from regard.store.sendtime import SendContext
 from regard.times import Instant
@@ -187,22 +187,21 @@ class Backtests(Area):
             ).fetchall()
             if not rows:
                 return 0
-            ids = [str(r[0]) for r in rows]
-            _P, _S, _OK = DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SENT
-            move(
-                conn, ids, (_P, _S), _S, at=at, now=now, detail=f"claimed by {owner}",
-                values=claimed_values(owner, now, lease_seconds),
-            )  # fmt: skip
             by_cost: dict[Decimal | None, list[str]] = {}
             attempt: dict[str, str] = {}
             for delivery_id, channel, attempts, text in rows:
-                by_cost.setdefault(cost(channel, text), []).append(delivery_id)
-                attempt[delivery_id] = f"attempt {int(attempts) + 1}"
+                by_cost.setdefault(cost(channel, text), []).append(str(delivery_id))
+                attempt[str(delivery_id)] = f"attempt {int(attempts) + 1}"
+            # claimed and accepted in one statement per cost (no other connection could
+            # see the claim in between), with the log lines of both
+            claimed = claimed_values(owner, now, lease_seconds)
             sent = 0
             for price, group in by_cost.items():
-                done = move(
-                    conn, group, _S, _OK, at=at, now=now, owner=owner, detail=attempt,
-                    values=sent_values(at, None, price),
+                done = move_through(
+                    conn, group, DeliveryState.PENDING, DeliveryState.SENDING,
+                    DeliveryState.SENT, at=at, now=now,
+                    details=(f"claimed by {owner}", attempt),
+                    values=(claimed, sent_values(at, None, price)),
                 )  # fmt: skip
                 sent += len(done)
             return sent

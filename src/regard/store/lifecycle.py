@@ -182,7 +182,60 @@ def move(
     columns: dict[str, object] = {"state": target.value, **(values or {})}
     if set_reason:
         columns["reason"] = reason_value
-    columns["updated_at"] = now
+    rows = _update(conn, ids, sources, columns, now=now, owner=owner)
+    moved = [str(r[0]) for r in rows]
+    _log(conn, moved, at, target, detail)
+    _tell(rows, target, detail, values)
+    return moved
+
+
+def move_through(
+    conn: sqlite3.Connection,
+    ids: Collection[str],
+    source: DeliveryState,
+    via: DeliveryState,
+    target: DeliveryState,
+    *,
+    at: int,
+    now: int,
+    details: tuple[str | Mapping[str, str], str | Mapping[str, str]],
+    values: tuple[Mapping[str, object], Mapping[str, object]],
+) -> list[str]:
+    """Two moves in one statement: the deliveries ``ids`` in ``source`` go to ``via`` and
+    on to ``target``, as :func:`move` to ``via`` and then to ``target`` would leave them
+    (each step's ``values`` in turn, the later one winning; the reason as the steps' rules
+    leave it) with both log lines, ``details`` the two steps' texts. For a change whose
+    middle state no other connection could see (a replay's simulated send: claimed, then
+    accepted, in one transaction). Returns the ids that moved."""
+    steps = ((source, via), (via, target))
+    reasons = [_reason_value(transition(a, b).reason, None, b) for a, b in steps]
+    if not ids:
+        return []
+    columns: dict[str, object] = {"state": target.value}
+    for (set_reason, reason_value), step in zip(reasons, values, strict=True):
+        columns.update(step)
+        if set_reason:
+            columns["reason"] = reason_value
+    rows = _update(conn, ids, {source}, columns, now=now)
+    moved = [str(r[0]) for r in rows]
+    _log(conn, moved, at, via, details[0])
+    _log(conn, moved, at, target, details[1])
+    _tell(rows, target, details[1], values[1])
+    return moved
+
+
+def _update(
+    conn: sqlite3.Connection,
+    ids: Collection[str],
+    sources: Collection[DeliveryState],
+    columns: dict[str, object],
+    *,
+    now: int,
+    owner: str | None = None,
+) -> list[Any]:
+    """The one statement of a move: ``columns`` set (and ``updated_at``) on the deliveries
+    ``ids`` in ``sources`` (and, with ``owner``, held by that claim); their (id, provider)."""
+    columns = {**columns, "updated_at": now}
     assignments = ", ".join(
         f"{column} = {value}" if isinstance(value, Expression) else f"{column} = :set_{column}"
         for column, value in columns.items()
@@ -196,7 +249,7 @@ def move(
     if owner is not None:
         guard = " AND lease_owner = :owner"
         params["owner"] = owner
-    rows = conn.execute(
+    return conn.execute(
         f"""
         UPDATE deliveries SET {assignments}
         WHERE id IN (SELECT value FROM json_each(:ids))
@@ -205,8 +258,15 @@ def move(
         """,
         params,
     ).fetchall()
-    moved = [str(r[0]) for r in rows]
-    _log(conn, moved, at, target, detail)
+
+
+def _tell(
+    rows: Iterable[Any],
+    target: DeliveryState,
+    detail: str | Mapping[str, str],
+    values: Mapping[str, object] | None,
+) -> None:
+    """The log line of each delivery moved to ``target``."""
     for delivery_id, provider in rows:
         text = detail if isinstance(detail, str) else detail.get(delivery_id, "")
         if target is DeliveryState.DEAD:
@@ -215,7 +275,6 @@ def move(
             log.warning("delivery %s via %s: will be retried: %s", delivery_id, provider, text)
         else:
             log.debug("delivery %s via %s: %s: %s", delivery_id, provider, target, text)
-    return moved
 
 
 @dataclass(frozen=True)
