@@ -96,6 +96,11 @@ def visible(alias: str, at: Instant) -> str:
     return f"({alias}.voided_at IS NULL OR {alias}.voided_at > {int(at)})"
 
 
+def _seen(at: Instant) -> str:
+    """SQL: event ``x`` had occurred by ``at`` and was not voided by then."""
+    return f"x.occurred_at <= {at} AND {visible('x', at)}"
+
+
 def fact_sql(name: str, at: Instant, contact: str = "c.id") -> str:
     """The SQL expression for derived fact ``name`` of ``contact`` as of ``at``.
 
@@ -107,7 +112,7 @@ def fact_sql(name: str, at: Instant, contact: str = "c.id") -> str:
     (audience filters bring their own positional parameters).
     """
     at = Instant(int(at))
-    seen = f"x.occurred_at <= {at} AND {visible('x', at)}"
+    seen = _seen(at)
     orders = f"FROM events x WHERE x.contact_id = {contact} AND x.type = 'order' AND {seen}"
     expressions = {
         "order_count": f"(SELECT count(*) {orders})",
@@ -127,8 +132,7 @@ def order_facts(at: Instant, contacts: str, alias: str = "f") -> tuple[str, dict
     subqueries per contact: a subquery to LEFT JOIN as ``alias`` ON ``alias``.contact_id,
     and the expression of each of the four facts over it (a contact without orders as of
     ``at`` has no row: the same values as :func:`fact_sql` gives it)."""
-    at = Instant(int(at))
-    seen = f"x.occurred_at <= {at} AND {visible('x', at)}"
+    seen = _seen(Instant(int(at)))
     sql = (
         "(SELECT x.contact_id AS contact_id, count(*) AS order_count,"
         f" round(coalesce(sum({converted('x')}), 0), 2) AS total_spent,"
