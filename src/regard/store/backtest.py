@@ -189,9 +189,10 @@ class Backtests(Area):
                 return 0
             by_cost: dict[Decimal | None, list[str]] = {}
             attempt: dict[str, str] = {}
-            for delivery_id, channel, attempts, text in rows:
-                by_cost.setdefault(cost(channel, text), []).append(str(delivery_id))
-                attempt[str(delivery_id)] = f"attempt {int(attempts) + 1}"
+            for row_id, channel, attempts, text in rows:
+                delivery_id = str(row_id)
+                by_cost.setdefault(cost(channel, text), []).append(delivery_id)
+                attempt[delivery_id] = f"attempt {int(attempts) + 1}"
             # claimed and accepted in one statement per cost (no other connection could
             # see the claim in between), with the log lines of both
             claimed = claimed_values(owner, now, lease_seconds)

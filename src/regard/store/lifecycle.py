@@ -23,8 +23,9 @@ Every state change of a delivery is made by :func:`move` (or, for a new delivery
 :func:`create`; for two changes no other connection can see apart, a replay's claim and
 send, by :func:`move_through`): each checks the change against :data:`TRANSITIONS`,
 makes it in one set-based statement guarded by the source states, appends one
-``delivery_log`` line per delivery and step, and writes the one log line of the change. A change the table does not allow is a
-bug, and raises :class:`IllegalTransition` before anything is written.
+``delivery_log`` line per delivery and step, and writes the one log line of the change. A
+change the table does not allow is a bug, and raises :class:`IllegalTransition` before
+anything is written.
 """
 
 from __future__ import annotations
