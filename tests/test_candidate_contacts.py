@@ -4,6 +4,7 @@ derived facts as of the tick's instant in place of the stored ones."""
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -30,11 +31,7 @@ def _shop(store: Store) -> list[Occasion]:
     add_event(store, "o3", "c1", "2026-04-01T10:00:00Z", amount=99.0)  # after the tick
     add_event(store, "v1", "c3", "2026-02-02T10:00:00Z", type="visit")
     refresh_facts(store)
-    return [
-        Occasion(AT, "c3", "k:3", None, None),
-        Occasion(AT - 5, "c2", "k:2", "o1", AT - 100),
-        Occasion(AT - 5, "c1", "k:1", "o2", None),
-    ]
+    return _shop_occasions()
 
 
 def _expected(store: Store, occasion: Occasion) -> dict[str, Any]:
@@ -80,6 +77,34 @@ def test_candidates_read_each_contact_as_contact_from_row(store: Store) -> None:
     assert first["city"] == "Berlin" and first["plan"] == "gold" and first["tags"] == ["vip", "de"]
     assert first["order_count"] == 2 and first["total_spent"] == 30.11
     assert first["consent_sms"] is False and first["consent_email"] is True
+
+
+def test_a_candidates_contact_answers_before_it_is_converted_as_after(store: Store) -> None:
+    """A candidate's contact is read from its row only as far as it is asked: ``get`` of a
+    stored column (the checks' address, consent, order count, time zone) before the row is
+    converted gives what the whole mapping gives, for every key and for keys it lacks; and
+    the row pickled (as the render worker gets it) is the same mapping."""
+    keys = [*_expected(store, _shop(store)[2]), "plan", "since", "state", "nothing"]
+    for asked in keys:
+        for candidate in store.occasions.candidates("a-campaign", _shop_occasions(), AT):
+            expected = _expected(store, candidate.occasion)
+            fresh = store.occasions.candidates("a-campaign", [candidate.occasion], AT)[0]
+            value = fresh.contact.get(asked, "default")
+            assert value == expected.get(asked, "default"), asked
+            assert type(value) is type(expected.get(asked, "default")), asked
+    for candidate in store.occasions.candidates("a-campaign", _shop_occasions(), AT):
+        copied = pickle.loads(pickle.dumps(candidate.contact))
+        assert type(copied) is type(candidate.contact)
+        assert copied == _expected(store, candidate.occasion)
+        assert list(copied) == list(_expected(store, candidate.occasion))
+
+
+def _shop_occasions() -> list[Occasion]:
+    return [
+        Occasion(AT, "c3", "k:3", None, None),
+        Occasion(AT - 5, "c2", "k:2", "o1", AT - 100),
+        Occasion(AT - 5, "c1", "k:1", "o2", None),
+    ]
 
 
 def test_occasion_order_is_the_occasions_own(store: Store) -> None:

@@ -35,7 +35,7 @@ class Renderer:
     def render(
         self,
         campaign: Campaign,
-        contact: dict[str, Any],
+        contact: Mapping[str, Any],
         occasion: Occasion,
         to: Any,
         at: Instant,
@@ -120,7 +120,7 @@ class Wanted(NamedTuple):
     """One message a tick wants: for whom, on which occasion, to which address, with which
     triggering event, under which delivery id."""
 
-    contact: dict[str, Any]
+    contact: Mapping[str, Any]
     occasion: Occasion
     to: Any
     event: Mapping[str, Any] | None = None

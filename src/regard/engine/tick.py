@@ -485,7 +485,7 @@ class _Collecting(Renderer):
     def render(
         self,
         campaign: Campaign,
-        contact: dict[str, Any],
+        contact: Mapping[str, Any],
         occasion: Occasion,
         to: Any,
         at: Instant,
@@ -508,7 +508,7 @@ class _Known(Renderer):
     def render(
         self,
         campaign: Campaign,
-        contact: dict[str, Any],
+        contact: Mapping[str, Any],
         occasion: Occasion,
         to: Any,
         at: Instant,

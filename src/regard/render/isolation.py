@@ -49,6 +49,7 @@ from regard.render.worker import (
     widen,
     write,
 )
+from regard.store.contacts import ContactRow
 
 if TYPE_CHECKING:
     from regard.campaigns.model import Campaign
@@ -163,9 +164,10 @@ class Worker:
                 os.close(fd)
 
 
-def _plain(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """A mapping as a dict the worker can unpickle (a dict as it is: not copied)."""
-    return mapping if type(mapping) is dict else dict(mapping)
+def _plain(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A mapping as the worker can unpickle it: a dict as it is (not copied), a contact's
+    row as its stored values (the worker converts it), anything else as a dict."""
+    return mapping if type(mapping) is dict or type(mapping) is ContactRow else dict(mapping)
 
 
 def _spawn(requests: int, answers: int) -> subprocess.Popen[bytes]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -66,22 +66,28 @@ def _kind(name: str) -> int:
     return {"tags": _TAGS, "birthday": _BIRTHDAY}.get(name, 0)
 
 
-def contact_reader(columns: Sequence[tuple[str, int]]) -> Callable[[Sequence[Any]], dict[str, Any]]:
+class ContactReader:
     """:func:`contact_from_row` for many rows of one query, each column's conversion chosen
     once: ``columns`` are the contact's keys in order, each with the index of its value in a
-    row; ``attributes`` among them is read first. The reader maps a row's values to exactly
-    the mapping :func:`contact_from_row` makes of that row."""
-    attributes = next((i for name, i in columns if name == "attributes"), None)
-    plan = [(name, i, _kind(name)) for name, i in columns if name != "attributes"]
-    loads, fromtimestamp, fromisoformat = json.loads, datetime.fromtimestamp, date.fromisoformat
+    row; ``attributes`` among them is read first. Called with a row's values, the reader
+    makes exactly the mapping :func:`contact_from_row` makes of that row."""
 
-    def read(values: Sequence[Any]) -> dict[str, Any]:
+    def __init__(self, columns: Sequence[tuple[str, int]]) -> None:
+        self.attributes = next((i for name, i in columns if name == "attributes"), None)
+        self.plan = [(name, i, _kind(name)) for name, i in columns if name != "attributes"]
+        # the columns read as they are stored (or as a flag): what :class:`ContactRow`
+        # answers without converting the whole row
+        self.direct = {name: (i, kind) for name, i, kind in self.plan if kind in (0, _BOOL)}
+        self.direct.pop("total_spent", None)  # rounded as a float
+
+    def __call__(self, values: Sequence[Any]) -> dict[str, Any]:
         contact: dict[str, Any] = {}
-        if attributes is not None:
-            stored = values[attributes]
+        if self.attributes is not None:
+            stored = values[self.attributes]
             if stored and stored != "{}":
-                contact = dict(loads(stored))
-        for name, i, kind in plan:
+                contact = dict(json.loads(stored))
+        fromtimestamp, loads = datetime.fromtimestamp, json.loads
+        for name, i, kind in self.plan:
             value = values[i]
             if not kind:
                 contact[name] = value
@@ -92,12 +98,54 @@ def contact_reader(columns: Sequence[tuple[str, int]]) -> Callable[[Sequence[Any
             elif kind == _TAGS:
                 contact[name] = [] if not value or value == "[]" else loads(value)
             else:
-                contact[name] = fromisoformat(value) if value else None
+                contact[name] = date.fromisoformat(value) if value else None
         if contact.get("total_spent") is not None:
             contact["total_spent"] = round(float(contact["total_spent"]), 2)
         return contact
 
-    return read
+
+class ContactRow(Mapping[str, Any]):
+    """A contact as a :class:`ContactReader` reads its row, converted only when more than
+    a stored column is asked for: a tick's checks ask a few plain columns (address,
+    consent, order count, time zone) of every candidate, and only the contacts whose
+    messages are rendered need the whole mapping. Pickled as the reader and the row's
+    values (the reader once per pickle), so the render worker converts the rows, not the
+    tick."""
+
+    __slots__ = ("_contact", "_reader", "_values")
+
+    def __init__(self, reader: ContactReader, values: tuple[Any, ...]) -> None:
+        self._reader, self._values = reader, values
+        self._contact: dict[str, Any] | None = None
+
+    def whole(self) -> dict[str, Any]:
+        """The whole mapping (made once)."""
+        if self._contact is None:
+            self._contact = self._reader(self._values)
+        return self._contact
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if self._contact is None:
+            direct = self._reader.direct.get(key)
+            if direct is not None:
+                value = self._values[direct[0]]
+                return bool(value) if direct[1] and value is not None else value
+        return self.whole().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.whole()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.whole())
+
+    def __len__(self) -> int:
+        return len(self.whole())
+
+    def __repr__(self) -> str:
+        return f"ContactRow({self.whole()!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ContactRow, (self._reader, self._values))
 
 
 class Contacts(Area):

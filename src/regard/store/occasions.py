@@ -21,7 +21,7 @@ from typing import Any, Literal, NamedTuple
 
 from regard.store.area import Area
 from regard.store.backends import dialect_of
-from regard.store.contacts import DERIVED_FACTS, contact_reader
+from regard.store.contacts import DERIVED_FACTS, ContactReader, ContactRow
 from regard.store.currencies import converted
 from regard.store.filters import (
     audience_condition,
@@ -62,10 +62,11 @@ occasion_order = attrgetter("due_at", "contact_id", "occasion", "event_id")
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A due occasion and its contact as of the tick's instant (:func:`contact_from_row`'s
-    mapping, its derived facts computed from the events that had occurred by then)."""
+    mapping, its derived facts computed from the events that had occurred by then; as a
+    :class:`~regard.store.contacts.ContactRow`, converted when more than a column is read)."""
 
     occasion: Occasion
-    contact: dict[str, Any]
+    contact: Mapping[str, Any]
 
 
 class EventAt(NamedTuple):
@@ -534,10 +535,5 @@ class Occasions(Area):
         place = first.pop("due_place")
         for name in DERIVED_FACTS:
             first[name] = first.pop(f"asof_{name}")
-        read = contact_reader(list(first.items()))
-        found: list[Candidate] = []
-        for row in rows:
-            values = tuple(row)
-            occasion = occasions[values[place]]
-            found.append(Candidate(occasion, read(values)))
-        return found
+        reader = ContactReader(list(first.items()))
+        return [Candidate(occasions[row[place]], ContactRow(reader, tuple(row))) for row in rows]
