@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "regard"
 
 # bottom-up: a unit may import units of lower layers (and itself), nothing else
 LAYERS: list[set[str]] = [
-    {"regard", "times", "errors", "processes"},
+    {"regard", "times", "errors", "processes", "collecting"},
     {"validation", "grammar", "channels", "synthetic"},
     {"config"},
     {"store"},

@@ -22,6 +22,7 @@ from typing import Any
 
 from regard.campaigns.loader import CampaignSet
 from regard.campaigns.model import Campaign
+from regard.collecting import fewer_collections
 from regard.config import Config
 from regard.engine.decisions import Caps, Decision, Pacing, delivery_id, exit_of, in_holdout
 from regard.engine.messages import Renderer, Wanted
@@ -126,6 +127,7 @@ def tick(
     return result
 
 
+@fewer_collections()
 def run_tick(
     store: Store,
     config: Config,

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from regard.collecting import fewer_collections
 from regard.errors import TemplateError
 from regard.render.environment import MAX_RENDER_MEMORY
 from regard.render.message import Renders, Stored
@@ -179,7 +180,8 @@ def serve(requests: int, answers: int, *, ready: bool = False) -> None:
     if ready:
         outbox.put(b"ready")
     try:
-        _serve_requests(requests, outbox, known)
+        with fewer_collections():  # a worker renders for as long as its parent runs
+            _serve_requests(requests, outbox, known)
     finally:
         outbox.close()  # what is rendered goes out before the worker ends
 

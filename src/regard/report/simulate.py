@@ -36,6 +36,7 @@ from typing import Any
 
 from regard.campaigns.journeys import parent_of
 from regard.campaigns.model import Campaign
+from regard.collecting import fewer_collections
 from regard.config import Config, is_store_url
 from regard.delivery import claims
 from regard.delivery.dispatch import send_context
@@ -454,7 +455,7 @@ def simulate(
     loaded = [replayed.get(c.id, c) for c in loaded]
     started = time.monotonic()
     _require_store(store_target)
-    with scratch_store(store_target) as store:
+    with scratch_store(store_target) as store, fewer_collections():
         store.backtests.for_replay()
         store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
         ticks = 0
