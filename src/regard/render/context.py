@@ -14,6 +14,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined
 
+from regard.store.contacts import ContactRow
 from regard.times import from_epoch
 
 
@@ -159,7 +160,8 @@ def event_view(event: Mapping[str, Any]) -> dict[str, Any]:
 
 def contact_view(contact: Mapping[str, Any]) -> dict[str, Any]:
     """A contact as templates see it (instants as datetimes)."""
-    view = dict(contact)
+    # a tick's contact row is copied as the dict it makes, not key by key
+    view = dict(contact.whole() if isinstance(contact, ContactRow) else contact)
     for key in ("signup_at", "first_order_at", "last_order_at", "last_event_at"):
         if isinstance(view.get(key), int):
             view[key] = from_epoch(view[key])
