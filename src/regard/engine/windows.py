@@ -128,6 +128,19 @@ def _deferrals(
             deferred.append((row["id"], Instant(opening)))
         elif pacing.daily_limit > 0:
             limited[(row["campaign"], tz.key)].append((row, pacing))
+    # a delivery a send-time rule stops or holds (unsubscribed, too late) is left out: it
+    # takes no room under a daily limit. Asked only of the rows the pacing would hold, not
+    # of every due one (a big day's window is open: the rules would read 50,000 messages)
+    held = [i for i, _ in deferred] + [p[0]["id"] for g in limited.values() for p in g]
+    stopped = store.deliveries.stopped_among(held, at)
+    if stopped:
+        deferred = [d for d in deferred if d[0] not in stopped]
+        for local, group in list(limited.items()):
+            kept = [p for p in group if p[0]["id"] not in stopped]
+            if kept:
+                limited[local] = kept
+            else:
+                del limited[local]
     days = {key: local_day(at, contact_zone(key[1], config.timezone)) for key in limited}
     spans = [
         (campaign_id, Instant(start), Instant(end))

@@ -435,12 +435,12 @@ class Deliveries(Area):
         (stored when they were decided), and those recorded before deliveries kept their
         pacing whose campaign is one of ``legacy`` (the campaigns with pacing now); each
         with its contact's time zone and total spent (a daily limit lets the best
-        customers go first). Deliveries a send-time rule stops (too late, unsubscribed)
-        are left out: they take no room under a daily limit. Read as they are iterated
-        (a big day has tens of thousands: they are not all held at once)."""
-        stopped, extra = sendtime.stopped(self.conn)
+        customers go first). The send-time rules are not asked here (they read each
+        message's ``to``): :meth:`stopped_among` asks them of the rows the pacing would
+        hold. Read as they are iterated (a big day has tens of thousands: they are not all
+        held at once)."""
         rows = self.conn.execute(
-            f"""
+            """
             SELECT d.id, d.campaign, d.contact_id, d.due_at, c.timezone,
                    coalesce(c.total_spent, 0) AS total_spent, d.pace_window, d.pace_daily_limit
             FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
@@ -449,11 +449,24 @@ class Deliveries(Area):
               AND (d.pace_window IS NOT NULL OR d.pace_daily_limit > 0
                    OR (d.pace_daily_limit IS NULL
                        AND d.campaign IN (SELECT value FROM json_each(:legacy))))
-              AND NOT ({stopped})
             """,
-            {"legacy": json.dumps(list(legacy)), "at": at, **extra, **NO_CONTEXT.params()},
+            {"legacy": json.dumps(list(legacy)), "at": at},
         )
         return (cast(PacedDelivery, dict(r)) for r in rows)
+
+    def stopped_among(self, ids: Sequence[str], at: Instant) -> set[str]:
+        """Those of the pending deliveries ``ids`` that a send-time rule would stop or hold
+        at ``at`` (too late, unsubscribed, …; without a run's context), in one query: what
+        pacing leaves out, since they take no room under a daily limit."""
+        if not ids:
+            return set()
+        stopped, extra = sendtime.stopped(self.conn)
+        among, params = sendtime.among(ids)
+        rows = self.conn.execute(
+            f"SELECT d.id FROM deliveries d WHERE d.state = 'pending' AND {among} AND ({stopped})",
+            {**params, "at": at, **extra, **NO_CONTEXT.params()},
+        )
+        return {str(r[0]) for r in rows}
 
     def used_in(self, spans: Sequence[tuple[str, Instant, Instant]]) -> list[int]:
         """For each ``(campaign, start, end)``: how many of the campaign's deliveries were
