@@ -1,4 +1,4 @@
-"""``engine.collecting.fewer_collections``: the cycle collector's first threshold raised
+"""``regard.collecting.fewer_collections``: the cycle collector's first threshold raised
 while a tick runs, and what it was restored afterwards, also when nested or raising."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 from regard.collecting import TICK_THRESHOLD, fewer_collections
 from regard.config import Config
 from regard.store import Store
+from regard.times import Instant
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +60,6 @@ def test_a_tick_runs_with_the_threshold_raised(
 
     monkeypatch.setattr(tick_module, "in_priority_order", spy)
     with pytest.raises(RuntimeError):
-        tick_module.run_tick(store, Config(), [], 0)  # type: ignore[arg-type]
+        tick_module.run_tick(store, Config(), [], Instant(0))
     assert seen == [TICK_THRESHOLD]
     assert gc.get_threshold() == (700, 10, 10)
