@@ -79,13 +79,17 @@ class Backtests(Area):
 
     def forget_replayed(self, campaigns: Sequence[str], start: Instant) -> None:
         """Delete the deliveries of ``campaigns`` decided at or after ``start``, so the
-        replay decides them afresh. Only ever called on a scratch copy."""
+        replay decides them afresh; then drop the index of their history, which a replay
+        only ever writes (every delivery it records or moves writes a line there, and the
+        index takes each line at a random place: a tenth of what a replay's records cost).
+        Only ever called on a scratch copy, before its replay."""
         with self.store.write() as conn:
             conn.execute(
                 "DELETE FROM deliveries WHERE created_at >= :start "
                 "AND campaign IN (SELECT value FROM json_each(:campaigns))",
                 {"start": start, "campaigns": json.dumps(list(campaigns))},
-            )
+            )  # deleted with their history: found through the index still
+            conn.execute("DROP INDEX IF EXISTS delivery_log_delivery")
 
     def next_waiting(self, after: Instant, before: Instant) -> Instant | None:
         """The earliest instant strictly between ``after`` and ``before`` at which a pending
