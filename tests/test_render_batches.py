@@ -5,9 +5,11 @@ inside a batch is decided as it would be one by one (the cap it frees)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -166,18 +168,22 @@ def freed_cap_shop(workspace: Workspace) -> tuple[Store, Config, Campaign]:
     return store, config, thanks
 
 
-@pytest.mark.parametrize("batch", [1000, 3, 2, 1])
+@pytest.mark.parametrize(
+    ("batch", "depth"), [(1000, 1), (3, 1), (2, 1), (1, 1), (3, 2), (2, 3), (1, 2), (1, 3)]
+)
 def test_a_render_error_in_a_batch_frees_the_cap_for_the_contacts_next_occasion(
-    workspace: Workspace, batch: int
+    workspace: Workspace, batch: int, depth: int
 ) -> None:
     """Under a cap of one, a contact's first occasion that does not render is skipped
     (render_error) and counts for nothing, so the second occasion is pending: as when each
     message is rendered the moment it is decided. In one batch, and in batches whose
     messages render while the next batch is decided (batches of 3: every first occasion in
-    the first batch, every second one in the next; of 2 and 1: some of either)."""
+    the first batch, every second one in the next; of 2 and 1: some of either), one or
+    several of them rendering at a time (``depth``: a batch is then decided before the
+    errors of several batches before it are known)."""
     store, config, thanks = freed_cap_shop(workspace)
     with mock.patch.object(tick_module, "BATCH", batch):
-        result = tick(store, config, [thanks], instant("2026-03-02T12:00:00Z"))
+        result = tick(store, config, [thanks], instant("2026-03-02T12:00:00Z"), depth=depth)
     rows: list[Any] = store.conn.execute(
         "SELECT contact_id, occasion, state, reason FROM deliveries ORDER BY contact_id, occasion"
     ).fetchall()
@@ -197,18 +203,18 @@ def test_a_render_error_in_a_batch_frees_the_cap_for_the_contacts_next_occasion(
     store.close()
 
 
-@pytest.mark.parametrize("batch", [2, 1])
+@pytest.mark.parametrize(("batch", "depth"), [(2, 1), (1, 1), (1, 3)])
 def test_a_render_error_frees_the_cap_in_the_batches_of_a_plan(
-    workspace: Workspace, batch: int
+    workspace: Workspace, batch: int, depth: int
 ) -> None:
     """The decisions a plan keeps (with their messages) are the same in pipelined batches
     as in one: the cap a render error freed goes to the contact's next occasion."""
     store, config, thanks = freed_cap_shop(workspace)
     at = instant("2026-03-02T12:00:00Z")
 
-    def planned(size: int) -> list[tuple[Any, ...]]:
+    def planned(size: int, depth: int = 1) -> list[tuple[Any, ...]]:
         with store.rolled_back():
-            result = tick_module.run_tick(store, config, [thanks], at, batch=size)
+            result = tick_module.run_tick(store, config, [thanks], at, batch=size, depth=depth)
         return [
             (d.contact_id, d.occasion, d.decision, d.reason, d.message) for d in result.decisions
         ]
@@ -217,7 +223,7 @@ def test_a_render_error_frees_the_cap_in_the_batches_of_a_plan(
     assert [(r[0], r[2], r[3]) for r in whole if r[1].endswith("b")] == [
         (f"c{i}", "pending", None) for i in range(3)
     ]
-    assert planned(batch) == whole
+    assert planned(batch, depth) == whole
     store.close()
 
 
@@ -336,3 +342,62 @@ def test_a_request_sent_ahead_is_rendered_while_nobody_reads_and_collected_later
         f"Hallo {i}" for i in ids
     ]
     assert collect() == texts  # collected once, kept
+
+
+def test_requests_sent_ahead_are_answered_in_order_each_its_own(workspace: Workspace) -> None:
+    """Several requests in flight at once (a replay's batches): collecting a later one
+    collects those before it first, and each gets its own answers, collected once."""
+    config = setup(workspace, {"m.de.j2": email("Hallo {{ contact.id }}", "ok")})
+    found = load_campaign(config, "c")
+    groups = [[f"r{r}-{n}" for n in range(5 + r)] for r in range(3)]
+    collects = [isolation.send_stored(config, found, jobs(*g), NOW, links=None) for g in groups]
+    assert len(isolation._flying) == 3
+    last = collects[2]()
+    assert not isolation._flying  # the ones before it were read on the way
+    for group, texts in zip(groups, [collects[0](), collects[1](), last], strict=True):
+        assert [json.loads(t)["subject"] for t in texts if isinstance(t, str)] == [
+            f"Hallo {i}" for i in group
+        ]
+
+
+@pytest.mark.parametrize("stop", ["kill", "hang", "kill, then send"])
+def test_requests_in_flight_when_their_worker_ends_are_answered_by_a_fresh_one(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, stop: str
+) -> None:
+    """A worker that ends (killed) or stops answering (it times out) with several
+    requests in flight: each request is asked again of a fresh worker, in order, and gets
+    its own answers (killed and read: but the message it was given first, which, as far
+    as this process knows, ended it); a request sent after that goes to the fresh worker
+    behind them."""
+    monkeypatch.setattr(isolation, "MAX_RENDER_SECONDS", 1.0)
+    config = setup(workspace, {"m.de.j2": email("Hallo {{ contact.id }}", "ok")})
+    found = load_campaign(config, "c")
+    isolation.render_messages(config, found, jobs("warm"), NOW)  # the worker runs
+    stuck = isolation._worker[0].pid
+    os.kill(stuck, signal.SIGSTOP)  # it reads no request while the three are sent
+    groups = [[f"s{r}-{n}" for n in range(4)] for r in range(3)]
+    collects = [isolation.send_stored(config, found, jobs(*g), NOW, links=None) for g in groups]
+    try:
+        if stop.startswith("kill"):
+            os.kill(stuck, signal.SIGKILL)
+            os.waitpid(stuck, 0)
+        if stop == "kill, then send":  # sent to the worker that ended: the three go first
+            groups.append(["next"])
+            collects.append(isolation.send_stored(config, found, jobs("next"), NOW, links=None))
+        second = collects[1]()
+        assert isolation._worker[0].pid != stuck
+        after = isolation.send_stored(config, found, jobs("late"), NOW, links=None)
+        answers = [collects[0](), second, *(c() for c in collects[2:]), after()]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stuck, signal.SIGKILL)
+    if stop == "kill":  # the message it was reading when it ended is refused
+        # (with a request sent first, the send finds the worker gone: all asked again)
+        refused = answers[0].pop(0)
+        assert isinstance(refused, TemplateError)
+        assert "ended before it answered" in str(refused)
+        groups[0].pop(0)
+    for group, texts in zip([*groups, ["late"]], answers, strict=True):
+        assert [json.loads(t)["subject"] for t in texts if isinstance(t, str)] == [
+            f"Hallo {i}" for i in group
+        ]

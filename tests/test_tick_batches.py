@@ -5,6 +5,7 @@ process that writes while the tick runs instead of waiting for it."""
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -15,11 +16,14 @@ from typing import Any
 from unittest import mock
 
 from hypothesis import given
+from hypothesis import strategies as st
 
 import test_engine_oracle as oracle_tests
 from conftest import Workspace, subprocess_env
 from regard.engine import tick
 from regard.store import open_store
+from regard.times import Instant
+from regard.triggers import Span
 from regard.workspace import load_config
 from shop_rows import add_contact, add_event, campaign, instant
 
@@ -84,6 +88,71 @@ def test_the_oracle_agrees_in_batches_of_two(scenario: dict[str, Any]) -> None:
     """The oracle scenarios with every campaign's occasions split into batches of two:
     the caps of a batch count what the batches before it decided."""
     with mock.patch.object(tick_module, "BATCH", 2):
+        oracle_tests.test_engine_agrees_with_the_oracle.hypothesis.inner_test(scenario)  # type: ignore[attr-defined]
+
+
+@given(
+    lo=st.integers(0, 10**9),
+    width=st.integers(0, 400 * 86400),
+    length=st.integers(1, 40 * 86400),
+)
+def test_a_spans_pieces_cover_it_in_order_each_second_once(
+    lo: int, width: int, length: int
+) -> None:
+    length = max(length, width // 1000 + 1)  # at most a thousand pieces
+    span = Span(Instant(lo), Instant(lo + width), Instant(lo + width + 5), ["c1"])
+    parts = list(tick_module.pieces(span, length))
+    assert parts[0].lo == span.lo and parts[-1].hi == span.hi
+    for before, after in itertools.pairwise(parts):
+        assert after.lo == before.hi + 1  # no second twice, none left out
+    assert all(p.lo <= p.hi and p.hi - p.lo < length for p in parts)
+    assert all(p.at == span.at and p.contact_ids == ["c1"] for p in parts)
+    assert len(parts) == -(-(width + 1) // length)
+
+
+def test_a_lapse_due_at_the_edge_of_a_piece_is_found_once(workspace: Workspace) -> None:
+    """Orders whose lapses fall due on either side of where one piece of the span ends
+    and the next begins: each found once, in order."""
+    store = open_store(workspace.store_target)
+    at = instant("2026-03-02T12:00:00Z")
+    edge = at - 40 * 86400 + 3600 - 1  # the span starts 40 days back: the first piece ends here
+    with store.write() as conn:
+        for n, due in enumerate((edge - 1, edge, edge + 1, edge + 2)):
+            add_contact(conn, f"c{n}", first_name="Eva", consent_email=1)
+            add_event(conn, f"o{n}", f"c{n}", Instant(due - 86400), amount=5)
+    store.close()
+    lapse = campaign(
+        "lapse", {"type": "inactivity", "after": "1d"}, template="t", max_lateness="40d"
+    )
+    workspace.write("templates/t.j2", TEMPLATE)
+    config = load_config(workspace.config)
+    store = open_store(workspace.store_target)
+    with mock.patch.object(tick_module, "PIECE", 3600):
+        result = tick(store, config, [lapse], at)
+    assert [(d.contact_id, d.due_at) for d in result.decisions] == [
+        (f"c{n}", due) for n, due in enumerate((edge - 1, edge, edge + 1, edge + 2))
+    ]
+    store.close()
+
+
+@given(oracle_tests.scenarios())
+def test_the_oracle_agrees_with_spans_asked_in_pieces_of_half_a_day(
+    scenario: dict[str, Any],
+) -> None:
+    """The oracle scenarios with every campaign's span asked of its trigger half a day at a
+    time (a tick asks a month at a time): the pieces' occasions, in order, are the span's."""
+    with mock.patch.object(tick_module, "PIECE", 43200):
+        oracle_tests.test_engine_agrees_with_the_oracle.hypothesis.inner_test(scenario)  # type: ignore[attr-defined]
+
+
+@given(oracle_tests.scenarios())
+def test_the_oracle_agrees_in_batches_of_one_three_rendering_at_a_time(
+    scenario: dict[str, Any],
+) -> None:
+    """The oracle scenarios decided one occasion a batch, each batch decided while the
+    three before it still render (as a replay's): the caps of a batch count what those
+    decided, and what they decided again once their renders were known."""
+    with mock.patch.object(tick_module, "BATCH", 1), mock.patch.object(tick_module, "DEPTH", 3):
         oracle_tests.test_engine_agrees_with_the_oracle.hypothesis.inner_test(scenario)  # type: ignore[attr-defined]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -92,6 +93,9 @@ def in_priority_order(campaigns: Iterable[Campaign]) -> list[Campaign]:
 # due occasions decided, rendered and recorded together: what a tick holds in memory, and
 # how long one of its write transactions lasts (milliseconds)
 BATCH = 1000
+# batches rendering at most while the next one is decided (:class:`_Pipeline`): a tick's
+# batches are big, and each holds its candidates and messages until it is recorded
+DEPTH = 1
 
 
 def tick(
@@ -104,6 +108,7 @@ def tick(
     due: DueSource | None = None,
     renderer: type[Renderer] = Renderer,
     batch: int | None = None,
+    depth: int | None = None,
 ) -> TickResult:
     """Evaluate every enabled campaign at ``at`` and record each decision; then hold back
     what is outside its window or over its daily limit.
@@ -114,14 +119,15 @@ def tick(
     (imports, webhooks, unsubscribes, dispatch) wait milliseconds, not the whole tick.
     ``kind`` (run, daemon, simulate) names the caller; the caller records the tick itself.
     ``due``: where the due occasions come from, ``renderer`` what renders and keeps the
-    messages, ``batch`` how many are decided together (:func:`run_tick`).
+    messages, ``batch`` how many are decided together and ``depth`` how many are rendering
+    at most while the next is decided (:func:`run_tick`).
     """
     start()  # forked now: inside, the tick's log copier is a second thread (a worker
     # forked beside a thread must be spawned instead, a new interpreter)
     with store.ticks.exclusive():
         result = run_tick(
             store, config, campaign_list(campaigns), at, due=due, keep_messages=False,
-            renderer=renderer, batch=batch,
+            renderer=renderer, batch=batch, depth=depth,
         )  # fmt: skip
     result.kind = kind
     return result
@@ -139,6 +145,7 @@ def run_tick(
     due: DueSource | None = None,
     keep_messages: bool = True,
     renderer: type[Renderer] = Renderer,
+    depth: int | None = None,
 ) -> TickResult:
     """The tick's body (shared by tick, plan and explain; inside an open transaction, as
     plan's rolled-back one, every snapshot and write joins it).
@@ -152,7 +159,10 @@ def run_tick(
 
     ``due``: where the due occasions come from (default: each trigger's query at ``at``);
     ``simulate`` passes the ones it found once for its whole period, and a ``renderer``
-    that renders every message but keeps of it only what its dispatch reads. Without
+    that renders every message but keeps of it only what its dispatch reads, and a
+    ``depth`` above 1: so many batches may be rendering while the next is decided (a
+    replay's batches are small, and the render worker then never waits for the next
+    request nor the tick for a batch's answers; default :data:`DEPTH`). Without
     ``keep_messages`` the decisions returned no longer carry their rendered messages
     (they are in the store): memory follows the batch, not what is due.
     """
@@ -165,23 +175,29 @@ def run_tick(
     # looked up and decided (a replay's ticks have one batch per campaign): only where it
     # is asked without a thread of this process waiting for it
     across = not keep_messages and render.in_worker
-    pipeline = _Pipeline(store, config, at, render, keep_messages)
+    pipeline = _Pipeline(store, config, at, render, keep_messages, depth or DEPTH)
     for campaign in in_priority_order(campaigns):
         span = campaign_span(config, campaign, at, contact_ids)
         if span is None:
             continue
-        if due is not None:
-            occasions = due(campaign, span)
-        else:
-            with store.ticks.snapshot():
-                occasions = due_occasions(store, config, campaign.trigger, span)
-        result.evaluated += len(occasions)
-        occasions = sorted(occasions, key=occasion_order)  # a list of our own
-        batches = [occasions[start : start + size] for start in range(0, len(occasions), size)]
-        occasions = []  # decided: not held through the next campaign and release_due
-        for part in batches:
-            result.decisions += pipeline.push(campaign, part, wait=not across and len(batches) == 1)
-        batches = []
+        waiting: list[Occasion] = []  # found, in order, not in a batch yet
+        pushed = False
+        for piece in [span] if due is not None else pieces(span):
+            if due is not None:
+                found = due(campaign, piece)
+            else:
+                with store.ticks.snapshot():
+                    found = due_occasions(store, config, campaign.trigger, piece)
+            result.evaluated += len(found)
+            waiting += sorted(found, key=occasion_order)  # a later piece's are due later
+            found = []
+            while len(waiting) >= size:
+                part, waiting = waiting[:size], waiting[size:]
+                result.decisions += pipeline.push(campaign, part, wait=False)
+                pushed = True
+        if waiting:  # the campaign's last batch; rendered at once when it is its only one
+            result.decisions += pipeline.push(campaign, waiting, wait=not across and not pushed)
+        waiting = []  # decided: not held through the next campaign and release_due
         if not across:
             result.decisions += pipeline.finish()
     result.decisions += pipeline.finish()
@@ -192,85 +208,116 @@ def run_tick(
 # what run_tick asks for a campaign's due occasions in its span
 DueSource = Callable[[Campaign, Span], list[Occasion]]
 
+# the longest piece of a campaign's span its trigger is asked for at once (its own query):
+# a win-back switched on over a year of history finds its lapses a month at a time, and
+# the first batches render while the later months are found (a trigger answers for the
+# occasions due in a span: the pieces' answers, in order, are the whole span's)
+PIECE = 31 * 86400
+
+
+def pieces(span: Span, length: int | None = None) -> Iterator[Span]:
+    """``span`` in consecutive pieces of at most ``length`` seconds (default
+    :data:`PIECE`), earliest first, each asked as of the same instant."""
+    step = length or PIECE
+    lo = int(span.lo)
+    while lo <= span.hi:
+        hi = min(int(span.hi), lo + step - 1)
+        yield Span(Instant(lo), Instant(hi), span.at, span.contact_ids)
+        lo = hi + 1
+
 
 class _Pipeline:
     """A tick's batches of due occasions in order, each looked up in a read snapshot,
     decided in memory, rendered outside any transaction and recorded in short write
     transactions (:func:`record_batch`).
 
-    Pipelined: while the render worker renders a batch's messages, the next batch is
-    looked up and decided; then the batch's messages are collected, the next batch is sent
-    to render, and the batch is recorded while the worker renders that one. No thread of
-    this process waits for the worker meanwhile (it keeps its answers until they are
-    read): a thread that takes the interpreter lock between the rows of an insert would
-    hold the store's write lock for seconds on a busy machine. At most one batch's
-    messages are in flight besides the batch being recorded. The result is that of
-    deciding, rendering and recording the batches one by one: a batch is decided before
-    the one before it is recorded, so its caps count that batch's pending decisions as
-    well as the rows of the store; when
-    the messages of that batch came back with a ``render_error`` (which no cap counts) its
-    pending decisions differ, and the batch is decided again before its messages are sent
-    to render. Without ``keep_messages`` each message comes from the worker as the JSON
-    text its row stores, and the decisions returned no longer carry their messages.
+    Pipelined: a batch is looked up, decided and sent to render while the batches before
+    it are still rendering (at most ``depth`` of them); then the oldest one's messages are
+    collected and it is recorded, while the worker renders the others. No thread of this
+    process waits for the worker meanwhile (it keeps its answers until they are read): a
+    thread that takes the interpreter lock between the rows of an insert would hold the
+    store's write lock for seconds on a busy machine. The result is that of deciding,
+    rendering and recording the batches one by one: a batch is decided before the ones
+    before it are recorded, so its caps count their pending decisions as well as the rows
+    of the store; when, once they are recorded, those pending decisions are not the ones
+    it counted (a message of theirs came back with a ``render_error``, which no cap
+    counts), or a message of its own did, the batch is decided again, with the renders
+    known, before it is recorded. Without ``keep_messages`` each message comes from the
+    worker as the JSON text its row stores, and the decisions returned no longer carry
+    their messages.
 
-    The batch before may be of another campaign (the one before in priority order): its
-    pending decisions then count toward the contact cap only, and none of its occasions
-    is this campaign's."""
+    A batch before may be of another campaign (one before in priority order): its pending
+    decisions then count toward the contact cap only, and none of its occasions is this
+    campaign's."""
 
     def __init__(
-        self, store: Store, config: Config, at: Instant, renderer: Renderer, keep_messages: bool
+        self,
+        store: Store,
+        config: Config,
+        at: Instant,
+        renderer: Renderer,
+        keep_messages: bool,
+        depth: int = 1,
     ) -> None:
         self.store, self.config, self.at = store, config, at
         self.renderer, self.keep_messages = renderer, keep_messages
-        self.before: _Batch | None = None  # decided, its messages rendering, not recorded yet
+        self.depth = max(depth, 1)
+        # decided, their messages rendering, not recorded yet: the oldest first
+        self.flight: deque[_Batch] = deque()
 
     def push(self, campaign: Campaign, occasions: list[Occasion], *, wait: bool) -> list[Decision]:
         """Take the next batch of ``campaign``'s due occasions; returns the decisions
-        recorded meanwhile (the batch before's). ``wait``: render it at once (no batch
-        follows it in this pipeline)."""
-        before, renderer = self.before, self.renderer
-        batch = _Batch.of(self.store, self.config, campaign, occasions, self.at, before)
+        recorded meanwhile (those of batches before it). ``wait``: render it at once (no
+        batch follows it in this pipeline)."""
+        flight = self.flight
+        batch = _Batch.of(self.store, self.config, campaign, occasions, self.at, flight)
         if batch is not None:
-            batch.decide(renderer, batch.counting(before))
-        if before is not None:
-            before.settle(renderer)
-            if batch is not None and batch.earlier != batch.counting(before):
-                batch.decide(renderer, batch.counting(before))  # a render of it failed
-        if batch is not None:  # renders while the batch before is recorded
-            batch.render(renderer, texts=not self.keep_messages, wait=wait)
-        self.before = batch
-        return self._record(before)
+            batch.ahead = list(flight)
+            batch.decide(self.renderer, batch.counting())
+            batch.render(self.renderer, texts=not self.keep_messages, wait=wait)
+            flight.append(batch)
+        recorded: list[Decision] = []
+        while len(flight) > self.depth:
+            recorded += self._record(flight.popleft())
+        return recorded
 
     def finish(self) -> list[Decision]:
-        """The last batch settled and recorded; the pipeline is empty again."""
-        before, self.before = self.before, None
-        if before is not None:
-            before.settle(self.renderer)
-        return self._record(before)
+        """Every batch still rendering settled and recorded, in order; the pipeline is
+        empty again."""
+        recorded: list[Decision] = []
+        while self.flight:
+            recorded += self._record(self.flight.popleft())
+        return recorded
 
-    def _record(self, batch: _Batch | None) -> list[Decision]:
-        if batch is None:
-            return []
-        return record_batch(
+    def _record(self, batch: _Batch) -> list[Decision]:
+        batch.settle(self.renderer)
+        recorded = record_batch(
             self.store, batch.campaign, batch.finished(), self.at, self.keep_messages
         )
+        # what a batch still rendering counts of it is its pending decisions: the rest goes
+        batch.due, batch.wanted, batch.texts = [], [], {}
+        return recorded
+
+
+# what a batch's caps count of one batch before it (decided, not recorded yet): its pending
+# decisions (contact id, not_before), and whether it is of the same campaign
+Earlier = tuple[tuple[list[tuple[str, Instant]], bool], ...]
 
 
 @dataclass
 class _Batch:
     """One batch of a campaign's candidates on its way through a :class:`_Pipeline`:
-    looked up, decided (counting the pending decisions of the batch before it,
-    ``earlier``), its messages rendering, then settled (decided again when a render
-    failed)."""
+    looked up, decided (counting the pending decisions of the batches before it that are
+    not recorded yet, ``ahead``), its messages rendering, then settled (decided again when
+    a render failed, here or ahead)."""
 
     config: Config
     campaign: Campaign
     at: Instant
     due: list[Candidate]
     looked_up: Lookups
-    # the pending decisions of the batch before (contact id, not_before), and whether that
-    # batch was of this campaign
-    earlier: tuple[list[tuple[str, Instant]], bool] = field(default_factory=lambda: ([], True))
+    ahead: list[_Batch] = field(default_factory=list)  # decided before it, not recorded then
+    earlier: Earlier = ()  # what its decisions counted of ``ahead``
     decisions: list[Decision] = field(default_factory=list)
     wanted: list[Wanted] = field(default_factory=list)
     rendering: _Rendering | None = None
@@ -284,15 +331,16 @@ class _Batch:
         campaign: Campaign,
         occasions: list[Occasion],
         at: Instant,
-        before: _Batch | None,
+        ahead: Iterable[_Batch],
     ) -> _Batch | None:
         """The batch's candidates and what their checks ask of the store, in one read
-        snapshot (None when none is left); an occasion of the batch ``before`` (decided,
-        not yet recorded) is left out as it would be once recorded."""
+        snapshot (None when none is left); an occasion of a batch ``ahead`` (decided, not
+        yet recorded) is left out as it would be once recorded."""
         with store.ticks.snapshot():
             due = candidates(store, config, campaign, occasions, at)
-            if before is not None and before.campaign is campaign:
-                taken = {(d.contact_id, d.occasion) for d in before.decisions}
+            same = [b for b in ahead if b.campaign is campaign]
+            if same:
+                taken = {(d.contact_id, d.occasion) for b in same for d in b.decisions}
                 due = [c for c in due if (c.occasion.contact_id, c.occasion.occasion) not in taken]
             if not due:
                 return None
@@ -307,17 +355,14 @@ class _Batch:
             if d.decision == "pending" and d.not_before is not None
         ]
 
-    def counting(self, before: _Batch | None) -> tuple[list[tuple[str, Instant]], bool]:
-        """What this batch's caps count of the batch ``before`` it (decided, not recorded
-        yet): its pending decisions, and whether they are of this campaign."""
-        if before is None:
-            return [], True
-        return before.pending(), before.campaign is self.campaign
+    def counting(self) -> Earlier:
+        """What this batch's caps count of the batches ``ahead`` of it (decided, not
+        recorded when it was looked up): their pending decisions as they stand now."""
+        return tuple((b.pending(), b.campaign is self.campaign) for b in self.ahead)
 
-    def decide(self, renderer: Renderer, earlier: tuple[list[tuple[str, Instant]], bool]) -> None:
+    def decide(self, renderer: Renderer, earlier: Earlier) -> None:
         """Decide the batch in order as if every render succeeds, its caps counting
-        ``earlier`` (the pending decisions of the batch before, not recorded yet:
-        :meth:`counting`)."""
+        ``earlier`` (:meth:`counting`)."""
         self.earlier = earlier
         wanted = _Collecting(renderer)
         caps = self._caps()
@@ -329,12 +374,12 @@ class _Batch:
 
     def _caps(self) -> Caps:
         caps = Caps(self.config, self.campaign, self.at, self.looked_up.counted)
-        pending, same = self.earlier
-        for contact_id, instant in pending:
-            if same:
-                caps.count(contact_id, instant)
-            else:
-                caps.count_elsewhere(contact_id, instant)
+        for pending, same in self.earlier:
+            for contact_id, instant in pending:
+                if same:
+                    caps.count(contact_id, instant)
+                else:
+                    caps.count_elsewhere(contact_id, instant)
         return caps
 
     def render(self, renderer: Renderer, *, texts: bool, wait: bool) -> None:
@@ -343,20 +388,25 @@ class _Batch:
         self.rendering = _Rendering(renderer, self.campaign, self.wanted, self.at, texts, wait)
 
     def settle(self, renderer: Renderer) -> None:
-        """Wait for the batch's messages; when one did not render (``render_error``, which
-        the caps of the contact's later occasions must not count), decide the batch again
-        in order with the renders known, as deciding and rendering one by one would."""
+        """Wait for the batch's messages (the batches ahead of it are settled by now); when
+        one did not render (``render_error``, which the caps of the contact's later
+        occasions must not count), or the pending decisions ahead are not those it
+        counted, decide the batch again in order with the renders known, as deciding and
+        rendering one by one would."""
         assert self.rendering is not None
         answers = self.rendering.result()
         self.rendering = None
+        earlier = self.counting()
+        self.ahead = []  # settled: nothing ahead is needed any more
         rendered: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
         for w, (message, error) in zip(self.wanted, answers, strict=True):
             if isinstance(message, str):  # its stored text: kept apart, a placeholder here
                 self.texts[w.delivery_id] = message
                 message = {}
             rendered[w.delivery_id] = (message, error)
-        if any(message is None for message, _ in rendered.values()):
+        if earlier != self.earlier or any(message is None for message, _ in rendered.values()):
             known = _Known(renderer, rendered)
+            self.earlier = earlier
             caps = self._caps()
             self.decisions = [
                 decide(self.config, self.campaign, c, self.at, known, self.looked_up, caps)

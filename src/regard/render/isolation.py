@@ -333,9 +333,11 @@ def send_stored(
     TemplateError its render raised, asked for now and collected later: the request goes
     to the worker at once, the worker renders while this process goes on, and the
     function returned collects the answers (the bounds hold as in
-    :func:`render_messages`: each answer is waited for no longer than its own time). One request is in flight at a time: any
-    other render first collects the one before it. Nothing of this process waits meanwhile
-    (the worker keeps its answers until they are read)."""
+    :func:`render_messages`: each answer is waited for no longer than its own time).
+    Several requests may be in flight: the worker answers them in the order they were sent,
+    a collect first collects those sent before it, and a render that waits for its
+    messages (:func:`render_messages`) first collects them all. Nothing of this process
+    waits meanwhile (the worker keeps its answers until they are read)."""
     options: dict[str, Any] = {"provider": None, "links": links}
     if not hasattr(os, "fork") or _own_templates.get():
         done = cast(list[str | TemplateError], _render_here(config, campaign, jobs, now, options,
@@ -343,14 +345,15 @@ def send_stored(
         return lambda: done
     flight = _Request(config, campaign, jobs, now, options, True, keep)
     with _lock:
-        _land()
+        if _stale():  # asked of a worker that has ended: asked again, and read, first
+            _land()
         flight.send()
-        _flying[:] = [flight]
+        _flying.append(flight)
 
     def collect() -> list[str | TemplateError]:
         with _lock:
-            if _flying and _flying[0] is flight:
-                _land()
+            if any(r is flight for r in _flying):
+                _land(flight)
         return cast(list[str | TemplateError], flight.results())
 
     return collect
@@ -383,14 +386,31 @@ def _render_here(
     return results
 
 
-_flying: list[_Request] = []  # the request sent and not collected yet, if any (under _lock)
+_flying: list[_Request] = []  # the requests sent and not collected yet, in order (under _lock)
 
 
-def _land() -> None:
-    """Collect the request in flight, if any (under ``_lock``): its answers wait in it for
-    whoever sent it."""
-    if _flying:
-        _flying.pop().finish()
+def _land(through: _Request | None = None) -> None:
+    """Collect the requests in flight in the order they were sent, up to ``through``
+    (default: all of them; under ``_lock``): their answers wait in them for whoever sent
+    them. A request whose worker has ended since it was sent is asked again of a fresh
+    one; then every request in flight is collected at once, so that no request is ever
+    sent to the fresh worker before one asked of it again (the worker answers in order)."""
+    while _flying:
+        request = _flying.pop(0)
+        request.finish()
+        if request is through and not _stale():
+            return
+
+
+def _current() -> Worker | None:
+    """This process's running worker, if any."""
+    return _worker[0] if _worker and _owner == [os.getpid()] else None
+
+
+def _stale() -> bool:
+    """Whether a request in flight was asked of a worker that has ended since."""
+    current = _current()
+    return any(r.asked is not None and r.asked is not current for r in _flying)
 
 
 class _Request:
@@ -433,9 +453,17 @@ class _Request:
             if self._worker is None:
                 self._left = []
 
+    @property
+    def asked(self) -> Worker | None:
+        """The worker whose answers it waits for (None: none)."""
+        return self._worker
+
     def finish(self) -> None:
         """Read every answer (under ``_lock``), asking a fresh worker for the rest when one
-        ended before the last; what regard itself raised is raised by :meth:`results`."""
+        ended before the last (or before it was read at all, while another request was
+        collected); what regard itself raised is raised by :meth:`results`."""
+        if self._worker is not None and self._worker is not _current():
+            self._worker = None  # its worker ended meanwhile: asked again below
         try:
             while self._left:
                 if self._worker is None:
@@ -480,6 +508,7 @@ def _send(
             return worker
         except Gone:
             _retire()
+            _land()  # those asked of the worker that ended: asked again, and read, first
             if attempt == 2:
                 for n in left:
                     results[n] = TemplateError(

@@ -75,6 +75,10 @@ SIMULATED_BATCH = 500
 # decisions on the 200k shop), and in batches of 500 the worker renders one while the
 # tick records the one before (in batches of 1000, a big day's, it would mostly wait)
 REPLAY_BATCH = 500
+# batches of a replayed tick rendering at most while the next is decided: a campaign's
+# batch is often a few dozen messages, and with one at a time the tick waited for the
+# worker at every e-mail campaign (a fifth of a replay) and the worker for the tick
+REPLAY_DEPTH = 3
 
 
 def tick_times(start: datetime, end: datetime, every: timedelta) -> Iterator[datetime]:
@@ -469,7 +473,8 @@ def simulate(
                 # snapshot and write of theirs joins it (no other connection writes the copy)
                 with store.write(flat=True):
                     decided = tick(store, config, chosen, moment, kind="simulate", due=found,
-                                   renderer=ReplayRenderer, batch=REPLAY_BATCH)  # fmt: skip
+                                   renderer=ReplayRenderer, batch=REPLAY_BATCH,
+                                   depth=REPLAY_DEPTH)  # fmt: skip
                     found.decided(chosen, decided.decisions, moment)
                     _dispatch(store, config, moment, loaded)
                     _dispatch_openings(
