@@ -237,17 +237,24 @@ _worker: list[Worker] = []  # the running worker of this process, if any
 _owner: list[int] = []  # the pid that forked it: a forked child of ours starts its own
 
 
+def _current() -> Worker | None:
+    """This process's running worker, if any."""
+    return _worker[0] if _worker and _owner == [os.getpid()] else None
+
+
 def _running() -> Worker:
-    if _worker and _owner == [os.getpid()]:
-        return _worker[0]
+    current = _current()
+    if current is not None:
+        return current
     _worker[:] = [Worker()]
     _owner[:] = [os.getpid()]
     return _worker[0]
 
 
 def _retire() -> None:
-    if _worker and _owner == [os.getpid()]:
-        _worker[0].end()
+    current = _current()
+    if current is not None:
+        current.end()
     _worker.clear()
 
 
@@ -402,15 +409,10 @@ def _land(through: _Request | None = None) -> None:
             return
 
 
-def _current() -> Worker | None:
-    """This process's running worker, if any."""
-    return _worker[0] if _worker and _owner == [os.getpid()] else None
-
-
 def _stale() -> bool:
     """Whether a request in flight was asked of a worker that has ended since."""
     current = _current()
-    return any(r.asked is not None and r.asked is not current for r in _flying)
+    return any(r.asked not in (None, current) for r in _flying)
 
 
 class _Request:
