@@ -125,6 +125,19 @@ def regard_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "regard", *args]
 
 
+def child_processes(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (zombies too), read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)

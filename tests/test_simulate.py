@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Workspace, regard_command, subprocess_env
+from conftest import Workspace, child_processes, regard_command, subprocess_env
+from regard.processes import alive
 from regard.store import open_store
 
 CONFIG_TAIL = """
@@ -186,11 +187,11 @@ def test_simulate_without_a_store_says_what_to_do(workspace: Workspace) -> None:
     assert not (workspace.root / "regard.db").exists()
 
 
-def _start_long_simulation(shop: Workspace, tmp: Path) -> subprocess.Popen[str]:
+def _start_long_simulation(shop: Workspace, tmp: Path, *extra: str) -> subprocess.Popen[str]:
     """A replay long enough to be stopped in the middle: hourly ticks over four years."""
     return subprocess.Popen(
         [*regard_command("--config", str(shop.config)), "simulate",
-         "--from", "2023-01-01", "--to", "2026-12-31", "--every", "1h"],
+         "--from", "2023-01-01", "--to", "2026-12-31", "--every", "1h", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env=subprocess_env(TMPDIR=str(tmp)), cwd=shop.root,
     )  # fmt: skip
@@ -200,9 +201,9 @@ def _scratch_folders(tmp: Path) -> list[Path]:
     return sorted(tmp.glob("regard-simulate-*"))
 
 
-def _wait_for_scratch(tmp: Path, process: subprocess.Popen[str]) -> None:
+def _wait_for_scratch(tmp: Path, process: subprocess.Popen[str], name: str = "scratch.db") -> None:
     deadline = time.monotonic() + 60
-    while not any(f.glob("scratch.db") for f in _scratch_folders(tmp)):
+    while not any(f.glob(name) for f in _scratch_folders(tmp)):
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         assert time.monotonic() < deadline, "the scratch copy never appeared"
         time.sleep(0.05)
@@ -230,6 +231,64 @@ def test_a_stopped_simulation_leaves_no_copy_of_the_store(shop: Workspace, tmp_p
     result = subprocess.run(
         [*regard_command("--config", str(shop.config)), "simulate",
          "--from", "2026-03-01", "--to", "2026-03-02"],
+        capture_output=True, text=True, env=subprocess_env(TMPDIR=str(tmp)), cwd=shop.root,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert _scratch_folders(tmp) == []
+
+
+def _parts_running(tmp: Path, process: subprocess.Popen[str], n: int) -> list[int]:
+    """The ``n`` part processes of a replay in parts, once they all run."""
+    _wait_for_scratch(tmp, process, "part-*.db")
+    deadline = time.monotonic() + 60
+    while len(parts := child_processes(process.pid)) < n:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline, "the parts never started"
+        time.sleep(0.05)
+    return parts
+
+
+def _gone(pids: list[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while any(alive(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_stopped_replay_in_parts_stops_its_parts_and_leaves_no_copy(
+    shop: Workspace, tmp_path: Path
+) -> None:
+    """SIGTERM: the parts are stopped and their copies removed on the way out. SIGKILL:
+    nothing can run then, but each part stops by itself at its next tick, and the next
+    run removes the copies."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    process = _start_long_simulation(shop, tmp, "--jobs", "2")
+    parts = _parts_running(tmp, process, 2)
+    stopped = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - stopped < 5, "the parts were left to finish"
+    assert process.returncode != 0, stderr
+    assert "Traceback" not in stderr
+    assert _gone(parts, 10), "a part outlived the replay"
+    assert _scratch_folders(tmp) == []
+
+    killed = _start_long_simulation(shop, tmp, "--jobs", "2")
+    parts = _parts_running(tmp, killed, 2)
+    killed.kill()
+    killed.wait(timeout=60)  # not its output: the parts hold that open until they end
+    assert _gone(parts, 5), "a part went on without its parent"
+    killed.communicate(timeout=60)
+    assert len(_scratch_folders(tmp)) == 1
+    result = subprocess.run(
+        [*regard_command("--config", str(shop.config)), "simulate",
+         "--from", "2026-03-01", "--to", "2026-03-02", "--jobs", "2"],
         capture_output=True, text=True, env=subprocess_env(TMPDIR=str(tmp)), cwd=shop.root,
         timeout=120,
     )  # fmt: skip

@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
+import pickle
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -120,21 +122,30 @@ def simulated(
     end: datetime,
     every: timedelta,
     messages: dict[tuple[str, str, str], Any] | None = None,
+    parts: int = 1,
 ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
-    """simulate's result, and its scratch copy's deliveries as they were at its end (into
-    ``messages``, if given, the messages they store)."""
-    seen: list[tuple[Any, ...]] = []
-    summarise = simulate_module._summarise
+    """simulate's result (replayed in ``parts``), and its scratch copies' deliveries as
+    they were at its end (into ``messages``, if given, the messages they store). Each
+    part's process writes what its copy holds into a file of its own."""
+    collected = simulate_module._collected
+    with tempfile.TemporaryDirectory() as folder:
+        kept = Path(folder)
 
-    def keeping(store: Store, *args: Any) -> dict[str, Any]:
-        seen.extend(ledger(store))
-        if messages is not None:
-            messages.update(stored_messages(store))
-        return summarise(store, *args)  # type: ignore[no-any-return]
+        def keeping(store: Store, *args: Any) -> Any:
+            held = (ledger(store), stored_messages(store) if messages is not None else {})
+            (kept / f"{os.getpid()}.pickle").write_bytes(pickle.dumps(held))
+            return collected(store, *args)
 
-    with mock.patch.object(simulate_module, "_summarise", keeping):
-        result = simulate(path, config, chosen, start=start, end=end, every=every)
-    return result, seen
+        with mock.patch.object(simulate_module, "_collected", keeping):
+            result = simulate(path, config, chosen, start=start, end=end, every=every,
+                              parts=parts)  # fmt: skip
+        seen: list[tuple[Any, ...]] = []
+        for file in kept.iterdir():
+            rows, stored = pickle.loads(file.read_bytes())
+            seen.extend(rows)
+            if messages is not None:
+                messages.update(stored)
+    return result, sorted(seen)
 
 
 def stretched(seconds: int | None) -> Any:
@@ -153,6 +164,8 @@ def replays(draw: st.DrawFn) -> dict[str, Any]:
     # simulate's stretches (the ticks whose occasions one query finds): as long as the
     # period, or a day or two, so that a replay crosses from one stretch to the next
     scenario["stretch"] = draw(st.sampled_from([None, 86400, 2 * 86400]))
+    # replayed whole, or in parts side by side (each a share of the contacts)
+    scenario["parts"] = draw(st.sampled_from([1, 2, 3]))
     # orders and answers during the period, so that the replay has much to decide
     n_contacts, base = len(scenario["contacts"]), scenario["base"]
     for i in range(draw(st.integers(0, 24))):
@@ -164,6 +177,12 @@ def replays(draw: st.DrawFn) -> dict[str, Any]:
         st.lists(st.tuples(st.integers(0, 30), st.integers(-24 * 3, 24 * 10)), max_size=4)
     )
     return scenario
+
+
+def period(scenario: dict[str, Any]) -> tuple[datetime, datetime, timedelta]:
+    """The replayed period of a drawn scenario: its first tick, its last, between two."""
+    start = scenario["base"].astimezone(UTC) + timedelta(minutes=17)
+    return start, start + timedelta(days=scenario["days"]), timedelta(hours=scenario["every"])
 
 
 def build(root: Path, scenario: dict[str, Any]) -> tuple[Path, Config]:
@@ -206,13 +225,13 @@ def test_simulate_leaves_the_deliveries_the_ticks_run_one_by_one_leave(
     with tempfile.TemporaryDirectory() as folder:
         path, config = build(Path(folder), scenario)
         chosen: list[Campaign] = scenario["campaigns"]
-        start = scenario["base"].astimezone(UTC) + timedelta(minutes=17)
-        end = start + timedelta(days=scenario["days"])
-        every = timedelta(hours=scenario["every"])
+        start, end, every = period(scenario)
         kept: dict[tuple[str, str, str], Any] = {}
         whole: dict[tuple[str, str, str], Any] = {}
         with stretched(scenario["stretch"]):
-            result, fast = simulated(path, config, chosen, start, end, every, kept)
+            result, fast = simulated(
+                path, config, chosen, start, end, every, kept, parts=scenario["parts"]
+            )
         slow = list(replayed(path, config, chosen, start, end, every, whole))
         for row in fast:
             event(f"{row[4]} {row[5] or ''}".strip())

@@ -28,7 +28,8 @@ import bisect
 import functools
 import heapq
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -47,8 +48,10 @@ from regard.engine.messages import Renderer
 from regard.errors import InputError
 from regard.providers import Outcome, Retry, Sent
 from regard.providers.simulated import simulated_provider
+from regard.report.parts import default_parts, replay_in_parts, splittable
 from regard.report.text import money, table
 from regard.store import Store, open_store
+from regard.store.backtest import OutcomeCount, SampleRecipient
 from regard.store.occasions import Activity
 from regard.store.records import Claim
 from regard.store.scratch import scratch_store
@@ -68,6 +71,7 @@ from regard.triggers import (
 )
 
 SAMPLE_SIZE = 5
+COST_DIGITS = 6  # a summed cost's decimals (below any currency's smallest unit)
 MAX_OPENINGS_PER_TICK = 500  # distinct instants at which waiting deliveries fall due
 # deliveries a simulated provider's claim takes at a time: no rate, no request to wait for
 SIMULATED_BATCH = 500
@@ -79,6 +83,18 @@ REPLAY_BATCH = 500
 # batch is often a few dozen messages, and with one at a time the tick waited for the
 # worker at every e-mail campaign (a fifth of a replay) and the worker for the tick
 REPLAY_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What a replay (of the whole store, or of one part of its contacts) leaves to
+    summarise."""
+
+    ticks: int
+    outcomes: list[OutcomeCount]
+    sample: list[SampleRecipient]
+    # by tick (0, 1, …): the instants dispatched at between it and the next, where any
+    openings: dict[int, frozenset[Instant]]
 
 
 def tick_times(start: datetime, end: datetime, every: timedelta) -> Iterator[datetime]:
@@ -430,6 +446,7 @@ def simulate(
     end: datetime,
     every: timedelta = timedelta(days=1),
     campaign: str | None = None,
+    parts: int | None = None,
 ) -> dict[str, Any]:
     """Replay ticks over [start, end] on a scratch copy; what each campaign would have done.
 
@@ -439,6 +456,11 @@ def simulate(
     ``campaigns``: every campaign that loaded. Without ``campaign`` the enabled ones are
     replayed; with it, that campaign alone, even when it is disabled (to see what it would
     do before switching it on).
+
+    ``parts``: the processes the replay runs in side by side, each replaying its share of
+    the contacts (:mod:`regard.report.parts`); None: as many as :func:`default_parts`
+    finds worth it. One replay where the campaigns' daily limits make one contact's
+    deliveries wait for another's (:func:`regard.report.parts.splittable`).
     """
     if every <= timedelta(0):
         raise ValueError("every must be longer than 0s")
@@ -459,29 +481,19 @@ def simulate(
     loaded = [replayed.get(c.id, c) for c in loaded]
     started = time.monotonic()
     _require_store(store_target)
-    with scratch_store(store_target) as store, fewer_collections():
-        store.backtests.for_replay()
-        store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
-        ticks = 0
-        found = PeriodOccasions(store, config, to_epoch(start), to_epoch(end))
-        # the ticks' turn on the scratch copy taken once for the whole replay (nobody else
-        # ticks on it), not locked and unlocked at every tick; each tick's is then nested
-        with store.ticks.exclusive():
-            for at in tick_times(start, end, every):
-                moment = to_epoch(at)
-                # a tick and its dispatches in one transaction of the scratch copy: every
-                # snapshot and write of theirs joins it (no other connection writes the copy)
-                with store.write(flat=True):
-                    decided = tick(store, config, chosen, moment, kind="simulate", due=found,
-                                   renderer=ReplayRenderer, batch=REPLAY_BATCH,
-                                   depth=REPLAY_DEPTH)  # fmt: skip
-                    found.decided(chosen, decided.decisions, moment)
-                    _dispatch(store, config, moment, loaded)
-                    _dispatch_openings(
-                        store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
-                    )
-                ticks += 1
-        result = _summarise(store, chosen, to_epoch(start), to_epoch(end))
+    replay = functools.partial(
+        _replay, config=config, chosen=chosen, loaded=loaded, start=start, end=end, every=every
+    )
+    n = parts if parts is not None else default_parts(store_target)
+    done = replay_in_parts(store_target, n, replay) if n > 1 and splittable(loaded) else None
+    if done is not None and _openings_capped(done):
+        done = None  # more openings in a tick than one replay dispatches at: as one replay
+    if done is None:
+        with scratch_store(store_target) as store:
+            done = [replay(store)]
+    outcomes, sample = merged(done)
+    result = _summarise(outcomes, sample, chosen)
+    ticks = done[0].ticks
     elapsed = time.monotonic() - started
     result.update(
         {
@@ -493,9 +505,107 @@ def simulate(
             "currency": config.currency,
             "duration_seconds": round(elapsed, 3),
             "ticks_per_second": round(ticks / elapsed, 1) if elapsed > 0 else None,
+            "parts": len(done),
         }
     )
     return result
+
+
+def _replay(
+    store: Store,
+    *,
+    config: Config,
+    chosen: list[Campaign],
+    loaded: list[Campaign],
+    start: datetime,
+    end: datetime,
+    every: timedelta,
+    between: Callable[[], None] | None = None,
+) -> Replayed:
+    """The ticks over [start, end] replayed on the scratch copy ``store`` (the whole store's,
+    or one part's), and what they decided. ``between``: called before each tick (a part
+    asks there whether it is still wanted)."""
+    with fewer_collections():
+        store.backtests.for_replay()
+        store.backtests.forget_replayed([c.id for c in chosen], to_epoch(start))
+        ticks = 0
+        openings: dict[int, frozenset[Instant]] = {}
+        found = PeriodOccasions(store, config, to_epoch(start), to_epoch(end))
+        # the ticks' turn on the scratch copy taken once for the whole replay (nobody else
+        # ticks on it), not locked and unlocked at every tick; each tick's is then nested
+        with store.ticks.exclusive():
+            for at in tick_times(start, end, every):
+                if between is not None:
+                    between()
+                moment = to_epoch(at)
+                # a tick and its dispatches in one transaction of the scratch copy: every
+                # snapshot and write of theirs joins it (no other connection writes the copy)
+                with store.write(flat=True):
+                    decided = tick(store, config, chosen, moment, kind="simulate", due=found,
+                                   renderer=ReplayRenderer, batch=REPLAY_BATCH,
+                                   depth=REPLAY_DEPTH)  # fmt: skip
+                    found.decided(chosen, decided.decisions, moment)
+                    _dispatch(store, config, moment, loaded)
+                    opened = _dispatch_openings(
+                        store, config, chosen, loaded, moment, to_epoch(min(at + every, end))
+                    )
+                if opened:
+                    openings[ticks] = frozenset(opened)
+                ticks += 1
+        outcomes, sample = _collected(store, to_epoch(start), to_epoch(end))
+    return Replayed(ticks, outcomes, sample, openings)
+
+
+def _collected(
+    store: Store, start: Instant, end: Instant
+) -> tuple[list[OutcomeCount], list[SampleRecipient]]:
+    """What a replay's summary reads of its scratch copy: the deliveries decided in
+    [start, end] counted, and a sample of those sent."""
+    return store.backtests.outcomes(start, end), store.backtests.sample(start, end, SAMPLE_SIZE)
+
+
+def merged(done: list[Replayed]) -> tuple[list[OutcomeCount], list[SampleRecipient]]:
+    """The counts and the sample of the parts' replays as one replay of the whole store
+    gives them (:meth:`~regard.store.backtest.Backtests.outcomes` and
+    :meth:`~regard.store.backtest.Backtests.sample`, in their order): the counts of a
+    campaign, week, state and reason added up, and of the parts' samples of a campaign and
+    week the first sent (by instant, then id)."""
+    if len(done) == 1:
+        return done[0].outcomes, done[0].sample
+    counts: dict[tuple[str, str, str, str], OutcomeCount] = {}
+    for part in done:
+        for row in part.outcomes:
+            key = (row["week"], row["campaign"], row["state"], row["reason"])
+            have = counts.get(key)
+            if have is None:
+                counts[key] = {**row}
+                continue
+            have["n"] += row["n"]
+            if row["cost"] is not None:
+                have["cost"] = (have["cost"] or 0.0) + row["cost"]
+    weeks: dict[tuple[str, str], list[SampleRecipient]] = {}
+    for part in done:
+        for r in part.sample:
+            weeks.setdefault((r["campaign"], r["week"]), []).append(r)
+    sample = [
+        r
+        for rows in weeks.values()
+        for r in sorted(rows, key=lambda r: (r["sent_at"], r["delivery_id"]))[:SAMPLE_SIZE]
+    ]
+    sample.sort(key=lambda r: (r["campaign"], r["sent_at"], r["contact_id"], r["delivery_id"]))
+    return [counts[key] for key in sorted(counts)], sample
+
+
+def _openings_capped(done: list[Replayed]) -> bool:
+    """Whether the parts together met more instants to dispatch at between two ticks than
+    one replay dispatches at (:data:`MAX_OPENINGS_PER_TICK`): one replay would have left
+    the later ones to the next tick, so only one replay gives its results."""
+    ticks = {n for part in done for n in part.openings}
+    return any(
+        len(frozenset().union(*(part.openings.get(n, frozenset()) for part in done)))
+        >= MAX_OPENINGS_PER_TICK
+        for n in ticks
+    )
 
 
 def earlier_steps(chosen: list[Campaign], loaded: list[Campaign]) -> list[Campaign]:
@@ -533,22 +643,26 @@ def _dispatch_openings(
     loaded: list[Campaign],
     after: Instant,
     before: Instant,
-) -> None:
+) -> list[Instant]:
     """Between two ticks, dispatch again whenever a waiting delivery's time comes (its
     window opens, its next day under a daily limit begins), as a daemon ticking every few
-    minutes would; else with daily ticks at midnight a 9-to-6 window would never open."""
+    minutes would; else with daily ticks at midnight a 9-to-6 window would never open.
+    Returns the instants it dispatched at."""
     current = after
+    opened: list[Instant] = []
     for _ in range(MAX_OPENINGS_PER_TICK):
         opening = store.backtests.next_waiting(current, before)
         if opening is None:
-            return
+            break
         current = opening
+        opened.append(current)
         release_due(store, config, chosen, current)  # windows and daily limits at that instant
         _dispatch(store, config, current, loaded)
+    return opened
 
 
 def _summarise(
-    store: Store, chosen: list[Campaign], start: Instant, end: Instant
+    outcomes: list[OutcomeCount], sample: list[SampleRecipient], chosen: list[Campaign]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for c in chosen:
@@ -563,7 +677,7 @@ def _summarise(
             "sample": [],
             "weeks": {},
         }
-    for row in store.backtests.outcomes(start, end):
+    for row in outcomes:
         entry = out.get(row["campaign"])
         if entry is None:
             continue
@@ -582,7 +696,7 @@ def _summarise(
             if row["cost"] is not None:
                 bucket["cost"] = (bucket["cost"] or 0.0) + row["cost"]
     # a sample of recipients per campaign and per week: the first few sent in each
-    for r in store.backtests.sample(start, end, SAMPLE_SIZE):
+    for r in sample:
         entry = out.get(r["campaign"])
         if entry is None:
             continue
@@ -595,6 +709,13 @@ def _summarise(
         entry["weeks"][r["week"]]["sample"].append(recipient)
         if len(entry["sample"]) < SAMPLE_SIZE:
             entry["sample"].append(recipient)
+    # costs are sums of floats: rounded, so that a sum does not depend on the order its
+    # parts were added in (in one replay or in parts) and shows no float noise (0.15, not
+    # 0.15000000000000002)
+    for entry in out.values():
+        for bucket in (entry, *entry["weeks"].values()):
+            if bucket["cost"] is not None:
+                bucket["cost"] = round(bucket["cost"], COST_DIGITS)
     return {"campaigns": out}
 
 
@@ -607,9 +728,13 @@ def simulation_lines(result: dict[str, Any], locale: str) -> list[str]:
     ]
     if result.get("duration_seconds") is not None:
         speed = result.get("ticks_per_second")
+        parts = result.get("parts", 1)
+        how = [f"{speed:g} ticks a second"] if speed else []
+        if parts > 1:
+            how.append(f"in {parts} processes side by side")
         lines.append(
             f"Replayed in {result['duration_seconds']:.1f} s"
-            + (f" ({speed:g} ticks a second)." if speed else ".")
+            + (f" ({', '.join(how)})." if how else ".")
         )
     if not result["campaigns"]:
         lines.append("No enabled campaigns to replay.")

@@ -56,6 +56,7 @@ class SampleRecipient(TypedDict):
     name: str  # first and last name, as far as known
     occasion: str
     sent_at: int
+    delivery_id: str
 
 
 # how much of the scratch copy a replay reads through a memory map rather than a system
@@ -103,14 +104,14 @@ class Backtests(Area):
 
     def outcomes(self, start: Instant, end: Instant) -> list[OutcomeCount]:
         """Deliveries decided in ``[start, end]`` counted by campaign, week, state and
-        reason, weeks in order."""
+        reason, in that order of week, campaign, state and reason."""
         rows = self.conn.execute(
             f"""
             SELECT campaign, {week_start_sql("created_at")} AS week, state,
                    coalesce(reason, 'unknown') AS reason, count(*) AS n,
                    sum(cost) AS cost
             FROM deliveries WHERE created_at BETWEEN ? AND ?
-            GROUP BY campaign, week, state, reason ORDER BY week
+            GROUP BY campaign, week, state, reason ORDER BY week, campaign, state, reason
             """,
             (start, end),
         )
@@ -118,11 +119,12 @@ class Backtests(Area):
 
     def sample(self, start: Instant, end: Instant, size: int) -> list[SampleRecipient]:
         """The first ``size`` deliveries sent per campaign and week among those decided in
-        ``[start, end]``, by campaign, then in the order they were sent."""
+        ``[start, end]`` (by the instant sent, then id), by campaign, then in the order
+        they were sent (then by contact and id)."""
         rows = self.conn.execute(
             f"""
-            SELECT campaign, week, contact_id, name, occasion, sent_at FROM (
-                SELECT d.campaign, d.contact_id, d.occasion, d.sent_at,
+            SELECT campaign, week, contact_id, name, occasion, sent_at, delivery_id FROM (
+                SELECT d.campaign, d.contact_id, d.occasion, d.sent_at, d.id AS delivery_id,
                        {week_start_sql("d.created_at")} AS week,
                        trim(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, ''))
                            AS name,
@@ -131,7 +133,7 @@ class Backtests(Area):
                            ORDER BY d.sent_at, d.id) AS n
                 FROM deliveries d LEFT JOIN contacts c ON c.id = d.contact_id
                 WHERE d.state = 'sent' AND d.created_at BETWEEN ? AND ?
-            ) WHERE n <= ? ORDER BY campaign, sent_at, contact_id
+            ) WHERE n <= ? ORDER BY campaign, sent_at, contact_id, delivery_id
             """,
             (start, end, size),
         )

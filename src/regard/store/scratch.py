@@ -26,6 +26,7 @@ from regard.processes import alive
 from regard.store import Store, open_store
 from regard.store.backtest import copy_store
 from regard.store.copy import copy_rows
+from regard.store.parts import Split, split_store
 
 PREFIX = "regard-simulate-"
 
@@ -47,11 +48,9 @@ class _Stopped(SystemExit):
 
 
 @contextmanager
-def scratch_store(source: Path | str) -> Iterator[Store]:
-    """A consistent copy of the store at ``source``, open, removed afterwards whatever
-    happens (see the module docstring). A SQLite file is copied with SQLite's backup API;
-    a PostgreSQL store (``source`` a URL) into a SQLite file by :mod:`regard.store.copy`,
-    so the replay is as fast as on SQLite and never writes the live database."""
+def _scratch_folder() -> Iterator[Path]:
+    """A private folder for scratch copies (see the module docstring), removed afterwards
+    whatever happens."""
     remove_stale()
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -62,22 +61,56 @@ def scratch_store(source: Path | str) -> Iterator[Store]:
         previous = signal.signal(signal.SIGTERM, stop)
     try:
         with tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-") as folder:
-            path = Path(folder) / "scratch.db"
-            if is_store_url(source):
-                store = open_store(path)
-                try:
-                    with open_store(str(source)) as live:
-                        copy_rows(live, store, check=False)  # thrown away after the replay
-                except BaseException:
-                    store.close()
-                    raise
-            else:
-                copy_store(Path(source), path)
-                store = open_store(path)
-            try:
-                yield store
-            finally:
-                store.close()
+            yield Path(folder)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _copy_from_url(source: str, path: Path) -> Store:
+    """A PostgreSQL store copied into the SQLite file ``path`` (:mod:`regard.store.copy`),
+    open."""
+    store = open_store(path)
+    try:
+        with open_store(source) as live:
+            copy_rows(live, store, check=False)  # thrown away after the replay
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+@contextmanager
+def scratch_store(source: Path | str) -> Iterator[Store]:
+    """A consistent copy of the store at ``source``, open, removed afterwards whatever
+    happens (see the module docstring). A SQLite file is copied with SQLite's backup API;
+    a PostgreSQL store (``source`` a URL) into a SQLite file by :mod:`regard.store.copy`,
+    so the replay is as fast as on SQLite and never writes the live database."""
+    with _scratch_folder() as folder:
+        path = folder / "scratch.db"
+        if is_store_url(source):
+            store = _copy_from_url(str(source), path)
+        else:
+            copy_store(Path(source), path)
+            store = open_store(path)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+@contextmanager
+def scratch_parts(source: Path | str, parts: int) -> Iterator[Split]:
+    """A consistent copy of the store at ``source`` split by contact into ``parts`` files
+    (:mod:`regard.store.parts`), in a private folder removed afterwards whatever happens.
+    A PostgreSQL store is copied into one SQLite file first, and that is split."""
+    with _scratch_folder() as folder:
+        if is_store_url(source):
+            whole = folder / "scratch.db"
+            _copy_from_url(str(source), whole).close()
+            split = split_store(whole, folder, parts)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{whole}{suffix}").unlink(missing_ok=True)
+        else:
+            split = split_store(Path(source), folder, parts)
+        yield split
