@@ -106,13 +106,24 @@ def regard(args: list[str], cwd: Path, src: Path | None = None) -> subprocess.Co
     )  # fmt: skip
 
 
-def unsampled(value: Any) -> Any:
-    """``value`` without its ``sample`` entries, at any depth."""
+def rounded(value: Any, *, sampled: bool = True) -> Any:
+    """``value`` with its costs rounded as simulate rounds them now (a baseline from before
+    printed the float sums), at any depth; without ``sampled``, its ``sample`` entries
+    left out."""
     if isinstance(value, dict):
-        return {k: unsampled(v) for k, v in value.items() if k != "sample"}
+        return {
+            k: rounded(v, sampled=sampled) for k, v in value.items() if sampled or k != "sample"
+        }
     if isinstance(value, list):
-        return [unsampled(v) for v in value]
+        return [rounded(v, sampled=sampled) for v in value]
+    if isinstance(value, float):
+        return round(value, 6)
     return value
+
+
+def unsampled(value: Any) -> Any:
+    """``value`` without its ``sample`` entries, at any depth, its costs rounded."""
+    return rounded(value, sampled=False)
 
 
 def children_cpu() -> float:
@@ -122,12 +133,16 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def simulated(ws: Path, days: int, src: Path | None) -> tuple[float, dict[str, Any]]:
+def simulated(
+    ws: Path, days: int, src: Path | None, jobs: int | None = None
+) -> tuple[float, dict[str, Any]]:
     last = FIRST + timedelta(days=days - 1)
     began, cpu = time.perf_counter(), children_cpu()
+    extra = ["--jobs", str(jobs)] if jobs is not None else []
     out = regard(
-        ["simulate", "--from", f"{FIRST}{HOUR}", "--to", f"{last}{HOUR}", "--json"], ws, src
-    )
+        ["simulate", "--from", f"{FIRST}{HOUR}", "--to", f"{last}{HOUR}", "--json", *extra],
+        ws, src,
+    )  # fmt: skip
     result = json.loads(out.stdout)
     result["cpu_seconds"] = children_cpu() - cpu
     return time.perf_counter() - began, result
@@ -186,6 +201,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "regard-bench")
     parser.add_argument("--baseline-src", type=Path, help="simulate with this src too")
     parser.add_argument("--no-runs", action="store_true", help="skip the one-by-one runs")
+    parser.add_argument("--jobs", type=int, help="simulate --jobs N (default: its own)")
     parser.add_argument("--runs-days", type=int, help="compare this many days (default: all)")
     parser.add_argument(
         "--windows", action="store_true",
@@ -200,11 +216,11 @@ def main() -> None:
         old, old_result = simulated(ws, args.days, args.baseline_src)
         print(f"simulate (baseline), {args.days} daily ticks: {old:.1f} s "
               f"({old_result['cpu_seconds']:.1f} s CPU)", flush=True)  # fmt: skip
-    new, result = simulated(ws, args.days, None)
+    new, result = simulated(ws, args.days, None, args.jobs)
     print(
         f"simulate (this tree), {args.days} daily ticks: {new:.1f} s "
         f"({result['cpu_seconds']:.1f} s CPU; {result.get('ticks_per_second')} ticks/s "
-        "reported; goal for 365: ≤ 60 s)",
+        f"reported, in {result.get('parts', 1)} parts; goal for 365: ≤ 60 s)",
         flush=True,
     )
     if args.baseline_src is not None:
@@ -215,7 +231,8 @@ def main() -> None:
         # differ pick other recipients of the same instant, so it is compared apart)
         same = unsampled(old_result["campaigns"]) == unsampled(result["campaigns"])
         print(f"simulate: baseline and this tree give the same counts and costs: {same}; "
-              f"the same samples: {old_result['campaigns'] == result['campaigns']}",
+              "the same samples: "
+              f"{rounded(old_result['campaigns']) == rounded(result['campaigns'])}",
               flush=True)  # fmt: skip
     if args.no_runs:
         return
