@@ -376,9 +376,12 @@ def _template_error(exc: BaseException, path: Path) -> TemplateError:
     return TemplateError(f"{where}: {kind}{reason}")
 
 
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
 def _tidy(text: str) -> str:
-    lines = [line.rstrip() for line in text.strip().splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    joined = "\n".join([line.rstrip() for line in text.strip().splitlines()])
+    return _BLANK_LINES.sub("\n\n", joined) if "\n\n\n" in joined else joined
 
 
 def card_limit(

@@ -203,6 +203,10 @@ class _Outbox:
             self.capacity = None  # unknown: written at once, waiting for room as it must
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._queued = 0  # answers in the queue or being written from it
+        # bytes a write surely finds room for as last asked (_room), less what was written
+        # at once since: the parent's reads only make more, so it stays a lower bound and
+        # the pipe is asked again only when it is used up (not once per answer)
+        self._known = 0
         self._counting = threading.Lock()
         self._thread = threading.Thread(target=self._drain, daemon=True)
         self._thread.start()
@@ -210,9 +214,15 @@ class _Outbox:
     def put(self, payload: bytes) -> None:
         with self._counting:
             queued = self._queued
-        if not queued and self._room() >= len(payload) + _HEADER.size:
-            write(self.fd, payload)
-            return
+        need = len(payload) + _HEADER.size
+        if not queued:
+            if self._known < need:
+                self._known = self._room()
+            if self._known >= need:
+                write(self.fd, payload)
+                self._known -= need
+                return
+        self._known = 0  # the thread's writes take room unseen here: asked again after it
         with self._counting:
             self._queued += 1
         self._queue.put(payload)
