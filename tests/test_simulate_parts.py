@@ -266,3 +266,19 @@ def test_of_many_sent_in_a_week_the_merged_sample_is_the_first_sent(tmp_path: Pa
     assert whole["campaigns"]["thanks"]["cost"] == round(
         0.05 * whole["campaigns"]["thanks"]["sent"], 6
     )
+
+
+def test_a_replay_is_split_by_default_where_its_contacts_times_days_pay_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "regard.db"
+    _shop(source, contacts=30)
+    monkeypatch.setattr(parts_module, "MIN_CONTACT_DAYS", 300)
+    monkeypatch.setattr(parts_module, "cores", lambda: 4)
+    assert parts_module.default_parts(source, 10) == 4  # 30 contacts × 10 days
+    assert parts_module.default_parts(source, 9.9) == 1
+    monkeypatch.setattr(parts_module, "cores", lambda: 12)
+    assert parts_module.default_parts(source, 10) == parts_module.MAX_PARTS
+    assert parts_module.default_parts(tmp_path / "none.db", 1000) == 1
+    monkeypatch.setattr(parts_module, "cores", lambda: 1)
+    assert parts_module.default_parts(source, 1000) == 1

@@ -182,7 +182,7 @@ def report(
     type=click.IntRange(min=1),
     metavar="N",
     help="Processes replaying side by side, each a share of the contacts "
-    "[default: one per core, for 20,000 contacts or more].",
+    "[default: one per core where contacts × days reach 25 million].",
 )
 @json_option
 @pass_app

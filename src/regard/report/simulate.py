@@ -484,7 +484,8 @@ def simulate(
     replay = functools.partial(
         _replay, config=config, chosen=chosen, loaded=loaded, start=start, end=end, every=every
     )
-    n = parts if parts is not None else default_parts(store_target)
+    days = (end - start) / timedelta(days=1)
+    n = parts if parts is not None else default_parts(store_target, days)
     done = replay_in_parts(store_target, n, replay) if n > 1 and splittable(loaded) else None
     if done is not None and _openings_capped(done):
         done = None  # more openings in a tick than one replay dispatches at: as one replay
