@@ -99,7 +99,7 @@ def test_each_contact_is_in_one_part_with_everything_that_is_theirs(tmp_path: Pa
     for path in split.paths:
         store = open_store(path)
         try:  # a part opens as a store: its schema and migrations are the source's
-            assert store.contacts.count() == len(_rows(path, "SELECT id FROM contacts"))
+            assert store.contacts.get(_rows(path, "SELECT id FROM contacts")[0][0]) is not None
             indexes = _rows(path, "SELECT name FROM sqlite_master WHERE type = 'index'")
         finally:
             store.close()

@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from regard.campaigns.model import Campaign
-from regard.config import is_store_url
 from regard.render.worker import fork
 from regard.store import open_store
 from regard.store.parts import build_indexes
+from regard.store.readonly import contact_count
 from regard.store.scratch import scratch_parts
 
 T = TypeVar("T")
@@ -66,11 +66,8 @@ def default_parts(source: Path | str, days: float) -> int:
     n = min(cores(), MAX_PARTS)
     if n < 2 or not hasattr(os, "fork"):
         return 1
-    if not is_store_url(source) and not Path(source).is_file():
-        return 1
-    with open_store(str(source)) as store:
-        contacts = store.contacts.count()
-    return n if contacts * days >= MIN_CONTACT_DAYS else 1
+    contacts = contact_count(source)
+    return n if contacts is not None and contacts * days >= MIN_CONTACT_DAYS else 1
 
 
 def splittable(campaigns: Sequence[Campaign]) -> bool:

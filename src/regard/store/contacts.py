@@ -151,10 +151,6 @@ class ContactRow(Mapping[str, Any]):
 class Contacts(Area):
     """The ``contacts`` table, read (imports write it: :mod:`regard.store.importer`)."""
 
-    def count(self) -> int:
-        """How many contacts the store holds."""
-        return int(self.conn.execute("SELECT count(*) FROM contacts").fetchone()[0])
-
     def get(self, contact_id: str) -> dict[str, Any] | None:
         """One contact by id (None if unknown) as :func:`contact_from_row` makes it, its
         derived facts as stored by the last import (a tick sees them as of its own

@@ -61,3 +61,18 @@ def read_only(target: Path | str) -> Any | None:
 
 def _normal(address: object) -> str | None:
     return normal_address(address) if isinstance(address, str) else None
+
+
+def contact_count(target: Path | str) -> int | None:
+    """How many contacts the store at ``target`` holds, read without changing it; None
+    when there is no such store or it cannot be read."""
+    try:
+        conn = read_only(target)
+        if conn is None:
+            return None
+        try:
+            return int(conn.execute("SELECT count(*) FROM contacts").fetchone()[0])
+        finally:
+            conn.close()
+    except READ_ERRORS:
+        return None
