@@ -17,7 +17,8 @@ from regard.campaigns.model import Campaign
 from regard.config import Config
 from regard.delivery import dispatch
 from regard.providers.simulated import simulated_provider
-from regard.report.simulate import PeriodOccasions, simulate
+from regard.report.period import PeriodOccasions
+from regard.report.simulate import simulate
 from regard.store import Store, open_store
 from regard.store.importer import import_contacts, import_events
 from regard.synthetic import generate
@@ -28,6 +29,7 @@ from shop_rows import campaign, instant
 
 tick_module = importlib.import_module("regard.engine.tick")
 simulate_module = importlib.import_module("regard.report.simulate")
+period_module = importlib.import_module("regard.report.period")
 
 # (id, trigger, max_lateness)
 TRIGGERS: list[tuple[str, dict[str, Any], str]] = [
@@ -108,7 +110,7 @@ def test_too_many_voided_contacts_ask_per_tick(workspace: Workspace) -> None:
     query answers each tick: the same occasions."""
     store, config = synthetic_year(workspace, voided=True)
     start = instant("2025-02-01T06:00:00Z")
-    with mock.patch.object(simulate_module, "VOIDED_MAX", 3):
+    with mock.patch.object(period_module, "VOIDED_MAX", 3):
         found = PeriodOccasions(store, config, start)
         for n in range(0, 60, 5):
             at = start + n * 86400
@@ -174,7 +176,7 @@ def test_a_replay_counts_as_one_asking_rendering_and_dispatching_each_time(
         dispatch(store, config, at, campaigns=loaded, provider_factory=simulated_provider)
 
     with (
-        mock.patch.object(simulate_module, "_once_kind", lambda trigger: None),
+        mock.patch.object(period_module, "_once_kind", lambda trigger: None),
         mock.patch.object(simulate_module, "_dispatch", dispatched),
     ):
         slow = simulate(workspace.store_target, config, replayed, start=start, end=end)

@@ -152,7 +152,7 @@ def stretched(seconds: int | None) -> Any:
     """simulate with stretches of ``seconds`` (None: as they are)."""
     if seconds is None:
         return contextlib.nullcontext()
-    return mock.patch.object(simulate_module, "STRETCH", seconds)
+    return mock.patch.object(importlib.import_module("regard.report.period"), "STRETCH", seconds)
 
 
 @st.composite

@@ -235,7 +235,7 @@ def test_simulate_finds_each_ticks_occasions_once_per_stretch(workspace: Workspa
     (its own query), birthdays across a year's end."""
     from datetime import date
 
-    from regard.report.simulate import PeriodOccasions
+    from regard.report.period import PeriodOccasions
     from regard.store.importer import import_contacts, import_events
     from regard.synthetic import generate
     from regard.triggers import due_occasions
