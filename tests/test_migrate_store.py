@@ -197,10 +197,11 @@ def test_simulate_on_postgresql_replays_a_sqlite_copy(
     shop(workspace)
     args = ("simulate", "--from", "2026-05-01", "--to", "2026-05-31", "--json")
 
-    def replay() -> Any:
-        data = workspace.cli_json(*args)
+    def replay(*extra: str) -> Any:
+        data = workspace.cli_json(*args, *extra)
         data.pop("duration_seconds")
         data.pop("ticks_per_second")  # how fast, not what
+        assert data.pop("parts") == (2 if extra else 1)  # in how many processes
         return data
 
     on_sqlite = replay()
@@ -210,6 +211,7 @@ def test_simulate_on_postgresql_replays_a_sqlite_copy(
     with open_store(postgres) as pg:
         untouched = checks(pg)
     assert replay() == on_sqlite
+    assert replay("--jobs", "2") == on_sqlite  # its SQLite copy split in two
     with open_store(postgres) as pg:
         assert checks(pg) == untouched  # the live store was only read
 
