@@ -7,9 +7,11 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from regard.render.context import contact_view
 from regard.store import Store
 from regard.store.contacts import DERIVED_FACTS, contact_from_row
 from regard.store.occasions import Occasion, occasion_order
@@ -80,9 +82,10 @@ def test_candidates_read_each_contact_as_contact_from_row(store: Store) -> None:
 
 
 def test_a_candidates_contact_answers_before_it_is_converted_as_after(store: Store) -> None:
-    """A candidate's contact is read from its row only as far as it is asked: ``get`` of a
-    stored column (the checks' address, consent, order count, time zone) before the row is
-    converted gives what the whole mapping gives, for every key and for keys it lacks; and
+    """A candidate's contact is read from its row only as far as it is asked: ``get``,
+    ``[]`` and ``in`` of any key (a stored column, a converted one, an attribute, one a
+    column shadows, one it lacks) before the row is converted give what the whole mapping
+    gives, and leave the row unconverted; a template's view of it is the same mapping; and
     the row pickled (as the render worker gets it) is the same mapping."""
     keys = [*_expected(store, _shop(store)[2]), "plan", "since", "state", "nothing"]
     for asked in keys:
@@ -92,6 +95,16 @@ def test_a_candidates_contact_answers_before_it_is_converted_as_after(store: Sto
             value = fresh.contact.get(asked, "default")
             assert value == expected.get(asked, "default"), asked
             assert type(value) is type(expected.get(asked, "default")), asked
+            assert (asked in fresh.contact) == (asked in expected), asked
+            if asked in expected:
+                assert fresh.contact[asked] == expected[asked], asked
+                assert type(fresh.contact[asked]) is type(expected[asked]), asked
+            else:
+                with pytest.raises(KeyError):
+                    fresh.contact[asked]
+            assert fresh.contact._contact is None, asked  # nothing converted wholesale
+            view = contact_view(fresh.contact)
+            assert dict(view) == contact_view(expected), asked
     for candidate in store.occasions.candidates("a-campaign", _shop_occasions(), AT):
         copied = pickle.loads(pickle.dumps(candidate.contact))
         assert type(copied) is type(candidate.contact)

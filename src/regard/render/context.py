@@ -158,11 +158,19 @@ def event_view(event: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def contact_view(contact: Mapping[str, Any]) -> dict[str, Any]:
+_CONTACT_INSTANTS = ("signup_at", "first_order_at", "last_order_at", "last_event_at")
+
+
+def contact_view(contact: Mapping[str, Any]) -> Mapping[str, Any]:
     """A contact as templates see it (instants as datetimes)."""
-    # a tick's contact row is copied as the dict it makes, not key by key
-    view = dict(contact.whole() if isinstance(contact, ContactRow) else contact)
-    for key in ("signup_at", "first_order_at", "last_order_at", "last_event_at"):
+    if isinstance(contact, ContactRow):
+        if contact.has_columns(_CONTACT_INSTANTS):
+            # a tick's contact row: its instants are datetimes already, and each field is
+            # converted when the template reads it (a message reads a dozen of them)
+            return contact
+        contact = contact.whole()
+    view = dict(contact)
+    for key in _CONTACT_INSTANTS:
         if isinstance(view.get(key), int):
             view[key] = from_epoch(view[key])
     return view

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -79,13 +79,34 @@ class ContactReader:
         # answers without converting the whole row
         self.direct = {name: (i, kind) for name, i, kind in self.plan if kind in (0, _BOOL)}
         self.direct.pop("total_spent", None)  # rounded as a float
+        self.columns = {name: (i, kind) for name, i, kind in self.plan}
 
-    def __call__(self, values: Sequence[Any]) -> dict[str, Any]:
-        contact: dict[str, Any] = {}
+    def attributes_of(self, values: Sequence[Any]) -> dict[str, Any]:
+        """The row's attributes (what the mapping holds under keys that are no column)."""
         if self.attributes is not None:
             stored = values[self.attributes]
             if stored and stored != "{}":
-                contact = dict(json.loads(stored))
+                return dict(json.loads(stored))
+        return {}
+
+    def value(self, values: Sequence[Any], name: str) -> Any:
+        """Column ``name``'s value as the whole mapping holds it."""
+        i, kind = self.columns[name]
+        value = values[i]
+        if value is None:
+            return [] if kind == _TAGS else None
+        if not kind:
+            return round(float(value), 2) if name == "total_spent" else value
+        if kind == _INSTANT:
+            return datetime.fromtimestamp(value, UTC)
+        if kind == _BOOL:
+            return bool(value)
+        if kind == _TAGS:
+            return [] if not value or value == "[]" else json.loads(value)
+        return date.fromisoformat(value) if value else None
+
+    def __call__(self, values: Sequence[Any]) -> dict[str, Any]:
+        contact = self.attributes_of(values)
         fromtimestamp, loads = datetime.fromtimestamp, json.loads
         for name, i, kind in self.plan:
             value = values[i]
@@ -105,18 +126,20 @@ class ContactReader:
 
 
 class ContactRow(Mapping[str, Any]):
-    """A contact as a :class:`ContactReader` reads its row, converted only when more than
-    a stored column is asked for: a tick's checks ask a few plain columns (address,
-    consent, order count, time zone) of every candidate, and only the contacts whose
-    messages are rendered need the whole mapping. Pickled as the reader and the row's
-    values (the reader once per pickle), so the render worker converts the rows, not the
+    """A contact as a :class:`ContactReader` reads its row, each field converted when it is
+    asked for: a tick's checks ask a few columns (address, consent, order count, time
+    zone) of every candidate, a template a dozen fields of a contact, and neither needs
+    the whole mapping. What it answers is what the whole mapping (:meth:`whole`, made
+    only when it is iterated or counted) holds. Pickled as the reader and the row's values
+    (the reader once per pickle), so the render worker converts what it reads, not the
     tick."""
 
-    __slots__ = ("_contact", "_reader", "_values")
+    __slots__ = ("_attributes", "_contact", "_reader", "_values")
 
     def __init__(self, reader: ContactReader, values: tuple[Any, ...]) -> None:
         self._reader, self._values = reader, values
         self._contact: dict[str, Any] | None = None
+        self._attributes: dict[str, Any] | None = None
 
     def whole(self) -> dict[str, Any]:
         """The whole mapping (made once)."""
@@ -124,16 +147,42 @@ class ContactRow(Mapping[str, Any]):
             self._contact = self._reader(self._values)
         return self._contact
 
+    def _attributes_read(self) -> dict[str, Any]:
+        if self._attributes is None:
+            self._attributes = self._reader.attributes_of(self._values)
+        return self._attributes
+
     def get(self, key: str, default: Any = None) -> Any:
-        if self._contact is None:
-            direct = self._reader.direct.get(key)
-            if direct is not None:
-                value = self._values[direct[0]]
-                return bool(value) if direct[1] and value is not None else value
-        return self.whole().get(key, default)
+        if self._contact is not None:
+            return self._contact.get(key, default)
+        reader = self._reader
+        direct = reader.direct.get(key)
+        if direct is not None:  # the common case first: a column read as it is stored
+            value = self._values[direct[0]]
+            return bool(value) if direct[1] and value is not None else value
+        if key in reader.columns:  # a column wins over an attribute of its name
+            return reader.value(self._values, key)
+        if key == "total_spent":  # an attribute of that name is rounded as a float
+            return self.whole().get(key, default)
+        return self._attributes_read().get(key, default)
 
     def __getitem__(self, key: str) -> Any:
-        return self.whole()[key]
+        if self._contact is not None:
+            return self._contact[key]
+        if key in self._reader.columns:
+            return self._reader.value(self._values, key)
+        if key == "total_spent":
+            return self.whole()[key]
+        return self._attributes_read()[key]
+
+    def has_columns(self, names: Iterable[str]) -> bool:
+        """Whether every one of ``names`` is a column of the row (not an attribute)."""
+        return all(name in self._reader.columns for name in names)
+
+    def __contains__(self, key: object) -> bool:
+        if self._contact is not None:
+            return key in self._contact
+        return key in self._reader.columns or key in self._attributes_read()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.whole())
