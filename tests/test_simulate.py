@@ -294,3 +294,29 @@ def test_a_stopped_replay_in_parts_stops_its_parts_and_leaves_no_copy(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert _scratch_folders(tmp) == []
+
+
+def test_a_replays_scratch_copy_keeps_no_log_and_still_rolls_back(tmp_path: Path) -> None:
+    """Set up for a replay, the scratch copy writes no write-ahead log (nobody else reads
+    it; its pages are written once, not to the log first and copied back later), and a
+    write that fails inside the replay's transaction still leaves the copy as it was."""
+    from regard.store.scratch import scratch_store
+
+    source = tmp_path / "regard.db"
+    with open_store(source) as store, store.write() as conn:
+        conn.execute("INSERT INTO settings (key, value, created_at) VALUES ('kept', '1', 0)")
+    with scratch_store(source) as copy:
+        copy.backtests.for_replay()
+        assert copy.conn.execute("PRAGMA journal_mode").fetchone()[0] == "memory"
+        with copy.write():
+            copy.conn.execute(
+                "INSERT INTO settings (key, value, created_at) VALUES ('first', '1', 0)"
+            )
+            with pytest.raises(RuntimeError), copy.write():
+                copy.conn.execute(
+                    "INSERT INTO settings (key, value, created_at) VALUES ('undone', '1', 0)"
+                )
+                raise RuntimeError("a failing step")
+        keys = {r[0] for r in copy.conn.execute("SELECT key FROM settings")}
+        assert {"kept", "first"} <= keys and "undone" not in keys
+        assert not Path(f"{copy.path}-wal").exists() or Path(f"{copy.path}-wal").stat().st_size == 0

@@ -70,13 +70,17 @@ class Backtests(Area):
     def for_replay(self) -> None:
         """Set the scratch copy up for a replay: it is removed afterwards, so its commits
         need not wait for the disk (no fsync) nor overwrite what they free, and nobody else
-        writes it (its ticks need no thread copying the log beside them). Only ever
-        called on a scratch copy (always SQLite)."""
+        reads or writes it while it is replayed, so its pages need no write-ahead log to be
+        written to first and copied back from later: its rollback journal is kept in memory
+        (a savepoint still rolls back; a crash leaves a copy nobody reads again), and its
+        ticks need no thread copying the log beside them. Only ever called on a scratch
+        copy (always SQLite)."""
         if self.store.dialect == "sqlite":
             self.conn.execute("PRAGMA synchronous = OFF")
+            self.conn.execute("PRAGMA journal_mode = MEMORY")
             self.conn.execute("PRAGMA secure_delete = OFF")
             self.conn.execute(f"PRAGMA mmap_size = {REPLAY_MMAP}")
-            self.store.ticks.alone = True  # its ticks' commits copy the log themselves
+            self.store.ticks.alone = True  # its ticks have no log to copy
 
     def forget_replayed(self, campaigns: Sequence[str], start: Instant) -> None:
         """Delete the deliveries of ``campaigns`` decided at or after ``start``, so the

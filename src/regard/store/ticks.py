@@ -40,9 +40,6 @@ def tick_lock_path(store_path: Path) -> Path:
 # SQLite's default: a connection checkpoints the write-ahead log after a commit leaves it
 # this many pages long
 AUTOCHECKPOINT = 1000
-# a tick on a store nobody else writes (a replay's scratch copy, :attr:`Ticks.alone`): its
-# own commits copy the log every this many pages (about 32 MB), no thread beside them
-ALONE_AUTOCHECKPOINT = 8192
 # during a tick the log is copied into the database by a thread of its own after every
 # this many of the tick's commits (a big day's commits write a few MB of log each: a copy
 # every 10–30 MB, none of them in its way; a small tick's few commits wait for no copy and
@@ -133,16 +130,12 @@ class Ticks(Area):
         tick waited. Each copy stays bounded (a copy of the whole day at once made the
         system's write-back stall other writers for seconds). Other connections keep their
         own checkpoints; a passive one never waits for a lock nor makes a writer wait, and
-        a commit is as safe without it (the log is the database until it is copied). On a
-        store nobody else writes (:attr:`alone`: a replay's scratch copy) the tick's own
-        commits copy the log every :data:`ALONE_AUTOCHECKPOINT` pages."""
+        a commit is as safe without it (the log is the database until it is copied). A
+        store nobody else writes (:attr:`alone`: a replay's scratch copy) keeps no log to
+        copy (:meth:`~regard.store.backtest.Backtests.for_replay`)."""
         conn = self.conn
-        if self.alone:  # a replay's scratch copy: nobody else writes it, nobody waits
-            conn.execute(f"PRAGMA wal_autocheckpoint = {ALONE_AUTOCHECKPOINT}")
-            try:
-                yield
-            finally:
-                conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT}")
+        if self.alone:  # a replay's scratch copy: its journal is in memory, nobody waits
+            yield
             return
         cache = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute(f"PRAGMA cache_size = {TICK_CACHE}")
