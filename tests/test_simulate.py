@@ -18,6 +18,7 @@ import pytest
 from conftest import Workspace, child_processes, regard_command, subprocess_env
 from regard.processes import alive
 from regard.store import open_store
+from regard.store.scratch import scratch_store
 
 CONFIG_TAIL = """
 [providers.hooks]
@@ -300,8 +301,6 @@ def test_a_replays_scratch_copy_keeps_no_log_and_still_rolls_back(tmp_path: Path
     """Set up for a replay, the scratch copy writes no write-ahead log (nobody else reads
     it; its pages are written once, not to the log first and copied back later), and a
     write that fails inside the replay's transaction still leaves the copy as it was."""
-    from regard.store.scratch import scratch_store
-
     source = tmp_path / "regard.db"
     with open_store(source) as store, store.write() as conn:
         conn.execute("INSERT INTO settings (key, value, created_at) VALUES ('kept', '1', 0)")

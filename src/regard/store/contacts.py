@@ -92,37 +92,36 @@ class ContactReader:
     def value(self, values: Sequence[Any], name: str) -> Any:
         """Column ``name``'s value as the whole mapping holds it."""
         i, kind = self.columns[name]
-        value = values[i]
-        if value is None:
-            return [] if kind == _TAGS else None
-        if not kind:
-            return round(float(value), 2) if name == "total_spent" else value
-        if kind == _INSTANT:
-            return datetime.fromtimestamp(value, UTC)
-        if kind == _BOOL:
-            return bool(value)
-        if kind == _TAGS:
-            return [] if not value or value == "[]" else json.loads(value)
-        return date.fromisoformat(value) if value else None
+        value = _converted(values[i], kind)
+        if name == "total_spent" and value is not None:
+            return round(float(value), 2)
+        return value
 
     def __call__(self, values: Sequence[Any]) -> dict[str, Any]:
         contact = self.attributes_of(values)
-        fromtimestamp, loads = datetime.fromtimestamp, json.loads
         for name, i, kind in self.plan:
-            value = values[i]
-            if not kind:
-                contact[name] = value
-            elif kind == _INSTANT:
-                contact[name] = None if value is None else fromtimestamp(value, UTC)
-            elif kind == _BOOL:
-                contact[name] = None if value is None else bool(value)
-            elif kind == _TAGS:
-                contact[name] = [] if not value or value == "[]" else loads(value)
-            else:
-                contact[name] = date.fromisoformat(value) if value else None
+            contact[name] = values[i] if not kind else _converted(values[i], kind)
         if contact.get("total_spent") is not None:
             contact["total_spent"] = round(float(contact["total_spent"]), 2)
         return contact
+
+
+def _converted(value: Any, kind: int) -> Any:
+    """A stored column's value of ``kind`` (:func:`_kind`) as the contact's mapping holds it."""
+    if not kind:
+        return value
+    if kind == _TAGS:
+        return [] if not value or value == "[]" else json.loads(value)
+    if value is None:
+        return None
+    if kind == _INSTANT:
+        return datetime.fromtimestamp(value, UTC)
+    if kind == _BOOL:
+        return bool(value)
+    return date.fromisoformat(value) if value else None
+
+
+_ABSENT = object()  # a key the contact's mapping does not hold
 
 
 class ContactRow(Mapping[str, Any]):
@@ -160,20 +159,23 @@ class ContactRow(Mapping[str, Any]):
         if direct is not None:  # the common case first: a column read as it is stored
             value = self._values[direct[0]]
             return bool(value) if direct[1] and value is not None else value
-        if key in reader.columns:  # a column wins over an attribute of its name
-            return reader.value(self._values, key)
-        if key == "total_spent":  # an attribute of that name is rounded as a float
-            return self.whole().get(key, default)
-        return self._attributes_read().get(key, default)
+        found = self._found(key)
+        return default if found is _ABSENT else found
 
     def __getitem__(self, key: str) -> Any:
-        if self._contact is not None:
-            return self._contact[key]
+        found = self._contact.get(key, _ABSENT) if self._contact is not None else self._found(key)
+        if found is _ABSENT:
+            raise KeyError(key)
+        return found
+
+    def _found(self, key: str) -> Any:
+        """What the whole mapping holds under ``key`` (:data:`_ABSENT`: nothing), read
+        from the row alone: a column wins over an attribute of its name."""
         if key in self._reader.columns:
             return self._reader.value(self._values, key)
-        if key == "total_spent":
-            return self.whole()[key]
-        return self._attributes_read()[key]
+        if key == "total_spent":  # an attribute of that name is rounded as a float
+            return self.whole().get(key, _ABSENT)
+        return self._attributes_read().get(key, _ABSENT)
 
     def has_columns(self, names: Iterable[str]) -> bool:
         """Whether every one of ``names`` is a column of the row (not an attribute)."""
